@@ -1,0 +1,21 @@
+"""nova-compute-proxy: database access for nova-compute, over RPC.
+
+The package is laid out by architecture:
+
+``proxy/``
+    The ``nova-compute-proxy`` daemon's database endpoints (``manager.py``)
+    and their client (``rpcapi.py``).
+``compute/``
+    The compute side: the shim that replaces nova-compute's database API
+    (``compute/db.py``) and the reference compute service with its fake
+    virt driver.
+``orchestration/``
+    The ``compute_task`` namespace: resize, cold migration and build,
+    driven step by step by a proxy and journaled in the database.
+``periodic/``
+    Periodic tasks shared among the live proxies.
+``db/``
+    Models and the database API; only the proxy imports it.
+``bench/``
+    The benchmark and fleet simulation.
+"""

@@ -1,0 +1,18 @@
+"""Console scripts.
+
+Importing this package selects oslo.service's threading backend. It must run
+before anything imports ``oslo_messaging``: ``oslo_messaging.server`` imports
+``oslo_service.service``, which otherwise locks the process to the eventlet
+backend. Every console script lives in this package, so none can forget.
+"""
+
+import warnings
+
+from oslo_service import backend as _backend
+
+# futurist imports eventlet when it is installed (our tests install it for
+# the shim's compatibility mode); the daemons never use it, so its
+# deprecation banner would only confuse operators.
+warnings.filterwarnings('ignore', message='.*Eventlet is deprecated.*')
+
+_backend.init_backend(_backend.BackendType.THREADING)

@@ -1,0 +1,71 @@
+"""``nova-compute-proxy-manage``: operator commands.
+
+    nova-compute-proxy-manage db sync [--version REV]
+    nova-compute-proxy-manage db version
+"""
+
+import sys
+
+from oslo_config import cfg
+
+from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
+from nova_proxy.common import service
+from nova_proxy import conf
+
+CONF = conf.CONF
+
+
+class DBCommands:
+
+    def sync(self):
+        from nova_proxy.db import migration
+        migration.db_sync(CONF.command.version or 'head')
+        print('Database at revision %s' % migration.db_version())
+
+    def version(self):
+        from nova_proxy.db import migration
+        print(migration.db_version() or 'empty (run "db sync")')
+
+
+def _add_db_parsers(subparsers):
+    parser = subparsers.add_parser('db', help='Database schema.')
+    actions = parser.add_subparsers(dest='action')
+    actions.required = True
+    sync = actions.add_parser('sync', help='Upgrade the schema.')
+    sync.add_argument('--version', help='Revision to upgrade to '
+                                        '(default: the newest).')
+    sync.set_defaults(func=lambda: DBCommands().sync())
+    version = actions.add_parser('version', help='Show the revision.')
+    version.set_defaults(func=lambda: DBCommands().version())
+
+
+# Other command groups register themselves here: (name, add_parsers).
+COMMAND_GROUPS = [_add_db_parsers]
+
+
+def _add_subcommands(subparsers):
+    subparsers.required = True
+    for add_parsers in COMMAND_GROUPS:
+        add_parsers(subparsers)
+
+
+command_opt = cfg.SubCommandOpt('command', title='Commands',
+                                handler=_add_subcommands)
+
+
+def main(argv=None):
+    CONF.register_cli_opt(command_opt)
+    service.prepare_service(sys.argv if argv is None else argv)
+    try:
+        CONF.command.func()
+    except Exception as e:
+        from nova_proxy import exception
+        if isinstance(e, exception.NovaProxyException):
+            print('Error: %s' % e, file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

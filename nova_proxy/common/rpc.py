@@ -1,0 +1,167 @@
+"""The one place where our processes meet oslo.messaging.
+
+Everything that decides how a message travels is here: the transport, the
+exchange (``control_exchange``, default ``nova``), the modules whose
+exceptions a client may rebuild, the context serializer, the access policy
+of our RPC servers, and the version caps of ``[upgrade_levels]``.
+
+Callers use ``init()`` once per process (after config is parsed, and in each
+worker after a fork), then ``get_client()`` / ``get_server()``.
+"""
+
+import functools
+import inspect
+import threading
+import uuid
+
+from oslo_log import log as logging
+import oslo_messaging as messaging
+from oslo_messaging.rpc import dispatcher as rpc_dispatcher
+
+from nova_proxy.common import context as np_context
+from nova_proxy import conf
+from nova_proxy import exception
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+__all__ = ['init', 'cleanup', 'get_transport', 'get_client', 'get_server',
+           'RequestContextSerializer', 'AllowListAccessPolicy', 'remotable',
+           'version_cap', 'RELEASE_MAPPING', 'ALLOWED_EXMODS']
+
+# Exceptions of these modules are rebuilt as themselves on the client.
+ALLOWED_EXMODS = [exception.__name__]
+
+# [upgrade_levels] aliases: release name -> highest version it speaks, per
+# API. Add a row when a release changes a version.
+RELEASE_MAPPING = {
+    'compute_proxy': {'2026.2': '1.0'},
+    'compute_task': {'2026.2': '1.0'},
+    'compute': {'2026.2': '1.0'},
+}
+
+DEFAULT_EXCHANGE = 'nova'
+
+_lock = threading.Lock()
+_transport = None
+
+
+def set_defaults():
+    """Our defaults for oslo.messaging options, before config is parsed."""
+    messaging.set_transport_defaults(control_exchange=DEFAULT_EXCHANGE)
+
+
+def init(url=None):
+    """Build this process's transport. Idempotent; call after a fork."""
+    global _transport
+    with _lock:
+        if _transport is None:
+            _transport = messaging.get_rpc_transport(
+                CONF, url=url, allowed_remote_exmods=ALLOWED_EXMODS)
+    return _transport
+
+
+def cleanup():
+    global _transport
+    with _lock:
+        transport, _transport = _transport, None
+    if transport is not None:
+        transport.cleanup()
+
+
+def get_transport():
+    return _transport if _transport is not None else init()
+
+
+class RequestContextSerializer(messaging.NoOpSerializer):
+    """Sends our ``RequestContext`` as its ``to_dict()``.
+
+    Arguments and results are already JSON-safe dicts, lists and scalars
+    (see ``nova_proxy.db.api``), so entities pass through unchanged.
+    """
+
+    def serialize_context(self, context):
+        if context is None:
+            return {}
+        if isinstance(context, dict):
+            return context
+        return context.to_dict()
+
+    def deserialize_context(self, context):
+        return np_context.RequestContext.from_dict(context or {})
+
+
+class AllowListAccessPolicy(rpc_dispatcher.RPCAccessPolicyBase):
+    """Only methods marked with ``@remotable`` may be called over RPC.
+
+    The set of callable methods is then exactly what ``rpcapi.py`` lists,
+    which a contract test checks.
+    """
+
+    def is_allowed(self, endpoint, method):
+        return getattr(getattr(endpoint, method, None), 'remotable', False)
+
+
+EXPECTED_EXCEPTIONS = (exception.Invalid, exception.NotFound,
+                       exception.Conflict, exception.Forbidden,
+                       exception.NoValidHost, exception.ComputeUnavailable,
+                       exception.ProxyInternalError)
+
+
+def remotable(fn):
+    """Mark an endpoint method callable over RPC, and make its errors clean.
+
+    * Arguments that do not fit the signature give ``InvalidRequest``.
+    * Our domain errors reach the caller as themselves, and the server logs
+      no traceback for them (they are the caller's business).
+    * Anything else is logged here once with an error id, and the caller
+      gets ``ProxyInternalError`` with that id: never a bare traceback, and
+      the server keeps serving.
+    """
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(self, context, **kwargs):
+        try:
+            try:
+                signature.bind(self, context, **kwargs)
+            except TypeError as e:
+                raise exception.InvalidRequest(method=fn.__name__,
+                                               reason=str(e))
+            return fn(self, context, **kwargs)
+        except EXPECTED_EXCEPTIONS:
+            raise messaging.ExpectedException()
+        except Exception as e:
+            error_id = uuid.uuid4().hex[:12]
+            LOG.exception('Error %(id)s while serving %(method)s',
+                          {'id': error_id, 'method': fn.__name__})
+            try:
+                raise exception.ProxyInternalError(
+                    method=fn.__name__, error_id=error_id,
+                    reason='%s: %s' % (type(e).__name__, e))
+            except exception.ProxyInternalError:
+                raise messaging.ExpectedException()
+
+    wrapper.remotable = True
+    return wrapper
+
+
+def version_cap(api):
+    """The ``[upgrade_levels]`` cap of ``api``: a version or None."""
+    cap = getattr(CONF.upgrade_levels, api)
+    if cap is None:
+        return None
+    return RELEASE_MAPPING.get(api, {}).get(cap, cap)
+
+
+def get_client(target, version_cap=None, timeout=None):
+    return messaging.get_rpc_client(
+        get_transport(), target, version_cap=version_cap, timeout=timeout,
+        serializer=RequestContextSerializer())
+
+
+def get_server(target, endpoints, executor='threading'):
+    return messaging.get_rpc_server(
+        get_transport(), target, endpoints, executor=executor,
+        serializer=RequestContextSerializer(),
+        access_policy=AllowListAccessPolicy)

@@ -1,0 +1,106 @@
+"""Process start-up shared by every console script, and the RPC service
+base class.
+
+``prepare_service()`` is the one place that parses config and sets up
+logging. ``RPCService`` follows oslo.service's fork rules: ``__init__`` keeps
+plain values only; transports, engines, servers and threads are built in
+``start()``, after the launcher has forked the worker; ``stop()`` stops
+taking messages, drains what is in flight, then releases everything.
+"""
+
+import sys
+
+from oslo_log import log as logging
+import oslo_messaging as messaging
+from oslo_service import service
+
+from nova_proxy.common import rpc
+from nova_proxy import conf
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+__all__ = ['prepare_service', 'RPCService', 'launch']
+
+PROJECT = 'nova-compute-proxy'
+
+
+def prepare_service(argv=None, default_config_files=None):
+    """Parse config files and command line, and set up logging."""
+    argv = sys.argv if argv is None else argv
+    logging.register_options(CONF)
+    rpc.set_defaults()
+    logging.set_defaults(default_log_levels=logging.get_default_log_levels()
+                         + ['oslo.messaging=INFO', 'amqp=WARN',
+                            'oslo_messaging._drivers.amqpdriver=WARN',
+                            'alembic=WARN'])
+    CONF(argv[1:], project=PROJECT, default_config_files=default_config_files)
+    logging.setup(CONF, PROJECT)
+
+
+class RPCService(service.Service):
+    """An RPC server plus the background components of one process.
+
+    Subclasses say what to serve with ``_target()`` and ``_endpoints()``, and
+    what else to run with ``_components()``: objects with ``start()`` and
+    ``stop()``, started after the server and stopped before it.
+    """
+
+    def __init__(self, host):
+        super().__init__()
+        self.host = host
+        self.rpcserver = None
+        self.components = []
+
+    def _target(self):
+        raise NotImplementedError
+
+    def _endpoints(self):
+        raise NotImplementedError
+
+    def _components(self):
+        return []
+
+    def start(self):
+        super().start()
+        rpc.init()
+        self.rpcserver = rpc.get_server(self._target(), self._endpoints())
+        self.rpcserver.start()
+        self.components = self._components()
+        for component in self.components:
+            component.start()
+        LOG.info('%(service)s on host %(host)s serving %(target)s',
+                 {'service': type(self).__name__, 'host': self.host,
+                  'target': self._target()})
+
+    def stop(self, graceful=True):
+        for component in reversed(self.components):
+            try:
+                component.stop()
+            except Exception:
+                LOG.exception('Failed to stop %s', component)
+        if self.rpcserver is not None:
+            try:
+                self.rpcserver.stop()
+                self.rpcserver.wait()
+            except Exception:
+                LOG.exception('Failed to stop the RPC server')
+            self.rpcserver = None
+        self._release()
+        rpc.cleanup()
+        super().stop(graceful=graceful)
+        LOG.info('%s stopped', type(self).__name__)
+
+    def _release(self):
+        """Free what ``start()`` took beyond the RPC server."""
+
+
+def launch(rpc_service, workers=1):
+    launcher = service.launch(CONF, rpc_service, workers=workers,
+                              restart_method='mutate')
+    launcher.wait()
+
+
+def make_target(topic, server=None, namespace=None, version=None):
+    return messaging.Target(topic=topic, server=server, namespace=namespace,
+                            version=version)

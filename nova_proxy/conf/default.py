@@ -1,0 +1,30 @@
+"""Options of the ``[DEFAULT]`` group that every service of ours reads."""
+
+import socket
+
+from oslo_config import cfg
+
+default_opts = [
+    cfg.StrOpt('host',
+               default=socket.gethostname(),
+               sample_default='<current_hostname>',
+               help='Name of this node. For a proxy it is the RPC server '
+                    'name and its identity in the liveness table, so it must '
+                    'be unique among the proxies. For a compute service it '
+                    'is the compute host name: the service record, the '
+                    'compute node record and the RPC topic '
+                    '``compute.<host>`` all use it.'),
+    cfg.StrOpt('state_path',
+               default='$pwd/state',
+               help='Top-level directory for local state: the fake virt '
+                    'driver\'s instance files, the embedded SQLite database '
+                    'and the proxy\'s worker slot locks.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(default_opts)
+
+
+def list_opts():
+    return {'DEFAULT': default_opts}

@@ -1,0 +1,36 @@
+"""Options of the client side of the proxy: the shim in nova-compute."""
+
+from oslo_config import cfg
+
+client_group = cfg.OptGroup(
+    'proxy_client', title='Proxy client options',
+    help='How a compute node calls the proxies.')
+
+client_opts = [
+    cfg.IntOpt('rpc_timeout',
+               default=60, min=1,
+               help='Seconds a compute node waits for a proxy to answer a '
+                    'database call before it raises MessagingTimeout.'),
+    cfg.IntOpt('retries',
+               default=3, min=0,
+               help='How many more times a call that is safe to repeat '
+                    '(reads, ping, and writes that are idempotent by '
+                    'construction) is retried after a MessagingTimeout. '
+                    'Calls that are not safe to repeat are never retried.'),
+    cfg.FloatOpt('retry_interval',
+                 default=0.5, min=0,
+                 help='Seconds to wait between two retries of a call.'),
+    cfg.IntOpt('startup_ping_timeout',
+               default=120, min=0,
+               help='Seconds a compute service waits at start-up for a '
+                    'proxy to answer ``ping``; 0 waits forever.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(client_group)
+    conf.register_opts(client_opts, group=client_group)
+
+
+def list_opts():
+    return {client_group: client_opts}

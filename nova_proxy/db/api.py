@@ -1,0 +1,1009 @@
+"""The database API that nova-compute used to call directly.
+
+Function names and arguments follow nova's DB API. Every function takes a
+request context first and returns plain, JSON-safe dicts: times are ISO 8601
+UTC strings, an instance carries ``metadata`` and ``system_metadata`` as
+dicts. These dicts are exactly what the proxy sends on the wire.
+
+``instance_update`` is a compare-and-swap in one conditional UPDATE; see its
+docstring. Only allow-listed fields may be written; anything else raises
+``InvalidUpdate`` naming the field, before anything is written.
+"""
+
+import datetime
+
+from oslo_db import exception as db_exc
+from oslo_utils import uuidutils
+import sqlalchemy as sa
+
+from nova_proxy import exception
+from nova_proxy.db import models
+from nova_proxy.db import session as db_session
+
+writer = db_session.writer
+reader = db_session.reader
+utcnow = db_session.utcnow
+
+# task_states and vm_states that the API treats specially.
+DELETING = 'deleting'
+
+# Migration statuses after which a migration is no longer in progress.
+MIGRATION_DONE_STATUSES = ('confirmed', 'reverted', 'error', 'failed',
+                           'completed', 'done', 'cancelled')
+
+
+# -- values ---------------------------------------------------------------
+
+def _to_iso(value):
+    if value is None:
+        return None
+    return value.replace(tzinfo=datetime.timezone.utc).isoformat()
+
+
+def _parse_time(value):
+    if value is None or isinstance(value, datetime.datetime):
+        result = value
+    elif isinstance(value, str):
+        result = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
+    else:
+        raise ValueError('not an ISO 8601 time')
+    if result is not None and result.tzinfo is not None:
+        result = result.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return result
+
+
+def _int(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError('not an integer')
+    return int(value)
+
+
+def _str(value):
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError('not a string')
+    if len(value) > 255:
+        raise ValueError('longer than 255 characters')
+    return value
+
+
+def _text(value):
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError('not a string')
+    return value
+
+
+def _bool(value):
+    if not isinstance(value, bool):
+        raise ValueError('not a boolean')
+    return value
+
+
+def _meta(value):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError('not a dict')
+    result = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or len(key) > 255:
+            raise ValueError('key %r is not a string of 1 to 255 characters'
+                             % (key,))
+        if item is not None and not isinstance(item, (str, int, float, bool)):
+            raise ValueError('value of %r is not a scalar' % key)
+        result[key] = None if item is None else str(item)
+    return result
+
+
+def _check_values(values, allowed, protected=()):
+    """Validate and convert ``values`` against ``allowed``: a dict of field
+    name to converter. Returns a new dict; never mutates the caller's."""
+    if not isinstance(values, dict):
+        raise exception.InvalidUpdate(field='values', reason='not a dict')
+    result = {}
+    for field, value in values.items():
+        if field in protected:
+            raise exception.InvalidUpdate(field=field,
+                                          reason='the field is protected')
+        convert = allowed.get(field)
+        if convert is None:
+            raise exception.InvalidUpdate(field=field,
+                                          reason='unknown field')
+        try:
+            result[field] = convert(value)
+        except (TypeError, ValueError) as e:
+            raise exception.InvalidUpdate(field=field, reason=str(e))
+    return result
+
+
+def _validate_uuid(instance_uuid):
+    if not isinstance(instance_uuid, str) or \
+            not uuidutils.is_uuid_like(instance_uuid):
+        raise exception.InvalidUUID(uuid=instance_uuid)
+
+
+def _row_to_dict(row, columns):
+    result = {}
+    for name in columns:
+        value = getattr(row, name)
+        if isinstance(value, datetime.datetime):
+            value = _to_iso(value)
+        result[name] = value
+    return result
+
+
+def _columns(model):
+    return [c.key for c in sa.inspect(model).column_attrs]
+
+
+# -- instances ------------------------------------------------------------
+
+_INSTANCE_FIELDS = {
+    'host': _str, 'node': _str, 'launched_on': _str,
+    'availability_zone': _str, 'vm_state': _str, 'task_state': _str,
+    'power_state': _int, 'instance_type_id': _int,
+    'instance_type_name': _str, 'memory_mb': _int, 'vcpus': _int,
+    'root_gb': _int, 'ephemeral_gb': _int, 'image_ref': _str,
+    'display_name': _str, 'hostname': _str, 'progress': _int,
+    'launched_at': _parse_time, 'terminated_at': _parse_time,
+    'metadata': _meta, 'system_metadata': _meta,
+}
+_INSTANCE_CREATE_FIELDS = dict(_INSTANCE_FIELDS, uuid=_str, user_id=_str,
+                               project_id=_str)
+INSTANCE_UPDATABLE_FIELDS = frozenset(_INSTANCE_FIELDS)
+INSTANCE_PROTECTED_FIELDS = frozenset(
+    ['id', 'uuid', 'created_at', 'updated_at', 'deleted', 'deleted_at',
+     'user_id', 'project_id'])
+_INSTANCE_COLUMNS = _columns(models.Instance)
+
+
+def _instance_to_dict(instance):
+    result = _row_to_dict(instance, _INSTANCE_COLUMNS)
+    result['metadata'] = {m.key: m.value for m in instance.metadata_items}
+    result['system_metadata'] = {
+        m.key: m.value for m in instance.system_metadata_items}
+    return result
+
+
+def _instance_query(session, instance_uuid, read_deleted=False):
+    query = sa.select(models.Instance).where(
+        models.Instance.uuid == instance_uuid)
+    if not read_deleted:
+        query = query.where(models.Instance.deleted == 0)
+    return session.execute(query).scalar_one_or_none()
+
+
+def _instance_get(session, instance_uuid, read_deleted=False):
+    instance = _instance_query(session, instance_uuid, read_deleted)
+    if instance is None:
+        raise exception.InstanceNotFound(instance_id=instance_uuid)
+    return instance
+
+
+def _replace_metadata(session, model, instance_uuid, metadata, now):
+    existing = {row.key: row for row in session.execute(
+        sa.select(model).where(model.instance_uuid == instance_uuid)
+    ).scalars()}
+    gone = [key for key in existing if key not in metadata]
+    if gone:
+        session.execute(sa.delete(model).where(
+            model.instance_uuid == instance_uuid, model.key.in_(gone)))
+    for key, value in metadata.items():
+        row = existing.get(key)
+        if row is None:
+            session.add(model(instance_uuid=instance_uuid, key=key,
+                              value=value, created_at=now))
+        elif row.value != value:
+            row.value = value
+            row.updated_at = now
+    session.flush()
+
+
+@writer
+def instance_create(context, values):
+    """Create an instance from ``values``; returns the instance dict.
+
+    :raises: InvalidUpdate for an unknown field, InvalidUUID for a malformed
+        ``uuid``, InstanceExists for a uuid in use.
+    """
+    values = _check_values(values, _INSTANCE_CREATE_FIELDS,
+                           protected=INSTANCE_PROTECTED_FIELDS - {
+                               'uuid', 'user_id', 'project_id'})
+    instance_uuid = values.pop('uuid', None) or uuidutils.generate_uuid()
+    _validate_uuid(instance_uuid)
+    metadata = values.pop('metadata', {})
+    system_metadata = values.pop('system_metadata', {})
+    now = utcnow()
+    session = context.session
+    instance = models.Instance(uuid=instance_uuid, created_at=now,
+                               updated_at=now, deleted=0, **values)
+    if instance.user_id is None:
+        instance.user_id = context.user_id
+    if instance.project_id is None:
+        instance.project_id = context.project_id
+    session.add(instance)
+    try:
+        session.flush()
+    except db_exc.DBDuplicateEntry:
+        raise exception.InstanceExists(instance_uuid=instance_uuid)
+    _replace_metadata(session, models.InstanceMetadata, instance_uuid,
+                      metadata, now)
+    _replace_metadata(session, models.InstanceSystemMetadata, instance_uuid,
+                      system_metadata, now)
+    session.expire(instance)
+    return _instance_to_dict(_instance_get(session, instance_uuid))
+
+
+@reader
+def instance_get_by_uuid(context, instance_uuid):
+    """:raises: InstanceNotFound, InvalidUUID"""
+    _validate_uuid(instance_uuid)
+    return _instance_to_dict(_instance_get(context.session, instance_uuid))
+
+
+@reader
+def instance_get_all_by_host(context, host, node=None):
+    """Live instances on ``host`` (and ``node`` if given), oldest first."""
+    query = sa.select(models.Instance).where(
+        models.Instance.host == host, models.Instance.deleted == 0)
+    if node is not None:
+        query = query.where(models.Instance.node == node)
+    query = query.order_by(models.Instance.id)
+    return [_instance_to_dict(i)
+            for i in context.session.execute(query).scalars()]
+
+
+@reader
+def instance_get_all_by_filters(context, task_states=None, vm_states=None,
+                                hosts=None, updated_before=None, limit=None):
+    """Live instances matching every filter given; for the proxy's periodic
+    tasks, not on the compute wire."""
+    query = sa.select(models.Instance).where(models.Instance.deleted == 0)
+    if task_states is not None:
+        query = query.where(models.Instance.task_state.in_(task_states))
+    if vm_states is not None:
+        query = query.where(models.Instance.vm_state.in_(vm_states))
+    if hosts is not None:
+        query = query.where(models.Instance.host.in_(hosts))
+    if updated_before is not None:
+        query = query.where(models.Instance.updated_at <
+                            _parse_time(updated_before))
+    query = query.order_by(models.Instance.id)
+    if limit:
+        query = query.limit(limit)
+    return [_instance_to_dict(i)
+            for i in context.session.execute(query).scalars()]
+
+
+def _state_condition(column, expected):
+    """WHERE clause for ``column`` matching ``expected``: a value or a list;
+    None means NULL and a list may mix values and None."""
+    if not isinstance(expected, (list, tuple, set, frozenset)):
+        expected = [expected]
+    expected = list(expected)
+    values = [v for v in expected if v is not None]
+    clauses = []
+    if values:
+        clauses.append(column.in_(values))
+    if len(values) != len(expected):
+        clauses.append(column.is_(None))
+    if not clauses:
+        return sa.false()
+    return sa.or_(*clauses)
+
+
+def _expected_list(expected):
+    if isinstance(expected, (list, tuple, set, frozenset)):
+        return list(expected)
+    return [expected]
+
+
+def _scope_condition(scope_host):
+    """The instance is on ``scope_host`` or is migrating to or from it."""
+    in_migration = sa.select(models.Migration.instance_uuid).where(
+        models.Migration.deleted == 0,
+        models.Migration.status.not_in(MIGRATION_DONE_STATUSES),
+        sa.or_(models.Migration.source_compute == scope_host,
+               models.Migration.dest_compute == scope_host))
+    return sa.or_(models.Instance.host == scope_host,
+                  models.Instance.uuid.in_(in_migration))
+
+
+def _check_expected_value(field, expected):
+    for value in _expected_list(expected):
+        if value is not None and not isinstance(value, str):
+            raise exception.InvalidUpdate(
+                field=field, reason='expected states are strings or None')
+
+
+def _instance_cas(context, instance_uuid, values, scope_host):
+    """The compare-and-swap: one conditional UPDATE. Returns the updated
+    row's model; raises the error that explains a miss."""
+    _validate_uuid(instance_uuid)
+    values = dict(values or {})
+    has_task = 'expected_task_state' in values
+    has_vm = 'expected_vm_state' in values
+    expected_task = values.pop('expected_task_state', None)
+    expected_vm = values.pop('expected_vm_state', None)
+    if has_task:
+        _check_expected_value('expected_task_state', expected_task)
+    if has_vm:
+        _check_expected_value('expected_vm_state', expected_vm)
+    values = _check_values(values, _INSTANCE_FIELDS,
+                           protected=INSTANCE_PROTECTED_FIELDS)
+    metadata = values.pop('metadata', None)
+    system_metadata = values.pop('system_metadata', None)
+    now = utcnow()
+    values['updated_at'] = now
+
+    table = models.Instance
+    session = context.session
+    conditions = [table.uuid == instance_uuid, table.deleted == 0]
+    if has_task:
+        conditions.append(_state_condition(table.task_state, expected_task))
+    if has_vm:
+        conditions.append(_state_condition(table.vm_state, expected_vm))
+    if scope_host is not None:
+        conditions.append(_scope_condition(scope_host))
+    result = session.execute(
+        sa.update(table).where(*conditions).values(**values)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        _raise_cas_miss(session, instance_uuid, has_task, expected_task,
+                        has_vm, expected_vm, scope_host)
+    if metadata is not None:
+        _replace_metadata(session, models.InstanceMetadata, instance_uuid,
+                          metadata, now)
+    if system_metadata is not None:
+        _replace_metadata(session, models.InstanceSystemMetadata,
+                          instance_uuid, system_metadata, now)
+    session.expire_all()
+    return _instance_get(session, instance_uuid)
+
+
+def _raise_cas_miss(session, instance_uuid, has_task, expected_task, has_vm,
+                    expected_vm, scope_host):
+    """Nothing was written; say why. The row may have changed since the
+    UPDATE, so this explains the miss, it never retries the write."""
+    row = session.execute(
+        sa.select(models.Instance.task_state, models.Instance.vm_state,
+                  models.Instance.host)
+        .where(models.Instance.uuid == instance_uuid,
+               models.Instance.deleted == 0)).one_or_none()
+    if row is None:
+        raise exception.InstanceNotFound(instance_id=instance_uuid)
+    task_state, vm_state, host = row
+    if has_task and task_state not in _expected_list(expected_task):
+        cls = (exception.UnexpectedDeletingTaskStateError
+               if task_state == DELETING else
+               exception.UnexpectedTaskStateError)
+        raise cls(instance_uuid=instance_uuid, expected=expected_task,
+                  actual=task_state)
+    if has_vm and vm_state not in _expected_list(expected_vm):
+        raise exception.UnexpectedVMStateError(
+            instance_uuid=instance_uuid, expected=expected_vm,
+            actual=vm_state)
+    if scope_host is not None:
+        raise exception.HostScopeViolation(
+            caller=scope_host, resource='instance %s' % instance_uuid,
+            owner=host)
+    # The row matched nothing we can name: it changed between the UPDATE
+    # and this read. Report it as the task_state race it almost surely is.
+    raise exception.UnexpectedTaskStateError(
+        instance_uuid=instance_uuid, expected=expected_task,
+        actual=task_state)
+
+
+@writer
+def instance_update(context, instance_uuid, values, scope_host=None):
+    """Update an instance with a compare-and-swap; returns the new instance.
+
+    ``values`` may carry ``expected_task_state`` and ``expected_vm_state``: a
+    value or a list, where None means NULL. The update is one conditional
+    UPDATE statement; on a mismatch nothing is written.
+    ``metadata`` and ``system_metadata`` replace the whole dict.
+    ``scope_host``, set by the proxy for a compute caller, adds "the
+    instance is on this host or migrating to or from it" to the condition.
+
+    :raises: InstanceNotFound, InvalidUUID, InvalidUpdate,
+        UnexpectedTaskStateError, UnexpectedDeletingTaskStateError,
+        UnexpectedVMStateError, HostScopeViolation
+    """
+    return _instance_to_dict(
+        _instance_cas(context, instance_uuid, values, scope_host))
+
+
+@writer
+def instance_update_and_get_original(context, instance_uuid, values,
+                                     scope_host=None):
+    """As ``instance_update``; returns ``[original, updated]``.
+
+    The original is read under a row lock (``SELECT ... FOR UPDATE``; on
+    SQLite the transaction holds the write lock), so it is exactly the row
+    the compare-and-swap replaced.
+    """
+    _validate_uuid(instance_uuid)
+    original = context.session.execute(
+        sa.select(models.Instance)
+        .where(models.Instance.uuid == instance_uuid,
+               models.Instance.deleted == 0)
+        .with_for_update()).scalar_one_or_none()
+    if original is None:
+        raise exception.InstanceNotFound(instance_id=instance_uuid)
+    original = _instance_to_dict(original)
+    updated = _instance_cas(context, instance_uuid, values, scope_host)
+    return [original, _instance_to_dict(updated)]
+
+
+@writer
+def instance_destroy(context, instance_uuid, scope_host=None):
+    """Soft-delete an instance and its metadata; returns it as deleted.
+
+    :raises: InstanceNotFound, InvalidUUID, HostScopeViolation
+    """
+    _validate_uuid(instance_uuid)
+    session = context.session
+    instance = _instance_get(session, instance_uuid)
+    if scope_host is not None and instance.host != scope_host:
+        raise exception.HostScopeViolation(
+            caller=scope_host, resource='instance %s' % instance_uuid,
+            owner=instance.host)
+    now = utcnow()
+    result = session.execute(
+        sa.update(models.Instance)
+        .where(models.Instance.id == instance.id,
+               models.Instance.deleted == 0)
+        .values(deleted=models.Instance.id, deleted_at=now, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise exception.InstanceNotFound(instance_id=instance_uuid)
+    session.expire_all()
+    return _instance_to_dict(_instance_get(session, instance_uuid,
+                                           read_deleted=True))
+
+
+def _purge_soft_deleted(session, model, before, limit):
+    ids = session.execute(
+        sa.select(model.id).where(model.deleted != 0,
+                                  model.deleted_at < before)
+        .order_by(model.id).limit(limit)).scalars().all()
+    if ids:
+        session.execute(sa.delete(model).where(model.id.in_(ids)))
+    return ids
+
+
+@writer
+def purge_deleted_instances(context, before, limit):
+    """Hard-delete up to ``limit`` instances soft-deleted before ``before``,
+    with their metadata, faults and actions. Returns the purged uuids."""
+    session = context.session
+    rows = session.execute(
+        sa.select(models.Instance.id, models.Instance.uuid)
+        .where(models.Instance.deleted != 0,
+               models.Instance.deleted_at < _parse_time(before))
+        .order_by(models.Instance.id).limit(limit)).all()
+    uuids = [r.uuid for r in rows]
+    if not uuids:
+        return []
+    for model in (models.InstanceMetadata, models.InstanceSystemMetadata,
+                  models.InstanceFault):
+        session.execute(sa.delete(model).where(
+            model.instance_uuid.in_(uuids)))
+    action_ids = sa.select(models.InstanceAction.id).where(
+        models.InstanceAction.instance_uuid.in_(uuids))
+    session.execute(sa.delete(models.InstanceActionEvent).where(
+        models.InstanceActionEvent.action_id.in_(action_ids)))
+    session.execute(sa.delete(models.InstanceAction).where(
+        models.InstanceAction.instance_uuid.in_(uuids)))
+    session.execute(sa.delete(models.Instance).where(
+        models.Instance.id.in_([r.id for r in rows])))
+    return uuids
+
+
+# -- migrations -----------------------------------------------------------
+
+_MIGRATION_FIELDS = {
+    'instance_uuid': _str, 'source_compute': _str, 'dest_compute': _str,
+    'source_node': _str, 'dest_node': _str, 'dest_host': _str,
+    'old_instance_type_id': _int, 'new_instance_type_id': _int,
+    'status': _str, 'migration_type': _str, 'hidden': _bool,
+    'progress': _int,
+}
+_MIGRATION_CREATE_FIELDS = dict(_MIGRATION_FIELDS, uuid=_str)
+_MIGRATION_COLUMNS = _columns(models.Migration)
+
+
+def _migration_get(session, migration_id):
+    if isinstance(migration_id, bool) or not isinstance(migration_id, int):
+        raise exception.MigrationNotFound(migration_id=migration_id)
+    migration = session.execute(
+        sa.select(models.Migration).where(
+            models.Migration.id == migration_id,
+            models.Migration.deleted == 0)).scalar_one_or_none()
+    if migration is None:
+        raise exception.MigrationNotFound(migration_id=migration_id)
+    return migration
+
+
+@writer
+def migration_create(context, values):
+    """:raises: InvalidUpdate, InvalidUUID"""
+    values = _check_values(values, _MIGRATION_CREATE_FIELDS,
+                           protected=('id', 'created_at', 'updated_at',
+                                      'deleted', 'deleted_at'))
+    if 'instance_uuid' not in values:
+        raise exception.InvalidUpdate(field='instance_uuid',
+                                      reason='the field is required')
+    _validate_uuid(values['instance_uuid'])
+    values.setdefault('uuid', uuidutils.generate_uuid())
+    now = utcnow()
+    migration = models.Migration(created_at=now, updated_at=now, deleted=0,
+                                 **values)
+    context.session.add(migration)
+    context.session.flush()
+    return _row_to_dict(migration, _MIGRATION_COLUMNS)
+
+
+@reader
+def migration_get(context, migration_id):
+    """:raises: MigrationNotFound"""
+    return _row_to_dict(_migration_get(context.session, migration_id),
+                        _MIGRATION_COLUMNS)
+
+
+@writer
+def migration_update(context, migration_id, values, scope_host=None):
+    """:raises: MigrationNotFound, InvalidUpdate, HostScopeViolation"""
+    values = _check_values(values, _MIGRATION_FIELDS,
+                           protected=('id', 'uuid', 'created_at',
+                                      'updated_at', 'deleted', 'deleted_at'))
+    migration = _migration_get(context.session, migration_id)
+    if scope_host is not None and scope_host not in (
+            migration.source_compute, migration.dest_compute):
+        raise exception.HostScopeViolation(
+            caller=scope_host, resource='migration %s' % migration_id,
+            owner=migration.source_compute)
+    values['updated_at'] = utcnow()
+    for key, value in values.items():
+        setattr(migration, key, value)
+    context.session.flush()
+    return _row_to_dict(migration, _MIGRATION_COLUMNS)
+
+
+@reader
+def migration_get_in_progress_by_host_and_node(context, host, node):
+    """Migrations to or from ``host``/``node`` not yet in a final status."""
+    m = models.Migration
+    query = sa.select(m).where(
+        m.deleted == 0, m.status.not_in(MIGRATION_DONE_STATUSES),
+        sa.or_(sa.and_(m.source_compute == host, m.source_node == node),
+               sa.and_(m.dest_compute == host, m.dest_node == node))
+    ).order_by(m.id)
+    return [_row_to_dict(r, _MIGRATION_COLUMNS)
+            for r in context.session.execute(query).scalars()]
+
+
+@reader
+def migration_get_by_instance(context, instance_uuid):
+    """All live migrations of an instance, oldest first."""
+    m = models.Migration
+    query = sa.select(m).where(m.deleted == 0,
+                               m.instance_uuid == instance_uuid
+                               ).order_by(m.id)
+    return [_row_to_dict(r, _MIGRATION_COLUMNS)
+            for r in context.session.execute(query).scalars()]
+
+
+# -- services -------------------------------------------------------------
+
+_SERVICE_FIELDS = {
+    'host': _str, 'binary': _str, 'topic': _str, 'report_count': _int,
+    'disabled': _bool, 'disabled_reason': _str, 'forced_down': _bool,
+    'last_seen_up': _parse_time, 'version': _int,
+}
+_SERVICE_CREATE_FIELDS = dict(_SERVICE_FIELDS, uuid=_str)
+_SERVICE_COLUMNS = _columns(models.Service)
+
+
+def _service_dict(service):
+    return _row_to_dict(service, _SERVICE_COLUMNS)
+
+
+def _service_get(session, service_id):
+    if isinstance(service_id, bool) or not isinstance(service_id, int):
+        raise exception.ServiceNotFound(service_id=service_id)
+    service = session.execute(sa.select(models.Service).where(
+        models.Service.id == service_id,
+        models.Service.deleted == 0)).scalar_one_or_none()
+    if service is None:
+        raise exception.ServiceNotFound(service_id=service_id)
+    return service
+
+
+@reader
+def service_get_by_host_and_binary(context, host, binary):
+    """:raises: ServiceNotFound"""
+    service = context.session.execute(sa.select(models.Service).where(
+        models.Service.host == host, models.Service.binary == binary,
+        models.Service.deleted == 0)).scalar_one_or_none()
+    if service is None:
+        raise exception.ServiceNotFound(service_id='%s/%s' % (host, binary))
+    return _service_dict(service)
+
+
+@reader
+def service_get_all(context, binary=None, include_disabled=True):
+    query = sa.select(models.Service).where(models.Service.deleted == 0)
+    if binary is not None:
+        query = query.where(models.Service.binary == binary)
+    if not include_disabled:
+        query = query.where(models.Service.disabled.is_(False))
+    return [_service_dict(s) for s in
+            context.session.execute(query.order_by(models.Service.id))
+            .scalars()]
+
+
+@writer
+def service_create(context, values):
+    """:raises: InvalidUpdate, ServiceExists"""
+    values = _check_values(values, _SERVICE_CREATE_FIELDS,
+                           protected=('id', 'created_at', 'updated_at',
+                                      'deleted', 'deleted_at'))
+    for field in ('host', 'binary'):
+        if not values.get(field):
+            raise exception.InvalidUpdate(field=field,
+                                          reason='the field is required')
+    values.setdefault('uuid', uuidutils.generate_uuid())
+    now = utcnow()
+    service = models.Service(created_at=now, updated_at=now, deleted=0,
+                             **values)
+    context.session.add(service)
+    try:
+        context.session.flush()
+    except db_exc.DBDuplicateEntry:
+        raise exception.ServiceExists(host=values['host'],
+                                      binary=values['binary'])
+    return _service_dict(service)
+
+
+@writer
+def service_update(context, service_id, values, scope_host=None):
+    """:raises: ServiceNotFound, InvalidUpdate, HostScopeViolation"""
+    values = _check_values(values, _SERVICE_FIELDS,
+                           protected=('id', 'uuid', 'created_at',
+                                      'updated_at', 'deleted', 'deleted_at'))
+    service = _service_get(context.session, service_id)
+    if scope_host is not None and (
+            service.host != scope_host or
+            values.get('host', scope_host) != scope_host):
+        raise exception.HostScopeViolation(
+            caller=scope_host, resource='service %s' % service_id,
+            owner=service.host)
+    values['updated_at'] = utcnow()
+    for key, value in values.items():
+        setattr(service, key, value)
+    context.session.flush()
+    return _service_dict(service)
+
+
+@writer
+def service_heartbeat(context, service_id, scope_host=None):
+    """Record that a service is up: one UPDATE that increments
+    ``report_count`` and sets ``last_seen_up`` to the database's clock.
+
+    :raises: ServiceNotFound, HostScopeViolation
+    """
+    s = models.Service
+    conditions = [s.id == service_id, s.deleted == 0]
+    if scope_host is not None:
+        conditions.append(s.host == scope_host)
+    result = context.session.execute(
+        sa.update(s).where(*conditions).values(
+            report_count=s.report_count + 1,
+            last_seen_up=db_session.db_utcnow(), updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+    service = _service_get(context.session, service_id)
+    if result.rowcount != 1:
+        raise exception.HostScopeViolation(
+            caller=scope_host, resource='service %s' % service_id,
+            owner=service.host)
+    return _service_dict(service)
+
+
+# -- compute nodes --------------------------------------------------------
+
+_NODE_FIELDS = {
+    'host': _str, 'node': _str, 'hypervisor_type': _str, 'vcpus': _int,
+    'memory_mb': _int, 'local_gb': _int, 'vcpus_used': _int,
+    'memory_mb_used': _int, 'local_gb_used': _int, 'running_vms': _int,
+}
+_NODE_CREATE_FIELDS = dict(_NODE_FIELDS, uuid=_str)
+_NODE_COLUMNS = _columns(models.ComputeNode)
+
+
+def _node_dict(node):
+    return _row_to_dict(node, _NODE_COLUMNS)
+
+
+@reader
+def compute_node_get_by_host_and_node(context, host, node):
+    """:raises: ComputeHostNotFound"""
+    row = context.session.execute(sa.select(models.ComputeNode).where(
+        models.ComputeNode.host == host, models.ComputeNode.node == node,
+        models.ComputeNode.deleted == 0)).scalar_one_or_none()
+    if row is None:
+        raise exception.ComputeHostNotFound(host=host, node=node)
+    return _node_dict(row)
+
+
+@reader
+def compute_node_get_all(context):
+    return [_node_dict(n) for n in context.session.execute(
+        sa.select(models.ComputeNode).where(models.ComputeNode.deleted == 0)
+        .order_by(models.ComputeNode.id)).scalars()]
+
+
+@writer
+def compute_node_create(context, values):
+    """:raises: InvalidUpdate, ComputeNodeExists"""
+    values = _check_values(values, _NODE_CREATE_FIELDS,
+                           protected=('id', 'created_at', 'updated_at',
+                                      'deleted', 'deleted_at'))
+    for field in ('host', 'node'):
+        if not values.get(field):
+            raise exception.InvalidUpdate(field=field,
+                                          reason='the field is required')
+    values.setdefault('uuid', uuidutils.generate_uuid())
+    now = utcnow()
+    row = models.ComputeNode(created_at=now, updated_at=now, deleted=0,
+                             **values)
+    context.session.add(row)
+    try:
+        context.session.flush()
+    except db_exc.DBDuplicateEntry:
+        raise exception.ComputeNodeExists(host=values['host'],
+                                          node=values['node'])
+    return _node_dict(row)
+
+
+@writer
+def compute_node_update(context, compute_node_id, values, scope_host=None):
+    """:raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation"""
+    values = _check_values(values, _NODE_FIELDS,
+                           protected=('id', 'uuid', 'created_at',
+                                      'updated_at', 'deleted', 'deleted_at'))
+    row = None
+    if not isinstance(compute_node_id, bool) and \
+            isinstance(compute_node_id, int):
+        row = context.session.execute(sa.select(models.ComputeNode).where(
+            models.ComputeNode.id == compute_node_id,
+            models.ComputeNode.deleted == 0)).scalar_one_or_none()
+    if row is None:
+        raise exception.ComputeHostNotFound(host=compute_node_id, node=None)
+    if scope_host is not None and (
+            row.host != scope_host or
+            values.get('host', scope_host) != scope_host):
+        raise exception.HostScopeViolation(
+            caller=scope_host, resource='compute node %s' % compute_node_id,
+            owner=row.host)
+    values['updated_at'] = utcnow()
+    for key, value in values.items():
+        setattr(row, key, value)
+    context.session.flush()
+    return _node_dict(row)
+
+
+# -- faults, actions and events -------------------------------------------
+
+_FAULT_FIELDS = {'instance_uuid': _str, 'code': _int, 'message': _str,
+                 'details': _text, 'host': _str}
+_FAULT_COLUMNS = _columns(models.InstanceFault)
+_ACTION_FIELDS = {'instance_uuid': _str, 'action': _str, 'request_id': _str,
+                  'user_id': _str, 'project_id': _str,
+                  'start_time': _parse_time, 'finish_time': _parse_time,
+                  'message': _str}
+_ACTION_COLUMNS = _columns(models.InstanceAction)
+_EVENT_FIELDS = {'instance_uuid': _str, 'request_id': _str, 'event': _str,
+                 'start_time': _parse_time, 'finish_time': _parse_time,
+                 'result': _str, 'traceback': _text, 'host': _str,
+                 'details': _text}
+_EVENT_COLUMNS = _columns(models.InstanceActionEvent)
+
+
+def _scoped_instance(session, instance_uuid, scope_host):
+    _validate_uuid(instance_uuid)
+    instance = _instance_get(session, instance_uuid)
+    if scope_host is not None and instance.host != scope_host and \
+            instance_uuid not in session.execute(
+                _scope_condition_uuids(scope_host)).scalars().all():
+        raise exception.HostScopeViolation(
+            caller=scope_host, resource='instance %s' % instance_uuid,
+            owner=instance.host)
+    return instance
+
+
+def _scope_condition_uuids(scope_host):
+    return sa.select(models.Migration.instance_uuid).where(
+        models.Migration.deleted == 0,
+        models.Migration.status.not_in(MIGRATION_DONE_STATUSES),
+        sa.or_(models.Migration.source_compute == scope_host,
+               models.Migration.dest_compute == scope_host))
+
+
+def _require(values, *fields):
+    for field in fields:
+        if not values.get(field):
+            raise exception.InvalidUpdate(field=field,
+                                          reason='the field is required')
+
+
+@writer
+def instance_fault_create(context, values, scope_host=None):
+    """Record a fault of an instance; returns the fault.
+
+    :raises: InvalidUpdate, InstanceNotFound, HostScopeViolation
+    """
+    values = _check_values(values, _FAULT_FIELDS)
+    _require(values, 'instance_uuid')
+    _scoped_instance(context.session, values['instance_uuid'], scope_host)
+    if values.get('message'):
+        values['message'] = values['message'][:255]
+    values.setdefault('code', 500)
+    now = utcnow()
+    fault = models.InstanceFault(created_at=now, updated_at=now, deleted=0,
+                                 **values)
+    context.session.add(fault)
+    context.session.flush()
+    return _row_to_dict(fault, _FAULT_COLUMNS)
+
+
+@reader
+def instance_fault_get_by_instance_uuids(context, instance_uuids):
+    """Faults of the given instances: ``{uuid: [fault, ...]}``, newest
+    first."""
+    result = {u: [] for u in instance_uuids}
+    for fault in context.session.execute(
+            sa.select(models.InstanceFault)
+            .where(models.InstanceFault.instance_uuid.in_(instance_uuids),
+                   models.InstanceFault.deleted == 0)
+            .order_by(models.InstanceFault.created_at.desc(),
+                      models.InstanceFault.id.desc())).scalars():
+        result[fault.instance_uuid].append(
+            _row_to_dict(fault, _FAULT_COLUMNS))
+    return result
+
+
+def _action_get(session, instance_uuid, request_id):
+    action = session.execute(
+        sa.select(models.InstanceAction)
+        .where(models.InstanceAction.instance_uuid == instance_uuid,
+               models.InstanceAction.request_id == request_id,
+               models.InstanceAction.deleted == 0)
+        .order_by(models.InstanceAction.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    if action is None:
+        raise exception.InstanceActionNotFound(
+            action=None, request_id=request_id, instance_uuid=instance_uuid)
+    return action
+
+
+@writer
+def instance_action_start(context, values, scope_host=None):
+    """Start an action (``instance_uuid``, ``action``, ``request_id``...);
+    returns it.
+
+    :raises: InvalidUpdate, InstanceNotFound, HostScopeViolation
+    """
+    values = _check_values(values, _ACTION_FIELDS)
+    _require(values, 'instance_uuid', 'action', 'request_id')
+    _scoped_instance(context.session, values['instance_uuid'], scope_host)
+    now = utcnow()
+    values.setdefault('start_time', now)
+    action = models.InstanceAction(created_at=now, updated_at=now,
+                                   deleted=0, **values)
+    context.session.add(action)
+    context.session.flush()
+    return _row_to_dict(action, _ACTION_COLUMNS)
+
+
+@writer
+def instance_action_finish(context, values, scope_host=None):
+    """Finish the newest action of (``instance_uuid``, ``request_id``).
+
+    :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation
+    """
+    values = _check_values(values, _ACTION_FIELDS)
+    _require(values, 'instance_uuid', 'request_id')
+    _scoped_instance(context.session, values['instance_uuid'], scope_host)
+    action = _action_get(context.session, values['instance_uuid'],
+                         values['request_id'])
+    action.finish_time = values.get('finish_time') or utcnow()
+    if 'message' in values:
+        action.message = values['message']
+    action.updated_at = utcnow()
+    context.session.flush()
+    return _row_to_dict(action, _ACTION_COLUMNS)
+
+
+@reader
+def actions_get(context, instance_uuid):
+    """Actions of an instance with their events, oldest first."""
+    session = context.session
+    actions = session.execute(
+        sa.select(models.InstanceAction)
+        .where(models.InstanceAction.instance_uuid == instance_uuid,
+               models.InstanceAction.deleted == 0)
+        .order_by(models.InstanceAction.id)).scalars().all()
+    result = []
+    for action in actions:
+        item = _row_to_dict(action, _ACTION_COLUMNS)
+        item['events'] = [
+            _row_to_dict(e, _EVENT_COLUMNS) for e in session.execute(
+                sa.select(models.InstanceActionEvent)
+                .where(models.InstanceActionEvent.action_id == action.id)
+                .order_by(models.InstanceActionEvent.id)).scalars()]
+        result.append(item)
+    return result
+
+
+@writer
+def action_event_start(context, values, scope_host=None):
+    """Start an event (``event``) of the action of (``instance_uuid``,
+    ``request_id``); returns the event.
+
+    :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation
+    """
+    values = _check_values(values, _EVENT_FIELDS)
+    _require(values, 'instance_uuid', 'request_id', 'event')
+    _scoped_instance(context.session, values['instance_uuid'], scope_host)
+    action = _action_get(context.session, values.pop('instance_uuid'),
+                         values.pop('request_id'))
+    now = utcnow()
+    values.setdefault('start_time', now)
+    event = models.InstanceActionEvent(action_id=action.id, created_at=now,
+                                       updated_at=now, deleted=0, **values)
+    context.session.add(event)
+    context.session.flush()
+    return _row_to_dict(event, _EVENT_COLUMNS)
+
+
+@writer
+def action_event_finish(context, values, scope_host=None):
+    """Finish an event; a ``result`` of ``Error`` marks the action's
+    message ``Error`` as nova does.
+
+    :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation
+    """
+    values = _check_values(values, _EVENT_FIELDS)
+    _require(values, 'instance_uuid', 'request_id', 'event')
+    _scoped_instance(context.session, values['instance_uuid'], scope_host)
+    session = context.session
+    action = _action_get(session, values.pop('instance_uuid'),
+                         values.pop('request_id'))
+    event = session.execute(
+        sa.select(models.InstanceActionEvent)
+        .where(models.InstanceActionEvent.action_id == action.id,
+               models.InstanceActionEvent.event == values['event'],
+               models.InstanceActionEvent.deleted == 0)
+    ).scalar_one_or_none()
+    now = utcnow()
+    if event is None:
+        event = models.InstanceActionEvent(action_id=action.id,
+                                           created_at=now, deleted=0,
+                                           event=values['event'])
+        session.add(event)
+    for key, value in values.items():
+        setattr(event, key, value)
+    if event.finish_time is None:
+        event.finish_time = now
+    event.updated_at = now
+    if (values.get('result') or '').lower() == 'error':
+        action.message = 'Error'
+        action.updated_at = now
+    session.flush()
+    return _row_to_dict(event, _EVENT_COLUMNS)

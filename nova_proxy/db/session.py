@@ -1,0 +1,187 @@
+"""Sessions, engines and the database clock.
+
+All database code opens its transactions through ``writer`` and ``reader``
+here, which:
+
+* refuse to run in a process that blocked database access;
+* retry a whole write transaction on deadlock (``oslo_db.api.wrap_db_retry``);
+* on SQLite, open write transactions with ``BEGIN IMMEDIATE``: the database
+  write lock is taken at the start, so a read-then-write transaction waits on
+  ``busy_timeout`` instead of failing with "database is locked";
+* put SQLite in WAL mode, where readers never block the one writer.
+
+The engine is built on first use (never at import) from ``[database]``.
+"""
+
+import contextlib
+import functools
+import os
+import sqlite3
+import threading
+
+from oslo_db import api as oslo_db_api
+from oslo_db.sqlalchemy import enginefacade
+from oslo_log import log as logging
+from oslo_utils import timeutils
+import sqlalchemy
+from sqlalchemy.ext import compiler as sa_compiler
+from sqlalchemy.sql import expression
+
+from nova_proxy.common import context as np_context
+from nova_proxy import conf
+from nova_proxy.db import guard
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+__all__ = ['writer', 'reader', 'get_engine', 'dispose', 'db_utcnow',
+           'utcnow', 'reset_for_tests']
+
+SQLITE_BUSY_TIMEOUT_MS = 30000
+
+_lock = threading.Lock()
+_context_manager = None
+_tls = threading.local()
+
+
+class db_utcnow(expression.FunctionElement):
+    """The database server's current UTC time, as a naive timestamp.
+
+    Liveness and periodic periods use it so that one clock, the database's,
+    decides for every proxy: a proxy with a skewed clock still agrees.
+    """
+    type = sqlalchemy.DateTime()
+    inherit_cache = True
+
+
+@sa_compiler.compiles(db_utcnow, 'postgresql')
+def _pg_utcnow(element, compiler, **kw):
+    return "(now() AT TIME ZONE 'utc')"
+
+
+@sa_compiler.compiles(db_utcnow, 'mysql')
+@sa_compiler.compiles(db_utcnow, 'mariadb')
+def _mysql_utcnow(element, compiler, **kw):
+    return 'UTC_TIMESTAMP(6)'
+
+
+@sa_compiler.compiles(db_utcnow, 'sqlite')
+def _sqlite_utcnow(element, compiler, **kw):
+    return "STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')"
+
+
+def utcnow():
+    """The proxy's own clock, naive UTC, for ordinary timestamps."""
+    return timeutils.utcnow().replace(tzinfo=None)
+
+
+def _sqlite_on_connect(dbapi_conn, record):
+    if not isinstance(dbapi_conn, sqlite3.Connection):
+        return
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute('PRAGMA busy_timeout = %d' % SQLITE_BUSY_TIMEOUT_MS)
+        if _is_file_database(dbapi_conn):
+            cursor.execute('PRAGMA journal_mode = WAL')
+            cursor.execute('PRAGMA synchronous = NORMAL')
+    finally:
+        cursor.close()
+
+
+def _is_file_database(dbapi_conn):
+    row = dbapi_conn.execute('PRAGMA database_list').fetchone()
+    return bool(row and row[2])
+
+
+def _sqlite_on_begin(conn):
+    # Runs before oslo.db's own begin listener, which then sees the marker
+    # and emits nothing.
+    if conn.dialect.name != 'sqlite' or 'in_transaction' in conn.info:
+        return
+    mode = 'IMMEDIATE' if getattr(_tls, 'want_write', False) else 'DEFERRED'
+    conn.exec_driver_sql('BEGIN %s' % mode)
+    conn.info['in_transaction'] = True
+
+
+def _ensure_state_path(url):
+    if url.startswith('sqlite:///') and url != 'sqlite:///:memory:':
+        path = url[len('sqlite:///'):]
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+
+
+def _get_context_manager():
+    global _context_manager
+    if _context_manager is None:
+        with _lock:
+            if _context_manager is None:
+                url = CONF.database.connection
+                _ensure_state_path(url)
+                cm = enginefacade.transaction_context()
+                cm.configure(connection=url, sqlite_fk=True,
+                             max_pool_size=CONF.database.max_pool_size,
+                             max_overflow=CONF.database.max_overflow)
+                engine = cm.writer.get_engine()
+                sqlalchemy.event.listen(engine, 'connect', _sqlite_on_connect)
+                sqlalchemy.event.listen(engine, 'begin', _sqlite_on_begin,
+                                        insert=True)
+                _context_manager = cm
+    return _context_manager
+
+
+def get_engine():
+    guard.check_db_access()
+    return _get_context_manager().writer.get_engine()
+
+
+def dispose():
+    """Close every pooled connection; the next use builds a new engine."""
+    global _context_manager
+    with _lock:
+        cm, _context_manager = _context_manager, None
+    if cm is not None:
+        try:
+            cm.writer.get_engine().dispose()
+        except Exception:
+            LOG.debug('Engine disposal failed', exc_info=True)
+
+
+reset_for_tests = dispose
+
+
+@contextlib.contextmanager
+def _want_write(flag):
+    previous = getattr(_tls, 'want_write', False)
+    _tls.want_write = flag or previous
+    try:
+        yield
+    finally:
+        _tls.want_write = previous
+
+
+def _session_scope(fn, write):
+    @functools.wraps(fn)
+    def wrapper(context, *args, **kwargs):
+        guard.check_db_access()
+        if context is None:
+            context = np_context.get_admin_context()
+        cm = _get_context_manager()
+        scope = cm.writer if write else cm.reader
+        with _want_write(write):
+            with scope.using(context):
+                return fn(context, *args, **kwargs)
+    return wrapper
+
+
+def writer(fn):
+    """Run ``fn(context, ...)`` in a write transaction, with
+    ``context.session`` set; retried whole on deadlock."""
+    return oslo_db_api.wrap_db_retry(
+        max_retries=5, retry_on_deadlock=True, retry_interval=0.05,
+        inc_retry_interval=True, max_retry_interval=1)(
+            _session_scope(fn, write=True))
+
+
+def reader(fn):
+    """Run ``fn(context, ...)`` in a read transaction."""
+    return _session_scope(fn, write=False)

@@ -1,0 +1,188 @@
+"""Errors of nova-compute-proxy.
+
+Every error that crosses the wire is a class of this module: the server
+serializes its name and kwargs, and a client that lists this module in its
+allowed remote exception modules (``nova_proxy.common.rpc`` does) rebuilds
+the same class, so ``except exception.InstanceNotFound`` works on a compute
+node exactly as it would next to the database.
+
+Each class has a ``msg_fmt``; its kwargs are kept in ``self.kwargs`` and are
+forced to JSON-safe values so that they serialize. No HTTP codes: this is not
+an API service.
+"""
+
+import datetime
+
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
+__all__ = [
+    'NovaProxyException', 'Invalid', 'InvalidUUID', 'InvalidUpdate',
+    'InvalidRequest', 'NotFound', 'InstanceNotFound', 'MigrationNotFound',
+    'ServiceNotFound', 'ComputeHostNotFound', 'InstanceActionNotFound',
+    'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
+    'ComputeNodeExists', 'UnexpectedTaskStateError',
+    'UnexpectedDeletingTaskStateError', 'UnexpectedVMStateError',
+    'OperationInProgress', 'OperationConflict', 'Forbidden',
+    'HostScopeViolation', 'DBNotAllowed', 'NoValidHost',
+    'ComputeUnavailable', 'StepFailed', 'StaleEpoch', 'ProxyInternalError',
+]
+
+
+def _json_safe(value):
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    return str(value)
+
+
+class NovaProxyException(Exception):
+    """Base class: formats ``msg_fmt`` with the kwargs it is given."""
+
+    msg_fmt = 'An unknown error occurred.'
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = {k: _json_safe(v) for k, v in kwargs.items()}
+        if not message:
+            try:
+                message = self.msg_fmt % self.kwargs
+            except (KeyError, TypeError, ValueError):
+                # A wrong kwarg is our bug, not the caller's: keep the class
+                # and say what we have rather than raise something else.
+                LOG.exception('Bad kwargs %(kwargs)s for %(name)s',
+                              {'kwargs': self.kwargs,
+                               'name': type(self).__name__})
+                message = '%s: %s' % (self.msg_fmt, self.kwargs)
+        self.message = message
+        super().__init__(message)
+
+    def format_message(self):
+        """The message alone, without the remote traceback."""
+        return self.message
+
+
+class Invalid(NovaProxyException):
+    msg_fmt = 'Invalid request: %(reason)s'
+
+
+class InvalidUUID(Invalid):
+    msg_fmt = 'Expected a UUID but received %(uuid)s.'
+
+
+class InvalidUpdate(Invalid):
+    msg_fmt = 'Field %(field)s cannot be updated: %(reason)s'
+
+
+class InvalidRequest(Invalid):
+    msg_fmt = 'Invalid request to %(method)s: %(reason)s'
+
+
+class NotFound(NovaProxyException):
+    msg_fmt = 'Resource could not be found.'
+
+
+class InstanceNotFound(NotFound):
+    msg_fmt = 'Instance %(instance_id)s could not be found.'
+
+
+class MigrationNotFound(NotFound):
+    msg_fmt = 'Migration %(migration_id)s could not be found.'
+
+
+class ServiceNotFound(NotFound):
+    msg_fmt = 'Service %(service_id)s could not be found.'
+
+
+class ComputeHostNotFound(NotFound):
+    msg_fmt = 'Compute node %(host)s/%(node)s could not be found.'
+
+
+class InstanceActionNotFound(NotFound):
+    msg_fmt = ('Action %(action)s for request %(request_id)s on instance '
+               '%(instance_uuid)s could not be found.')
+
+
+class OperationNotFound(NotFound):
+    msg_fmt = 'Operation %(operation_id)s could not be found.'
+
+
+class Conflict(NovaProxyException):
+    msg_fmt = 'Conflict: %(reason)s'
+
+
+class InstanceExists(Conflict):
+    msg_fmt = 'Instance %(instance_uuid)s already exists.'
+
+
+class ServiceExists(Conflict):
+    msg_fmt = 'Service %(binary)s on host %(host)s already exists.'
+
+
+class ComputeNodeExists(Conflict):
+    msg_fmt = 'Compute node %(host)s/%(node)s already exists.'
+
+
+class UnexpectedTaskStateError(Conflict):
+    msg_fmt = ('Conflict updating instance %(instance_uuid)s. '
+               'Expected task_state: %(expected)s. Actual: %(actual)s')
+
+
+class UnexpectedDeletingTaskStateError(UnexpectedTaskStateError):
+    pass
+
+
+class UnexpectedVMStateError(Conflict):
+    msg_fmt = ('Conflict updating instance %(instance_uuid)s. '
+               'Expected vm_state: %(expected)s. Actual: %(actual)s')
+
+
+class OperationInProgress(Conflict):
+    msg_fmt = ('Instance %(instance_uuid)s already has operation '
+               '%(operation_id)s in progress.')
+
+
+class OperationConflict(Conflict):
+    msg_fmt = ('Operation id %(operation_id)s is already used by a '
+               '%(kind)s of instance %(instance_uuid)s.')
+
+
+class StaleEpoch(Conflict):
+    msg_fmt = ('Operation %(operation_id)s is no longer owned at epoch '
+               '%(epoch)s by this proxy.')
+
+
+class Forbidden(NovaProxyException):
+    msg_fmt = 'Not allowed: %(reason)s'
+
+
+class HostScopeViolation(Forbidden):
+    msg_fmt = ('Compute host %(caller)s may not touch %(resource)s, which '
+               'belongs to host %(owner)s.')
+
+
+class DBNotAllowed(NovaProxyException):
+    msg_fmt = ('%(binary)s attempted direct database access, which is not '
+               'allowed by policy.')
+
+
+class NoValidHost(NovaProxyException):
+    msg_fmt = 'No valid host was found. %(reason)s'
+
+
+class ComputeUnavailable(NovaProxyException):
+    msg_fmt = 'Compute host %(host)s did not answer: %(reason)s'
+
+
+class StepFailed(NovaProxyException):
+    msg_fmt = 'Step %(step)s of operation %(operation_id)s failed: %(reason)s'
+
+
+class ProxyInternalError(NovaProxyException):
+    msg_fmt = ('The proxy failed to process %(method)s (error id '
+               '%(error_id)s): %(reason)s')

@@ -1,0 +1,188 @@
+"""Endpoints of the proxy's database API (default namespace, version 1.0).
+
+One small endpoint class per entity; oslo.messaging's dispatcher tries them
+in turn. Only ``@rpc.remotable`` methods are callable, and they are exactly
+``rpcapi.METHODS``. Each endpoint applies the host-scope policy and calls
+``nova_proxy.db.api``; the dicts it returns are the wire format.
+"""
+
+import oslo_messaging as messaging
+
+from nova_proxy.common import rpc
+from nova_proxy.db import api as db
+from nova_proxy.proxy import policy
+from nova_proxy.proxy import rpcapi
+
+__all__ = ['endpoints']
+
+
+class _Endpoint:
+    target = messaging.Target(version=rpcapi.RPC_API_VERSION)
+
+
+class BaseEndpoint(_Endpoint):
+
+    @rpc.remotable
+    def ping(self, context, arg):
+        return arg
+
+
+class InstanceEndpoint(_Endpoint):
+
+    @rpc.remotable
+    def instance_create(self, context, values):
+        if isinstance(values, dict):
+            policy.check_host(context, values.get('host'), 'a new instance')
+        return db.instance_create(context, values)
+
+    @rpc.remotable
+    def instance_get_by_uuid(self, context, instance_uuid):
+        instance = db.instance_get_by_uuid(context, instance_uuid)
+        self._check_readable(context, instance)
+        return instance
+
+    @staticmethod
+    def _check_readable(context, instance):
+        caller = policy.scope_host(context)
+        if caller is None or instance['host'] == caller:
+            return
+        migrations = db.migration_get_by_instance(context, instance['uuid'])
+        if not any(caller in (m['source_compute'], m['dest_compute'])
+                   and m['status'] not in db.MIGRATION_DONE_STATUSES
+                   for m in migrations):
+            policy.check_host(context, instance['host'],
+                              'instance %s' % instance['uuid'])
+
+    @rpc.remotable
+    def instance_get_all_by_host(self, context, host, node=None):
+        policy.check_host(context, host, 'the instances of %s' % host)
+        return db.instance_get_all_by_host(context, host, node=node)
+
+    @rpc.remotable
+    def instance_update(self, context, instance_uuid, values):
+        return db.instance_update(context, instance_uuid, values,
+                                  scope_host=policy.scope_host(context))
+
+    @rpc.remotable
+    def instance_update_and_get_original(self, context, instance_uuid,
+                                         values):
+        return db.instance_update_and_get_original(
+            context, instance_uuid, values,
+            scope_host=policy.scope_host(context))
+
+    @rpc.remotable
+    def instance_destroy(self, context, instance_uuid):
+        return db.instance_destroy(context, instance_uuid,
+                                   scope_host=policy.scope_host(context))
+
+
+class MigrationEndpoint(_Endpoint):
+
+    @rpc.remotable
+    def migration_create(self, context, values):
+        caller = policy.scope_host(context)
+        if caller is not None and isinstance(values, dict) and caller not in (
+                values.get('source_compute'), values.get('dest_compute')):
+            policy.check_host(context, values.get('source_compute'),
+                              'a new migration')
+        return db.migration_create(context, values)
+
+    @rpc.remotable
+    def migration_get(self, context, migration_id):
+        migration = db.migration_get(context, migration_id)
+        caller = policy.scope_host(context)
+        if caller is not None and caller not in (
+                migration['source_compute'], migration['dest_compute']):
+            policy.check_host(context, migration['source_compute'],
+                              'migration %s' % migration_id)
+        return migration
+
+    @rpc.remotable
+    def migration_update(self, context, migration_id, values):
+        return db.migration_update(context, migration_id, values,
+                                   scope_host=policy.scope_host(context))
+
+    @rpc.remotable
+    def migration_get_in_progress_by_host_and_node(self, context, host,
+                                                   node):
+        policy.check_host(context, host, 'the migrations of %s' % host)
+        return db.migration_get_in_progress_by_host_and_node(context, host,
+                                                             node)
+
+
+class ServiceEndpoint(_Endpoint):
+
+    @rpc.remotable
+    def service_get_by_host_and_binary(self, context, host, binary):
+        policy.check_host(context, host, 'service %s/%s' % (host, binary))
+        return db.service_get_by_host_and_binary(context, host, binary)
+
+    @rpc.remotable
+    def service_create(self, context, values):
+        if isinstance(values, dict):
+            policy.check_host(context, values.get('host'), 'a new service')
+        return db.service_create(context, values)
+
+    @rpc.remotable
+    def service_update(self, context, service_id, values):
+        return db.service_update(context, service_id, values,
+                                 scope_host=policy.scope_host(context))
+
+    @rpc.remotable
+    def service_heartbeat(self, context, service_id):
+        return db.service_heartbeat(context, service_id,
+                                    scope_host=policy.scope_host(context))
+
+
+class ComputeNodeEndpoint(_Endpoint):
+
+    @rpc.remotable
+    def compute_node_get_by_host_and_node(self, context, host, node):
+        policy.check_host(context, host, 'compute node %s/%s' % (host, node))
+        return db.compute_node_get_by_host_and_node(context, host, node)
+
+    @rpc.remotable
+    def compute_node_create(self, context, values):
+        if isinstance(values, dict):
+            policy.check_host(context, values.get('host'),
+                              'a new compute node')
+        return db.compute_node_create(context, values)
+
+    @rpc.remotable
+    def compute_node_update(self, context, compute_node_id, values):
+        return db.compute_node_update(context, compute_node_id, values,
+                                      scope_host=policy.scope_host(context))
+
+
+class ActionEndpoint(_Endpoint):
+
+    @rpc.remotable
+    def instance_fault_create(self, context, values):
+        return db.instance_fault_create(
+            context, values, scope_host=policy.scope_host(context))
+
+    @rpc.remotable
+    def instance_action_start(self, context, values):
+        return db.instance_action_start(
+            context, values, scope_host=policy.scope_host(context))
+
+    @rpc.remotable
+    def instance_action_finish(self, context, values):
+        return db.instance_action_finish(
+            context, values, scope_host=policy.scope_host(context))
+
+    @rpc.remotable
+    def action_event_start(self, context, values):
+        return db.action_event_start(
+            context, values, scope_host=policy.scope_host(context))
+
+    @rpc.remotable
+    def action_event_finish(self, context, values):
+        return db.action_event_finish(
+            context, values, scope_host=policy.scope_host(context))
+
+
+def endpoints():
+    """The endpoints of the database API, fresh for each server."""
+    return [BaseEndpoint(), InstanceEndpoint(), MigrationEndpoint(),
+            ServiceEndpoint(), ComputeNodeEndpoint(), ActionEndpoint()]

@@ -1,0 +1,38 @@
+"""Host scope: a compute node touches only what belongs to its host.
+
+nova-conductor lets any compute node read and rewrite any instance. Here a
+call whose context carries ``compute_host`` (every call from the shim does)
+is confined to that host: its instances (or instances migrating to or from
+it), its migrations, its service and compute node records. For writes to
+instances the scope is part of the compare-and-swap's WHERE clause, so it
+cannot race with a host change.
+
+Calls without ``compute_host`` come from operators, other proxies and the
+orchestration engine and are not confined. ``[proxy] enforce_host_scope``
+turns the checks off, for debugging only.
+
+Note: the compute host is asserted by the caller; binding it to the
+caller's broker credentials is tracked separately (see the docs).
+"""
+
+from nova_proxy import conf
+from nova_proxy import exception
+
+CONF = conf.CONF
+
+__all__ = ['scope_host', 'check_host']
+
+
+def scope_host(context):
+    """The host a call is confined to, or None for an unconfined call."""
+    if not CONF.proxy.enforce_host_scope:
+        return None
+    return getattr(context, 'compute_host', None) or None
+
+
+def check_host(context, host, resource):
+    """Raise HostScopeViolation unless ``host`` is the caller's own."""
+    caller = scope_host(context)
+    if caller is not None and host != caller:
+        raise exception.HostScopeViolation(caller=caller, resource=resource,
+                                           owner=host)

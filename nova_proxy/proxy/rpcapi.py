@@ -1,0 +1,280 @@
+"""Client of the proxy's database API: topic ``[proxy] topic``
+(``compute_proxy``), default namespace.
+
+Any oslo.messaging client can call these methods: the context is an
+oslo.context ``RequestContext`` dict (plus ``compute_host``), arguments and
+results are plain JSON (dicts, lists, strings, numbers; times as ISO 8601
+UTC strings). An instance is a dict of its columns plus ``metadata`` and
+``system_metadata`` dicts.
+
+API version history:
+
+* 1.0 (2026.2) - Initial version: ping; instance_create,
+  instance_get_by_uuid, instance_get_all_by_host, instance_update,
+  instance_update_and_get_original, instance_destroy; migration_create,
+  migration_get, migration_update,
+  migration_get_in_progress_by_host_and_node; service_get_by_host_and_binary,
+  service_create, service_update, service_heartbeat;
+  compute_node_get_by_host_and_node, compute_node_create,
+  compute_node_update; instance_fault_create, instance_action_start,
+  instance_action_finish, action_event_start, action_event_finish.
+"""
+
+import time
+
+from oslo_log import log as logging
+import oslo_messaging as messaging
+
+from nova_proxy.common import rpc
+from nova_proxy import conf
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+__all__ = ['ProxyAPI', 'RPC_API_VERSION', 'METHODS']
+
+RPC_API_VERSION = '1.0'
+
+# Every method of the wire, with the version that introduced it and whether
+# a call may be repeated after a timeout without changing its effect.
+# The proxy's endpoints must expose exactly these (a test checks it).
+METHODS = {
+    'ping': ('1.0', True),
+    'instance_create': ('1.0', False),
+    'instance_get_by_uuid': ('1.0', True),
+    'instance_get_all_by_host': ('1.0', True),
+    'instance_update': ('1.0', False),
+    'instance_update_and_get_original': ('1.0', False),
+    'instance_destroy': ('1.0', False),
+    'migration_create': ('1.0', False),
+    'migration_get': ('1.0', True),
+    'migration_update': ('1.0', True),
+    'migration_get_in_progress_by_host_and_node': ('1.0', True),
+    'service_get_by_host_and_binary': ('1.0', True),
+    'service_create': ('1.0', False),
+    'service_update': ('1.0', True),
+    'service_heartbeat': ('1.0', True),
+    'compute_node_get_by_host_and_node': ('1.0', True),
+    'compute_node_create': ('1.0', False),
+    'compute_node_update': ('1.0', True),
+    'instance_fault_create': ('1.0', False),
+    'instance_action_start': ('1.0', False),
+    'instance_action_finish': ('1.0', True),
+    'action_event_start': ('1.0', False),
+    'action_event_finish': ('1.0', True),
+}
+
+
+class ProxyAPI:
+    """Calls the proxies. One instance per process is enough (threads and
+    eventlet greenthreads may share it)."""
+
+    def __init__(self, timeout=None):
+        self._timeout = timeout
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            target = messaging.Target(topic=CONF.proxy.topic,
+                                      version=RPC_API_VERSION)
+            self._client = rpc.get_client(
+                target, version_cap=rpc.version_cap('compute_proxy'),
+                timeout=self._timeout or CONF.proxy_client.rpc_timeout)
+        return self._client
+
+    def _call(self, context, method, retry_safe=None, **kwargs):
+        version, idempotent = METHODS[method]
+        if retry_safe is None:
+            retry_safe = idempotent
+        cctxt = self.client.prepare(version=version)
+        attempts = 1 + (CONF.proxy_client.retries if retry_safe else 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                return cctxt.call(context, method, **kwargs)
+            except messaging.MessagingTimeout:
+                if attempt >= attempts:
+                    raise
+                LOG.warning('Proxy call %(method)s timed out; retrying '
+                            '(%(attempt)d of %(retries)d)',
+                            {'method': method, 'attempt': attempt,
+                             'retries': attempts - 1})
+                time.sleep(CONF.proxy_client.retry_interval)
+
+    def ping(self, context, arg, timeout=None):
+        """Round trip to any proxy; compute services wait on it at start.
+
+        :param arg: any JSON value.
+        :param timeout: seconds to wait for this call, overriding
+            ``[proxy_client] rpc_timeout``.
+        :returns: ``arg``, unchanged.
+        :raises: MessagingTimeout when no proxy answers.
+        """
+        if timeout is None:
+            return self._call(context, 'ping', arg=arg)
+        cctxt = self.client.prepare(version=METHODS['ping'][0],
+                                    timeout=timeout)
+        return cctxt.call(context, 'ping', arg=arg)
+
+    # -- instances --
+
+    def instance_create(self, context, values):
+        """Create an instance.
+
+        :param values: its fields; ``uuid`` optional (generated when
+            missing), ``metadata`` and ``system_metadata`` as dicts.
+        :returns: the instance.
+        :raises: InvalidUpdate, InvalidUUID, InstanceExists
+        """
+        return self._call(context, 'instance_create', values=values)
+
+    def instance_get_by_uuid(self, context, instance_uuid):
+        """:returns: the instance.
+        :raises: InstanceNotFound (also when soft-deleted), InvalidUUID,
+            HostScopeViolation"""
+        return self._call(context, 'instance_get_by_uuid',
+                          instance_uuid=instance_uuid)
+
+    def instance_get_all_by_host(self, context, host, node=None):
+        """:returns: the live instances on ``host`` (and ``node``).
+        :raises: HostScopeViolation for another host's list."""
+        return self._call(context, 'instance_get_all_by_host', host=host,
+                          node=node)
+
+    def instance_update(self, context, instance_uuid, values):
+        """Compare-and-swap update of an instance.
+
+        :param values: fields to set, plus optional ``expected_task_state``
+            and ``expected_vm_state`` (a value or a list; None is NULL).
+            ``metadata``/``system_metadata`` replace the whole dict.
+        :returns: the updated instance.
+        :raises: InstanceNotFound, InvalidUUID, InvalidUpdate,
+            UnexpectedTaskStateError, UnexpectedDeletingTaskStateError,
+            UnexpectedVMStateError, HostScopeViolation
+        """
+        # Without an expected state the update is a plain overwrite: the
+        # same values again give the same row, so a retry is safe. With
+        # one, a retry after a lost answer would fail its own CAS.
+        retry_safe = not ({'expected_task_state', 'expected_vm_state'} &
+                          set(values or ()))
+        return self._call(context, 'instance_update', retry_safe=retry_safe,
+                          instance_uuid=instance_uuid, values=values)
+
+    def instance_update_and_get_original(self, context, instance_uuid,
+                                         values):
+        """As ``instance_update``.
+
+        :returns: ``[original, updated]``.
+        """
+        return self._call(context, 'instance_update_and_get_original',
+                          instance_uuid=instance_uuid, values=values)
+
+    def instance_destroy(self, context, instance_uuid):
+        """Soft-delete an instance.
+
+        :returns: the soft-deleted instance (``deleted`` != 0).
+        :raises: InstanceNotFound, InvalidUUID, HostScopeViolation
+        """
+        return self._call(context, 'instance_destroy',
+                          instance_uuid=instance_uuid)
+
+    # -- migrations --
+
+    def migration_create(self, context, values):
+        """:returns: the migration. :raises: InvalidUpdate, InvalidUUID"""
+        return self._call(context, 'migration_create', values=values)
+
+    def migration_get(self, context, migration_id):
+        """:returns: the migration. :raises: MigrationNotFound"""
+        return self._call(context, 'migration_get',
+                          migration_id=migration_id)
+
+    def migration_update(self, context, migration_id, values):
+        """:returns: the migration.
+        :raises: MigrationNotFound, InvalidUpdate, HostScopeViolation"""
+        return self._call(context, 'migration_update',
+                          migration_id=migration_id, values=values)
+
+    def migration_get_in_progress_by_host_and_node(self, context, host,
+                                                   node):
+        """:returns: migrations to or from ``host``/``node`` not finished.
+        """
+        return self._call(context,
+                          'migration_get_in_progress_by_host_and_node',
+                          host=host, node=node)
+
+    # -- services --
+
+    def service_get_by_host_and_binary(self, context, host, binary):
+        """:returns: the service. :raises: ServiceNotFound"""
+        return self._call(context, 'service_get_by_host_and_binary',
+                          host=host, binary=binary)
+
+    def service_create(self, context, values):
+        """:returns: the service. :raises: InvalidUpdate, ServiceExists"""
+        return self._call(context, 'service_create', values=values)
+
+    def service_update(self, context, service_id, values):
+        """:returns: the service.
+        :raises: ServiceNotFound, InvalidUpdate, HostScopeViolation"""
+        return self._call(context, 'service_update', service_id=service_id,
+                          values=values)
+
+    def service_heartbeat(self, context, service_id):
+        """Increment ``report_count`` and set ``last_seen_up``, in one
+        statement.
+
+        :returns: the service. :raises: ServiceNotFound, HostScopeViolation
+        """
+        return self._call(context, 'service_heartbeat',
+                          service_id=service_id)
+
+    # -- compute nodes --
+
+    def compute_node_get_by_host_and_node(self, context, host, node):
+        """:returns: the compute node. :raises: ComputeHostNotFound"""
+        return self._call(context, 'compute_node_get_by_host_and_node',
+                          host=host, node=node)
+
+    def compute_node_create(self, context, values):
+        """:returns: the compute node.
+        :raises: InvalidUpdate, ComputeNodeExists"""
+        return self._call(context, 'compute_node_create', values=values)
+
+    def compute_node_update(self, context, compute_node_id, values):
+        """:returns: the compute node.
+        :raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation"""
+        return self._call(context, 'compute_node_update',
+                          compute_node_id=compute_node_id, values=values)
+
+    # -- faults, actions, events --
+
+    def instance_fault_create(self, context, values):
+        """:param values: ``instance_uuid``, ``code``, ``message``,
+            ``details``, ``host``.
+        :returns: the fault. :raises: InvalidUpdate, InstanceNotFound"""
+        return self._call(context, 'instance_fault_create', values=values)
+
+    def instance_action_start(self, context, values):
+        """:param values: ``instance_uuid``, ``action``, ``request_id`` and
+            optionally ``user_id``, ``project_id``, ``start_time``.
+        :returns: the action. :raises: InvalidUpdate, InstanceNotFound"""
+        return self._call(context, 'instance_action_start', values=values)
+
+    def instance_action_finish(self, context, values):
+        """:param values: ``instance_uuid``, ``request_id``, optionally
+            ``finish_time`` and ``message``.
+        :returns: the action. :raises: InstanceActionNotFound"""
+        return self._call(context, 'instance_action_finish', values=values)
+
+    def action_event_start(self, context, values):
+        """:param values: ``instance_uuid``, ``request_id``, ``event`` and
+            optionally ``host``, ``start_time``.
+        :returns: the event. :raises: InstanceActionNotFound"""
+        return self._call(context, 'action_event_start', values=values)
+
+    def action_event_finish(self, context, values):
+        """:param values: ``instance_uuid``, ``request_id``, ``event``,
+            ``result`` (``Success`` or ``Error``), optionally ``traceback``.
+        :returns: the event. :raises: InstanceActionNotFound"""
+        return self._call(context, 'action_event_finish', values=values)

@@ -1,0 +1,110 @@
+"""Fixtures shared by unit and functional tests.
+
+* ``config``: every test gets a clean global CONF (oslo.messaging keeps
+  some options on the global CONF only, so we never use a private one),
+  with ``oslo_messaging.ConfFixture`` and the fake transport by default.
+* ``db`` (and ``db_sqlite``/``db_all``): a migrated database, emptied for
+  each test. ``db`` is SQLite; ``db_all`` runs the test on SQLite,
+  PostgreSQL and MariaDB.
+* ``admin_context``.
+"""
+
+import os
+
+# Our daemons select oslo.service's threading backend before anything
+# imports oslo_messaging; tests must do the same.
+import nova_proxy.cmd  # noqa: F401
+
+from oslo_messaging import conffixture
+import pytest
+
+from nova_proxy.common import context as np_context
+from nova_proxy.common import rpc
+from nova_proxy import conf
+from tests import databases
+
+CONF = conf.CONF
+
+
+@pytest.fixture(autouse=True)
+def config(tmp_path):
+    if not CONF._args:
+        CONF([], project='nova-compute-proxy')
+    msg_fixture = conffixture.ConfFixture(CONF)
+    msg_fixture.setUp()
+    rpc.set_defaults()
+    CONF.set_override('transport_url', 'fake:/')
+    CONF.set_override('state_path', str(tmp_path / 'state'))
+    CONF.set_override('host', 'test-host')
+    yield CONF
+    rpc.cleanup()
+    msg_fixture.cleanUp()
+    CONF.clear_override('transport_url')
+    CONF.reset()
+    for group in ('proxy', 'proxy_client', 'compute', 'orchestration',
+                  'periodic', 'upgrade_levels', 'database'):
+        for name in list(getattr(CONF, group)):
+            CONF.clear_override(name, group=group)
+    for name in ('host', 'state_path', 'control_exchange'):
+        CONF.clear_override(name)
+
+
+_databases = {}
+
+
+def _migrated_database(backend, tmp_path_factory):
+    """One migrated database per backend per test session."""
+    if backend not in _databases:
+        from nova_proxy.db import migration
+        import sqlalchemy as sa
+        url = databases.create_database(
+            backend, tmp_path_factory.mktemp('db-%s' % backend))
+        engine = sa.create_engine(url)
+        migration.db_sync(engine=engine)
+        engine.dispose()
+        _databases[backend] = url
+    return _databases[backend]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for url in _databases.values():
+        try:
+            databases.drop_database(url)
+        except Exception:
+            pass
+
+
+def _use_database(backend, tmp_path_factory):
+    from nova_proxy.db import session as db_session
+    url = _migrated_database(backend, tmp_path_factory)
+    CONF.set_override('connection', url, group='database')
+    db_session.dispose()
+    databases.wipe(db_session.get_engine())
+    return url
+
+
+@pytest.fixture
+def db(config, tmp_path_factory):
+    """A migrated, empty SQLite database in WAL mode."""
+    url = _use_database('sqlite', tmp_path_factory)
+    yield url
+    from nova_proxy.db import session as db_session
+    db_session.dispose()
+
+
+@pytest.fixture(params=databases.BACKENDS)
+def db_all(request, config, tmp_path_factory):
+    """A migrated, empty database, once per backend."""
+    url = _use_database(request.param, tmp_path_factory)
+    yield url
+    from nova_proxy.db import session as db_session
+    db_session.dispose()
+
+
+@pytest.fixture
+def admin_context():
+    return np_context.get_admin_context()
+
+
+def pytest_configure(config):
+    os.environ.setdefault('OSLO_LOCK_PATH', '/tmp')

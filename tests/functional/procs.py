@@ -1,0 +1,130 @@
+"""Start and stop our real daemons as subprocesses, for functional tests."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+RABBIT_URL = os.environ.get('NOVA_PROXY_TEST_RABBIT_URL',
+                            'rabbit://guest:guest@127.0.0.1:5672/')
+
+_SCRIPTS = {
+    'proxy': 'nova_proxy.cmd.proxy',
+    'compute': 'nova_proxy.cmd.compute',
+}
+
+
+class Process:
+
+    def __init__(self, kind, name, popen, log_path, conf_path):
+        self.kind = kind
+        self.name = name
+        self.popen = popen
+        self.log_path = log_path
+        self.conf_path = conf_path
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def signal(self, signo):
+        """Signal the whole process group (the launcher and its workers)."""
+        try:
+            os.killpg(self.popen.pid, signo)
+        except ProcessLookupError:
+            pass
+
+    def kill(self):
+        self.signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def stop(self, timeout=15):
+        if self.popen.poll() is not None:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def alive(self):
+        return self.popen.poll() is None
+
+
+class Cluster:
+    """Processes sharing one exchange and one database."""
+
+    def __init__(self, directory, exchange, db_url=None):
+        self.directory = str(directory)
+        self.exchange = exchange
+        self.db_url = db_url
+        self.processes = []
+
+    def write_config(self, name, extra=None):
+        """Write ``<name>.conf``; ``extra`` is ``{group: {opt: value}}``."""
+        sections = {
+            'DEFAULT': {
+                'host': name,
+                'transport_url': RABBIT_URL,
+                'control_exchange': self.exchange,
+                'state_path': os.path.join(self.directory, 'state-' + name),
+                'debug': 'false',
+            },
+            'database': {'connection': self.db_url},
+            'proxy': {'heartbeat_interval': '1', 'liveness_deadline': '5'},
+            'compute': {'report_interval': '1'},
+            'oslo_messaging_rabbit': {'heartbeat_timeout_threshold': '0'},
+        }
+        for group, values in (extra or {}).items():
+            sections.setdefault(group, {}).update(values)
+        path = os.path.join(self.directory, name + '.conf')
+        with open(path, 'w') as f:
+            for group, values in sections.items():
+                f.write('[%s]\n' % group)
+                for key, value in values.items():
+                    if value is not None:
+                        f.write('%s = %s\n' % (key, value))
+                f.write('\n')
+        return path
+
+    def start(self, kind, name, extra=None, env=None):
+        assert self.db_url or kind != 'proxy', 'set cluster.db_url first'
+        conf_path = self.write_config(name, extra)
+        log_path = os.path.join(self.directory, name + '.log')
+        log = open(log_path, 'a')
+        popen = subprocess.Popen(
+            [sys.executable, '-m', _SCRIPTS[kind], '--config-file',
+             conf_path],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=dict(os.environ, **(env or {})))
+        proc = Process(kind, name, popen, log_path, conf_path)
+        self.processes.append(proc)
+        return proc
+
+    def stop_all(self):
+        for proc in self.processes:
+            try:
+                proc.stop(timeout=10)
+            except Exception:
+                proc.kill()
+
+
+def wait_for(predicate, timeout=30, interval=0.1, message='condition'):
+    """Poll ``predicate`` until it returns a truthy value; return it."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as e:
+            last_error = e
+        time.sleep(interval)
+    raise AssertionError('Timed out after %ss waiting for %s (last error: '
+                         '%r)' % (timeout, message, last_error))
