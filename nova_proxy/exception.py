@@ -186,3 +186,9 @@ class StepFailed(NovaProxyException):
 class ProxyInternalError(NovaProxyException):
     msg_fmt = ('The proxy failed to process %(method)s (error id '
                '%(error_id)s): %(reason)s')
+
+
+class ComputeResourcesUnavailable(NoValidHost):
+    """A compute host has no room for a claim (build or prep_resize)."""
+    msg_fmt = ('Insufficient compute resources on host %(host)s: '
+               '%(reason)s.')
