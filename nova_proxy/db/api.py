@@ -52,21 +52,19 @@ def _parse_time(value):
     return result
 
 
+# Integer columns are 32-bit signed on every backend we support.
+_INT_MIN = -2 ** 31
+_INT_MAX = 2 ** 31 - 1
+
+
 def _int(value):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError('not an integer')
-    return int(value)
-
-
-def _str(value):
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError('not a string')
-    if len(value) > 255:
-        raise ValueError('longer than 255 characters')
+    value = int(value)
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise ValueError('out of range')
     return value
 
 
@@ -75,7 +73,24 @@ def _text(value):
         return None
     if not isinstance(value, str):
         raise ValueError('not a string')
+    if '\x00' in value:
+        # PostgreSQL refuses NUL in text; refuse it on every backend alike.
+        raise ValueError('contains a NUL character')
     return value
+
+
+def _str(value):
+    value = _text(value)
+    if value is not None and len(value) > 255:
+        raise ValueError('longer than 255 characters')
+    return value
+
+
+def _truncated(value):
+    """A string column where a long value is cut, as nova cuts fault
+    messages, rather than refused."""
+    value = _text(value)
+    return value[:255] if value is not None else None
 
 
 def _bool(value):
@@ -91,12 +106,13 @@ def _meta(value):
         raise ValueError('not a dict')
     result = {}
     for key, item in value.items():
-        if not isinstance(key, str) or not key or len(key) > 255:
+        if not isinstance(key, str) or not key or len(key) > 255 or \
+                '\x00' in key:
             raise ValueError('key %r is not a string of 1 to 255 characters'
                              % (key,))
         if item is not None and not isinstance(item, (str, int, float, bool)):
             raise ValueError('value of %r is not a scalar' % key)
-        result[key] = None if item is None else str(item)
+        result[key] = None if item is None else _text(str(item))
     return result
 
 
@@ -325,6 +341,9 @@ def _instance_cas(context, instance_uuid, values, scope_host):
     """The compare-and-swap: one conditional UPDATE. Returns the updated
     row's model; raises the error that explains a miss."""
     _validate_uuid(instance_uuid)
+    if values is not None and not isinstance(values, dict):
+        raise exception.InvalidUpdate(field='values', reason='not a dict')
+    # Our own copy: the caller's dict is never changed.
     values = dict(values or {})
     has_task = 'expected_task_state' in values
     has_vm = 'expected_vm_state' in values
@@ -442,7 +461,9 @@ def instance_update_and_get_original(context, instance_uuid, values,
 
 @writer
 def instance_destroy(context, instance_uuid, scope_host=None):
-    """Soft-delete an instance and its metadata; returns it as deleted.
+    """Soft-delete an instance; returns it as deleted (``deleted`` set to
+    its id, ``deleted_at`` set). Its metadata rows stay with it until
+    ``purge_deleted_instances`` removes both.
 
     :raises: InstanceNotFound, InvalidUUID, HostScopeViolation
     """
@@ -698,6 +719,8 @@ def service_heartbeat(context, service_id, scope_host=None):
 
     :raises: ServiceNotFound, HostScopeViolation
     """
+    if isinstance(service_id, bool) or not isinstance(service_id, int):
+        raise exception.ServiceNotFound(service_id=service_id)
     s = models.Service
     conditions = [s.id == service_id, s.deleted == 0]
     if scope_host is not None:
@@ -800,7 +823,7 @@ def compute_node_update(context, compute_node_id, values, scope_host=None):
 
 # -- faults, actions and events -------------------------------------------
 
-_FAULT_FIELDS = {'instance_uuid': _str, 'code': _int, 'message': _str,
+_FAULT_FIELDS = {'instance_uuid': _str, 'code': _int, 'message': _truncated,
                  'details': _text, 'host': _str}
 _FAULT_COLUMNS = _columns(models.InstanceFault)
 _ACTION_FIELDS = {'instance_uuid': _str, 'action': _str, 'request_id': _str,
@@ -851,9 +874,8 @@ def instance_fault_create(context, values, scope_host=None):
     values = _check_values(values, _FAULT_FIELDS)
     _require(values, 'instance_uuid')
     _scoped_instance(context.session, values['instance_uuid'], scope_host)
-    if values.get('message'):
-        values['message'] = values['message'][:255]
-    values.setdefault('code', 500)
+    if values.get('code') is None:
+        values['code'] = 500
     now = utcnow()
     fault = models.InstanceFault(created_at=now, updated_at=now, deleted=0,
                                  **values)
@@ -904,6 +926,8 @@ def instance_action_start(context, values, scope_host=None):
     _scoped_instance(context.session, values['instance_uuid'], scope_host)
     now = utcnow()
     values.setdefault('start_time', now)
+    values.setdefault('user_id', context.user_id)
+    values.setdefault('project_id', context.project_id)
     action = models.InstanceAction(created_at=now, updated_at=now,
                                    deleted=0, **values)
     context.session.add(action)
@@ -951,24 +975,54 @@ def actions_get(context, instance_uuid):
     return result
 
 
+def _event_lookup(session, values, scope_host):
+    """Check event ``values``; returns them without the action's keys, the
+    action, and its live event of that name or None."""
+    values = _check_values(values, _EVENT_FIELDS)
+    _require(values, 'instance_uuid', 'request_id', 'event')
+    _scoped_instance(session, values['instance_uuid'], scope_host)
+    action = _action_get(session, values.pop('instance_uuid'),
+                         values.pop('request_id'))
+    event = session.execute(
+        sa.select(models.InstanceActionEvent)
+        .where(models.InstanceActionEvent.action_id == action.id,
+               models.InstanceActionEvent.event == values['event'],
+               models.InstanceActionEvent.deleted == 0)
+    ).scalar_one_or_none()
+    return values, action, event
+
+
 @writer
 def action_event_start(context, values, scope_host=None):
     """Start an event (``event``) of the action of (``instance_uuid``,
     ``request_id``); returns the event.
 
-    :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation
+    An action has at most one event of a name. Starting it again (a retried
+    step of the same request) restarts that event: new ``start_time``, no
+    ``finish_time``/``result``/``traceback``; so a repeated call leaves one
+    event, as one call would.
+
+    :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation,
+        Conflict when another call starts the same event at the same moment
     """
-    values = _check_values(values, _EVENT_FIELDS)
-    _require(values, 'instance_uuid', 'request_id', 'event')
-    _scoped_instance(context.session, values['instance_uuid'], scope_host)
-    action = _action_get(context.session, values.pop('instance_uuid'),
-                         values.pop('request_id'))
+    session = context.session
+    values, action, event = _event_lookup(session, values, scope_host)
     now = utcnow()
     values.setdefault('start_time', now)
-    event = models.InstanceActionEvent(action_id=action.id, created_at=now,
-                                       updated_at=now, deleted=0, **values)
-    context.session.add(event)
-    context.session.flush()
+    if event is None:
+        event = models.InstanceActionEvent(action_id=action.id,
+                                           created_at=now, deleted=0)
+        session.add(event)
+    event.finish_time = event.result = event.traceback = None
+    for key, value in values.items():
+        setattr(event, key, value)
+    event.updated_at = now
+    try:
+        session.flush()
+    except db_exc.DBDuplicateEntry:
+        raise exception.Conflict(
+            reason='event %s of request %s is being started concurrently'
+                   % (values['event'], action.request_id))
     return _row_to_dict(event, _EVENT_COLUMNS)
 
 
@@ -979,18 +1033,8 @@ def action_event_finish(context, values, scope_host=None):
 
     :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation
     """
-    values = _check_values(values, _EVENT_FIELDS)
-    _require(values, 'instance_uuid', 'request_id', 'event')
-    _scoped_instance(context.session, values['instance_uuid'], scope_host)
     session = context.session
-    action = _action_get(session, values.pop('instance_uuid'),
-                         values.pop('request_id'))
-    event = session.execute(
-        sa.select(models.InstanceActionEvent)
-        .where(models.InstanceActionEvent.action_id == action.id,
-               models.InstanceActionEvent.event == values['event'],
-               models.InstanceActionEvent.deleted == 0)
-    ).scalar_one_or_none()
+    values, action, event = _event_lookup(session, values, scope_host)
     now = utcnow()
     if event is None:
         event = models.InstanceActionEvent(action_id=action.id,

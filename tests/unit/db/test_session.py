@@ -1,0 +1,83 @@
+"""Engines, transactions and the database clock."""
+
+import datetime
+import os
+
+import sqlalchemy as sa
+
+from nova_proxy.conf import database as conf_database
+from nova_proxy.db import api
+from nova_proxy.db import guard
+from nova_proxy.db import session as db_session
+from nova_proxy import exception
+
+
+def test_sqlite_is_in_wal_mode(db):
+    engine = db_session.get_engine()
+    # Every connection of the engine, not just the first one.
+    conns = [engine.connect() for _ in range(3)]
+    try:
+        for conn in conns:
+            assert conn.exec_driver_sql(
+                'PRAGMA journal_mode').scalar() == 'wal'
+            assert conn.exec_driver_sql(
+                'PRAGMA busy_timeout').scalar() == \
+                db_session.SQLITE_BUSY_TIMEOUT_MS
+            assert conn.exec_driver_sql('PRAGMA foreign_keys').scalar() == 1
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def test_default_connection_is_sqlite_under_state_path(config):
+    # The conftest's CONF.reset() drops set_default()s; put ours back.
+    conf_database.register_opts(config)
+    db_session.dispose()
+    try:
+        engine = db_session.get_engine()
+        assert engine.dialect.name == 'sqlite'
+        assert engine.url.database == os.path.join(config.state_path,
+                                                   'nova_proxy.sqlite')
+        # The state directory is created on first use.
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql(
+                'PRAGMA journal_mode').scalar() == 'wal'
+        assert os.path.exists(engine.url.database)
+    finally:
+        db_session.dispose()
+
+
+def test_db_utcnow_is_the_database_clock(db_all):
+    engine = db_session.get_engine()
+    with engine.connect() as conn:
+        value = conn.execute(sa.select(db_session.db_utcnow())).scalar()
+    if isinstance(value, str):     # SQLite hands back its text form
+        value = datetime.datetime.fromisoformat(value)
+    assert value.tzinfo is None
+    drift = value - db_session.utcnow()
+    assert abs(drift.total_seconds()) < 60
+
+
+def test_dispose_rebuilds_the_engine(db, admin_context):
+    first = db_session.get_engine()
+    db_session.dispose()
+    assert db_session.get_engine() is not first
+    assert api.instance_get_all_by_host(admin_context, 'h') == []
+
+
+def test_blocked_process_cannot_open_a_transaction(db, admin_context):
+    guard.block_db_access('nova-compute-proxy-compute')
+    try:
+        for call in (lambda: api.instance_get_all_by_host(admin_context,
+                                                          'h'),
+                     lambda: api.instance_create(admin_context, {}),
+                     db_session.get_engine):
+            try:
+                call()
+            except exception.DBNotAllowed as e:
+                assert 'nova-compute-proxy-compute' in str(e)
+            else:
+                raise AssertionError('database access was not blocked')
+    finally:
+        guard.unblock_db_access()
+    assert api.instance_get_all_by_host(admin_context, 'h') == []
