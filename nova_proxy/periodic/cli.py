@@ -1,0 +1,108 @@
+"""``nova-compute-proxy-manage periodic``: what the periodic tasks did.
+
+    nova-compute-proxy-manage periodic list [--task T] [--proxy P]
+                                            [--period N] [--limit N] [--json]
+    nova-compute-proxy-manage periodic tasks
+
+``list`` prints the run records, newest first: task, period, the proxy
+that ran it, when (database clock), how many items, the result, and the
+items themselves. ``tasks`` prints each task with its kind, interval,
+whether it is enabled here, its current period, and the live proxies that
+share it.
+"""
+
+import json
+
+from nova_proxy.common import context as np_context
+from nova_proxy import conf
+from nova_proxy.periodic import claims
+from nova_proxy.periodic import clock
+from nova_proxy.periodic import ring as np_ring
+from nova_proxy.periodic import tasks as np_tasks
+
+CONF = conf.CONF
+
+__all__ = ['add_parsers']
+
+_ITEMS_SHOWN = 6
+
+
+def _short(items):
+    if len(items) <= _ITEMS_SHOWN:
+        return ','.join(items)
+    return '%s,... (+%d)' % (','.join(items[:_ITEMS_SHOWN]),
+                             len(items) - _ITEMS_SHOWN)
+
+
+def _table(headers, rows):
+    rows = [[('' if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows])
+              for i, h in enumerate(headers)]
+    lines = ['  '.join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append('  '.join('-' * w for w in widths))
+    for row in rows:
+        lines.append('  '.join(v.ljust(w)
+                               for v, w in zip(row, widths)).rstrip())
+    return '\n'.join(lines)
+
+
+def list_runs():
+    cmd = CONF.command
+    if cmd.task is not None:
+        np_tasks.get_task(cmd.task)  # KeyError -> a clear message below
+    runs = claims.run_list(np_context.get_admin_context(), task=cmd.task,
+                           period=cmd.period, owner=cmd.proxy,
+                           limit=cmd.limit)
+    if cmd.json:
+        print(json.dumps(runs, indent=2, sort_keys=True))
+        return
+    print(_table(
+        ['task', 'period', 'proxy', 'started_at', 'items', 'result',
+         'handled'],
+        [[r['task'], r['period'], r['owner'], r['started_at'], r['items'],
+          r['result'], _short(r['handled'])] for r in runs]))
+
+
+def show_tasks():
+    context = np_context.get_admin_context()
+    now = clock.db_now(context)
+    members = np_ring.current_members(context)
+    rows = []
+    for task in np_tasks.all_tasks():
+        rows.append([task.name, 'global' if task.is_global else 'per-item',
+                     task.interval, task.enabled,
+                     clock.period_of(now, task.interval)])
+    print(_table(['task', 'kind', 'interval', 'enabled', 'period'], rows))
+    print('\nlive proxies (%d): %s' % (len(members),
+                                       ', '.join(members) or 'none'))
+
+
+def _run(func):
+    def wrapper():
+        try:
+            func()
+        except KeyError as e:
+            raise SystemExit('Error: unknown periodic task %s; known: %s'
+                             % (e, ', '.join(t.name for t in
+                                             np_tasks.all_tasks())))
+    return wrapper
+
+
+def add_parsers(subparsers):
+    parser = subparsers.add_parser(
+        'periodic', help='Periodic tasks of the proxies.')
+    actions = parser.add_subparsers(dest='action')
+    actions.required = True
+    runs = actions.add_parser(
+        'list', help='Runs of the periodic tasks, newest first.')
+    runs.add_argument('--task', help='Only this task.')
+    runs.add_argument('--proxy', help='Only runs of this proxy member.')
+    runs.add_argument('--period', type=int, help='Only this period.')
+    runs.add_argument('--limit', type=int, default=50,
+                      help='At most this many runs (default 50; 0: all).')
+    runs.add_argument('--json', action='store_true',
+                      help='Print JSON, with every item and the details.')
+    runs.set_defaults(func=_run(list_runs))
+    tasks = actions.add_parser(
+        'tasks', help='The tasks, their intervals and the live proxies.')
+    tasks.set_defaults(func=_run(show_tasks))

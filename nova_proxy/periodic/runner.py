@@ -1,0 +1,230 @@
+"""The component that runs the periodic tasks in each proxy worker.
+
+Each enabled task has its own thread (a slow purge never delays the others)
+that wakes up on the database's clock:
+
+* **A global task** claims ``(task, period, '*')`` at its first wake-up in
+  each period; the proxy whose insert commits runs it and records the run,
+  the others sleep until the next period.
+* **A per-item task** sweeps: it lists the items, keeps those the hash ring
+  of the live proxies gives to this proxy, skips those already claimed in
+  this period, and claims then handles each of the others. It sweeps at the
+  start of each period and again within the period whenever the live
+  members change (a proxy died or joined) or half a period has passed since
+  the last sweep. So when a proxy dies mid-period, the proxies that inherit
+  its share of the ring handle, in that same period, the items it had not
+  claimed, as soon as it drops out of the membership
+  (``[proxy] liveness_deadline``); items it had claimed are not handled
+  twice. A proxy that does not see itself among the live members acts on
+  no item.
+
+Each run is recorded in ``periodic_runs`` (task, period, proxy, items
+handled, result, details); a per-item sweep that handled nothing records
+nothing.
+"""
+
+import threading
+import time
+
+from oslo_log import log as logging
+
+from nova_proxy.common import context as np_context
+from nova_proxy import conf
+from nova_proxy.periodic import claims
+from nova_proxy.periodic import clock
+from nova_proxy.periodic import ring as np_ring
+from nova_proxy.periodic import tasks as np_tasks
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+__all__ = ['Runner', 'TaskLoop']
+
+# Bounds of a per-item task's wake-up interval within a period, seconds.
+MIN_TICK = 0.1
+# Wait after an unexpected error (a database outage) before trying again.
+ERROR_RETRY = 1.0
+# Wake-up just after a period boundary, so the database's clock is past it.
+BOUNDARY_MARGIN = 0.02
+
+
+class TaskLoop:
+    """One task's thread in one proxy worker."""
+
+    def __init__(self, task, member, stop_event, skew=0.0):
+        self.task = task
+        self.member = member
+        self.skew = skew
+        self._stop = stop_event
+        self._thread = None
+        self.context = np_context.get_admin_context()
+        # Per-item state within the current period.
+        self.period = None
+        self.swept_members = None
+        self.swept_at = None
+        self.sweeps = 0
+
+    # -- thread -----------------------------------------------------------
+
+    def start(self):
+        self._thread = threading.Thread(
+            target=self._run, daemon=True,
+            name='periodic-%s' % self.task.name)
+        self._thread.start()
+
+    def join(self, timeout):
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                wait = self.tick()
+            except Exception:
+                LOG.exception('Periodic task %s failed on %s',
+                              self.task.name, self.member)
+                wait = ERROR_RETRY
+            self._stop.wait(wait)
+
+    # -- one wake-up ------------------------------------------------------
+
+    def tick(self):
+        """Do what is due now; returns seconds to wait before the next
+        wake-up."""
+        interval = self.task.interval
+        now = clock.db_now(self.context)
+        period = clock.period_of(now, interval)
+        to_boundary = (clock.to_unix(clock.period_start(period + 1,
+                                                        interval))
+                       - clock.to_unix(now)) + BOUNDARY_MARGIN
+        if self.task.is_global:
+            if period != self.period:
+                self.period = period
+                self.run_global(now, period)
+            return max(to_boundary, MIN_TICK)
+        members = np_ring.current_members(self.context)
+        if period != self.period:
+            self.period, self.swept_members, self.swept_at = period, None, None
+        half = interval / 2.0
+        if (self.swept_members != members or self.swept_at is None or
+                time.monotonic() - self.swept_at >= half):
+            self.sweep(now, period, members, to_boundary)
+        tick = max(MIN_TICK, min(interval / 4.0,
+                                 CONF.proxy.heartbeat_interval))
+        return max(MIN_TICK, min(tick, to_boundary))
+
+    def _offset(self, now):
+        return round((clock.local_now(self.skew) - now).total_seconds(), 3)
+
+    def run_global(self, now, period):
+        name = self.task.name
+        if not claims.claim(self.context, name, period, claims.GLOBAL_ITEM,
+                            self.member):
+            return False
+        started = time.monotonic()
+        details = {'clock_offset': self._offset(now)}
+        try:
+            handled, task_details = self.task.run(self.context, now)
+            details.update(task_details or {})
+            result = claims.RESULT_OK
+        except Exception as e:
+            LOG.exception('Periodic task %s failed in period %s', name,
+                          period)
+            handled, result = [], claims.RESULT_ERROR
+            details['error'] = '%s: %s' % (type(e).__name__, e)
+        claims.record_run(self.context, name, period, self.member, now,
+                          handled, result, details,
+                          duration=time.monotonic() - started)
+        return True
+
+    def sweep(self, now, period, members, to_boundary):
+        """Claim and handle this proxy's unclaimed items of ``period``;
+        returns the items handled."""
+        name = self.task.name
+        started = time.monotonic()
+        deadline = started + to_boundary
+        self.swept_members = members
+        self.swept_at = started
+        ring = np_ring.Ring(members)
+        if self.member not in ring.members:
+            LOG.info('Proxy %s is not among the live members; leaving the '
+                     'items of %s to the others', self.member, name)
+            return []
+        mine = ring.mine(self.member, self.task.list_items(self.context,
+                                                           now))
+        if not mine:
+            return []
+        taken = claims.claimed_items(self.context, name, period)
+        handled, outcomes, errors = [], {}, {}
+        for item in mine:
+            if item in taken:
+                continue
+            if self._stop.is_set() or time.monotonic() >= deadline:
+                # The rest is the next period's (or, when stopping, the
+                # others', within this period).
+                break
+            if not claims.claim(self.context, name, period, item,
+                                self.member):
+                continue
+            handled.append(item)
+            try:
+                outcomes[item] = self.task.handle_item(self.context, item,
+                                                       now)
+            except Exception as e:
+                LOG.exception('Periodic task %s failed on item %s', name,
+                              item)
+                errors[item] = '%s: %s' % (type(e).__name__, e)
+        if not handled:
+            return handled
+        self.sweeps += 1
+        if not errors:
+            result = claims.RESULT_OK
+        elif len(errors) < len(handled):
+            result = claims.RESULT_PARTIAL
+        else:
+            result = claims.RESULT_ERROR
+        details = {'outcomes': outcomes, 'members': list(members),
+                   'clock_offset': self._offset(now)}
+        if errors:
+            details['errors'] = errors
+        claims.record_run(self.context, name, period, self.member, now,
+                          handled, result, details,
+                          duration=time.monotonic() - started)
+        return handled
+
+
+class Runner:
+    """Starts a ``TaskLoop`` per enabled task; a component of
+    ``ProxyService`` (``start()``/``stop()``), started after the heartbeat
+    so that this proxy is a live member when it first sweeps."""
+
+    def __init__(self, member, tasks=None):
+        self.member = member
+        self._tasks = tasks
+        self._stop = threading.Event()
+        self.loops = []
+
+    def start(self):
+        skew = clock.read_skew()
+        if skew:
+            LOG.warning('Test-only clock skew of %ss applied to proxy %s '
+                        '(%s)', skew, self.member, clock.SKEW_ENV)
+        tasks = self._tasks if self._tasks is not None else \
+            np_tasks.all_tasks(member=self.member)
+        self._stop.clear()
+        self.loops = [TaskLoop(task, self.member, self._stop, skew)
+                      for task in tasks if task.enabled]
+        for loop in self.loops:
+            loop.start()
+        LOG.info('Periodic tasks of %s: %s', self.member,
+                 ', '.join('%s every %ss' % (loop.task.name,
+                                             loop.task.interval)
+                           for loop in self.loops) or 'none')
+
+    def stop(self, timeout=10):
+        """Finish the item in hand, then stop; unclaimed items are left to
+        the other proxies."""
+        self._stop.set()
+        end = time.monotonic() + timeout
+        for loop in self.loops:
+            loop.join(max(0.0, end - time.monotonic()))

@@ -1,0 +1,107 @@
+"""Confirm resizes that nobody confirmed within ``resize_confirm_window``.
+
+Like nova-compute's ``_poll_unconfirmed_resizes``, but for the whole cloud
+from the proxies, and through the orchestration API (``compute_task``
+``confirm_resize``), so the confirmation is a journaled operation like one
+an operator starts: it is resumed by another proxy if this one dies, and it
+shows in ``nova-compute-proxy-manage operation list``.
+
+A resize is *unconfirmed* when its instance is ``vm_state = resized`` with
+no ``task_state`` and its newest migration is ``finished`` and has not
+changed for ``[periodic] resize_confirm_window`` seconds (by the database's
+clock). A window of 0 (the default, as in nova) disables the task's work.
+
+The operation id is ``auto-confirm-<migration uuid>``: the orchestration
+API treats it as an idempotency key, so a retry, or a second proxy that
+acts on a stale view, gets the same operation instead of a second one.
+
+Items: one per unconfirmed instance (its uuid).
+"""
+
+import datetime
+
+from oslo_log import log as logging
+import sqlalchemy as sa
+
+from nova_proxy import exception
+from nova_proxy.db import models
+from nova_proxy.db import session as db_session
+from nova_proxy.periodic.tasks import base
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ['ConfirmResizes', 'operation_id_for']
+
+OPERATION_PREFIX = 'auto-confirm-'
+
+# Outcomes recorded per item besides the operation's status.
+NOT_DUE = 'not_due'
+BUSY = 'busy'
+
+
+def operation_id_for(migration_uuid):
+    return OPERATION_PREFIX + migration_uuid
+
+
+def _rpc_confirm(context, instance_uuid, operation_id):
+    # Imported here: the orchestration API is another package's, and the
+    # client is only needed when a resize is due.
+    from nova_proxy.orchestration import rpcapi as orchestration_rpcapi
+    return orchestration_rpcapi.ComputeTaskAPI().confirm_resize(
+        context, instance_uuid, operation_id=operation_id)
+
+
+class ConfirmResizes(base.ItemTask):
+
+    name = 'confirm_resizes'
+
+    def __init__(self, confirm=None):
+        """:param confirm: ``confirm(context, instance_uuid, operation_id)``
+            returning the operation record; the orchestration RPC API's
+            ``confirm_resize`` by default."""
+        self._confirm = confirm or _rpc_confirm
+
+    def list_items(self, context, now):
+        window = base.CONF.periodic.resize_confirm_window
+        if not window:
+            return []
+        return [uuid for uuid, _ in _due(context, _cutoff(now, window))]
+
+    def handle_item(self, context, item, now):
+        window = base.CONF.periodic.resize_confirm_window
+        if not window:
+            return NOT_DUE
+        due = dict(_due(context, _cutoff(now, window), instance_uuid=item))
+        if item not in due:
+            return NOT_DUE
+        try:
+            record = self._confirm(context, item, operation_id_for(due[item]))
+        except (exception.OperationInProgress,
+                exception.UnexpectedTaskStateError,
+                exception.UnexpectedVMStateError) as e:
+            LOG.info('Not confirming the resize of %s now: %s', item, e)
+            return BUSY
+        return '%s:%s' % (record.get('id'), record.get('status'))
+
+
+def _cutoff(now, window):
+    return now - datetime.timedelta(seconds=window)
+
+
+@db_session.reader
+def _due(context, cutoff, instance_uuid=None):
+    """``[(instance uuid, migration uuid)]`` of unconfirmed resizes."""
+    i = models.Instance
+    m = models.Migration
+    newest = (sa.select(sa.func.max(m.id)).where(m.instance_uuid == i.uuid,
+                                                 m.deleted == 0)
+              .correlate(i).scalar_subquery())
+    query = (sa.select(i.uuid, m.uuid)
+             .join(m, m.instance_uuid == i.uuid)
+             .where(i.deleted == 0, i.vm_state == 'resized',
+                    i.task_state.is_(None), m.id == newest,
+                    m.status == 'finished', m.updated_at < cutoff)
+             .order_by(m.updated_at))
+    if instance_uuid is not None:
+        query = query.where(i.uuid == instance_uuid)
+    return [tuple(r) for r in context.session.execute(query)]

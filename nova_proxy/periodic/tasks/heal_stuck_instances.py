@@ -1,0 +1,225 @@
+"""Heal instances stuck in a transitional task_state.
+
+An instance is *stuck* when all of these hold, by the database's clock:
+
+* its ``task_state`` is one of ``STUCK_STATES`` (the table below);
+* no orchestration operation of the instance is pending or running (a
+  running operation, even one whose owner died, is the orchestration
+  engine's to resume or roll back: its takeover does that);
+* nothing moved for ``[periodic] stuck_instance_timeout`` seconds: not the
+  instance row, not its unfinished migrations (a disk copy writes its
+  progress there), not its operations.
+
+What happens to it depends on the state, as ``STUCK_STATES`` says:
+
+``error``
+    ``vm_state = error``, ``task_state = None``: the work may have been
+    half done on a hypervisor and only a person (or a rebuild/delete) can
+    tell. Unfinished migrations of a resize go to ``error``.
+``clear``
+    ``task_state = None``, ``vm_state`` kept: the action either happened or
+    did not, and the compute node's power-state sync reconciles
+    ``power_state`` with the hypervisor; the user may retry.
+``rollback``
+    An unfinished move is undone in the database: ``task_state = None``,
+    the instance on its migration's source host and node, ``vm_state``
+    kept, unfinished migrations in ``error``. For ``resize_confirming`` the
+    instance stays ``resized`` (the migration back to ``finished``) so that
+    the confirm can be retried.
+
+Every heal records an instance fault (code 500) that names the state, the
+time without progress, what was done and which proxy did it. The change is
+a compare-and-swap on ``task_state`` and ``updated_at`` under a row lock, so
+an instance that moved since it was listed is left alone.
+
+Items: one per stuck instance (its uuid).
+"""
+
+import datetime
+
+import sqlalchemy as sa
+
+from nova_proxy.db import api as db_api
+from nova_proxy.db import models
+from nova_proxy.db import session as db_session
+from nova_proxy.periodic.tasks import base
+
+__all__ = ['HealStuckInstances', 'STUCK_STATES', 'ERROR', 'CLEAR',
+           'ROLLBACK', 'ACTIVE_OPERATION_STATUSES']
+
+ERROR = 'error'
+CLEAR = 'clear'
+ROLLBACK = 'rollback'
+
+# The statuses of ``nova_proxy.orchestration.journal.ACTIVE_STATUSES``
+# (a unit test keeps them equal): such an operation holds the instance.
+ACTIVE_OPERATION_STATUSES = ('pending', 'running')
+
+
+def _states(action, *names):
+    return {name: action for name in names}
+
+
+# task_state -> what healing does. docs/periodic.rst has the same table.
+STUCK_STATES = {
+    **_states(ERROR, 'scheduling', 'block_device_mapping', 'networking',
+              'spawning'),
+    **_states(ERROR, 'rebuilding', 'rebuild_block_device_mapping',
+              'rebuild_spawning'),
+    **_states(ERROR, 'deleting'),
+    **_states(CLEAR, 'soft_deleting', 'restoring'),
+    **_states(CLEAR, 'powering_off', 'powering_on', 'rebooting',
+              'reboot_pending', 'reboot_started', 'rebooting_hard',
+              'reboot_pending_hard', 'reboot_started_hard', 'pausing',
+              'unpausing', 'suspending', 'resuming'),
+    **_states(CLEAR, 'image_snapshot', 'image_snapshot_pending',
+              'image_pending_upload', 'image_uploading', 'image_backup'),
+    **_states(ERROR, 'rescuing', 'unrescuing'),
+    **_states(ROLLBACK, 'resize_prep', 'resize_migrating'),
+    **_states(ERROR, 'resize_migrated', 'resize_finish',
+              'resize_reverting'),
+    **_states(ROLLBACK, 'resize_confirming'),
+    **_states(ROLLBACK, 'migrating'),
+    **_states(CLEAR, 'shelving', 'shelving_image_pending_upload',
+              'shelving_image_uploading', 'shelving_offloading'),
+    **_states(ERROR, 'unshelving'),
+}
+
+# States whose unfinished migrations are failed with the instance.
+_MIGRATION_STATES = frozenset([
+    'resize_prep', 'resize_migrating', 'resize_migrated', 'resize_finish',
+    'resize_reverting', 'migrating'])
+
+# Outcomes recorded per item besides the three actions.
+PROGRESSED = 'progressed'
+HAS_OPERATION = 'has_operation'
+GONE = 'gone'
+
+LIST_LIMIT = 1000
+
+
+class HealStuckInstances(base.ItemTask):
+
+    name = 'heal_stuck_instances'
+
+    def __init__(self, member=None):
+        self.member = member
+
+    def list_items(self, context, now):
+        return _list_stuck(context, _cutoff(now))
+
+    def handle_item(self, context, item, now):
+        return heal(context, item, base.CONF.periodic.stuck_instance_timeout,
+                    member=self.member)
+
+
+def _cutoff(now, timeout=None):
+    timeout = timeout or base.CONF.periodic.stuck_instance_timeout
+    return now - datetime.timedelta(seconds=timeout)
+
+
+@db_session.reader
+def _list_stuck(context, cutoff):
+    i = models.Instance
+    return list(context.session.execute(
+        sa.select(i.uuid).where(i.deleted == 0,
+                                i.task_state.in_(sorted(STUCK_STATES)),
+                                i.updated_at < cutoff)
+        .order_by(i.updated_at, i.id).limit(LIST_LIMIT)).scalars())
+
+
+def _in_progress(migration):
+    return migration.status not in db_api.MIGRATION_DONE_STATUSES
+
+
+@db_session.writer
+def heal(context, instance_uuid, timeout, member=None):
+    """Heal one instance if it is stuck; returns what was done: ``error``,
+    ``clear`` or ``rollback``, or why nothing was (``progressed``,
+    ``has_operation``, ``gone``)."""
+    session = context.session
+    now = session.execute(sa.select(db_session.db_utcnow())).scalar_one()
+    cutoff = now - datetime.timedelta(seconds=timeout)
+    i = models.Instance
+    instance = session.execute(
+        sa.select(i).where(i.uuid == instance_uuid, i.deleted == 0)
+        .with_for_update()).scalar_one_or_none()
+    if instance is None:
+        return GONE
+    state = instance.task_state
+    action = STUCK_STATES.get(state)
+    if action is None or instance.updated_at is None or \
+            instance.updated_at >= cutoff:
+        return PROGRESSED
+
+    op = models.Operation
+    ops = session.execute(
+        sa.select(op.status, op.updated_at)
+        .where(op.instance_uuid == instance_uuid)).all()
+    if any(status in ACTIVE_OPERATION_STATUSES for status, _ in ops):
+        return HAS_OPERATION
+    if any(updated >= cutoff for _, updated in ops if updated is not None):
+        return PROGRESSED
+
+    m = models.Migration
+    migrations = [mig for mig in session.execute(
+        sa.select(m).where(m.instance_uuid == instance_uuid, m.deleted == 0)
+        .order_by(m.id)).scalars() if _in_progress(mig)]
+    if any(mig.updated_at is not None and mig.updated_at >= cutoff
+           for mig in migrations):
+        return PROGRESSED
+
+    values, migration_status = _plan(instance, action, migrations)
+    stamp = db_session.utcnow()
+    values['updated_at'] = stamp
+    result = session.execute(
+        sa.update(i).where(i.id == instance.id, i.deleted == 0,
+                           i.task_state == state,
+                           i.updated_at == instance.updated_at)
+        .values(**values).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return PROGRESSED
+    for mig in migrations:
+        status = migration_status(mig)
+        if status is not None:
+            mig.status = status
+            mig.updated_at = stamp
+    idle = int((now - instance.updated_at).total_seconds())
+    session.add(models.InstanceFault(
+        instance_uuid=instance_uuid, code=500, host=instance.host,
+        created_at=stamp, updated_at=stamp, deleted=0,
+        message=('Stuck in task_state %s for %ds: healed (%s)'
+                 % (state, idle, action))[:255],
+        details=('The instance stayed in task_state %s with no operation '
+                 'in progress and no progress for %d seconds (limit %d). '
+                 'The periodic task heal_stuck_instances of proxy %s '
+                 'applied "%s": %s.' % (
+                     state, idle, timeout, member or 'unknown', action,
+                     ', '.join('%s=%s' % kv for kv in sorted(
+                         (k, v) for k, v in values.items()
+                         if k != 'updated_at'))))))
+    session.flush()
+    return action
+
+
+def _plan(instance, action, migrations):
+    """``(instance values, migration -> new status or None)``."""
+    state = instance.task_state
+    fail_migrations = (lambda mig: 'error') if state in _MIGRATION_STATES \
+        else (lambda mig: None)
+    if action == ERROR:
+        return {'vm_state': 'error', 'task_state': None}, fail_migrations
+    if action == CLEAR:
+        return {'task_state': None}, (lambda mig: None)
+    # ROLLBACK
+    values = {'task_state': None}
+    if state == 'resize_confirming':
+        return values, (lambda mig: 'finished'
+                        if mig.status == 'confirming' else None)
+    source = migrations[-1] if migrations else None
+    if source is not None and state != 'migrating':
+        if source.source_compute:
+            values['host'] = source.source_compute
+        if source.source_node:
+            values['node'] = source.source_node
+    return values, fail_migrations

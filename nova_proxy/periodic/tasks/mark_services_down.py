@@ -1,0 +1,109 @@
+"""Mark compute services down when their heartbeat stops, and up again.
+
+A service is *down* when ``forced_down`` is set (the operator's flag, as in
+nova) or when its last heartbeat (``last_seen_up``, written with the
+database's clock by ``service_heartbeat``; ``created_at`` if it never
+heartbeated) is older than ``[periodic] service_down_time`` by the
+database's clock. ``is_up()`` computes that view; anyone can.
+
+This task records the view in the service row the way nova's own automatic
+disabling does (a driver that loses its hypervisor sets ``disabled`` with a
+reason starting ``AUTO:``): a down service that is enabled gets
+``disabled = True`` and ``disabled_reason = 'AUTO: service down ...'``, so
+that nothing schedules to it; when it heartbeats again the task enables it,
+but only if the reason is still the task's own. A service an operator
+disabled, or whose reason an operator changed, is never touched, and
+``forced_down`` stays the operator's alone.
+
+Items: one per live service row, named ``<host>/<binary>``.
+"""
+
+import datetime
+
+import sqlalchemy as sa
+
+from nova_proxy.db import models
+from nova_proxy.db import session as db_session
+from nova_proxy.periodic.tasks import base
+
+__all__ = ['MarkServicesDown', 'DOWN_REASON_PREFIX', 'is_up']
+
+DOWN_REASON_PREFIX = 'AUTO: service down'
+
+# Outcomes recorded per item.
+MARKED_DOWN = 'marked_down'
+MARKED_UP = 'marked_up'
+DOWN = 'down'
+UP = 'up'
+GONE = 'gone'
+
+
+def _last_seen(service):
+    return service.last_seen_up or service.created_at
+
+
+def is_up(service, now, down_time):
+    """The computed view: is ``service`` (a row or a dict with datetimes)
+    up at ``now`` (the database's time)?"""
+    get = service.get if isinstance(service, dict) else \
+        (lambda key: getattr(service, key))
+    if get('forced_down'):
+        return False
+    last = get('last_seen_up') or get('created_at')
+    if last is None:
+        return False
+    return last >= now - datetime.timedelta(seconds=down_time)
+
+
+class MarkServicesDown(base.ItemTask):
+
+    name = 'mark_services_down'
+
+    def list_items(self, context, now):
+        return _list_items(context)
+
+    def handle_item(self, context, item, now):
+        host, _, binary = item.partition('/')
+        return _mark(context, host, binary,
+                     base.CONF.periodic.service_down_time)
+
+
+@db_session.reader
+def _list_items(context):
+    s = models.Service
+    rows = context.session.execute(
+        sa.select(s.host, s.binary).where(s.deleted == 0).order_by(s.id))
+    return ['%s/%s' % (host, binary) for host, binary in rows]
+
+
+@db_session.writer
+def _mark(context, host, binary, down_time):
+    session = context.session
+    s = models.Service
+    # The database's time read in this transaction, not the sweep's: a
+    # heartbeat that landed since the sweep started still counts.
+    now = session.execute(sa.select(db_session.db_utcnow())).scalar_one()
+    service = session.execute(
+        sa.select(s).where(s.host == host, s.binary == binary,
+                           s.deleted == 0).with_for_update()
+    ).scalar_one_or_none()
+    if service is None:
+        return GONE
+    up = is_up(service, now, down_time)
+    ours = (service.disabled and
+            (service.disabled_reason or '').startswith(DOWN_REASON_PREFIX))
+    if not up and not service.disabled and not service.forced_down:
+        last = _last_seen(service)
+        reason = '%s: no heartbeat since %s' % (
+            DOWN_REASON_PREFIX,
+            last.isoformat(timespec='seconds') if last else 'ever')
+        service.disabled = True
+        service.disabled_reason = reason[:255]
+        service.updated_at = db_session.utcnow()
+        return MARKED_DOWN
+    if up and ours:
+        service.disabled = False
+        service.disabled_reason = None
+        service.updated_at = db_session.utcnow()
+        return MARKED_UP
+    return UP if up else DOWN
