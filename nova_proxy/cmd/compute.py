@@ -1,0 +1,26 @@
+"""``nova-compute-proxy-compute``: the reference compute service.
+
+Direct database access is blocked before anything else happens, as nova's
+``nova-compute`` does with ``block_db_access``; the service then reaches
+the database only through the proxies.
+"""
+
+import sys
+
+from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
+from nova_proxy.common import service
+from nova_proxy.compute import service as compute_service
+from nova_proxy import conf
+
+CONF = conf.CONF
+
+
+def main(argv=None):
+    compute_service.block_database()
+    service.prepare_service(sys.argv if argv is None else argv)
+    server = compute_service.ComputeService(CONF.host)
+    service.launch(server, workers=1)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,271 @@
+"""Endpoints of the compute service API (default namespace, version 1.0).
+
+Three small endpoint classes: instance lifecycle, migration steps, driver
+state. Only ``@rpc.remotable`` methods are callable, and they are exactly
+``rpcapi.METHODS`` (a test checks). Endpoints never touch the database:
+every read and write goes through the shim (``nova_proxy.compute.db``) with
+this host's compute context, so the proxies' host scope applies.
+"""
+
+from oslo_log import log as logging
+import oslo_messaging as messaging
+from oslo_utils import timeutils
+
+from nova_proxy.common import context as np_context
+from nova_proxy.common import rpc
+from nova_proxy.compute import actions
+from nova_proxy.compute import db
+from nova_proxy.compute import rpcapi
+from nova_proxy.compute.virt import fake
+from nova_proxy import exception
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ['endpoints', 'LifecycleEndpoint', 'MigrationEndpoint',
+           'DriverEndpoint']
+
+# vm_states and task_states, as nova names them.
+BUILDING = 'building'
+ACTIVE = 'active'
+STOPPED = 'stopped'
+ERROR = 'error'
+DELETED = 'deleted'
+SPAWNING = 'spawning'
+POWERING_OFF = 'powering-off'
+POWERING_ON = 'powering-on'
+DELETING = 'deleting'
+# task_states an instance may have while it waits to be built.
+BUILD_TASK_STATES = [None, 'scheduling', 'networking',
+                     'block_device_mapping', SPAWNING]
+
+
+class _Endpoint:
+    target = messaging.Target(version=rpcapi.RPC_API_VERSION)
+
+    def __init__(self, host, node, driver, resources_changed=None):
+        self.host = host
+        self.node = node
+        self.driver = driver
+        self._resources_changed = resources_changed or (lambda: None)
+
+    def _context(self, context):
+        """This host's compute context, carrying the caller's request id
+        into the proxies' logs and the action records."""
+        ctx = np_context.get_compute_context(self.host)
+        if context is not None:
+            ctx.request_id = context.request_id or ctx.request_id
+            ctx.global_request_id = context.global_request_id
+            ctx.user_id = context.user_id
+            ctx.project_id = context.project_id
+        return ctx
+
+
+class LifecycleEndpoint(_Endpoint):
+    """Build, stop, start and terminate: the compute writes the instance
+    record itself (compare-and-swap on task_state) and records actions,
+    events and faults."""
+
+    def _fail(self, ctx, instance_uuid, error, values):
+        """Record a fault and put the instance in ``values`` (best effort:
+        the original error is what the caller must see)."""
+        actions.add_fault(ctx, instance_uuid, error, self.host)
+        try:
+            db.instance_update(ctx, instance_uuid, values)
+        except Exception:
+            LOG.warning('Could not set instance %s after a failure',
+                        instance_uuid, exc_info=True)
+
+    @staticmethod
+    def _as_step_error(error, step, operation_id):
+        if isinstance(error, exception.NovaProxyException):
+            return error
+        return exception.StepFailed(step=step, operation_id=operation_id,
+                                    reason='%s: %s' % (type(error).__name__,
+                                                       error))
+
+    @rpc.remotable
+    def build_and_run_instance(self, context, instance_uuid: str,
+                               operation_id: str | None = None,
+                               request_id: str | None = None):
+        ctx = self._context(context)
+        instance = db.instance_get_by_uuid(ctx, instance_uuid)
+        if (self.driver.step_done(operation_id, 'spawn') and
+                instance['vm_state'] == ACTIVE and
+                instance['host'] == self.host):
+            LOG.info('Build of %(uuid)s (operation %(op)s) is already done',
+                     {'uuid': instance_uuid, 'op': operation_id})
+            return instance
+        request_id = request_id or ctx.request_id
+        with actions.record_event(ctx, instance_uuid, 'create',
+                                  'compute_build_and_run_instance',
+                                  request_id, self.host):
+            instance = db.instance_update(ctx, instance_uuid, {
+                'host': self.host, 'node': self.node,
+                'launched_on': self.host, 'task_state': SPAWNING,
+                'expected_vm_state': BUILDING,
+                'expected_task_state': BUILD_TASK_STATES})
+            try:
+                self.driver.claim(instance_uuid, instance)
+                self._resources_changed()
+                self.driver.spawn(instance, operation_id=operation_id)
+            except Exception as e:
+                LOG.warning('Build of instance %(uuid)s failed: %(error)s',
+                            {'uuid': instance_uuid, 'error': e})
+                self.driver.release_claim(instance_uuid)
+                self._resources_changed()
+                self._fail(ctx, instance_uuid, e, {
+                    'vm_state': ERROR, 'task_state': None})
+                raise self._as_step_error(e, 'spawn', operation_id)
+            instance = db.instance_update(ctx, instance_uuid, {
+                'vm_state': ACTIVE, 'task_state': None,
+                'power_state': fake.RUNNING,
+                'launched_at': timeutils.utcnow().isoformat(),
+                'expected_task_state': SPAWNING})
+            self._resources_changed()
+        LOG.info('Instance %s is active', instance_uuid)
+        return instance
+
+    def _power(self, context, instance_uuid, action, task_state, done_state,
+               power_state, driver_call):
+        ctx = self._context(context)
+        with actions.record_event(ctx, instance_uuid, action,
+                                  'compute_%s_instance' % action,
+                                  ctx.request_id, self.host):
+            db.instance_update(ctx, instance_uuid, {
+                'task_state': task_state,
+                'expected_task_state': [None, task_state],
+                'expected_vm_state': [ACTIVE, STOPPED]})
+            try:
+                driver_call(instance_uuid)
+            except Exception as e:
+                self._fail(ctx, instance_uuid, e, {
+                    'task_state': None, 'expected_task_state': task_state})
+                raise self._as_step_error(e, action, None)
+            instance = db.instance_update(ctx, instance_uuid, {
+                'vm_state': done_state, 'power_state': power_state,
+                'task_state': None, 'expected_task_state': task_state})
+            self._resources_changed()
+        return instance
+
+    @rpc.remotable
+    def stop_instance(self, context, instance_uuid: str):
+        return self._power(context, instance_uuid, 'stop', POWERING_OFF,
+                           STOPPED, fake.SHUTDOWN, self.driver.power_off)
+
+    @rpc.remotable
+    def start_instance(self, context, instance_uuid: str):
+        return self._power(context, instance_uuid, 'start', POWERING_ON,
+                           ACTIVE, fake.RUNNING, self.driver.power_on)
+
+    @rpc.remotable
+    def terminate_instance(self, context, instance_uuid: str):
+        ctx = self._context(context)
+        with actions.record_event(ctx, instance_uuid, 'delete',
+                                  'compute_terminate_instance',
+                                  ctx.request_id, self.host):
+            db.instance_update(ctx, instance_uuid, {
+                'task_state': DELETING,
+                'expected_task_state': [None, DELETING]})
+            try:
+                self.driver.destroy(instance_uuid)
+            except Exception as e:
+                self._fail(ctx, instance_uuid, e, {
+                    'vm_state': ERROR, 'task_state': None})
+                raise self._as_step_error(e, 'destroy', None)
+            self._resources_changed()
+            db.instance_update(ctx, instance_uuid, {
+                'vm_state': DELETED, 'task_state': None,
+                'power_state': fake.NOSTATE,
+                'terminated_at': timeutils.utcnow().isoformat(),
+                'expected_task_state': DELETING})
+        instance = db.instance_destroy(ctx, instance_uuid)
+        LOG.info('Instance %s is deleted', instance_uuid)
+        return instance
+
+
+class MigrationEndpoint(_Endpoint):
+    """Migration steps: hypervisor work only, each idempotent by
+    ``(operation_id, step)`` through the driver's ledger. The engine that
+    calls them writes the instance and migration records."""
+
+    @rpc.remotable
+    def prep_resize(self, context, instance_uuid: str, migration_id: int,
+                    flavor: dict, operation_id: str):
+        result = self.driver.prep_resize(instance_uuid, migration_id, flavor,
+                                         operation_id)
+        self._resources_changed()
+        return result
+
+    @rpc.remotable
+    def resize_instance(self, context, instance_uuid: str, migration_id: int,
+                        operation_id: str):
+        ctx = self._context(context)
+
+        def progress(percent):
+            db.migration_update(ctx, migration_id, {'progress': percent})
+            LOG.debug('Copy of instance %(uuid)s: %(p)d%%',
+                      {'uuid': instance_uuid, 'p': percent})
+
+        result = self.driver.resize_instance(instance_uuid, migration_id,
+                                             operation_id, progress=progress)
+        self._resources_changed()
+        return result
+
+    @rpc.remotable
+    def finish_resize(self, context, instance_uuid: str, migration_id: int,
+                      flavor: dict, operation_id: str):
+        result = self.driver.finish_resize(instance_uuid, migration_id,
+                                           flavor, operation_id)
+        self._resources_changed()
+        return result
+
+    @rpc.remotable
+    def confirm_resize(self, context, instance_uuid: str, migration_id: int,
+                       operation_id: str):
+        result = self.driver.confirm_resize(instance_uuid, migration_id,
+                                            operation_id)
+        self._resources_changed()
+        return result
+
+    @rpc.remotable
+    def revert_resize(self, context, instance_uuid: str, migration_id: int,
+                      operation_id: str):
+        result = self.driver.revert_resize(instance_uuid, migration_id,
+                                           operation_id)
+        self._resources_changed()
+        return result
+
+    @rpc.remotable
+    def finish_revert_resize(self, context, instance_uuid: str,
+                             migration_id: int, flavor: dict,
+                             operation_id: str):
+        result = self.driver.finish_revert_resize(
+            instance_uuid, migration_id, flavor, operation_id)
+        self._resources_changed()
+        return result
+
+    @rpc.remotable
+    def abort_prep_resize(self, context, instance_uuid: str,
+                          migration_id: int, operation_id: str):
+        result = self.driver.abort_prep_resize(instance_uuid, migration_id,
+                                               operation_id)
+        self._resources_changed()
+        return result
+
+
+class DriverEndpoint(_Endpoint):
+
+    @rpc.remotable
+    def get_driver_state(self, context):
+        return self.driver.get_state()
+
+
+def endpoints(host, node, driver, resources_changed=None):
+    """The compute API's endpoints, fresh for each server.
+
+    :param resources_changed: called after a claim is taken or released,
+        so that the resource reporter sends the new counters at once.
+    """
+    return [cls(host, node, driver, resources_changed)
+            for cls in (LifecycleEndpoint, MigrationEndpoint,
+                        DriverEndpoint)]

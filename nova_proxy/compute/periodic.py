@@ -1,0 +1,145 @@
+"""The compute service's own periodic tasks, each in its own thread.
+
+They stay on the compute node because they need the hypervisor (or, for
+the heartbeat, because the heartbeat is what says this node is alive), and
+they reach the database only through the shim:
+
+``ServiceHeartbeat``
+    every ``[compute] report_interval``: ``service_heartbeat`` (one UPDATE
+    on the proxy: report_count + 1, last_seen_up = database clock).
+``ResourceReporter``
+    every ``[compute] resource_update_interval``, and at once after a claim
+    changes (``kick()``): ``compute_node_update`` with the driver's
+    capacity and used counters.
+``PowerStateSync``
+    every ``[compute] sync_power_state_interval``: for each instance of
+    this host with no task in progress, write the driver's power state
+    when it differs; an ``active`` instance found shut down becomes
+    ``stopped``, as nova's ``_sync_power_states`` does. The write is a
+    compare-and-swap on ``task_state`` None, so it never races an
+    operation that starts meanwhile.
+
+A failed run is logged and retried next period; the thread never dies of
+it.
+"""
+
+import threading
+
+from oslo_log import log as logging
+
+from nova_proxy.compute import db
+from nova_proxy.compute.virt import fake
+from nova_proxy import exception
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ['PeriodicThread', 'ServiceHeartbeat', 'ResourceReporter',
+           'PowerStateSync']
+
+
+class PeriodicThread:
+    """Runs ``run_once()`` now and then every ``interval`` seconds, until
+    ``stop()``; ``kick()`` runs it early."""
+
+    name = 'periodic'
+
+    def __init__(self, context, interval):
+        self.context = context
+        self.interval = interval
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._thread = None
+        self.runs = 0
+
+    def run_once(self):
+        raise NotImplementedError
+
+    def start(self):
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=self.name,
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._kick.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def kick(self):
+        self._kick.set()
+
+    def _loop(self):
+        while not self._stop.is_set():
+            self._kick.clear()
+            try:
+                self.run_once()
+                self.runs += 1
+            except Exception:
+                LOG.warning('Periodic task %s failed; retrying in %ss',
+                            self.name, self.interval, exc_info=True)
+            self._kick.wait(self.interval)
+
+    def __repr__(self):
+        return '<%s every %ss>' % (self.name, self.interval)
+
+
+class ServiceHeartbeat(PeriodicThread):
+    name = 'service_heartbeat'
+
+    def __init__(self, context, interval, service_id):
+        super().__init__(context, interval)
+        self.service_id = service_id
+
+    def run_once(self):
+        service = db.service_heartbeat(self.context, self.service_id)
+        LOG.debug('Heartbeat %d of service %s', service['report_count'],
+                  self.service_id)
+
+
+class ResourceReporter(PeriodicThread):
+    name = 'resource_reporter'
+
+    def __init__(self, context, interval, compute_node_id, driver):
+        super().__init__(context, interval)
+        self.compute_node_id = compute_node_id
+        self.driver = driver
+
+    def run_once(self):
+        usage = self.driver.usage()
+        db.compute_node_update(self.context, self.compute_node_id, usage)
+        LOG.debug('Reported resources of compute node %s: %s',
+                  self.compute_node_id, usage)
+
+
+class PowerStateSync(PeriodicThread):
+    name = 'power_state_sync'
+
+    def __init__(self, context, interval, host, driver):
+        super().__init__(context, interval)
+        self.host = host
+        self.driver = driver
+
+    def run_once(self):
+        for instance in db.instance_get_all_by_host(self.context, self.host):
+            if instance['task_state'] is not None:
+                continue
+            actual = self.driver.power_state(instance['uuid'])
+            if actual is None:
+                actual = fake.NOSTATE
+            if actual == instance['power_state']:
+                continue
+            values = {'power_state': actual, 'expected_task_state': None}
+            if instance['vm_state'] == 'active' and actual == fake.SHUTDOWN:
+                values['vm_state'] = 'stopped'
+            LOG.info('Instance %(uuid)s: power state %(db)s in the database, '
+                     '%(actual)s on the hypervisor; updating',
+                     {'uuid': instance['uuid'],
+                      'db': instance['power_state'], 'actual': actual})
+            try:
+                db.instance_update(self.context, instance['uuid'], values)
+            except (exception.UnexpectedTaskStateError,
+                    exception.InstanceNotFound):
+                # An operation started meanwhile: it owns the instance now.
+                continue

@@ -1,0 +1,264 @@
+"""Client of the compute service API: topic ``[compute] topic`` (``compute``),
+server ``<host>`` (queue ``compute.<host>``), default namespace.
+
+The proxies (the orchestration engine) call compute hosts with it; tests
+and demos may too. Every method is an ``rpc.call``: the caller drives each
+step and waits for it. The client methods take ``(context, host, ...)``;
+the endpoint receives the same arguments without ``host``. Results are
+plain JSON dicts.
+
+Lifecycle methods change the instance record themselves, through the shim,
+and record instance actions, events and faults. Migration steps do the
+hypervisor work only (the engine writes the instance and migration
+records), except that ``resize_instance`` reports the copy's progress in
+the migration record. Each migration step is idempotent by
+``(operation_id, step)``: calling it again returns the stored result and
+does not apply its effect twice.
+
+The compute reads and writes the instance under the proxies' host scope:
+the instance's ``host`` must be the called host (or a migration in progress
+must name it) before a lifecycle call reaches it.
+
+API version history:
+
+* 1.0 (2026.2) - Initial version: build_and_run_instance, stop_instance,
+  start_instance, terminate_instance; prep_resize, resize_instance,
+  finish_resize, confirm_resize, revert_resize, finish_revert_resize,
+  abort_prep_resize; get_driver_state.
+"""
+
+import oslo_messaging as messaging
+
+from nova_proxy.common import rpc
+from nova_proxy import conf
+
+CONF = conf.CONF
+
+__all__ = ['ComputeAPI', 'RPC_API_VERSION', 'METHODS']
+
+RPC_API_VERSION = '1.0'
+
+# Every method of the wire with the version that introduced it. The
+# compute's endpoints expose exactly these (a test checks it).
+METHODS = {
+    'build_and_run_instance': '1.0',
+    'stop_instance': '1.0',
+    'start_instance': '1.0',
+    'terminate_instance': '1.0',
+    'prep_resize': '1.0',
+    'resize_instance': '1.0',
+    'finish_resize': '1.0',
+    'confirm_resize': '1.0',
+    'revert_resize': '1.0',
+    'finish_revert_resize': '1.0',
+    'abort_prep_resize': '1.0',
+    'get_driver_state': '1.0',
+}
+
+
+class ComputeAPI:
+    """Calls compute services. One per process is enough; thread-safe.
+
+    :param timeout: seconds to wait for an answer; defaults to
+        ``[compute] rpc_timeout``.
+    :param call_monitor_timeout: seconds without a heartbeat from the
+        compute while it works after which a call fails; defaults to
+        ``[compute] call_monitor_timeout``. It applies to every call, so a
+        dead compute is noticed in seconds even in a long copy.
+    """
+
+    def __init__(self, timeout=None, call_monitor_timeout=None):
+        self._timeout = timeout
+        self._call_monitor_timeout = call_monitor_timeout
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            target = messaging.Target(topic=CONF.compute.topic,
+                                      version=RPC_API_VERSION)
+            self._client = rpc.get_client(
+                target, version_cap=rpc.version_cap('compute'),
+                timeout=self._timeout or CONF.compute.rpc_timeout)
+        return self._client
+
+    def can_send_version(self, version):
+        return self.client.can_send_version(version)
+
+    def _call(self, context, host, method, **kwargs):
+        monitor = (self._call_monitor_timeout or
+                   CONF.compute.call_monitor_timeout)
+        cctxt = self.client.prepare(server=host, version=METHODS[method],
+                                    call_monitor_timeout=monitor)
+        return cctxt.call(context, method, **kwargs)
+
+    # -- lifecycle --
+
+    def build_and_run_instance(self, context, host, instance_uuid,
+                               operation_id=None, request_id=None):
+        """Claim resources on ``host`` and spawn the instance there.
+
+        The instance record must exist with ``vm_state`` ``building`` and
+        ``host`` set to ``host``. On success it is ``active``, task_state
+        None, power_state 1 (running), with ``launched_at``, ``host`` and
+        ``node`` set. On failure the claim is released, the instance is in
+        ``error`` with task_state None, a fault is recorded, and the error
+        is raised here.
+
+        :param host: the compute host.
+        :param instance_uuid: the instance.
+        :param operation_id: idempotency key: a second call with the same
+            id does not spawn again and returns the instance.
+        :param request_id: the request id of the instance action to record
+            the ``compute_build_and_run_instance`` event under (default: the
+            context's); the ``create`` action is started if it does not
+            exist.
+        :returns: the instance dict.
+        :raises: ComputeResourcesUnavailable (no room; instance in error),
+            StepFailed (the spawn failed; instance in error),
+            InstanceNotFound, UnexpectedVMStateError (not building),
+            UnexpectedTaskStateError, HostScopeViolation (the instance's
+            host is not ``host``), MessagingTimeout.
+        """
+        return self._call(context, host, 'build_and_run_instance',
+                          instance_uuid=instance_uuid,
+                          operation_id=operation_id, request_id=request_id)
+
+    def stop_instance(self, context, host, instance_uuid):
+        """Power the instance off: vm_state ``stopped``, power_state 4.
+
+        :returns: the instance dict.
+        :raises: InstanceNotFound, UnexpectedTaskStateError (another task
+            in progress), UnexpectedVMStateError (not active or stopped),
+            StepFailed (the driver failed; task_state reset, fault
+            recorded), MessagingTimeout.
+        """
+        return self._call(context, host, 'stop_instance',
+                          instance_uuid=instance_uuid)
+
+    def start_instance(self, context, host, instance_uuid):
+        """Power the instance on: vm_state ``active``, power_state 1.
+
+        :returns: the instance dict.
+        :raises: as ``stop_instance``.
+        """
+        return self._call(context, host, 'start_instance',
+                          instance_uuid=instance_uuid)
+
+    def terminate_instance(self, context, host, instance_uuid):
+        """Destroy the instance on the hypervisor, release its claims and
+        soft-delete its record (vm_state ``deleted``, ``terminated_at``).
+
+        :returns: the soft-deleted instance dict (``deleted`` != 0).
+        :raises: InstanceNotFound (also when already deleted),
+            UnexpectedTaskStateError (another task in progress), StepFailed
+            (instance left in ``error`` with a fault), MessagingTimeout.
+        """
+        return self._call(context, host, 'terminate_instance',
+                          instance_uuid=instance_uuid)
+
+    # -- migration steps: idempotent by (operation_id, step) --
+
+    def prep_resize(self, context, host, instance_uuid, migration_id, flavor,
+                    operation_id):
+        """On the destination ``host``: claim ``flavor``'s resources.
+
+        :param migration_id: the migration record's id.
+        :param flavor: dict with at least ``memory_mb``, ``vcpus``,
+            ``root_gb`` (``ephemeral_gb`` and ``name`` optional).
+        :param operation_id: the journal's operation id.
+        :returns: ``{'claim': {'host', 'memory_mb', 'vcpus', 'disk_gb',
+            'instance_uuid', 'migration_id'}}``.
+        :raises: ComputeResourcesUnavailable (no room), StepFailed,
+            InvalidRequest (bad flavor), MessagingTimeout.
+        """
+        return self._call(context, host, 'prep_resize',
+                          instance_uuid=instance_uuid,
+                          migration_id=migration_id, flavor=flavor,
+                          operation_id=operation_id)
+
+    def resize_instance(self, context, host, instance_uuid, migration_id,
+                        operation_id):
+        """On the source ``host``: power off and copy the disk; the copy
+        takes ``[compute] fake_copy_seconds`` and writes the migration's
+        ``progress`` (percent) as it goes.
+
+        :returns: ``{}``.
+        :raises: StepFailed, MessagingTimeout (also when the compute dies:
+            after ``call_monitor_timeout`` without heartbeat).
+        """
+        return self._call(context, host, 'resize_instance',
+                          instance_uuid=instance_uuid,
+                          migration_id=migration_id,
+                          operation_id=operation_id)
+
+    def finish_resize(self, context, host, instance_uuid, migration_id,
+                      flavor, operation_id):
+        """On the destination ``host``: create and start the instance with
+        the new ``flavor``.
+
+        :returns: ``{}``. :raises: StepFailed, MessagingTimeout.
+        """
+        return self._call(context, host, 'finish_resize',
+                          instance_uuid=instance_uuid,
+                          migration_id=migration_id, flavor=flavor,
+                          operation_id=operation_id)
+
+    def confirm_resize(self, context, host, instance_uuid, migration_id,
+                       operation_id):
+        """On the source ``host``: destroy the source copy and release its
+        resources.
+
+        :returns: ``{}``. :raises: StepFailed, MessagingTimeout.
+        """
+        return self._call(context, host, 'confirm_resize',
+                          instance_uuid=instance_uuid,
+                          migration_id=migration_id,
+                          operation_id=operation_id)
+
+    def revert_resize(self, context, host, instance_uuid, migration_id,
+                      operation_id):
+        """On the destination ``host``: destroy the copy there and release
+        the claim of ``prep_resize``.
+
+        :returns: ``{}``. :raises: StepFailed, MessagingTimeout.
+        """
+        return self._call(context, host, 'revert_resize',
+                          instance_uuid=instance_uuid,
+                          migration_id=migration_id,
+                          operation_id=operation_id)
+
+    def finish_revert_resize(self, context, host, instance_uuid,
+                             migration_id, flavor, operation_id):
+        """On the source ``host``: power the original on again with the old
+        ``flavor``.
+
+        :returns: ``{}``. :raises: StepFailed, MessagingTimeout.
+        """
+        return self._call(context, host, 'finish_revert_resize',
+                          instance_uuid=instance_uuid,
+                          migration_id=migration_id, flavor=flavor,
+                          operation_id=operation_id)
+
+    def abort_prep_resize(self, context, host, instance_uuid, migration_id,
+                          operation_id):
+        """On the destination ``host``: drop the claim of ``prep_resize``
+        (rollback before any disk was copied).
+
+        :returns: ``{}``. :raises: StepFailed, MessagingTimeout.
+        """
+        return self._call(context, host, 'abort_prep_resize',
+                          instance_uuid=instance_uuid,
+                          migration_id=migration_id,
+                          operation_id=operation_id)
+
+    # -- monitoring --
+
+    def get_driver_state(self, context, host):
+        """The fake driver's state, for tests, demos and monitoring.
+
+        :returns: ``{'instances': {uuid: {...}}, 'claims': {id: {...}},
+            'ledger': {'<operation_id>/<step>': {...}}}``.
+        :raises: MessagingTimeout.
+        """
+        return self._call(context, host, 'get_driver_state')

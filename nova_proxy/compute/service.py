@@ -1,0 +1,178 @@
+"""The reference compute service: ``nova-compute-proxy-compute``.
+
+It plays nova-compute's part with a fake hypervisor, and has no database:
+
+1. ``start()`` first blocks database access for the whole process
+   (``nova_proxy.db.guard.block_db_access``), and checks that it holds:
+   from then on importing or calling ``nova_proxy.db.api`` raises
+   ``DBNotAllowed``.
+2. It waits for a proxy to answer ``ping`` (up to ``[proxy_client]
+   startup_ping_timeout``), then gets or creates its service record and its
+   compute node record through the shim.
+3. It serves topic ``[compute] topic`` with server ``<host>`` (queue
+   ``compute.<host>``): the endpoints of ``manager.py``.
+4. It runs its own periodic tasks in threads (``periodic.py``): service
+   heartbeat, resource reporting, power-state sync.
+
+Every call to the proxies carries
+``nova_proxy.common.context.get_compute_context(host)``, so the proxies'
+host-scope policy confines this service to its own host.
+"""
+
+import importlib
+import sys
+import time
+
+from oslo_log import log as logging
+import oslo_messaging as messaging
+
+from nova_proxy.common import context as np_context
+from nova_proxy.common import rpc
+from nova_proxy.common import service
+from nova_proxy.compute import db
+from nova_proxy.compute import manager
+from nova_proxy.compute import periodic
+from nova_proxy.compute import rpcapi
+from nova_proxy.compute.virt import fake
+from nova_proxy import conf
+from nova_proxy.db import guard
+from nova_proxy import exception
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+__all__ = ['ComputeService', 'BINARY', 'SERVICE_BINARY', 'block_database']
+
+# The name the database guard reports in DBNotAllowed.
+BINARY = 'nova-compute-proxy-compute'
+# The service record's binary: the one nova-compute registers, so that the
+# proxies treat this reference service exactly as they would nova-compute.
+SERVICE_BINARY = 'nova-compute'
+
+
+def block_database():
+    """Block database access in this process and prove that it holds.
+
+    :returns: the ``DBNotAllowed`` message that a database access now gets.
+    :raises: RuntimeError if the database layer is still reachable.
+    """
+    guard.block_db_access(BINARY)
+    try:
+        if 'nova_proxy.db.api' in sys.modules:
+            # Already imported by someone: calls must still be refused.
+            from nova_proxy.db import session as db_session
+            db_session.get_engine()
+        else:
+            importlib.import_module('nova_proxy.db.api')
+    except exception.DBNotAllowed as e:
+        return e.format_message()
+    raise RuntimeError('Database access is not blocked in %s' % BINARY)
+
+
+class ComputeService(service.RPCService):
+
+    def __init__(self, host):
+        super().__init__(host)
+        self.node = host
+        self.driver = None
+        self.service_record = None
+        self.compute_node = None
+        self.context = None
+        self.reporter = None
+        self.tasks = []
+
+    def _target(self):
+        return messaging.Target(topic=CONF.compute.topic, server=self.host,
+                                version=rpcapi.RPC_API_VERSION)
+
+    def _endpoints(self):
+        return manager.endpoints(self.host, self.node, self.driver,
+                                 resources_changed=self.reporter.kick)
+
+    def _components(self):
+        return list(self.tasks)
+
+    def start(self):
+        message = block_database()
+        LOG.info('Direct database access is blocked in this process: a '
+                 'database call raises DBNotAllowed: %s', message)
+        rpc.init()
+        self.context = np_context.get_compute_context(self.host)
+        self._wait_for_proxy()
+        self.driver = fake.FakeDriver.from_conf(self.host)
+        self.driver.start()
+        self.service_record = self._get_or_create_service()
+        self.compute_node = self._get_or_create_compute_node()
+        c = CONF.compute
+        self.reporter = periodic.ResourceReporter(
+            self.context, c.resource_update_interval,
+            self.compute_node['id'], self.driver)
+        self.tasks = [
+            periodic.ServiceHeartbeat(self.context, c.report_interval,
+                                      self.service_record['id']),
+            self.reporter,
+            periodic.PowerStateSync(self.context,
+                                    c.sync_power_state_interval, self.host,
+                                    self.driver),
+        ]
+        super().start()
+        LOG.info('Compute service %(host)s started (service %(sid)s, '
+                 'compute node %(nid)s)',
+                 {'host': self.host, 'sid': self.service_record['id'],
+                  'nid': self.compute_node['id']})
+
+    def _wait_for_proxy(self):
+        """Wait until a proxy answers ``ping``.
+
+        :raises: MessagingTimeout after ``[proxy_client]
+            startup_ping_timeout`` seconds (0: wait forever).
+        """
+        limit = CONF.proxy_client.startup_ping_timeout
+        deadline = time.monotonic() + limit if limit else None
+        attempt = 0
+        while True:
+            attempt += 1
+            left = None if deadline is None else deadline - time.monotonic()
+            per_try = max(1, int(min(5, left) if left is not None else 5))
+            try:
+                db.ping(self.context, self.host, timeout=per_try)
+                LOG.info('A proxy answered ping (attempt %d)', attempt)
+                return
+            except messaging.MessagingTimeout:
+                if deadline is not None and time.monotonic() >= deadline:
+                    LOG.error('No proxy answered ping within %ss', limit)
+                    raise
+                LOG.warning('No proxy answered ping yet (attempt %d); '
+                            'waiting', attempt)
+                time.sleep(CONF.compute.startup_retry_interval)
+
+    def _get_or_create_service(self):
+        try:
+            return db.service_get_by_host_and_binary(
+                self.context, self.host, SERVICE_BINARY)
+        except exception.ServiceNotFound:
+            pass
+        try:
+            return db.service_create(self.context, {
+                'host': self.host, 'binary': SERVICE_BINARY,
+                'topic': CONF.compute.topic, 'report_count': 0})
+        except exception.ServiceExists:
+            return db.service_get_by_host_and_binary(
+                self.context, self.host, SERVICE_BINARY)
+
+    def _get_or_create_compute_node(self):
+        try:
+            return db.compute_node_get_by_host_and_node(
+                self.context, self.host, self.node)
+        except exception.ComputeHostNotFound:
+            pass
+        values = dict(self.driver.usage(), host=self.host, node=self.node,
+                      hypervisor_type='fake')
+        try:
+            return db.compute_node_create(self.context, values)
+        except exception.ComputeNodeExists:
+            return db.compute_node_get_by_host_and_node(
+                self.context, self.host, self.node)
+
+    def _release(self):
+        db.reset()

@@ -1,0 +1,1 @@
+"""Virt drivers of the reference compute service (only ``fake``)."""
