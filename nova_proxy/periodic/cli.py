@@ -1,6 +1,6 @@
 """``nova-compute-proxy-manage periodic``: what the periodic tasks did.
 
-    nova-compute-proxy-manage periodic list [--task T] [--proxy P]
+    nova-compute-proxy-manage periodic list [--task T] [--member M]
                                             [--period N] [--limit N] [--json]
     nova-compute-proxy-manage periodic tasks
 
@@ -51,7 +51,7 @@ def list_runs():
     if cmd.task is not None:
         np_tasks.get_task(cmd.task)  # KeyError -> a clear message below
     runs = claims.run_list(np_context.get_admin_context(), task=cmd.task,
-                           period=cmd.period, owner=cmd.proxy,
+                           period=cmd.period, owner=cmd.member,
                            limit=cmd.limit)
     if cmd.json:
         print(json.dumps(runs, indent=2, sort_keys=True))
@@ -96,7 +96,7 @@ def add_parsers(subparsers):
     runs = actions.add_parser(
         'list', help='Runs of the periodic tasks, newest first.')
     runs.add_argument('--task', help='Only this task.')
-    runs.add_argument('--proxy', help='Only runs of this proxy member.')
+    runs.add_argument('--member', help='Only runs of this proxy member.')
     runs.add_argument('--period', type=int, help='Only this period.')
     runs.add_argument('--limit', type=int, default=50,
                       help='At most this many runs (default 50; 0: all).')

@@ -81,6 +81,10 @@ class ConfirmResizes(base.ItemTask):
                 exception.UnexpectedVMStateError) as e:
             LOG.info('Not confirming the resize of %s now: %s', item, e)
             return BUSY
+        except exception.Invalid as e:
+            # Confirmed or reverted by someone else since it was listed.
+            LOG.info('Not confirming the resize of %s: %s', item, e)
+            return NOT_DUE
         return '%s:%s' % (record.get('id'), record.get('status'))
 
 
