@@ -1,0 +1,309 @@
+"""Cold migration and resize, then confirm or revert, in nova's order.
+
+Migration (``MigrateFlow``), each step a call on a compute host:
+
+====================  ======  ==========================  ==================
+step                  host    instance task_state         migration status
+====================  ======  ==========================  ==================
+(accepted)            -       None -> resize_prep         pre-migrating
+prep_resize           dest    resize_prep                 pre-migrating
+resize_instance       source  resize_migrating ->         migrating ->
+                              resize_migrated             post-migrating
+finish_resize         dest    resize_finish -> None,      finished
+                              vm_state resized, host dest
+====================  ======  ==========================  ==================
+
+Confirm (``ConfirmFlow``): ``confirm_resize`` on the source cleans it up;
+migration confirmed, vm_state back to what it was before the resize.
+Revert (``RevertFlow``): ``revert_resize`` on the destination destroys the
+copy there, ``finish_revert_resize`` on the source powers the original on
+with the old flavor; the instance is back on the source host, old flavor,
+vm_state as before; migration reverted.
+
+Rollback of a failed migration runs, in reverse, the undo of each started
+step: ``finish_resize`` is undone by ``revert_resize`` on the destination
+(which also drops its claim), ``resize_instance`` by
+``finish_revert_resize`` on the source, ``prep_resize`` (alone) by
+``abort_prep_resize`` on the destination. The instance ends on the source,
+with its old flavor and vm_state, task_state None, a fault recorded and the
+migration in ``error``.
+"""
+
+from nova_proxy import exception
+from nova_proxy.db import api as db_api
+from nova_proxy.orchestration.flows import base
+from nova_proxy.orchestration import scheduler
+
+__all__ = ['MigrateFlow', 'ConfirmFlow', 'RevertFlow', 'accept_migrate',
+           'accept_confirm', 'accept_revert', 'FLAVOR_FIELDS']
+
+FLAVOR_FIELDS = ('name', 'memory_mb', 'vcpus', 'root_gb')
+MIGRATABLE_VM_STATES = ('active', 'stopped')
+
+
+def _flavor_of(instance):
+    return {'name': instance['instance_type_name'],
+            'memory_mb': instance['memory_mb'], 'vcpus': instance['vcpus'],
+            'root_gb': instance['root_gb']}
+
+
+def _flavor_values(flavor):
+    return {'instance_type_name': flavor.get('name'),
+            'memory_mb': flavor.get('memory_mb'),
+            'vcpus': flavor.get('vcpus'), 'root_gb': flavor.get('root_gb')}
+
+
+def check_flavor(flavor):
+    if not isinstance(flavor, dict):
+        raise exception.Invalid(reason='flavor must be a dict')
+    for field in FLAVOR_FIELDS:
+        if flavor.get(field) is None:
+            raise exception.Invalid(reason='flavor lacks %s' % field)
+    for field in FLAVOR_FIELDS[1:]:
+        value = flavor[field]
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                value < 0:
+            raise exception.Invalid(
+                reason='flavor %s must be a non-negative integer' % field)
+    return {f: flavor[f] for f in FLAVOR_FIELDS}
+
+
+def _vm_power(vm_state):
+    return (base.POWER_SHUTDOWN if vm_state == 'stopped'
+            else base.POWER_RUNNING)
+
+
+# -- accepting ------------------------------------------------------------
+
+def accept_migrate(instance_uuid, dest_host, flavor):
+    """``prepare`` for ``journal.create`` of a migration: guard the
+    instance with the task_state compare-and-swap, pick the destination,
+    record the migration. Runs inside the journal's insert transaction."""
+
+    def prepare(context):
+        instance = db_api.instance_get_by_uuid(context, instance_uuid)
+        source = instance['host']
+        if not source:
+            raise exception.Invalid(
+                reason='instance %s has no host' % instance_uuid)
+        old_flavor = _flavor_of(instance)
+        new_flavor = check_flavor(flavor) if flavor else old_flavor
+        if dest_host is None:
+            dest, dest_node = scheduler.select_host(
+                context, new_flavor, exclude=(source,))
+        elif dest_host == source:
+            raise exception.Invalid(
+                reason='destination %s is the instance\'s own host' %
+                dest_host)
+        else:
+            dest, dest_node = dest_host, scheduler.node_of(context,
+                                                           dest_host)
+        db_api.instance_update(context, instance_uuid, {
+            'task_state': 'resize_prep', 'expected_task_state': [None],
+            'expected_vm_state': list(MIGRATABLE_VM_STATES)})
+        migration = db_api.migration_create(context, {
+            'instance_uuid': instance_uuid, 'source_compute': source,
+            'source_node': instance['node'] or source, 'dest_compute': dest,
+            'dest_node': dest_node, 'dest_host': dest,
+            'status': 'pre-migrating',
+            'migration_type': 'resize' if flavor else 'migration',
+            'old_instance_type_id': instance['instance_type_id'],
+            'new_instance_type_id': instance['instance_type_id']})
+        return {'migration_id': migration['id'], 'state': {
+            'source': source, 'source_node': instance['node'] or source,
+            'dest': dest, 'dest_node': dest_node,
+            'old_flavor': old_flavor, 'new_flavor': new_flavor,
+            'old_vm_state': instance['vm_state'],
+            'migration_id': migration['id']}}
+
+    return prepare
+
+
+def _finished_migration(context, instance_uuid):
+    for migration in reversed(db_api.migration_get_by_instance(
+            context, instance_uuid)):
+        if migration['status'] == 'finished':
+            return migration
+    raise exception.Invalid(
+        reason='instance %s has no finished resize to confirm or revert' %
+        instance_uuid)
+
+
+def _migrate_state(context, migration):
+    """The state the migration's own operation recorded (flavors, old
+    vm_state), or what the migration record alone tells."""
+    from nova_proxy.orchestration import journal
+    for op in journal.get_all(context,
+                              instance_uuid=migration['instance_uuid']):
+        if op['kind'] == 'migrate' and \
+                op['migration_id'] == migration['id']:
+            return op['state']
+    return {}
+
+
+def _accept_finished(instance_uuid, task_state, migration_status):
+    def prepare(context):
+        migration = _finished_migration(context, instance_uuid)
+        previous = _migrate_state(context, migration)
+        db_api.instance_update(context, instance_uuid, {
+            'task_state': task_state, 'expected_task_state': [None],
+            'expected_vm_state': ['resized']})
+        db_api.migration_update(context, migration['id'],
+                                {'status': migration_status})
+        instance = db_api.instance_get_by_uuid(context, instance_uuid)
+        return {'migration_id': migration['id'], 'state': {
+            'source': migration['source_compute'],
+            'source_node': migration['source_node'],
+            'dest': migration['dest_compute'],
+            'dest_node': migration['dest_node'],
+            'old_flavor': previous.get('old_flavor') or _flavor_of(instance),
+            'new_flavor': previous.get('new_flavor') or _flavor_of(instance),
+            'old_vm_state': previous.get('old_vm_state') or 'active',
+            'migration_id': migration['id']}}
+    return prepare
+
+
+def accept_confirm(instance_uuid):
+    return _accept_finished(instance_uuid, 'resize_confirming',
+                            'confirming')
+
+
+def accept_revert(instance_uuid):
+    return _accept_finished(instance_uuid, 'resize_reverting', 'reverting')
+
+
+# -- the flows ------------------------------------------------------------
+
+def _args(op, flavor_key=None):
+    state = op['state']
+    args = {'instance_uuid': op['instance_uuid'],
+            'migration_id': state['migration_id']}
+    if flavor_key:
+        args['flavor'] = state[flavor_key]
+    return args
+
+
+def _migration(context, op, status):
+    db_api.migration_update(context, op['state']['migration_id'],
+                            {'status': status})
+
+
+def _restore_on_source(context, op):
+    """Instance back on the source with its old flavor and vm_state."""
+    state = op['state']
+    values = {'host': state['source'], 'node': state['source_node'],
+              'vm_state': state['old_vm_state'], 'task_state': None,
+              'power_state': _vm_power(state['old_vm_state']),
+              'progress': None}
+    values.update(_flavor_values(state['old_flavor']))
+    db_api.instance_update(context, op['instance_uuid'], values)
+
+
+class MigrateFlow(base.Flow):
+    kind = 'migrate'
+
+    def steps(self, op):
+        return [
+            base.Step('prep_resize', 'dest',
+                      lambda o: _args(o, 'new_flavor')),
+            base.Step('resize_instance', 'source', _args,
+                      before=self._before_resize, after=self._after_resize,
+                      long=True),
+            base.Step('finish_resize', 'dest',
+                      lambda o: _args(o, 'new_flavor'),
+                      before=self._before_finish, after=self._after_finish),
+        ]
+
+    @staticmethod
+    def _before_resize(context, op):
+        db_api.instance_update(context, op['instance_uuid'], {
+            'task_state': 'resize_migrating',
+            'expected_task_state': ['resize_prep']})
+        _migration(context, op, 'migrating')
+
+    @staticmethod
+    def _after_resize(context, op, result):
+        db_api.instance_update(context, op['instance_uuid'], {
+            'task_state': 'resize_migrated',
+            'expected_task_state': ['resize_migrating']})
+        _migration(context, op, 'post-migrating')
+
+    @staticmethod
+    def _before_finish(context, op):
+        state = op['state']
+        values = {'task_state': 'resize_finish',
+                  'expected_task_state': ['resize_migrated'],
+                  'host': state['dest'], 'node': state['dest_node']}
+        values.update(_flavor_values(state['new_flavor']))
+        db_api.instance_update(context, op['instance_uuid'], values)
+
+    @staticmethod
+    def _after_finish(context, op, result):
+        db_api.instance_update(context, op['instance_uuid'], {
+            'vm_state': 'resized', 'task_state': None,
+            'power_state': base.POWER_RUNNING,
+            'expected_task_state': ['resize_finish']})
+        _migration(context, op, 'finished')
+
+    def rollback_steps(self, op, started):
+        undo = []
+        if 'finish_resize' in started:
+            undo.append(base.Step('revert_resize', 'dest', _args))
+        elif 'prep_resize' in started:
+            undo.append(base.Step('abort_prep_resize', 'dest', _args))
+        if 'resize_instance' in started:
+            undo.insert(1 if 'finish_resize' in started else 0,
+                        base.Step('finish_revert_resize', 'source',
+                                  lambda o: _args(o, 'old_flavor')))
+        return undo
+
+    def rolled_back(self, context, op, error):
+        _restore_on_source(context, op)
+        _migration(context, op, 'error')
+        base.record_fault(context, op, error, host=op['state']['source'])
+
+
+class _FinishedResizeFlow(base.Flow):
+    """Confirm and revert: there is nothing to undo; a failure leaves the
+    instance in ERROR with a fault, as nova does."""
+
+    rollback_status = 'failed'
+
+    def rolled_back(self, context, op, error):
+        db_api.instance_update(context, op['instance_uuid'], {
+            'vm_state': 'error', 'task_state': None})
+        _migration(context, op, 'error')
+        base.record_fault(context, op, error)
+
+
+class ConfirmFlow(_FinishedResizeFlow):
+    kind = 'confirm_resize'
+
+    def steps(self, op):
+        return [base.Step('confirm_resize', 'source', _args,
+                          after=self._after_confirm)]
+
+    @staticmethod
+    def _after_confirm(context, op, result):
+        old_vm_state = op['state']['old_vm_state']
+        db_api.instance_update(context, op['instance_uuid'], {
+            'vm_state': old_vm_state, 'task_state': None,
+            'expected_task_state': ['resize_confirming']})
+        _migration(context, op, 'confirmed')
+
+
+class RevertFlow(_FinishedResizeFlow):
+    kind = 'revert_resize'
+
+    def steps(self, op):
+        return [
+            base.Step('revert_resize', 'dest', _args),
+            base.Step('finish_revert_resize', 'source',
+                      lambda o: _args(o, 'old_flavor'),
+                      after=self._after_revert),
+        ]
+
+    @staticmethod
+    def _after_revert(context, op, result):
+        _restore_on_source(context, op)
+        _migration(context, op, 'reverted')

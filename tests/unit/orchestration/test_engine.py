@@ -1,0 +1,107 @@
+"""The engine: drives accepted operations, takes back its own, takes over
+those of dead proxies, leaves live proxies' alone."""
+
+import datetime
+
+import oslo_messaging as messaging
+import pytest
+import sqlalchemy as sa
+
+from nova_proxy.common import rpc
+from nova_proxy import exception
+from nova_proxy.db import models
+from nova_proxy.db import session as db_session
+from nova_proxy.orchestration import engine as op_engine
+from nova_proxy.orchestration import journal
+from nova_proxy.orchestration import manager
+from nova_proxy.orchestration import rpcapi
+from nova_proxy.proxy import liveness
+from tests.functional.procs import wait_for
+from tests.unit.orchestration import conftest as oc
+
+
+@pytest.fixture
+def db(config, tmp_path_factory):
+    """These tests run several threads writing at once: PostgreSQL, as in
+    production (SQLite answers "database is locked" to some of them)."""
+    from tests import conftest
+    url = conftest._use_database('postgresql', tmp_path_factory)
+    yield url
+    db_session.dispose()
+
+
+@pytest.fixture
+def engine(orch, compute):
+    liveness.heartbeat_once(orch, 'me', 'me')
+    eng = op_engine.Engine('me', 'me', compute_api=compute)
+    yield eng
+    eng.stop()
+
+
+def _age(ctx, member, seconds=3600):
+    with db_session.get_engine().begin() as conn:
+        conn.execute(sa.update(models.Proxy)
+                     .where(models.Proxy.member == member)
+                     .values(heartbeat_at=models.Proxy.heartbeat_at -
+                             datetime.timedelta(seconds=seconds)))
+
+
+def _migrate_op(ctx, owner):
+    inst = oc.add_instance(ctx)
+    endpoint = manager.ComputeTaskManager(
+        op_engine.Engine(owner, owner, compute_api=None))
+    return endpoint.migrate_server(ctx, instance_uuid=inst['uuid'])
+
+
+def _done(ctx, op_id):
+    record = journal.get(ctx, op_id)
+    return record if record['status'] not in journal.ACTIVE_STATUSES \
+        else None
+
+
+def test_takes_over_dead_and_own_but_not_live(orch, engine, compute):
+    liveness.heartbeat_once(orch, 'dead', 'dead')
+    _age(orch, 'dead')
+    liveness.heartbeat_once(orch, 'alive', 'alive')
+    dead_op = _migrate_op(orch, 'dead')
+    own_op = _migrate_op(orch, 'me')
+    live_op = _migrate_op(orch, 'alive')
+    engine.start()
+    for op in (dead_op, own_op):
+        record = wait_for(lambda: _done(orch, op['id']), timeout=30,
+                          message='operation %s done' % op['id'])
+        assert record['status'] == 'done'
+        assert (record['owner'], record['epoch'], record['attempts']) == \
+            ('me', 2, 2)
+    record = journal.get(orch, live_op['id'])
+    assert (record['owner'], record['status'], record['epoch']) == \
+        ('alive', 'pending', 1)
+    # Each step's effect once per operation.
+    assert len(compute.effects) == len(set(compute.effects)) == 6
+
+
+def test_rpc_accept_returns_at_once_and_engine_drives(orch, engine,
+                                                      compute):
+    engine.start()
+    target = messaging.Target(topic='compute_proxy', server='me')
+    server = rpc.get_server(target, [manager.ComputeTaskManager(engine)])
+    server.start()
+    try:
+        api = rpcapi.ComputeTaskAPI(timeout=30)
+        inst = oc.add_instance(orch)
+        op = api.migrate_server(orch, inst['uuid'], operation_id='rpc-1')
+        assert op['id'] == 'rpc-1' and op['owner'] == 'me'
+        assert op['status'] in ('pending', 'running')
+        with pytest.raises(exception.OperationInProgress):
+            api.migrate_server(orch, inst['uuid'])
+        record = wait_for(lambda: _done(orch, 'rpc-1'), timeout=30,
+                          message='rpc-1 done')
+        assert record['status'] == 'done' and record['epoch'] == 1
+        assert api.operation_get(orch, 'rpc-1')['status'] == 'done'
+        assert [r['id'] for r in api.operation_list(
+            orch, instance_uuid=inst['uuid'])] == ['rpc-1']
+        with pytest.raises(exception.OperationNotFound):
+            api.operation_get(orch, 'nope')
+    finally:
+        server.stop()
+        server.wait()
