@@ -141,7 +141,8 @@ def test_duplicate_deliveries_during_a_copy_apply_once(driver):
                 if e['step'] == 'resize_instance']) == 1
 
 
-def test_full_resize_then_confirm_on_two_hosts(tmp_path):
+def resized_between_two_hosts(tmp_path):
+    """An instance built on ``src`` and resized to BIG on ``dst``."""
     source = fake.FakeDriver('src', str(tmp_path / 'src'), 8, 8192, 100)
     dest = fake.FakeDriver('dst', str(tmp_path / 'dst'), 8, 8192, 100)
     source.start()
@@ -150,6 +151,11 @@ def test_full_resize_then_confirm_on_two_hosts(tmp_path):
     dest.prep_resize(UUID, 3, BIG, 'op')
     source.resize_instance(UUID, 3, 'op')
     dest.finish_resize(UUID, 3, BIG, 'op')
+    return source, dest
+
+
+def test_full_resize_then_confirm_on_two_hosts(tmp_path):
+    source, dest = resized_between_two_hosts(tmp_path)
     source.confirm_resize(UUID, 3, 'op')
     assert source.get_state()['instances'] == {}
     assert source.usage()['memory_mb_used'] == 0
@@ -161,14 +167,7 @@ def test_full_resize_then_confirm_on_two_hosts(tmp_path):
 
 
 def test_full_resize_then_revert_on_two_hosts(tmp_path):
-    source = fake.FakeDriver('src', str(tmp_path / 'src'), 8, 8192, 100)
-    dest = fake.FakeDriver('dst', str(tmp_path / 'dst'), 8, 8192, 100)
-    source.start()
-    dest.start()
-    build(source)
-    dest.prep_resize(UUID, 3, BIG, 'op')
-    source.resize_instance(UUID, 3, 'op')
-    dest.finish_resize(UUID, 3, BIG, 'op')
+    source, dest = resized_between_two_hosts(tmp_path)
     dest.revert_resize(UUID, 3, 'op-revert')
     source.finish_revert_resize(UUID, 3, SMALL, 'op-revert')
     assert dest.get_state()['instances'] == {}

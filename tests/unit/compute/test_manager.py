@@ -1,0 +1,277 @@
+"""The compute endpoints through the real RPC path on the fake transport:
+ComputeAPI -> compute service -> shim -> proxy endpoints -> database."""
+
+import json
+
+import pytest
+
+from nova_proxy.common import context as np_context
+from nova_proxy.compute import periodic
+from nova_proxy.compute.virt import fake
+from nova_proxy import conf
+from nova_proxy.db import api as db
+from nova_proxy import exception
+
+CONF = conf.CONF
+
+FLAVOR = {'memory_mb': 1024, 'vcpus': 1, 'root_gb': 10}
+
+
+def new_context():
+    """A fresh request (its own request id, so its own instance action)."""
+    return np_context.get_admin_context()
+
+
+def create_instance(host='c1', **values):
+    return db.instance_create(new_context(), dict(
+        FLAVOR, host=host, vm_state='building', task_state='scheduling',
+        instance_type_name='small', **values))
+
+
+def effects(service):
+    try:
+        with open(service.driver.effects_file) as f:
+            return [json.loads(line) for line in f]
+    except FileNotFoundError:
+        return []
+
+
+def actions(instance_uuid):
+    return {a['action']: a for a in db.actions_get(new_context(),
+                                                   instance_uuid)}
+
+
+@pytest.fixture
+def compute(stack):
+    return stack.start_compute('c1')
+
+
+def test_registers_service_and_compute_node(stack, compute):
+    service = db.service_get_by_host_and_binary(new_context(), 'c1',
+                                                'nova-compute')
+    assert service['topic'] == 'compute'
+    node = db.compute_node_get_by_host_and_node(new_context(), 'c1', 'c1')
+    assert node['vcpus'] == CONF.compute.vcpus
+    assert node['hypervisor_type'] == 'fake'
+    # A restart finds both records instead of creating new ones.
+    compute.stop()
+    again = stack.start_compute('c1')
+    assert again.service_record['id'] == service['id']
+    assert again.compute_node['id'] == node['id']
+
+
+def test_full_lifecycle(stack, compute):
+    uuid = create_instance()['uuid']
+    api = stack.api
+
+    built = api.build_and_run_instance(new_context(), 'c1', uuid,
+                                       operation_id='op-build')
+    assert (built['vm_state'], built['task_state'], built['power_state']) \
+        == ('active', None, fake.RUNNING)
+    assert built['launched_at'] and built['node'] == 'c1'
+    assert built['launched_on'] == 'c1'
+
+    stopped = api.stop_instance(new_context(), 'c1', uuid)
+    assert (stopped['vm_state'], stopped['power_state']) == ('stopped', 4)
+    started = api.start_instance(new_context(), 'c1', uuid)
+    assert (started['vm_state'], started['power_state']) == ('active', 1)
+
+    deleted = api.terminate_instance(new_context(), 'c1', uuid)
+    assert deleted['deleted'] != 0
+    assert deleted['vm_state'] == 'deleted' and deleted['terminated_at']
+    with pytest.raises(exception.InstanceNotFound):
+        db.instance_get_by_uuid(new_context(), uuid)
+    assert api.get_driver_state(new_context(), 'c1')['instances'] == {}
+
+    recorded = actions(uuid)
+    assert set(recorded) == {'create', 'stop', 'start', 'delete'}
+    for name, action in recorded.items():
+        assert action['finish_time'] is not None, name
+        assert [(e['event'], e['result']) for e in action['events']] == [
+            ('compute_%s_instance' % {'create': 'build_and_run',
+                                      'delete': 'terminate'}.get(name, name),
+             'Success')]
+        assert action['events'][0]['host'] == 'c1'
+    assert [e['step'] for e in effects(compute)] == [
+        'spawn', 'power_off', 'power_on', 'destroy']
+
+
+def test_build_replay_with_the_same_operation_spawns_once(stack, compute):
+    uuid = create_instance()['uuid']
+    first = stack.api.build_and_run_instance(new_context(), 'c1', uuid,
+                                             operation_id='op-1')
+    again = stack.api.build_and_run_instance(new_context(), 'c1', uuid,
+                                             operation_id='op-1')
+    assert again['vm_state'] == 'active'
+    assert again['launched_at'] == first['launched_at']
+    assert [e['step'] for e in effects(compute)] == ['spawn']
+
+
+def test_build_uses_the_callers_action(stack, compute):
+    uuid = create_instance()['uuid']
+    context = new_context()
+    db.instance_action_start(context, {'instance_uuid': uuid,
+                                       'action': 'create',
+                                       'request_id': 'req-orchestrated'})
+    stack.api.build_and_run_instance(context, 'c1', uuid,
+                                     request_id='req-orchestrated')
+    (action,) = db.actions_get(context, uuid)
+    assert action['request_id'] == 'req-orchestrated'
+    # The caller started the action, so the caller finishes it.
+    assert action['finish_time'] is None
+    assert action['events'][0]['result'] == 'Success'
+
+
+def _assert_failed_build(uuid, compute, error_name):
+    instance = db.instance_get_by_uuid(new_context(), uuid)
+    assert (instance['vm_state'], instance['task_state']) == ('error', None)
+    faults = db.instance_fault_get_by_instance_uuids(new_context(),
+                                                     [uuid])[uuid]
+    assert len(faults) == 1 and error_name in faults[0]['message']
+    assert faults[0]['host'] == 'c1'
+    assert uuid not in compute.driver.get_state()['claims']
+    (action,) = db.actions_get(new_context(), uuid)
+    assert action['message'] == 'Error'
+    assert action['events'][0]['result'] == 'Error'
+    assert error_name in action['events'][0]['traceback']
+
+
+def test_failed_spawn_releases_the_claim_and_records_a_fault(
+        stack, compute, monkeypatch):
+    monkeypatch.setenv('NOVA_PROXY_FAKE_FAIL_STEPS', 'spawn')
+    uuid = create_instance()['uuid']
+    with pytest.raises(exception.StepFailed) as e:
+        stack.api.build_and_run_instance(new_context(), 'c1', uuid,
+                                         operation_id='op-1')
+    assert e.value.kwargs['step'] == 'spawn'
+    _assert_failed_build(uuid, compute, 'StepFailed')
+    assert effects(compute) == []
+
+
+def test_build_without_room_is_a_named_error(stack, compute):
+    uuid = create_instance(memory_mb=CONF.compute.memory_mb + 1)['uuid']
+    with pytest.raises(exception.ComputeResourcesUnavailable):
+        stack.api.build_and_run_instance(new_context(), 'c1', uuid)
+    _assert_failed_build(uuid, compute, 'ComputeResourcesUnavailable')
+
+
+def test_build_of_an_instance_of_another_host_is_refused(stack, compute):
+    uuid = create_instance(host='c2')['uuid']
+    with pytest.raises(exception.HostScopeViolation):
+        stack.api.build_and_run_instance(new_context(), 'c1', uuid)
+    assert compute.driver.get_state()['instances'] == {}
+    assert db.instance_get_by_uuid(new_context(), uuid)['vm_state'] == \
+        'building'
+
+
+def test_build_of_an_active_instance_is_refused(stack, compute):
+    uuid = create_instance()['uuid']
+    stack.api.build_and_run_instance(new_context(), 'c1', uuid)
+    with pytest.raises(exception.UnexpectedVMStateError):
+        stack.api.build_and_run_instance(new_context(), 'c1', uuid)
+
+
+def test_stop_during_another_task_is_refused(stack, compute):
+    uuid = create_instance()['uuid']
+    stack.api.build_and_run_instance(new_context(), 'c1', uuid)
+    db.instance_update(new_context(), uuid, {'task_state': 'resize_prep'})
+    with pytest.raises(exception.UnexpectedTaskStateError):
+        stack.api.stop_instance(new_context(), 'c1', uuid)
+    assert compute.driver.power_state(uuid) == fake.RUNNING
+
+
+def test_failed_power_off_resets_the_task_and_records_a_fault(
+        stack, compute, monkeypatch):
+    uuid = create_instance()['uuid']
+    stack.api.build_and_run_instance(new_context(), 'c1', uuid)
+    monkeypatch.setenv('NOVA_PROXY_FAKE_FAIL_STEPS', 'power_off')
+    with pytest.raises(exception.StepFailed):
+        stack.api.stop_instance(new_context(), 'c1', uuid)
+    instance = db.instance_get_by_uuid(new_context(), uuid)
+    assert (instance['vm_state'], instance['task_state']) == ('active', None)
+    faults = db.instance_fault_get_by_instance_uuids(new_context(), [uuid])
+    assert len(faults[uuid]) == 1
+
+
+def test_migration_steps_are_idempotent_over_rpc(stack, compute):
+    uuid = create_instance()['uuid']
+    stack.api.build_and_run_instance(new_context(), 'c1', uuid)
+    migration = db.migration_create(new_context(), {
+        'instance_uuid': uuid, 'source_compute': 'c1', 'dest_compute': 'c1',
+        'status': 'migrating'})
+    big = {'memory_mb': 2048, 'vcpus': 2, 'root_gb': 20, 'name': 'big'}
+    api = stack.api
+    claim = api.prep_resize(new_context(), 'c1', uuid, migration['id'], big,
+                            'op-r')
+    assert claim == api.prep_resize(new_context(), 'c1', uuid,
+                                    migration['id'], big, 'op-r')
+    assert claim['claim']['memory_mb'] == 2048
+    assert api.resize_instance(new_context(), 'c1', uuid, migration['id'],
+                               'op-r') == {}
+    assert db.migration_get(new_context(), migration['id'])['progress'] == 100
+    api.resize_instance(new_context(), 'c1', uuid, migration['id'], 'op-r')
+    steps = [e['step'] for e in effects(compute)]
+    assert steps.count('prep_resize') == 1
+    assert steps.count('resize_instance') == 1
+    ledger = api.get_driver_state(new_context(), 'c1')['ledger']
+    assert {'op-r/prep_resize', 'op-r/resize_instance'} <= set(ledger)
+
+
+def test_prep_resize_without_room(stack, compute):
+    uuid = create_instance()['uuid']
+    huge = {'memory_mb': CONF.compute.memory_mb * 2, 'vcpus': 1,
+            'root_gb': 1}
+    with pytest.raises(exception.ComputeResourcesUnavailable):
+        stack.api.prep_resize(new_context(), 'c1', uuid, 1, huge, 'op')
+    assert compute.driver.get_state()['claims'] == {}
+
+
+def test_bad_arguments_are_named_errors_and_the_service_keeps_serving(
+        stack, compute):
+    with pytest.raises(exception.InvalidRequest):
+        stack.api.prep_resize(new_context(), 'c1', 'u', 'not-an-id',
+                              {'vcpus': 1}, 'op')
+    with pytest.raises(exception.InvalidRequest):
+        stack.api.prep_resize(new_context(), 'c1', 'u', 1,
+                              {'vcpus': 'many'}, 'op')
+    with pytest.raises(exception.InvalidUUID):
+        stack.api.stop_instance(new_context(), 'c1', 'not-a-uuid')
+    assert stack.api.get_driver_state(new_context(), 'c1')['claims'] == {}
+
+
+def test_resources_are_reported_after_a_claim(stack, compute):
+    uuid = create_instance()['uuid']
+    stack.api.build_and_run_instance(new_context(), 'c1', uuid)
+    from tests.functional.procs import wait_for
+    node = wait_for(lambda: [n for n in db.compute_node_get_all(
+        new_context()) if n['memory_mb_used'] == 1024], timeout=20,
+        message='resources reported')[0]
+    assert (node['vcpus_used'], node['local_gb_used'],
+            node['running_vms']) == (1, 10, 1)
+
+
+def test_heartbeat_grows_report_count(stack, compute):
+    from tests.functional.procs import wait_for
+    service_id = compute.service_record['id']
+    wait_for(lambda: db.service_get_all(new_context())[0]['report_count']
+             >= 3, timeout=20, message='three heartbeats')
+    service = db.service_get_all(new_context())[0]
+    assert service['id'] == service_id and service['last_seen_up']
+
+
+def test_power_sync_follows_the_hypervisor(stack, compute):
+    CONF.set_override('sync_power_state_interval', 3600, group='compute')
+    running = create_instance()['uuid']
+    busy = create_instance()['uuid']
+    for uuid in (running, busy):
+        stack.api.build_and_run_instance(new_context(), 'c1', uuid)
+        compute.driver.power_off(uuid)   # behind the database's back
+    db.instance_update(new_context(), busy, {'task_state': 'migrating'})
+    sync = periodic.PowerStateSync(np_context.get_compute_context('c1'),
+                                   3600, 'c1', compute.driver)
+    sync.run_once()
+    instance = db.instance_get_by_uuid(new_context(), running)
+    assert (instance['vm_state'], instance['power_state']) == ('stopped', 4)
+    # An instance with a task in progress belongs to that task.
+    instance = db.instance_get_by_uuid(new_context(), busy)
+    assert (instance['vm_state'], instance['power_state']) == ('active', 1)
