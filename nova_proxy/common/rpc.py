@@ -12,6 +12,8 @@ worker after a fork), then ``get_client()`` / ``get_server()``.
 import functools
 import inspect
 import threading
+import types
+import typing
 import uuid
 
 from oslo_log import log as logging
@@ -102,42 +104,87 @@ class AllowListAccessPolicy(rpc_dispatcher.RPCAccessPolicyBase):
         return getattr(getattr(endpoint, method, None), 'remotable', False)
 
 
-EXPECTED_EXCEPTIONS = (exception.Invalid, exception.NotFound,
-                       exception.Conflict, exception.Forbidden,
-                       exception.NoValidHost, exception.ComputeUnavailable,
-                       exception.ProxyInternalError)
+def _type_name(types):
+    return ' or '.join('null' if t is type(None) else t.__name__
+                       for t in types)
+
+
+def _argument_types(fn):
+    """``{argument: (type, ...)}`` from ``fn``'s annotations.
+
+    Only plain JSON types are checked (``str``, ``int``, ``dict``, ``list``,
+    ``bool`` and ``X | None``); an argument without an annotation takes any
+    JSON value and is checked by the code that uses it.
+    """
+    checks = {}
+    for name, hint in typing.get_type_hints(fn).items():
+        if name == 'return':
+            continue
+        if isinstance(hint, types.UnionType) or \
+                typing.get_origin(hint) is typing.Union:
+            checks[name] = typing.get_args(hint)
+        elif isinstance(hint, type):
+            checks[name] = (hint,)
+    return checks
+
+
+def _check_argument_types(method, checks, arguments):
+    for name, allowed in checks.items():
+        if name not in arguments:
+            continue
+        value = arguments[name]
+        # bool is an int to Python but never a valid id or count on the wire.
+        if isinstance(value, bool) and bool not in allowed:
+            ok = False
+        else:
+            ok = isinstance(value, allowed)
+        if not ok:
+            raise exception.InvalidRequest(
+                method=method,
+                reason='argument %s must be %s, not %s' % (
+                    name, _type_name(allowed), type(value).__name__))
 
 
 def remotable(fn):
     """Mark an endpoint method callable over RPC, and make its errors clean.
 
-    * Arguments that do not fit the signature give ``InvalidRequest``.
-    * Our domain errors reach the caller as themselves, and the server logs
-      no traceback for them (they are the caller's business).
+    * Arguments that do not fit the signature (missing, unexpected, or of a
+      type other than the annotated one) give ``InvalidRequest``.
+    * Our own errors (``nova_proxy.exception``) reach the caller as
+      themselves, and the server logs no traceback for them: they are the
+      caller's business.
     * Anything else is logged here once with an error id, and the caller
       gets ``ProxyInternalError`` with that id: never a bare traceback, and
       the server keeps serving.
     """
     signature = inspect.signature(fn)
+    checks = _argument_types(fn)
+    method = fn.__name__
 
+    # Positional-only, so that a caller's argument named "context" or
+    # "self" lands in kwargs and fails the bind below, as a named error.
     @functools.wraps(fn)
-    def wrapper(self, context, **kwargs):
+    def wrapper(self, context, /, **kwargs):
         try:
             try:
-                signature.bind(self, context, **kwargs)
+                bound = signature.bind(self, context, **kwargs)
             except TypeError as e:
-                raise exception.InvalidRequest(method=fn.__name__,
-                                               reason=str(e))
-            return fn(self, context, **kwargs)
-        except EXPECTED_EXCEPTIONS:
+                raise exception.InvalidRequest(method=method, reason=str(e))
+            _check_argument_types(method, checks, bound.arguments)
+            result = fn(self, context, **kwargs)
+            LOG.debug('Served %s', method)
+            return result
+        except exception.NovaProxyException as e:
+            LOG.debug('Served %(method)s: %(error)s',
+                      {'method': method, 'error': type(e).__name__})
             raise messaging.ExpectedException()
         except Exception as e:
             error_id = uuid.uuid4().hex[:12]
             LOG.exception('Error %(id)s while serving %(method)s',
-                          {'id': error_id, 'method': fn.__name__})
+                          {'id': error_id, 'method': method})
             try:
                 raise exception.ProxyInternalError(
-                    method=fn.__name__, error_id=error_id,
+                    method=method, error_id=error_id,
                     reason='%s: %s' % (type(e).__name__, e))
             except exception.ProxyInternalError:
                 raise messaging.ExpectedException()

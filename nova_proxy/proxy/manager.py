@@ -4,6 +4,12 @@ One small endpoint class per entity; oslo.messaging's dispatcher tries them
 in turn. Only ``@rpc.remotable`` methods are callable, and they are exactly
 ``rpcapi.METHODS``. Each endpoint applies the host-scope policy and calls
 ``nova_proxy.db.api``; the dicts it returns are the wire format.
+
+Argument annotations are checked by ``rpc.remotable`` before the method
+runs: a caller sending a list where a host name belongs gets
+``InvalidRequest`` naming the argument, never a database error. Arguments
+without an annotation (``values``, ``instance_uuid``) are checked by the DB
+API, which gives the more precise ``InvalidUpdate`` / ``InvalidUUID``.
 """
 
 import oslo_messaging as messaging
@@ -54,7 +60,8 @@ class InstanceEndpoint(_Endpoint):
                               'instance %s' % instance['uuid'])
 
     @rpc.remotable
-    def instance_get_all_by_host(self, context, host, node=None):
+    def instance_get_all_by_host(self, context, host: str,
+                                 node: str | None = None):
         policy.check_host(context, host, 'the instances of %s' % host)
         return db.instance_get_all_by_host(context, host, node=node)
 
@@ -88,7 +95,7 @@ class MigrationEndpoint(_Endpoint):
         return db.migration_create(context, values)
 
     @rpc.remotable
-    def migration_get(self, context, migration_id):
+    def migration_get(self, context, migration_id: int):
         migration = db.migration_get(context, migration_id)
         caller = policy.scope_host(context)
         if caller is not None and caller not in (
@@ -98,13 +105,13 @@ class MigrationEndpoint(_Endpoint):
         return migration
 
     @rpc.remotable
-    def migration_update(self, context, migration_id, values):
+    def migration_update(self, context, migration_id: int, values):
         return db.migration_update(context, migration_id, values,
                                    scope_host=policy.scope_host(context))
 
     @rpc.remotable
-    def migration_get_in_progress_by_host_and_node(self, context, host,
-                                                   node):
+    def migration_get_in_progress_by_host_and_node(self, context, host: str,
+                                                   node: str):
         policy.check_host(context, host, 'the migrations of %s' % host)
         return db.migration_get_in_progress_by_host_and_node(context, host,
                                                              node)
@@ -113,7 +120,8 @@ class MigrationEndpoint(_Endpoint):
 class ServiceEndpoint(_Endpoint):
 
     @rpc.remotable
-    def service_get_by_host_and_binary(self, context, host, binary):
+    def service_get_by_host_and_binary(self, context, host: str,
+                                       binary: str):
         policy.check_host(context, host, 'service %s/%s' % (host, binary))
         return db.service_get_by_host_and_binary(context, host, binary)
 
@@ -124,12 +132,12 @@ class ServiceEndpoint(_Endpoint):
         return db.service_create(context, values)
 
     @rpc.remotable
-    def service_update(self, context, service_id, values):
+    def service_update(self, context, service_id: int, values):
         return db.service_update(context, service_id, values,
                                  scope_host=policy.scope_host(context))
 
     @rpc.remotable
-    def service_heartbeat(self, context, service_id):
+    def service_heartbeat(self, context, service_id: int):
         return db.service_heartbeat(context, service_id,
                                     scope_host=policy.scope_host(context))
 
@@ -137,7 +145,8 @@ class ServiceEndpoint(_Endpoint):
 class ComputeNodeEndpoint(_Endpoint):
 
     @rpc.remotable
-    def compute_node_get_by_host_and_node(self, context, host, node):
+    def compute_node_get_by_host_and_node(self, context, host: str,
+                                          node: str):
         policy.check_host(context, host, 'compute node %s/%s' % (host, node))
         return db.compute_node_get_by_host_and_node(context, host, node)
 
@@ -149,7 +158,8 @@ class ComputeNodeEndpoint(_Endpoint):
         return db.compute_node_create(context, values)
 
     @rpc.remotable
-    def compute_node_update(self, context, compute_node_id, values):
+    def compute_node_update(self, context, compute_node_id: int,
+                            values):
         return db.compute_node_update(context, compute_node_id, values,
                                       scope_host=policy.scope_host(context))
 

@@ -27,7 +27,14 @@ def scope_host(context):
     """The host a call is confined to, or None for an unconfined call."""
     if not CONF.proxy.enforce_host_scope:
         return None
-    return getattr(context, 'compute_host', None) or None
+    host = getattr(context, 'compute_host', None) or None
+    if host is not None and not isinstance(host, str):
+        # Any oslo.messaging client can send a context; a malformed one is
+        # the caller's error, never a database error on our side.
+        raise exception.Invalid(
+            reason='context compute_host must be a string, not %s'
+                   % type(host).__name__)
+    return host
 
 
 def check_host(context, host, resource):

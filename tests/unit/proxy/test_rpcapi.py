@@ -1,0 +1,200 @@
+"""Contract tests of ``ProxyAPI``: for every method, the exact version it
+prepares and the exact argument names it sends (these names are the wire
+contract of issue 2); the version cap; which calls are retried."""
+
+import inspect
+from unittest import mock
+
+import oslo_messaging as messaging
+import pytest
+
+from nova_proxy.common import context as np_context
+from nova_proxy.proxy import manager
+from nova_proxy.proxy import rpcapi
+
+UUID = '11111111-2222-4333-8444-555555555555'
+VALUES = {'k': 'v'}
+
+# method -> (client kwargs, what goes on the wire)
+CONTRACT = {
+    'ping': ({'arg': 'x'}, {'arg': 'x'}),
+    'instance_create': ({'values': VALUES}, {'values': VALUES}),
+    'instance_get_by_uuid': ({'instance_uuid': UUID},
+                             {'instance_uuid': UUID}),
+    'instance_get_all_by_host': ({'host': 'h'}, {'host': 'h',
+                                                 'node': None}),
+    'instance_update': ({'instance_uuid': UUID, 'values': VALUES},
+                        {'instance_uuid': UUID, 'values': VALUES}),
+    'instance_update_and_get_original': (
+        {'instance_uuid': UUID, 'values': VALUES},
+        {'instance_uuid': UUID, 'values': VALUES}),
+    'instance_destroy': ({'instance_uuid': UUID}, {'instance_uuid': UUID}),
+    'migration_create': ({'values': VALUES}, {'values': VALUES}),
+    'migration_get': ({'migration_id': 3}, {'migration_id': 3}),
+    'migration_update': ({'migration_id': 3, 'values': VALUES},
+                         {'migration_id': 3, 'values': VALUES}),
+    'migration_get_in_progress_by_host_and_node': (
+        {'host': 'h', 'node': 'n'}, {'host': 'h', 'node': 'n'}),
+    'service_get_by_host_and_binary': (
+        {'host': 'h', 'binary': 'b'}, {'host': 'h', 'binary': 'b'}),
+    'service_create': ({'values': VALUES}, {'values': VALUES}),
+    'service_update': ({'service_id': 4, 'values': VALUES},
+                       {'service_id': 4, 'values': VALUES}),
+    'service_heartbeat': ({'service_id': 4}, {'service_id': 4}),
+    'compute_node_get_by_host_and_node': (
+        {'host': 'h', 'node': 'n'}, {'host': 'h', 'node': 'n'}),
+    'compute_node_create': ({'values': VALUES}, {'values': VALUES}),
+    'compute_node_update': ({'compute_node_id': 5, 'values': VALUES},
+                            {'compute_node_id': 5, 'values': VALUES}),
+    'instance_fault_create': ({'values': VALUES}, {'values': VALUES}),
+    'instance_action_start': ({'values': VALUES}, {'values': VALUES}),
+    'instance_action_finish': ({'values': VALUES}, {'values': VALUES}),
+    'action_event_start': ({'values': VALUES}, {'values': VALUES}),
+    'action_event_finish': ({'values': VALUES}, {'values': VALUES}),
+}
+
+
+@pytest.fixture
+def api(config):
+    config.set_override('retry_interval', 0, group='proxy_client')
+    proxy = rpcapi.ProxyAPI()
+    proxy._client = mock.Mock(name='client')
+    cctxt = proxy._client.prepare.return_value
+    cctxt.call.return_value = 'result'
+    return proxy
+
+
+@pytest.fixture
+def ctx():
+    return np_context.get_compute_context('cmp-1')
+
+
+def test_contract_covers_every_method():
+    assert set(CONTRACT) == set(rpcapi.METHODS)
+    public = {n for n, _ in inspect.getmembers(rpcapi.ProxyAPI,
+                                               inspect.isfunction)
+              if not n.startswith('_')}
+    assert public == set(rpcapi.METHODS)
+
+
+@pytest.mark.parametrize('method', sorted(CONTRACT))
+def test_method_contract(api, ctx, method):
+    kwargs, wire = CONTRACT[method]
+    assert getattr(api, method)(ctx, **kwargs) == 'result'
+    api._client.prepare.assert_called_once_with(version='1.0')
+    api._client.prepare.return_value.call.assert_called_once_with(
+        ctx, method, **wire)
+
+
+@pytest.mark.parametrize('method', sorted(CONTRACT))
+def test_client_and_server_agree_on_arguments(method):
+    """The endpoint takes exactly the arguments the client sends, with
+    the same defaults; and every method is documented for callers."""
+    client = inspect.signature(getattr(rpcapi.ProxyAPI, method))
+    endpoint = next(e for e in manager.endpoints() if hasattr(e, method))
+    server = inspect.signature(getattr(type(endpoint), method))
+    client_args = [p for n, p in client.parameters.items()
+                   if n not in ('self', 'context', 'timeout')]
+    server_args = [p for n, p in server.parameters.items()
+                   if n not in ('self', 'context')]
+    assert [p.name for p in client_args] == [p.name for p in server_args]
+    assert [p.default for p in client_args] == [p.default
+                                                for p in server_args]
+    doc = getattr(rpcapi.ProxyAPI, method).__doc__ or ''
+    assert ':returns:' in doc or ':raises:' in doc, method
+
+
+def test_versions_are_consistent():
+    assert rpcapi.RPC_API_VERSION == '1.0'
+    newest = tuple(map(int, rpcapi.RPC_API_VERSION.split('.')))
+    for method, (version, _) in rpcapi.METHODS.items():
+        assert tuple(map(int, version.split('.'))) <= newest, method
+        # The version history names every method.
+        assert method in rpcapi.__doc__, method
+
+
+@pytest.mark.parametrize('setting, cap', [(None, None), ('1.0', '1.0'),
+                                          ('2026.2', '1.0')])
+def test_client_uses_upgrade_levels_cap(config, setting, cap):
+    config.set_override('compute_proxy', setting, group='upgrade_levels')
+    config.set_override('rpc_timeout', 42, group='proxy_client')
+    with mock.patch('nova_proxy.common.rpc.get_client') as get_client:
+        client = rpcapi.ProxyAPI().client
+    assert client is get_client.return_value
+    target = get_client.call_args.args[0]
+    assert (target.topic, target.version) == ('compute_proxy', '1.0')
+    assert get_client.call_args.kwargs['version_cap'] == cap
+    assert get_client.call_args.kwargs['timeout'] == 42
+
+
+def test_ping_timeout_overrides_and_is_not_retried(api, ctx):
+    cctxt = api._client.prepare.return_value
+    cctxt.call.side_effect = messaging.MessagingTimeout()
+    with pytest.raises(messaging.MessagingTimeout):
+        api.ping(ctx, 'x', timeout=3)
+    api._client.prepare.assert_called_once_with(version='1.0', timeout=3)
+    assert cctxt.call.call_count == 1
+
+
+# -- retries --------------------------------------------------------------
+
+def _calls_after_timeouts(api, ctx, method, kwargs, timeouts):
+    cctxt = api._client.prepare.return_value
+    cctxt.call.side_effect = [messaging.MessagingTimeout()] * timeouts + [
+        'late result']
+    try:
+        return getattr(api, method)(ctx, **kwargs), cctxt.call.call_count
+    except messaging.MessagingTimeout:
+        return 'timeout', cctxt.call.call_count
+
+
+@pytest.mark.parametrize('method', sorted(
+    m for m, (_, safe) in rpcapi.METHODS.items() if safe))
+def test_retry_safe_calls_are_retried(api, ctx, config, method):
+    config.set_override('retries', 2, group='proxy_client')
+    kwargs = CONTRACT[method][0]
+    assert _calls_after_timeouts(api, ctx, method, kwargs, 2) == (
+        'late result', 3)
+
+
+@pytest.mark.parametrize('method', sorted(
+    m for m, (_, safe) in rpcapi.METHODS.items() if not safe))
+def test_unsafe_calls_are_never_retried(api, ctx, config, method):
+    config.set_override('retries', 3, group='proxy_client')
+    kwargs = dict(CONTRACT[method][0])
+    if 'instance_uuid' in kwargs and 'values' in kwargs:
+        # A compare-and-swap (see the instance_update test below).
+        kwargs['values'] = {'expected_task_state': None}
+    assert _calls_after_timeouts(api, ctx, method, kwargs, 1) == (
+        'timeout', 1)
+
+
+def test_retries_are_bounded(api, ctx, config):
+    config.set_override('retries', 2, group='proxy_client')
+    assert _calls_after_timeouts(api, ctx, 'instance_get_by_uuid',
+                                 {'instance_uuid': UUID}, 5) == (
+        'timeout', 3)
+
+
+@pytest.mark.parametrize('values, retried', [
+    ({'vm_state': 'active'}, True),
+    ({}, True),
+    ({'vm_state': 'active', 'expected_task_state': None}, False),
+    ({'expected_vm_state': ['active']}, False),
+    ({'expected_task_state': 'x', 'expected_vm_state': 'y'}, False),
+])
+def test_instance_update_retried_only_without_expectations(
+        api, ctx, config, values, retried):
+    config.set_override('retries', 1, group='proxy_client')
+    result = _calls_after_timeouts(api, ctx, 'instance_update', {
+        'instance_uuid': UUID, 'values': values}, 1)
+    assert result == (('late result', 2) if retried else ('timeout', 1))
+
+
+def test_other_errors_are_not_retried(api, ctx, config):
+    config.set_override('retries', 3, group='proxy_client')
+    cctxt = api._client.prepare.return_value
+    cctxt.call.side_effect = messaging.MessageDeliveryFailure('down')
+    with pytest.raises(messaging.MessageDeliveryFailure):
+        api.instance_get_by_uuid(ctx, UUID)
+    assert cctxt.call.call_count == 1
