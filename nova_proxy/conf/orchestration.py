@@ -33,18 +33,8 @@ orchestration_opts = [
                     'down or does not answer when its step comes, before '
                     'the step fails and the operation rolls back. Related '
                     'options: [periodic] service_down_time decides when a '
-                    'compute service counts as down.'),
-    cfg.IntOpt('compute_call_timeout',
-               default=60, min=1,
-               help='Seconds one call of a step waits for the compute '
-                    'host\'s answer. Long steps (the disk copy) are watched '
-                    'with call_monitor_timeout instead, so a dead compute is '
-                    'noticed within seconds.'),
-    cfg.IntOpt('call_monitor_timeout',
-               default=10, min=1,
-               help='Seconds without a heartbeat from the compute host '
-                    'during a long step after which the call counts as '
-                    'lost (oslo.messaging call_monitor_timeout).'),
+                    'compute service counts as down; [compute] rpc_timeout '
+                    'and call_monitor_timeout bound one call of a step.'),
 ]
 
 

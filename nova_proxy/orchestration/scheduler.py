@@ -20,7 +20,11 @@ from nova_proxy.db import session as db_session
 
 CONF = conf.CONF
 
-__all__ = ['select_host', 'compute_host_up', 'hosts_with_room']
+__all__ = ['select_host', 'compute_host_up', 'hosts_with_room',
+           'COMPUTE_BINARY']
+
+# The service record compute hosts register, as nova-compute does.
+COMPUTE_BINARY = 'nova-compute'
 
 
 def _flavor_need(flavor):
@@ -42,7 +46,7 @@ def compute_host_up(context, host):
     cutoff = _up_cutoff(context.session)
     row = context.session.execute(
         sa.select(s.id).where(s.host == host, s.deleted == 0,
-                              s.binary.like('%compute%'),
+                              s.binary == COMPUTE_BINARY,
                               s.forced_down.is_(False),
                               s.last_seen_up >= cutoff)).first()
     return row is not None
@@ -59,7 +63,7 @@ def hosts_with_room(context, flavor, exclude=()):
         sa.select(n.host, n.node, n.memory_mb - n.memory_mb_used,
                   n.vcpus - n.vcpus_used, n.local_gb - n.local_gb_used)
         .join(s, sa.and_(s.host == n.host, s.deleted == 0,
-                         s.binary.like('%compute%')))
+                         s.binary == COMPUTE_BINARY))
         .where(n.deleted == 0, s.disabled.is_(False),
                s.forced_down.is_(False), s.last_seen_up >= cutoff))
     result = []

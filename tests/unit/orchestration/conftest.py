@@ -18,7 +18,7 @@ BIG = {'name': 'm1.large', 'memory_mb': 2048, 'vcpus': 2, 'root_gb': 10}
 
 def add_compute(ctx, host, memory_mb=8192):
     service = db_api.service_create(ctx, {
-        'host': host, 'binary': 'nova-compute-proxy-compute',
+        'host': host, 'binary': 'nova-compute',
         'topic': 'compute'})
     db_api.service_heartbeat(ctx, service['id'])
     db_api.compute_node_create(ctx, {

@@ -172,7 +172,7 @@ def test_compute_service_down_is_not_called(orch, api, runner, compute,
     import time
     time.sleep(1.2)     # the services' heartbeats are now too old
     db_api.service_heartbeat(orch, db_api.service_get_by_host_and_binary(
-        orch, 'cmp1', 'nova-compute-proxy-compute')['id'])
+        orch, 'cmp1', 'nova-compute')['id'])
     op = _run(runner, orch, api.migrate_server(
         orch, instance_uuid=inst['uuid'], dest_host='cmp2'))
     assert op['status'] == 'rolled_back'
