@@ -1,8 +1,11 @@
 """Functional fixtures: the real RabbitMQ and real processes.
 
-``rabbit``: a per-test exchange (``control_exchange``) on the broker at
-127.0.0.1:5672, so tests never see each other's messages, and CONF pointed
-at it. ``cluster``: starts ``nova-compute-proxy`` and
+``rabbit``: per-test names on the broker at 127.0.0.1:5672, and CONF
+pointed at them: an exchange (``control_exchange``) AND topics
+(``[proxy] topic``, ``[compute] topic``). The exchange alone does not
+isolate: oslo.messaging's rabbit driver names a topic's queue after the
+topic only, so two test runs on one broker with the same topic would share
+one queue (and serve each other's calls from the wrong database). ``cluster``: starts ``nova-compute-proxy`` and
 ``nova-compute-proxy-compute`` processes with generated config files and
 stops them (SIGKILL if they do not stop) at the end.
 """
@@ -21,9 +24,12 @@ RABBIT_URL = procs.RABBIT_URL
 
 @pytest.fixture
 def rabbit(config):
-    exchange = 'np-test-%s' % uuid.uuid4().hex[:10]
+    suffix = uuid.uuid4().hex[:10]
+    exchange = 'np-test-%s' % suffix
     CONF.set_override('transport_url', RABBIT_URL)
     CONF.set_override('control_exchange', exchange)
+    CONF.set_override('topic', 'compute_proxy_%s' % suffix, group='proxy')
+    CONF.set_override('topic', 'compute_%s' % suffix, group='compute')
     yield exchange
 
 
@@ -31,6 +37,8 @@ def rabbit(config):
 def cluster(rabbit, tmp_path):
     """A ``procs.Cluster`` on this test's exchange; ``db_url`` is set by
     the test (``cluster.db_url = ...``) before starting processes."""
-    c = procs.Cluster(tmp_path, exchange=rabbit)
+    c = procs.Cluster(tmp_path, exchange=rabbit,
+                      topics={'proxy': CONF.proxy.topic,
+                              'compute': CONF.compute.topic})
     yield c
     c.stop_all()

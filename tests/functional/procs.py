@@ -59,9 +59,12 @@ class Process:
 class Cluster:
     """Processes sharing one exchange and one database."""
 
-    def __init__(self, directory, exchange, db_url=None):
+    def __init__(self, directory, exchange, db_url=None, topics=None):
+        """``topics``: ``{'proxy': ..., 'compute': ...}``, the per-test
+        topics every process of the cluster uses (see conftest)."""
         self.directory = str(directory)
         self.exchange = exchange
+        self.topics = topics or {}
         self.db_url = db_url
         self.processes = []
 
@@ -80,6 +83,8 @@ class Cluster:
             'compute': {'report_interval': '1'},
             'oslo_messaging_rabbit': {'heartbeat_timeout_threshold': '0'},
         }
+        for group, topic in self.topics.items():
+            sections.setdefault(group, {})['topic'] = topic
         for group, values in (extra or {}).items():
             sections.setdefault(group, {}).update(values)
         path = os.path.join(self.directory, name + '.conf')
