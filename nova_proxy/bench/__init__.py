@@ -1,0 +1,18 @@
+"""``nova-compute-proxy-bench``: the proxy measured beside its floors.
+
+One run measures, against the same RabbitMQ and the same database:
+
+* ``direct``: ``nova_proxy.db.api.instance_update`` in-process, as
+  nova-compute called its database before this project;
+* ``amqp``: a raw AMQP echo with RabbitMQ's direct reply-to, the floor of
+  any RPC (:mod:`nova_proxy.bench.echo`);
+* ``oslo``: a plain oslo.messaging echo server with default settings, the
+  floor of any oslo.messaging service;
+* ``proxy``: ``instance_update`` through ``ProxyAPI`` to running
+  ``nova-compute-proxy`` processes, and ``build``: the calls of one instance
+  build (:mod:`nova_proxy.bench.workloads`);
+
+then a fleet simulation (:mod:`nova_proxy.bench.fleet`). Every server runs
+in its own process, so the CPU each spends is read from ``/proc``
+(:mod:`nova_proxy.bench.cpu`). See ``docs/benchmark.rst``.
+"""

@@ -1,0 +1,115 @@
+"""CPU time of the processes taking part in a measurement, from ``/proc``.
+
+A ``CpuProbe`` names a role (client, proxy, broker, database) and a way to
+find its processes; ``sample()`` returns their summed user+system CPU in
+seconds. Processes found at the start and at the end of a round are both
+counted, so a pool connection opened during a round is not lost (its CPU
+before the round was zero).
+"""
+
+import os
+
+__all__ = ['process_cpu', 'descendants', 'find_pids', 'CpuProbe',
+           'CpuMeter']
+
+_TICKS = os.sysconf('SC_CLK_TCK')
+
+
+def process_cpu(pid):
+    """User+system CPU seconds of ``pid`` (all its threads); 0 if gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0.0
+    # The command name may hold spaces and parentheses: split after it.
+    fields = data[data.rindex(')') + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _children_map():
+    children = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                data = f.read()
+        except OSError:
+            continue
+        ppid = int(data[data.rindex(')') + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def descendants(pids):
+    """``pids`` and all their descendants (forked workers)."""
+    children = _children_map()
+    result, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in result:
+            continue
+        result.append(pid)
+        todo.extend(children.get(pid, ()))
+    return sorted(result)
+
+
+def find_pids(name):
+    """Pids whose command name (``/proc/<pid>/comm``) is ``name``."""
+    result = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/comm' % entry) as f:
+                if f.read().strip() == name:
+                    result.append(int(entry))
+        except OSError:
+            continue
+    return sorted(result)
+
+
+class CpuProbe:
+    """One role's processes: ``finder()`` returns their pids now."""
+
+    def __init__(self, role, finder):
+        self.role = role
+        self.finder = finder
+
+    def pids(self):
+        try:
+            return set(self.finder())
+        except Exception:
+            return set()
+
+
+class CpuMeter:
+    """Measures the CPU of every probe over one round.
+
+    ``start()`` then ``stop()`` returns ``{role: cpu_seconds}``.
+    """
+
+    def __init__(self, probes):
+        self.probes = list(probes)
+        self._before = None
+
+    def start(self):
+        self._before = {}
+        for probe in self.probes:
+            self._before[probe.role] = {
+                pid: process_cpu(pid) for pid in probe.pids()}
+
+    def stop(self):
+        result = {}
+        for probe in self.probes:
+            before = self._before.get(probe.role, {})
+            pids = probe.pids() | set(before)
+            total = 0.0
+            for pid in pids:
+                now = process_cpu(pid)
+                # A process that died during the round reads 0: count
+                # nothing for it rather than a negative figure.
+                total += max(0.0, now - before.get(pid, 0.0)) if now else 0.0
+            result[probe.role] = total
+        return result

@@ -1,0 +1,147 @@
+"""The run's outputs: a Markdown table, JSON and a PNG plot."""
+
+import json
+
+from nova_proxy.bench import stats
+
+__all__ = ['markdown', 'write_json', 'plot']
+
+ROLES = ('client', 'server', 'broker', 'database')
+
+
+def _f(value, fmt='%.0f'):
+    return '-' if value is None else fmt % value
+
+
+def _x(value):
+    return '-' if value is None else '%.2f×' % value
+
+
+def markdown(report):
+    results = report['results']
+    lines = [
+        '| scenario | callers | calls/s | p50 ms | p99 ms | CPU µs/call '
+        'client | server | broker | database | calls/s ×oslo | p50 ×oslo | '
+        'p50 ×amqp | server CPU ×oslo |',
+        '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    ]
+    for name, per_callers in results.items():
+        for callers, row in per_callers.items():
+            oslo = results.get('oslo', {}).get(callers, {})
+            amqp = results.get('amqp', {}).get(callers, {})
+            cpu = row['cpu_us_per_call']
+            lines.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | '
+                         '%s | %s | %s | %s |' % (
+                             name, callers, _f(row['calls_per_s']),
+                             _f(row['p50_ms'], '%.2f'),
+                             _f(row['p99_ms'], '%.2f'),
+                             *[_f(cpu.get(r)) for r in ROLES],
+                             _x(stats.ratio(row['calls_per_s'],
+                                            oslo.get('calls_per_s'))),
+                             _x(stats.ratio(row['p50_ms'],
+                                            oslo.get('p50_ms'))),
+                             _x(stats.ratio(row['p50_ms'],
+                                            amqp.get('p50_ms'))),
+                             _x(stats.ratio(cpu.get('server'),
+                                            oslo.get('cpu_us_per_call',
+                                                     {}).get('server')))))
+            if row['errors']:
+                lines.append('|  | ERRORS: %d, first: %s |' % (
+                    row['errors'], row['first_error']))
+    lines += ['', 'Targets (ratios from this run):', '',
+              '| target | rule | ratio | met |', '|---|---|--:|---|']
+    for target in report['targets']:
+        if 'ratios' in target:
+            ratios = ', '.join('%s: %s' % (k, _x(v))
+                               for k, v in target['ratios'].items())
+            lines.append('| %s | %s | %s | |' % (
+                target['name'], target['rule'], ratios))
+            continue
+        met = {True: 'yes', False: 'NO', None: 'n/a'}[target['met']]
+        lines.append('| %s | %s | %s | %s |' % (
+            target['name'], target['rule'], _f(target['ratio'], '%.2f'),
+            met))
+    fleet = report.get('fleet')
+    if fleet:
+        lines += ['', fleet_markdown(fleet)]
+    return '\n'.join(lines)
+
+
+def fleet_markdown(fleet):
+    lines = ['Fleet simulation: p99 bound %.0f ms, one thread = %d nodes '
+             '(intervals compressed %d×), %.3f calls/s per real node.' % (
+                 fleet['bound_ms'], fleet['speedup'], fleet['speedup'],
+                 fleet['calls_per_node_per_s']), '',
+             '| threads | nodes | offered calls/s | calls/s | p50 ms | '
+             'p99 ms | proxy µs/call | broker µs/call | database µs/call | '
+             'ok |',
+             '|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|']
+    for step in fleet['steps']:
+        cpu = step['cpu_us_per_call']
+        lines.append('| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+            step['threads'], step['nodes'],
+            _f(step['offered_calls_per_s']), _f(step['calls_per_s']),
+            _f(step['p50_ms'], '%.1f'), _f(step['p99_ms'], '%.1f'),
+            _f(cpu.get('server')), _f(cpu.get('broker')),
+            _f(cpu.get('database')), 'yes' if step['good'] else 'no'))
+    best = fleet['best']
+    if best:
+        lines += ['', 'Largest fleet under the bound: %d nodes (%d threads, '
+                  '%d proxy processes)%s.' % (
+                      best['nodes'], best['threads'],
+                      best['proxy_processes'],
+                      ' (the largest tried)'
+                      if fleet['limited_by_max_nodes'] else '')]
+    model = fleet.get('capacity')
+    if model:
+        lines += ['', '| role | CPU µs/call | nodes per core | cores for '
+                  '%d nodes at %d%% |' % (model['fleet'],
+                                          model['utilisation'] * 100),
+                  '|---|--:|--:|--:|']
+        for role, row in model['roles'].items():
+            lines.append('| %s | %.0f | %.0f | %.1f |' % (
+                role, row['cpu_us_per_call'], row['nodes_per_core'],
+                row['cores_for_fleet']))
+    return '\n'.join(lines)
+
+
+def write_json(report, path):
+    with open(path, 'w') as f:
+        json.dump(report, f, indent=1, sort_keys=True, default=str)
+
+
+def plot(report, path):
+    """Throughput and latency against callers, one line per scenario."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+
+    results = report['results']
+    fig, (left, right) = pyplot.subplots(1, 2, figsize=(12, 4.8))
+    for name, per_callers in results.items():
+        callers = [int(c) for c in per_callers]
+        rates = [row['calls_per_s'] for row in per_callers.values()]
+        p50 = [row['p50_ms'] for row in per_callers.values()]
+        p99 = [row['p99_ms'] for row in per_callers.values()]
+        line, = left.plot(callers, rates, marker='o', label=name)
+        right.plot(callers, p50, marker='o', color=line.get_color(),
+                   label='%s p50' % name)
+        right.plot(callers, p99, marker='x', linestyle='--',
+                   color=line.get_color())
+    left.set_xscale('log', base=2)
+    left.set_xlabel('concurrent callers')
+    left.set_ylabel('RPC calls/s (builds: calls of the build)')
+    left.set_title('Throughput')
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=8)
+    right.set_xscale('log', base=2)
+    right.set_yscale('log')
+    right.set_xlabel('concurrent callers')
+    right.set_ylabel('latency per operation, ms (solid p50, dashed p99)')
+    right.set_title('Latency')
+    right.grid(True, alpha=0.3)
+    fig.suptitle('nova-compute-proxy benchmark (%s, %s, one run)' % (
+        report['backend'], report['profile']['name']))
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    pyplot.close(fig)

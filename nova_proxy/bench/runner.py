@@ -1,0 +1,364 @@
+"""One benchmark run: set up, measure every scenario, tear down.
+
+The order is fixed so that a run is repeatable: direct (update and build),
+the raw AMQP echo, the oslo.messaging echo, the proxy with one process,
+then with two; then the fleet simulation against the two. Every server is
+started by the run and stopped at the end; the database is created by the
+run and dropped at the end, whatever happens.
+"""
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+import uuid
+
+from nova_proxy.bench import cpu
+from nova_proxy.bench import echo
+from nova_proxy.bench import load
+from nova_proxy.bench import servers
+from nova_proxy.bench import stats
+from nova_proxy.bench import workloads
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ['Profile', 'PROFILES', 'Bench']
+
+RABBIT_URL = os.environ.get('NOVA_PROXY_BENCH_RABBIT_URL',
+                            'rabbit://guest:guest@127.0.0.1:5672/')
+AMQP_HOST = os.environ.get('NOVA_PROXY_BENCH_AMQP_HOST', '127.0.0.1:5672')
+
+
+class Profile:
+    """How much to measure: caller counts, rounds, seconds per round."""
+
+    def __init__(self, name, callers, rounds, duration, fleet_duration,
+                 fleet_max_nodes, warmup=0.3):
+        self.name = name
+        self.callers = list(callers)
+        self.rounds = rounds
+        self.duration = duration
+        self.fleet_duration = fleet_duration
+        self.fleet_max_nodes = fleet_max_nodes
+        self.warmup = warmup
+
+
+PROFILES = {
+    'full': Profile('full', (1, 16, 64), rounds=3, duration=1.5,
+                    fleet_duration=4.0, fleet_max_nodes=256),
+    'quick': Profile('quick', (1, 16, 64), rounds=1, duration=1.0,
+                     fleet_duration=2.5, fleet_max_nodes=128),
+    'smoke': Profile('smoke', (1, 2), rounds=1, duration=0.2,
+                     fleet_duration=0.5, fleet_max_nodes=2, warmup=0.05),
+}
+
+# (name, what it is, calls per operation)
+SCENARIOS = [
+    ('direct', 'instance_update in-process (nova-compute before)', 1),
+    ('direct-build', 'an instance build in-process', workloads.BUILD_CALLS),
+    ('amqp', 'raw AMQP echo, direct reply-to (floor of any RPC)', 1),
+    ('oslo', 'oslo.messaging echo, default settings (floor of '
+             'oslo.messaging)', 1),
+    ('proxy-1', 'instance_update through the proxy, 1 process', 1),
+    ('build-1', 'an instance build through the proxy, 1 process',
+     workloads.BUILD_CALLS),
+    ('proxy-2', 'instance_update through the proxy, 2 processes', 1),
+    ('build-2', 'an instance build through the proxy, 2 processes',
+     workloads.BUILD_CALLS),
+]
+SCENARIO_CALLS = {name: calls for name, _, calls in SCENARIOS}
+SCENARIO_LABELS = {name: label for name, label, _ in SCENARIOS}
+
+
+class Bench:
+
+    def __init__(self, profile, backend='postgresql', directory=None,
+                 proxy_overrides=None, scenarios=None, fleet=True,
+                 fleet_bound_ms=100.0, progress=None):
+        self.profile = profile
+        self.backend = backend
+        self._own_directory = directory is None
+        self.directory = directory or tempfile.mkdtemp(prefix='np-bench-')
+        os.makedirs(self.directory, exist_ok=True)
+        self.proxy_overrides = proxy_overrides or {}
+        self.scenarios = scenarios or [s[0] for s in SCENARIOS]
+        self.fleet = fleet
+        self.fleet_bound_ms = fleet_bound_ms
+        self.progress = progress or (lambda message: None)
+        # RabbitMQ names a topic's queue after the topic alone, whatever
+        # the exchange: a run's own exchange is not enough to keep other
+        # consumers of the same topic (tests, other runs) off its queues,
+        # so the topics are the run's own too.
+        self.run_id = uuid.uuid4().hex[:10]
+        self.exchange = 'np-bench-%s' % self.run_id
+        self.proxy_topic = 'np-bench-proxy-%s' % self.run_id
+        self.database = None
+        self.hosts = []
+        self.servers = {}
+        self.proxies = []
+        self.results = {}
+        self.rounds = {}
+
+    # -- set up and tear down --
+
+    def _configure(self):
+        from nova_proxy.common import rpc
+        from nova_proxy import conf
+        from nova_proxy.db import session as db_session
+        CONF = conf.CONF
+        import oslo_messaging as messaging
+        if not CONF._args:
+            CONF([], project='nova-compute-proxy', default_config_files=[])
+        # The run's own exchange, so that nothing else on the broker sees
+        # our messages; a default, as the transport options are registered
+        # by the transport itself.
+        messaging.set_transport_defaults(control_exchange=self.exchange)
+        CONF.set_override('connection', self.database.url, group='database')
+        CONF.set_override('topic', self.proxy_topic, group='proxy')
+        db_session.dispose()
+        rpc.cleanup()
+        rpc.init(url=RABBIT_URL)
+        CONF.set_override('transport_url', RABBIT_URL)
+
+    def setup(self):
+        from nova_proxy.bench import database
+        self.progress('creating the %s database' % self.backend)
+        self.database = database.BenchDatabase(self.backend, self.directory)
+        self.database.create()
+        self._configure()
+        need = max(self.profile.callers)
+        self.hosts = workloads.seed_hosts('bench-cn', need)
+
+    def teardown(self):
+        from nova_proxy.common import rpc
+        from nova_proxy.db import session as db_session
+        for client in self._amqp_clients:
+            client.close()
+        self._amqp_clients = []
+        for server in list(self.servers.values()) + self.proxies:
+            try:
+                server.stop()
+            except Exception:
+                LOG.exception('Could not stop %s', server.name)
+        self.servers = {}
+        self.proxies = []
+        rpc.cleanup()
+        db_session.dispose()
+        if self.database is not None:
+            try:
+                self.database.drop()
+            except Exception:
+                LOG.exception('Could not drop %s', self.database.name)
+
+    _amqp_clients = []
+
+    # -- servers --
+
+    def start_proxies(self, count):
+        """Have ``count`` proxy processes running, and answering."""
+        from nova_proxy.common import context as np_context
+        from nova_proxy.proxy import rpcapi
+        while len(self.proxies) < count:
+            name = 'bench-proxy-%d' % len(self.proxies)
+            overrides = {'proxy': {'topic': self.proxy_topic}}
+            for group, values in self.proxy_overrides.items():
+                overrides.setdefault(group, {}).update(values)
+            self.proxies.append(servers.start_proxy(
+                self.directory, name, RABBIT_URL, self.exchange,
+                self.database.url, overrides))
+        for proxy in self.proxies:
+            proxy.wait_log('serving', timeout=90)
+        api = rpcapi.ProxyAPI()
+        ctx = np_context.get_admin_context()
+        # A server logs that it serves before its queue is bound: a message
+        # sent in between is dropped. Ping until every answer comes back.
+        servers.wait_for(lambda: _answers(lambda: api.ping(
+            ctx, 'warm-up', timeout=2), 4 * count), timeout=90,
+            message='the proxies to answer')
+
+    def stop_proxies(self):
+        for proxy in self.proxies:
+            proxy.stop()
+        self.proxies = []
+
+    def proxy_pids(self):
+        return cpu.descendants([p.pid for p in self.proxies])
+
+    # -- measuring --
+
+    def _meter(self, server_pids):
+        client_pid = os.getpid()
+        probes = [cpu.CpuProbe('client', lambda: [client_pid]),
+                  cpu.CpuProbe('server', server_pids),
+                  cpu.CpuProbe('broker', lambda: cpu.find_pids('beam.smp'))]
+        if self.backend == 'postgresql':
+            probes.append(cpu.CpuProbe('database',
+                                       self.database.backend_pids))
+        return cpu.CpuMeter(probes)
+
+    def measure(self, name, states_for, call, server_pids):
+        """Every caller count of one scenario; results are medians."""
+        calls_per_op = SCENARIO_CALLS[name]
+        per_callers = {}
+        for callers in self.profile.callers:
+            states = states_for(callers)
+            rounds = []
+            for _ in range(self.profile.rounds):
+                result = load.run_round(
+                    states, call, self.profile.duration,
+                    meter=self._meter(server_pids),
+                    warmup=self.profile.warmup)
+                rounds.append(result.as_dict())
+            summary = stats.summarize(rounds, calls_per_op)
+            per_callers[str(callers)] = summary
+            self.rounds.setdefault(name, {})[str(callers)] = rounds
+            self.progress('%-13s %3d callers: %8.0f calls/s  p50 %6.2f ms  '
+                          'p99 %7.2f ms  server %s us/call%s' % (
+                              name, callers, summary['calls_per_s'] or 0,
+                              summary['p50_ms'] or 0, summary['p99_ms'] or 0,
+                              _fmt(summary['cpu_us_per_call'].get('server')),
+                              '  ERRORS %d (%s)' % (
+                                  summary['errors'], summary['first_error'])
+                              if summary['errors'] else ''))
+        self.results[name] = per_callers
+        return per_callers
+
+    def _db_states(self, remote):
+        api = workloads.remote_api() if remote else workloads.DirectAPI()
+
+        def states_for(callers):
+            return [(api, host, host.context(remote))
+                    for host in self.hosts[:callers]]
+        return states_for
+
+    @staticmethod
+    def _update(state):
+        api, host, ctx = state
+        workloads.update_once(api, host, ctx)
+
+    @staticmethod
+    def _build(state):
+        api, host, ctx = state
+        workloads.build_once(api, host, ctx)
+
+    def run_direct(self):
+        no_server = (lambda: [])
+        if 'direct' in self.scenarios:
+            self.measure('direct', self._db_states(False), self._update,
+                         no_server)
+        if 'direct-build' in self.scenarios:
+            self.measure('direct-build', self._db_states(False),
+                         self._build, no_server)
+
+    def run_amqp(self):
+        queue = 'np-bench-echo-%s' % uuid.uuid4().hex[:8]
+        server = servers.start_amqp_echo(self.directory, queue)
+        self.servers['amqp'] = server
+        host, userid, password = AMQP_HOST, 'guest', 'guest'
+        clients = []
+        self._amqp_clients = clients
+        payload = echo.echo_payload()
+
+        def states_for(callers):
+            while len(clients) < callers:
+                clients.append(echo.AmqpEchoClient(host, userid, password,
+                                                   queue))
+            return clients[:callers]
+
+        try:
+            self.measure('amqp', states_for, lambda c: c.call(payload),
+                         lambda: cpu.descendants([server.pid]))
+        finally:
+            for client in clients:
+                client.close()
+            clients[:] = []
+            server.stop()
+            del self.servers['amqp']
+
+    def run_oslo(self):
+        from nova_proxy.common import rpc
+        topic = 'np-bench-echo-%s' % self.run_id
+        server = servers.start_oslo_echo(self.directory, RABBIT_URL,
+                                         self.exchange, topic)
+        self.servers['oslo'] = server
+        client = echo.OsloEchoClient(rpc.get_transport(), topic)
+        payload = echo.echo_payload()
+        servers.wait_for(lambda: _answers(
+            lambda: client.client.prepare(timeout=2).call(
+                {}, 'echo', arg=payload), 3), timeout=60,
+            message='the oslo.messaging echo server to answer')
+        try:
+            self.measure('oslo', lambda n: [client] * n,
+                         lambda c: c.call(payload),
+                         lambda: cpu.descendants([server.pid]))
+        finally:
+            server.stop()
+            del self.servers['oslo']
+
+    def run_proxy(self, processes):
+        self.progress('starting %d proxy process(es)' % processes)
+        self.start_proxies(processes)
+        update, build = 'proxy-%d' % processes, 'build-%d' % processes
+        if update in self.scenarios:
+            self.measure(update, self._db_states(True), self._update,
+                         self.proxy_pids)
+        if build in self.scenarios:
+            self.measure(build, self._db_states(True), self._build,
+                         self.proxy_pids)
+
+    def run(self):
+        """Measure everything; returns the report dict."""
+        started = time.time()
+        try:
+            self.setup()
+            self.run_direct()
+            if 'amqp' in self.scenarios:
+                self.run_amqp()
+            if 'oslo' in self.scenarios:
+                self.run_oslo()
+            if {'proxy-1', 'build-1'} & set(self.scenarios):
+                self.run_proxy(1)
+            if {'proxy-2', 'build-2'} & set(self.scenarios) or self.fleet:
+                self.run_proxy(2)
+            fleet_result = None
+            if self.fleet:
+                from nova_proxy.bench import fleet
+                fleet_result = fleet.find_capacity(
+                    self, bound_ms=self.fleet_bound_ms)
+        finally:
+            self.teardown()
+        return self.report(fleet_result, time.time() - started)
+
+    def report(self, fleet_result, elapsed):
+        return {
+            'profile': vars(self.profile),
+            'backend': self.backend,
+            'elapsed_s': elapsed,
+            'cpus': os.cpu_count(),
+            'proxy_overrides': self.proxy_overrides,
+            'scenarios': {name: SCENARIO_LABELS[name]
+                          for name in self.results},
+            'calls_per_op': {name: SCENARIO_CALLS[name]
+                             for name in self.results},
+            'results': self.results,
+            'rounds': self.rounds,
+            'targets': stats.targets(self.results),
+            'fleet': fleet_result,
+        }
+
+
+def _answers(call, times):
+    for _ in range(times):
+        call()
+    return True
+
+
+def _fmt(value):
+    return '-' if value is None else '%.0f' % value
+
+
+@contextlib.contextmanager
+def quiet_logging():
+    logging.basicConfig(level=logging.WARNING)
+    yield

@@ -1,0 +1,125 @@
+"""The server processes of a run: echo servers and ``nova-compute-proxy``.
+
+Each is a subprocess with its own log file under the run's directory and a
+new session, so that stopping it stops its forked workers too. A proxy gets
+a generated config file: the run's exchange and database, and the option
+``overrides`` (``{group: {option: value}}``) that a tuning step measures.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+__all__ = ['Server', 'start_amqp_echo', 'start_oslo_echo', 'start_proxy',
+           'write_config', 'wait_for']
+
+
+def wait_for(predicate, timeout=60, interval=0.1, message='condition'):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as e:
+            last = e
+        time.sleep(interval)
+    raise RuntimeError('Timed out after %ss waiting for %s (last error: %r)'
+                       % (timeout, message, last))
+
+
+class Server:
+
+    def __init__(self, name, argv, directory, env=None):
+        self.name = name
+        self.log_path = os.path.join(directory, name + '.log')
+        self._log = open(self.log_path, 'ab')
+        self.popen = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=dict(os.environ, **(env or {})))
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def log(self):
+        with open(self.log_path, errors='replace') as f:
+            return f.read()
+
+    def wait_log(self, text, timeout=60):
+        def seen():
+            if not self.alive():
+                raise RuntimeError('%s exited (rc %s):\n%s' % (
+                    self.name, self.popen.returncode, self.log()[-3000:]))
+            return text in self.log()
+        try:
+            wait_for(seen, timeout=timeout, message='%s to log %r'
+                     % (self.name, text))
+        except RuntimeError as e:
+            raise RuntimeError('%s\n%s' % (e, self.log()[-3000:]))
+
+    def stop(self, timeout=15):
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.popen.wait(timeout=10)
+        self._log.close()
+
+
+def start_amqp_echo(directory, queue, prefetch=64):
+    server = Server('amqp-echo', [
+        sys.executable, '-m', 'nova_proxy.bench.echo', 'amqp',
+        '--queue', queue, '--prefetch', str(prefetch)], directory)
+    server.wait_log('ready')
+    return server
+
+
+def start_oslo_echo(directory, url, exchange, topic):
+    server = Server('oslo-echo', [
+        sys.executable, '-m', 'nova_proxy.bench.echo', 'oslo', '--url', url,
+        '--exchange', exchange, '--topic', topic], directory)
+    server.wait_log('ready')
+    return server
+
+
+def write_config(path, sections):
+    with open(path, 'w') as f:
+        for group, values in sections.items():
+            f.write('[%s]\n' % group)
+            for key, value in values.items():
+                if value is not None:
+                    f.write('%s = %s\n' % (key, value))
+            f.write('\n')
+    return path
+
+
+def start_proxy(directory, name, url, exchange, db_url, overrides=None):
+    """Start one ``nova-compute-proxy`` process named ``name``."""
+    sections = {
+        'DEFAULT': {'host': name, 'transport_url': url,
+                    'control_exchange': exchange,
+                    'state_path': os.path.join(directory, 'state-' + name),
+                    'debug': 'false'},
+        'database': {'connection': db_url},
+    }
+    for group, values in (overrides or {}).items():
+        sections.setdefault(group, {}).update(values)
+    conf_path = write_config(os.path.join(directory, name + '.conf'),
+                             sections)
+    return Server(name, [sys.executable, '-m', 'nova_proxy.cmd.proxy',
+                         '--config-file', conf_path], directory)

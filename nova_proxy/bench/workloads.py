@@ -1,0 +1,146 @@
+"""What the callers do: the data they work on and the calls they make.
+
+``seed_hosts()`` creates, per simulated compute host, the rows nova-compute
+would find: its service, its compute node, its instances (``building``, no
+task) and the instance action of a pending build. The same calls then run
+in-process (``DirectAPI``: nova-compute before this project) or over RPC
+(the proxy client), so both paths do exactly the same database work.
+"""
+
+import itertools
+import uuid
+
+from nova_proxy.common import context as np_context
+from nova_proxy.db import api as db
+
+__all__ = ['DirectAPI', 'remote_api', 'Host', 'seed_hosts', 'update_once',
+           'build_once', 'BUILD_CALLS']
+
+# The calls one instance build makes from nova-compute
+# (_do_build_and_run_instance / _build_and_run_instance): the task state
+# steps, the resource claim and the action event around it.
+BUILD_CALLS = 8
+
+
+class DirectAPI:
+    """The database API called in-process, with the proxy client's method
+    signatures. As nova-compute did, it applies no host scope."""
+
+    def __getattr__(self, name):
+        return getattr(db, name)
+
+
+def remote_api():
+    """The client nova-compute uses to reach the proxies: the shim
+    (``nova_proxy.compute.db``) when it is installed, else ``ProxyAPI``."""
+    try:
+        from nova_proxy.compute import db as shim
+    except ImportError:
+        shim = None
+    if shim is not None:
+        for name in ('API', 'ProxyDBAPI', 'DatabaseAPI'):
+            cls = getattr(shim, name, None)
+            if isinstance(cls, type):
+                return cls()
+        if callable(getattr(shim, 'instance_update', None)):
+            return shim
+    from nova_proxy.proxy import rpcapi
+    return rpcapi.ProxyAPI()
+
+
+class Host:
+    """A simulated compute host and its rows."""
+
+    def __init__(self, name, service_id, node_id, node_name,
+                 instance_uuids, request_id):
+        self.name = name
+        self.service_id = service_id
+        self.node_id = node_id
+        self.node_name = node_name
+        self.instance_uuids = instance_uuids
+        self.request_id = request_id
+        self.counter = itertools.count()
+
+    def context(self, remote):
+        """A fresh context: scoped to this host over RPC, as the shim
+        sends; unscoped in-process, as nova-compute had."""
+        if remote:
+            return np_context.get_compute_context(self.name)
+        return np_context.get_admin_context()
+
+
+def seed_hosts(prefix, count, instances_per_host=1):
+    """Create ``count`` hosts named ``<prefix>-<n>`` with their rows."""
+    ctx = np_context.get_admin_context()
+    hosts = []
+    for n in range(count):
+        name = '%s-%04d' % (prefix, n)
+        service = db.service_create(ctx, {
+            'host': name, 'binary': 'nova-compute', 'topic': 'compute',
+            'report_count': 0, 'version': 1})
+        node = db.compute_node_create(ctx, {
+            'host': name, 'node': name, 'hypervisor_type': 'fake',
+            'vcpus': 16, 'memory_mb': 32768, 'local_gb': 1000,
+            'vcpus_used': 0, 'memory_mb_used': 0, 'local_gb_used': 0,
+            'running_vms': 0})
+        uuids = []
+        for i in range(instances_per_host):
+            instance = db.instance_create(ctx, {
+                'uuid': str(uuid.uuid4()), 'host': name, 'node': name,
+                'launched_on': name, 'vm_state': 'building',
+                'task_state': None, 'power_state': 0, 'memory_mb': 512,
+                'vcpus': 1, 'root_gb': 1, 'ephemeral_gb': 0,
+                'instance_type_name': 'm1.tiny',
+                'display_name': 'bench-%d-%d' % (n, i),
+                'hostname': 'bench-%d-%d' % (n, i),
+                'user_id': 'bench-user', 'project_id': 'bench-project',
+                'metadata': {'role': 'bench'},
+                'system_metadata': {'image_min_disk': '1'}})
+            uuids.append(instance['uuid'])
+        request_id = 'req-%s' % uuid.uuid4()
+        db.instance_action_start(ctx, {
+            'instance_uuid': uuids[0], 'action': 'create',
+            'request_id': request_id, 'user_id': 'bench-user',
+            'project_id': 'bench-project'})
+        hosts.append(Host(name, service['id'], node['id'], name, uuids,
+                          request_id))
+    return hosts
+
+
+def update_once(api, host, ctx):
+    """One compare-and-swap ``instance_update``, as a progress report
+    during a task: valid only while no task of another kind took over."""
+    api.instance_update(ctx, host.instance_uuids[0], {
+        'progress': next(host.counter) % 100,
+        'expected_task_state': None})
+
+
+_BUILD_STEPS = (
+    # (values, expected_task_state)
+    ({'vm_state': 'building', 'task_state': None},
+     ['scheduling', None]),
+    ({'task_state': 'networking'}, [None]),
+    ({'task_state': 'block_device_mapping'}, ['networking']),
+    ({'task_state': 'spawning'}, ['block_device_mapping']),
+)
+
+
+def build_once(api, host, ctx):
+    """The calls of one instance build, ``BUILD_CALLS`` of them. It ends
+    with the instance active and no task, which the next build's first
+    step accepts, so builds can repeat on one instance."""
+    instance_uuid = host.instance_uuids[0]
+    event = {'instance_uuid': instance_uuid, 'request_id': host.request_id,
+             'event': 'compute__do_build_and_run_instance'}
+    api.action_event_start(ctx, dict(event, host=host.name))
+    for values, expected in _BUILD_STEPS:
+        api.instance_update(ctx, instance_uuid,
+                            dict(values, expected_task_state=expected))
+    n = next(host.counter) % 8
+    api.compute_node_update(ctx, host.node_id, {
+        'vcpus_used': n, 'memory_mb_used': 512 * n, 'running_vms': n})
+    api.instance_update(ctx, instance_uuid, {
+        'vm_state': 'active', 'task_state': None, 'power_state': 1,
+        'launched_at': '2026-01-01T00:00:00+00:00',
+        'expected_task_state': 'spawning'})
+    api.action_event_finish(ctx, dict(event, result='Success'))
