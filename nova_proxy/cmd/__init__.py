@@ -13,6 +13,6 @@ from oslo_service import backend as _backend
 # futurist imports eventlet when it is installed (our tests install it for
 # the shim's compatibility mode); the daemons never use it, so its
 # deprecation banner would only confuse operators.
-warnings.filterwarnings('ignore', message='.*Eventlet is deprecated.*')
+warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 
 _backend.init_backend(_backend.BackendType.THREADING)

@@ -2,6 +2,9 @@
 
     nova-compute-proxy-manage db sync [--version REV]
     nova-compute-proxy-manage db version
+    nova-compute-proxy-manage periodic list|tasks
+    nova-compute-proxy-manage operation list|show
+    nova-compute-proxy-manage server list|build|resize|migrate|confirm-resize|revert-resize|watch
 """
 
 import sys
@@ -11,6 +14,9 @@ from oslo_config import cfg
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from nova_proxy.common import service
 from nova_proxy import conf
+from nova_proxy.orchestration import cli as orchestration_cli
+from nova_proxy.orchestration import server_cli
+from nova_proxy.periodic import cli as periodic_cli
 
 CONF = conf.CONF
 
@@ -41,6 +47,11 @@ def _add_db_parsers(subparsers):
 
 # Other command groups register themselves here: (name, add_parsers).
 COMMAND_GROUPS = [_add_db_parsers]
+
+
+COMMAND_GROUPS.append(periodic_cli.add_parsers)
+COMMAND_GROUPS.append(orchestration_cli.add_parsers)
+COMMAND_GROUPS.append(server_cli.add_parsers)
 
 
 def _add_subcommands(subparsers):

@@ -1,0 +1,236 @@
+"""``nova-compute-proxy-manage server ...``: start and watch operations.
+
+These commands go through the proxies' ``compute_task`` API over RPC, as
+any client would, so they need ``transport_url``; ``server list`` reads the
+database. ``--wait`` (and ``server watch``) polls the operation and prints
+each change of step, progress or status until it ends.
+
+    server list [--host HOST]
+    server build NAME [--flavor F] [--host HOST] [--wait]
+    server resize UUID --flavor F [--host HOST] [--wait]
+    server migrate UUID [--host HOST] [--wait]
+    server confirm-resize UUID [--wait]
+    server revert-resize UUID [--wait]
+    server watch OPERATION_ID
+"""
+
+import sys
+import time
+
+from nova_proxy.common import context as np_context
+from nova_proxy import conf
+from nova_proxy.orchestration import cli as operation_cli
+from nova_proxy.orchestration import rpcapi
+
+CONF = conf.CONF
+
+__all__ = ['add_parsers', 'FLAVORS', 'watch', 'list_instances', 'build',
+           'resize', 'migrate', 'confirm_resize', 'revert_resize']
+
+# The flavors these commands know by name. The API takes any flavor dict;
+# this table is only the command line's shorthand.
+FLAVORS = {
+    'm1.tiny': {'name': 'm1.tiny', 'memory_mb': 512,
+                'vcpus': 1, 'root_gb': 1},
+    'm1.small': {'name': 'm1.small', 'memory_mb': 2048,
+                 'vcpus': 1, 'root_gb': 20},
+    'm1.medium': {'name': 'm1.medium', 'memory_mb': 4096,
+                  'vcpus': 2, 'root_gb': 40},
+    'm1.large': {'name': 'm1.large', 'memory_mb': 8192,
+                 'vcpus': 4, 'root_gb': 80},
+}
+
+FINAL = ('done', 'failed', 'rolled_back')
+
+
+def _context():
+    return np_context.get_admin_context()
+
+
+def _api():
+    return rpcapi.ComputeTaskAPI()
+
+
+def watch(operation_id, interval=0.5, out=None, api=None):
+    """Print the operation's changes until it ends; return the record."""
+    out = out or sys.stdout
+    api = api or _api()
+    last = None
+    while True:
+        record = api.operation_get(_context(), operation_id)
+        seen = (record['status'], record['step'], record['progress'],
+                record['owner'])
+        if seen != last:
+            out.write('  %-11s step=%-22s progress=%3s%% owner=%s\n'
+                      % (record['status'], record['step'],
+                         record['progress'], record['owner']))
+            out.flush()
+            last = seen
+        if record['status'] in FINAL:
+            if record.get('error'):
+                out.write('  error: %s\n' % record['error'])
+            return record
+        time.sleep(interval)
+
+
+def _start(record, wait, out):
+    out = out or sys.stdout
+    out.write(operation_cli.format_record(record) + '\n')
+    if wait:
+        out.write('Watching operation %s:\n' % record['id'])
+        record = watch(record['id'], out=out)
+    return record
+
+
+def flavor_named(name):
+    try:
+        return FLAVORS[name]
+    except KeyError:
+        raise SystemExit('Unknown flavor %s; known: %s'
+                         % (name, ', '.join(sorted(FLAVORS))))
+
+
+def list_instances(host=None, out=None):
+    """Print the live instances (of ``host``) as a table."""
+    out = out or sys.stdout
+    from nova_proxy.db import api as db
+    ctx = _context()
+    if host:
+        instances = db.instance_get_all_by_host(ctx, host)
+    else:
+        instances = db.instance_get_all_by_filters(ctx)
+    rows = [('UUID', 'NAME', 'HOST', 'FLAVOR', 'VM_STATE', 'TASK_STATE',
+             'POWER')]
+    for i in instances:
+        rows.append((i['uuid'], i['display_name'] or '', i['host'] or '',
+                     i['instance_type_name'] or '', i['vm_state'] or '',
+                     i['task_state'] or '-', str(i['power_state'])))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for row in rows:
+        out.write('  '.join(v.ljust(w) for v, w in zip(row, widths))
+                  .rstrip() + '\n')
+    return instances
+
+
+def build(name, flavor='m1.tiny', image='cirros', host=None, wait=False,
+          out=None):
+    """Start a build; with ``wait``, watch it. Returns the record."""
+    flavor = flavor_named(flavor)
+    values = {'display_name': name, 'hostname': name,
+              'memory_mb': flavor['memory_mb'], 'vcpus': flavor['vcpus'],
+              'root_gb': flavor['root_gb'],
+              'instance_type_name': flavor['name'], 'image_ref': image}
+    return _start(_api().build_instance(_context(), values, host=host),
+                  wait, out)
+
+
+def resize(uuid, flavor, host=None, wait=False, out=None):
+    return _start(_api().migrate_server(_context(), uuid, dest_host=host,
+                                        flavor=flavor_named(flavor)),
+                  wait, out)
+
+
+def migrate(uuid, host=None, wait=False, out=None):
+    return _start(_api().migrate_server(_context(), uuid, dest_host=host),
+                  wait, out)
+
+
+def confirm_resize(uuid, wait=False, out=None):
+    return _start(_api().confirm_resize(_context(), uuid), wait, out)
+
+
+def revert_resize(uuid, wait=False, out=None):
+    return _start(_api().revert_resize(_context(), uuid), wait, out)
+
+
+def _exit_unless_done(record):
+    if record['status'] in FINAL and record['status'] != 'done':
+        raise SystemExit(1)
+
+
+# Parsed under other names: ``CONF.command.host`` would collide with the
+# ``[DEFAULT] host`` option and ``CONF.command.name`` is the sub-command's.
+_DESTS = {'host': 'target_host', 'name': 'instance_name'}
+
+
+def _command(fn, *names):
+    """An argparse handler calling ``fn`` with the parsed ``names``."""
+    def handler():
+        args = {n: getattr(CONF.command, _DESTS.get(n, n)) for n in names}
+        _exit_unless_done(fn(**args))
+    return handler
+
+
+def _list():
+    list_instances(CONF.command.target_host)
+
+
+def _watch():
+    _exit_unless_done(watch(CONF.command.operation_id))
+
+
+def add_parsers(subparsers):
+    """Register the ``server`` command group (``manage.COMMAND_GROUPS``)."""
+    parser = subparsers.add_parser(
+        'server', help='Build, resize and migrate instances through the '
+                       'proxies, and watch the operations.')
+    actions = parser.add_subparsers(dest='action')
+    actions.required = True
+
+    listing = actions.add_parser('list', help='List live instances.')
+    listing.add_argument('--host', dest='target_host',
+                         help='Only the instances of this host.')
+    listing.set_defaults(func=_list)
+
+    def with_wait(p):
+        p.add_argument('--wait', action='store_true',
+                       help='Watch the operation until it ends.')
+        return p
+
+    build_parser = with_wait(actions.add_parser('build',
+                                                help='Build an instance.'))
+    build_parser.add_argument('instance_name', metavar='NAME')
+    build_parser.add_argument('--flavor', default='m1.tiny',
+                              help='One of %s.' % ', '.join(sorted(FLAVORS)))
+    build_parser.add_argument('--image', default='cirros')
+    build_parser.add_argument('--host', dest='target_host',
+                              help='Compute host (default: the proxy picks '
+                                   'one with room).')
+    build_parser.set_defaults(
+        func=_command(build, 'name', 'flavor', 'image', 'host', 'wait'))
+
+    resize_parser = with_wait(actions.add_parser(
+        'resize', help='Resize an instance.'))
+    resize_parser.add_argument('uuid')
+    resize_parser.add_argument('--flavor', required=True)
+    resize_parser.add_argument(
+        '--host', dest='target_host',
+        help='Destination (default: the proxy picks one).')
+    resize_parser.set_defaults(
+        func=_command(resize, 'uuid', 'flavor', 'host', 'wait'))
+
+    migrate_parser = with_wait(actions.add_parser(
+        'migrate', help='Cold-migrate an instance.'))
+    migrate_parser.add_argument('uuid')
+    migrate_parser.add_argument('--host', dest='target_host',
+                                help='Destination (default: the proxy '
+                                     'picks one).')
+    migrate_parser.set_defaults(
+        func=_command(migrate, 'uuid', 'host', 'wait'))
+
+    confirm_parser = with_wait(actions.add_parser(
+        'confirm-resize', help='Confirm a finished resize or migration.'))
+    confirm_parser.add_argument('uuid')
+    confirm_parser.set_defaults(
+        func=_command(confirm_resize, 'uuid', 'wait'))
+
+    revert_parser = with_wait(actions.add_parser(
+        'revert-resize', help='Revert a finished resize or migration.'))
+    revert_parser.add_argument('uuid')
+    revert_parser.set_defaults(
+        func=_command(revert_resize, 'uuid', 'wait'))
+
+    watch_p = actions.add_parser('watch', help='Watch an operation until '
+                                               'it ends.')
+    watch_p.add_argument('operation_id')
+    watch_p.set_defaults(func=_watch)
