@@ -28,6 +28,10 @@ def list_opts():
     return [(group, opts) for group, opts in merged.items()]
 
 
-def set_defaults(conf):
-    """Defaults we change in libraries' options."""
-    database.register_opts(conf)
+def set_defaults():
+    """Defaults we change in libraries' options (``oslo.config.opts.defaults``
+    entry point: the generator calls it before listing options)."""
+    from oslo_config import cfg
+    import oslo_messaging as messaging
+    database.register_opts(cfg.CONF)
+    messaging.set_transport_defaults(control_exchange='nova')
