@@ -1,13 +1,19 @@
 """Per-period claims and run records of the periodic tasks.
 
 A claim is a row of ``periodic_claims``, unique on (task, period, item).
-Claiming is one INSERT in its own transaction: the proxy whose insert
+Claiming is an INSERT in its own transaction: the proxy whose insert
 commits has the item for that period; every other insert fails on the
 unique constraint and that proxy leaves the item alone. A global task
 claims the item ``'*'``. The claim commits before the work starts, so an
 item is handled at most once per period whatever the proxies believe about
-the ring; a proxy that dies between its claim and the work leaves that item
-unhandled for the rest of that period only.
+the ring; a proxy that dies between its claim and the work leaves those
+items unhandled for the rest of that period only.
+
+``claim_many`` claims a batch of items in one statement that skips the
+taken ones and returns those it inserted (``INSERT ... ON CONFLICT DO
+NOTHING RETURNING`` on PostgreSQL and SQLite, ``INSERT IGNORE ...
+RETURNING`` on MariaDB), so that a sweep over thousands of items costs a
+few statements, not one transaction per item.
 
 A run is a row of ``periodic_runs``: what one proxy did for one task in one
 period (items, result, details). Both kinds of rows are deleted after
@@ -18,11 +24,13 @@ import json
 
 from oslo_db import exception as db_exc
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
-__all__ = ['GLOBAL_ITEM', 'claim', 'claimed_items', 'claims_of_period',
+__all__ = ['GLOBAL_ITEM', 'claim', 'claim_many', 'claimed_items', 'claims_of_period',
            'record_run', 'run_list', 'purge_records', 'RESULT_OK',
            'RESULT_PARTIAL', 'RESULT_ERROR']
 
@@ -59,6 +67,40 @@ def claim(context, task, period, item, owner):
     except db_exc.DBDuplicateEntry:
         return False
     return True
+
+
+@db_session.writer
+def _insert_claims(context, task, period, items, owner):
+    session = context.session
+    c = models.PeriodicClaim
+    # Sorted: concurrent batches then take the unique-index entries in
+    # the same order and wait for each other instead of deadlocking.
+    rows = [dict(task=task, period=period, item=item, owner=owner,
+                 claimed_at=db_session.db_utcnow()) for item in sorted(items)]
+    dialect = session.get_bind().dialect.name
+    if dialect == 'postgresql':
+        stmt = postgresql.insert(c).values(rows).on_conflict_do_nothing()
+    elif dialect == 'sqlite':
+        stmt = sqlite.insert(c).values(rows).on_conflict_do_nothing()
+    else:
+        stmt = sa.insert(c).values(rows).prefix_with('IGNORE')
+    return set(session.execute(stmt.returning(c.item)).scalars())
+
+
+def claim_many(context, task, period, items, owner):
+    """Claim each of ``items`` of ``task`` for ``period`` in one statement;
+    returns the items this call won, in the order given.
+
+    :raises: ValueError for an item that cannot be stored (nothing is
+        claimed then).
+    """
+    items = list(dict.fromkeys(items))
+    for item in items:
+        _check_item(item)
+    if not items:
+        return []
+    won = _insert_claims(context, task, period, items, owner)
+    return [item for item in items if item in won]
 
 
 @db_session.reader

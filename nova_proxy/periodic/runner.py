@@ -8,7 +8,8 @@ that wakes up on the database's clock:
   the others sleep until the next period.
 * **A per-item task** sweeps: it lists the items, keeps those the hash ring
   of the live proxies gives to this proxy, skips those already claimed in
-  this period, and claims then handles each of the others. It sweeps at the
+  this period, and claims the others ``CLAIM_BATCH`` at a time, handling
+  each batch it won before claiming the next. It sweeps at the
   start of each period and again within the period whenever the live
   members change (a proxy died or joined) or half a period has passed since
   the last sweep. So when a proxy dies mid-period, the proxies that inherit
@@ -46,6 +47,9 @@ MIN_TICK = 0.1
 ERROR_RETRY = 1.0
 # Wake-up just after a period boundary, so the database's clock is past it.
 BOUNDARY_MARGIN = 0.02
+# Items claimed per statement, then handled, before the next claim: a proxy
+# that dies leaves at most this many claimed items unhandled in a period.
+CLAIM_BATCH = 25
 
 
 class TaskLoop:
@@ -63,6 +67,7 @@ class TaskLoop:
         self.swept_members = None
         self.swept_at = None
         self.sweeps = 0
+        self.offset = None
 
     # -- thread -----------------------------------------------------------
 
@@ -93,6 +98,10 @@ class TaskLoop:
         wake-up."""
         interval = self.task.interval
         now = clock.db_now(self.context)
+        # Read right after the database's clock, so that the run records
+        # show this proxy's skew, not the time the run took.
+        self.offset = round((clock.local_now(self.skew) - now)
+                            .total_seconds(), 3)
         period = clock.period_of(now, interval)
         to_boundary = (clock.to_unix(clock.period_start(period + 1,
                                                         interval))
@@ -108,13 +117,10 @@ class TaskLoop:
         half = interval / 2.0
         if (self.swept_members != members or self.swept_at is None or
                 time.monotonic() - self.swept_at >= half):
-            self.sweep(now, period, members, to_boundary)
+            self.sweep(now, period, members)
         tick = max(MIN_TICK, min(interval / 4.0,
                                  CONF.proxy.heartbeat_interval))
         return max(MIN_TICK, min(tick, to_boundary))
-
-    def _offset(self, now):
-        return round((clock.local_now(self.skew) - now).total_seconds(), 3)
 
     def run_global(self, now, period):
         name = self.task.name
@@ -122,7 +128,7 @@ class TaskLoop:
                             self.member):
             return False
         started = time.monotonic()
-        details = {'clock_offset': self._offset(now)}
+        details = {'clock_offset': self.offset}
         try:
             handled, task_details = self.task.run(self.context, now)
             details.update(task_details or {})
@@ -137,12 +143,13 @@ class TaskLoop:
                           duration=time.monotonic() - started)
         return True
 
-    def sweep(self, now, period, members, to_boundary):
+    def sweep(self, now, period, members):
         """Claim and handle this proxy's unclaimed items of ``period``;
         returns the items handled."""
         name = self.task.name
+        # A sweep that overruns its period finishes it: cutting it short
+        # would leave the rest of its items unhandled in that period.
         started = time.monotonic()
-        deadline = started + to_boundary
         self.swept_members = members
         self.swept_at = started
         ring = np_ring.Ring(members)
@@ -155,25 +162,27 @@ class TaskLoop:
         if not mine:
             return []
         taken = claims.claimed_items(self.context, name, period)
+        todo = [item for item in mine if item not in taken]
         handled, outcomes, errors = [], {}, {}
-        for item in mine:
-            if item in taken:
-                continue
-            if self._stop.is_set() or time.monotonic() >= deadline:
-                # The rest is the next period's (or, when stopping, the
-                # others', within this period).
+        for start in range(0, len(todo), CLAIM_BATCH):
+            if self._stop.is_set():
+                # The rest is the others', within this period.
                 break
-            if not claims.claim(self.context, name, period, item,
-                                self.member):
+            won = claims.claim_many(self.context, name, period,
+                                    todo[start:start + CLAIM_BATCH],
+                                    self.member)
+            if not won:
                 continue
-            handled.append(item)
+            handled.extend(won)
             try:
-                outcomes[item] = self.task.handle_item(self.context, item,
-                                                       now)
+                done, failed = self.task.handle_items(self.context, won, now)
             except Exception as e:
-                LOG.exception('Periodic task %s failed on item %s', name,
-                              item)
-                errors[item] = '%s: %s' % (type(e).__name__, e)
+                LOG.exception('Periodic task %s failed on %d items', name,
+                              len(won))
+                done, failed = {}, {item: '%s: %s' % (type(e).__name__, e)
+                                    for item in won}
+            outcomes.update(done)
+            errors.update(failed)
         if not handled:
             return handled
         self.sweeps += 1
@@ -184,7 +193,7 @@ class TaskLoop:
         else:
             result = claims.RESULT_ERROR
         details = {'outcomes': outcomes, 'members': list(members),
-                   'clock_offset': self._offset(now)}
+                   'clock_offset': self.offset}
         if errors:
             details['errors'] = errors
         claims.record_run(self.context, name, period, self.member, now,

@@ -49,6 +49,16 @@ def _services(context, count):
     return ['cmp-%03d/nova-compute' % n for n in range(count)]
 
 
+def _why(context, period, items):
+    """What the runs of ``period`` say, for an assertion message."""
+    runs = claims.run_list(context, task=TASK, period=period)
+    done = {i for r in runs for i in r['handled']}
+    return 'period %d: missing %s; runs %s' % (
+        period, sorted(set(items) - done),
+        [(r['owner'], r['started_at'], r['items'], r['details'].get(
+            'members')) for r in runs])
+
+
 def _wait_periods(context, period, timeout=60):
     """Wait until ``period`` is over by the database's clock."""
     wait_for(lambda: pf.current_period(context, INTERVAL) > period,
@@ -77,7 +87,8 @@ def test_three_skewed_proxies_share_items_and_run_global_tasks_once(
 
     counts, owners = pf.handled_by_period(admin_context, TASK)
     for period in range(first, last + 1):
-        assert sorted(counts[period]) == items, 'period %d' % period
+        assert sorted(counts[period]) == items, _why(admin_context, period,
+                                                     items)
         assert set(counts[period].values()) == {1}, 'period %d' % period
         assert len(owners[period]) >= 2, 'one proxy did all of %d' % period
     assert not [p for p, c in counts.items() if max(c.values()) > 1]
@@ -152,7 +163,8 @@ def test_scale_one_three_two_with_kill_nothing_skipped_nothing_twice(
     assert owners[three] == {'p1', 'p2', 'p3'}
     killed = clock.period_of(killed_at, INTERVAL)
     for period in list(range(alone, killed)) + list(range(after, end + 1)):
-        assert sorted(counts[period]) == items, 'period %d' % period
+        assert sorted(counts[period]) == items, _why(admin_context, period,
+                                                     items)
     for period in range(after, end + 1):
         assert 'p3' not in owners[period]
     # The period in which p3 dropped out: if enough of it was left for a
@@ -162,4 +174,5 @@ def test_scale_one_three_two_with_kill_nothing_skipped_nothing_twice(
     left = (clock.period_start(dropped + 1, INTERVAL) -
             dropped_at).total_seconds()
     if left > 1.0:
-        assert sorted(counts[dropped]) == items, 'period %d' % dropped
+        assert sorted(counts[dropped]) == items, _why(admin_context,
+                                                      dropped, items)

@@ -6,15 +6,19 @@ Two kinds:
   item ``'*'`` of the period; the proxy that wins calls ``run()``.
 * ``ItemTask``: every item once per period, the items shared among the live
   proxies by the hash ring. The runner lists the items
-  (``list_items()``), keeps those the ring gives to this proxy, claims each
-  one for the period and only then calls ``handle_item()``.
+  (``list_items()``), keeps those the ring gives to this proxy, claims them
+  for the period in batches and only then calls ``handle_items()`` with the
+  batch it won (by default ``handle_item()`` for each).
 
 A task never decides when it runs: ``now`` is always the database's time
 read by the runner at the start of the sweep.
 """
 
+from oslo_log import log as logging
+
 from nova_proxy import conf
 
+LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 __all__ = ['PeriodicTask', 'GlobalTask', 'ItemTask']
@@ -66,3 +70,20 @@ class ItemTask(PeriodicTask):
         the run record). Raising marks the item failed in the run record;
         the runner carries on with the next item."""
         raise NotImplementedError
+
+    def handle_items(self, context, items, now):
+        """Handle a batch of claimed items.
+
+        :returns: ``(outcomes, errors)``: dicts of item to outcome, and of
+            item to error message, together covering every item. Raising
+            marks the whole batch failed.
+        """
+        outcomes, errors = {}, {}
+        for item in items:
+            try:
+                outcomes[item] = self.handle_item(context, item, now)
+            except Exception as e:
+                LOG.exception('Periodic task %s failed on item %s',
+                              self.name, item)
+                errors[item] = '%s: %s' % (type(e).__name__, e)
+        return outcomes, errors

@@ -63,9 +63,12 @@ class MarkServicesDown(base.ItemTask):
         return _list_items(context)
 
     def handle_item(self, context, item, now):
-        host, _, binary = item.partition('/')
-        return _mark(context, host, binary,
-                     base.CONF.periodic.service_down_time)
+        return self.handle_items(context, [item], now)[0][item]
+
+    def handle_items(self, context, items, now):
+        """The whole batch in one transaction."""
+        return _mark(context, items,
+                     base.CONF.periodic.service_down_time), {}
 
 
 @db_session.reader
@@ -77,18 +80,30 @@ def _list_items(context):
 
 
 @db_session.writer
-def _mark(context, host, binary, down_time):
+def _mark(context, items, down_time):
+    """Mark the services named by ``items`` down or up as their heartbeat
+    says; returns ``{item: outcome}``."""
     session = context.session
     s = models.Service
     # The database's time read in this transaction, not the sweep's: a
     # heartbeat that landed since the sweep started still counts.
     now = session.execute(sa.select(db_session.db_utcnow())).scalar_one()
-    service = session.execute(
-        sa.select(s).where(s.host == host, s.binary == binary,
-                           s.deleted == 0).with_for_update()
-    ).scalar_one_or_none()
-    if service is None:
-        return GONE
+    wanted = {tuple(item.split('/', 1)): item for item in items}
+    services = session.execute(
+        sa.select(s).where(s.host.in_(sorted({h for h, _ in wanted})),
+                           s.deleted == 0)
+        .order_by(s.id).with_for_update()).scalars()
+    outcomes = dict.fromkeys(items, GONE)
+    stamp = db_session.utcnow()
+    for service in services:
+        item = wanted.get((service.host, service.binary))
+        if item is not None:
+            outcomes[item] = _decide(service, now, down_time, stamp)
+    session.flush()
+    return outcomes
+
+
+def _decide(service, now, down_time, stamp):
     up = is_up(service, now, down_time)
     ours = (service.disabled and
             (service.disabled_reason or '').startswith(DOWN_REASON_PREFIX))
@@ -99,11 +114,11 @@ def _mark(context, host, binary, down_time):
             last.isoformat(timespec='seconds') if last else 'ever')
         service.disabled = True
         service.disabled_reason = reason[:255]
-        service.updated_at = db_session.utcnow()
+        service.updated_at = stamp
         return MARKED_DOWN
     if up and ours:
         service.disabled = False
         service.disabled_reason = None
-        service.updated_at = db_session.utcnow()
+        service.updated_at = stamp
         return MARKED_UP
     return UP if up else DOWN

@@ -57,3 +57,29 @@ def test_old_records_are_purged(db_all, admin_context):
     assert claims.purge_records(
         admin_context, now + datetime.timedelta(hours=1)) == (1, 1)
     assert claims.claimed_items(admin_context, 't', 1) == set()
+
+
+def test_claim_many_wins_only_the_free_items(db_all, admin_context):
+    assert claims.claim(admin_context, 't', 3, 'b', 'p1')
+    won = claims.claim_many(admin_context, 't', 3, ['c', 'a', 'b', 'a'],
+                            'p2')
+    assert won == ['c', 'a']
+    assert claims.claim_many(admin_context, 't', 3, ['a', 'b', 'c'],
+                             'p3') == []
+    assert claims.claim_many(admin_context, 't', 3, [], 'p3') == []
+    assert claims.claims_of_period(admin_context, 't', 3) == {
+        'a': 'p2', 'b': 'p1', 'c': 'p2'}
+    with pytest.raises(ValueError):
+        claims.claim_many(admin_context, 't', 3, ['d', ''], 'p3')
+    assert 'd' not in claims.claimed_items(admin_context, 't', 3)
+
+
+def test_concurrent_batches_split_the_items(db_all, admin_context):
+    items = ['i%02d' % n for n in range(40)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(
+            lambda n: claims.claim_many(admin_context, 'race', 2,
+                                        items[n:] + items[:n], 'p%d' % n),
+            (0, 10, 20, 30)))
+    won = sum(results, [])
+    assert sorted(won) == items

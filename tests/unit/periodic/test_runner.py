@@ -71,7 +71,7 @@ def _kill(member):
 def _sweep_all(loops, context, period):
     now = clock.db_now(context)
     members = liveness.live_members(context)
-    return {m: loop.sweep(now, period, tuple(members), 3600)
+    return {m: loop.sweep(now, period, tuple(members))
             for m, loop in loops.items()}
 
 
@@ -107,12 +107,12 @@ def test_items_of_a_dead_member_are_taken_in_the_same_period(db_all,
     for item in mine[:2]:
         assert claims.claim(admin_context, task.name, 5, item, 'p2')
         task.handle_item(admin_context, item, now)
-    first = {m: loops[m].sweep(now, 5, members, 3600) for m in ('p1', 'p3')}
+    first = {m: loops[m].sweep(now, 5, members) for m in ('p1', 'p3')}
     assert not set(sum(first.values(), [])) & set(mine)
     _kill('p2')
     live = tuple(liveness.live_members(admin_context))
     assert live == ('p1', 'p3')
-    taken = {m: loops[m].sweep(now, 5, live, 3600) for m in ('p1', 'p3')}
+    taken = {m: loops[m].sweep(now, 5, live) for m in ('p1', 'p3')}
     assert sorted(sum(taken.values(), [])) == sorted(mine[2:])
     assert sorted(claims.claims_of_period(admin_context, task.name, 5)) == \
         ITEMS
@@ -124,7 +124,7 @@ def test_a_member_that_is_not_live_acts_on_nothing(db, admin_context):
     task = CountingTask()
     loop = _loops(task, ['ghost'])['ghost']
     now = clock.db_now(admin_context)
-    assert loop.sweep(now, 1, ('p1',), 3600) == []
+    assert loop.sweep(now, 1, ('p1',)) == []
     assert not task.handled
 
 
@@ -132,7 +132,7 @@ def test_failed_items_are_recorded(db, admin_context):
     _join(admin_context, 'p1')
     task = CountingTask(items=['a', 'b'], fail=['b'])
     loop = _loops(task, ['p1'])['p1']
-    assert loop.sweep(clock.db_now(admin_context), 1, ('p1',), 3600) == \
+    assert loop.sweep(clock.db_now(admin_context), 1, ('p1',)) == \
         ['a', 'b']
     run, = claims.run_list(admin_context, task=task.name)
     assert run['result'] == 'partial'

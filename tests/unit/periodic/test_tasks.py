@@ -308,3 +308,23 @@ def test_purge_drops_old_periodic_records(db, admin_context, config):
         admin_context, clock.db_now(admin_context))
     assert details['claims_purged'] == 1
     assert claims.claimed_items(admin_context, 't', 2) == {'x'}
+
+
+def test_services_are_checked_in_batches(db_all, admin_context, config):
+    config.set_override('service_down_time', 60, group='periodic')
+    for n in range(6):
+        _service(admin_context, 'h%d' % n,
+                 binary='nova-compute' if n % 2 else 'other')
+    _age(models.Service, models.Service.host.in_(['h0', 'h1']),
+         last_seen_up=HOUR)
+    task = mark_services_down.MarkServicesDown()
+    now = clock.db_now(admin_context)
+    items = task.list_items(admin_context, now)
+    outcomes, errors = task.handle_items(
+        admin_context, items + ['h9/nova-compute', 'h1/other'], now)
+    assert errors == {}
+    assert outcomes == {'h0/other': 'marked_down',
+                        'h1/nova-compute': 'marked_down',
+                        'h2/other': 'up', 'h3/nova-compute': 'up',
+                        'h4/other': 'up', 'h5/nova-compute': 'up',
+                        'h9/nova-compute': 'gone', 'h1/other': 'gone'}
