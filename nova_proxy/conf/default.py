@@ -15,7 +15,10 @@ default_opts = [
                     'compute node record and the RPC topic '
                     '``compute.<host>`` all use it.'),
     cfg.StrOpt('state_path',
-               default='$pwd/state',
+               # Relative: the directory "state" under the working
+               # directory. oslo.config has no $pwd; that default made
+               # every command without state_path fail with NoSuchOptError.
+               default='state',
                help='Top-level directory for local state: the fake virt '
                     'driver\'s instance files, the embedded SQLite database '
                     'and the proxy\'s worker slot locks.'),
