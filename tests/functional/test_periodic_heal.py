@@ -9,6 +9,7 @@ one journaled ``confirm_resize`` operation of the orchestration API.
 
 import collections
 import datetime
+import re
 import subprocess
 import sys
 
@@ -154,6 +155,12 @@ def test_each_stuck_state_ends_as_the_table_says(cluster, pg,
                for line in lines[2:]) and len(lines) > 2
     assert sum(int(line.split()[4]) for line in lines[2:]) == sum(
         r['items'] for r in runs)
+    tasks = subprocess.run(
+        [sys.executable, '-m', 'nova_proxy.cmd.manage', '--config-file',
+         cluster.processes[0].conf_path, 'periodic', 'tasks'],
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    assert 'live proxies (2): h1, h2' in tasks
+    assert re.search(r'heal_stuck_instances +per-item +1 +True', tasks)
     bad = subprocess.run(
         [sys.executable, '-m', 'nova_proxy.cmd.manage', '--config-file',
          cluster.processes[0].conf_path, 'periodic', 'list', '--task',
