@@ -164,31 +164,30 @@ class TaskLoop:
         taken = claims.claimed_items(self.context, name, period)
         todo = [item for item in mine if item not in taken]
         handled, outcomes, errors = [], {}, {}
-        for start in range(0, len(todo), CLAIM_BATCH):
-            if self._stop.is_set():
-                # The rest is the others', within this period.
-                break
-            won = claims.claim_many(self.context, name, period,
-                                    todo[start:start + CLAIM_BATCH],
-                                    self.member)
-            if not won:
-                continue
-            handled.extend(won)
-            try:
-                done, failed = self.task.handle_items(self.context, won, now)
-            except Exception as e:
-                LOG.exception('Periodic task %s failed on %d items', name,
-                              len(won))
-                done, failed = {}, {item: '%s: %s' % (type(e).__name__, e)
-                                    for item in won}
-            outcomes.update(done)
-            errors.update(failed)
-        if not handled:
+        failure = None
+        try:
+            for start in range(0, len(todo), CLAIM_BATCH):
+                if self._stop.is_set():
+                    # The rest is the others', within this period.
+                    break
+                won = claims.claim_many(self.context, name, period,
+                                        todo[start:start + CLAIM_BATCH],
+                                        self.member)
+                handled.extend(won)
+                done, failed = self._handle(won, now)
+                outcomes.update(done)
+                errors.update(failed)
+        except Exception as e:
+            # A claim failed (the database went away): record what was
+            # done; the items not claimed are still free for this period.
+            LOG.exception('Sweep of %s in period %s stopped', name, period)
+            failure = '%s: %s' % (type(e).__name__, e)
+        if not handled and failure is None:
             return handled
         self.sweeps += 1
-        if not errors:
+        if not errors and failure is None:
             result = claims.RESULT_OK
-        elif len(errors) < len(handled):
+        elif len(errors) < len(handled) or (failure and handled):
             result = claims.RESULT_PARTIAL
         else:
             result = claims.RESULT_ERROR
@@ -196,10 +195,24 @@ class TaskLoop:
                    'clock_offset': self.offset}
         if errors:
             details['errors'] = errors
+        if failure:
+            details['error'] = failure
         claims.record_run(self.context, name, period, self.member, now,
                           handled, result, details,
                           duration=time.monotonic() - started)
         return handled
+
+
+    def _handle(self, items, now):
+        if not items:
+            return {}, {}
+        try:
+            return self.task.handle_items(self.context, items, now)
+        except Exception as e:
+            LOG.exception('Periodic task %s failed on %d items',
+                          self.task.name, len(items))
+            message = '%s: %s' % (type(e).__name__, e)
+            return {}, {item: message for item in items}
 
 
 class Runner:

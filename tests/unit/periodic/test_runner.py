@@ -1,6 +1,7 @@
 """The runner's sharing rules, with several members in one process."""
 
 import collections
+import concurrent.futures
 import datetime
 import threading
 
@@ -189,3 +190,60 @@ def test_runner_starts_and_stops_threads(db, admin_context, config):
     finally:
         r.stop()
     assert all(not loop._thread.is_alive() for loop in r.loops)
+
+
+def test_a_failing_batch_is_recorded_and_the_sweep_goes_on(db, admin_context,
+                                                           monkeypatch):
+    _join(admin_context, 'p1')
+    items = ['i%02d' % n for n in range(runner.CLAIM_BATCH + 5)]
+    task = CountingTask(items=items)
+
+    def handle_items(context, batch, now):
+        if 'i00' in batch:
+            raise RuntimeError('database gone')
+        return {item: 'done' for item in batch}, {}
+    monkeypatch.setattr(task, 'handle_items', handle_items)
+    loop = _loops(task, ['p1'])['p1']
+    assert loop.sweep(clock.db_now(admin_context), 1, ('p1',)) == items
+    run, = claims.run_list(admin_context, task=task.name)
+    assert run['result'] == 'partial'
+    assert len(run['details']['errors']) == runner.CLAIM_BATCH
+    assert len(run['details']['outcomes']) == 5
+
+
+def test_a_claim_failure_records_what_was_done(db, admin_context,
+                                               monkeypatch):
+    _join(admin_context, 'p1')
+    items = ['i%02d' % n for n in range(runner.CLAIM_BATCH + 5)]
+    task = CountingTask(items=items)
+    real = claims.claim_many
+    calls = []
+
+    def claim_many(*args):
+        calls.append(args)
+        if len(calls) > 1:
+            raise RuntimeError('database gone')
+        return real(*args)
+    monkeypatch.setattr(claims, 'claim_many', claim_many)
+    loop = _loops(task, ['p1'])['p1']
+    handled = loop.sweep(clock.db_now(admin_context), 1, ('p1',))
+    assert len(handled) == runner.CLAIM_BATCH
+    run, = claims.run_list(admin_context, task=task.name)
+    assert run['result'] == 'partial'
+    assert 'database gone' in run['details']['error']
+    assert run['items'] == runner.CLAIM_BATCH
+
+
+def test_members_that_disagree_on_the_ring_never_both_act(db_all,
+                                                          admin_context):
+    _join(admin_context, 'p1', 'p2')
+    task = CountingTask()
+    loops = _loops(task, ['p1', 'p2'])
+    now = clock.db_now(admin_context)
+    # p1 read the table before p2 joined: it believes every item is its.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(loops['p1'].sweep, now, 9, ('p1',))
+        second = pool.submit(loops['p2'].sweep, now, 9, ('p1', 'p2'))
+        handled = first.result() + second.result()
+    assert sorted(handled) == ITEMS
+    assert set(task.handled.values()) == {1}
