@@ -30,9 +30,9 @@ from sqlalchemy.dialects import sqlite
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
-__all__ = ['GLOBAL_ITEM', 'claim', 'claim_many', 'claimed_items', 'claims_of_period',
-           'record_run', 'run_list', 'purge_records', 'RESULT_OK',
-           'RESULT_PARTIAL', 'RESULT_ERROR']
+__all__ = ['GLOBAL_ITEM', 'claim', 'claim_many', 'claimed_items',
+           'claims_of_period', 'record_run', 'run_list', 'purge_records',
+           'RESULT_OK', 'RESULT_PARTIAL', 'RESULT_ERROR']
 
 GLOBAL_ITEM = '*'
 

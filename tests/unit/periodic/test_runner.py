@@ -15,6 +15,7 @@ from nova_proxy.periodic import ring as np_ring
 from nova_proxy.periodic import runner
 from nova_proxy.periodic.tasks import base
 from nova_proxy.proxy import liveness
+from tests.functional.procs import wait_for
 
 ITEMS = ['item-%02d' % i for i in range(40)]
 
@@ -184,7 +185,6 @@ def test_runner_starts_and_stops_threads(db, admin_context, config):
     r = runner.Runner('p1', tasks=[task])
     r.start()
     try:
-        from tests.functional.procs import wait_for
         wait_for(lambda: sum(task.handled.values()) == len(ITEMS),
                  timeout=30, message='the first sweep')
     finally:
