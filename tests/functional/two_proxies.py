@@ -43,7 +43,7 @@ def _rabbitmqctl(*args):
 
 
 @contextlib.contextmanager
-def _private_broker():
+def private_broker():
     """Yields ``(transport_url, topic)`` that no one else uses."""
     suffix = uuid.uuid4().hex[:10]
     url = urllib.parse.urlsplit(procs.RABBIT_URL)
@@ -68,7 +68,7 @@ def two_proxies(directory):
     engine = sa.create_engine(url)
     migration.db_sync(engine=engine)
     engine.dispose()
-    with _private_broker() as (transport_url, topic):
+    with private_broker() as (transport_url, topic):
         cluster = procs.Cluster(directory,
                                 exchange='np-test-%s' % uuid.uuid4().hex[:10],
                                 db_url=url)
