@@ -7,6 +7,8 @@ import collections
 import json
 import os
 
+import pytest
+
 from nova_proxy.common import context as np_context
 from nova_proxy import conf
 from nova_proxy.db import api as db_api
@@ -25,26 +27,53 @@ BIG = {'name': 'm1.medium', 'memory_mb': 512, 'vcpus': 2, 'root_gb': 2}
 
 LIVENESS_DEADLINE = 4
 COMPUTE_WAIT_DEADLINE = 6
-SERVICE_DOWN_TIME = 3
+SERVICE_DOWN_TIME = 5
 
 
-def proxy_options(liveness_deadline=LIVENESS_DEADLINE):
-    options = pf.periodic_options(enabled=(), interval=60,
-                                  service_down_time=SERVICE_DOWN_TIME)
-    options.update({
-        'proxy': {'heartbeat_interval': '1',
-                  'liveness_deadline': str(liveness_deadline)},
-        'orchestration': {'poll_interval': '0.5',
-                          'compute_wait_deadline': str(COMPUTE_WAIT_DEADLINE),
-                          'max_attempts': '3'},
-        'compute': {'rpc_timeout': '20', 'call_monitor_timeout': '2'},
-    })
-    return options
+def topics(exchange):
+    """Topics of this test only. A per-test exchange is not enough: the
+    rabbit driver names a topic's queue after the topic alone, so every
+    exchange's ``compute_proxy`` messages meet in one queue, and other
+    tests' proxies running at the same time would answer ours."""
+    return {'proxy': {'topic': 'compute_proxy-%s' % exchange},
+            'compute': {'topic': 'compute-%s' % exchange}}
 
 
-COMPUTE_OPTIONS = {'compute': {'report_interval': '1',
+def _merge(*dicts):
+    result = {}
+    for options in dicts:
+        for group, values in options.items():
+            result.setdefault(group, {}).update(values)
+    return result
+
+
+def proxy_options(exchange, liveness_deadline=LIVENESS_DEADLINE):
+    return _merge(
+        pf.periodic_options(enabled=(), interval=60,
+                            service_down_time=SERVICE_DOWN_TIME),
+        {'proxy': {'heartbeat_interval': '1',
+                   'liveness_deadline': str(liveness_deadline)},
+         'orchestration': {'poll_interval': '0.5',
+                           'compute_wait_deadline':
+                               str(COMPUTE_WAIT_DEADLINE),
+                           'max_attempts': '3'},
+         'compute': {'rpc_timeout': '20', 'call_monitor_timeout': '2'},
+         # A paused proxy then holds one unanswered shim call, not every
+         # n-th call it is dealt (RabbitMQ stops feeding an unacking
+         # consumer once it holds its prefetch).
+         'oslo_messaging_rabbit': {'rabbit_qos_prefetch_count': '1'}},
+        topics(exchange))
+
+
+def compute_options(exchange):
+    # A SIGSTOPped proxy still holds the shim calls RabbitMQ delivered to
+    # it: a short timeout and retries send them to a live proxy instead.
+    return _merge({'compute': {'report_interval': '1',
                                'fake_copy_seconds': '1.5',
-                               'resource_update_interval': '1'}}
+                               'resource_update_interval': '1'},
+                   'proxy_client': {'rpc_timeout': '3', 'retries': '5',
+                                    'retry_interval': '0.2'}},
+                  topics(exchange))
 
 
 class Orchestra:
@@ -58,6 +87,8 @@ class Orchestra:
         self.procs = {}
         CONF.set_override('service_down_time', SERVICE_DOWN_TIME,
                           group='periodic')
+        for group, values in topics(cluster.exchange).items():
+            CONF.set_override('topic', values['topic'], group=group)
 
     # -- processes --------------------------------------------------------
 
@@ -66,17 +97,22 @@ class Orchestra:
         env = {hooks.ENV: hook} if hook else {hooks.ENV: ''}
         proc = self.cluster.start(
             'proxy', name,
-            extra=proxy_options(liveness_deadline or LIVENESS_DEADLINE),
+            extra=proxy_options(self.cluster.exchange,
+                                liveness_deadline or LIVENESS_DEADLINE),
             env=env)
         self.procs[name] = proc
         if wait:
-            wait_for(lambda: name in liveness.live_members(
-                self.ctx, deadline=LIVENESS_DEADLINE), timeout=60,
-                message='proxy %s live' % name)
+            self.wait_live(name)
         return proc
 
+    def wait_live(self, name):
+        wait_for(lambda: name in liveness.live_members(
+            self.ctx, deadline=LIVENESS_DEADLINE), timeout=60,
+            message='proxy %s live' % name)
+
     def start_compute(self, name, wait=True, env=None):
-        proc = self.cluster.start('compute', name, extra=COMPUTE_OPTIONS,
+        proc = self.cluster.start('compute', name,
+                                  extra=compute_options(self.cluster.exchange),
                                   env=env)
         self.procs[name] = proc
         if wait:
@@ -84,6 +120,36 @@ class Orchestra:
                      scheduler.hosts_with_room(self.ctx, FLAVOR),
                      timeout=60, message='compute %s up' % name)
         return proc
+
+    def stopped_worker(self, name):
+        """The pid of a process of ``name``'s group that is stopped
+        (SIGSTOP by its step hook), or None."""
+        group = self.procs[name].pid
+        for entry in os.listdir('/proc'):
+            if not entry.isdigit():
+                continue
+            try:
+                with open('/proc/%s/stat' % entry) as f:
+                    fields = f.read().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            # After the command: state, ppid, pgrp, ...
+            if int(fields[2]) == group and fields[0] == 'T':
+                return int(entry)
+        return None
+
+    def wait_stopped(self, name, timeout=90):
+        return wait_for(lambda: self.stopped_worker(name), timeout=timeout,
+                        interval=0.1, message='%s stopped by its hook' % name)
+
+    def kill(self, name):
+        """``kill -9`` the whole process group (launcher and worker)."""
+        self.procs[name].kill()
+
+    def kill_all(self):
+        for proc in self.cluster.processes:
+            if proc.alive():
+                proc.kill()
 
     # -- API --------------------------------------------------------------
 
@@ -191,3 +257,15 @@ class Orchestra:
 
 
 MIGRATION_STEPS = ('prep_resize', 'resize_instance', 'finish_resize')
+
+
+@pytest.fixture
+def orchestra(cluster, tmp_path):
+    """An ``Orchestra`` on a fresh PostgreSQL database; every process is
+    killed at the end (graceful stops only cost time here)."""
+    url = pf.postgresql(tmp_path)
+    cluster.db_url = url
+    orchestra = Orchestra(cluster, url)
+    yield orchestra
+    orchestra.kill_all()
+    pf.drop(url)

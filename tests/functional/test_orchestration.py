@@ -10,16 +10,7 @@ import pytest
 
 from nova_proxy import exception
 from tests.functional import orchestration_fixtures as of
-from tests.functional import periodic_fixtures as pf
-
-
-@pytest.fixture
-def orchestra(cluster, tmp_path):
-    url = pf.postgresql(tmp_path)
-    cluster.db_url = url
-    yield of.Orchestra(cluster, url)
-    cluster.stop_all()
-    pf.drop(url)
+from tests.functional.orchestration_fixtures import orchestra  # noqa: F401
 
 
 def _manage(orchestra, *argv):
