@@ -9,22 +9,26 @@ before the round was zero).
 
 import os
 
-__all__ = ['process_cpu', 'descendants', 'find_pids', 'CpuProbe',
+__all__ = ['parse_stat', 'process_cpu', 'descendants', 'find_pids', 'CpuProbe',
            'CpuMeter']
 
 _TICKS = os.sysconf('SC_CLK_TCK')
+
+
+def parse_stat(data):
+    """``(ppid, cpu_seconds)`` from the text of ``/proc/<pid>/stat``."""
+    # The command name may hold spaces and parentheses: split after it.
+    fields = data[data.rindex(')') + 2:].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def process_cpu(pid):
     """User+system CPU seconds of ``pid`` (all its threads); 0 if gone."""
     try:
         with open('/proc/%d/stat' % pid) as f:
-            data = f.read()
+            return parse_stat(f.read())[1]
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return 0.0
-    # The command name may hold spaces and parentheses: split after it.
-    fields = data[data.rindex(')') + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def _children_map():
@@ -37,7 +41,7 @@ def _children_map():
                 data = f.read()
         except OSError:
             continue
-        ppid = int(data[data.rindex(')') + 2:].split()[1])
+        ppid = parse_stat(data)[0]
         children.setdefault(ppid, []).append(int(entry))
     return children
 

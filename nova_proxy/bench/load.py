@@ -7,6 +7,7 @@ recorded per call; errors are counted and the first is kept, so a broken
 workload shows as such instead of as a fast one.
 """
 
+import math
 import threading
 import time
 
@@ -18,9 +19,8 @@ def percentile(values, fraction):
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1,
-                      int(round(fraction * len(ordered) + 0.5)) - 1))
-    return ordered[rank]
+    rank = math.ceil(fraction * len(ordered))
+    return ordered[max(0, min(len(ordered), rank) - 1)]
 
 
 class RoundResult:

@@ -61,6 +61,12 @@ def markdown(report):
         lines.append('| %s | %s | %s | %s |' % (
             target['name'], target['rule'], _f(target['ratio'], '%.2f'),
             met))
+    idle = report.get('proxy_idle_cpu_cores') or {}
+    if idle:
+        lines += ['', 'Proxy CPU with no caller (background threads), in '
+                  'cores: %s.' % ', '.join(
+                      '%s process(es): %.3f' % (n, cores)
+                      for n, cores in sorted(idle.items()))]
     fleet = report.get('fleet')
     if fleet:
         lines += ['', fleet_markdown(fleet)]

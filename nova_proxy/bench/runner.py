@@ -49,7 +49,7 @@ PROFILES = {
                     fleet_duration=4.0, fleet_max_nodes=256),
     'quick': Profile('quick', (1, 16, 64), rounds=1, duration=1.0,
                      fleet_duration=2.5, fleet_max_nodes=128),
-    'smoke': Profile('smoke', (1, 2), rounds=1, duration=0.2,
+    'smoke': Profile('smoke', (1, 2), rounds=1, duration=0.5,
                      fleet_duration=0.5, fleet_max_nodes=2, warmup=0.05),
 }
 
@@ -99,6 +99,7 @@ class Bench:
         self.proxies = []
         self.results = {}
         self.rounds = {}
+        self.proxy_idle_cpu = {}
 
     # -- set up and tear down --
 
@@ -123,8 +124,9 @@ class Bench:
 
     def setup(self):
         from nova_proxy.bench import database
-        self.progress('creating the %s database' % self.backend)
         self.database = database.BenchDatabase(self.backend, self.directory)
+        self.progress('run %s: directory %s, %s database %s' % (
+            self.run_id, self.directory, self.backend, self.database.name))
         self.database.create()
         self._configure()
         need = max(self.profile.callers)
@@ -176,6 +178,18 @@ class Bench:
         servers.wait_for(lambda: _answers(lambda: api.ping(
             ctx, 'warm-up', timeout=2), 4 * count), timeout=90,
             message='the proxies to answer')
+        self.proxy_idle_cpu[str(count)] = self._idle_cpu()
+
+    def _idle_cpu(self):
+        """CPU (in cores) the running proxies use with no caller: their
+        background threads (liveness heartbeat, journal scan, periodic
+        task ticks). It is a cost per process, not per call."""
+        meter = cpu.CpuMeter([cpu.CpuProbe('server', self.proxy_pids)])
+        meter.start()
+        started = time.perf_counter()
+        time.sleep(max(self.profile.duration, 0.5))
+        used = meter.stop()['server']
+        return used / (time.perf_counter() - started)
 
     def stop_proxies(self):
         for proxy in self.proxies:
@@ -252,7 +266,7 @@ class Bench:
                          self._build, no_server)
 
     def run_amqp(self):
-        queue = 'np-bench-echo-%s' % uuid.uuid4().hex[:8]
+        queue = 'np-bench-amqp-echo-%s' % self.run_id
         server = servers.start_amqp_echo(self.directory, queue)
         self.servers['amqp'] = server
         host, userid, password = AMQP_HOST, 'guest', 'guest'
@@ -344,6 +358,7 @@ class Bench:
             'results': self.results,
             'rounds': self.rounds,
             'targets': stats.targets(self.results),
+            'proxy_idle_cpu_cores': self.proxy_idle_cpu,
             'fleet': fleet_result,
         }
 

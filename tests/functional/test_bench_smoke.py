@@ -1,0 +1,71 @@
+"""The benchmark in smoke mode, against the real RabbitMQ and PostgreSQL.
+
+It checks that every scenario makes successful calls, that the outputs are
+written, and that the run cleans up (its database and its processes). No
+figure is asserted: speed is the benchmark's business, not CI's.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import sqlalchemy as sa
+
+from tests import databases
+
+
+def test_smoke_run(tmp_path):
+    out = tmp_path / 'out'
+    proc = subprocess.run(
+        [sys.executable, '-m', 'nova_proxy.cmd.bench', '--smoke',
+         '--output-dir', str(out)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '| proxy-1 |' in proc.stdout
+
+    with open(out / 'bench.json') as f:
+        report = json.load(f)
+    assert set(report['results']) == {
+        'direct', 'direct-build', 'amqp', 'oslo', 'proxy-1', 'build-1',
+        'proxy-2', 'build-2'}
+    for name, per_callers in report['results'].items():
+        assert list(per_callers) == ['1', '2']
+        for row in per_callers.values():
+            assert row['errors'] == 0, (name, row['first_error'])
+            if name in ('direct', 'amqp', 'oslo', 'proxy-1', 'proxy-2'):
+                assert row['calls_per_s'] > 0, name
+    proxy = report['results']['proxy-1']['1']['cpu_us_per_call']
+    assert proxy['server'] > 0 and proxy['database'] > 0
+    assert report['fleet']['steps'][0]['errors'] == 0
+    assert report['proxy_idle_cpu_cores']['1'] >= 0
+    with open(out / 'bench.png', 'rb') as f:
+        assert f.read(4) == b'\x89PNG'
+    assert (out / 'bench.md').read_text().startswith('| scenario |')
+
+    match = re.search(r'run (\w+): directory (\S+), postgresql database '
+                      r'(np_bench_\w+)', proc.stderr)
+    assert match, proc.stderr[-2000:]
+    run_id, directory, name = match.groups()
+    # The run dropped its database...
+    engine = sa.create_engine(databases.SERVER_URLS['postgresql'] +
+                              '/postgres')
+    with engine.connect() as conn:
+        left = conn.execute(sa.text(
+            'SELECT count(*) FROM pg_database WHERE datname = :name'),
+            {'name': name}).scalar_one()
+    engine.dispose()
+    assert left == 0
+    # ...and stopped every server it started (their command lines name
+    # its run directory or its run id).
+    assert not [pid for pid in os.listdir('/proc') if pid.isdigit() and (
+        directory in _cmdline(pid) or run_id in _cmdline(pid))]
+
+
+def _cmdline(pid):
+    try:
+        with open('/proc/%s/cmdline' % pid, 'rb') as f:
+            return f.read().replace(b'\0', b' ').decode(errors='replace')
+    except OSError:
+        return ''

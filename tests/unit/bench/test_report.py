@@ -1,0 +1,56 @@
+import json
+
+from nova_proxy.bench import fleet
+from nova_proxy.bench import report
+from nova_proxy.bench import stats
+
+
+def _summary(rate, p50, p99, server):
+    return {'ops_per_s': rate, 'calls_per_s': rate, 'p50_ms': p50,
+            'p99_ms': p99, 'errors': 0, 'first_error': None, 'rounds': 1,
+            'cpu_us_per_call': {'client': 100.0, 'server': server,
+                                'broker': 50.0, 'database': 40.0}}
+
+
+def _report():
+    results = {
+        'oslo': {'1': _summary(500, 2.0, 3.0, 800.0),
+                 '16': _summary(900, 16.0, 30.0, 800.0)},
+        'proxy-1': {'1': _summary(250, 4.0, 6.0, 1600.0),
+                    '16': _summary(450, 30.0, 60.0, 1600.0)},
+    }
+    step = {'threads': 4, 'nodes': 200, 'offered_calls_per_s': 36.0,
+            'calls_per_s': 35.5, 'p50_ms': 3.0, 'p99_ms': 20.0, 'errors': 0,
+            'first_error': None, 'proxy_processes': 2, 'good': True,
+            'cpu_us_per_call': {'server': 2000.0, 'broker': 400.0,
+                                'database': 500.0}}
+    return {
+        'backend': 'postgresql', 'profile': {'name': 'smoke'},
+        'results': results, 'targets': stats.targets(results),
+        'proxy_idle_cpu_cores': {'1': 0.02},
+        'fleet': {'bound_ms': 100.0, 'speedup': 50,
+                  'calls_per_node_per_s': 0.18, 'steps': [step],
+                  'best': step, 'limited_by_max_nodes': True,
+                  'capacity': fleet.capacity_model(step, 0.18)},
+    }
+
+
+def test_markdown_has_rows_ratios_targets_and_fleet():
+    text = report.markdown(_report())
+    assert '| proxy-1 | 16 | 450 | 30.00 | 60.00 | 100 | 1600 | 50 | 40 | ' \
+        '0.50× | 1.88× | - | 2.00× |' in text
+    assert '| throughput, 16 callers, 1 proxy process | proxy >= 0.9 x ' \
+        'oslo echo | 0.50 | NO |' in text
+    assert 'Largest fleet under the bound: 200 nodes' in text
+    assert '| proxy | 2000 | 2778 | 7.2 |' in text
+    assert '1 process(es): 0.020' in text
+
+
+def test_json_and_plot(tmp_path):
+    data = _report()
+    report.write_json(data, str(tmp_path / 'bench.json'))
+    with open(tmp_path / 'bench.json') as f:
+        assert json.load(f)['results']['oslo']['1']['p50_ms'] == 2.0
+    report.plot(data, str(tmp_path / 'bench.png'))
+    with open(tmp_path / 'bench.png', 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
