@@ -122,9 +122,15 @@ def _argument_types(fn):
             continue
         if isinstance(hint, types.UnionType) or \
                 typing.get_origin(hint) is typing.Union:
-            checks[name] = typing.get_args(hint)
-        elif isinstance(hint, type):
-            checks[name] = (hint,)
+            members = typing.get_args(hint)
+        else:
+            members = (hint,)
+        # list[str] is checked as a list; Any (or anything that is not a
+        # class) turns the check off for that argument.
+        members = tuple(typing.get_origin(m) or m for m in members)
+        if all(isinstance(m, type) and m is not typing.Any
+               for m in members):
+            checks[name] = members
     return checks
 
 

@@ -5,6 +5,7 @@ import inspect
 import logging
 import re
 import sys
+import typing
 
 import oslo_messaging as messaging
 from oslo_messaging._drivers import common as driver_common
@@ -91,6 +92,11 @@ class _Endpoint:
         return [name, count, maybe, values]
 
     @rpc.remotable
+    def generic(self, context, names: list[str], anything: typing.Any,
+                opt: dict[str, int] | None = None):
+        return [names, anything, opt]
+
+    @rpc.remotable
     def fails(self, context, error):
         raise error
 
@@ -153,6 +159,19 @@ def test_remotable_accepts_the_annotated_types():
     assert _Endpoint().typed(None, name='x', count=-1, maybe='m',
                              values={'any': 'thing'}) == [
         'x', -1, 'm', {'any': 'thing'}]
+
+
+def test_remotable_generic_annotations_check_the_container():
+    endpoint = _Endpoint()
+    assert endpoint.generic(None, names=['a'], anything=object) == [
+        ['a'], object, None]
+    assert endpoint.generic(None, names=[], anything=None,
+                            opt={'a': 1})[2] == {'a': 1}
+    error = _raised(lambda: endpoint.generic(None, names='a', anything=1))
+    assert error.kwargs['reason'] == 'argument names must be list, not str'
+    error = _raised(lambda: endpoint.generic(None, names=[], anything=1,
+                                             opt=[]))
+    assert 'argument opt must be dict or null' in error.kwargs['reason']
 
 
 def test_remotable_domain_errors_pass_as_themselves(caplog):
