@@ -133,7 +133,9 @@ class ComputeService(service.RPCService):
         while True:
             attempt += 1
             left = None if deadline is None else deadline - time.monotonic()
-            per_try = max(1, int(min(5, left) if left is not None else 5))
+            # Short tries: a ping sent before any proxy declared the
+            # topic's queue is dropped by the broker, never answered.
+            per_try = max(1, int(min(2, left) if left is not None else 2))
             try:
                 db.ping(self.context, self.host, timeout=per_try)
                 LOG.info('A proxy answered ping (attempt %d)', attempt)
