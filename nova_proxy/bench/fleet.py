@@ -1,19 +1,25 @@
 """Fleet simulation: how many compute nodes the proxies serve.
 
-Each simulated node is a thread making nova-compute's periodic database
-traffic through the proxy client, with the intervals of the reference
-compute service (``[compute]`` options) and one instance build every
-``BUILD_INTERVAL`` seconds, all compressed ``speedup`` times: a thread
-stands for ``speedup`` real nodes. The traffic is open-loop: each call has
-a due time, and its latency is counted from that due time, so a fleet the
-proxies cannot keep up with shows as growing latency rather than as a
-slower offered load.
+Each simulated node has its own rows (service, compute node, instances) and
+makes nova-compute's periodic database traffic through the proxy client,
+with the intervals of the reference compute service (``[compute]``
+options) and one instance build every ``BUILD_INTERVAL`` seconds. Nodes
+start at random phases, as a real fleet does.
+
+The load is open-loop: a scheduler thread releases each node's task when
+it is due into a pool of caller threads (a node's tasks are independent, as
+nova-compute's periodic tasks are), and a call's latency counts from its due
+time. A fleet the proxies cannot keep up with therefore shows as growing
+latency, never as a smaller offered load.
 
 ``find_capacity()`` doubles the node count until the p99 latency passes the
-bound (or the achieved call rate falls below 95% of the offered one), then
+bound (or fewer than 90% of the calls released in the measured time are
+answered in it), then
 bisects once between the last good and the first bad count.
 """
 
+import concurrent.futures
+import heapq
 import random
 import threading
 import time
@@ -25,11 +31,13 @@ from nova_proxy import conf
 CONF = conf.CONF
 
 __all__ = ['periodic_tasks', 'calls_per_node_per_s', 'run_fleet',
-           'find_capacity', 'BUILD_INTERVAL']
+           'find_capacity', 'capacity_model', 'BUILD_INTERVAL']
 
 # One instance build per node every ten minutes: a busy cloud.
 BUILD_INTERVAL = 600.0
 INSTANCES_PER_NODE = 4
+# Caller threads of the simulation: calls in flight at once at most.
+CALLER_THREADS = 64
 
 
 def _heartbeat(api, host, ctx):
@@ -72,83 +80,108 @@ def calls_per_node_per_s():
                periodic_tasks())
 
 
-class _Node(threading.Thread):
+class _Fleet:
+    """The scheduler and the callers of one run."""
 
-    def __init__(self, api, host, speedup, stop, rng):
-        super().__init__(daemon=True)
+    def __init__(self, api, hosts, speedup, rng):
         self.api = api
-        self.host = host
-        self.ctx = host.context(True)
-        self.stop_event = stop
+        self.hosts = hosts
+        self.contexts = [host.context(True) for host in hosts]
+        self.tasks = periodic_tasks()
+        self.speedup = speedup
+        self.lock = threading.Lock()
+        self.measuring = False
         self.latencies = []
         self.calls = 0
+        self.released = 0
         self.errors = 0
         self.first_error = None
-        self.tasks = []
+        # A build is the only task that is not a plain read or write: one
+        # per node at a time, as nova-compute has one build per instance.
+        self.building = set()
         now = time.monotonic()
-        for name, interval, calls, fn in periodic_tasks():
-            period = interval / speedup
-            # Random phases: nodes do not start their timers together.
-            self.tasks.append([now + rng.uniform(0, period), period, calls,
-                               fn])
+        self.heap = []
+        for n in range(len(hosts)):
+            for t, (_, interval, _, _) in enumerate(self.tasks):
+                period = interval / speedup
+                self.heap.append((now + rng.uniform(0, period), n, t))
+        heapq.heapify(self.heap)
 
-    def run(self):
-        while not self.stop_event.is_set():
-            task = min(self.tasks, key=lambda t: t[0])
-            due, period, calls, fn = task
-            delay = due - time.monotonic()
-            if delay > 0 and self.stop_event.wait(delay):
-                break
-            try:
-                fn(self.api, self.host, self.ctx)
-            except Exception as e:
+    def _call(self, due, n, t):
+        _, _, calls, fn = self.tasks[t]
+        try:
+            fn(self.api, self.hosts[n], self.contexts[n])
+        except Exception as e:
+            with self.lock:
                 self.errors += 1
                 self.first_error = self.first_error or '%s: %s' % (
                     type(e).__name__, e)
-            else:
-                # Per call of the task: a build's eight calls share its delay.
-                latency = (time.monotonic() - due) / calls
+            return
+        finally:
+            if fn is _build:
+                with self.lock:
+                    self.building.discard(n)
+        # Per call of the task: a build's eight calls share its delay.
+        latency = (time.monotonic() - due) / calls
+        with self.lock:
+            if self.measuring:
                 self.latencies.extend([latency] * calls)
                 self.calls += calls
-            task[0] = due + period
+
+    def schedule(self, pool, stop):
+        while not stop.is_set():
+            due, n, t = self.heap[0]
+            delay = due - time.monotonic()
+            if delay > 0:
+                stop.wait(min(delay, 0.05))
+                continue
+            heapq.heapreplace(self.heap, (
+                due + self.tasks[t][1] / self.speedup, n, t))
+            with self.lock:
+                if self.tasks[t][3] is _build:
+                    if n in self.building:
+                        continue
+                    self.building.add(n)
+                if self.measuring:
+                    self.released += self.tasks[t][2]
+            pool.submit(self._call, due, n, t)
 
 
-def run_fleet(bench, hosts, speedup, duration):
+def run_fleet(bench, hosts, duration, speedup=1.0):
     """Run ``len(hosts)`` simulated nodes for ``duration`` seconds."""
-    api = workloads.remote_api()
+    fleet = _Fleet(workloads.remote_api(), hosts, speedup,
+                   random.Random(42))
     stop = threading.Event()
-    rng = random.Random(42)
-    nodes = [_Node(api, host, speedup, stop, rng) for host in hosts]
     meter = bench._meter(bench.proxy_pids)
-    for node in nodes:
-        node.start()
-    # Let every node's first timers fire before counting.
-    time.sleep(min(duration / 4, 1.0))
-    for node in nodes:
-        node.latencies = []
-        node.calls = 0
-    meter.start()
-    started = time.monotonic()
-    time.sleep(duration)
-    elapsed = time.monotonic() - started
-    used = meter.stop()
-    stop.set()
-    for node in nodes:
-        node.join(timeout=60)
-    latencies = [x for node in nodes for x in node.latencies]
-    calls = sum(node.calls for node in nodes)
+    with concurrent.futures.ThreadPoolExecutor(CALLER_THREADS) as pool:
+        scheduler = threading.Thread(target=fleet.schedule,
+                                     args=(pool, stop), daemon=True)
+        scheduler.start()
+        time.sleep(min(duration / 4, 1.0))
+        with fleet.lock:
+            fleet.measuring = True
+        meter.start()
+        started = time.monotonic()
+        time.sleep(duration)
+        with fleet.lock:
+            fleet.measuring = False
+            calls, released = fleet.calls, fleet.released
+        elapsed = time.monotonic() - started
+        used = meter.stop()
+        stop.set()
+        scheduler.join(timeout=10)
     offered = len(hosts) * speedup * calls_per_node_per_s()
     return {
-        'threads': len(hosts),
-        'speedup': speedup,
         'nodes': len(hosts) * speedup,
+        'simulated': len(hosts),
+        'speedup': speedup,
         'offered_calls_per_s': offered,
+        'released_calls_per_s': released / elapsed,
         'calls_per_s': calls / elapsed,
-        'p50_ms': _ms(load.percentile(latencies, 0.5)),
-        'p99_ms': _ms(load.percentile(latencies, 0.99)),
-        'errors': sum(node.errors for node in nodes),
-        'first_error': next((n.first_error for n in nodes if n.first_error),
-                            None),
+        'p50_ms': _ms(load.percentile(fleet.latencies, 0.5)),
+        'p99_ms': _ms(load.percentile(fleet.latencies, 0.99)),
+        'errors': fleet.errors,
+        'first_error': fleet.first_error,
         'cpu_us_per_call': {role: (s * 1e6 / calls if calls else None)
                             for role, s in used.items()},
         'proxy_processes': len(bench.proxies),
@@ -159,44 +192,42 @@ def _ms(value):
     return None if value is None else value * 1000.0
 
 
-def find_capacity(bench, bound_ms=100.0, speedup=None, start=4):
-    """The largest simulated fleet served with p99 under ``bound_ms``."""
+def find_capacity(bench, bound_ms=100.0, start=None, speedup=1.0):
+    """The largest fleet served with p99 under ``bound_ms``."""
     profile = bench.profile
     per_node = calls_per_node_per_s()
-    if speedup is None:
-        # About 10 calls/s per thread: enough threads to look like a fleet,
-        # few enough for one client process.
-        speedup = max(1, int(round(10.0 / per_node)))
-    hosts = list(bench.hosts)
+    hosts = []
 
     def hosts_for(count):
-        while len(hosts) < count:
-            hosts.extend(workloads.seed_hosts(
-                'bench-fleet-%d' % len(hosts), 1, INSTANCES_PER_NODE))
+        if len(hosts) < count:
+            hosts.extend(workloads.seed_hosts_bulk(
+                'fleet%d' % len(hosts), count - len(hosts),
+                INSTANCES_PER_NODE))
         return hosts[:count]
 
     def good(step):
         return (step['p99_ms'] is not None and step['p99_ms'] <= bound_ms
                 and not step['errors']
-                and step['calls_per_s'] >= 0.95 * step['offered_calls_per_s'])
+                and step['calls_per_s'] >= 0.9 * step['released_calls_per_s'])
 
     steps = []
 
     def run(count):
-        step = run_fleet(bench, hosts_for(count), speedup,
-                         profile.fleet_duration)
+        step = run_fleet(bench, hosts_for(count), profile.fleet_duration,
+                         speedup)
         step['good'] = good(step)
         steps.append(step)
-        bench.progress('fleet %4d threads = %6d nodes: offered %6.0f '
-                       'calls/s, got %6.0f, p99 %7.1f ms %s' % (
-                           count, step['nodes'], step['offered_calls_per_s'],
+        bench.progress('fleet %6d nodes: offered %6.0f calls/s, got %6.0f, '
+                       'p99 %7.1f ms %s' % (
+                           step['nodes'], step['offered_calls_per_s'],
                            step['calls_per_s'], step['p99_ms'] or 0,
                            'ok' if step['good'] else 'OVER'))
         return step
 
-    best = None
-    count = min(start, profile.fleet_max_nodes)
-    bad = None
+    # Start at about 20 calls/s.
+    count = start or max(2, min(profile.fleet_max_nodes,
+                                int(20 / per_node / speedup)))
+    best = bad = None
     while True:
         step = run(count)
         if not step['good']:
@@ -206,9 +237,9 @@ def find_capacity(bench, bound_ms=100.0, speedup=None, start=4):
         if count >= profile.fleet_max_nodes:
             break
         count = min(count * 2, profile.fleet_max_nodes)
-    if best is not None and bad is not None and bad - best['threads'] > 1:
-        middle = (best['threads'] + bad) // 2
-        step = run(middle)
+    if best is not None and bad is not None and \
+            bad - best['simulated'] > 1:
+        step = run((best['simulated'] + bad) // 2)
         if step['good']:
             best = step
     return {

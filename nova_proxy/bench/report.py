@@ -74,28 +74,27 @@ def markdown(report):
 
 
 def fleet_markdown(fleet):
-    lines = ['Fleet simulation: p99 bound %.0f ms, one thread = %d nodes '
-             '(intervals compressed %d×), %.3f calls/s per real node.' % (
-                 fleet['bound_ms'], fleet['speedup'], fleet['speedup'],
-                 fleet['calls_per_node_per_s']), '',
-             '| threads | nodes | offered calls/s | calls/s | p50 ms | '
-             'p99 ms | proxy µs/call | broker µs/call | database µs/call | '
-             'ok |',
-             '|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|']
+    lines = ['Fleet simulation: p99 bound %.0f ms, %.3f calls/s per node '
+             '(%s).' % (fleet['bound_ms'], fleet['calls_per_node_per_s'],
+                        ', '.join('%s every %.0f s' % (t['name'],
+                                                       t['interval_s'])
+                                  for t in fleet['tasks'])), '',
+             '| nodes | offered calls/s | calls/s | p50 ms | p99 ms | '
+             'proxy µs/call | broker µs/call | database µs/call | ok |',
+             '|--:|--:|--:|--:|--:|--:|--:|--:|---|']
     for step in fleet['steps']:
         cpu = step['cpu_us_per_call']
-        lines.append('| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |' % (
-            step['threads'], step['nodes'],
-            _f(step['offered_calls_per_s']), _f(step['calls_per_s']),
+        lines.append('| %d | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+            step['nodes'], _f(step['offered_calls_per_s']),
+            _f(step['calls_per_s']),
             _f(step['p50_ms'], '%.1f'), _f(step['p99_ms'], '%.1f'),
             _f(cpu.get('server')), _f(cpu.get('broker')),
             _f(cpu.get('database')), 'yes' if step['good'] else 'no'))
     best = fleet['best']
     if best:
-        lines += ['', 'Largest fleet under the bound: %d nodes (%d threads, '
-                  '%d proxy processes)%s.' % (
-                      best['nodes'], best['threads'],
-                      best['proxy_processes'],
+        lines += ['', 'Largest fleet under the bound: %d nodes (%d proxy '
+                  'processes)%s.' % (
+                      best['nodes'], best['proxy_processes'],
                       ' (the largest tried)'
                       if fleet['limited_by_max_nodes'] else '')]
     model = fleet.get('capacity')

@@ -10,11 +10,15 @@ in-process (``DirectAPI``: nova-compute before this project) or over RPC
 import itertools
 import uuid
 
+import sqlalchemy as sa
+
 from nova_proxy.common import context as np_context
 from nova_proxy.db import api as db
+from nova_proxy.db import models
+from nova_proxy.db import session as db_session
 
-__all__ = ['DirectAPI', 'remote_api', 'Host', 'seed_hosts', 'update_once',
-           'build_once', 'BUILD_CALLS']
+__all__ = ['DirectAPI', 'remote_api', 'Host', 'seed_hosts',
+           'seed_hosts_bulk', 'update_once', 'build_once', 'BUILD_CALLS']
 
 # The calls one instance build makes from nova-compute
 # (_do_build_and_run_instance / _build_and_run_instance): the task state
@@ -31,21 +35,10 @@ class DirectAPI:
 
 
 def remote_api():
-    """The client nova-compute uses to reach the proxies: the shim
-    (``nova_proxy.compute.db``) when it is installed, else ``ProxyAPI``."""
-    try:
-        from nova_proxy.compute import db as shim
-    except ImportError:
-        shim = None
-    if shim is not None:
-        for name in ('API', 'ProxyDBAPI', 'DatabaseAPI'):
-            cls = getattr(shim, name, None)
-            if isinstance(cls, type):
-                return cls()
-        if callable(getattr(shim, 'instance_update', None)):
-            return shim
-    from nova_proxy.proxy import rpcapi
-    return rpcapi.ProxyAPI()
+    """What nova-compute calls instead of its database: the shim
+    (``nova_proxy.compute.db``), one ``rpc.call`` per function."""
+    from nova_proxy.compute import db as shim
+    return shim
 
 
 class Host:
@@ -105,6 +98,53 @@ def seed_hosts(prefix, count, instances_per_host=1):
         hosts.append(Host(name, service['id'], node['id'], name, uuids,
                           request_id))
     return hosts
+
+
+def seed_hosts_bulk(prefix, count, instances_per_host=1):
+    """As ``seed_hosts``, for thousands of hosts: bulk inserts in one
+    transaction instead of one API call per row. The rows are the same
+    except for what the API would compute (timestamps are left NULL)."""
+    names = ['%s-%05d' % (prefix, n) for n in range(count)]
+    instances = {name: [str(uuid.uuid4()) for _ in range(instances_per_host)]
+                 for name in names}
+    requests = {name: 'req-%s' % uuid.uuid4() for name in names}
+    engine = db_session.get_engine()
+    with engine.begin() as conn:
+        conn.execute(sa.insert(models.Service.__table__), [
+            {'uuid': str(uuid.uuid4()), 'host': name,
+             'binary': 'nova-compute', 'topic': 'compute',
+             'report_count': 0, 'disabled': False, 'forced_down': False,
+             'version': 1, 'deleted': 0} for name in names])
+        conn.execute(sa.insert(models.ComputeNode.__table__), [
+            {'uuid': str(uuid.uuid4()), 'host': name, 'node': name,
+             'hypervisor_type': 'fake', 'vcpus': 16, 'memory_mb': 32768,
+             'local_gb': 1000, 'vcpus_used': 0, 'memory_mb_used': 0,
+             'local_gb_used': 0, 'running_vms': 0, 'deleted': 0}
+            for name in names])
+        conn.execute(sa.insert(models.Instance.__table__), [
+            {'uuid': u, 'host': name, 'node': name, 'launched_on': name,
+             'vm_state': 'active', 'task_state': None, 'power_state': 1,
+             'memory_mb': 512, 'vcpus': 1, 'root_gb': 1, 'ephemeral_gb': 0,
+             'instance_type_name': 'm1.tiny', 'display_name': u[:8],
+             'hostname': u[:8], 'user_id': 'bench-user',
+             'project_id': 'bench-project', 'deleted': 0}
+            for name in names for u in instances[name]])
+        conn.execute(sa.insert(models.InstanceMetadata.__table__), [
+            {'instance_uuid': u, 'key': 'role', 'value': 'bench'}
+            for name in names for u in instances[name]])
+        conn.execute(sa.insert(models.InstanceAction.__table__), [
+            {'instance_uuid': instances[name][0], 'action': 'create',
+             'request_id': requests[name], 'user_id': 'bench-user',
+             'project_id': 'bench-project', 'deleted': 0}
+            for name in names])
+        services = dict(conn.execute(
+            sa.select(models.Service.host, models.Service.id).where(
+                models.Service.host.in_(names))).all())
+        nodes = dict(conn.execute(
+            sa.select(models.ComputeNode.host, models.ComputeNode.id).where(
+                models.ComputeNode.host.in_(names))).all())
+    return [Host(name, services[name], nodes[name], name, instances[name],
+                 requests[name]) for name in names]
 
 
 def update_once(api, host, ctx):

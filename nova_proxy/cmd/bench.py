@@ -51,7 +51,9 @@ def parse_args(argv):
     parser.add_argument('--callers', type=_int_list,
                         help='comma-separated caller counts (default '
                              '1,16,64)')
-    parser.add_argument('--rounds', type=int)
+    parser.add_argument('--rounds', type=int,
+                        help='rounds per point (with --tune: repeats of '
+                             'each variant)')
     parser.add_argument('--duration', type=float,
                         help='seconds per round')
     parser.add_argument('--scenarios',
@@ -106,7 +108,8 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     if args.tune:
         from nova_proxy.bench import tune
-        variants = tune.run(bench, callers=args.callers or (1, 16))
+        variants = tune.run(bench, callers=args.callers or (1, 16),
+                            repeats=args.rounds or 2)
         table = tune.markdown(variants)
         with open(os.path.join(args.output_dir, 'tune.md'), 'w') as f:
             f.write(table + '\n')

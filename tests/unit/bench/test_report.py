@@ -19,7 +19,8 @@ def _report():
         'proxy-1': {'1': _summary(250, 4.0, 6.0, 1600.0),
                     '16': _summary(450, 30.0, 60.0, 1600.0)},
     }
-    step = {'threads': 4, 'nodes': 200, 'offered_calls_per_s': 36.0,
+    step = {'simulated': 200, 'speedup': 1.0, 'nodes': 200,
+            'offered_calls_per_s': 36.0, 'released_calls_per_s': 36.5,
             'calls_per_s': 35.5, 'p50_ms': 3.0, 'p99_ms': 20.0, 'errors': 0,
             'first_error': None, 'proxy_processes': 2, 'good': True,
             'cpu_us_per_call': {'server': 2000.0, 'broker': 400.0,
@@ -28,8 +29,10 @@ def _report():
         'backend': 'postgresql', 'profile': {'name': 'smoke'},
         'results': results, 'targets': stats.targets(results),
         'proxy_idle_cpu_cores': {'1': 0.02},
-        'fleet': {'bound_ms': 100.0, 'speedup': 50,
+        'fleet': {'bound_ms': 100.0, 'speedup': 1.0,
                   'calls_per_node_per_s': 0.18, 'steps': [step],
+                  'tasks': [{'name': 'heartbeat', 'interval_s': 10.0,
+                             'calls': 1}],
                   'best': step, 'limited_by_max_nodes': True,
                   'capacity': fleet.capacity_model(step, 0.18)},
     }
@@ -42,6 +45,8 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
     assert '| throughput, 16 callers, 1 proxy process | proxy >= 0.9 x ' \
         'oslo echo | 0.50 | NO |' in text
     assert 'Largest fleet under the bound: 200 nodes' in text
+    assert '(heartbeat every 10 s)' in text
+    assert '| 200 | 36 | 36 | 3.0 | 20.0 | 2000 | 400 | 500 | yes |' in text
     assert '| proxy | 2000 | 2778 | 7.2 |' in text
     assert '1 process(es): 0.020' in text
 
