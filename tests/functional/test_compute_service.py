@@ -18,11 +18,9 @@ from nova_proxy.common import context as np_context
 from nova_proxy.compute import rpcapi
 from nova_proxy import conf
 from nova_proxy.db import api as db
-from nova_proxy.db import migration
-from nova_proxy.db import session as db_session
 from nova_proxy.proxy import rpcapi as proxy_rpcapi
 from nova_proxy import exception
-from tests import databases
+from tests.functional import periodic_fixtures as pf
 from tests.functional.procs import wait_for
 
 CONF = conf.CONF
@@ -45,20 +43,12 @@ def ctx():
 def pg_cluster(cluster, tmp_path):
     """A cluster on a fresh PostgreSQL database that this test process can
     read and write directly."""
-    url = databases.create_database('postgresql', tmp_path)
-    import sqlalchemy as sa
-    engine = sa.create_engine(url)
-    migration.db_sync(engine=engine)
-    engine.dispose()
-    CONF.set_override('connection', url, group='database')
-    db_session.dispose()
-    cluster.db_url = url
+    cluster.db_url = pf.postgresql(tmp_path)
     yield cluster
     # Computes first: a compute whose proxy is gone waits on its calls.
     for proc in reversed(cluster.processes):
         proc.stop(timeout=10)
-    db_session.dispose()
-    databases.drop_database(url)
+    pf.drop(cluster.db_url)
 
 
 def wait_for_proxy():
