@@ -30,8 +30,8 @@ TASKS = (
      'instance.'),
     ('purge_deleted', 3600,
      'Hard-deletes instances soft-deleted longer than purge_deleted_age, '
-     'and periodic task records older than record_retention. Global: one '
-     'run per period across the fleet.'),
+     'and periodic claims and runs older than claim_retention and '
+     'record_retention. Global: one run per period across the fleet.'),
 )
 
 
@@ -89,10 +89,19 @@ periodic_opts = [
                     'what is left is purged in the next period.'),
     cfg.IntOpt('record_retention',
                default=7 * 86400, min=60,
-               help='Seconds for which the claims and run records of the '
-                    'periodic tasks (periodic_claims, periodic_runs; what '
-                    '"nova-compute-proxy-manage periodic list" shows) are '
-                    'kept. Older ones are deleted by the purge task.'),
+               help='Seconds for which the run records of the periodic '
+                    'tasks (periodic_runs, what "nova-compute-proxy-manage '
+                    'periodic list" shows) are kept. Older ones are deleted '
+                    'by the purge task. Related options: claim_retention.'),
+    cfg.IntOpt('claim_retention',
+               default=3600, min=60,
+               help='Seconds for which the claim rows of the periodic tasks '
+                    '(periodic_claims, one per item per period) are kept. A '
+                    'claim only matters within its own period, so this only '
+                    'needs to exceed the longest task interval; claims of '
+                    'the last two periods of the longest interval are kept '
+                    'whatever this says. Related options: record_retention.'
+               ),
 ] + _task_opts()
 
 

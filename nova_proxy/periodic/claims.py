@@ -16,8 +16,9 @@ RETURNING`` on MariaDB), so that a sweep over thousands of items costs a
 few statements, not one transaction per item.
 
 A run is a row of ``periodic_runs``: what one proxy did for one task in one
-period (items, result, details). Both kinds of rows are deleted after
-``[periodic] record_retention`` by the purge task.
+period (items, result, details). The purge task deletes claims after
+``[periodic] claim_retention`` (a claim only matters within its period) and
+runs after ``record_retention``.
 """
 
 import json
@@ -31,7 +32,8 @@ from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
 __all__ = ['GLOBAL_ITEM', 'claim', 'claim_many', 'claimed_items',
-           'claims_of_period', 'record_run', 'run_list', 'purge_records',
+           'claims_of_period', 'record_run', 'run_list', 'purge_claims',
+           'purge_runs',
            'RESULT_OK', 'RESULT_PARTIAL', 'RESULT_ERROR']
 
 GLOBAL_ITEM = '*'
@@ -174,14 +176,26 @@ def run_list(context, task=None, period=None, owner=None, since_period=None,
             .scalars()]
 
 
+def _purge(session, model, column, before, limit):
+    ids = session.execute(
+        sa.select(model.id).where(column < before).order_by(model.id)
+        .limit(limit)).scalars().all()
+    if ids:
+        session.execute(sa.delete(model).where(model.id.in_(ids)))
+    return len(ids)
+
+
 @db_session.writer
-def purge_records(context, before):
-    """Delete claims and runs older than ``before`` (a naive UTC datetime
-    of the database's clock); returns ``(claims, runs)`` deleted."""
+def purge_claims(context, before, limit):
+    """Delete up to ``limit`` claims made before ``before`` (a naive UTC
+    datetime of the database's clock); returns how many."""
     c = models.PeriodicClaim
+    return _purge(context.session, c, c.claimed_at, before, limit)
+
+
+@db_session.writer
+def purge_runs(context, before, limit):
+    """Delete up to ``limit`` runs started before ``before``; returns how
+    many."""
     r = models.PeriodicRun
-    claims = context.session.execute(
-        sa.delete(c).where(c.claimed_at < before)).rowcount
-    runs = context.session.execute(
-        sa.delete(r).where(r.started_at < before)).rowcount
-    return claims, runs
+    return _purge(context.session, r, r.started_at, before, limit)

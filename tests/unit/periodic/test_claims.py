@@ -48,15 +48,20 @@ def test_runs_are_recorded_and_listed(db_all, admin_context):
     assert claims.run_list(admin_context, period=6)[0]['owner'] == 'p2'
 
 
-def test_old_records_are_purged(db_all, admin_context):
-    claims.claim(admin_context, 't', 1, 'x', 'p1')
+def test_old_records_are_purged_in_batches(db_all, admin_context):
+    for item in 'abc':
+        claims.claim(admin_context, 't', 1, item, 'p1')
     now = clock.db_now(admin_context)
     claims.record_run(admin_context, 't', 1, 'p1', now, ['x'], 'ok')
-    assert claims.purge_records(
-        admin_context, now - datetime.timedelta(hours=1)) == (0, 0)
-    assert claims.purge_records(
-        admin_context, now + datetime.timedelta(hours=1)) == (1, 1)
-    assert claims.claimed_items(admin_context, 't', 1) == set()
+    earlier = now - datetime.timedelta(hours=1)
+    later = now + datetime.timedelta(hours=1)
+    assert claims.purge_claims(admin_context, earlier, 10) == 0
+    assert claims.purge_runs(admin_context, earlier, 10) == 0
+    assert claims.purge_claims(admin_context, later, 2) == 2
+    assert len(claims.claimed_items(admin_context, 't', 1)) == 1
+    assert claims.purge_claims(admin_context, later, 2) == 1
+    assert claims.purge_runs(admin_context, later, 2) == 1
+    assert claims.run_list(admin_context) == []
 
 
 def test_claim_many_wins_only_the_free_items(db_all, admin_context):

@@ -300,31 +300,30 @@ def test_purge_in_batches(db_all, admin_context, config):
 
 
 def test_purge_drops_old_periodic_records(db, admin_context, config):
-    config.set_override('record_retention', 60, group='periodic')
+    config.set_override('claim_retention', 60, group='periodic')
+    config.set_override('record_retention', 7200, group='periodic')
+    for task in ('mark_services_down', 'heal_stuck_instances',
+                 'confirm_resizes', 'purge_deleted'):
+        config.set_override('%s_interval' % task, 100, group='periodic')
+    now = clock.db_now(admin_context)
     claims.claim(admin_context, 't', 1, 'x', 'p1')
+    claims.record_run(admin_context, 't', 1, 'p1', now, ['x'], 'ok')
     _age(models.PeriodicClaim, sa.true(), claimed_at=HOUR)
+    _age(models.PeriodicRun, sa.true(), started_at=HOUR)
     claims.claim(admin_context, 't', 2, 'x', 'p1')
+    claims.claim(admin_context, 't', 3, 'x', 'p1')
+    _age(models.PeriodicClaim, models.PeriodicClaim.period == 3,
+         claimed_at=datetime.timedelta(seconds=120))
     _, details = purge_deleted.PurgeDeleted().run(
         admin_context, clock.db_now(admin_context))
+    # Period 1's claim is an hour old: purged. Period 3's is 120 s old,
+    # past claim_retention but younger than two periods of the longest
+    # interval (200 s): kept.
     assert details['claims_purged'] == 1
+    assert details['runs_purged'] == 0
     assert claims.claimed_items(admin_context, 't', 2) == {'x'}
-
-
-def test_services_are_checked_in_batches(db_all, admin_context, config):
-    config.set_override('service_down_time', 60, group='periodic')
-    for n in range(6):
-        _service(admin_context, 'h%d' % n,
-                 binary='nova-compute' if n % 2 else 'other')
-    _age(models.Service, models.Service.host.in_(['h0', 'h1']),
-         last_seen_up=HOUR)
-    task = mark_services_down.MarkServicesDown()
-    now = clock.db_now(admin_context)
-    items = task.list_items(admin_context, now)
-    outcomes, errors = task.handle_items(
-        admin_context, items + ['h9/nova-compute', 'h1/other'], now)
-    assert errors == {}
-    assert outcomes == {'h0/other': 'marked_down',
-                        'h1/nova-compute': 'marked_down',
-                        'h2/other': 'up', 'h3/nova-compute': 'up',
-                        'h4/other': 'up', 'h5/nova-compute': 'up',
-                        'h9/nova-compute': 'gone', 'h1/other': 'gone'}
+    assert claims.claimed_items(admin_context, 't', 3) == {'x'}
+    config.set_override('record_retention', 60, group='periodic')
+    _, details = purge_deleted.PurgeDeleted().run(
+        admin_context, clock.db_now(admin_context))
+    assert details['runs_purged'] == 1
