@@ -21,6 +21,7 @@ import pytest
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
 from nova_proxy import conf
+from nova_proxy.conf import opts as conf_opts
 from tests import databases
 
 CONF = conf.CONF
@@ -41,6 +42,9 @@ def config(tmp_path):
     msg_fixture.cleanUp()
     CONF.clear_override('transport_url')
     CONF.reset()
+    # reset() also forgets set_default(): put our library defaults (the
+    # embedded database URL, the exchange) back for the next test.
+    conf_opts.set_defaults()
     for group in ('proxy', 'proxy_client', 'compute', 'orchestration',
                   'periodic', 'upgrade_levels', 'database'):
         for name in list(getattr(CONF, group)):
