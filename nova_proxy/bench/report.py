@@ -67,9 +67,25 @@ def markdown(report):
                   'cores: %s.' % ', '.join(
                       '%s process(es): %.3f' % (n, cores)
                       for n, cores in sorted(idle.items()))]
+    samples = report.get('proxy_profile')
+    if samples:
+        lines += ['', profile_markdown(samples)]
     fleet = report.get('fleet')
     if fleet:
         lines += ['', fleet_markdown(fleet)]
+    return '\n'.join(lines)
+
+
+def profile_markdown(samples):
+    if samples.get('error'):
+        return 'Proxy profile: not taken (%s).' % samples['error']
+    lines = ['Proxy profile (py-spy, samples holding the GIL, proxy-1 at '
+             '%d callers, %d samples; a sample may count in several '
+             'parts):' % (samples['callers'], samples['samples']), '',
+             '| part | share of samples |', '|---|--:|']
+    for part, share in samples['shares'].items():
+        lines.append('| %s | %s |' % (
+            part, '-' if share is None else '%.0f%%' % (share * 100)))
     return '\n'.join(lines)
 
 

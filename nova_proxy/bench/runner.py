@@ -76,7 +76,7 @@ class Bench:
 
     def __init__(self, profile, backend='postgresql', directory=None,
                  proxy_overrides=None, scenarios=None, fleet=True,
-                 fleet_bound_ms=100.0, progress=None):
+                 fleet_bound_ms=100.0, progress=None, sample=False):
         self.profile = profile
         self.backend = backend
         self._own_directory = directory is None
@@ -101,6 +101,8 @@ class Bench:
         self.results = {}
         self.rounds = {}
         self.proxy_idle_cpu = {}
+        self.sample = sample
+        self.samples = None
 
     # -- set up and tear down --
 
@@ -228,6 +230,14 @@ class Bench:
         for callers in callers_list:
             states = states_for(callers)
             rounds = []
+            sampler = None
+            if self.sample and name == 'proxy-1' and callers == max(
+                    c for c in callers_list if c <= 16):
+                from nova_proxy.bench import profiling
+                sampler = profiling.Sampler(
+                    self.proxies[0].pid,
+                    self.profile.rounds * (duration + self.profile.warmup),
+                    os.path.join(self.directory, 'proxy-profile.txt'))
             for _ in range(self.profile.rounds):
                 result = load.run_round(
                     states, call, duration,
@@ -235,6 +245,8 @@ class Bench:
                     warmup=self.profile.warmup)
                 rounds.append(result.as_dict())
             summary = stats.summarize(rounds, calls_per_op)
+            if sampler is not None:
+                self.samples = dict(sampler.finish(), callers=callers)
             per_callers[str(callers)] = summary
             self.rounds.setdefault(name, {})[str(callers)] = rounds
             self.progress('%-13s %3d callers: %8.0f calls/s  p50 %6.2f ms  '
@@ -369,6 +381,7 @@ class Bench:
             'rounds': self.rounds,
             'targets': stats.targets(self.results),
             'proxy_idle_cpu_cores': self.proxy_idle_cpu,
+            'proxy_profile': self.samples,
             'fleet': fleet_result,
         }
 

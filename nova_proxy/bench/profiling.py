@@ -1,0 +1,91 @@
+"""Where a proxy spends its CPU: py-spy samples under load.
+
+``Sampler`` runs ``py-spy record --gil --subprocesses`` on the proxy (only
+samples of a thread holding the GIL are kept: Python CPU, not waiting) and
+``summarize()`` gives the share of samples in each part of the proxy. It is
+optional: without py-spy (``pip install py-spy``, in the ``bench`` extra)
+the run says so and goes on.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+__all__ = ['Sampler', 'summarize', 'PARTS']
+
+# (part, substrings of a stack frame; a sample counts in a part when any of
+# its frames matches)
+PARTS = [
+    ('database API (nova_proxy.db, SQLAlchemy, driver)',
+     ('nova_proxy/db/api.py',)),
+    ('RPC dispatch (oslo.messaging dispatcher, our remotable)',
+     ('RPCDispatcher.dispatch',)),
+    ('AMQP receive (consumer thread, decoding)',
+     ('AMQPListener.poll', 'Connection.consume')),
+    ('AMQP reply', ('AMQPIncomingMessage.reply',)),
+    ('context (de)serialisation', ('deserialize_context',)),
+    ('host-scope policy', ('nova_proxy/proxy/policy.py',)),
+    ('liveness heartbeat', ('nova_proxy/proxy/liveness.py',)),
+    ('orchestration engine (background)', ('nova_proxy/orchestration/',)),
+    ('periodic tasks (background)', ('nova_proxy/periodic/',)),
+]
+
+
+def _py_spy():
+    return shutil.which('py-spy') or shutil.which(
+        'py-spy', path=os.path.dirname(sys.executable))
+
+
+class Sampler:
+
+    def __init__(self, pid, seconds, output, rate=200):
+        self.output = output
+        self.error = None
+        self._popen = None
+        binary = _py_spy()
+        if binary is None:
+            self.error = 'py-spy is not installed'
+            return
+        self._log = open(output + '.log', 'wb')
+        self._popen = subprocess.Popen(
+            [binary, 'record', '--gil', '--subprocesses', '--nonblocking',
+             '-p', str(pid), '-d', str(max(1, int(round(seconds)))),
+             '-r', str(rate), '--format', 'raw', '-o', output],
+            stdout=self._log, stderr=subprocess.STDOUT)
+
+    def finish(self, timeout=60):
+        """Wait for py-spy; returns ``summarize()`` of its samples or
+        ``{'error': ...}``."""
+        if self._popen is None:
+            return {'error': self.error}
+        try:
+            self._popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._popen.kill()
+            self._popen.wait()
+        self._log.close()
+        if not os.path.exists(self.output):
+            with open(self.output + '.log', errors='replace') as f:
+                return {'error': 'py-spy wrote nothing: %s' % f.read()[-500:]}
+        with open(self.output) as f:
+            return summarize(f)
+
+
+def summarize(lines):
+    """Shares (0..1) of the samples of collapsed stacks ``lines``
+    (``frame;frame;... count``) in each of ``PARTS``."""
+    total = 0
+    counts = {part: 0 for part, _ in PARTS}
+    for line in lines:
+        stack, _, count = line.rstrip('\n').rpartition(' ')
+        if not stack or not count.isdigit():
+            continue
+        count = int(count)
+        total += count
+        for part, needles in PARTS:
+            if any(needle in stack for needle in needles):
+                counts[part] += count
+    return {'samples': total,
+            'shares': {part: (n / total if total else None)
+                       for part, n in counts.items()}}
