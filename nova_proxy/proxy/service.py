@@ -13,6 +13,9 @@ from nova_proxy.common import context as np_context
 from nova_proxy.common import service
 from nova_proxy import conf
 from nova_proxy.db import session as db_session
+from nova_proxy.orchestration import engine as orchestration_engine
+from nova_proxy.orchestration import manager as orchestration_manager
+from nova_proxy.periodic import runner as periodic_runner
 from nova_proxy.proxy import liveness
 from nova_proxy.proxy import manager
 from nova_proxy.proxy import rpcapi
@@ -30,6 +33,7 @@ class ProxyService(service.RPCService):
         self.workers = workers
         self.member = None
         self._slot_lock = None
+        self.orchestration = None
 
     def _target(self):
         # server= names this worker's own queue; all share the topic queue.
@@ -41,11 +45,14 @@ class ProxyService(service.RPCService):
 
     def _extra_endpoints(self):
         """Endpoints of other namespaces served on the same topic."""
-        return []
+        self.orchestration = orchestration_engine.Engine(self.member,
+                                                         self.host)
+        return [orchestration_manager.ComputeTaskManager(self.orchestration)]
 
     def _components(self):
         context = np_context.get_admin_context()
-        return [liveness.Heartbeat(context, self.member, self.host)]
+        return [liveness.Heartbeat(context, self.member, self.host),
+                periodic_runner.Runner(self.member), self.orchestration]
 
     def start(self):
         self.member, self._slot_lock = liveness.acquire_member_name(
