@@ -24,6 +24,8 @@ LOG = logging.getLogger(__name__)
 __all__ = ['ComputeTaskManager']
 
 MAX_OPERATION_ID_LENGTH = 64
+# operation_list answers at most this many records (the newest).
+MAX_LIST = 1000
 
 
 def _operation_id(operation_id):
@@ -153,4 +155,5 @@ class ComputeTaskManager:
                     reason='status must be one of %s' %
                     ', '.join(journal.STATUSES))
         return journal.get_all(context.elevated(),
-                               instance_uuid=instance_uuid, status=status)
+                               instance_uuid=instance_uuid, status=status,
+                               limit=MAX_LIST)

@@ -137,7 +137,9 @@ class ComputeTaskAPI:
                           operation_id=operation_id)
 
     def operation_list(self, context, instance_uuid=None, status=None):
-        """:param status: one status or a list of them
-        :returns: operation records, newest first"""
+        """:param instance_uuid: only this instance's operations
+        :param status: one status or a list of them
+        :returns: operation records, newest first, at most 1000
+        :raises: Invalid (unknown status)"""
         return self._call(context, 'operation_list',
                           instance_uuid=instance_uuid, status=status)
