@@ -205,7 +205,59 @@ def fenced_write(context, op, values=None, then=None):
     return None
 
 
+# How long a takeover waits for the row lock of an operation. An owner
+# paused in the middle of a journal transaction holds that lock; without a
+# bound (PostgreSQL waits forever by default) it would stall the taker's
+# whole scan.
+TAKE_LOCK_TIMEOUT_MS = 2000
+
+
+def _bound_lock_wait(session):
+    """Bound this transaction's lock waits; returns a function restoring
+    the session's setting (MySQL's is per session, not per
+    transaction)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == 'postgresql':
+        session.execute(sa.text("SET LOCAL lock_timeout = '%dms'" %
+                                TAKE_LOCK_TIMEOUT_MS))
+    elif dialect in ('mysql', 'mariadb'):
+        old = session.execute(sa.text(
+            'SELECT @@SESSION.innodb_lock_wait_timeout')).scalar_one()
+        session.execute(sa.text(
+            'SET SESSION innodb_lock_wait_timeout = %d' %
+            max(1, TAKE_LOCK_TIMEOUT_MS // 1000)))
+        return lambda: session.execute(sa.text(
+            'SET SESSION innodb_lock_wait_timeout = %d' % int(old)))
+    return lambda: None
+
+
 @db_session.writer
+def _take(context, operation_id, seen_owner, seen_epoch, new_owner,
+          count_attempt):
+    values = {'owner': new_owner, 'epoch': Op.epoch + 1,
+              'updated_at': db_session.utcnow()}
+    if count_attempt:
+        values['attempts'] = Op.attempts + 1
+    restore = _bound_lock_wait(context.session)
+    try:
+        result = context.session.execute(
+            sa.update(Op).where(Op.id == operation_id,
+                                Op.owner == seen_owner,
+                                Op.epoch == seen_epoch,
+                                Op.status.in_(ACTIVE_STATUSES))
+            .values(**values).execution_options(synchronize_session=False))
+    finally:
+        restore()
+    if result.rowcount != 1:
+        return None
+    return to_record(_get_row(context.session, operation_id))
+
+
+def _lock_timed_out(error):
+    text = str(error).lower()
+    return 'lock timeout' in text or 'lock wait timeout' in text
+
+
 def take(context, operation_id, seen_owner, seen_epoch, new_owner,
          count_attempt=True):
     """Move an operation to ``new_owner`` and bump its epoch: one
@@ -213,22 +265,21 @@ def take(context, operation_id, seen_owner, seen_epoch, new_owner,
 
     Used both to take over a dead proxy's operation and, by a restarted
     proxy, to take its own back (which fences any earlier incarnation).
+    The row lock is waited for at most ``TAKE_LOCK_TIMEOUT_MS``.
 
     :returns: the new record, or None when another proxy (or the owner)
-        changed the row first, or it is no longer active.
+        changed the row first, it is no longer active, or its row stayed
+        locked (a paused owner in the middle of a write: try again later).
     """
-    values = {'owner': new_owner, 'epoch': Op.epoch + 1,
-              'updated_at': db_session.utcnow()}
-    if count_attempt:
-        values['attempts'] = Op.attempts + 1
-    result = context.session.execute(
-        sa.update(Op).where(Op.id == operation_id, Op.owner == seen_owner,
-                            Op.epoch == seen_epoch,
-                            Op.status.in_(ACTIVE_STATUSES))
-        .values(**values).execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    try:
+        return _take(context, operation_id, seen_owner, seen_epoch,
+                     new_owner, count_attempt)
+    except (db_exc.DBError, sa.exc.OperationalError) as e:
+        if not _lock_timed_out(e):
+            raise
+        LOG.warning('Operation %s is locked by a paused writer; not taken '
+                    'this time', operation_id)
         return None
-    return to_record(_get_row(context.session, operation_id))
 
 
 @db_session.reader

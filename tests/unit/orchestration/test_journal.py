@@ -145,3 +145,27 @@ def test_candidates_are_own_and_dead_owners(db_all, admin_context):
     ids = [c[0] for c in journal.candidates(admin_context, 'me', live,
                                             exclude=['own'])]
     assert sorted(ids) == ['dead', 'orphan']
+
+
+def test_take_gives_up_on_a_row_locked_by_a_paused_owner(db_all,
+                                                         admin_context):
+    """An owner paused inside a journal transaction holds the row lock;
+    a takeover waits a bounded time, then leaves it for a later scan."""
+    import sqlalchemy as sa
+    from nova_proxy.db import models
+    from nova_proxy.db import session as db_session
+    if db_session.get_engine().dialect.name == 'sqlite':
+        pytest.skip('SQLite locks the whole database, not a row')
+    record, _ = _new(admin_context)
+    with db_session.get_engine().connect() as paused:
+        paused.begin()
+        paused.execute(sa.update(models.Operation)
+                       .where(models.Operation.id == record['id'])
+                       .values(step='paused-inside'))
+        assert journal.take(admin_context, record['id'], 'proxy-a', 1,
+                            'proxy-b') is None
+        paused.rollback()
+    # Once the lock is gone the takeover works, and the session's own
+    # lock wait setting is back to normal for whatever comes next.
+    assert journal.take(admin_context, record['id'], 'proxy-a', 1,
+                        'proxy-b')['epoch'] == 2
