@@ -11,6 +11,7 @@ import pytest
 from nova_proxy import exception
 from tests.functional import orchestration_fixtures as of
 from tests.functional.orchestration_fixtures import orchestra  # noqa: F401
+from tests.functional.procs import wait_for
 
 
 def _manage(orchestra, *argv):
@@ -40,9 +41,11 @@ def test_resize_confirm_and_migrate_revert(orchestra):
     # Another operation on the busy instance: a clear error.
     with pytest.raises(exception.OperationInProgress):
         o.api.migrate_server(o.ctx, first)
-    moving = o.wait_step('resize-1', 'resize_instance', progress=True)
-    assert 0 < moving['progress'] < 100 or moving['step'] == \
-        'resize_instance'
+    o.wait_step('resize-1', 'resize_instance', progress=True)
+    # Between the step's start (1/3) and its end (2/3) the operation's
+    # progress follows the copy.
+    wait_for(lambda: 33 < o.op('resize-1')['progress'] < 66, timeout=30,
+             interval=0.05, message='copy progress in the operation')
     show = _manage(o, 'operation', 'show', 'resize-1')
     assert show.returncode == 0, show.stderr
     assert 'resize-1' in show.stdout and 'p1' in show.stdout
