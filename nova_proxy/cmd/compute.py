@@ -2,25 +2,33 @@
 
 Direct database access is blocked before anything else happens, as nova's
 ``nova-compute`` does with ``block_db_access``; the service then reaches
-the database only through the proxies.
+the database only through the proxies. It exits with status 1 when no
+proxy answers within ``[proxy_client] startup_ping_timeout``.
 """
 
 import sys
 
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
+from oslo_log import log as logging
+
 from nova_proxy.common import service
 from nova_proxy.compute import service as compute_service
 from nova_proxy import conf
 
+LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 
 def main(argv=None):
     compute_service.block_database()
     service.prepare_service(sys.argv if argv is None else argv)
+    if not compute_service.check_proxy_before_fork(CONF.host):
+        LOG.error('No proxy answered within %s seconds; exiting',
+                  CONF.proxy_client.startup_ping_timeout)
+        return 1
     server = compute_service.ComputeService(CONF.host)
     service.launch(server, workers=1)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

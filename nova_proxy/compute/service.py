@@ -41,7 +41,8 @@ from nova_proxy import exception
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-__all__ = ['ComputeService', 'BINARY', 'SERVICE_BINARY', 'block_database']
+__all__ = ['ComputeService', 'BINARY', 'SERVICE_BINARY', 'block_database',
+           'wait_for_proxy', 'check_proxy_before_fork']
 
 # The name the database guard reports in DBNotAllowed.
 BINARY = 'nova-compute-proxy-compute'
@@ -67,6 +68,51 @@ def block_database():
     except exception.DBNotAllowed as e:
         return e.format_message()
     raise RuntimeError('Database access is not blocked in %s' % BINARY)
+
+
+def wait_for_proxy(context):
+    """Wait until a proxy answers ``ping``.
+
+    :raises: MessagingTimeout after ``[proxy_client] startup_ping_timeout``
+        seconds (0: wait forever).
+    """
+    limit = CONF.proxy_client.startup_ping_timeout
+    deadline = time.monotonic() + limit if limit else None
+    attempt = 0
+    while True:
+        attempt += 1
+        left = None if deadline is None else deadline - time.monotonic()
+        # Short tries: a ping sent before any proxy declared the topic's
+        # queue is dropped by the broker, never answered.
+        per_try = max(1, int(min(2, left) if left is not None else 2))
+        try:
+            db.ping(context, context.compute_host, timeout=per_try)
+            LOG.info('A proxy answered ping (attempt %d)', attempt)
+            return
+        except messaging.MessagingTimeout:
+            if deadline is not None and time.monotonic() >= deadline:
+                LOG.error('No proxy answered ping within %ss', limit)
+                raise
+            LOG.warning('No proxy answered ping yet (attempt %d); '
+                        'waiting', attempt)
+            time.sleep(CONF.compute.startup_retry_interval)
+
+
+def check_proxy_before_fork(host):
+    """Wait for a proxy in the launcher process, before it forks the
+    worker (a worker that fails its own start-up is respawned forever).
+
+    :returns: True if a proxy answered in time.
+    """
+    try:
+        wait_for_proxy(np_context.get_compute_context(host))
+        return True
+    except messaging.MessagingTimeout:
+        return False
+    finally:
+        # No transport may cross the fork.
+        db.reset()
+        rpc.cleanup()
 
 
 class ComputeService(service.RPCService):
@@ -98,7 +144,7 @@ class ComputeService(service.RPCService):
                  'database call raises DBNotAllowed: %s', message)
         rpc.init()
         self.context = np_context.get_compute_context(self.host)
-        self._wait_for_proxy()
+        wait_for_proxy(self.context)
         self.driver = fake.FakeDriver.from_conf(self.host)
         self.driver.start()
         self.service_record = self._get_or_create_service()
@@ -120,33 +166,6 @@ class ComputeService(service.RPCService):
                  'compute node %(nid)s)',
                  {'host': self.host, 'sid': self.service_record['id'],
                   'nid': self.compute_node['id']})
-
-    def _wait_for_proxy(self):
-        """Wait until a proxy answers ``ping``.
-
-        :raises: MessagingTimeout after ``[proxy_client]
-            startup_ping_timeout`` seconds (0: wait forever).
-        """
-        limit = CONF.proxy_client.startup_ping_timeout
-        deadline = time.monotonic() + limit if limit else None
-        attempt = 0
-        while True:
-            attempt += 1
-            left = None if deadline is None else deadline - time.monotonic()
-            # Short tries: a ping sent before any proxy declared the
-            # topic's queue is dropped by the broker, never answered.
-            per_try = max(1, int(min(2, left) if left is not None else 2))
-            try:
-                db.ping(self.context, self.host, timeout=per_try)
-                LOG.info('A proxy answered ping (attempt %d)', attempt)
-                return
-            except messaging.MessagingTimeout:
-                if deadline is not None and time.monotonic() >= deadline:
-                    LOG.error('No proxy answered ping within %ss', limit)
-                    raise
-                LOG.warning('No proxy answered ping yet (attempt %d); '
-                            'waiting', attempt)
-                time.sleep(CONF.compute.startup_retry_interval)
 
     def _get_or_create_service(self):
         try:
