@@ -111,6 +111,7 @@ def main():
     print(json.dumps({
         'mode': SPEC['mode'], 'monkey_patched': patched,
         'backend': backend.get_backend_type().name,
+        'default_backend': backend.DEFAULT_BACKEND_TYPE.name,
         'calls': tracker.calls, 'max_in_flight': tracker.max_in_flight,
         'errors': tracker.errors, 'wins': tracker.wins,
         'losses': tracker.losses, 'elapsed': elapsed}))
