@@ -10,6 +10,7 @@ this host's compute context, so the proxies' host scope applies.
 from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_utils import timeutils
+from oslo_utils import uuidutils
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
@@ -183,6 +184,16 @@ class LifecycleEndpoint(_Endpoint):
         return instance
 
 
+def _check_step(method, instance_uuid, operation_id):
+    """A step without a valid instance or operation id would escape the
+    ledger (and so its idempotency): refuse it by name."""
+    if not uuidutils.is_uuid_like(instance_uuid):
+        raise exception.InvalidUUID(uuid=instance_uuid)
+    if not operation_id:
+        raise exception.InvalidRequest(
+            method=method, reason='operation_id must not be empty')
+
+
 class MigrationEndpoint(_Endpoint):
     """Migration steps: hypervisor work only, each idempotent by
     ``(operation_id, step)`` through the driver's ledger. The engine that
@@ -191,6 +202,7 @@ class MigrationEndpoint(_Endpoint):
     @rpc.remotable
     def prep_resize(self, context, instance_uuid: str, migration_id: int,
                     flavor: dict, operation_id: str):
+        _check_step('prep_resize', instance_uuid, operation_id)
         result = self.driver.prep_resize(instance_uuid, migration_id, flavor,
                                          operation_id)
         self._resources_changed()
@@ -199,6 +211,7 @@ class MigrationEndpoint(_Endpoint):
     @rpc.remotable
     def resize_instance(self, context, instance_uuid: str, migration_id: int,
                         operation_id: str):
+        _check_step('resize_instance', instance_uuid, operation_id)
         ctx = self._context(context)
 
         def progress(percent):
@@ -214,6 +227,7 @@ class MigrationEndpoint(_Endpoint):
     @rpc.remotable
     def finish_resize(self, context, instance_uuid: str, migration_id: int,
                       flavor: dict, operation_id: str):
+        _check_step('finish_resize', instance_uuid, operation_id)
         result = self.driver.finish_resize(instance_uuid, migration_id,
                                            flavor, operation_id)
         self._resources_changed()
@@ -222,6 +236,7 @@ class MigrationEndpoint(_Endpoint):
     @rpc.remotable
     def confirm_resize(self, context, instance_uuid: str, migration_id: int,
                        operation_id: str):
+        _check_step('confirm_resize', instance_uuid, operation_id)
         result = self.driver.confirm_resize(instance_uuid, migration_id,
                                             operation_id)
         self._resources_changed()
@@ -230,6 +245,7 @@ class MigrationEndpoint(_Endpoint):
     @rpc.remotable
     def revert_resize(self, context, instance_uuid: str, migration_id: int,
                       operation_id: str):
+        _check_step('revert_resize', instance_uuid, operation_id)
         result = self.driver.revert_resize(instance_uuid, migration_id,
                                            operation_id)
         self._resources_changed()
@@ -239,6 +255,7 @@ class MigrationEndpoint(_Endpoint):
     def finish_revert_resize(self, context, instance_uuid: str,
                              migration_id: int, flavor: dict,
                              operation_id: str):
+        _check_step('finish_revert_resize', instance_uuid, operation_id)
         result = self.driver.finish_revert_resize(
             instance_uuid, migration_id, flavor, operation_id)
         self._resources_changed()
@@ -247,6 +264,7 @@ class MigrationEndpoint(_Endpoint):
     @rpc.remotable
     def abort_prep_resize(self, context, instance_uuid: str,
                           migration_id: int, operation_id: str):
+        _check_step('abort_prep_resize', instance_uuid, operation_id)
         result = self.driver.abort_prep_resize(instance_uuid, migration_id,
                                                operation_id)
         self._resources_changed()

@@ -231,9 +231,16 @@ def test_bad_arguments_are_named_errors_and_the_service_keeps_serving(
     with pytest.raises(exception.InvalidRequest):
         stack.api.prep_resize(new_context(), 'c1', 'u', 'not-an-id',
                               {'vcpus': 1}, 'op')
+    uuid = '5f6e3d1c-0000-4000-8000-000000000001'
     with pytest.raises(exception.InvalidRequest):
-        stack.api.prep_resize(new_context(), 'c1', 'u', 1,
+        stack.api.prep_resize(new_context(), 'c1', uuid, 1,
                               {'vcpus': 'many'}, 'op')
+    with pytest.raises(exception.InvalidUUID):
+        stack.api.prep_resize(new_context(), 'c1', 'u', 1, {'vcpus': 1},
+                              'op')
+    # Without an operation id the step would escape the ledger.
+    with pytest.raises(exception.InvalidRequest):
+        stack.api.resize_instance(new_context(), 'c1', uuid, 1, '')
     with pytest.raises(exception.InvalidUUID):
         stack.api.stop_instance(new_context(), 'c1', 'not-a-uuid')
     assert stack.api.get_driver_state(new_context(), 'c1')['claims'] == {}
