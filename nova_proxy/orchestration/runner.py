@@ -29,8 +29,10 @@ import copy
 import threading
 import time
 
+from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import oslo_messaging as messaging
+import sqlalchemy as sa
 
 from nova_proxy.common import context as np_context
 from nova_proxy import conf
@@ -53,6 +55,16 @@ PROGRESS_POLL_SECONDS = 0.5
 
 class Stopping(Exception):
     """The engine is stopping: leave the operation to a live proxy."""
+
+
+# The database itself failing (down, failover) is no reason to undo a
+# migration: the runner stops, and the engine takes the operation back
+# and resumes it (one attempt more) once the database answers again.
+DATABASE_OUTAGES = (db_exc.DBConnectionError, db_exc.DBDeadlock,
+                    sa.exc.OperationalError, sa.exc.InterfaceError)
+# The compute host (or the broker) did not take or answer the call: wait
+# for it, up to the deadline, then the step fails.
+UNANSWERED = (messaging.MessagingTimeout, messaging.MessageDeliveryFailure)
 
 
 def _error_text(error):
@@ -114,7 +126,7 @@ class Runner:
                 continue
             try:
                 self._run_step(op, step, index, len(steps))
-            except (exception.StaleEpoch, Stopping):
+            except (exception.StaleEpoch, Stopping) + DATABASE_OUTAGES:
                 raise
             except Exception as e:
                 if not isinstance(e, exception.NovaProxyException):
@@ -178,7 +190,7 @@ class Runner:
             try:
                 self._call(op, step, base_progress=None,
                            deadline=CONF.orchestration.compute_wait_deadline)
-            except (exception.StaleEpoch, Stopping):
+            except (exception.StaleEpoch, Stopping) + DATABASE_OUTAGES:
                 raise
             except Exception as e:
                 LOG.error('Rollback step %(step)s of %(id)s failed: '
@@ -238,8 +250,8 @@ class Runner:
                 try:
                     return self._call_once(op, step, host, kwargs,
                                            base_progress)
-                except messaging.MessagingTimeout as e:
-                    reason = 'no answer (%s)' % e
+                except UNANSWERED as e:
+                    reason = 'no answer (%s: %s)' % (type(e).__name__, e)
                 except exception.ComputeUnavailable as e:
                     reason = e.format_message()
             else:

@@ -331,3 +331,28 @@ def test_build_on_down_host_fails_with_fault(orch, api, runner, compute):
     instance = db_api.instance_get_by_uuid(orch, op['instance_uuid'])
     assert instance['vm_state'] == 'error'
     assert len(_faults(orch, op['instance_uuid'])) == 1
+
+
+def test_database_outage_stops_the_runner_without_rollback(orch, api, runner,
+                                                            compute):
+    from oslo_db import exception as db_exc
+    inst = oc.add_instance(orch)
+    op = api.migrate_server(orch, instance_uuid=inst['uuid'])
+    outage = [True]
+
+    def database_down(kwargs):
+        if outage.pop() if outage else False:
+            raise db_exc.DBConnectionError('database went away')
+    compute.on_call['resize_instance'] = database_down
+    with pytest.raises(db_exc.DBConnectionError):
+        runner.run(journal.get(orch, op['id']))
+    record = journal.get(orch, op['id'])
+    assert record['status'] == 'running' and not record['state'].get(
+        'rolling_back')
+    assert record['step'] == 'resize_instance'
+    # Taken back later (as the engine does), it resumes and finishes.
+    record = journal.take(orch, op['id'], 'proxy-a', record['epoch'],
+                          'proxy-a')
+    runner.run(record)
+    assert journal.get(orch, op['id'])['status'] == 'done'
+    assert compute.effects.count((op['id'], 'resize_instance')) == 1
