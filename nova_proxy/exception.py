@@ -27,6 +27,7 @@ __all__ = [
     'OperationInProgress', 'OperationConflict', 'Forbidden',
     'HostScopeViolation', 'DBNotAllowed', 'NoValidHost',
     'ComputeUnavailable', 'StepFailed', 'StaleEpoch', 'ProxyInternalError',
+    'NotAuthenticated', 'InvalidKeyFile',
 ]
 
 
@@ -192,3 +193,14 @@ class ComputeResourcesUnavailable(NoValidHost):
     """A compute host has no room for a claim (build or prep_resize)."""
     msg_fmt = ('Insufficient compute resources on host %(host)s: '
                '%(reason)s.')
+
+
+class NotAuthenticated(Forbidden):
+    """A call whose signature does not check, or an unsigned call where
+    signatures are required (``nova_proxy.common.auth``)."""
+    msg_fmt = 'Call %(method)s refused: %(reason)s'
+
+
+class InvalidKeyFile(Invalid):
+    """A key file of ``nova_proxy.common.auth`` is missing or malformed."""
+    msg_fmt = 'Key file %(path)s cannot be used: %(reason)s'

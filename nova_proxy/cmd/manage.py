@@ -5,6 +5,8 @@
     nova-compute-proxy-manage periodic list|tasks
     nova-compute-proxy-manage operation list|show
     nova-compute-proxy-manage server list|build|resize|migrate|confirm-resize|revert-resize|watch
+    nova-compute-proxy-manage key create --host HOST|--proxy [--rotate|--force]
+    nova-compute-proxy-manage key list
 """
 
 import sys
@@ -12,6 +14,7 @@ import sys
 from oslo_config import cfg
 
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
+from nova_proxy.common import key_cli
 from nova_proxy.common import service
 from nova_proxy import conf
 from nova_proxy.orchestration import cli as orchestration_cli
@@ -52,6 +55,7 @@ COMMAND_GROUPS = [_add_db_parsers]
 COMMAND_GROUPS.append(periodic_cli.add_parsers)
 COMMAND_GROUPS.append(orchestration_cli.add_parsers)
 COMMAND_GROUPS.append(server_cli.add_parsers)
+COMMAND_GROUPS.append(key_cli.add_parsers)
 
 
 def _add_subcommands(subparsers):

@@ -20,6 +20,7 @@ from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 
+from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy import conf
 from nova_proxy import exception
@@ -80,7 +81,14 @@ class RequestContextSerializer(messaging.NoOpSerializer):
 
     Arguments and results are already JSON-safe dicts, lists and scalars
     (see ``nova_proxy.db.api``), so entities pass through unchanged.
+
+    :param verifier: on a server, the ``auth.Verifier`` of its calls: the
+        context keeps the dict it came from, and ``remotable`` checks its
+        signature once the method and arguments are known.
     """
+
+    def __init__(self, verifier=None):
+        self.verifier = verifier
 
     def serialize_context(self, context):
         if context is None:
@@ -90,7 +98,56 @@ class RequestContextSerializer(messaging.NoOpSerializer):
         return context.to_dict()
 
     def deserialize_context(self, context):
-        return np_context.RequestContext.from_dict(context or {})
+        ctx = np_context.RequestContext.from_dict(context or {})
+        if self.verifier is not None:
+            ctx.auth_pending = (self.verifier, context or {})
+        return ctx
+
+
+def _authenticate(endpoint, context, method, kwargs):
+    """Check the caller of a call that came over RPC (see ``auth``)."""
+    pending = getattr(context, 'auth_pending', None)
+    if pending is None:
+        return  # an in-process call, not one from the wire
+    context.auth_pending = None
+    verifier, raw = pending
+    namespace = getattr(getattr(endpoint, 'target', None), 'namespace', None)
+    verifier.authenticate(context, raw, method, namespace, kwargs)
+
+
+class _SigningClient:
+    """An oslo.messaging RPC client whose calls carry a signed context.
+
+    Signing needs the method name and the arguments, which the serializer
+    never sees together with the context, so it happens here, around the
+    client and each ``prepare()``\'d call context.
+    """
+
+    def __init__(self, client, signer):
+        self._client = client
+        self._signer = signer
+
+    def prepare(self, **kwargs):
+        return _SigningClient(self._client.prepare(**kwargs), self._signer)
+
+    def _signed(self, ctxt, method, kwargs):
+        if not isinstance(ctxt, dict):
+            ctxt = {} if ctxt is None else ctxt.to_dict()
+        target = getattr(self._client, 'target', None)
+        if target is None:  # an RPCClient, not a prepared call context
+            target = self._client.prepare().target
+        return self._signer.sign(ctxt, target, method, kwargs)
+
+    def call(self, ctxt, method, **kwargs):
+        return self._client.call(self._signed(ctxt, method, kwargs), method,
+                                 **kwargs)
+
+    def cast(self, ctxt, method, **kwargs):
+        return self._client.cast(self._signed(ctxt, method, kwargs), method,
+                                 **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
 
 
 class AllowListAccessPolicy(rpc_dispatcher.RPCAccessPolicyBase):
@@ -154,6 +211,10 @@ def _check_argument_types(method, checks, arguments):
 def remotable(fn):
     """Mark an endpoint method callable over RPC, and make its errors clean.
 
+    * A call from the wire is authenticated first (``auth``): a bad
+      signature, or a missing one where required, gives
+      ``NotAuthenticated``, and a signed compute host's context is scoped
+      to that host.
     * Arguments that do not fit the signature (missing, unexpected, or of a
       type other than the annotated one) give ``InvalidRequest``.
     * Our own errors (``nova_proxy.exception``) reach the caller as
@@ -172,6 +233,7 @@ def remotable(fn):
     @functools.wraps(fn)
     def wrapper(self, context, /, **kwargs):
         try:
+            _authenticate(self, context, method, kwargs)
             try:
                 bound = signature.bind(self, context, **kwargs)
             except TypeError as e:
@@ -208,13 +270,19 @@ def version_cap(api):
 
 
 def get_client(target, version_cap=None, timeout=None):
-    return messaging.get_rpc_client(
+    """An RPC client; its calls are signed when this process has a key
+    (``auth.get_signer()``)."""
+    client = messaging.get_rpc_client(
         get_transport(), target, version_cap=version_cap, timeout=timeout,
         serializer=RequestContextSerializer())
+    signer = auth.get_signer()
+    return client if signer is None else _SigningClient(client, signer)
 
 
 def get_server(target, endpoints, executor='threading'):
+    """An RPC server; ``remotable`` checks its callers with
+    ``auth.get_verifier(target)``."""
     return messaging.get_rpc_server(
         get_transport(), target, endpoints, executor=executor,
-        serializer=RequestContextSerializer(),
+        serializer=RequestContextSerializer(auth.get_verifier(target)),
         access_policy=AllowListAccessPolicy)

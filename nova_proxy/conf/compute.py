@@ -85,6 +85,13 @@ compute_opts = [
                      'environment variable ' + FAIL_STEPS_ENV + ' (a comma '
                      'separated list), when set, replaces this option. '
                      'Empty in production.'),
+    cfg.BoolOpt('require_signed_context',
+                default=False,
+                help='Refuse calls on ``<topic>.<host>`` that a proxy did '
+                     'not sign with this host\'s key (NotAuthenticated). '
+                     'When False, unsigned calls are served; signed calls '
+                     'are always checked. Related options: [proxy_client] '
+                     'key_file.'),
 ]
 
 

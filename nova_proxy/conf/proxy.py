@@ -39,6 +39,41 @@ proxy_opts = [
                      'of its own host (the ``compute_host`` of the request '
                      'context). Calls without a compute host (operators, '
                      'other proxies) are not restricted.'),
+    cfg.StrOpt('host_keys_dir',
+               help='Directory of the keys that authenticate callers '
+                    '(nova_proxy.common.auth): ``<host>.key`` for each '
+                    'compute host (the same secret as that host\'s '
+                    '[proxy_client] key_file) and ``_proxy.key``, the key '
+                    'of proxies and operators. A call signed with a host '
+                    'key is confined to that host whatever compute_host it '
+                    'claims; a call signed with the proxy key is not '
+                    'confined. Proxies also sign their calls to a compute '
+                    'host with that host\'s key. Files are re-read when '
+                    'they change. Create keys with '
+                    '``nova-compute-proxy-manage key create``. Unset: '
+                    'signed calls are refused (no key to check them) and '
+                    'nothing is signed. Related options: '
+                    'require_signed_context.'),
+    cfg.BoolOpt('require_signed_context',
+                default=False,
+                help='Refuse calls without a signature (NotAuthenticated). '
+                     'When False, unsigned calls are served with the '
+                     'compute_host they assert, as before keys existed; '
+                     'signed calls are always checked. Turn on once every '
+                     'compute node signs. Related options: host_keys_dir, '
+                     '[compute] require_signed_context.'),
+    cfg.IntOpt('signature_max_age',
+               default=300, min=1,
+               help='Seconds a signed call stays valid, either side of the '
+                    'receiver\'s clock (the replay window; clocks must '
+                    'agree within it). Read by proxies and compute '
+                    'services.'),
+    cfg.IntOpt('nonce_cache_size',
+               default=100000, min=100,
+               help='Nonces of signed calls each process remembers to '
+                    'refuse replays within signature_max_age. Should '
+                    'exceed the calls one process serves in that window; '
+                    'when full, the oldest are forgotten first.'),
 ]
 
 

@@ -24,6 +24,14 @@ client_opts = [
                default=120, min=0,
                help='Seconds a compute service waits at start-up for a '
                     'proxy to answer ``ping``; 0 waits forever.'),
+    cfg.StrOpt('key_file',
+               help='This compute host\'s secret key (one key per line; '
+                    'the first signs, all verify). When set, every call to '
+                    'the proxies is signed as host [DEFAULT] host, and the '
+                    'compute service checks with it that the calls it '
+                    'receives come from a proxy. The proxies hold the same '
+                    'key as ``<host>.key`` in [proxy] host_keys_dir. '
+                    'Related options: [compute] require_signed_context.'),
 ]
 
 

@@ -1,0 +1,516 @@
+"""Who is calling: HMAC-signed request contexts.
+
+The host scope of the proxies (``nova_proxy.proxy.policy``) confines a call
+to the ``compute_host`` of its context. Without this module that value is
+only asserted by the caller. Here a caller proves it with a key:
+
+* every compute host has its own secret key, in its ``[proxy_client]
+  key_file`` and, under the same secret, in the proxies' ``[proxy]
+  host_keys_dir`` as ``<host>.key``;
+* proxies and operators share one more key, ``_proxy.key`` in that same
+  directory. It never leaves the proxy and operator hosts.
+
+What is signed: the whole context dict (``compute_host``, ``request_id``,
+``is_admin``, user, project, ...), the method name, its namespace, the
+called server (for calls to ``compute.<host>``), a SHA-256 digest of the
+arguments, a timestamp and a random nonce. The signature travels in the
+context, under the key ``signature``::
+
+    {"v": 1, "by": "compute", "key": "host:compute-1", "to": null,
+     "ts": 1764080000.123, "nonce": "9f...", "mac": "<hex HMAC-SHA256>"}
+
+Signing happens in the RPC client (``nova_proxy.common.rpc.get_client``
+wraps the oslo.messaging client when this process has a key); checking
+happens in ``nova_proxy.common.rpc.remotable``, the one place every
+endpoint method goes through, because only there are the context, the
+method name and the arguments all known.
+
+Who may do what (``Verifier.authenticate``):
+
+* on the proxies: ``by: compute`` signed with ``host:H`` is compute host H;
+  the context's ``compute_host`` becomes H (a context claiming another
+  host is refused; one that omits it is scoped to H anyway).
+  ``by: proxy`` signed with ``proxy`` is a proxy or an operator: not
+  confined (its ``compute_host``, if any, is kept as a voluntary scope).
+* on compute host H (topic ``compute.H``): only ``by: proxy``, signed with
+  H's own key and addressed ``to: H``. A proxy signs its calls to a
+  compute host with that host's key, so no compute node ever holds a key
+  that lets it act as a proxy, and a call signed for H is useless on any
+  other host.
+* a signature that does not check (unknown key, wrong MAC, outside
+  ``[proxy] signature_max_age``, nonce already seen) is always refused with
+  ``NotAuthenticated``; an unsigned call is refused only when
+  ``[proxy] require_signed_context`` (proxies) or ``[compute]
+  require_signed_context`` (compute services) is set. Off by default, so a
+  plain oslo.messaging client still works.
+
+Key files hold one key per line (URL-safe base64 of 32 random bytes; ``#``
+comments allowed). The first line signs; every line verifies, which is how
+keys rotate without downtime (see docs/security.rst). Files are re-read when
+they change: no restart is needed.
+"""
+
+import base64
+import collections
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import threading
+import time
+
+from oslo_log import log as logging
+from oslo_serialization import jsonutils
+
+from nova_proxy import conf
+from nova_proxy import exception
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+__all__ = ['SIGNATURE_KEY', 'PROXY_KEY_NAME', 'VERSION', 'new_key',
+           'write_key_file', 'read_key_file', 'host_key_path',
+           'proxy_key_path', 'valid_host', 'sign', 'Signer', 'get_signer',
+           'Verifier', 'ProxyVerifier', 'ComputeVerifier', 'get_verifier',
+           'NonceCache', 'reset']
+
+VERSION = 1
+SIGNATURE_KEY = 'signature'
+# File name of the proxies' and operators' key in [proxy] host_keys_dir. A
+# host name never starts with "_", so it cannot collide with a host key.
+PROXY_KEY_NAME = '_proxy.key'
+PROXY_KEY_ID = 'proxy'
+HOST_KEY_PREFIX = 'host:'
+KEY_BYTES = 32
+MIN_KEY_BYTES = 16
+# Keys a transport driver adds to the context it hands the server (the
+# rabbit driver adds the reply address and the caller's timeout): not
+# part of what the caller signed.
+_TRANSPORT_KEYS = frozenset(['msg_id', 'reply_q', 'client_timeout'])
+_HOST_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$')
+_NONCE_RE = re.compile(r'^[0-9a-f]{16,64}$')
+
+
+def valid_host(host):
+    """True if ``host`` may name a key file (no path tricks)."""
+    return isinstance(host, str) and bool(_HOST_RE.match(host))
+
+
+# -- key files --
+
+def new_key():
+    """A new random key, as the text stored in a key file."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+
+
+def write_key_file(path, append=False, force=False):
+    """Write a new random key to ``path`` (mode 0600).
+
+    :param append: add the key as a further line of an existing file (a
+        verify-only key, the first step of a rotation).
+    :param force: replace an existing file.
+    :returns: the new key text.
+    :raises: InvalidKeyFile if ``path`` exists and neither ``append`` nor
+        ``force`` is given.
+    """
+    key = new_key()
+    exists = os.path.exists(path)
+    if exists and not (append or force):
+        raise exception.InvalidKeyFile(
+            path=path, reason='it exists (use --rotate or --force)')
+    if append and exists:
+        read_key_file(path)  # refuse to extend a broken file
+        with open(path) as f:
+            text = f.read()
+        if text and not text.endswith('\n'):
+            text += '\n'
+        content = text + key + '\n'
+    else:
+        content = '# nova-compute-proxy key: keep secret, mode 0600\n' + \
+            key + '\n'
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = '%s.tmp-%s' % (path, secrets.token_hex(4))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return key
+
+
+def _parse_keys(path, text):
+    keys = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith('#'):
+            continue
+        try:
+            key = base64.urlsafe_b64decode(line.encode('ascii'))
+        except (ValueError, UnicodeEncodeError):
+            raise exception.InvalidKeyFile(
+                path=path, reason='line %d is not base64' % number)
+        if len(key) < MIN_KEY_BYTES:
+            raise exception.InvalidKeyFile(
+                path=path, reason='line %d: a key needs at least %d bytes'
+                                  % (number, MIN_KEY_BYTES))
+        keys.append(key)
+    if not keys:
+        raise exception.InvalidKeyFile(path=path, reason='no key in it')
+    return keys
+
+
+_cache_lock = threading.Lock()
+_key_cache = {}
+
+
+def read_key_file(path):
+    """The keys of ``path``, first (signing) key first.
+
+    Re-read only when the file's mtime or size changes.
+
+    :raises: InvalidKeyFile if it is missing, unreadable or malformed.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise exception.InvalidKeyFile(path=path, reason=e.strerror)
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    with _cache_lock:
+        cached = _key_cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        with open(path) as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise exception.InvalidKeyFile(path=path, reason=str(e))
+    keys = _parse_keys(path, text)
+    with _cache_lock:
+        _key_cache[path] = (stamp, keys)
+    return keys
+
+
+def host_key_path(host, directory=None):
+    """``<[proxy] host_keys_dir>/<host>.key``."""
+    directory = directory or CONF.proxy.host_keys_dir
+    if not directory:
+        raise exception.InvalidKeyFile(path='[proxy] host_keys_dir',
+                                       reason='not set')
+    if not valid_host(host):
+        raise exception.InvalidKeyFile(path=repr(host),
+                                       reason='not a valid host name')
+    return os.path.join(directory, host + '.key')
+
+
+def proxy_key_path(directory=None):
+    """``<[proxy] host_keys_dir>/_proxy.key``."""
+    directory = directory or CONF.proxy.host_keys_dir
+    if not directory:
+        raise exception.InvalidKeyFile(path='[proxy] host_keys_dir',
+                                       reason='not set')
+    return os.path.join(directory, PROXY_KEY_NAME)
+
+
+def _keys_of(key_id):
+    """Verification keys of ``key_id`` on the proxies; [] if none."""
+    if key_id == PROXY_KEY_ID:
+        path = proxy_key_path()
+    else:
+        path = host_key_path(key_id[len(HOST_KEY_PREFIX):])
+    if not os.path.exists(path):
+        return []
+    return read_key_file(path)
+
+
+# -- the signed payload --
+
+def _canonical(value):
+    return json.dumps(value, sort_keys=True, separators=(',', ':'),
+                      ensure_ascii=True, allow_nan=True)
+
+
+def _wire(value):
+    """``value`` as the server will see it: after a JSON round trip."""
+    return jsonutils.loads(jsonutils.dumps(value))
+
+
+def _args_digest(args):
+    return hashlib.sha256(_canonical(args).encode()).hexdigest()
+
+
+def _payload(context, envelope, method, namespace, args):
+    ctx = {k: v for k, v in context.items()
+           if k != SIGNATURE_KEY and k not in _TRANSPORT_KEYS}
+    body = {'v': envelope['v'], 'by': envelope['by'],
+            'key': envelope['key'], 'to': envelope.get('to'),
+            'ts': envelope['ts'], 'nonce': envelope['nonce'],
+            'method': method, 'namespace': namespace,
+            'args': _args_digest(args), 'context': ctx}
+    return _canonical(body).encode()
+
+
+def _mac(key, payload):
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+
+
+def sign(context, key, key_id, by, method, args, namespace=None, to=None,
+         now=None, nonce=None):
+    """A copy of the context dict ``context`` with its ``signature``.
+
+    :param key: the secret (bytes).
+    :param key_id: ``'proxy'`` or ``'host:<host>'``.
+    :param by: ``'compute'`` or ``'proxy'``: the role the caller claims.
+    :param method: the RPC method name.
+    :param args: the method's arguments (a dict).
+    :param namespace: the target namespace (None for the default one).
+    :param to: the called server (a compute host), or None.
+    """
+    context = _wire(context or {})
+    context.pop(SIGNATURE_KEY, None)
+    envelope = {'v': VERSION, 'by': by, 'key': key_id, 'to': to,
+                'ts': round(time.time() if now is None else now, 3),
+                'nonce': nonce or secrets.token_hex(16)}
+    envelope['mac'] = _mac(key, _payload(context, envelope, method,
+                                         namespace, _wire(args or {})))
+    context[SIGNATURE_KEY] = envelope
+    return context
+
+
+class Signer:
+    """Signs the calls of one process.
+
+    * A compute node (``[proxy_client] key_file`` set) signs every call as
+      ``by: compute`` with its own key, as host ``[DEFAULT] host``.
+    * A proxy or an operator tool (``[proxy] host_keys_dir`` holding
+      ``_proxy.key``) signs calls to ``[compute] topic`` with the called
+      host's key (``by: proxy``, ``to: <host>``; unsigned when there is no
+      key for that host: the compute decides whether it accepts that), and
+      every other call with the proxy key.
+    """
+
+    def __init__(self, role, host=None):
+        self.role = role
+        self.host = host
+
+    def sign(self, context, target, method, args):
+        if self.role == 'compute':
+            keys = read_key_file(CONF.proxy_client.key_file)
+            return sign(context, keys[0], HOST_KEY_PREFIX + self.host,
+                        'compute', method, args,
+                        namespace=target.namespace)
+        if target.topic == CONF.compute.topic:
+            host = target.server
+            if not valid_host(host):
+                return context
+            path = host_key_path(host)
+            if not os.path.exists(path):
+                LOG.debug('No key for compute host %s: call %s unsigned',
+                          host, method)
+                return context
+            return sign(context, read_key_file(path)[0],
+                        HOST_KEY_PREFIX + host, 'proxy', method, args,
+                        namespace=target.namespace, to=host)
+        keys = read_key_file(proxy_key_path())
+        return sign(context, keys[0], PROXY_KEY_ID, 'proxy', method, args,
+                    namespace=target.namespace)
+
+
+def get_signer():
+    """This process's ``Signer``, or None when it has no key to sign with."""
+    if CONF.proxy_client.key_file:
+        return Signer('compute', CONF.host)
+    if CONF.proxy.host_keys_dir and os.path.exists(proxy_key_path()):
+        return Signer('proxy')
+    return None
+
+
+# -- verification --
+
+class NonceCache:
+    """Nonces seen within the replay window, at most ``size`` of them.
+
+    When full, the oldest nonce is forgotten first (it is the closest to
+    leaving the window anyway); ``[proxy] nonce_cache_size`` should exceed
+    the calls a process serves in ``signature_max_age`` seconds.
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self._seen = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._warned = False
+
+    def check_and_add(self, nonce, expires, now):
+        """:returns: False if ``nonce`` was already seen (a replay)."""
+        with self._lock:
+            while self._seen:
+                first, first_expiry = next(iter(self._seen.items()))
+                if first_expiry >= now:
+                    break
+                del self._seen[first]
+            if nonce in self._seen:
+                return False
+            self._seen[nonce] = expires
+            if len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+                if not self._warned:
+                    self._warned = True
+                    LOG.warning('Nonce cache full (%d): raise [proxy] '
+                                'nonce_cache_size', self.size)
+            return True
+
+    def __len__(self):
+        return len(self._seen)
+
+
+def _refuse(method, envelope, reason):
+    who = envelope.get('key') if isinstance(envelope, dict) else None
+    LOG.warning('Refused %(method)s from %(who)s: %(reason)s',
+                {'method': method, 'who': who or 'an unsigned caller',
+                 'reason': reason})
+    raise exception.NotAuthenticated(method=method, reason=reason)
+
+
+class Verifier:
+    """Checks the signature of calls one RPC server receives."""
+
+    def __init__(self, nonces=None):
+        self.nonces = nonces or NonceCache(CONF.proxy.nonce_cache_size)
+
+    def _require(self):
+        raise NotImplementedError
+
+    def _keys(self, envelope, method):
+        """The keys that may have signed ``envelope``, after checking that
+        its role, key and target make sense for this server."""
+        raise NotImplementedError
+
+    def _scope(self, context, envelope, method):
+        """Set ``context.compute_host`` for an authenticated caller."""
+
+    def authenticate(self, context, raw, method, namespace, args):
+        """Check the call; set ``context.authenticated_as``.
+
+        :param context: the deserialized ``RequestContext``.
+        :param raw: the context dict as received.
+        :param args: the arguments as received.
+        :raises: NotAuthenticated.
+        """
+        envelope = raw.get(SIGNATURE_KEY) if isinstance(raw, dict) else None
+        if envelope is None:
+            if self._require():
+                _refuse(method, None, 'the call is not signed')
+            context.authenticated_as = None
+            return
+        if not isinstance(envelope, dict) or envelope.get('v') != VERSION:
+            _refuse(method, None, 'malformed signature')
+        ts, nonce = envelope.get('ts'), envelope.get('nonce')
+        if (not isinstance(envelope.get('mac'), str) or
+                not isinstance(envelope.get('key'), str) or
+                isinstance(ts, bool) or not isinstance(ts, (int, float)) or
+                not isinstance(nonce, str) or not _NONCE_RE.match(nonce)):
+            _refuse(method, envelope, 'malformed signature')
+        keys = self._keys(envelope, method)
+        if not keys:
+            _refuse(method, envelope, 'no key for %s' % envelope['key'])
+        try:
+            payload = _payload(raw, envelope, method, namespace, args)
+        except (TypeError, ValueError):
+            _refuse(method, envelope, 'arguments cannot be digested')
+        if not any(hmac.compare_digest(_mac(k, payload), envelope['mac'])
+                   for k in keys):
+            _refuse(method, envelope, 'bad signature')
+        now = time.time()
+        window = CONF.proxy.signature_max_age
+        if abs(now - ts) > window:
+            _refuse(method, envelope,
+                    'signed %ds away from this server\'s clock (allowed: '
+                    '%ds)' % (now - ts, window))
+        if not self.nonces.check_and_add((envelope['key'], nonce),
+                                         ts + window, now):
+            _refuse(method, envelope, 'replayed call (nonce already seen)')
+        self._scope(context, envelope, method)
+        context.authenticated_as = envelope['key']
+
+
+class ProxyVerifier(Verifier):
+    """The proxies: compute hosts (scoped) and proxies/operators."""
+
+    def _require(self):
+        return CONF.proxy.require_signed_context
+
+    def _keys(self, envelope, method):
+        key_id, by = envelope['key'], envelope.get('by')
+        if key_id == PROXY_KEY_ID and by == 'proxy':
+            pass
+        elif key_id.startswith(HOST_KEY_PREFIX) and by == 'compute':
+            if not valid_host(key_id[len(HOST_KEY_PREFIX):]):
+                _refuse(method, envelope, 'malformed signature')
+        else:
+            _refuse(method, envelope,
+                    'a %s key cannot sign as %r' % (key_id, by))
+        if not CONF.proxy.host_keys_dir:
+            return []
+        try:
+            return _keys_of(key_id)
+        except exception.InvalidKeyFile as e:
+            LOG.error('Cannot verify %(key)s: %(error)s',
+                      {'key': key_id, 'error': e})
+            return []
+
+    def _scope(self, context, envelope, method):
+        if envelope['key'] == PROXY_KEY_ID:
+            return  # unconfined; a compute_host it sends is kept
+        host = envelope['key'][len(HOST_KEY_PREFIX):]
+        claimed = getattr(context, 'compute_host', None)
+        if claimed is not None and claimed != host:
+            _refuse(method, envelope,
+                    'the key of %s cannot act as compute host %r'
+                    % (host, claimed))
+        context.compute_host = host
+
+
+class ComputeVerifier(Verifier):
+    """Compute host ``host``: only proxies, with this host's key."""
+
+    def __init__(self, host, nonces=None):
+        super().__init__(nonces)
+        self.host = host
+
+    def _require(self):
+        return CONF.compute.require_signed_context
+
+    def _keys(self, envelope, method):
+        if (envelope.get('by') != 'proxy' or
+                envelope['key'] != HOST_KEY_PREFIX + str(self.host) or
+                envelope.get('to') != self.host):
+            _refuse(method, envelope,
+                    'only a proxy may call compute host %s' % self.host)
+        if not CONF.proxy_client.key_file:
+            return []
+        try:
+            return read_key_file(CONF.proxy_client.key_file)
+        except exception.InvalidKeyFile as e:
+            LOG.error('Cannot verify calls: %s', e)
+            return []
+
+
+def get_verifier(target):
+    """The verifier for an RPC server of ``target``: a compute host's on
+    ``[compute] topic``, the proxies' on any other topic."""
+    if target.topic == CONF.compute.topic and target.server:
+        return ComputeVerifier(target.server)
+    return ProxyVerifier()
+
+
+def reset():
+    """Forget cached key files (tests)."""
+    with _cache_lock:
+        _key_cache.clear()

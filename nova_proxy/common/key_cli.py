@@ -1,0 +1,122 @@
+"""``nova-compute-proxy-manage key``: the keys that authenticate callers.
+
+    nova-compute-proxy-manage key create --host HOST [--rotate | --force]
+    nova-compute-proxy-manage key create --proxy [--rotate | --force]
+    nova-compute-proxy-manage key list
+
+Keys are written to ``[proxy] host_keys_dir`` (or ``--dir``): ``<host>.key``
+for a compute host, ``_proxy.key`` for the proxies and operators, mode
+0600. Copy a host's file to that compute node and point its ``[proxy_client]
+key_file`` at it. ``--rotate`` adds a new key as a further (verify-only)
+line, the first step of a rotation (docs/security.rst). No secret is ever
+printed.
+"""
+
+import os
+
+from nova_proxy.common import auth
+from nova_proxy import conf
+from nova_proxy import exception
+
+CONF = conf.CONF
+
+__all__ = ['add_parsers', 'create', 'list_keys']
+
+
+def _directory(directory):
+    directory = directory or CONF.proxy.host_keys_dir
+    if not directory:
+        raise exception.InvalidKeyFile(
+            path='[proxy] host_keys_dir',
+            reason='not set (set it, or pass --dir)')
+    return directory
+
+
+def create(host=None, proxy=False, rotate=False, force=False,
+           directory=None):
+    """Write a new key for compute host ``host`` or for the proxies.
+
+    :returns: the path written.
+    :raises: InvalidKeyFile (no directory, bad host name, file exists
+        without --rotate/--force).
+    """
+    directory = _directory(directory)
+    if proxy:
+        path = auth.proxy_key_path(directory)
+    else:
+        path = auth.host_key_path(host, directory)
+    if rotate and not os.path.exists(path):
+        raise exception.InvalidKeyFile(path=path,
+                                       reason='no key to rotate yet')
+    auth.write_key_file(path, append=rotate, force=force)
+    return path
+
+
+def list_keys(directory=None):
+    """``[(name, number of keys)]`` of the directory, proxy key first."""
+    directory = _directory(directory)
+    rows = []
+    for name in sorted(os.listdir(directory)):
+        if not name.endswith('.key'):
+            continue
+        who = name[:-len('.key')]
+        if name == auth.PROXY_KEY_NAME:
+            who = '(proxies and operators)'
+        elif not auth.valid_host(who):
+            continue
+        try:
+            count = len(auth.read_key_file(os.path.join(directory, name)))
+        except exception.InvalidKeyFile as e:
+            count = 'invalid: %s' % e.kwargs.get('reason')
+        rows.append((who, count))
+    rows.sort(key=lambda row: row[0] != '(proxies and operators)')
+    return rows
+
+
+def _create():
+    cmd = CONF.command
+    path = create(host=cmd.key_host, proxy=cmd.key_proxy,
+                  rotate=cmd.key_rotate, force=cmd.key_force,
+                  directory=cmd.key_dir)
+    if cmd.key_rotate:
+        print('Added a verify-only key to %s; see docs/security.rst for '
+              'the next steps of the rotation' % path)
+    else:
+        print('Wrote %s' % path)
+    if not cmd.key_proxy:
+        print('Copy it to compute host %s and set [proxy_client] key_file '
+              'there.' % cmd.key_host)
+
+
+def _list():
+    for who, count in list_keys(CONF.command.key_dir):
+        print('%-40s %s' % (who, count))
+
+
+def add_parsers(subparsers):
+    parser = subparsers.add_parser(
+        'key', help='Keys that authenticate compute hosts and proxies.')
+    actions = parser.add_subparsers(dest='action')
+    actions.required = True
+    create_parser = actions.add_parser(
+        'create', help='Write a new random key file.')
+    who = create_parser.add_mutually_exclusive_group(required=True)
+    who.add_argument('--host', dest='key_host',
+                     help='The compute host the key is for.')
+    who.add_argument('--proxy', dest='key_proxy', action='store_true',
+                     help='The key of the proxies and operators.')
+    how = create_parser.add_mutually_exclusive_group()
+    how.add_argument('--rotate', dest='key_rotate', action='store_true',
+                     help='Add a new key to an existing file as a further, '
+                          'verify-only line.')
+    how.add_argument('--force', dest='key_force', action='store_true',
+                     help='Replace an existing file (old key stops working '
+                          'at once).')
+    create_parser.add_argument('--dir', dest='key_dir',
+                               help='Default: [proxy] host_keys_dir.')
+    create_parser.set_defaults(func=_create)
+    list_parser = actions.add_parser(
+        'list', help='Key files and how many keys each holds.')
+    list_parser.add_argument('--dir', dest='key_dir',
+                             help='Default: [proxy] host_keys_dir.')
+    list_parser.set_defaults(func=_list)

@@ -1,0 +1,479 @@
+"""Signed request contexts (``nova_proxy.common.auth``): the signature
+itself, the verifiers of proxies and compute hosts, key files and the
+``key`` commands, then the whole path through ``rpc.get_client`` /
+``rpc.get_server`` on the fake driver."""
+
+import logging
+import os
+import threading
+import time
+
+import oslo_messaging as messaging
+import pytest
+
+from nova_proxy.common import auth
+from nova_proxy.common import context as np_context
+from nova_proxy.common import key_cli
+from nova_proxy.common import rpc
+from nova_proxy import exception
+from nova_proxy.proxy import manager
+from nova_proxy.proxy import rpcapi
+
+
+@pytest.fixture
+def keys(config, tmp_path):
+    """A proxies' keys dir with compute-1, compute-2 and the proxy key;
+    ``[proxy] host_keys_dir`` points at it."""
+    directory = tmp_path / 'keys'
+    for host in ('compute-1', 'compute-2'):
+        key_cli.create(host=host, directory=str(directory))
+    key_cli.create(proxy=True, directory=str(directory))
+    config.set_override('host_keys_dir', str(directory), group='proxy')
+    auth.reset()
+    yield directory
+    auth.reset()
+
+
+def key_of(directory, name):
+    return auth.read_key_file(os.path.join(str(directory), name + '.key'))[0]
+
+
+def signed_by_host(directory, host, context=None, method='instance_update',
+                   args=None, **kwargs):
+    context = context if context is not None else {'compute_host': host}
+    return auth.sign(context, key_of(directory, host), 'host:' + host,
+                     'compute', method, args or {'instance_uuid': 'u'},
+                     **kwargs)
+
+
+def verify(verifier, raw, method='instance_update', args=None,
+           namespace=None):
+    ctx = np_context.RequestContext.from_dict(raw)
+    verifier.authenticate(ctx, raw, method, namespace,
+                          args or {'instance_uuid': 'u'})
+    return ctx
+
+
+# -- the signature --------------------------------------------------------
+
+def test_host_signature_round_trip_scopes_to_the_host(keys):
+    raw = signed_by_host(keys, 'compute-1',
+                         {'compute_host': 'compute-1', 'request_id': 'req-1'})
+    assert set(raw['signature']) == {'v', 'by', 'key', 'to', 'ts', 'nonce',
+                                     'mac'}
+    ctx = verify(auth.ProxyVerifier(), raw)
+    assert ctx.compute_host == 'compute-1'
+    assert ctx.authenticated_as == 'host:compute-1'
+    assert ctx.request_id == 'req-1'
+
+
+def test_signing_does_not_change_the_callers_dict(keys):
+    context = {'compute_host': 'compute-1'}
+    signed_by_host(keys, 'compute-1', context)
+    assert context == {'compute_host': 'compute-1'}
+
+
+@pytest.mark.parametrize('tamper', [
+    lambda raw, args: raw.update(request_id='req-other'),
+    lambda raw, args: raw.update(is_admin=True),
+    lambda raw, args: raw['signature'].update(ts=raw['signature']['ts'] + 1),
+    lambda raw, args: raw['signature'].update(nonce='0' * 32),
+    lambda raw, args: raw['signature'].update(mac='0' * 64),
+    lambda raw, args: args.update(instance_uuid='v'),
+    lambda raw, args: args.update(values={'host': 'compute-2'}),
+])
+def test_tampered_call_is_refused(keys, tamper):
+    args = {'instance_uuid': 'u'}
+    raw = signed_by_host(keys, 'compute-1', args=dict(args))
+    tamper(raw, args)
+    with pytest.raises(exception.NotAuthenticated, match='bad signature'):
+        verify(auth.ProxyVerifier(), raw, args=args)
+
+
+def test_other_method_or_namespace_is_refused(keys):
+    raw = signed_by_host(keys, 'compute-1')
+    with pytest.raises(exception.NotAuthenticated, match='bad signature'):
+        verify(auth.ProxyVerifier(), raw, method='instance_destroy')
+    with pytest.raises(exception.NotAuthenticated, match='bad signature'):
+        verify(auth.ProxyVerifier(), raw, namespace='compute_task')
+
+
+def test_wrong_key_is_refused(keys):
+    raw = auth.sign({'compute_host': 'compute-1'},
+                    key_of(keys, 'compute-2'), 'host:compute-1', 'compute',
+                    'instance_update', {'instance_uuid': 'u'})
+    with pytest.raises(exception.NotAuthenticated, match='bad signature'):
+        verify(auth.ProxyVerifier(), raw)
+
+
+def test_unknown_host_is_refused(keys):
+    raw = auth.sign({}, auth.new_key().encode(), 'host:compute-9',
+                    'compute', 'instance_update', {'instance_uuid': 'u'})
+    with pytest.raises(exception.NotAuthenticated,
+                       match='no key for host:compute-9'):
+        verify(auth.ProxyVerifier(), raw)
+
+
+@pytest.mark.parametrize('age', [-400, 400])
+def test_expired_or_future_timestamp_is_refused(keys, config, age):
+    config.set_override('signature_max_age', 300, group='proxy')
+    raw = signed_by_host(keys, 'compute-1', now=time.time() - age)
+    with pytest.raises(exception.NotAuthenticated, match='allowed: 300s'):
+        verify(auth.ProxyVerifier(), raw)
+
+
+def test_timestamp_within_the_window_is_accepted(keys):
+    raw = signed_by_host(keys, 'compute-1', now=time.time() - 200)
+    assert verify(auth.ProxyVerifier(), raw).compute_host == 'compute-1'
+
+
+def test_replayed_nonce_is_refused(keys):
+    verifier = auth.ProxyVerifier()
+    raw = signed_by_host(keys, 'compute-1')
+    verify(verifier, dict(raw))
+    with pytest.raises(exception.NotAuthenticated, match='replayed'):
+        verify(verifier, dict(raw))
+    # A fresh signature of the same call is fine.
+    verify(verifier, signed_by_host(keys, 'compute-1'))
+
+
+def test_host_key_claiming_another_host_is_refused(keys):
+    raw = signed_by_host(keys, 'compute-1', {'compute_host': 'compute-2'})
+    with pytest.raises(exception.NotAuthenticated,
+                       match='key of compute-1 cannot act as compute host'):
+        verify(auth.ProxyVerifier(), raw)
+
+
+def test_host_key_omitting_the_host_is_scoped_anyway(keys):
+    raw = signed_by_host(keys, 'compute-1', {'is_admin': True})
+    ctx = verify(auth.ProxyVerifier(), raw)
+    assert ctx.compute_host == 'compute-1'
+
+
+def test_host_key_cannot_sign_as_a_proxy(keys):
+    raw = auth.sign({}, key_of(keys, 'compute-1'), 'host:compute-1',
+                    'proxy', 'instance_update', {'instance_uuid': 'u'})
+    with pytest.raises(exception.NotAuthenticated, match='cannot sign as'):
+        verify(auth.ProxyVerifier(), raw)
+
+
+def test_operator_key_is_unscoped(keys):
+    raw = auth.sign({'is_admin': True}, key_of(keys, '_proxy'), 'proxy',
+                    'proxy', 'instance_update', {'instance_uuid': 'u'})
+    ctx = verify(auth.ProxyVerifier(), raw)
+    assert ctx.compute_host is None
+    assert ctx.authenticated_as == 'proxy'
+    # An operator may still scope itself on purpose.
+    raw = auth.sign({'compute_host': 'compute-2'}, key_of(keys, '_proxy'),
+                    'proxy', 'proxy', 'instance_update',
+                    {'instance_uuid': 'u'})
+    assert verify(auth.ProxyVerifier(), raw).compute_host == 'compute-2'
+
+
+def test_unsigned_call_is_served_as_asserted_unless_required(keys, config):
+    raw = {'compute_host': 'compute-2'}
+    ctx = verify(auth.ProxyVerifier(), raw)
+    assert ctx.compute_host == 'compute-2' and ctx.authenticated_as is None
+    config.set_override('require_signed_context', True, group='proxy')
+    with pytest.raises(exception.NotAuthenticated, match='not signed'):
+        verify(auth.ProxyVerifier(), raw)
+
+
+def test_signed_call_without_keys_dir_is_refused(keys, config):
+    raw = signed_by_host(keys, 'compute-1')
+    config.clear_override('host_keys_dir', group='proxy')
+    with pytest.raises(exception.NotAuthenticated, match='no key for'):
+        verify(auth.ProxyVerifier(), raw)
+
+
+@pytest.mark.parametrize('signature', [
+    'not a dict', {'v': 2}, {'v': 1},
+    {'v': 1, 'by': 'compute', 'key': 'host:../../etc/passwd', 'ts': 1.0,
+     'nonce': 'a' * 32, 'mac': 'x'},
+    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': 'now',
+     'nonce': 'a' * 32, 'mac': 'x'},
+    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': 1.0,
+     'nonce': 'short', 'mac': 'x'},
+    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': True,
+     'nonce': 'a' * 32, 'mac': 'x'},
+])
+def test_malformed_signature_is_a_named_error(keys, signature):
+    with pytest.raises(exception.NotAuthenticated,
+                       match='malformed signature'):
+        verify(auth.ProxyVerifier(), {'signature': signature})
+
+
+def test_refusal_is_logged_without_traceback(keys, caplog):
+    raw = signed_by_host(keys, 'compute-1', {'compute_host': 'compute-2'})
+    with caplog.at_level(logging.WARNING, logger='nova_proxy.common.auth'):
+        with pytest.raises(exception.NotAuthenticated):
+            verify(auth.ProxyVerifier(), raw)
+    records = [r for r in caplog.records if 'Refused' in r.getMessage()]
+    assert len(records) == 1
+    assert 'host:compute-1' in records[0].getMessage()
+    assert records[0].exc_info is None
+
+
+# -- the compute side -----------------------------------------------------
+
+@pytest.fixture
+def compute_1(keys, config):
+    """This process as compute-1: its own key file."""
+    config.set_override('key_file', str(keys / 'compute-1.key'),
+                        group='proxy_client')
+    return auth.ComputeVerifier('compute-1')
+
+
+def proxy_to(keys, host, key_host=None, by='proxy'):
+    key_host = key_host or host
+    return auth.sign({'is_admin': True}, key_of(keys, key_host),
+                     'host:' + key_host, by, 'terminate_instance',
+                     {'instance_uuid': 'u'}, to=host)
+
+
+def test_compute_accepts_a_proxy_signed_call_for_itself(compute_1, keys):
+    ctx = verify(compute_1, proxy_to(keys, 'compute-1'),
+                 method='terminate_instance')
+    assert ctx.authenticated_as == 'host:compute-1'
+
+
+def test_compute_refuses_a_call_addressed_to_another_host(compute_1, keys):
+    # Signed (by a proxy) for compute-2, replayed on compute-1's topic.
+    with pytest.raises(exception.NotAuthenticated,
+                       match='only a proxy may call compute host'):
+        verify(compute_1, proxy_to(keys, 'compute-2'),
+               method='terminate_instance')
+
+
+def test_compute_refuses_another_compute(compute_1, keys):
+    # compute-2 signing with its own key as "proxy", or as itself.
+    for by in ('proxy', 'compute'):
+        raw = auth.sign({}, key_of(keys, 'compute-2'), 'host:compute-2', by,
+                        'terminate_instance', {'instance_uuid': 'u'},
+                        to='compute-1')
+        with pytest.raises(exception.NotAuthenticated):
+            verify(compute_1, raw, method='terminate_instance')
+
+
+def test_compute_refuses_the_proxy_key(compute_1, keys):
+    raw = auth.sign({}, key_of(keys, '_proxy'), 'proxy', 'proxy',
+                    'terminate_instance', {'instance_uuid': 'u'},
+                    to='compute-1')
+    with pytest.raises(exception.NotAuthenticated,
+                       match='only a proxy may call'):
+        verify(compute_1, raw, method='terminate_instance')
+
+
+def test_compute_requires_signatures_when_configured(compute_1, config):
+    verify(compute_1, {}, method='terminate_instance')
+    config.set_override('require_signed_context', True, group='compute')
+    with pytest.raises(exception.NotAuthenticated, match='not signed'):
+        verify(compute_1, {}, method='terminate_instance')
+
+
+def test_verifier_by_topic(config):
+    config.set_override('topic', 'compute-t', group='compute')
+    v = auth.get_verifier(messaging.Target(topic='compute-t', server='h1'))
+    assert isinstance(v, auth.ComputeVerifier) and v.host == 'h1'
+    v = auth.get_verifier(messaging.Target(topic='compute_proxy',
+                                           server='p1'))
+    assert isinstance(v, auth.ProxyVerifier)
+
+
+# -- nonce cache ----------------------------------------------------------
+
+def test_nonce_cache_forgets_expired_then_oldest():
+    cache = auth.NonceCache(size=3)
+    assert cache.check_and_add('a', expires=10, now=0)
+    assert not cache.check_and_add('a', expires=10, now=5)
+    assert cache.check_and_add('b', expires=20, now=5)
+    # 'a' expired at 10: forgotten, so the cache does not grow forever.
+    assert cache.check_and_add('c', expires=30, now=11)
+    assert len(cache) == 2
+    for nonce in 'def':
+        assert cache.check_and_add(nonce, expires=40, now=12)
+    assert len(cache) == 3
+
+
+# -- key files and the key commands ---------------------------------------
+
+def test_key_files_rotate_first_line_signs_every_line_verifies(keys):
+    path = str(keys / 'compute-1.key')
+    old = auth.read_key_file(path)[0]
+    key_cli.create(host='compute-1', rotate=True, directory=str(keys))
+    old_again, new = auth.read_key_file(path)
+    assert old_again == old and new != old
+    # A caller already on the new key (step 2 of a rotation) still checks.
+    raw = auth.sign({}, new, 'host:compute-1', 'compute', 'ping',
+                    {'arg': 1})
+    verify(auth.ProxyVerifier(), raw, method='ping', args={'arg': 1})
+    assert oct(os.stat(path).st_mode & 0o777) == '0o600'
+
+
+def test_key_create_refuses_overwrite_and_bad_names(keys):
+    with pytest.raises(exception.InvalidKeyFile, match='it exists'):
+        key_cli.create(host='compute-1', directory=str(keys))
+    for bad in ('../x', '.hidden', 'a/b', '', '_proxy'):
+        with pytest.raises(exception.InvalidKeyFile,
+                           match='not a valid host name'):
+            key_cli.create(host=bad, directory=str(keys))
+    with pytest.raises(exception.InvalidKeyFile, match='no key to rotate'):
+        key_cli.create(host='compute-3', rotate=True, directory=str(keys))
+    before = auth.read_key_file(str(keys / 'compute-1.key'))
+    key_cli.create(host='compute-1', force=True, directory=str(keys))
+    after = auth.read_key_file(str(keys / 'compute-1.key'))
+    assert len(after) == 1 and after != before
+
+
+def test_key_list_names_no_secret(keys):
+    rows = key_cli.list_keys()
+    assert rows == [('(proxies and operators)', 1), ('compute-1', 1),
+                    ('compute-2', 1)]
+
+
+@pytest.mark.parametrize('text, reason', [
+    ('', 'no key in it'), ('# only a comment\n', 'no key in it'),
+    ('not base64 at all!\n', 'not base64'), ('c2hvcnQ=\n', 'at least 16'),
+])
+def test_malformed_key_file(tmp_path, text, reason):
+    path = tmp_path / 'bad.key'
+    path.write_text(text)
+    with pytest.raises(exception.InvalidKeyFile, match=reason):
+        auth.read_key_file(str(path))
+
+
+def test_missing_key_file_on_the_signing_side(config, tmp_path):
+    config.set_override('key_file', str(tmp_path / 'nope.key'),
+                        group='proxy_client')
+    signer = auth.get_signer()
+    with pytest.raises(exception.InvalidKeyFile, match='nope.key'):
+        signer.sign({}, messaging.Target(topic='t'), 'ping', {'arg': 1})
+
+
+def test_get_signer_by_configuration(keys, config):
+    assert auth.get_signer().role == 'proxy'
+    config.set_override('key_file', str(keys / 'compute-1.key'),
+                        group='proxy_client')
+    config.set_override('host', 'compute-1')
+    signer = auth.get_signer()
+    assert (signer.role, signer.host) == ('compute', 'compute-1')
+    config.clear_override('key_file', group='proxy_client')
+    config.clear_override('host_keys_dir', group='proxy')
+    assert auth.get_signer() is None
+
+
+# -- end to end on the fake driver ----------------------------------------
+
+@pytest.fixture
+def proxy_server(db, keys, config):
+    config.set_override('require_signed_context', True, group='proxy')
+    rpc.init()
+    target = messaging.Target(topic=config.proxy.topic, server='proxy-1')
+    srv = rpc.get_server(target, manager.endpoints())
+    srv.start()
+    yield srv
+    srv.stop()
+    threading.Thread(target=srv.wait, daemon=True).start()
+
+
+def _instance(host):
+    from nova_proxy.db import api as db
+    return db.instance_create(np_context.get_admin_context(),
+                              {'host': host, 'node': host,
+                               'vm_state': 'active'})
+
+
+def _client_as(config, keys, host):
+    """A ProxyAPI of a compute node holding ``host``'s key."""
+    config.set_override('key_file', str(keys / (host + '.key')),
+                        group='proxy_client')
+    config.set_override('host', host)
+    config.set_override('retries', 0, group='proxy_client')
+    api = rpcapi.ProxyAPI(timeout=10)
+    api.client  # built now, with this configuration
+    return api
+
+
+def test_rpc_compute_key_confines_to_its_host(proxy_server, keys, config):
+    mine, theirs = _instance('compute-1'), _instance('compute-2')
+    api = _client_as(config, keys, 'compute-1')
+    updated = api.instance_update(np_context.get_compute_context('compute-1'),
+                                  mine['uuid'], {'display_name': 'ok'})
+    assert updated['display_name'] == 'ok'
+    # Omitting compute_host does not make it an operator.
+    with pytest.raises(exception.HostScopeViolation):
+        api.instance_update(np_context.get_admin_context(), theirs['uuid'],
+                            {'display_name': 'stolen'})
+    # Claiming the other host is refused outright.
+    with pytest.raises(exception.NotAuthenticated, match='cannot act as'):
+        api.instance_update(np_context.get_compute_context('compute-2'),
+                            theirs['uuid'], {'display_name': 'stolen'})
+
+
+def test_rpc_unsigned_call_is_refused(proxy_server, config):
+    raw = messaging.get_rpc_client(
+        rpc.get_transport(), messaging.Target(topic=config.proxy.topic),
+        timeout=10)
+    with pytest.raises(exception.NotAuthenticated, match='not signed'):
+        raw.call({}, 'ping', arg=1)
+
+
+def test_rpc_operator_key_is_unconfined(proxy_server, keys, config):
+    theirs = _instance('compute-2')
+    api = rpcapi.ProxyAPI(timeout=10)  # no [proxy_client] key: proxy key
+    assert isinstance(api.client, rpc._SigningClient)
+    updated = api.instance_update(np_context.get_admin_context(),
+                                  theirs['uuid'], {'display_name': 'op'})
+    assert updated['display_name'] == 'op'
+
+
+class _Echo:
+    target = messaging.Target(version='1.0')
+
+    @rpc.remotable
+    def get_driver_state(self, context, value: str):
+        return [value, getattr(context, 'authenticated_as', None)]
+
+
+@pytest.fixture
+def compute_server(keys, config):
+    """compute-1's RPC server (its own key; signed calls required)."""
+    config.set_override('require_signed_context', True, group='compute')
+    config.set_override('key_file', str(keys / 'compute-1.key'),
+                        group='proxy_client')
+    rpc.init()
+    srv = rpc.get_server(messaging.Target(topic=config.compute.topic,
+                                          server='compute-1'), [_Echo()])
+    srv.start()
+    yield srv
+    srv.stop()
+    threading.Thread(target=srv.wait, daemon=True).start()
+
+
+def _compute_client(config, signer=None):
+    client = messaging.get_rpc_client(
+        rpc.get_transport(),
+        messaging.Target(topic=config.compute.topic, version='1.0'),
+        timeout=10, serializer=rpc.RequestContextSerializer())
+    return client if signer is None else rpc._SigningClient(client, signer)
+
+
+def test_rpc_compute_serves_only_proxies(compute_server, keys, config):
+    proxy = _compute_client(config, auth.Signer('proxy'))
+    assert proxy.prepare(server='compute-1').call(
+        {}, 'get_driver_state', value='x') == ['x', 'host:compute-1']
+    # compute-2 pretending to be a proxy on compute-1's topic.
+    imposter = _compute_client(config, auth.Signer('compute', 'compute-2'))
+    config.set_override('key_file', str(keys / 'compute-2.key'),
+                        group='proxy_client')
+    try:
+        with pytest.raises(exception.NotAuthenticated):
+            imposter.prepare(server='compute-1').call(
+                {}, 'get_driver_state', value='x')
+    finally:
+        config.set_override('key_file', str(keys / 'compute-1.key'),
+                            group='proxy_client')
+    unsigned = _compute_client(config)
+    with pytest.raises(exception.NotAuthenticated, match='not signed'):
+        unsigned.prepare(server='compute-1').call({}, 'get_driver_state',
+                                                  value='x')
