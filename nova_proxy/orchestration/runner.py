@@ -218,9 +218,14 @@ class Runner:
         try:
             self._write(op, values,
                         then=lambda c: final_writes(c, op, error))
-        except exception.NotFound as e:
-            # The instance or migration went away meanwhile: finish the
-            # journal anyway.
+        except (exception.StaleEpoch,) + DATABASE_OUTAGES:
+            raise
+        except Exception as e:
+            # The instance or migration went away or changed meanwhile:
+            # finish the journal anyway, so that the operation is never
+            # taken back only to fail the same way again.
+            if not isinstance(e, exception.NovaProxyException):
+                LOG.exception('Final writes of %s failed', op['id'])
             values['error'] = ('%s; final writes skipped: %s' % (
                 error, _error_text(e)))[:4000]
             self._write(op, values)

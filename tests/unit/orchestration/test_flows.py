@@ -356,3 +356,16 @@ def test_database_outage_stops_the_runner_without_rollback(orch, api, runner,
     runner.run(record)
     assert journal.get(orch, op['id'])['status'] == 'done'
     assert compute.effects.count((op['id'], 'resize_instance')) == 1
+
+
+def test_final_writes_failing_still_finish_the_journal(orch, api, runner,
+                                                       compute):
+    inst = oc.add_instance(orch)
+    compute.fail_steps.add('prep_resize')
+    op = api.migrate_server(orch, instance_uuid=inst['uuid'])
+    # The instance disappears before the rollback's final writes.
+    compute.on_call['abort_prep_resize'] = (
+        lambda kwargs: db_api.instance_destroy(orch, inst['uuid']))
+    record = _run(runner, orch, op)
+    assert record['status'] == 'rolled_back'
+    assert 'final writes skipped: InstanceNotFound' in record['error']
