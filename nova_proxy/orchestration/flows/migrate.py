@@ -262,6 +262,14 @@ class MigrateFlow(base.Flow):
         _migration(context, op, 'error')
         base.record_fault(context, op, error, host=op['state']['source'])
 
+    def failed(self, context, op, error):
+        # Given up without undo: where the instance really is, only an
+        # operator can tell. ERROR says so, with the fault.
+        db_api.instance_update(context, op['instance_uuid'], {
+            'vm_state': 'error', 'task_state': None})
+        _migration(context, op, 'error')
+        base.record_fault(context, op, error)
+
 
 class _FinishedResizeFlow(base.Flow):
     """Confirm and revert: there is nothing to undo; a failure leaves the

@@ -249,6 +249,9 @@ def test_attempts_exhausted_rolls_back_then_gives_up(orch, api, runner,
     record = journal.get(orch, op['id'])
     assert record['status'] == 'failed'
     assert 'gave up after 5 attempts' in record['error']
+    instance = db_api.instance_get_by_uuid(orch, inst2['uuid'])
+    assert (instance['vm_state'], instance['task_state']) == ('error', None)
+    assert len(_faults(orch, inst2['uuid'])) == 1
 
 
 def test_busy_instance_and_idempotent_ids(orch, api, runner):
