@@ -63,7 +63,7 @@ def parse_args(argv):
                         help='instead of the comparison, measure the proxy '
                              'under option variants (see '
                              'nova_proxy.bench.tune)')
-    parser.add_argument('--profile', action='store_true',
+    parser.add_argument('--profile', action='store_true', dest='sample',
                         help='sample the proxy with py-spy during proxy-1 at '
                              '16 callers and report where its CPU goes')
     parser.add_argument('--no-fleet', dest='fleet', action='store_false',
@@ -106,7 +106,7 @@ def main(argv=None):
     bench = runner.Bench(
         profile, backend=args.database, proxy_overrides=args.overrides,
         scenarios=args.scenarios, fleet=args.fleet,
-        fleet_bound_ms=args.fleet_bound_ms, sample=args.profile,
+        fleet_bound_ms=args.fleet_bound_ms, sample=args.sample,
         progress=lambda m: print(m, file=sys.stderr, flush=True))
     os.makedirs(args.output_dir, exist_ok=True)
     if args.tune:

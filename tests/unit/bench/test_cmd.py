@@ -9,6 +9,13 @@ def test_defaults_are_the_full_run_on_postgresql():
     assert args.database == 'postgresql'
     assert args.overrides == {}
     assert args.fleet is True
+    assert args.sample is False
+
+
+def test_profile_samples_and_keeps_the_mode():
+    args = bench.parse_args(['--quick', '--profile'])
+    assert args.profile == 'quick'
+    assert args.sample is True
 
 
 def test_options():
