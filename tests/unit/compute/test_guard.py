@@ -8,6 +8,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from nova_proxy.compute import service
+from nova_proxy.db import guard
+
 
 def run(code):
     result = subprocess.run(
@@ -88,3 +93,10 @@ def test_console_script_blocks_before_parsing_config():
     ''')
     assert 'stopped by' in out
     assert 'blocked' in out
+
+
+def test_the_service_refuses_to_start_if_the_block_does_not_hold(
+        monkeypatch, db):
+    monkeypatch.setattr(guard, 'block_db_access', lambda binary: None)
+    with pytest.raises(RuntimeError, match='not blocked'):
+        service.block_database()
