@@ -10,8 +10,9 @@ import pytest
 
 from nova_proxy import exception
 from tests.functional import orchestration_fixtures as of
-from tests.functional.orchestration_fixtures import orchestra  # noqa: F401
 from tests.functional.procs import wait_for
+
+orchestra = of.orchestra    # the fixture of this module's tests
 
 
 def _manage(orchestra, *argv):

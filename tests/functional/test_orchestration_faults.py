@@ -15,8 +15,9 @@ must appear there exactly once.
 import signal
 
 from tests.functional import orchestration_fixtures as of
-from tests.functional.orchestration_fixtures import orchestra  # noqa: F401
 from tests.functional.procs import wait_for
+
+orchestra = of.orchestra    # the fixture of this module's tests
 
 BOUNDARIES = ['before:prep_resize', 'after:prep_resize',
               'before:resize_instance', 'after:resize_instance',

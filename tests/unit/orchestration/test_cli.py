@@ -40,8 +40,8 @@ def test_list_and_show(db, admin_context, tmp_path):
     assert row[1:7] == ['migrate', UUID, 'running', 'resize_instance', '42',
                         'proxy-a']
 
-    result = _manage(db, tmp_path, ['operation', 'list', '--status',
-                                     'pending'])
+    result = _manage(db, tmp_path,
+                     ['operation', 'list', '--status', 'pending'])
     lines = result.out.splitlines()
     assert [line.split()[0] for line in lines[1:]] == ['op-2']
 

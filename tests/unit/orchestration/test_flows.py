@@ -222,7 +222,7 @@ def test_fence_checked_before_compute_call(orch, api, runner, compute):
 
 
 def test_attempts_exhausted_rolls_back_then_gives_up(orch, api, runner,
-                                                      compute, config):
+                                                     compute, config):
     config.set_override('max_attempts', 2, group='orchestration')
     inst = oc.add_instance(orch)
     op = api.migrate_server(orch, instance_uuid=inst['uuid'])
@@ -336,8 +336,8 @@ def test_build_on_down_host_fails_with_fault(orch, api, runner, compute):
     assert len(_faults(orch, op['instance_uuid'])) == 1
 
 
-def test_database_outage_stops_the_runner_without_rollback(orch, api, runner,
-                                                            compute):
+def test_database_outage_stops_the_runner_without_rollback(
+        orch, api, runner, compute):
     from oslo_db import exception as db_exc
     inst = oc.add_instance(orch)
     op = api.migrate_server(orch, instance_uuid=inst['uuid'])

@@ -22,8 +22,8 @@ def test_hook_fires_once_at_its_point():
         h.fire('after', 'resize_instance', 'op')
         h.fire('after', 'resize_instance', 'op')
         h.fire('before', 'x', 'op')
-    assert [c.args[1] for c in kill.call_args_list] == [signal.SIGKILL,
-                                                         signal.SIGSTOP]
+    assert [c.args[1] for c in kill.call_args_list] == [
+        signal.SIGKILL, signal.SIGSTOP]
 
 
 def test_hook_for_one_operation_waits_for_it():
