@@ -11,8 +11,11 @@ Calls without ``compute_host`` come from operators, other proxies and the
 orchestration engine and are not confined. ``[proxy] enforce_host_scope``
 turns the checks off, for debugging only.
 
-Note: the compute host is asserted by the caller; binding it to the
-caller's broker credentials is tracked separately (see the docs).
+Who the caller is: with keys deployed, ``compute_host`` is not the
+caller's claim but the host whose key signed the call
+(``nova_proxy.common.auth``, checked in ``rpc.remotable`` before the
+endpoint runs); unsigned calls keep their asserted host unless ``[proxy]
+require_signed_context`` refuses them. See docs/security.rst.
 """
 
 from nova_proxy import conf
