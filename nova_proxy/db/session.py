@@ -103,6 +103,22 @@ def _sqlite_on_begin(conn):
     conn.info['in_transaction'] = True
 
 
+def _listen_first(engine, name, fn):
+    """Make ``fn`` the first ``name`` listener of ``engine``.
+
+    oslo.db registers its own SQLite ``begin`` listener (a plain deferred
+    ``BEGIN``) when it builds the engine, and ``listen(..., insert=True)``
+    does not put ours before it on SQLAlchemy 2.1: take the existing
+    listeners off, add ours, and put theirs back after it.
+    """
+    existing = list(getattr(engine.dispatch, name))
+    for listener in existing:
+        sqlalchemy.event.remove(engine, name, listener)
+    sqlalchemy.event.listen(engine, name, fn)
+    for listener in existing:
+        sqlalchemy.event.listen(engine, name, listener)
+
+
 def _ensure_state_path(url):
     if url.startswith('sqlite:///') and url != 'sqlite:///:memory:':
         path = url[len('sqlite:///'):]
@@ -123,8 +139,7 @@ def _get_context_manager():
                              max_overflow=CONF.database.max_overflow)
                 engine = cm.writer.get_engine()
                 sqlalchemy.event.listen(engine, 'connect', _sqlite_on_connect)
-                sqlalchemy.event.listen(engine, 'begin', _sqlite_on_begin,
-                                        insert=True)
+                _listen_first(engine, 'begin', _sqlite_on_begin)
                 _context_manager = cm
     return _context_manager
 

@@ -81,3 +81,32 @@ def test_blocked_process_cannot_open_a_transaction(db, admin_context):
     finally:
         guard.unblock_db_access()
     assert api.instance_get_all_by_host(admin_context, 'h') == []
+
+
+def test_sqlite_write_transactions_begin_immediate(db, admin_context):
+    """Read-then-write transactions from several threads never fail with
+    "database is locked": they take the write lock at BEGIN and wait on
+    busy_timeout, instead of failing when their read snapshot goes stale."""
+    import threading
+    node = api.compute_node_create(admin_context,
+                                   {'host': 'h', 'node': 'h', 'vcpus': 4})
+    errors = []
+
+    def work():
+        for i in range(40):
+            try:
+                # Reads the row, then writes it: the pattern that fails on
+                # a deferred BEGIN under concurrent writers.
+                api.compute_node_update(admin_context, node['id'],
+                                        {'vcpus_used': i})
+            except Exception as e:  # noqa: BLE001 - counted, then asserted
+                errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    engine = db_session.get_engine()
+    assert list(engine.dispatch.begin)[0] is db_session._sqlite_on_begin
