@@ -117,8 +117,12 @@ def check_proxy_before_fork(host):
 
 class ComputeService(service.RPCService):
 
-    def __init__(self, host):
+    def __init__(self, host, block_db=True):
+        """``block_db=False`` is only for running a proxy and computes in
+        one process (the README's main job without a broker): the block is
+        process-wide and would stop the proxy too."""
         super().__init__(host)
+        self.block_db = block_db
         self.node = host
         self.driver = None
         self.service_record = None
@@ -139,9 +143,13 @@ class ComputeService(service.RPCService):
         return list(self.tasks)
 
     def start(self):
-        message = block_database()
-        LOG.info('Direct database access is blocked in this process: a '
-                 'database call raises DBNotAllowed: %s', message)
+        if self.block_db:
+            message = block_database()
+            LOG.info('Direct database access is blocked in this process: a '
+                     'database call raises DBNotAllowed: %s', message)
+        else:
+            LOG.warning('Database access is NOT blocked in this process: '
+                        'compute %s shares it with a proxy', self.host)
         rpc.init()
         self.context = np_context.get_compute_context(self.host)
         wait_for_proxy(self.context)
