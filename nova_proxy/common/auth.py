@@ -71,10 +71,10 @@ LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 __all__ = ['SIGNATURE_KEY', 'PROXY_KEY_NAME', 'VERSION', 'new_key',
-           'write_key_file', 'read_key_file', 'host_key_path',
-           'proxy_key_path', 'valid_host', 'sign', 'Signer', 'get_signer',
-           'Verifier', 'ProxyVerifier', 'ComputeVerifier', 'get_verifier',
-           'NonceCache', 'reset']
+           'write_key_file', 'promote_key', 'retire_keys', 'read_key_file',
+           'host_key_path', 'proxy_key_path', 'valid_host', 'sign', 'Signer',
+           'get_signer', 'Verifier', 'ProxyVerifier', 'ComputeVerifier',
+           'get_verifier', 'NonceCache', 'reset']
 
 VERSION = 1
 SIGNATURE_KEY = 'signature'
@@ -105,31 +105,16 @@ def new_key():
     return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()
 
 
-def write_key_file(path, append=False, force=False):
-    """Write a new random key to ``path`` (mode 0600).
+_KEY_FILE_HEADER = '# nova-compute-proxy key: keep secret, mode 0600\n'
 
-    :param append: add the key as a further line of an existing file (a
-        verify-only key, the first step of a rotation).
-    :param force: replace an existing file.
-    :returns: the new key text.
-    :raises: InvalidKeyFile if ``path`` exists and neither ``append`` nor
-        ``force`` is given.
-    """
-    key = new_key()
-    exists = os.path.exists(path)
-    if exists and not (append or force):
-        raise exception.InvalidKeyFile(
-            path=path, reason='it exists (use --rotate or --force)')
-    if append and exists:
-        read_key_file(path)  # refuse to extend a broken file
-        with open(path) as f:
-            text = f.read()
-        if text and not text.endswith('\n'):
-            text += '\n'
-        content = text + key + '\n'
-    else:
-        content = '# nova-compute-proxy key: keep secret, mode 0600\n' + \
-            key + '\n'
+
+def _key_text(key):
+    return base64.urlsafe_b64encode(key).decode()
+
+
+def _write_keys(path, keys):
+    """Replace ``path`` atomically with ``keys`` (bytes), mode 0600."""
+    content = _KEY_FILE_HEADER + ''.join(_key_text(k) + '\n' for k in keys)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp = '%s.tmp-%s' % (path, secrets.token_hex(4))
@@ -142,7 +127,52 @@ def write_key_file(path, append=False, force=False):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return key
+
+
+def write_key_file(path, append=False, force=False):
+    """Write a new random key to ``path`` (mode 0600).
+
+    :param append: add the key as the last line of an existing file (a
+        verify-only key: the first step of a rotation).
+    :param force: replace an existing file.
+    :returns: the new key text.
+    :raises: InvalidKeyFile if ``path`` exists and neither ``append`` nor
+        ``force`` is given, or if the file to append to is malformed.
+    """
+    key = secrets.token_bytes(KEY_BYTES)
+    exists = os.path.exists(path)
+    if exists and not (append or force):
+        raise exception.InvalidKeyFile(
+            path=path, reason='it exists (use --rotate or --force)')
+    keys = read_key_file(path) if append and exists else []
+    _write_keys(path, keys + [key])
+    return _key_text(key)
+
+
+def promote_key(path):
+    """Make the last key of ``path`` the signing one (rotation step 2).
+
+    :raises: InvalidKeyFile if it holds a single key.
+    """
+    keys = read_key_file(path)
+    if len(keys) < 2:
+        raise exception.InvalidKeyFile(path=path,
+                                       reason='one key only: nothing to '
+                                              'promote')
+    _write_keys(path, [keys[-1]] + keys[:-1])
+
+
+def retire_keys(path):
+    """Keep only the signing key of ``path`` (rotation step 3).
+
+    :raises: InvalidKeyFile if it holds a single key.
+    """
+    keys = read_key_file(path)
+    if len(keys) < 2:
+        raise exception.InvalidKeyFile(path=path,
+                                       reason='one key only: nothing to '
+                                              'retire')
+    _write_keys(path, keys[:1])
 
 
 def _parse_keys(path, text):

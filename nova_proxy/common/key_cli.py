@@ -2,14 +2,17 @@
 
     nova-compute-proxy-manage key create --host HOST [--rotate | --force]
     nova-compute-proxy-manage key create --proxy [--rotate | --force]
+    nova-compute-proxy-manage key promote --host HOST | --proxy
+    nova-compute-proxy-manage key retire --host HOST | --proxy
     nova-compute-proxy-manage key list
 
 Keys are written to ``[proxy] host_keys_dir`` (or ``--dir``): ``<host>.key``
 for a compute host, ``_proxy.key`` for the proxies and operators, mode
 0600. Copy a host's file to that compute node and point its ``[proxy_client]
-key_file`` at it. ``--rotate`` adds a new key as a further (verify-only)
-line, the first step of a rotation (docs/security.rst). No secret is ever
-printed.
+key_file`` at it. A rotation (docs/security.rst) is ``create --rotate``
+(a new, verify-only last line), ``promote`` (the new key signs) and
+``retire`` (only the signing key is left), copying the file to the compute
+host and the other proxies after each step. No secret is ever printed.
 """
 
 import os
@@ -20,7 +23,7 @@ from nova_proxy import exception
 
 CONF = conf.CONF
 
-__all__ = ['add_parsers', 'create', 'list_keys']
+__all__ = ['add_parsers', 'create', 'promote', 'retire', 'list_keys']
 
 
 def _directory(directory):
@@ -32,6 +35,13 @@ def _directory(directory):
     return directory
 
 
+def _path(host, proxy, directory):
+    directory = _directory(directory)
+    if proxy:
+        return auth.proxy_key_path(directory)
+    return auth.host_key_path(host, directory)
+
+
 def create(host=None, proxy=False, rotate=False, force=False,
            directory=None):
     """Write a new key for compute host ``host`` or for the proxies.
@@ -40,15 +50,25 @@ def create(host=None, proxy=False, rotate=False, force=False,
     :raises: InvalidKeyFile (no directory, bad host name, file exists
         without --rotate/--force).
     """
-    directory = _directory(directory)
-    if proxy:
-        path = auth.proxy_key_path(directory)
-    else:
-        path = auth.host_key_path(host, directory)
+    path = _path(host, proxy, directory)
     if rotate and not os.path.exists(path):
         raise exception.InvalidKeyFile(path=path,
                                        reason='no key to rotate yet')
     auth.write_key_file(path, append=rotate, force=force)
+    return path
+
+
+def promote(host=None, proxy=False, directory=None):
+    """The last key of the file signs from now on. :returns: the path."""
+    path = _path(host, proxy, directory)
+    auth.promote_key(path)
+    return path
+
+
+def retire(host=None, proxy=False, directory=None):
+    """Drop every key but the signing one. :returns: the path."""
+    path = _path(host, proxy, directory)
+    auth.retire_keys(path)
     return path
 
 
@@ -88,9 +108,31 @@ def _create():
               'there.' % cmd.key_host)
 
 
+def _promote():
+    cmd = CONF.command
+    path = promote(cmd.key_host, cmd.key_proxy, cmd.key_dir)
+    print('The newest key of %s signs now; copy the file to the same '
+          'places as before' % path)
+
+
+def _retire():
+    cmd = CONF.command
+    path = retire(cmd.key_host, cmd.key_proxy, cmd.key_dir)
+    print('Only the signing key is left in %s; copy the file to the same '
+          'places as before' % path)
+
+
 def _list():
     for who, count in list_keys(CONF.command.key_dir):
         print('%-40s %s' % (who, count))
+
+
+def _add_who(parser):
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument('--host', dest='key_host',
+                     help='The compute host the key is for.')
+    who.add_argument('--proxy', dest='key_proxy', action='store_true',
+                     help='The key of the proxies and operators.')
 
 
 def add_parsers(subparsers):
@@ -100,11 +142,7 @@ def add_parsers(subparsers):
     actions.required = True
     create_parser = actions.add_parser(
         'create', help='Write a new random key file.')
-    who = create_parser.add_mutually_exclusive_group(required=True)
-    who.add_argument('--host', dest='key_host',
-                     help='The compute host the key is for.')
-    who.add_argument('--proxy', dest='key_proxy', action='store_true',
-                     help='The key of the proxies and operators.')
+    _add_who(create_parser)
     how = create_parser.add_mutually_exclusive_group()
     how.add_argument('--rotate', dest='key_rotate', action='store_true',
                      help='Add a new key to an existing file as a further, '
@@ -115,6 +153,14 @@ def add_parsers(subparsers):
     create_parser.add_argument('--dir', dest='key_dir',
                                help='Default: [proxy] host_keys_dir.')
     create_parser.set_defaults(func=_create)
+    for name, func, text in (
+            ('promote', _promote, 'Make the newest key the signing one.'),
+            ('retire', _retire, 'Keep only the signing key.')):
+        step = actions.add_parser(name, help=text)
+        _add_who(step)
+        step.add_argument('--dir', dest='key_dir',
+                          help='Default: [proxy] host_keys_dir.')
+        step.set_defaults(func=func)
     list_parser = actions.add_parser(
         'list', help='Key files and how many keys each holds.')
     list_parser.add_argument('--dir', dest='key_dir',

@@ -297,17 +297,57 @@ def test_nonce_cache_forgets_expired_then_oldest():
 
 # -- key files and the key commands ---------------------------------------
 
-def test_key_files_rotate_first_line_signs_every_line_verifies(keys):
+def _ping_signed_with(key):
+    return auth.sign({}, key, 'host:compute-1', 'compute', 'ping',
+                     {'arg': 1})
+
+
+def _checks(raw):
+    try:
+        verify(auth.ProxyVerifier(), raw, method='ping', args={'arg': 1})
+        return True
+    except exception.NotAuthenticated:
+        return False
+
+
+def test_rotation_never_refuses_a_call_until_retire(keys, config):
     path = str(keys / 'compute-1.key')
     old = auth.read_key_file(path)[0]
+    config.set_override('key_file', path, group='proxy_client')
+    config.set_override('host', 'compute-1')
+    signer = auth.get_signer()
+
+    def signs_with():
+        """The key of the file that the compute's signer used."""
+        raw = signer.sign({}, messaging.Target(topic='t'), 'ping',
+                          {'arg': 1})
+        payload = auth._payload(raw, raw['signature'], 'ping', None,
+                                {'arg': 1})
+        [used] = [k for k in auth.read_key_file(path)
+                  if auth._mac(k, payload) == raw['signature']['mac']]
+        return used
+
+    # 1. create --rotate: the new key is a verify-only last line.
     key_cli.create(host='compute-1', rotate=True, directory=str(keys))
     old_again, new = auth.read_key_file(path)
     assert old_again == old and new != old
-    # A caller already on the new key (step 2 of a rotation) still checks.
-    raw = auth.sign({}, new, 'host:compute-1', 'compute', 'ping',
-                    {'arg': 1})
-    verify(auth.ProxyVerifier(), raw, method='ping', args={'arg': 1})
+    assert signs_with() == old
+    assert _checks(_ping_signed_with(old)) and _checks(_ping_signed_with(new))
+    # 2. promote: the new key signs, the old one still checks.
+    key_cli.promote(host='compute-1', directory=str(keys))
+    assert auth.read_key_file(path) == [new, old]
+    assert signs_with() == new
+    assert _checks(_ping_signed_with(old))
+    # 3. retire: only the new key is left.
+    key_cli.retire(host='compute-1', directory=str(keys))
+    assert auth.read_key_file(path) == [new]
+    assert not _checks(_ping_signed_with(old))
+    assert _checks(_ping_signed_with(new))
     assert oct(os.stat(path).st_mode & 0o777) == '0o600'
+    with pytest.raises(exception.InvalidKeyFile, match='nothing to retire'):
+        key_cli.retire(host='compute-1', directory=str(keys))
+    with pytest.raises(exception.InvalidKeyFile, match='nothing to promote'):
+        key_cli.promote(host='compute-1', directory=str(keys))
 
 
 def test_key_create_refuses_overwrite_and_bad_names(keys):
