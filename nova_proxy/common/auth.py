@@ -149,17 +149,20 @@ def write_key_file(path, append=False, force=False):
     return _key_text(key)
 
 
+def _rewrite_keys(path, step, reorder):
+    keys = read_key_file(path)
+    if len(keys) < 2:
+        raise exception.InvalidKeyFile(
+            path=path, reason='one key only: nothing to %s' % step)
+    _write_keys(path, reorder(keys))
+
+
 def promote_key(path):
     """Make the last key of ``path`` the signing one (rotation step 2).
 
     :raises: InvalidKeyFile if it holds a single key.
     """
-    keys = read_key_file(path)
-    if len(keys) < 2:
-        raise exception.InvalidKeyFile(path=path,
-                                       reason='one key only: nothing to '
-                                              'promote')
-    _write_keys(path, [keys[-1]] + keys[:-1])
+    _rewrite_keys(path, 'promote', lambda keys: [keys[-1]] + keys[:-1])
 
 
 def retire_keys(path):
@@ -167,12 +170,7 @@ def retire_keys(path):
 
     :raises: InvalidKeyFile if it holds a single key.
     """
-    keys = read_key_file(path)
-    if len(keys) < 2:
-        raise exception.InvalidKeyFile(path=path,
-                                       reason='one key only: nothing to '
-                                              'retire')
-    _write_keys(path, keys[:1])
+    _rewrite_keys(path, 'retire', lambda keys: keys[:1])
 
 
 def _parse_keys(path, text):
