@@ -55,6 +55,7 @@ import collections
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import secrets
@@ -91,6 +92,7 @@ MIN_KEY_BYTES = 16
 _TRANSPORT_KEYS = frozenset(['msg_id', 'reply_q', 'client_timeout'])
 _HOST_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$')
 _NONCE_RE = re.compile(r'^[0-9a-f]{16,64}$')
+_MAC_RE = re.compile(r'^[0-9a-f]{64}$')
 
 
 def valid_host(host):
@@ -440,9 +442,14 @@ class Verifier:
         if not isinstance(envelope, dict) or envelope.get('v') != VERSION:
             _refuse(method, None, 'malformed signature')
         ts, nonce = envelope.get('ts'), envelope.get('nonce')
-        if (not isinstance(envelope.get('mac'), str) or
+        mac = envelope.get('mac')
+        # hmac.compare_digest raises on non-ASCII text, and NaN compares
+        # false with everything (it would never expire): both are
+        # malformed, never a server error.
+        if (not isinstance(mac, str) or not _MAC_RE.match(mac) or
                 not isinstance(envelope.get('key'), str) or
                 isinstance(ts, bool) or not isinstance(ts, (int, float)) or
+                not math.isfinite(ts) or
                 not isinstance(nonce, str) or not _NONCE_RE.match(nonce)):
             _refuse(method, envelope, 'malformed signature')
         keys = self._keys(envelope, method)
@@ -452,7 +459,7 @@ class Verifier:
             payload = _payload(raw, envelope, method, namespace, args)
         except (TypeError, ValueError):
             _refuse(method, envelope, 'arguments cannot be digested')
-        if not any(hmac.compare_digest(_mac(k, payload), envelope['mac'])
+        if not any(hmac.compare_digest(_mac(k, payload), mac)
                    for k in keys):
             _refuse(method, envelope, 'bad signature')
         now = time.time()

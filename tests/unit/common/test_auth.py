@@ -189,18 +189,34 @@ def test_signed_call_without_keys_dir_is_refused(keys, config):
 @pytest.mark.parametrize('signature', [
     'not a dict', {'v': 2}, {'v': 1},
     {'v': 1, 'by': 'compute', 'key': 'host:../../etc/passwd', 'ts': 1.0,
-     'nonce': 'a' * 32, 'mac': 'x'},
+     'nonce': 'a' * 32, 'mac': '0' * 64},
     {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': 'now',
-     'nonce': 'a' * 32, 'mac': 'x'},
+     'nonce': 'a' * 32, 'mac': '0' * 64},
     {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': 1.0,
-     'nonce': 'short', 'mac': 'x'},
+     'nonce': 'short', 'mac': '0' * 64},
     {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': True,
+     'nonce': 'a' * 32, 'mac': '0' * 64},
+    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': float('nan'),
+     'nonce': 'a' * 32, 'mac': '0' * 64},
+    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': float('inf'),
+     'nonce': 'a' * 32, 'mac': '0' * 64},
+    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': 1.0,
+     'nonce': 'a' * 32, 'mac': '\u00e9' * 64},
+    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': 1.0,
      'nonce': 'a' * 32, 'mac': 'x'},
 ])
 def test_malformed_signature_is_a_named_error(keys, signature):
     with pytest.raises(exception.NotAuthenticated,
                        match='malformed signature'):
         verify(auth.ProxyVerifier(), {'signature': signature})
+
+
+def test_validly_signed_nan_timestamp_never_passes(keys):
+    # A key holder cannot make a call that never expires.
+    raw = signed_by_host(keys, 'compute-1', now=float('nan'))
+    with pytest.raises(exception.NotAuthenticated,
+                       match='malformed signature'):
+        verify(auth.ProxyVerifier(), raw)
 
 
 def test_refusal_is_logged_without_traceback(keys, caplog):
