@@ -14,6 +14,7 @@ from nova_proxy.common import context as np_context
 from nova_proxy.common import key_cli
 from nova_proxy.common import rpc
 from nova_proxy.compute import rpcapi as compute_rpcapi
+from nova_proxy.orchestration import rpcapi as orchestration_rpcapi
 from nova_proxy import conf
 from nova_proxy import exception
 from nova_proxy.proxy import rpcapi as proxy_rpcapi
@@ -126,6 +127,16 @@ def test_compute_serves_only_proxies(signed_cluster):
     state = compute_rpcapi.ComputeAPI(timeout=10).get_driver_state(
         admin(), 'compute-1')
     assert 'instances' in state
+
+    # The proxy's own engine builds on compute-1: an operator-signed call
+    # in the compute_task namespace, then the proxy's signed calls to
+    # compute-1 and compute-1's signed writes back through the proxy.
+    op = orchestration_rpcapi.ComputeTaskAPI(timeout=30).build_instance(
+        admin(), {'display_name': 'signed', 'memory_mb': 512, 'vcpus': 1,
+                  'root_gb': 1}, host='compute-1')
+    wait_for(lambda: operator.instance_get_by_uuid(
+        admin(), op['instance_uuid'])['vm_state'] == 'active', timeout=60,
+        interval=0.3, message='the build through signed calls')
 
     # compute-2, with its own key, calling compute-1's topic directly.
     CONF.set_override('key_file', str(keys / 'compute-2.key'),
