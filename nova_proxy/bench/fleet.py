@@ -224,9 +224,9 @@ def find_capacity(bench, bound_ms=100.0, start=None, speedup=1.0):
                            'ok' if step['good'] else 'OVER'))
         return step
 
-    # Start at about 20 calls/s.
+    # Start at about 5 calls/s.
     count = start or max(2, min(profile.fleet_max_nodes,
-                                int(20 / per_node / speedup)))
+                                int(5 / per_node / speedup)))
     best = bad = None
     while True:
         step = run(count)

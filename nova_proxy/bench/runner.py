@@ -56,6 +56,8 @@ PROFILES = {
 # (name, what it is, calls per operation)
 SCENARIOS = [
     ('direct', 'instance_update in-process (nova-compute before)', 1),
+    ('direct-scoped', 'instance_update in-process with the host-scope '
+                      'condition the proxy adds', 1),
     ('direct-build', 'an instance build in-process', workloads.BUILD_CALLS),
     ('amqp', 'raw AMQP echo, direct reply-to (floor of any RPC)', 1),
     ('oslo', 'oslo.messaging echo, default settings (floor of '
@@ -274,6 +276,11 @@ class Bench:
         workloads.update_once(api, host, ctx)
 
     @staticmethod
+    def _update_scoped(state):
+        api, host, ctx = state
+        workloads.update_once(api, host, ctx, scope_host=host.name)
+
+    @staticmethod
     def _build(state):
         api, host, ctx = state
         workloads.build_once(api, host, ctx)
@@ -283,6 +290,9 @@ class Bench:
         if 'direct' in self.scenarios:
             self.measure('direct', self._db_states(False), self._update,
                          no_server)
+        if 'direct-scoped' in self.scenarios:
+            self.measure('direct-scoped', self._db_states(False),
+                         self._update_scoped, no_server)
         if 'direct-build' in self.scenarios:
             self.measure('direct-build', self._db_states(False),
                          self._build, no_server)

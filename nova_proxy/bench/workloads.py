@@ -103,18 +103,23 @@ def seed_hosts(prefix, count, instances_per_host=1):
 def seed_hosts_bulk(prefix, count, instances_per_host=1):
     """As ``seed_hosts``, for thousands of hosts: bulk inserts in one
     transaction instead of one API call per row. The rows are the same
-    except for what the API would compute (timestamps are left NULL)."""
+    except for the creation and update times, left NULL."""
     names = ['%s-%05d' % (prefix, n) for n in range(count)]
     instances = {name: [str(uuid.uuid4()) for _ in range(instances_per_host)]
                  for name in names}
     requests = {name: 'req-%s' % uuid.uuid4() for name in names}
     engine = db_session.get_engine()
     with engine.begin() as conn:
+        # Up as of now, as a running fleet is: a NULL heartbeat would have
+        # the proxies' mark_services_down task disable (and later enable)
+        # every new node, a start-up burst no real fleet has.
+        now = conn.execute(sa.select(db_session.db_utcnow())).scalar_one()
         conn.execute(sa.insert(models.Service.__table__), [
             {'uuid': str(uuid.uuid4()), 'host': name,
              'binary': 'nova-compute', 'topic': 'compute',
              'report_count': 0, 'disabled': False, 'forced_down': False,
-             'version': 1, 'deleted': 0} for name in names])
+             'last_seen_up': now, 'version': 1, 'deleted': 0}
+            for name in names])
         conn.execute(sa.insert(models.ComputeNode.__table__), [
             {'uuid': str(uuid.uuid4()), 'host': name, 'node': name,
              'hypervisor_type': 'fake', 'vcpus': 16, 'memory_mb': 32768,
@@ -147,12 +152,13 @@ def seed_hosts_bulk(prefix, count, instances_per_host=1):
                  requests[name]) for name in names]
 
 
-def update_once(api, host, ctx):
+def update_once(api, host, ctx, **kwargs):
     """One compare-and-swap ``instance_update``, as a progress report
-    during a task: valid only while no task of another kind took over."""
+    during a task: valid only while no task of another kind took over.
+    ``kwargs`` go to the call (``scope_host`` for the in-process API)."""
     api.instance_update(ctx, host.instance_uuids[0], {
         'progress': next(host.counter) % 100,
-        'expected_task_state': None})
+        'expected_task_state': None}, **kwargs)
 
 
 _BUILD_STEPS = (

@@ -28,13 +28,15 @@ def test_smoke_run(tmp_path):
     with open(out / 'bench.json') as f:
         report = json.load(f)
     assert set(report['results']) == {
-        'direct', 'direct-build', 'amqp', 'oslo', 'proxy-1', 'build-1',
+        'direct', 'direct-scoped', 'direct-build', 'amqp', 'oslo',
+        'proxy-1', 'build-1',
         'proxy-2', 'build-2'}
     for name, per_callers in report['results'].items():
         assert list(per_callers) == ['1', '2']
         for row in per_callers.values():
             assert row['errors'] == 0, (name, row['first_error'])
-            if name in ('direct', 'amqp', 'oslo', 'proxy-1', 'proxy-2'):
+            if name in ('direct', 'direct-scoped', 'amqp', 'oslo', 'proxy-1',
+                        'proxy-2'):
                 assert row['calls_per_s'] > 0, name
     proxy = report['results']['proxy-1']['1']['cpu_us_per_call']
     assert proxy['server'] > 0 and proxy['database'] > 0

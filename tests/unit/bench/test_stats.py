@@ -57,9 +57,22 @@ def test_targets_met_and_missed():
     assert missed['throughput, 16 callers, 1 proxy process']['met'] is False
     assert missed['p50 latency, 1 caller']['met'] is False
     assert missed['proxy CPU per call, 16 caller(s)']['met'] is False
+    # Without a direct-scoped figure there is no scoped row.
+    assert 'proxy CPU per call, 1 caller(s), scoped' not in missed
     stretch = missed['stretch: gap to the raw AMQP floor']['ratios']
     assert stretch['p50 proxy / amqp, 1'] == 6.0
     assert stretch['server CPU oslo / amqp, 16'] == 8.0
+
+
+def test_scoped_cpu_target():
+    results = _results(950, 2.5, 1300)
+    results['direct-scoped'] = {'1': _row(400, 1.2, client=500)}
+    targets = {t['name']: t for t in stats.targets(results)}
+    scoped = targets['proxy CPU per call, 1 caller(s), scoped']
+    # bound = 1.15 * 800 + 500 = 1420
+    assert scoped['bound_us'] == 1420
+    assert scoped['met'] is True
+    assert targets['proxy CPU per call, 1 caller(s)']['met'] is False
 
 
 def test_targets_without_figures_are_not_judged():
