@@ -14,6 +14,10 @@ clock). A window of 0 (the default, as in nova) disables the task's work.
 The operation id is ``auto-confirm-<migration uuid>``: the orchestration
 API treats it as an idempotency key, so a retry, or a second proxy that
 acts on a stale view, gets the same operation instead of a second one.
+When that confirmation ended without success (failed or rolled back) and
+the resize is still unconfirmed, a later period tries again under
+``auto-confirm-<migration uuid>-<n>``, up to ``MAX_ATTEMPTS`` in all;
+then the task leaves the resize to an operator and says so (``gave_up``).
 
 Items: one per unconfirmed instance (its uuid).
 """
@@ -37,10 +41,30 @@ OPERATION_PREFIX = 'auto-confirm-'
 # Outcomes recorded per item besides the operation's status.
 NOT_DUE = 'not_due'
 BUSY = 'busy'
+GAVE_UP = 'gave_up'
+
+# Automatic confirmations of one migration, counting the first.
+MAX_ATTEMPTS = 3
+_UNSUCCESSFUL = ('failed', 'rolled_back')
 
 
-def operation_id_for(migration_uuid):
-    return OPERATION_PREFIX + migration_uuid
+def operation_id_for(migration_uuid, attempt=1):
+    """The idempotency key of the ``attempt``-th automatic confirmation."""
+    base_id = OPERATION_PREFIX + migration_uuid
+    return base_id if attempt == 1 else '%s-%d' % (base_id, attempt)
+
+
+@db_session.reader
+def _attempt(context, migration_uuid):
+    """The attempt to make now: 1 + the automatic confirmations of this
+    migration that ended without success."""
+    op = models.Operation
+    ids = [operation_id_for(migration_uuid, n)
+           for n in range(1, MAX_ATTEMPTS + 1)]
+    ended = context.session.execute(
+        sa.select(sa.func.count()).select_from(op)
+        .where(op.id.in_(ids), op.status.in_(_UNSUCCESSFUL))).scalar_one()
+    return ended + 1
 
 
 def _rpc_confirm(context, instance_uuid, operation_id):
@@ -74,8 +98,16 @@ class ConfirmResizes(base.ItemTask):
         due = dict(_due(context, _cutoff(now, window), instance_uuid=item))
         if item not in due:
             return NOT_DUE
+        attempt = _attempt(context, due[item])
+        if attempt > MAX_ATTEMPTS:
+            LOG.warning('Gave up confirming the resize of %(uuid)s '
+                        'automatically after %(n)d unsuccessful attempts; '
+                        'confirm or revert it by hand',
+                        {'uuid': item, 'n': MAX_ATTEMPTS})
+            return GAVE_UP
         try:
-            record = self._confirm(context, item, operation_id_for(due[item]))
+            record = self._confirm(context, item,
+                                   operation_id_for(due[item], attempt))
         except (exception.OperationInProgress,
                 exception.UnexpectedTaskStateError,
                 exception.UnexpectedVMStateError) as e:

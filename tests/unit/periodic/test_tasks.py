@@ -327,3 +327,44 @@ def test_purge_drops_old_periodic_records(db, admin_context, config):
     _, details = purge_deleted.PurgeDeleted().run(
         admin_context, clock.db_now(admin_context))
     assert details['runs_purged'] == 1
+
+
+def test_an_unsuccessful_confirmation_is_retried_then_given_up(
+        db_all, admin_context, config):
+    """A confirmation that rolled back leaves the resize unconfirmed: later
+    periods try again under a new id, a bounded number of times."""
+    config.set_override('resize_confirm_window', 600, group='periodic')
+    due = _resized(admin_context)
+    migration_uuid = db_api.migration_get_by_instance(
+        admin_context, due)[-1]['uuid']
+    used = []
+
+    def confirm_then_fail(context, instance_uuid, operation_id):
+        used.append(operation_id)
+        _journal_row(admin_context, operation_id, instance_uuid,
+                     'rolled_back')
+        return {'id': operation_id, 'status': 'pending'}
+
+    task = confirm_resizes.ConfirmResizes(confirm=confirm_then_fail)
+    now = clock.db_now(admin_context)
+    for _ in range(confirm_resizes.MAX_ATTEMPTS):
+        assert task.handle_item(admin_context, due, now).endswith(':pending')
+    assert used == [confirm_resizes.operation_id_for(migration_uuid, n)
+                    for n in range(1, confirm_resizes.MAX_ATTEMPTS + 1)]
+    assert len(set(used)) == confirm_resizes.MAX_ATTEMPTS
+    assert task.handle_item(admin_context, due, now) == 'gave_up'
+    assert len(used) == confirm_resizes.MAX_ATTEMPTS
+
+
+def _journal_row(context, operation_id, instance_uuid, status):
+    from nova_proxy.db import models
+    from nova_proxy.db import session as db_session
+
+    @db_session.writer
+    def insert(context):
+        now = db_session.utcnow()
+        context.session.add(models.Operation(
+            id=operation_id, kind='confirm_resize',
+            instance_uuid=instance_uuid, status=status, progress=0,
+            epoch=1, attempts=1, created_at=now, updated_at=now))
+    insert(context)
