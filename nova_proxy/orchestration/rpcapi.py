@@ -96,7 +96,9 @@ class ComputeTaskAPI:
         :param dest_host: the destination; None lets the proxy pick a live
             compute host with room, never the source
         :param flavor: the new flavor, a dict with at least ``name``,
-            ``memory_mb``, ``vcpus``, ``root_gb``; None keeps the flavor
+            ``memory_mb``, ``vcpus``, ``root_gb``, and optionally ``id``
+            (becomes the instance's ``instance_type_id``); None keeps the
+            flavor
         :param operation_id: idempotency key; None for a new one
         :returns: the operation record (kind ``migrate``)
         :raises: InstanceNotFound, OperationInProgress (the instance has an

@@ -30,13 +30,13 @@ __all__ = ['add_parsers', 'FLAVORS', 'watch', 'list_instances', 'build',
 # The flavors these commands know by name. The API takes any flavor dict;
 # this table is only the command line's shorthand.
 FLAVORS = {
-    'm1.tiny': {'name': 'm1.tiny', 'memory_mb': 512,
+    'm1.tiny': {'name': 'm1.tiny', 'id': 1, 'memory_mb': 512,
                 'vcpus': 1, 'root_gb': 1},
-    'm1.small': {'name': 'm1.small', 'memory_mb': 2048,
+    'm1.small': {'name': 'm1.small', 'id': 2, 'memory_mb': 2048,
                  'vcpus': 1, 'root_gb': 20},
-    'm1.medium': {'name': 'm1.medium', 'memory_mb': 4096,
+    'm1.medium': {'name': 'm1.medium', 'id': 3, 'memory_mb': 4096,
                   'vcpus': 2, 'root_gb': 40},
-    'm1.large': {'name': 'm1.large', 'memory_mb': 8192,
+    'm1.large': {'name': 'm1.large', 'id': 4, 'memory_mb': 8192,
                  'vcpus': 4, 'root_gb': 80},
 }
 
@@ -119,7 +119,8 @@ def build(name, flavor='m1.tiny', image='cirros', host=None, wait=False,
     values = {'display_name': name, 'hostname': name,
               'memory_mb': flavor['memory_mb'], 'vcpus': flavor['vcpus'],
               'root_gb': flavor['root_gb'],
-              'instance_type_name': flavor['name'], 'image_ref': image}
+              'instance_type_name': flavor['name'],
+              'instance_type_id': flavor['id'], 'image_ref': image}
     return _start(_api().build_instance(_context(), values, host=host),
                   wait, out)
 

@@ -42,15 +42,23 @@ MIGRATABLE_VM_STATES = ('active', 'stopped')
 
 
 def _flavor_of(instance):
-    return {'name': instance['instance_type_name'],
-            'memory_mb': instance['memory_mb'], 'vcpus': instance['vcpus'],
-            'root_gb': instance['root_gb']}
+    flavor = {'name': instance['instance_type_name'],
+              'memory_mb': instance['memory_mb'], 'vcpus': instance['vcpus'],
+              'root_gb': instance['root_gb']}
+    if instance['instance_type_id'] is not None:
+        flavor['id'] = instance['instance_type_id']
+    return flavor
 
 
 def _flavor_values(flavor):
-    return {'instance_type_name': flavor.get('name'),
-            'memory_mb': flavor.get('memory_mb'),
-            'vcpus': flavor.get('vcpus'), 'root_gb': flavor.get('root_gb')}
+    # A flavor without an id (the API does not require one) leaves the
+    # instance's instance_type_id as it is.
+    values = {'instance_type_name': flavor.get('name'),
+              'memory_mb': flavor.get('memory_mb'),
+              'vcpus': flavor.get('vcpus'), 'root_gb': flavor.get('root_gb')}
+    if flavor.get('id') is not None:
+        values['instance_type_id'] = flavor['id']
+    return values
 
 
 def check_flavor(flavor):
@@ -65,7 +73,13 @@ def check_flavor(flavor):
                 value < 0:
             raise exception.Invalid(
                 reason='flavor %s must be a non-negative integer' % field)
-    return {f: flavor[f] for f in FLAVOR_FIELDS}
+    checked = {f: flavor[f] for f in FLAVOR_FIELDS}
+    flavor_id = flavor.get('id')
+    if flavor_id is not None:
+        if isinstance(flavor_id, bool) or not isinstance(flavor_id, int):
+            raise exception.Invalid(reason='flavor id must be an integer')
+        checked['id'] = flavor_id
+    return checked
 
 
 def _vm_power(vm_state):
@@ -108,7 +122,8 @@ def accept_migrate(instance_uuid, dest_host, flavor):
             'status': 'pre-migrating',
             'migration_type': 'resize' if flavor else 'migration',
             'old_instance_type_id': instance['instance_type_id'],
-            'new_instance_type_id': instance['instance_type_id']})
+            'new_instance_type_id': new_flavor.get(
+                'id', instance['instance_type_id'])})
         return {'migration_id': migration['id'], 'state': {
             'source': source, 'source_node': instance['node'] or source,
             'dest': dest, 'dest_node': dest_node,

@@ -372,3 +372,22 @@ def test_final_writes_failing_still_finish_the_journal(orch, api, runner,
     record = _run(runner, orch, op)
     assert record['status'] == 'rolled_back'
     assert 'final writes skipped: InstanceNotFound' in record['error']
+
+
+def test_flavor_id_follows_a_resize_and_its_revert():
+    """A flavor with an id moves instance_type_id with the sizes, and the
+    revert restores the old one; a flavor without an id leaves it."""
+    from nova_proxy.orchestration.flows import migrate
+    instance = {'instance_type_name': 'm1.small', 'instance_type_id': 2,
+                'memory_mb': 2048, 'vcpus': 1, 'root_gb': 20}
+    old = migrate._flavor_of(instance)
+    new = migrate.check_flavor({'name': 'm1.large', 'id': 4,
+                                'memory_mb': 8192, 'vcpus': 4,
+                                'root_gb': 80})
+    assert migrate._flavor_values(new)['instance_type_id'] == 4
+    assert migrate._flavor_values(old)['instance_type_id'] == 2
+    no_id = migrate.check_flavor({'name': 'x', 'memory_mb': 1, 'vcpus': 1,
+                                  'root_gb': 1})
+    assert 'instance_type_id' not in migrate._flavor_values(no_id)
+    with pytest.raises(exception.Invalid):
+        migrate.check_flavor(dict(new, id='four'))
