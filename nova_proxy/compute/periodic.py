@@ -42,6 +42,8 @@ class PeriodicThread:
     ``stop()``; ``kick()`` runs it early."""
 
     name = 'periodic'
+    # Seconds stop() waits for a run in progress.
+    STOP_WAIT = 2.0
 
     def __init__(self, context, interval):
         self.context = context
@@ -61,10 +63,21 @@ class PeriodicThread:
         self._thread.start()
 
     def stop(self):
+        """Stop the loop; wait ``STOP_WAIT`` seconds at most.
+
+        A run in the middle of a call to the proxies (none answering, say)
+        is not waited for: it could wait ``[proxy_client] rpc_timeout``
+        times its retries, and nothing it does needs finishing (the next
+        start reports again). Its thread is a daemon and dies with the
+        process.
+        """
         self._stop.set()
         self._kick.set()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=self.STOP_WAIT)
+            if self._thread.is_alive():
+                LOG.warning('Periodic task %s is still in a call to the '
+                            'proxies; not waiting for it', self.name)
             self._thread = None
 
     def kick(self):
@@ -77,6 +90,8 @@ class PeriodicThread:
                 self.run_once()
                 self.runs += 1
             except Exception:
+                if self._stop.is_set():
+                    break  # stopping: the transport is going away
                 LOG.warning('Periodic task %s failed; retrying in %ss',
                             self.name, self.interval, exc_info=True)
             self._kick.wait(self.interval)
