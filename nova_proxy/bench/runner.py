@@ -10,6 +10,7 @@ run and dropped at the end, whatever happens.
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -374,6 +375,9 @@ class Bench:
                     self, bound_ms=self.fleet_bound_ms)
         finally:
             self.teardown()
+        # The servers' logs are kept only when something failed.
+        if self._own_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
         return self.report(fleet_result, time.time() - started)
 
     def report(self, fleet_result, elapsed):
