@@ -27,7 +27,7 @@ __all__ = [
     'OperationInProgress', 'OperationConflict', 'Forbidden',
     'HostScopeViolation', 'DBNotAllowed', 'NoValidHost',
     'ComputeUnavailable', 'StepFailed', 'StaleEpoch', 'ProxyInternalError',
-    'NotAuthenticated', 'InvalidKeyFile',
+    'NotAuthenticated', 'InvalidKeyFile', 'DatabaseUnavailable',
 ]
 
 
@@ -204,3 +204,13 @@ class NotAuthenticated(Forbidden):
 class InvalidKeyFile(Invalid):
     """A key file of ``nova_proxy.common.auth`` is missing or malformed."""
     msg_fmt = 'Key file %(path)s cannot be used: %(reason)s'
+
+
+class DatabaseUnavailable(NovaProxyException):
+    """The proxy could not reach its database (down, refusing
+    connections, connection lost). The proxy keeps serving and recovers by
+    itself when the database is back. Refused at connect: nothing was
+    written. Lost mid-transaction: the write may or may not have been
+    committed, so only calls safe to repeat should be retried."""
+    msg_fmt = ('The database is unavailable to the proxy serving '
+               '%(method)s: %(reason)s')

@@ -22,6 +22,7 @@ from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 
 from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
+from nova_proxy.common import db_errors
 from nova_proxy import conf
 from nova_proxy import exception
 
@@ -208,6 +209,18 @@ def _check_argument_types(method, checks, arguments):
                     name, _type_name(allowed), type(value).__name__))
 
 
+def _database_unavailable(method, error):
+    """A database outage: one warning line, and the caller gets
+    ``DatabaseUnavailable`` (expected: no traceback per call)."""
+    reason = db_errors.describe(error)
+    LOG.warning('Database unavailable while serving %(method)s: %(reason)s',
+                {'method': method, 'reason': reason})
+    try:
+        raise exception.DatabaseUnavailable(method=method, reason=reason)
+    except exception.DatabaseUnavailable:
+        raise messaging.ExpectedException()
+
+
 def remotable(fn):
     """Mark an endpoint method callable over RPC, and make its errors clean.
 
@@ -223,6 +236,8 @@ def remotable(fn):
     * Anything else is logged here once with an error id, and the caller
       gets ``ProxyInternalError`` with that id: never a bare traceback, and
       the server keeps serving.
+    * The database being unreachable is logged as one warning line and
+      gives ``DatabaseUnavailable``.
     """
     signature = inspect.signature(fn)
     checks = _argument_types(fn)
@@ -247,6 +262,8 @@ def remotable(fn):
                       {'method': method, 'error': type(e).__name__})
             raise messaging.ExpectedException()
         except Exception as e:
+            if db_errors.is_database_unavailable(e):
+                _database_unavailable(method, e)
             error_id = uuid.uuid4().hex[:12]
             LOG.exception('Error %(id)s while serving %(method)s',
                           {'id': error_id, 'method': method})

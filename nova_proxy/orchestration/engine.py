@@ -25,6 +25,7 @@ import threading
 from oslo_log import log as logging
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import db_errors
 from nova_proxy import conf
 from nova_proxy.orchestration import hooks as test_hooks
 from nova_proxy.orchestration import journal
@@ -140,7 +141,7 @@ class Engine:
             try:
                 self.takeover_once()
             except Exception:
-                LOG.exception('Orchestration scan failed')
+                db_errors.log_failure(LOG, 'Orchestration scan failed')
             self._stop.wait(CONF.orchestration.poll_interval)
 
     def takeover_once(self):

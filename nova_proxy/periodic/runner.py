@@ -30,6 +30,7 @@ import time
 from oslo_log import log as logging
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import db_errors
 from nova_proxy import conf
 from nova_proxy.periodic import claims
 from nova_proxy.periodic import clock
@@ -86,8 +87,8 @@ class TaskLoop:
             try:
                 wait = self.tick()
             except Exception:
-                LOG.exception('Periodic task %s failed on %s',
-                              self.task.name, self.member)
+                db_errors.log_failure(LOG, 'Periodic task %s failed on %s',
+                                      self.task.name, self.member)
                 wait = ERROR_RETRY
             self._stop.wait(wait)
 

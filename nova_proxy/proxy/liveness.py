@@ -20,6 +20,7 @@ import threading
 from oslo_log import log as logging
 import sqlalchemy as sa
 
+from nova_proxy.common import db_errors
 from nova_proxy import conf
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
@@ -117,7 +118,8 @@ class Heartbeat:
             try:
                 heartbeat_once(self.context, self.member, self.host)
             except Exception:
-                LOG.exception('Proxy heartbeat of %s failed', self.member)
+                db_errors.log_failure(LOG, 'Proxy heartbeat of %s failed',
+                                      self.member)
 
     def stop(self):
         self._stop.set()
