@@ -23,8 +23,14 @@ def main(argv=None):
     compute_service.block_database()
     service.prepare_service(sys.argv if argv is None else argv)
     if not compute_service.check_proxy_before_fork(CONF.host):
-        LOG.error('No proxy answered within %s seconds; exiting',
-                  CONF.proxy_client.startup_ping_timeout)
+        LOG.error('Cannot start: no proxy answered ping on topic %(topic)s '
+                  '(exchange %(exchange)s) within %(timeout)s seconds: check '
+                  'that nova-compute-proxy runs and that transport_url, '
+                  'control_exchange and [proxy] topic match its '
+                  'configuration; exiting',
+                  {'topic': CONF.proxy.topic,
+                   'exchange': CONF.control_exchange,
+                   'timeout': CONF.proxy_client.startup_ping_timeout})
         return 1
     server = compute_service.ComputeService(CONF.host)
     service.launch(server, workers=1)

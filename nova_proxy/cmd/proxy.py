@@ -1,20 +1,36 @@
-"""``nova-compute-proxy``: the proxy daemon."""
+"""``nova-compute-proxy``: the proxy daemon.
+
+Before forking its workers it checks its database
+(``nova_proxy.proxy.preflight``) and exits with status 1 and one error line
+saying what to do when it cannot serve from it.
+"""
 
 import sys
 
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
+from oslo_log import log as logging
+
 from nova_proxy.common import service
 from nova_proxy import conf
+from nova_proxy.db import session as db_session
+from nova_proxy.proxy import preflight
 from nova_proxy.proxy import service as proxy_service
 
+LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 
 def main(argv=None):
     service.prepare_service(sys.argv if argv is None else argv)
+    problem = preflight.check_database()
+    # Nothing of the database may cross the fork.
+    db_session.dispose()
+    if problem is not None:
+        LOG.error('Cannot start: %s', problem)
+        return 1
     server = proxy_service.ProxyService(CONF.host, workers=CONF.proxy.workers)
     service.launch(server, workers=CONF.proxy.workers)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -21,5 +21,6 @@ def test_exits_when_no_proxy_answers(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert 'Direct database access is blocked' not in output  # not started
-    assert 'No proxy answered within 1 seconds; exiting' in output
+    assert 'no proxy answered ping on topic' in output
+    assert 'within 1 seconds' in output
     assert not (tmp_path / 'state' / 'fake-virt').exists()

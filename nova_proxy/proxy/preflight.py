@@ -1,0 +1,99 @@
+"""Checks the proxy makes before it forks its workers.
+
+A worker that fails its start-up is respawned by the launcher forever, a
+traceback each time; a worker whose database hangs waits on oslo.db's
+connection retries. So the launcher checks the database once, with its
+own short-lived engine and a time limit, and the daemon exits with one
+clear log line when it cannot serve.
+"""
+
+import os
+import threading
+
+import sqlalchemy as sa
+
+from nova_proxy.common import db_errors
+from nova_proxy import conf
+from nova_proxy.db import migration
+
+CONF = conf.CONF
+
+__all__ = ['check_database', 'CHECK_TIMEOUT']
+
+# Seconds the check waits for the database to answer at all.
+CHECK_TIMEOUT = 30
+
+SYNC = 'run "nova-compute-proxy-manage db sync" with this configuration'
+
+
+def _safe_url(url):
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return '(unparsable URL)'
+
+
+def _schema_problem(url):
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == 'sqlite' and parsed.database and \
+            parsed.database != ':memory:' and \
+            not os.path.exists(parsed.database):
+        return 'the database file does not exist yet: %s' % SYNC
+    engine = sa.create_engine(url)
+    try:
+        current = migration.db_version(engine=engine)
+    finally:
+        engine.dispose()
+    head = migration.head_revision()
+    if current is None:
+        return 'the database has no tables: %s' % SYNC
+    if current != head:
+        return ('the database schema is at revision %s, this proxy needs '
+                '%s: %s' % (current, head, SYNC))
+    return None
+
+
+def _problem(url):
+    try:
+        return _schema_problem(url)
+    except (sa.exc.ArgumentError, ImportError) as e:
+        return ('[database] connection is not a usable URL (%s): fix it '
+                'in the configuration file' % e)
+    except sa.exc.DBAPIError as e:
+        if db_errors.is_database_unavailable(e):
+            return ('cannot connect to the database (%s): check that the '
+                    'database server is up and that [database] connection '
+                    '(host, port, user, password, database name) is right'
+                    % db_errors.describe(e))
+        return 'the database refused the check (%s)' % db_errors.describe(e)
+
+
+def check_database(timeout=CHECK_TIMEOUT):
+    """Can this proxy serve from ``[database] connection``?
+
+    :returns: None when the database answers and its schema is at the
+        newest migration; otherwise one sentence saying what is wrong and
+        what to do, for the log.
+    """
+    url = CONF.database.connection
+    outcome = {}
+
+    def run():
+        try:
+            outcome['problem'] = _problem(url)
+        except Exception as e:
+            outcome['problem'] = 'the database check failed: %s: %s' % (
+                type(e).__name__, db_errors.describe(e))
+
+    thread = threading.Thread(target=run, daemon=True,
+                              name='database-check')
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        problem = ('the database did not answer within %ss: check that '
+                   'the database server is reachable' % timeout)
+    else:
+        problem = outcome['problem']
+    if problem is None:
+        return None
+    return 'Database %s: %s' % (_safe_url(url), problem)
