@@ -24,6 +24,7 @@ it.
 """
 
 import threading
+import time
 
 from oslo_log import log as logging
 
@@ -51,6 +52,7 @@ class PeriodicThread:
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._thread = None
+        self._stop_requested_at = None
         self.runs = 0
 
     def run_once(self):
@@ -71,14 +73,22 @@ class PeriodicThread:
         start reports again). Its thread is a daemon and dies with the
         process.
         """
-        self._stop.set()
-        self._kick.set()
+        self.request_stop()
         if self._thread is not None:
-            self._thread.join(timeout=self.STOP_WAIT)
+            left = self._stop_requested_at + self.STOP_WAIT - time.monotonic()
+            self._thread.join(timeout=max(0.0, left))
             if self._thread.is_alive():
                 LOG.warning('Periodic task %s is still in a call to the '
                             'proxies; not waiting for it', self.name)
             self._thread = None
+
+    def request_stop(self):
+        """Tell the loop to stop, without waiting: a service stopping
+        several tasks asks them all first, so that their waits overlap."""
+        if not self._stop.is_set():
+            self._stop_requested_at = time.monotonic()
+        self._stop.set()
+        self._kick.set()
 
     def kick(self):
         self._kick.set()
