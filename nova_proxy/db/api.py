@@ -907,6 +907,10 @@ def instance_fault_create(context, values, scope_host=None):
 
     :raises: InvalidUpdate, InstanceNotFound, HostScopeViolation
     """
+    return _instance_fault_create(context, values, scope_host)
+
+
+def _instance_fault_create(context, values, scope_host):
     values = _check_values(values, _FAULT_FIELDS)
     _require(values, 'instance_uuid')
     _scoped_instance(context.session, values['instance_uuid'], scope_host)
@@ -1041,6 +1045,10 @@ def action_event_start(context, values, scope_host=None):
     :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation,
         Conflict when another call starts the same event at the same moment
     """
+    return _action_event_start(context, values, scope_host)
+
+
+def _action_event_start(context, values, scope_host):
     session = context.session
     values, action, event = _event_lookup(session, values, scope_host)
     now = utcnow()
@@ -1069,6 +1077,10 @@ def action_event_finish(context, values, scope_host=None):
 
     :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation
     """
+    return _action_event_finish(context, values, scope_host)
+
+
+def _action_event_finish(context, values, scope_host):
     session = context.session
     values, action, event = _event_lookup(session, values, scope_host)
     now = utcnow()
@@ -1087,3 +1099,45 @@ def action_event_finish(context, values, scope_host=None):
         action.updated_at = now
     session.flush()
     return _row_to_dict(event, _EVENT_COLUMNS)
+
+
+# -- a state change with its bookkeeping ----------------------------------
+
+def _check_part(name, values):
+    if values is not None and not isinstance(values, dict):
+        raise exception.InvalidUpdate(field=name, reason='not a dict')
+
+
+@writer
+def instance_update_and_record(context, instance_uuid, values,
+                               event_start=None, event_finish=None,
+                               fault=None, scope_host=None):
+    """A compare-and-swap ``instance_update`` with its action event and
+    fault, in one transaction; returns the updated instance.
+
+    The parts run in the order nova-compute makes the separate calls:
+    ``action_event_start(event_start)``, ``instance_fault_create(fault)``,
+    ``instance_update(instance_uuid, values)``,
+    ``action_event_finish(event_finish)``; each part given as None is
+    skipped. Each dict is exactly what its separate function takes, and
+    each part applies ``scope_host`` as that function does. All or
+    nothing: when any part raises, the error is the one the separate call
+    raises (a compare-and-swap miss raises what ``instance_update`` raises)
+    and nothing of any part is written.
+
+    :raises: InvalidUpdate (also for a part that is not a dict),
+        InstanceNotFound, InvalidUUID, UnexpectedTaskStateError,
+        UnexpectedDeletingTaskStateError, UnexpectedVMStateError,
+        HostScopeViolation, InstanceActionNotFound, Conflict
+    """
+    for name, part in (('event_start', event_start), ('fault', fault),
+                       ('event_finish', event_finish)):
+        _check_part(name, part)
+    if event_start is not None:
+        _action_event_start(context, event_start, scope_host)
+    if fault is not None:
+        _instance_fault_create(context, fault, scope_host)
+    instance = _instance_cas(context, instance_uuid, values, scope_host)
+    if event_finish is not None:
+        _action_event_finish(context, event_finish, scope_host)
+    return instance
