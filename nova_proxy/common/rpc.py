@@ -39,7 +39,7 @@ ALLOWED_EXMODS = [exception.__name__]
 # [upgrade_levels] aliases: release name -> highest version it speaks, per
 # API. Add a row when a release changes a version.
 RELEASE_MAPPING = {
-    'compute_proxy': {'2026.2': '1.0'},
+    'compute_proxy': {'2026.2': '1.1'},
     'compute_task': {'2026.2': '1.0'},
     'compute': {'2026.2': '1.0'},
 }
@@ -50,9 +50,24 @@ _lock = threading.Lock()
 _transport = None
 
 
+# [oslo_messaging_rabbit] rabbit_qos_prefetch_count: deliveries a consumer
+# may hold unacknowledged (oslo.messaging's default, 0, is unlimited). A
+# proxy that is paused (SIGSTOP, a frozen VM) strands what was delivered
+# to it: unlimited, that is its share of every call queued meanwhile;
+# measured in docs/operations.rst.
+PREFETCH_COUNT = 16
+
+
 def set_defaults():
     """Our defaults for oslo.messaging options, before config is parsed."""
+    from oslo_config import cfg
+    from oslo_messaging._drivers import impl_rabbit
     messaging.set_transport_defaults(control_exchange=DEFAULT_EXCHANGE)
+    # As set_transport_defaults does: on the driver's own option objects,
+    # so the default holds wherever they are registered and in the
+    # generated sample file.
+    cfg.set_defaults(impl_rabbit.rabbit_opts,
+                     rabbit_qos_prefetch_count=PREFETCH_COUNT)
 
 
 def init(url=None):

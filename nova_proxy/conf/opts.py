@@ -32,6 +32,7 @@ def set_defaults():
     """Defaults we change in libraries' options (``oslo.config.opts.defaults``
     entry point: the generator calls it before listing options)."""
     from oslo_config import cfg
-    import oslo_messaging as messaging
+
+    from nova_proxy.common import rpc
     database.register_opts(cfg.CONF)
-    messaging.set_transport_defaults(control_exchange='nova')
+    rpc.set_defaults()
