@@ -54,6 +54,7 @@ __all__ = [
     'compute_node_update',
     'instance_fault_create', 'instance_action_start',
     'instance_action_finish', 'action_event_start', 'action_event_finish',
+    'instance_update_and_record',
     'get_api', 'reset',
 ]
 
@@ -183,3 +184,16 @@ def action_event_start(context, values):
 
 def action_event_finish(context, values):
     return get_api().action_event_finish(context, values)
+
+
+# -- a state change with its bookkeeping --
+
+def instance_update_and_record(context, instance_uuid, values,
+                               event_start=None, event_finish=None,
+                               fault=None):
+    """``instance_update`` with an action event start/finish and a fault,
+    in one call and one transaction (separate calls under a 1.0 cap); see
+    ``ProxyAPI.instance_update_and_record``. :returns: the instance."""
+    return get_api().instance_update_and_record(
+        context, instance_uuid, values, event_start=event_start,
+        event_finish=event_finish, fault=fault)

@@ -1,4 +1,4 @@
-"""Endpoints of the proxy's database API (default namespace, version 1.0).
+"""Endpoints of the proxy's database API (default namespace, version 1.1).
 
 One small endpoint class per entity; oslo.messaging's dispatcher tries them
 in turn. Only ``@rpc.remotable`` methods are callable, and they are exactly
@@ -75,6 +75,16 @@ class InstanceEndpoint(_Endpoint):
                                          values):
         return db.instance_update_and_get_original(
             context, instance_uuid, values,
+            scope_host=policy.scope_host(context))
+
+    @rpc.remotable
+    def instance_update_and_record(self, context, instance_uuid, values,
+                                   event_start: dict | None = None,
+                                   event_finish: dict | None = None,
+                                   fault: dict | None = None):
+        return db.instance_update_and_record(
+            context, instance_uuid, values, event_start=event_start,
+            event_finish=event_finish, fault=fault,
             scope_host=policy.scope_host(context))
 
     @rpc.remotable

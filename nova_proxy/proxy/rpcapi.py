@@ -18,6 +18,7 @@ API version history:
   compute_node_get_by_host_and_node, compute_node_create,
   compute_node_update; instance_fault_create, instance_action_start,
   instance_action_finish, action_event_start, action_event_finish.
+* 1.1 (2026.2) - Added instance_update_and_record
 """
 
 import time
@@ -33,7 +34,7 @@ CONF = conf.CONF
 
 __all__ = ['ProxyAPI', 'RPC_API_VERSION', 'METHODS']
 
-RPC_API_VERSION = '1.0'
+RPC_API_VERSION = '1.1'
 
 # Every method of the wire, with the version that introduced it and whether
 # a call may be repeated after a timeout without changing its effect.
@@ -62,6 +63,7 @@ METHODS = {
     'instance_action_finish': ('1.0', True),
     'action_event_start': ('1.0', False),
     'action_event_finish': ('1.0', True),
+    'instance_update_and_record': ('1.1', False),
 }
 
 
@@ -100,6 +102,12 @@ class ProxyAPI:
                             {'method': method, 'attempt': attempt,
                              'retries': attempts - 1})
                 time.sleep(CONF.proxy_client.retry_interval)
+
+    def can_send_version(self, version):
+        """Whether ``[upgrade_levels] compute_proxy`` lets this client
+        send ``version``: callers choose between a newer method and the
+        calls it replaces, as ``instance_update_and_record`` does."""
+        return self.client.can_send_version(version)
 
     def ping(self, context, arg, timeout=None):
         """Round trip to any proxy; compute services wait on it at start.
@@ -278,3 +286,55 @@ class ProxyAPI:
             ``result`` (``Success`` or ``Error``), optionally ``traceback``.
         :returns: the event. :raises: InstanceActionNotFound"""
         return self._call(context, 'action_event_finish', values=values)
+
+    # -- a state change with its bookkeeping --
+
+    def instance_update_and_record(self, context, instance_uuid, values,
+                                   event_start=None, event_finish=None,
+                                   fault=None):
+        """``instance_update`` with an action event start and finish and a
+        fault of the instance, in one round trip and one transaction.
+
+        The proxy runs the parts in this order, each one skipped when None:
+        ``action_event_start(event_start)``,
+        ``instance_fault_create(fault)``,
+        ``instance_update(instance_uuid, values)``,
+        ``action_event_finish(event_finish)``. All or nothing: when a part
+        fails, nothing of any part is written and the error is the one the
+        separate call raises; so a compare-and-swap miss writes no event and
+        no fault and raises what ``instance_update`` raises.
+
+        When ``[upgrade_levels] compute_proxy`` is below 1.1 (proxies that
+        do not have the method), this makes the separate 1.0 calls in that
+        same order instead: the same writes and errors, but not atomic (a
+        failing call leaves the earlier ones written).
+
+        :param instance_uuid: the instance to update.
+        :param values: as ``instance_update``, with optional
+            ``expected_task_state`` and ``expected_vm_state``.
+        :param event_start: None, or the ``values`` of
+            ``action_event_start``.
+        :param event_finish: None, or the ``values`` of
+            ``action_event_finish``.
+        :param fault: None, or the ``values`` of ``instance_fault_create``.
+        :returns: the updated instance, as ``instance_update`` returns it
+            (not the event or the fault: nobody needs them back, and the
+            reply stays the size of ``instance_update``'s).
+        :raises: InvalidUpdate (also for a part that is not a dict),
+            InvalidUUID, InstanceNotFound, UnexpectedTaskStateError,
+            UnexpectedDeletingTaskStateError, UnexpectedVMStateError,
+            HostScopeViolation, InstanceActionNotFound, Conflict
+        """
+        if self.can_send_version(METHODS['instance_update_and_record'][0]):
+            return self._call(context, 'instance_update_and_record',
+                              instance_uuid=instance_uuid, values=values,
+                              event_start=event_start,
+                              event_finish=event_finish, fault=fault)
+        if event_start is not None:
+            self.action_event_start(context, event_start)
+        if fault is not None:
+            self.instance_fault_create(context, fault)
+        instance = self.instance_update(context, instance_uuid, values)
+        if event_finish is not None:
+            self.action_event_finish(context, event_finish)
+        return instance

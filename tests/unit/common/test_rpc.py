@@ -63,9 +63,17 @@ def test_elevated_context_drops_the_scope():
 @pytest.mark.parametrize('setting, cap', [
     (None, None), ('1.0', '1.0'), ('2026.2', '1.0'), ('1.7', '1.7')])
 def test_version_cap_resolves_release_aliases(config, setting, cap):
-    for api in ('compute_proxy', 'compute_task', 'compute'):
+    for api in ('compute_task', 'compute'):
         config.set_override(api, setting, group='upgrade_levels')
         assert rpc.version_cap(api) == cap
+
+
+@pytest.mark.parametrize('setting, cap', [
+    (None, None), ('1.0', '1.0'), ('2026.2', '1.1'), ('1.7', '1.7')])
+def test_version_cap_of_the_proxy_api(config, setting, cap):
+    # 2026.2 added instance_update_and_record (1.1).
+    config.set_override('compute_proxy', setting, group='upgrade_levels')
+    assert rpc.version_cap('compute_proxy') == cap
 
 
 def test_every_release_alias_names_a_version():

@@ -75,6 +75,8 @@ def test_each_function_is_one_call_at_its_version(client, name):
     expected = dict(kwargs)
     if name == 'instance_get_all_by_host':
         expected['node'] = None
+    if name == 'instance_update_and_record':
+        expected.update(event_start=None, event_finish=None, fault=None)
     cctxt.call.assert_called_once_with(context, name, **expected)
 
 
@@ -121,6 +123,22 @@ def test_the_client_respects_the_upgrade_level(config):
     CONF.set_override('compute_proxy', '2026.2', group='upgrade_levels')
     shim.reset()
     try:
-        assert shim.get_api().client.version_cap == '1.0'
+        assert shim.get_api().client.version_cap == '1.1'
     finally:
         shim.reset()
+
+
+def test_update_and_record_is_separate_10_calls_under_a_10_cap(client):
+    """A new compute against proxies that only speak 1.0."""
+    client.can_send_version.side_effect = lambda v: v == '1.0'
+    context = np_context.get_compute_context('host1')
+    cctxt = client.prepare.return_value
+    cctxt.call.side_effect = lambda c, method, **kw: {'from': method}
+    event = {'event': 'e'}
+    assert shim.instance_update_and_record(
+        context, 'u', {'progress': 1}, event_start=event,
+        event_finish=event) == {'from': 'instance_update'}
+    assert [c.kwargs for c in client.prepare.call_args_list] == [
+        {'version': '1.0'}] * 3
+    assert [c.args[1] for c in cctxt.call.call_args_list] == [
+        'action_event_start', 'instance_update', 'action_event_finish']

@@ -329,3 +329,61 @@ def test_malformed_compute_host_is_invalid(raw, ctx):
             raw.call({'compute_host': bad}, 'instance_get_by_uuid',
                      instance_uuid=inst['uuid'])
         assert 'compute_host' in str(e.value)
+
+
+# -- instance_update_and_record -------------------------------------------
+
+def _records(ctx, instance_uuid):
+    [action] = db.actions_get(ctx, instance_uuid)
+    faults = db.instance_fault_get_by_instance_uuids(
+        ctx, [instance_uuid])[instance_uuid]
+    return ([(e['event'], e['host'], e['result']) for e in action['events']],
+            [(f['code'], f['message']) for f in faults])
+
+
+@pytest.mark.parametrize('cap', [None, '1.0'])
+def test_update_and_record_through_the_server(proxy, ctx, config, cap):
+    """One 1.1 call, or the separate 1.0 calls under a 1.0 cap: the same
+    records either way, and the compute caller's scope on every part."""
+    config.set_override('compute_proxy', cap, group='upgrade_levels')
+    compute = np_context.get_compute_context('h1')
+    inst = db.instance_create(ctx, {'host': 'h1', 'vm_state': 'building',
+                                    'task_state': 'scheduling'})
+    uuid = inst['uuid']
+    db.instance_action_start(ctx, {'instance_uuid': uuid,
+                                   'action': 'create', 'request_id': 'r1'})
+    event = {'instance_uuid': uuid, 'request_id': 'r1', 'event': 'build'}
+    spawning = proxy.instance_update_and_record(
+        compute, uuid, {'task_state': 'spawning',
+                        'expected_task_state': 'scheduling'},
+        event_start=dict(event, host='h1'),
+        fault={'instance_uuid': uuid, 'message': 'warn', 'host': 'h1'})
+    assert spawning['task_state'] == 'spawning'
+    active = proxy.instance_update_and_record(
+        compute, uuid, {'vm_state': 'active', 'task_state': None,
+                        'expected_task_state': 'spawning'},
+        event_finish=dict(event, result='Success'))
+    assert active == db.instance_get_by_uuid(ctx, uuid)
+    assert _records(ctx, uuid) == ([('build', 'h1', 'Success')],
+                                   [(500, 'warn')])
+    # The miss raises instance_update's error, rebuilt as itself.
+    with pytest.raises(exception.UnexpectedTaskStateError) as e:
+        proxy.instance_update_and_record(
+            compute, uuid, {'expected_task_state': 'spawning'},
+            event_finish=dict(event, result='Error'))
+    assert e.value.kwargs['actual'] is None
+    assert _records(ctx, uuid)[0] == [('build', 'h1', 'Success')]
+    # Another host may not write any part.
+    with pytest.raises(exception.HostScopeViolation):
+        proxy.instance_update_and_record(
+            np_context.get_compute_context('h2'), uuid, {'progress': 1},
+            event_start=dict(event, event='other'))
+    assert _records(ctx, uuid)[0] == [('build', 'h1', 'Success')]
+
+
+def test_update_and_record_checks_its_part_arguments(raw, ctx):
+    with pytest.raises(exception.InvalidRequest) as e:
+        raw.prepare(version='1.1').call(
+            {}, 'instance_update_and_record', instance_uuid=MISSING,
+            values={}, event_start='not a dict')
+    assert 'event_start' in e.value.kwargs['reason']

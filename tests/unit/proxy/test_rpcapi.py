@@ -9,6 +9,7 @@ import oslo_messaging as messaging
 import pytest
 
 from nova_proxy.common import context as np_context
+from nova_proxy import exception
 from nova_proxy.proxy import manager
 from nova_proxy.proxy import rpcapi
 
@@ -51,6 +52,12 @@ CONTRACT = {
     'instance_action_finish': ({'values': VALUES}, {'values': VALUES}),
     'action_event_start': ({'values': VALUES}, {'values': VALUES}),
     'action_event_finish': ({'values': VALUES}, {'values': VALUES}),
+    'instance_update_and_record': (
+        {'instance_uuid': UUID, 'values': VALUES,
+         'event_start': {'event': 'e'}},
+        {'instance_uuid': UUID, 'values': VALUES,
+         'event_start': {'event': 'e'}, 'event_finish': None,
+         'fault': None}),
 }
 
 
@@ -59,6 +66,7 @@ def api(config):
     config.set_override('retry_interval', 0, group='proxy_client')
     proxy = rpcapi.ProxyAPI()
     proxy._client = mock.Mock(name='client')
+    proxy._client.can_send_version.return_value = True
     cctxt = proxy._client.prepare.return_value
     cctxt.call.return_value = 'result'
     return proxy
@@ -74,14 +82,15 @@ def test_contract_covers_every_method():
     public = {n for n, _ in inspect.getmembers(rpcapi.ProxyAPI,
                                                inspect.isfunction)
               if not n.startswith('_')}
-    assert public == set(rpcapi.METHODS)
+    assert public - {'can_send_version'} == set(rpcapi.METHODS)
 
 
 @pytest.mark.parametrize('method', sorted(CONTRACT))
 def test_method_contract(api, ctx, method):
     kwargs, wire = CONTRACT[method]
     assert getattr(api, method)(ctx, **kwargs) == 'result'
-    api._client.prepare.assert_called_once_with(version='1.0')
+    api._client.prepare.assert_called_once_with(
+        version=rpcapi.METHODS[method][0])
     api._client.prepare.return_value.call.assert_called_once_with(
         ctx, method, **wire)
 
@@ -105,7 +114,9 @@ def test_client_and_server_agree_on_arguments(method):
 
 
 def test_versions_are_consistent():
-    assert rpcapi.RPC_API_VERSION == '1.0'
+    assert rpcapi.RPC_API_VERSION == '1.1'
+    assert '1.1 (2026.2) - Added instance_update_and_record' in \
+        rpcapi.__doc__
     newest = tuple(map(int, rpcapi.RPC_API_VERSION.split('.')))
     for method, (version, _) in rpcapi.METHODS.items():
         assert tuple(map(int, version.split('.'))) <= newest, method
@@ -114,7 +125,7 @@ def test_versions_are_consistent():
 
 
 @pytest.mark.parametrize('setting, cap', [(None, None), ('1.0', '1.0'),
-                                          ('2026.2', '1.0')])
+                                          ('2026.2', '1.1')])
 def test_client_uses_upgrade_levels_cap(config, setting, cap):
     config.set_override('compute_proxy', setting, group='upgrade_levels')
     config.set_override('rpc_timeout', 42, group='proxy_client')
@@ -122,7 +133,7 @@ def test_client_uses_upgrade_levels_cap(config, setting, cap):
         client = rpcapi.ProxyAPI().client
     assert client is get_client.return_value
     target = get_client.call_args.args[0]
-    assert (target.topic, target.version) == ('compute_proxy', '1.0')
+    assert (target.topic, target.version) == ('compute_proxy', '1.1')
     assert get_client.call_args.kwargs['version_cap'] == cap
     assert get_client.call_args.kwargs['timeout'] == 42
 
@@ -198,3 +209,92 @@ def test_other_errors_are_not_retried(api, ctx, config):
     with pytest.raises(messaging.MessageDeliveryFailure):
         api.instance_get_by_uuid(ctx, UUID)
     assert cctxt.call.call_count == 1
+
+
+# -- instance_update_and_record under a 1.0 cap ---------------------------
+
+PARTS = {'event_start': {'event': 'start'}, 'fault': {'code': 500},
+         'event_finish': {'event': 'finish'}}
+
+
+def test_update_and_record_is_one_11_call_when_allowed(api, ctx):
+    api.instance_update_and_record(ctx, UUID, VALUES, **PARTS)
+    api._client.can_send_version.assert_called_once_with('1.1')
+    api._client.prepare.assert_called_once_with(version='1.1')
+    api._client.prepare.return_value.call.assert_called_once_with(
+        ctx, 'instance_update_and_record', instance_uuid=UUID,
+        values=VALUES, **PARTS)
+
+
+def _one_call_per_prepare(api):
+    """Record ``(version, method, kwargs)`` of each call."""
+    calls = []
+
+    def prepare(version):
+        cctxt = mock.Mock()
+        cctxt.call.side_effect = lambda c, method, **kw: (
+            calls.append((version, method, kw)) or {'from': method})
+        return cctxt
+    api._client.prepare.side_effect = prepare
+    return calls
+
+
+@pytest.mark.parametrize('parts, expected', [
+    (PARTS, ['action_event_start', 'instance_fault_create',
+             'instance_update', 'action_event_finish']),
+    ({'event_start': {'event': 'start'}},
+     ['action_event_start', 'instance_update']),
+    ({}, ['instance_update']),
+])
+def test_update_and_record_falls_back_to_10_calls(api, ctx, parts,
+                                                   expected):
+    api._client.can_send_version.return_value = False
+    calls = _one_call_per_prepare(api)
+    result = api.instance_update_and_record(ctx, UUID, VALUES, **parts)
+    assert result == {'from': 'instance_update'}
+    assert [(v, m) for v, m, _ in calls] == [('1.0', m) for m in expected]
+    sent = {m: kw for _, m, kw in calls}
+    assert sent['instance_update'] == {'instance_uuid': UUID,
+                                       'values': VALUES}
+    for name, method in (('event_start', 'action_event_start'),
+                         ('fault', 'instance_fault_create'),
+                         ('event_finish', 'action_event_finish')):
+        if name in parts:
+            assert sent[method] == {'values': parts[name]}
+
+
+def test_update_and_record_fallback_stops_at_the_failing_call(api, ctx):
+    api._client.can_send_version.return_value = False
+    calls = []
+    cas_miss = exception.UnexpectedTaskStateError(
+        instance_uuid=UUID, expected='a', actual='b')
+
+    def prepare(version):
+        cctxt = mock.Mock()
+
+        def call(c, method, **kw):
+            calls.append((version, method, kw))
+            if method == 'instance_update':
+                raise cas_miss
+        cctxt.call.side_effect = call
+        return cctxt
+    api._client.prepare.side_effect = prepare
+    with pytest.raises(exception.UnexpectedTaskStateError):
+        api.instance_update_and_record(ctx, UUID, VALUES, **PARTS)
+    # Not atomic (1.0 proxies have no one transaction for it): the calls
+    # before the miss stay made, the finish after it is never sent.
+    assert [m for _, m, _ in calls] == [
+        'action_event_start', 'instance_fault_create', 'instance_update']
+
+
+def test_cap_10_really_makes_the_client_fall_back(config):
+    """With a real RPCClient (fake transport) and the 1.0 cap, a 1.1 call
+    cannot even be prepared; the client sends 1.0 calls instead."""
+    config.set_override('compute_proxy', '1.0', group='upgrade_levels')
+    proxy = rpcapi.ProxyAPI()
+    assert proxy.can_send_version('1.0')
+    assert not proxy.can_send_version('1.1')
+    with pytest.raises(messaging.RPCVersionCapError):
+        proxy.client.prepare(version='1.1').call({}, 'ping', arg=1)
+    config.set_override('compute_proxy', None, group='upgrade_levels')
+    assert rpcapi.ProxyAPI().can_send_version('1.1')
