@@ -64,17 +64,13 @@ class _Endpoint:
 class LifecycleEndpoint(_Endpoint):
     """Build, stop, start and terminate: the compute writes the instance
     record itself (compare-and-swap on task_state) and records actions,
-    events and faults."""
+    events and faults; each state change goes with its event or fault in
+    one call to the proxies where they can (see ``actions``)."""
 
     def _fail(self, ctx, instance_uuid, error, values):
         """Record a fault and put the instance in ``values`` (best effort:
         the original error is what the caller must see)."""
-        actions.add_fault(ctx, instance_uuid, error, self.host)
-        try:
-            db.instance_update(ctx, instance_uuid, values)
-        except Exception:
-            LOG.warning('Could not set instance %s after a failure',
-                        instance_uuid, exc_info=True)
+        actions.fail(ctx, instance_uuid, error, self.host, values)
 
     @staticmethod
     def _as_step_error(error, step, operation_id):
@@ -97,14 +93,15 @@ class LifecycleEndpoint(_Endpoint):
                      {'uuid': instance_uuid, 'op': operation_id})
             return instance
         request_id = request_id or ctx.request_id
+        spawning = {'host': self.host, 'node': self.node,
+                    'launched_on': self.host, 'task_state': SPAWNING,
+                    'expected_vm_state': BUILDING,
+                    'expected_task_state': BUILD_TASK_STATES}
         with actions.record_event(ctx, instance_uuid, 'create',
                                   'compute_build_and_run_instance',
-                                  request_id, self.host):
-            instance = db.instance_update(ctx, instance_uuid, {
-                'host': self.host, 'node': self.node,
-                'launched_on': self.host, 'task_state': SPAWNING,
-                'expected_vm_state': BUILDING,
-                'expected_task_state': BUILD_TASK_STATES})
+                                  request_id, self.host,
+                                  update=spawning) as record:
+            instance = record.instance
             try:
                 self.driver.claim(instance_uuid, instance)
                 self._resources_changed()
@@ -117,7 +114,7 @@ class LifecycleEndpoint(_Endpoint):
                 self._fail(ctx, instance_uuid, e, {
                     'vm_state': ERROR, 'task_state': None})
                 raise self._as_step_error(e, 'spawn', operation_id)
-            instance = db.instance_update(ctx, instance_uuid, {
+            instance = record.update_and_finish({
                 'vm_state': ACTIVE, 'task_state': None,
                 'power_state': fake.RUNNING,
                 'launched_at': timeutils.utcnow().isoformat(),
@@ -129,20 +126,20 @@ class LifecycleEndpoint(_Endpoint):
     def _power(self, context, instance_uuid, action, task_state, done_state,
                power_state, driver_call):
         ctx = self._context(context)
+        begin = {'task_state': task_state,
+                 'expected_task_state': [None, task_state],
+                 'expected_vm_state': [ACTIVE, STOPPED]}
         with actions.record_event(ctx, instance_uuid, action,
                                   'compute_%s_instance' % action,
-                                  ctx.request_id, self.host):
-            db.instance_update(ctx, instance_uuid, {
-                'task_state': task_state,
-                'expected_task_state': [None, task_state],
-                'expected_vm_state': [ACTIVE, STOPPED]})
+                                  ctx.request_id, self.host,
+                                  update=begin) as record:
             try:
                 driver_call(instance_uuid)
             except Exception as e:
                 self._fail(ctx, instance_uuid, e, {
                     'task_state': None, 'expected_task_state': task_state})
                 raise self._as_step_error(e, action, None)
-            instance = db.instance_update(ctx, instance_uuid, {
+            instance = record.update_and_finish({
                 'vm_state': done_state, 'power_state': power_state,
                 'task_state': None, 'expected_task_state': task_state})
             self._resources_changed()
@@ -161,12 +158,12 @@ class LifecycleEndpoint(_Endpoint):
     @rpc.remotable
     def terminate_instance(self, context, instance_uuid: str):
         ctx = self._context(context)
+        deleting = {'task_state': DELETING,
+                    'expected_task_state': [None, DELETING]}
         with actions.record_event(ctx, instance_uuid, 'delete',
                                   'compute_terminate_instance',
-                                  ctx.request_id, self.host):
-            db.instance_update(ctx, instance_uuid, {
-                'task_state': DELETING,
-                'expected_task_state': [None, DELETING]})
+                                  ctx.request_id, self.host,
+                                  update=deleting) as record:
             try:
                 self.driver.destroy(instance_uuid)
             except Exception as e:
@@ -174,7 +171,7 @@ class LifecycleEndpoint(_Endpoint):
                     'vm_state': ERROR, 'task_state': None})
                 raise self._as_step_error(e, 'destroy', None)
             self._resources_changed()
-            db.instance_update(ctx, instance_uuid, {
+            record.update_and_finish({
                 'vm_state': DELETED, 'task_state': None,
                 'power_state': fake.NOSTATE,
                 'terminated_at': timeutils.utcnow().isoformat(),
