@@ -20,6 +20,7 @@ from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 
+from nova_proxy.common import amqp_guard
 from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
@@ -73,6 +74,7 @@ def set_defaults():
 def init(url=None):
     """Build this process's transport. Idempotent; call after a fork."""
     global _transport
+    amqp_guard.install()
     with _lock:
         if _transport is None:
             _transport = messaging.get_rpc_transport(
