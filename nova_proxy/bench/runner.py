@@ -69,6 +69,12 @@ SCENARIOS = [
     ('proxy-2', 'instance_update through the proxy, 2 processes', 1),
     ('build-2', 'an instance build through the proxy, 2 processes',
      workloads.BUILD_CALLS),
+    ('build-combined-1', 'the same build with its event in the first and '
+                         'last state change, 1 process',
+     workloads.BUILD_COMBINED_CALLS),
+    ('build-combined-2', 'the same build with its event in the first and '
+                         'last state change, 2 processes',
+     workloads.BUILD_COMBINED_CALLS),
 ]
 BUILD_MAX_CALLERS = 16
 SCENARIO_CALLS = {name: calls for name, _, calls in SCENARIOS}
@@ -286,6 +292,11 @@ class Bench:
         api, host, ctx = state
         workloads.build_once(api, host, ctx)
 
+    @staticmethod
+    def _build_combined(state):
+        api, host, ctx = state
+        workloads.build_once_combined(api, host, ctx)
+
     def run_direct(self):
         no_server = (lambda: [])
         if 'direct' in self.scenarios:
@@ -353,6 +364,10 @@ class Bench:
         if build in self.scenarios:
             self.measure(build, self._db_states(True), self._build,
                          self.proxy_pids)
+        combined = 'build-combined-%d' % processes
+        if combined in self.scenarios:
+            self.measure(combined, self._db_states(True),
+                         self._build_combined, self.proxy_pids)
 
     def run(self):
         """Measure everything; returns the report dict."""
@@ -364,9 +379,11 @@ class Bench:
                 self.run_amqp()
             if 'oslo' in self.scenarios:
                 self.run_oslo()
-            if {'proxy-1', 'build-1'} & set(self.scenarios):
+            if {'proxy-1', 'build-1', 'build-combined-1'} & set(
+                    self.scenarios):
                 self.run_proxy(1)
-            if {'proxy-2', 'build-2'} & set(self.scenarios) or self.fleet:
+            if {'proxy-2', 'build-2', 'build-combined-2'} & set(
+                    self.scenarios) or self.fleet:
                 self.run_proxy(2)
             fleet_result = None
             if self.fleet:

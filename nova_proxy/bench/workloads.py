@@ -18,12 +18,16 @@ from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
 __all__ = ['DirectAPI', 'remote_api', 'Host', 'seed_hosts',
-           'seed_hosts_bulk', 'update_once', 'build_once', 'BUILD_CALLS']
+           'seed_hosts_bulk', 'update_once', 'build_once', 'BUILD_CALLS',
+           'build_once_combined', 'BUILD_COMBINED_CALLS']
 
 # The calls one instance build makes from nova-compute
 # (_do_build_and_run_instance / _build_and_run_instance): the task state
 # steps, the resource claim and the action event around it.
 BUILD_CALLS = 8
+# The same build with the event start and finish carried by the first and
+# the last state change (``instance_update_and_record``, proxy API 1.1).
+BUILD_COMBINED_CALLS = 6
 
 
 class DirectAPI:
@@ -171,22 +175,52 @@ _BUILD_STEPS = (
 )
 
 
+_BUILD_DONE = {'vm_state': 'active', 'task_state': None, 'power_state': 1,
+               'launched_at': '2026-01-01T00:00:00+00:00',
+               'expected_task_state': 'spawning'}
+
+
+def _build_event(host):
+    return {'instance_uuid': host.instance_uuids[0],
+            'request_id': host.request_id,
+            'event': 'compute__do_build_and_run_instance'}
+
+
+def _claim(api, host, ctx):
+    n = next(host.counter) % 8
+    api.compute_node_update(ctx, host.node_id, {
+        'vcpus_used': n, 'memory_mb_used': 512 * n, 'running_vms': n})
+
+
 def build_once(api, host, ctx):
     """The calls of one instance build, ``BUILD_CALLS`` of them. It ends
     with the instance active and no task, which the next build's first
     step accepts, so builds can repeat on one instance."""
     instance_uuid = host.instance_uuids[0]
-    event = {'instance_uuid': instance_uuid, 'request_id': host.request_id,
-             'event': 'compute__do_build_and_run_instance'}
+    event = _build_event(host)
     api.action_event_start(ctx, dict(event, host=host.name))
     for values, expected in _BUILD_STEPS:
         api.instance_update(ctx, instance_uuid,
                             dict(values, expected_task_state=expected))
-    n = next(host.counter) % 8
-    api.compute_node_update(ctx, host.node_id, {
-        'vcpus_used': n, 'memory_mb_used': 512 * n, 'running_vms': n})
-    api.instance_update(ctx, instance_uuid, {
-        'vm_state': 'active', 'task_state': None, 'power_state': 1,
-        'launched_at': '2026-01-01T00:00:00+00:00',
-        'expected_task_state': 'spawning'})
+    _claim(api, host, ctx)
+    api.instance_update(ctx, instance_uuid, _BUILD_DONE)
     api.action_event_finish(ctx, dict(event, result='Success'))
+
+
+def build_once_combined(api, host, ctx):
+    """The same build, the same writes, in ``BUILD_COMBINED_CALLS`` calls:
+    the event start goes with the first state change and the finish with
+    the last (``instance_update_and_record``)."""
+    instance_uuid = host.instance_uuids[0]
+    event = _build_event(host)
+    (first, first_expected), *steps = _BUILD_STEPS
+    api.instance_update_and_record(
+        ctx, instance_uuid, dict(first, expected_task_state=first_expected),
+        event_start=dict(event, host=host.name))
+    for values, expected in steps:
+        api.instance_update(ctx, instance_uuid,
+                            dict(values, expected_task_state=expected))
+    _claim(api, host, ctx)
+    api.instance_update_and_record(
+        ctx, instance_uuid, _BUILD_DONE,
+        event_finish=dict(event, result='Success'))

@@ -29,8 +29,8 @@ def test_smoke_run(tmp_path):
         report = json.load(f)
     assert set(report['results']) == {
         'direct', 'direct-scoped', 'direct-build', 'amqp', 'oslo',
-        'proxy-1', 'build-1',
-        'proxy-2', 'build-2'}
+        'proxy-1', 'build-1', 'build-combined-1',
+        'proxy-2', 'build-2', 'build-combined-2'}
     for name, per_callers in report['results'].items():
         assert list(per_callers) == ['1', '2']
         for row in per_callers.values():
