@@ -1,6 +1,7 @@
-"""The 1.0 wire contract, seen by a plain oslo.messaging ``RPCClient``
-through two real proxies on RabbitMQ and PostgreSQL (issue 2, "Done
-when"). Every method of the contract and its errors."""
+"""The wire contract (1.0, and 1.1's instance_update_and_record), seen
+by a plain oslo.messaging ``RPCClient`` through two real proxies on
+RabbitMQ and PostgreSQL (issue 2, "Done when"). Every method of the
+contract and its errors."""
 
 import datetime
 
@@ -265,3 +266,52 @@ def test_both_proxies_served(client, cluster):
     assert all(count > 0 for count in served.values()), served
     for proc in cluster.processes:
         assert proc.alive()
+
+
+def test_update_and_record_contract(client, cluster):
+    """1.1: a compare-and-swap with its event and fault, one call, one
+    transaction, through the real proxies on RabbitMQ and PostgreSQL."""
+    v11 = client.prepare(version='1.1')
+    inst = call(client, 'instance_create', values={
+        'host': 'cmp-1', 'vm_state': 'building', 'task_state': 'scheduling'})
+    base = {'instance_uuid': inst['uuid'], 'request_id': 'req-11'}
+    call(client, 'instance_action_start', values=dict(base, action='create'))
+    compute = dict(CONTEXT, compute_host='cmp-1')
+    updated = v11.call(
+        compute, 'instance_update_and_record', instance_uuid=inst['uuid'],
+        values={'task_state': 'spawning',
+                'expected_task_state': 'scheduling'},
+        event_start=dict(base, event='compute_build', host='cmp-1'),
+        fault={'instance_uuid': inst['uuid'], 'message': 'warned',
+               'host': 'cmp-1'})
+    assert updated['task_state'] == 'spawning'
+    assert utc(updated['updated_at'])
+    # A miss: instance_update's error, and neither the finish nor the
+    # fault of this call is written.
+    with pytest.raises(exception.UnexpectedTaskStateError) as e:
+        v11.call(compute, 'instance_update_and_record',
+                 instance_uuid=inst['uuid'],
+                 values={'expected_task_state': 'networking'},
+                 event_finish=dict(base, event='compute_build',
+                                   result='Error'),
+                 fault={'instance_uuid': inst['uuid'],
+                        'message': 'not written', 'host': 'cmp-1'})
+    assert type(e.value).__name__ == 'UnexpectedTaskStateError_Remote'
+    assert e.value.kwargs['actual'] == 'spawning'
+    # Another host may write no part.
+    with pytest.raises(exception.HostScopeViolation):
+        v11.call(dict(CONTEXT, compute_host='cmp-2'),
+                 'instance_update_and_record', instance_uuid=inst['uuid'],
+                 values={'progress': 1},
+                 event_finish=dict(base, event='compute_build',
+                                   result='Success'))
+    done = v11.call(
+        compute, 'instance_update_and_record', instance_uuid=inst['uuid'],
+        values={'vm_state': 'active', 'task_state': None,
+                'expected_task_state': 'spawning'},
+        event_finish=dict(base, event='compute_build', result='Success'))
+    assert (done['vm_state'], done['task_state']) == ('active', None)
+    e = raises(exception.InvalidRequest, client.prepare(version='1.1'),
+               'instance_update_and_record', instance_uuid=inst['uuid'],
+               values={}, fault='boom')
+    assert 'fault' in e.kwargs['reason']
