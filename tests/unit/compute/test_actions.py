@@ -5,9 +5,13 @@ keeps: the same records either way, fewer round trips with 1.1.
 Through the real RPC path on the fake transport (see ``conftest.Stack``).
 """
 
+from unittest import mock
+
+import oslo_messaging as messaging
 import pytest
 
 from nova_proxy.common import context as np_context
+from nova_proxy.compute import actions as compute_actions
 from nova_proxy import conf
 from nova_proxy.db import api as db
 from nova_proxy import exception
@@ -165,3 +169,121 @@ def test_a_refused_state_change_records_what_it_always_did(
         assert _mine(calls, uuid)[-4:] == [
             'action_event_start', 'instance_update', 'action_event_finish',
             'instance_action_finish']
+
+
+# -- the paths where the combined call fails (the shim mocked) -------------
+
+class FakeShim:
+    """The shim's functions, recording calls; ``fail`` maps a function
+    name to the errors its successive calls raise (None: it succeeds)."""
+
+    def __init__(self, combine=True, fail=None):
+        self.made = []
+        self._combine = combine
+        self._fail = {k: list(v) for k, v in (fail or {}).items()}
+
+    def get_api(self):
+        api = mock.Mock()
+        api.can_send_version.side_effect = lambda v: self._combine
+        return api
+
+    def __getattr__(self, name):
+        def call(context, *args, **kwargs):
+            self.made.append((name, kwargs.get('event_start') is not None,
+                              kwargs.get('event_finish') is not None,
+                              kwargs.get('fault') is not None))
+            errors = self._fail.get(name)
+            error = errors.pop(0) if errors else None
+            if error is not None:
+                raise error
+            return {'uuid': 'u', 'from': name}
+        return call
+
+
+UUID = '11111111-2222-4333-8444-555555555555'
+MISS = exception.UnexpectedTaskStateError(instance_uuid=UUID, expected='a',
+                                          actual='b')
+
+
+def _record(shim, monkeypatch, body=None):
+    monkeypatch.setattr(compute_actions, 'db', shim)
+    ctx = np_context.get_compute_context('c1')
+    with compute_actions.record_event(ctx, UUID, 'stop', 'compute_stop',
+                                      'req', 'c1',
+                                      update={'task_state': 'x'}) as rec:
+        (body or (lambda r: r.update_and_finish({'task_state': None})))(rec)
+    return rec
+
+
+def test_a_timeout_of_the_first_call_ends_the_event_error(monkeypatch):
+    shim = FakeShim(fail={'instance_update_and_record': [
+        messaging.MessagingTimeout()]})
+    with pytest.raises(messaging.MessagingTimeout):
+        _record(shim, monkeypatch)
+    # Not known whether it was written: no replay, the event ends Error.
+    assert [m[0] for m in shim.made] == ['instance_update_and_record',
+                                         'action_event_finish']
+
+
+def test_a_failing_finish_part_replays_the_update_alone(monkeypatch):
+    shim = FakeShim(fail={'instance_update_and_record': [
+        None, exception.InstanceActionNotFound(
+            action=None, request_id='req', instance_uuid=UUID)]})
+    record = _record(shim, monkeypatch)
+    assert not record.finished
+    assert shim.made == [
+        ('instance_update_and_record', True, False, False),
+        ('instance_update_and_record', False, True, False),
+        ('instance_update', False, False, False),
+        ('action_event_finish', False, False, False)]
+
+
+def test_a_timeout_of_the_last_call_is_the_operations_error(monkeypatch):
+    shim = FakeShim(fail={'instance_update_and_record': [
+        None, messaging.MessagingTimeout()]})
+    with pytest.raises(messaging.MessagingTimeout):
+        _record(shim, monkeypatch)
+    assert [m[0] for m in shim.made] == [
+        'instance_update_and_record', 'instance_update_and_record',
+        'action_event_finish']
+
+
+def test_an_error_after_the_finish_still_ends_the_event_error(monkeypatch):
+    shim = FakeShim()
+
+    def body(record):
+        record.update_and_finish({'task_state': None})
+        raise RuntimeError('after the last update')
+    with pytest.raises(RuntimeError):
+        _record(shim, monkeypatch, body)
+    assert [m[0] for m in shim.made] == [
+        'instance_update_and_record', 'instance_update_and_record',
+        'action_event_finish']
+
+
+@pytest.mark.parametrize('error, expected', [
+    (None, ['instance_update_and_record']),
+    # Nothing written: the separate calls, as before.
+    (MISS, ['instance_update_and_record', 'instance_fault_create',
+            'instance_update']),
+    # Not known: never a second fault.
+    (messaging.MessagingTimeout(), ['instance_update_and_record']),
+])
+def test_fail_paths(monkeypatch, error, expected):
+    shim = FakeShim(fail={'instance_update_and_record': [error],
+                          'instance_update': [MISS]})
+    monkeypatch.setattr(compute_actions, 'db', shim)
+    compute_actions.fail(np_context.get_compute_context('c1'), UUID,
+                         RuntimeError('boom'), 'c1', {'task_state': None})
+    assert [m[0] for m in shim.made] == expected
+
+
+def test_under_a_10_cap_only_the_separate_calls(monkeypatch):
+    shim = FakeShim(combine=False)
+    _record(shim, monkeypatch)
+    monkeypatch.setattr(compute_actions, 'db', shim)
+    compute_actions.fail(np_context.get_compute_context('c1'), UUID,
+                         RuntimeError('boom'), 'c1', {'task_state': None})
+    assert [m[0] for m in shim.made] == [
+        'action_event_start', 'instance_update', 'instance_update',
+        'action_event_finish', 'instance_fault_create', 'instance_update']
