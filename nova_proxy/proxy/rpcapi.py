@@ -320,8 +320,9 @@ class ProxyAPI:
         :returns: the updated instance, as ``instance_update`` returns it
             (not the event or the fault: nobody needs them back, and the
             reply stays the size of ``instance_update``'s).
-        :raises: InvalidUpdate (also for a part that is not a dict),
-            InvalidUUID, InstanceNotFound, UnexpectedTaskStateError,
+        :raises: InvalidRequest for a part that is not a dict (or null),
+            InvalidUpdate, InvalidUUID, InstanceNotFound,
+            UnexpectedTaskStateError,
             UnexpectedDeletingTaskStateError, UnexpectedVMStateError,
             HostScopeViolation, InstanceActionNotFound, Conflict
         """
