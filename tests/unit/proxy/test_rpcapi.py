@@ -247,7 +247,7 @@ def _one_call_per_prepare(api):
     ({}, ['instance_update']),
 ])
 def test_update_and_record_falls_back_to_10_calls(api, ctx, parts,
-                                                   expected):
+                                                  expected):
     api._client.can_send_version.return_value = False
     calls = _one_call_per_prepare(api)
     result = api.instance_update_and_record(ctx, UUID, VALUES, **parts)
