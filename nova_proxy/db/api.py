@@ -656,6 +656,46 @@ def migration_get_by_instance(context, instance_uuid):
             for r in context.session.execute(query).scalars()]
 
 
+_CREATE_PROTECTED = ('id', 'created_at', 'updated_at', 'deleted',
+                     'deleted_at')
+_UPDATE_PROTECTED = _CREATE_PROTECTED + ('uuid',)
+
+
+def _create_host_row(context, model, values, allowed, required, exists):
+    """Insert a row of a per-host table (services, compute nodes).
+
+    :param required: fields that must be given and not empty.
+    :param exists: the error class for a duplicate, built from the
+        ``required`` fields.
+    """
+    values = _check_values(values, allowed, protected=_CREATE_PROTECTED)
+    _require(values, *required)
+    values.setdefault('uuid', uuidutils.generate_uuid())
+    now = utcnow()
+    row = model(created_at=now, updated_at=now, deleted=0, **values)
+    context.session.add(row)
+    try:
+        context.session.flush()
+    except db_exc.DBDuplicateEntry:
+        raise exists(**{field: values[field] for field in required})
+    return row
+
+
+def _update_host_row(context, row, values, scope_host, resource):
+    """Apply checked ``values`` to a row of a per-host table, confined to
+    ``scope_host``: the row must be its own and stay its own."""
+    if scope_host is not None and (
+            row.host != scope_host or
+            values.get('host', scope_host) != scope_host):
+        raise exception.HostScopeViolation(caller=scope_host,
+                                           resource=resource, owner=row.host)
+    values['updated_at'] = utcnow()
+    for key, value in values.items():
+        setattr(row, key, value)
+    context.session.flush()
+    return row
+
+
 # -- services -------------------------------------------------------------
 
 _SERVICE_FIELDS = {
@@ -708,44 +748,19 @@ def service_get_all(context, binary=None, include_disabled=True):
 @writer
 def service_create(context, values):
     """:raises: InvalidUpdate, ServiceExists"""
-    values = _check_values(values, _SERVICE_CREATE_FIELDS,
-                           protected=('id', 'created_at', 'updated_at',
-                                      'deleted', 'deleted_at'))
-    for field in ('host', 'binary'):
-        if not values.get(field):
-            raise exception.InvalidUpdate(field=field,
-                                          reason='the field is required')
-    values.setdefault('uuid', uuidutils.generate_uuid())
-    now = utcnow()
-    service = models.Service(created_at=now, updated_at=now, deleted=0,
-                             **values)
-    context.session.add(service)
-    try:
-        context.session.flush()
-    except db_exc.DBDuplicateEntry:
-        raise exception.ServiceExists(host=values['host'],
-                                      binary=values['binary'])
-    return _service_dict(service)
+    return _service_dict(_create_host_row(
+        context, models.Service, values, _SERVICE_CREATE_FIELDS,
+        ('host', 'binary'), exception.ServiceExists))
 
 
 @writer
 def service_update(context, service_id, values, scope_host=None):
     """:raises: ServiceNotFound, InvalidUpdate, HostScopeViolation"""
     values = _check_values(values, _SERVICE_FIELDS,
-                           protected=('id', 'uuid', 'created_at',
-                                      'updated_at', 'deleted', 'deleted_at'))
+                           protected=_UPDATE_PROTECTED)
     service = _service_get(context.session, service_id)
-    if scope_host is not None and (
-            service.host != scope_host or
-            values.get('host', scope_host) != scope_host):
-        raise exception.HostScopeViolation(
-            caller=scope_host, resource='service %s' % service_id,
-            owner=service.host)
-    values['updated_at'] = utcnow()
-    for key, value in values.items():
-        setattr(service, key, value)
-    context.session.flush()
-    return _service_dict(service)
+    return _service_dict(_update_host_row(
+        context, service, values, scope_host, 'service %s' % service_id))
 
 
 @writer
@@ -810,32 +825,15 @@ def compute_node_get_all(context):
 @writer
 def compute_node_create(context, values):
     """:raises: InvalidUpdate, ComputeNodeExists"""
-    values = _check_values(values, _NODE_CREATE_FIELDS,
-                           protected=('id', 'created_at', 'updated_at',
-                                      'deleted', 'deleted_at'))
-    for field in ('host', 'node'):
-        if not values.get(field):
-            raise exception.InvalidUpdate(field=field,
-                                          reason='the field is required')
-    values.setdefault('uuid', uuidutils.generate_uuid())
-    now = utcnow()
-    row = models.ComputeNode(created_at=now, updated_at=now, deleted=0,
-                             **values)
-    context.session.add(row)
-    try:
-        context.session.flush()
-    except db_exc.DBDuplicateEntry:
-        raise exception.ComputeNodeExists(host=values['host'],
-                                          node=values['node'])
-    return _node_dict(row)
+    return _node_dict(_create_host_row(
+        context, models.ComputeNode, values, _NODE_CREATE_FIELDS,
+        ('host', 'node'), exception.ComputeNodeExists))
 
 
 @writer
 def compute_node_update(context, compute_node_id, values, scope_host=None):
     """:raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation"""
-    values = _check_values(values, _NODE_FIELDS,
-                           protected=('id', 'uuid', 'created_at',
-                                      'updated_at', 'deleted', 'deleted_at'))
+    values = _check_values(values, _NODE_FIELDS, protected=_UPDATE_PROTECTED)
     row = None
     if not isinstance(compute_node_id, bool) and \
             isinstance(compute_node_id, int):
@@ -844,17 +842,9 @@ def compute_node_update(context, compute_node_id, values, scope_host=None):
             models.ComputeNode.deleted == 0)).scalar_one_or_none()
     if row is None:
         raise exception.ComputeHostNotFound(host=compute_node_id, node=None)
-    if scope_host is not None and (
-            row.host != scope_host or
-            values.get('host', scope_host) != scope_host):
-        raise exception.HostScopeViolation(
-            caller=scope_host, resource='compute node %s' % compute_node_id,
-            owner=row.host)
-    values['updated_at'] = utcnow()
-    for key, value in values.items():
-        setattr(row, key, value)
-    context.session.flush()
-    return _node_dict(row)
+    return _node_dict(_update_host_row(
+        context, row, values, scope_host,
+        'compute node %s' % compute_node_id))
 
 
 # -- faults, actions and events -------------------------------------------
