@@ -4,7 +4,8 @@
     nova-compute-proxy-manage db version
     nova-compute-proxy-manage periodic list|tasks
     nova-compute-proxy-manage operation list|show
-    nova-compute-proxy-manage server list|build|resize|migrate|confirm-resize|revert-resize|watch
+    nova-compute-proxy-manage server list|build|resize|migrate|watch
+    nova-compute-proxy-manage server confirm-resize|revert-resize
     nova-compute-proxy-manage key create --host HOST|--proxy [--rotate|--force]
     nova-compute-proxy-manage key list
 """

@@ -16,7 +16,7 @@ from nova_proxy.conf import proxy_client
 from nova_proxy.conf import upgrade_levels
 
 MODULES = (default, proxy, proxy_client, upgrade_levels, database, compute,
-            orchestration, periodic)
+           orchestration, periodic)
 
 
 def list_opts():

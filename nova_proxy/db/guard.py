@@ -16,7 +16,8 @@ __all__ = ['block_db_access', 'unblock_db_access', 'check_db_access',
 
 # Importing any of these in a blocked process raises DBNotAllowed.
 BLOCKED_MODULES = ('nova_proxy.db.api', 'nova_proxy.db.session',
-                   'nova_proxy.db.migration', 'nova_proxy.orchestration.journal',
+                   'nova_proxy.db.migration',
+                   'nova_proxy.orchestration.journal',
                    'nova_proxy.periodic.claims')
 
 _blocked_by = None

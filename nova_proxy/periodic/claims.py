@@ -120,7 +120,7 @@ def claims_of_period(context, task, period):
     c = models.PeriodicClaim
     return dict(context.session.execute(
         sa.select(c.item, c.owner).where(c.task == task,
-                                          c.period == period)).all())
+                                         c.period == period)).all())
 
 
 @db_session.writer

@@ -203,7 +203,6 @@ class TaskLoop:
                           duration=time.monotonic() - started)
         return handled
 
-
     def _handle(self, items, now):
         if not items:
             return {}, {}

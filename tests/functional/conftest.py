@@ -5,7 +5,8 @@ pointed at them: an exchange (``control_exchange``) AND topics
 (``[proxy] topic``, ``[compute] topic``). The exchange alone does not
 isolate: oslo.messaging's rabbit driver names a topic's queue after the
 topic only, so two test runs on one broker with the same topic would share
-one queue (and serve each other's calls from the wrong database). ``cluster``: starts ``nova-compute-proxy`` and
+one queue (and serve each other's calls from the wrong database).
+``cluster``: starts ``nova-compute-proxy`` and
 ``nova-compute-proxy-compute`` processes with generated config files and
 stops them (SIGKILL if they do not stop) at the end.
 """

@@ -24,7 +24,7 @@ def _service(o, host):
                                                  'nova-compute')
 
 
-def test_auto_confirm_and_services_marked_down_and_up(orchestra):
+def test_auto_confirm_and_services_marked_down_and_up(orchestra):  # noqa: F811
     o = orchestra
     options = of._merge(
         of.proxy_options(o.cluster.exchange),

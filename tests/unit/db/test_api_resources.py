@@ -224,7 +224,7 @@ def test_faults(db_all, admin_context):
     got = api.instance_fault_get_by_instance_uuids(
         admin_context, [inst['uuid'], MISSING])
     assert [f['id'] for f in got[inst['uuid']]] == [second['id'],
-                                                   first['id']]
+                                                    first['id']]
     assert got[MISSING] == []
     with pytest.raises(exception.InstanceNotFound):
         api.instance_fault_create(admin_context, {'instance_uuid': MISSING})
