@@ -313,10 +313,15 @@ def get_client(target, version_cap=None, timeout=None):
     return client if signer is None else _SigningClient(client, signer)
 
 
-def get_server(target, endpoints, executor='threading'):
+def get_server(target, endpoints):
     """An RPC server; ``remotable`` checks its callers with
-    ``auth.get_verifier(target)``."""
+    ``auth.get_verifier(target)``.
+
+    No executor is named: oslo.messaging 18 deprecates the argument and
+    picks its threading executor in a process that is not monkey-patched,
+    which our daemons never are.
+    """
     return messaging.get_rpc_server(
-        get_transport(), target, endpoints, executor=executor,
+        get_transport(), target, endpoints,
         serializer=RequestContextSerializer(auth.get_verifier(target)),
         access_policy=AllowListAccessPolicy)
