@@ -10,25 +10,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
+
+from nova_proxy.common import utils
 
 __all__ = ['Server', 'start_amqp_echo', 'start_oslo_echo', 'start_proxy',
            'write_config', 'wait_for']
 
 
 def wait_for(predicate, timeout=60, interval=0.1, message='condition'):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            result = predicate()
-            if result:
-                return result
-        except Exception as e:
-            last = e
-        time.sleep(interval)
-    raise RuntimeError('Timed out after %ss waiting for %s (last error: %r)'
-                       % (timeout, message, last))
+    return utils.wait_for(predicate, timeout, interval, message)
 
 
 class Server:

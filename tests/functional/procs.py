@@ -4,7 +4,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
+
+from nova_proxy.common import utils
 
 RABBIT_URL = os.environ.get('NOVA_PROXY_TEST_RABBIT_URL',
                             'rabbit://guest:guest@127.0.0.1:5672/')
@@ -120,16 +121,7 @@ class Cluster:
 
 
 def wait_for(predicate, timeout=30, interval=0.1, message='condition'):
-    """Poll ``predicate`` until it returns a truthy value; return it."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            result = predicate()
-            if result:
-                return result
-        except Exception as e:
-            last_error = e
-        time.sleep(interval)
-    raise AssertionError('Timed out after %ss waiting for %s (last error: '
-                         '%r)' % (timeout, message, last_error))
+    """Poll ``predicate`` until it returns a truthy value; return it (a
+    test failure, AssertionError, on timeout)."""
+    return utils.wait_for(predicate, timeout, interval, message,
+                          error=AssertionError)

@@ -1,0 +1,26 @@
+"""Small helpers shared by the tools (benchmark, tests) of this project."""
+
+import time
+
+__all__ = ['wait_for']
+
+
+def wait_for(predicate, timeout=30, interval=0.1, message='condition',
+             error=RuntimeError):
+    """Poll ``predicate`` until it returns a truthy value; return it.
+
+    An exception from ``predicate`` counts as "not yet" and is reported in
+    the ``error`` raised when ``timeout`` seconds pass.
+    """
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as e:
+            last_error = e
+        time.sleep(interval)
+    raise error('Timed out after %ss waiting for %s (last error: %r)'
+                % (timeout, message, last_error))
