@@ -235,9 +235,10 @@ def in_process_mode(state):
     say('Database sync (embedded SQLite in WAL mode)')
     migration.db_sync()
     print('Database at revision %s' % migration.db_version())
-    say('Starting a proxy and two compute services in this process '
-        '(no broker answered at 127.0.0.1:5672: in-process transport; '
-        'database access of the computes is NOT blocked in this mode)')
+    say('Starting a proxy and two compute services in this process on '
+        'the in-process transport (no broker answered at 127.0.0.1:5672, '
+        'or --in-process); database access of the computes is NOT blocked '
+        'in this mode')
     proxy = proxy_service.ProxyService('proxy-1')
     proxy.start()
     computes = []
