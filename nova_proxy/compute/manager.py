@@ -196,19 +196,24 @@ class MigrationEndpoint(_Endpoint):
     ``(operation_id, step)`` through the driver's ledger. The engine that
     calls them writes the instance and migration records."""
 
-    @rpc.remotable
-    def prep_resize(self, context, instance_uuid: str, migration_id: int,
-                    flavor: dict, operation_id: str):
-        _check_step('prep_resize', instance_uuid, operation_id)
-        result = self.driver.prep_resize(instance_uuid, migration_id, flavor,
-                                         operation_id)
+    def _step(self, step, instance_uuid, operation_id, *args, **kwargs):
+        """Run the driver's ``step`` (same name) once per (operation,
+        step), then report the changed resources."""
+        _check_step(step, instance_uuid, operation_id)
+        result = getattr(self.driver, step)(instance_uuid, *args,
+                                            operation_id, **kwargs)
         self._resources_changed()
         return result
 
     @rpc.remotable
+    def prep_resize(self, context, instance_uuid: str, migration_id: int,
+                    flavor: dict, operation_id: str):
+        return self._step('prep_resize', instance_uuid, operation_id,
+                          migration_id, flavor)
+
+    @rpc.remotable
     def resize_instance(self, context, instance_uuid: str, migration_id: int,
                         operation_id: str):
-        _check_step('resize_instance', instance_uuid, operation_id)
         ctx = self._context(context)
 
         def progress(percent):
@@ -216,56 +221,39 @@ class MigrationEndpoint(_Endpoint):
             LOG.debug('Copy of instance %(uuid)s: %(p)d%%',
                       {'uuid': instance_uuid, 'p': percent})
 
-        result = self.driver.resize_instance(instance_uuid, migration_id,
-                                             operation_id, progress=progress)
-        self._resources_changed()
-        return result
+        return self._step('resize_instance', instance_uuid, operation_id,
+                          migration_id, progress=progress)
 
     @rpc.remotable
     def finish_resize(self, context, instance_uuid: str, migration_id: int,
                       flavor: dict, operation_id: str):
-        _check_step('finish_resize', instance_uuid, operation_id)
-        result = self.driver.finish_resize(instance_uuid, migration_id,
-                                           flavor, operation_id)
-        self._resources_changed()
-        return result
+        return self._step('finish_resize', instance_uuid, operation_id,
+                          migration_id, flavor)
 
     @rpc.remotable
     def confirm_resize(self, context, instance_uuid: str, migration_id: int,
                        operation_id: str):
-        _check_step('confirm_resize', instance_uuid, operation_id)
-        result = self.driver.confirm_resize(instance_uuid, migration_id,
-                                            operation_id)
-        self._resources_changed()
-        return result
+        return self._step('confirm_resize', instance_uuid, operation_id,
+                          migration_id)
 
     @rpc.remotable
     def revert_resize(self, context, instance_uuid: str, migration_id: int,
                       operation_id: str):
-        _check_step('revert_resize', instance_uuid, operation_id)
-        result = self.driver.revert_resize(instance_uuid, migration_id,
-                                           operation_id)
-        self._resources_changed()
-        return result
+        return self._step('revert_resize', instance_uuid, operation_id,
+                          migration_id)
 
     @rpc.remotable
     def finish_revert_resize(self, context, instance_uuid: str,
                              migration_id: int, flavor: dict,
                              operation_id: str):
-        _check_step('finish_revert_resize', instance_uuid, operation_id)
-        result = self.driver.finish_revert_resize(
-            instance_uuid, migration_id, flavor, operation_id)
-        self._resources_changed()
-        return result
+        return self._step('finish_revert_resize', instance_uuid,
+                          operation_id, migration_id, flavor)
 
     @rpc.remotable
     def abort_prep_resize(self, context, instance_uuid: str,
                           migration_id: int, operation_id: str):
-        _check_step('abort_prep_resize', instance_uuid, operation_id)
-        result = self.driver.abort_prep_resize(instance_uuid, migration_id,
-                                               operation_id)
-        self._resources_changed()
-        return result
+        return self._step('abort_prep_resize', instance_uuid, operation_id,
+                          migration_id)
 
 
 class DriverEndpoint(_Endpoint):
