@@ -87,15 +87,7 @@ def start_oslo_echo(directory, url, exchange, topic):
     return server
 
 
-def write_config(path, sections):
-    with open(path, 'w') as f:
-        for group, values in sections.items():
-            f.write('[%s]\n' % group)
-            for key, value in values.items():
-                if value is not None:
-                    f.write('%s = %s\n' % (key, value))
-            f.write('\n')
-    return path
+write_config = utils.write_config
 
 
 def start_proxy(directory, name, url, exchange, db_url, overrides=None):

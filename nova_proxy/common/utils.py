@@ -2,7 +2,7 @@
 
 import time
 
-__all__ = ['wait_for']
+__all__ = ['wait_for', 'write_config']
 
 
 def wait_for(predicate, timeout=30, interval=0.1, message='condition',
@@ -24,3 +24,16 @@ def wait_for(predicate, timeout=30, interval=0.1, message='condition',
         time.sleep(interval)
     raise error('Timed out after %ss waiting for %s (last error: %r)'
                 % (timeout, message, last_error))
+
+
+def write_config(path, sections):
+    """Write an oslo.config file: ``sections`` is ``{group: {opt: value}}``;
+    options whose value is None are left out. Returns ``path``."""
+    with open(path, 'w') as f:
+        for group, values in sections.items():
+            f.write('[%s]\n' % group)
+            for key, value in values.items():
+                if value is not None:
+                    f.write('%s = %s\n' % (key, value))
+            f.write('\n')
+    return path

@@ -88,15 +88,8 @@ class Cluster:
             sections.setdefault(group, {})['topic'] = topic
         for group, values in (extra or {}).items():
             sections.setdefault(group, {}).update(values)
-        path = os.path.join(self.directory, name + '.conf')
-        with open(path, 'w') as f:
-            for group, values in sections.items():
-                f.write('[%s]\n' % group)
-                for key, value in values.items():
-                    if value is not None:
-                        f.write('%s = %s\n' % (key, value))
-                f.write('\n')
-        return path
+        return utils.write_config(
+            os.path.join(self.directory, name + '.conf'), sections)
 
     def start(self, kind, name, extra=None, env=None):
         assert self.db_url or kind != 'proxy', 'set cluster.db_url first'
