@@ -731,19 +731,77 @@ def _create_host_row(context, model, values, allowed, required, exists):
     return row
 
 
-def _update_host_row(context, row, values, scope_host, resource):
-    """Apply checked ``values`` to a row of a per-host table, confined to
-    ``scope_host``: the row must be its own and stay its own."""
-    if scope_host is not None and (
-            row.host != scope_host or
-            values.get('host', scope_host) != scope_host):
-        raise exception.HostScopeViolation(caller=scope_host,
-                                           resource=resource, owner=row.host)
+@functools.lru_cache(maxsize=256)
+def _host_row_update(table, fields, scoped, returning):
+    """The UPDATE of one row of a per-host table by id, built once per
+    shape: ``v_<field>`` for the new values, ``w_id`` and ``scope_host``."""
+    conditions = [table.c.id == sa.bindparam('w_id'), table.c.deleted == 0]
+    if scoped:
+        conditions.append(table.c.host == sa.bindparam('scope_host'))
+    statement = sa.update(table).where(*conditions).values(
+        {table.c[field]: sa.bindparam('v_' + field, type_=table.c[field].type)
+         for field in fields})
+    if returning:
+        statement = statement.returning(*table.c)
+    return statement
+
+
+def _host_row_miss(connection, table, row_id, scope_host, resource,
+                   not_found):
+    """Nothing was written to a per-host row: raise ``not_found`` if it is
+    not there, else HostScopeViolation naming its host."""
+    owner = connection.execute(
+        sa.select(table.c.host).where(table.c.id == row_id,
+                                      table.c.deleted == 0)).scalar()
+    if owner is None:
+        raise not_found()
+    raise exception.HostScopeViolation(caller=scope_host, resource=resource,
+                                       owner=owner)
+
+
+def _update_host_row(context, model, row_id, values, scope_host, resource,
+                     not_found):
+    """Apply checked ``values`` to the row ``row_id`` of a per-host table
+    (services, compute nodes) in one UPDATE, confined to ``scope_host``:
+    the row must be its own and stay its own. Returns the row's dict.
+
+    :param not_found: raises the table's not-found error when called.
+    """
+    if isinstance(row_id, bool) or not isinstance(row_id, int):
+        raise not_found()
+    table = model.__table__
+    connection = context.session.connection()
+    moving = values.get('host', scope_host) != scope_host
+    if scope_host is not None and moving:
+        # Moving the row to another host: refused whoever owns it now.
+        _host_row_miss(connection, table, row_id, scope_host, resource,
+                       not_found)
     values['updated_at'] = utcnow()
-    for key, value in values.items():
-        setattr(row, key, value)
-    context.session.flush()
-    return row
+    params = {'w_id': row_id, 'scope_host': scope_host}
+    for field, value in values.items():
+        params['v_' + field] = value
+    returning = connection.dialect.update_returning
+    result = connection.execute(_host_row_update(
+        table, tuple(sorted(values)), scope_host is not None, returning),
+        params)
+    return _host_row_result(connection, table, row_id, result, returning,
+                            scope_host, resource, not_found)
+
+
+def _host_row_result(connection, table, row_id, result, returning,
+                     scope_host, resource, not_found):
+    """The row an UPDATE by id wrote, as a dict: returned by the UPDATE
+    or read back (MariaDB); a miss is explained by ``_host_row_miss``."""
+    row = result.first() if returning else None
+    if (row is None) if returning else (result.rowcount != 1):
+        _host_row_miss(connection, table, row_id, scope_host, resource,
+                       not_found)
+    if row is None:
+        row = connection.execute(sa.select(*table.c).where(
+            table.c.id == row_id)).one()
+    return {column.key: _to_iso(value)
+            if isinstance(value, datetime.datetime) else value
+            for column, value in zip(table.c, row)}
 
 
 # -- services -------------------------------------------------------------
@@ -759,17 +817,6 @@ _SERVICE_COLUMNS = _columns(models.Service)
 
 def _service_dict(service):
     return _row_to_dict(service, _SERVICE_COLUMNS)
-
-
-def _service_get(session, service_id):
-    if isinstance(service_id, bool) or not isinstance(service_id, int):
-        raise exception.ServiceNotFound(service_id=service_id)
-    service = session.execute(sa.select(models.Service).where(
-        models.Service.id == service_id,
-        models.Service.deleted == 0)).scalar_one_or_none()
-    if service is None:
-        raise exception.ServiceNotFound(service_id=service_id)
-    return service
 
 
 @reader
@@ -808,9 +855,10 @@ def service_update(context, service_id, values, scope_host=None):
     """:raises: ServiceNotFound, InvalidUpdate, HostScopeViolation"""
     values = _check_values(values, _SERVICE_FIELDS,
                            protected=_UPDATE_PROTECTED)
-    service = _service_get(context.session, service_id)
-    return _service_dict(_update_host_row(
-        context, service, values, scope_host, 'service %s' % service_id))
+    return _update_host_row(
+        context, models.Service, service_id, values, scope_host,
+        'service %s' % service_id,
+        lambda: exception.ServiceNotFound(service_id=service_id))
 
 
 @writer
@@ -822,21 +870,31 @@ def service_heartbeat(context, service_id, scope_host=None):
     """
     if isinstance(service_id, bool) or not isinstance(service_id, int):
         raise exception.ServiceNotFound(service_id=service_id)
-    s = models.Service
-    conditions = [s.id == service_id, s.deleted == 0]
-    if scope_host is not None:
-        conditions.append(s.host == scope_host)
-    result = context.session.execute(
-        sa.update(s).where(*conditions).values(
-            report_count=s.report_count + 1,
-            last_seen_up=db_session.db_utcnow(), updated_at=utcnow())
-        .execution_options(synchronize_session=False))
-    service = _service_get(context.session, service_id)
-    if result.rowcount != 1:
-        raise exception.HostScopeViolation(
-            caller=scope_host, resource='service %s' % service_id,
-            owner=service.host)
-    return _service_dict(service)
+    table = models.Service.__table__
+    connection = context.session.connection()
+    returning = connection.dialect.update_returning
+    result = connection.execute(
+        _heartbeat_statement(scope_host is not None, returning),
+        {'w_id': service_id, 'scope_host': scope_host, 'now': utcnow()})
+    return _host_row_result(
+        connection, table, service_id, result, returning, scope_host,
+        'service %s' % service_id,
+        lambda: exception.ServiceNotFound(service_id=service_id))
+
+
+@functools.lru_cache(maxsize=4)
+def _heartbeat_statement(scoped, returning):
+    table = models.Service.__table__
+    conditions = [table.c.id == sa.bindparam('w_id'), table.c.deleted == 0]
+    if scoped:
+        conditions.append(table.c.host == sa.bindparam('scope_host'))
+    statement = sa.update(table).where(*conditions).values(
+        report_count=table.c.report_count + 1,
+        last_seen_up=db_session.db_utcnow(),
+        updated_at=sa.bindparam('now', type_=table.c.updated_at.type))
+    if returning:
+        statement = statement.returning(*table.c)
+    return statement
 
 
 # -- compute nodes --------------------------------------------------------
@@ -884,17 +942,11 @@ def compute_node_create(context, values):
 def compute_node_update(context, compute_node_id, values, scope_host=None):
     """:raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation"""
     values = _check_values(values, _NODE_FIELDS, protected=_UPDATE_PROTECTED)
-    row = None
-    if not isinstance(compute_node_id, bool) and \
-            isinstance(compute_node_id, int):
-        row = context.session.execute(sa.select(models.ComputeNode).where(
-            models.ComputeNode.id == compute_node_id,
-            models.ComputeNode.deleted == 0)).scalar_one_or_none()
-    if row is None:
-        raise exception.ComputeHostNotFound(host=compute_node_id, node=None)
-    return _node_dict(_update_host_row(
-        context, row, values, scope_host,
-        'compute node %s' % compute_node_id))
+    return _update_host_row(
+        context, models.ComputeNode, compute_node_id, values, scope_host,
+        'compute node %s' % compute_node_id,
+        lambda: exception.ComputeHostNotFound(host=compute_node_id,
+                                              node=None))
 
 
 # -- faults, actions and events -------------------------------------------

@@ -119,6 +119,9 @@ def test_service_create_get_update(db_all, admin_context):
         'disabled': True, 'disabled_reason': 'maintenance'})
     assert (new['disabled'], new['disabled_reason']) == (True,
                                                          'maintenance')
+    # The row the UPDATE returned (or read back, on MariaDB) is the row.
+    assert new == api.service_get_by_host_and_binary(
+        admin_context, 'h1', 'nova-compute')
     _service(admin_context, host='h2')
     _service(admin_context, host='h2', binary='other')
     assert [s['host'] for s in api.service_get_all(
@@ -165,6 +168,8 @@ def test_service_heartbeat(db_all, admin_context):
     seen = _iso(second['last_seen_up'])
     assert abs((seen - before).total_seconds()) < 60
     assert _iso(first['last_seen_up']) <= seen
+    assert second == api.service_get_by_host_and_binary(
+        admin_context, 'h1', 'nova-compute')
 
 
 # -- compute nodes --------------------------------------------------------
@@ -181,6 +186,8 @@ def test_compute_node_create_get_update(db_all, admin_context):
         'vcpus_used': 2, 'memory_mb_used': 1024, 'running_vms': 1})
     assert (new['vcpus_used'], new['memory_mb_used'], new['running_vms'],
             new['vcpus']) == (2, 1024, 1, 8)
+    assert new == api.compute_node_get_by_host_and_node(admin_context,
+                                                        'h1', 'n1')
     api.compute_node_create(admin_context, {'host': 'h2', 'node': 'n2'})
     assert [n['host'] for n in api.compute_node_get_all(admin_context)] == [
         'h1', 'h2']
