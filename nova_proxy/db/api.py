@@ -291,7 +291,11 @@ def instance_create(context, values):
 def instance_get_by_uuid(context, instance_uuid):
     """:raises: InstanceNotFound, InvalidUUID"""
     _validate_uuid(instance_uuid)
-    return _instance_to_dict(_instance_get(context.session, instance_uuid))
+    connection = context.session.connection()
+    row = connection.execute(_INSTANCE_ROW, {'uuid': instance_uuid}).first()
+    if row is None:
+        raise exception.InstanceNotFound(instance_id=instance_uuid)
+    return _instance_dict_from_row(connection, instance_uuid, row)
 
 
 @reader
@@ -966,24 +970,33 @@ _EVENT_FIELDS = {'instance_uuid': _str, 'request_id': _str, 'event': _str,
 _EVENT_COLUMNS = _columns(models.InstanceActionEvent)
 
 
+# The instance's host, and whether it is in the scope of ``scope_host``
+# (on that host or migrating to or from it): one statement, without loading
+# the instance and its metadata.
+_INSTANCE_SCOPE = sa.select(
+    models.Instance.host,
+    sa.case((_SCOPE_CONDITION, 1), else_=0)).where(
+        models.Instance.uuid == sa.bindparam('uuid'),
+        models.Instance.deleted == 0)
+
+
 def _scoped_instance(session, instance_uuid, scope_host):
+    """Check that the live instance exists and, for a caller confined to
+    ``scope_host``, is in its scope.
+
+    :raises: InvalidUUID, InstanceNotFound, HostScopeViolation
+    """
     _validate_uuid(instance_uuid)
-    instance = _instance_get(session, instance_uuid)
-    if scope_host is not None and instance.host != scope_host and \
-            instance_uuid not in session.execute(
-                _scope_condition_uuids(scope_host)).scalars().all():
+    row = session.connection().execute(
+        _INSTANCE_SCOPE,
+        {'uuid': instance_uuid, 'scope_host': scope_host}).first()
+    if row is None:
+        raise exception.InstanceNotFound(instance_id=instance_uuid)
+    host, in_scope = row
+    if scope_host is not None and not in_scope:
         raise exception.HostScopeViolation(
             caller=scope_host, resource='instance %s' % instance_uuid,
-            owner=instance.host)
-    return instance
-
-
-def _scope_condition_uuids(scope_host):
-    return sa.select(models.Migration.instance_uuid).where(
-        models.Migration.deleted == 0,
-        models.Migration.status.not_in(MIGRATION_DONE_STATUSES),
-        sa.or_(models.Migration.source_compute == scope_host,
-               models.Migration.dest_compute == scope_host))
+            owner=host)
 
 
 def _require(values, *fields):
