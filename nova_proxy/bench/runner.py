@@ -17,6 +17,7 @@ import uuid
 
 from nova_proxy.bench import cpu
 from nova_proxy.bench import echo
+from nova_proxy.bench import fleet
 from nova_proxy.bench import load
 from nova_proxy.bench import servers
 from nova_proxy.bench import stats
@@ -128,6 +129,14 @@ class Bench:
         # our messages; a default, as the transport options are registered
         # by the transport itself.
         messaging.set_transport_defaults(control_exchange=self.exchange)
+        # One pooled AMQP connection per caller thread: with fewer (the
+        # default is 30), callers past the pool wait for a connection and
+        # oslo.messaging logs a warning for each wait, which would measure
+        # the client's pool rather than the server.
+        from oslo_config import cfg
+        from oslo_messaging._drivers import impl_rabbit
+        cfg.set_defaults(impl_rabbit.rabbit_opts, rpc_conn_pool_size=max(
+            [fleet.CALLER_THREADS] + list(self.profile.callers)) + 8)
         CONF.set_override('connection', self.database.url, group='database')
         CONF.set_override('topic', self.proxy_topic, group='proxy')
         db_session.dispose()
@@ -387,7 +396,6 @@ class Bench:
                 self.run_proxy(2)
             fleet_result = None
             if self.fleet:
-                from nova_proxy.bench import fleet
                 fleet_result = fleet.find_capacity(
                     self, bound_ms=self.fleet_bound_ms)
         finally:
