@@ -9,8 +9,8 @@ before the round was zero).
 
 import os
 
-__all__ = ['parse_stat', 'process_cpu', 'descendants', 'find_pids', 'CpuProbe',
-           'CpuMeter']
+__all__ = ['parse_stat', 'process_cpu', 'thread_cpu', 'thread_split',
+           'descendants', 'find_pids', 'CpuProbe', 'CpuMeter']
 
 _TICKS = os.sysconf('SC_CLK_TCK')
 
@@ -29,6 +29,39 @@ def process_cpu(pid):
             return parse_stat(f.read())[1]
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return 0.0
+
+
+def thread_cpu(pids):
+    """``{(pid, tid): cpu_seconds}`` of every thread of ``pids``."""
+    result = {}
+    for pid in pids:
+        try:
+            tids = os.listdir('/proc/%d/task' % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open('/proc/%d/task/%s/stat' % (pid, tid)) as f:
+                    result[(pid, tid)] = parse_stat(f.read())[1]
+            except (OSError, ValueError):
+                continue
+    return result
+
+
+def thread_split(before, after, calls):
+    """Where a server's CPU went between two ``thread_cpu()`` readings,
+    per call: the busiest thread (in an oslo.messaging server, the thread
+    that polls AMQP and decodes every message), all the other threads (the
+    executor threads serving the calls, and background threads), and how
+    many threads ran at all."""
+    used = sorted((max(0.0, now - before.get(key, 0.0))
+                   for key, now in after.items()), reverse=True)
+    if not used or not calls:
+        return None
+    return {'calls': calls,
+            'busiest_us_per_call': used[0] / calls * 1e6,
+            'others_us_per_call': sum(used[1:]) / calls * 1e6,
+            'threads_that_ran': sum(1 for u in used if u > 0)}
 
 
 def _children_map():

@@ -86,6 +86,15 @@ def profile_markdown(samples):
     for part, share in samples['shares'].items():
         lines.append('| %s | %s |' % (
             part, '-' if share is None else '%.0f%%' % (share * 100)))
+    threads = samples.get('threads')
+    if threads:
+        lines += ['', 'Proxy CPU by thread (/proc, the same rounds): the '
+                  'busiest thread (AMQP polling and decoding) %.0f µs per '
+                  'call; the %d other threads that ran (executor threads '
+                  'serving the calls, background threads) %.0f µs per '
+                  'call.' % (threads['busiest_us_per_call'],
+                             threads['threads_that_ran'] - 1,
+                             threads['others_us_per_call'])]
     return '\n'.join(lines)
 
 

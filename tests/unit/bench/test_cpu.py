@@ -60,3 +60,39 @@ def test_meter_counts_each_role_and_survives_a_failing_finder():
     assert used['me'] > 0
     assert used['nobody'] == 0
     assert used['broken'] == 0
+
+
+def test_thread_cpu_finds_the_busy_thread():
+    import threading
+    pid = os.getpid()
+    before = cpu.thread_cpu([pid])
+    assert (pid, str(threading.get_native_id())) in before
+    burnt, release = threading.Event(), threading.Event()
+
+    def work():
+        _burn(0.2)
+        burnt.set()
+        release.wait(30)  # a thread that ended is gone from /proc
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        assert burnt.wait(30)
+        after = cpu.thread_cpu([pid])
+    finally:
+        release.set()
+        worker.join()
+    split = cpu.thread_split(before, after, calls=10)
+    # The burning thread ran about 0.2 s: the busiest, about 20 ms a call.
+    assert split['busiest_us_per_call'] >= 0.15 / 10 * 1e6
+    assert split['others_us_per_call'] < split['busiest_us_per_call']
+    assert split['threads_that_ran'] >= 1
+    assert cpu.thread_split(before, after, calls=0) is None
+
+
+def test_thread_split_counts_threads_seen_only_at_the_end():
+    before = {(1, '1'): 1.0}
+    after = {(1, '1'): 1.5, (1, '2'): 0.25, (1, '3'): 0.25}
+    split = cpu.thread_split(before, after, calls=100)
+    assert split == {'calls': 100, 'busiest_us_per_call': 5000.0,
+                     'others_us_per_call': 5000.0, 'threads_that_ran': 3}

@@ -59,3 +59,18 @@ def test_json_and_plot(tmp_path):
     report.plot(data, str(tmp_path / 'bench.png'))
     with open(tmp_path / 'bench.png', 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_profile_section_with_thread_split():
+    data = _report()
+    data['proxy_profile'] = {
+        'samples': 10, 'callers': 16,
+        'shares': {'database API (nova_proxy.db, SQLAlchemy, driver)': 0.5},
+        'threads': {'calls': 100, 'busiest_us_per_call': 812.4,
+                    'others_us_per_call': 2047.6, 'threads_that_ran': 65}}
+    text = report.markdown(data)
+    assert '| database API (nova_proxy.db, SQLAlchemy, driver) | 50% |' \
+        in text
+    assert 'the busiest thread (AMQP polling and decoding) 812 µs per ' \
+        'call; the 64 other threads that ran' in text
+    assert '2048 µs per call.' in text
