@@ -203,27 +203,62 @@ _INSTANCE_ROW = sa.select(
     *[getattr(models.Instance, name) for name in _INSTANCE_COLUMNS]).where(
         models.Instance.uuid == sa.bindparam('uuid'),
         models.Instance.deleted == 0)
-# The instance's metadata and system metadata in one statement: ``kind`` 0
-# is metadata, 1 system metadata.
-_ALL_METADATA = sa.union_all(*[
-    sa.select(sa.literal(kind).label('kind'), model.key, model.value)
-    .where(model.instance_uuid == sa.bindparam('uuid'))
-    for kind, model in enumerate((models.InstanceMetadata,
-                                  models.InstanceSystemMetadata))])
 
 
-def _instance_dict_from_row(connection, instance_uuid, row):
-    """The instance dict from its row (in ``_INSTANCE_COLUMNS`` order),
-    with its metadata read in one statement on ``connection``."""
-    result = {name: _to_iso(value) if isinstance(value, datetime.datetime)
-              else value for name, value in zip(_INSTANCE_COLUMNS, row)}
-    metadata, system_metadata = {}, {}
-    for kind, key, value in connection.execute(_ALL_METADATA,
-                                               {'uuid': instance_uuid}):
-        (system_metadata if kind else metadata)[key] = value
-    result['metadata'] = metadata
-    result['system_metadata'] = system_metadata
+# The metadata and system metadata of instances in one statement: ``kind``
+# 0 is metadata, 1 system metadata. One instance by equality (the hot
+# path), several with an expanding IN.
+def _all_metadata(condition):
+    return sa.union_all(*[
+        sa.select(sa.literal(kind).label('kind'), model.instance_uuid,
+                  model.key, model.value).where(condition(model))
+        for kind, model in enumerate((models.InstanceMetadata,
+                                      models.InstanceSystemMetadata))])
+
+
+_ALL_METADATA = _all_metadata(
+    lambda model: model.instance_uuid == sa.bindparam('uuid'))
+_ALL_METADATA_IN = _all_metadata(
+    lambda model: model.instance_uuid.in_(
+        sa.bindparam('uuids', expanding=True)))
+
+
+def _instance_dicts(connection, rows):
+    """Instance dicts from instance rows (``_INSTANCE_COLUMNS`` order),
+    with their metadata read in one statement on ``connection``."""
+    result = []
+    by_uuid = {}
+    for row in rows:
+        item = {name: _to_iso(value)
+                if isinstance(value, datetime.datetime) else value
+                for name, value in zip(_INSTANCE_COLUMNS, row)}
+        item['metadata'], item['system_metadata'] = {}, {}
+        by_uuid[item['uuid']] = item
+        result.append(item)
+    if len(result) == 1:
+        metadata = connection.execute(_ALL_METADATA,
+                                      {'uuid': result[0]['uuid']})
+    elif result:
+        metadata = connection.execute(_ALL_METADATA_IN,
+                                      {'uuids': list(by_uuid)})
+    else:
+        metadata = ()
+    for kind, instance_uuid, key, value in metadata:
+        item = by_uuid[instance_uuid]
+        item['system_metadata' if kind else 'metadata'][key] = value
     return result
+
+
+def _instances_where(connection, *conditions, limit=None):
+    """Live instances matching ``conditions``, oldest first, as dicts:
+    two Core statements whatever their number."""
+    query = sa.select(*[getattr(models.Instance, name)
+                        for name in _INSTANCE_COLUMNS]).where(
+        models.Instance.deleted == 0, *conditions).order_by(
+        models.Instance.id)
+    if limit:
+        query = query.limit(limit)
+    return _instance_dicts(connection, connection.execute(query).all())
 
 
 def _instance_get(session, instance_uuid, read_deleted=False):
@@ -295,19 +330,16 @@ def instance_get_by_uuid(context, instance_uuid):
     row = connection.execute(_INSTANCE_ROW, {'uuid': instance_uuid}).first()
     if row is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
-    return _instance_dict_from_row(connection, instance_uuid, row)
+    return _instance_dicts(connection, [row])[0]
 
 
 @reader
 def instance_get_all_by_host(context, host, node=None):
     """Live instances on ``host`` (and ``node`` if given), oldest first."""
-    query = sa.select(models.Instance).where(
-        models.Instance.host == host, models.Instance.deleted == 0)
+    conditions = [models.Instance.host == host]
     if node is not None:
-        query = query.where(models.Instance.node == node)
-    query = query.order_by(models.Instance.id)
-    return [_instance_to_dict(i)
-            for i in context.session.execute(query).scalars()]
+        conditions.append(models.Instance.node == node)
+    return _instances_where(context.session.connection(), *conditions)
 
 
 @reader
@@ -315,21 +347,18 @@ def instance_get_all_by_filters(context, task_states=None, vm_states=None,
                                 hosts=None, updated_before=None, limit=None):
     """Live instances matching every filter given; for the proxy's periodic
     tasks, not on the compute wire."""
-    query = sa.select(models.Instance).where(models.Instance.deleted == 0)
+    conditions = []
     if task_states is not None:
-        query = query.where(models.Instance.task_state.in_(task_states))
+        conditions.append(models.Instance.task_state.in_(task_states))
     if vm_states is not None:
-        query = query.where(models.Instance.vm_state.in_(vm_states))
+        conditions.append(models.Instance.vm_state.in_(vm_states))
     if hosts is not None:
-        query = query.where(models.Instance.host.in_(hosts))
+        conditions.append(models.Instance.host.in_(hosts))
     if updated_before is not None:
-        query = query.where(models.Instance.updated_at <
-                            _parse_time(updated_before))
-    query = query.order_by(models.Instance.id)
-    if limit:
-        query = query.limit(limit)
-    return [_instance_to_dict(i)
-            for i in context.session.execute(query).scalars()]
+        conditions.append(models.Instance.updated_at <
+                          _parse_time(updated_before))
+    return _instances_where(context.session.connection(), *conditions,
+                            limit=limit)
 
 
 def _expected_list(expected):
@@ -473,7 +502,7 @@ def _instance_cas(context, instance_uuid, values, scope_host):
     if row is None:
         row = connection.execute(_INSTANCE_ROW,
                                  {'uuid': instance_uuid}).one()
-    return _instance_dict_from_row(connection, instance_uuid, row)
+    return _instance_dicts(connection, [row])[0]
 
 
 def _raise_cas_miss(session, instance_uuid, has_task, expected_task, has_vm,

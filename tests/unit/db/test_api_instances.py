@@ -95,9 +95,11 @@ def test_get_by_uuid_errors(db_all, admin_context):
 
 
 def test_get_all_by_host_and_node(db_all, admin_context):
-    a = _create(admin_context, host='h1', node='n1')
-    b = _create(admin_context, host='h1', node='n2')
-    _create(admin_context, host='h2', node='n1')
+    a = _create(admin_context, host='h1', node='n1',
+                metadata={'k': 'a', 'only-a': '1'},
+                system_metadata={'image': 'a'})
+    b = _create(admin_context, host='h1', node='n2', metadata={'k': 'b'})
+    _create(admin_context, host='h2', node='n1', metadata={'k': 'c'})
     gone = _create(admin_context, host='h1', node='n1')
     api.instance_destroy(admin_context, gone['uuid'])
     assert [i['uuid'] for i in api.instance_get_all_by_host(
@@ -105,6 +107,13 @@ def test_get_all_by_host_and_node(db_all, admin_context):
     assert [i['uuid'] for i in api.instance_get_all_by_host(
         admin_context, 'h1', node='n2')] == [b['uuid']]
     assert api.instance_get_all_by_host(admin_context, 'nowhere') == []
+    # Each listed instance carries its own metadata, as one read gives it.
+    listed = api.instance_get_all_by_host(admin_context, 'h1')
+    assert listed == [api.instance_get_by_uuid(admin_context, u)
+                      for u in (a['uuid'], b['uuid'])]
+    assert [i['metadata'] for i in listed] == [{'k': 'a', 'only-a': '1'},
+                                               {'k': 'b'}]
+    assert [i['system_metadata'] for i in listed] == [{'image': 'a'}, {}]
 
 
 def test_get_all_by_filters(db_all, admin_context):
