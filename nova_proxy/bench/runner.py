@@ -113,6 +113,7 @@ class Bench:
         self.proxy_idle_cpu = {}
         self.sample = sample
         self.samples = None
+        self._passes = False
 
     # -- set up and tear down --
 
@@ -235,8 +236,15 @@ class Bench:
         return cpu.CpuMeter(probes)
 
     def measure(self, name, states_for, call, server_pids):
-        """Every caller count of one scenario; results are medians."""
+        """Every caller count of one scenario; results are medians.
+
+        Inside ``run()``, which measures every scenario once per pass, this
+        takes one round per caller count and adds it to the rounds of the
+        earlier passes; otherwise (``tune``) it takes ``rounds`` rounds.
+        """
         calls_per_op = SCENARIO_CALLS[name]
+        in_passes = self._passes
+        rounds_now = 1 if in_passes else self.profile.rounds
         per_callers = {}
         callers_list, duration = self.profile.callers, self.profile.duration
         if calls_per_op > 1:
@@ -247,32 +255,37 @@ class Bench:
             duration *= 3
         for callers in callers_list:
             states = states_for(callers)
-            rounds = []
+            new_rounds = []
             sampler = None
-            if self.sample and name == 'proxy-1' and callers == max(
-                    c for c in callers_list if c <= 16):
+            if self.sample and self.samples is None and \
+                    name == 'proxy-1' and callers == max(
+                        c for c in callers_list if c <= 16):
                 from nova_proxy.bench import profiling
                 sampler = profiling.Sampler(
                     self.proxies[0].pid,
-                    self.profile.rounds * (duration + self.profile.warmup),
+                    rounds_now * (duration + self.profile.warmup),
                     os.path.join(self.directory, 'proxy-profile.txt'))
             threads_before = (cpu.thread_cpu(server_pids())
                               if sampler is not None else None)
-            for _ in range(self.profile.rounds):
+            for _ in range(rounds_now):
                 result = load.run_round(
                     states, call, duration,
                     meter=self._meter(server_pids),
                     warmup=self.profile.warmup)
-                rounds.append(result.as_dict())
-            summary = stats.summarize(rounds, calls_per_op)
+                new_rounds.append(result.as_dict())
             if sampler is not None:
                 # Warm-ups are not counted in a round's calls: the split
                 # leans a little high, the same way for every part.
                 threads = cpu.thread_split(
                     threads_before, cpu.thread_cpu(server_pids()),
-                    sum(r['calls'] for r in rounds))
+                    sum(r['calls'] for r in new_rounds))
                 self.samples = dict(sampler.finish(), callers=callers,
                                     threads=threads)
+            rounds = new_rounds
+            if in_passes:
+                rounds = self.rounds.get(name, {}).get(str(callers),
+                                                       []) + new_rounds
+            summary = stats.summarize(rounds, calls_per_op)
             per_callers[str(callers)] = summary
             self.rounds.setdefault(name, {})[str(callers)] = rounds
             self.progress('%-13s %3d callers: %8.0f calls/s  p50 %6.2f ms  '
@@ -389,19 +402,18 @@ class Bench:
     def run(self):
         """Measure everything; returns the report dict."""
         started = time.time()
+        # Every scenario is measured once per pass, and the passes repeat:
+        # a burst of load from elsewhere on a shared machine then falls on
+        # one round of each scenario rather than on all the rounds of one,
+        # which would skew the ratios between scenarios.
+        self._passes = True
         try:
             self.setup()
-            self.run_direct()
-            if 'amqp' in self.scenarios:
-                self.run_amqp()
-            if 'oslo' in self.scenarios:
-                self.run_oslo()
-            if {'proxy-1', 'build-1', 'build-combined-1'} & set(
-                    self.scenarios):
-                self.run_proxy(1)
-            if {'proxy-2', 'build-2', 'build-combined-2'} & set(
-                    self.scenarios) or self.fleet:
-                self.run_proxy(2)
+            for number in range(self.profile.rounds):
+                self.progress('pass %d of %d' % (number + 1,
+                                                 self.profile.rounds))
+                last = number == self.profile.rounds - 1
+                self._run_pass(keep_proxies=last and self.fleet)
             fleet_result = None
             if self.fleet:
                 fleet_result = fleet.find_capacity(
@@ -412,6 +424,20 @@ class Bench:
         if self._own_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
         return self.report(fleet_result, time.time() - started)
+
+    def _run_pass(self, keep_proxies):
+        self.run_direct()
+        if 'amqp' in self.scenarios:
+            self.run_amqp()
+        if 'oslo' in self.scenarios:
+            self.run_oslo()
+        if {'proxy-1', 'build-1', 'build-combined-1'} & set(self.scenarios):
+            self.run_proxy(1)
+        if {'proxy-2', 'build-2', 'build-combined-2'} & set(
+                self.scenarios) or keep_proxies:
+            self.run_proxy(2)
+        if not keep_proxies:
+            self.stop_proxies()
 
     def report(self, fleet_result, elapsed):
         return {

@@ -27,6 +27,9 @@ class Server:
         self.name = name
         self.log_path = os.path.join(directory, name + '.log')
         self._log = open(self.log_path, 'ab')
+        # A server started again (in a later pass) appends to the same
+        # log: what it logs this time starts here.
+        self._log_start = self._log.tell()
         self.popen = subprocess.Popen(
             argv, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True, env=dict(os.environ, **(env or {})))
@@ -38,16 +41,18 @@ class Server:
     def alive(self):
         return self.popen.poll() is None
 
-    def log(self):
-        with open(self.log_path, errors='replace') as f:
-            return f.read()
+    def log(self, since_start=False):
+        with open(self.log_path, 'rb') as f:
+            if since_start:
+                f.seek(self._log_start)
+            return f.read().decode(errors='replace')
 
     def wait_log(self, text, timeout=60):
         def seen():
             if not self.alive():
                 raise RuntimeError('%s exited (rc %s):\n%s' % (
                     self.name, self.popen.returncode, self.log()[-3000:]))
-            return text in self.log()
+            return text in self.log(since_start=True)
         try:
             wait_for(seen, timeout=timeout, message='%s to log %r'
                      % (self.name, text))

@@ -52,8 +52,9 @@ def parse_args(argv):
                         help='comma-separated caller counts (default '
                              '1,16,64)')
     parser.add_argument('--rounds', type=int,
-                        help='rounds per point (with --tune: repeats of '
-                             'each variant)')
+                        help='rounds per point, one in each pass over '
+                             'the scenarios (with --tune: repeats of each '
+                             'variant)')
     parser.add_argument('--duration', type=float,
                         help='seconds per round')
     parser.add_argument('--scenarios',
