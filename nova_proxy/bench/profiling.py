@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-__all__ = ['Sampler', 'summarize', 'PARTS']
+__all__ = ['Sampler', 'summarize', 'merge', 'PARTS']
 
 # (part, substrings of a stack frame; a sample counts in a part when any of
 # its frames matches)
@@ -89,3 +89,33 @@ def summarize(lines):
     return {'samples': total,
             'shares': {part: (n / total if total else None)
                        for part, n in counts.items()}}
+
+
+def merge(parts):
+    """One profile from several samplings of the same scenario.
+
+    ``parts`` are ``(output, finish() result, thread split or None)``: the
+    samples of every sampling that worked are summarized together, and the
+    thread splits are combined weighted by their calls. If none worked, the
+    first error is the result.
+    """
+    outputs = [output for output, result, _ in parts
+               if not result.get('error')]
+    if not outputs:
+        return dict(parts[0][1]) if parts else {'error': 'not sampled'}
+    lines = []
+    for output in outputs:
+        with open(output) as f:
+            lines.extend(f)
+    merged = summarize(lines)
+    splits = [split for _, _, split in parts if split]
+    calls = sum(split['calls'] for split in splits)
+    if calls:
+        merged['threads'] = {
+            'calls': calls,
+            'busiest_us_per_call': sum(
+                s['busiest_us_per_call'] * s['calls'] for s in splits) / calls,
+            'others_us_per_call': sum(
+                s['others_us_per_call'] * s['calls'] for s in splits) / calls,
+            'threads_that_ran': max(s['threads_that_ran'] for s in splits)}
+    return merged

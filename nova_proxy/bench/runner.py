@@ -19,6 +19,7 @@ from nova_proxy.bench import cpu
 from nova_proxy.bench import echo
 from nova_proxy.bench import fleet
 from nova_proxy.bench import load
+from nova_proxy.bench import profiling
 from nova_proxy.bench import servers
 from nova_proxy.bench import stats
 from nova_proxy.bench import workloads
@@ -113,6 +114,7 @@ class Bench:
         self.proxy_idle_cpu = {}
         self.sample = sample
         self.samples = None
+        self._profile_parts = []
         self._passes = False
 
     # -- set up and tear down --
@@ -257,14 +259,14 @@ class Bench:
             states = states_for(callers)
             new_rounds = []
             sampler = None
-            if self.sample and self.samples is None and \
-                    name == 'proxy-1' and callers == max(
-                        c for c in callers_list if c <= 16):
-                from nova_proxy.bench import profiling
+            if self.sample and name == 'proxy-1' and callers == max(
+                    c for c in callers_list if c <= 16):
+                # Sampled in every pass; the report merges the passes.
                 sampler = profiling.Sampler(
                     self.proxies[0].pid,
                     rounds_now * (duration + self.profile.warmup),
-                    os.path.join(self.directory, 'proxy-profile.txt'))
+                    os.path.join(self.directory, 'proxy-profile-%d.txt'
+                                 % len(self._profile_parts)))
             threads_before = (cpu.thread_cpu(server_pids())
                               if sampler is not None else None)
             for _ in range(rounds_now):
@@ -279,8 +281,10 @@ class Bench:
                 threads = cpu.thread_split(
                     threads_before, cpu.thread_cpu(server_pids()),
                     sum(r['calls'] for r in new_rounds))
-                self.samples = dict(sampler.finish(), callers=callers,
-                                    threads=threads)
+                self._profile_parts.append(
+                    (sampler.output, sampler.finish(), threads))
+                self.samples = dict(
+                    profiling.merge(self._profile_parts), callers=callers)
             rounds = new_rounds
             if in_passes:
                 rounds = self.rounds.get(name, {}).get(str(callers),

@@ -24,3 +24,31 @@ def test_sampler_without_py_spy(monkeypatch, tmp_path):
     monkeypatch.setattr(profiling, '_py_spy', lambda: None)
     sampler = profiling.Sampler(1, 1, str(tmp_path / 'p.txt'))
     assert sampler.finish() == {'error': 'py-spy is not installed'}
+
+
+def test_merge_sums_samples_and_weights_thread_splits(tmp_path):
+    first, second = tmp_path / 'a.txt', tmp_path / 'b.txt'
+    first.write_text('run (x.py:1);AMQPListener.poll (a.py:4) 3\n')
+    second.write_text('run (x.py:1);instance_update '
+                      '(nova_proxy/db/api.py:3) 1\n')
+    parts = [
+        (str(first), {'samples': 3}, {
+            'calls': 100, 'busiest_us_per_call': 1000.0,
+            'others_us_per_call': 2000.0, 'threads_that_ran': 10}),
+        (str(second), {'samples': 1}, {
+            'calls': 300, 'busiest_us_per_call': 2000.0,
+            'others_us_per_call': 4000.0, 'threads_that_ran': 30}),
+        (str(tmp_path / 'missing.txt'), {'error': 'py-spy failed'}, None),
+    ]
+    merged = profiling.merge(parts)
+    assert merged['samples'] == 4
+    assert merged['shares']['AMQP receive (consumer thread, decoding)'] == \
+        0.75
+    assert merged['threads'] == {'calls': 400, 'busiest_us_per_call': 1750.0,
+                                 'others_us_per_call': 3500.0,
+                                 'threads_that_ran': 30}
+
+
+def test_merge_without_a_working_sampling_gives_the_error():
+    assert profiling.merge([('x', {'error': 'py-spy is not installed'},
+                             None)]) == {'error': 'py-spy is not installed'}
