@@ -218,6 +218,7 @@ def _all_metadata(condition):
 
 _ALL_METADATA = _all_metadata(
     lambda model: model.instance_uuid == sa.bindparam('uuid'))
+_CHUNK = 1000
 _ALL_METADATA_IN = _all_metadata(
     lambda model: model.instance_uuid.in_(
         sa.bindparam('uuids', expanding=True)))
@@ -236,16 +237,19 @@ def _instance_dicts(connection, rows):
         by_uuid[item['uuid']] = item
         result.append(item)
     if len(result) == 1:
-        metadata = connection.execute(_ALL_METADATA,
-                                      {'uuid': result[0]['uuid']})
-    elif result:
-        metadata = connection.execute(_ALL_METADATA_IN,
-                                      {'uuids': list(by_uuid)})
+        reads = [connection.execute(_ALL_METADATA,
+                                    {'uuid': result[0]['uuid']})]
     else:
-        metadata = ()
-    for kind, instance_uuid, key, value in metadata:
-        item = by_uuid[instance_uuid]
-        item['system_metadata' if kind else 'metadata'][key] = value
+        # In chunks: a whole cloud's list must not exceed the bound
+        # parameters a backend takes in one statement (SQLite: 32,766).
+        uuids = list(by_uuid)
+        reads = (connection.execute(
+            _ALL_METADATA_IN, {'uuids': uuids[start:start + _CHUNK]})
+            for start in range(0, len(uuids), _CHUNK))
+    for metadata in reads:
+        for kind, instance_uuid, key, value in metadata:
+            item = by_uuid[instance_uuid]
+            item['system_metadata' if kind else 'metadata'][key] = value
     return result
 
 

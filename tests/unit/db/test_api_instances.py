@@ -430,3 +430,28 @@ def test_purge_deleted_instances(db_all, admin_context):
         assert conn.execute(sa.select(sa.func.count()).select_from(
             models.InstanceActionEvent)).scalar() == 0
     api.instance_get_by_uuid(admin_context, keep['uuid'])
+
+
+def test_listing_more_instances_than_one_metadata_read_takes(
+        db, admin_context, monkeypatch):
+    """The metadata of a long list is read in chunks; every instance still
+    gets its own."""
+    monkeypatch.setattr(api, '_CHUNK', 2)
+    made = [_create(admin_context, host='big', metadata={'n': str(n)})
+            for n in range(5)]
+    reads = []
+
+    def count(conn, cursor, statement, *args):
+        if 'instance_system_metadata' in statement:
+            reads.append(statement)
+
+    engine = db_session.get_engine()
+    sa.event.listen(engine, 'before_cursor_execute', count)
+    try:
+        listed = api.instance_get_all_by_host(admin_context, 'big')
+    finally:
+        sa.event.remove(engine, 'before_cursor_execute', count)
+    assert len(reads) == 3  # 5 instances, 2 per read
+    assert [i['uuid'] for i in listed] == [i['uuid'] for i in made]
+    assert [i['metadata'] for i in listed] == [{'n': str(n)}
+                                               for n in range(5)]
