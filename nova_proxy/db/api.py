@@ -203,6 +203,7 @@ _INSTANCE_ROW = sa.select(
     *[getattr(models.Instance, name) for name in _INSTANCE_COLUMNS]).where(
         models.Instance.uuid == sa.bindparam('uuid'),
         models.Instance.deleted == 0)
+_INSTANCE_ROW_LOCKED = _INSTANCE_ROW.with_for_update()
 
 
 # The metadata and system metadata of instances in one statement: ``kind``
@@ -224,15 +225,21 @@ _ALL_METADATA_IN = _all_metadata(
         sa.bindparam('uuids', expanding=True)))
 
 
+def _instance_row_dict(row):
+    """The columns of an instance row (``_INSTANCE_COLUMNS`` order) as
+    the wire gives them, without metadata."""
+    return {name: _to_iso(value)
+            if isinstance(value, datetime.datetime) else value
+            for name, value in zip(_INSTANCE_COLUMNS, row)}
+
+
 def _instance_dicts(connection, rows):
     """Instance dicts from instance rows (``_INSTANCE_COLUMNS`` order),
     with their metadata read in one statement on ``connection``."""
     result = []
     by_uuid = {}
     for row in rows:
-        item = {name: _to_iso(value)
-                if isinstance(value, datetime.datetime) else value
-                for name, value in zip(_INSTANCE_COLUMNS, row)}
+        item = _instance_row_dict(row)
         item['metadata'], item['system_metadata'] = {}, {}
         by_uuid[item['uuid']] = item
         result.append(item)
@@ -445,9 +452,15 @@ def _state_check(params, name, expected):
     return bool(values), len(values) != len(expected)
 
 
-def _instance_cas(context, instance_uuid, values, scope_host):
+def _instance_cas(context, instance_uuid, values, scope_host,
+                  locked_original=None):
     """The compare-and-swap: one conditional UPDATE. Returns the updated
     instance's dict; raises the error that explains a miss.
+
+    ``locked_original``: the instance as read under its row lock in this
+    transaction. Metadata is only ever written here, after this UPDATE
+    (which takes the same lock), so when the call does not change it the
+    original's metadata is the updated instance's, and is not read again.
 
     It runs as Core statements on the session's connection: on PostgreSQL
     and SQLite the UPDATE returns the new row (``RETURNING``), so a call is
@@ -506,6 +519,12 @@ def _instance_cas(context, instance_uuid, values, scope_host):
     if row is None:
         row = connection.execute(_INSTANCE_ROW,
                                  {'uuid': instance_uuid}).one()
+    if locked_original is not None and metadata is None and \
+            system_metadata is None:
+        result = _instance_row_dict(row)
+        result['metadata'] = dict(locked_original['metadata'])
+        result['system_metadata'] = dict(locked_original['system_metadata'])
+        return result
     return _instance_dicts(connection, [row])[0]
 
 
@@ -570,15 +589,14 @@ def instance_update_and_get_original(context, instance_uuid, values,
     the compare-and-swap replaced.
     """
     _validate_uuid(instance_uuid)
-    original = context.session.execute(
-        sa.select(models.Instance)
-        .where(models.Instance.uuid == instance_uuid,
-               models.Instance.deleted == 0)
-        .with_for_update()).scalar_one_or_none()
-    if original is None:
+    connection = context.session.connection()
+    row = connection.execute(_INSTANCE_ROW_LOCKED,
+                             {'uuid': instance_uuid}).first()
+    if row is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
-    original = _instance_to_dict(original)
-    updated = _instance_cas(context, instance_uuid, values, scope_host)
+    original = _instance_dicts(connection, [row])[0]
+    updated = _instance_cas(context, instance_uuid, values, scope_host,
+                            locked_original=original)
     return [original, updated]
 
 

@@ -375,6 +375,19 @@ def test_update_and_get_original(db_all, admin_context):
             admin_context, inst['uuid'], {'vm_state': 'error',
                                           'expected_task_state': 'spawning'})
     assert api.instance_get_by_uuid(admin_context, inst['uuid']) == new
+    # Without a metadata change the updated instance carries the
+    # original's metadata (not read twice), equal to what a read gives,
+    # and not the same dicts as the original's.
+    old, newer = api.instance_update_and_get_original(
+        admin_context, inst['uuid'], {'progress': 50,
+                                      'system_metadata': {'s': '1'}})
+    old, newest = api.instance_update_and_get_original(
+        admin_context, inst['uuid'], {'progress': 60})
+    assert old == newer
+    assert (newest['metadata'], newest['system_metadata']) == (
+        {'b': '2'}, {'s': '1'})
+    assert api.instance_get_by_uuid(admin_context, inst['uuid']) == newest
+    assert newest['metadata'] is not old['metadata']
     with pytest.raises(exception.InstanceNotFound):
         api.instance_update_and_get_original(admin_context, MISSING, {})
     with pytest.raises(exception.InvalidUUID):
