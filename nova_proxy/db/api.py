@@ -1171,21 +1171,64 @@ def actions_get(context, instance_uuid):
     return result
 
 
+_ACTIONS = models.InstanceAction.__table__
+_EVENTS = models.InstanceActionEvent.__table__
+# The newest live action of (instance, request) and its live event of a
+# name, if any, in one statement (an action has at most one live event of
+# a name: the unique constraint).
+_ACTION_AND_EVENT = sa.select(
+    _ACTIONS.c.id.label('found_action_id'), *_EVENTS.c).select_from(
+        _ACTIONS.outerjoin(_EVENTS, sa.and_(
+            _EVENTS.c.action_id == _ACTIONS.c.id,
+            _EVENTS.c.event == sa.bindparam('event'),
+            _EVENTS.c.deleted == 0))).where(
+        _ACTIONS.c.instance_uuid == sa.bindparam('uuid'),
+        _ACTIONS.c.request_id == sa.bindparam('request_id'),
+        _ACTIONS.c.deleted == 0).order_by(_ACTIONS.c.id.desc()).limit(1)
+
+
 def _event_lookup(session, values, scope_host):
     """Check event ``values``; returns them without the action's keys, the
-    action, and its live event of that name or None."""
+    action's id and request id, and its live event of that name (a row) or
+    None."""
     values = _check_values(values, _EVENT_FIELDS)
     _require(values, 'instance_uuid', 'request_id', 'event')
     _scoped_instance(session, values['instance_uuid'], scope_host)
-    action = _action_get(session, values.pop('instance_uuid'),
-                         values.pop('request_id'))
-    event = session.execute(
-        sa.select(models.InstanceActionEvent)
-        .where(models.InstanceActionEvent.action_id == action.id,
-               models.InstanceActionEvent.event == values['event'],
-               models.InstanceActionEvent.deleted == 0)
-    ).scalar_one_or_none()
-    return values, action, event
+    instance_uuid = values.pop('instance_uuid')
+    request_id = values.pop('request_id')
+    row = session.connection().execute(_ACTION_AND_EVENT, {
+        'uuid': instance_uuid, 'request_id': request_id,
+        'event': values['event']}).first()
+    if row is None:
+        raise exception.InstanceActionNotFound(
+            action=None, request_id=request_id, instance_uuid=instance_uuid)
+    event = row if row.id is not None else None
+    return values, row.found_action_id, request_id, event
+
+
+def _write_event(connection, event, values):
+    """Insert the event ``values`` (``event`` None) or update the
+    ``event`` row with them; returns the event's dict."""
+    returning = (connection.dialect.update_returning if event is not None
+                 else connection.dialect.insert_returning)
+    if event is None:
+        statement = sa.insert(_EVENTS).values(deleted=0, **values)
+    else:
+        statement = sa.update(_EVENTS).where(
+            _EVENTS.c.id == event.id).values(**values)
+    if returning:
+        statement = statement.returning(*_EVENTS.c)
+    result = connection.execute(statement)
+    if returning:
+        row = result.one()
+    else:
+        event_id = (event.id if event is not None
+                    else result.inserted_primary_key[0])
+        row = connection.execute(sa.select(*_EVENTS.c).where(
+            _EVENTS.c.id == event_id)).one()
+    return {column.key: _to_iso(value)
+            if isinstance(value, datetime.datetime) else value
+            for column, value in zip(_EVENTS.c, row)}
 
 
 @writer
@@ -1206,24 +1249,22 @@ def action_event_start(context, values, scope_host=None):
 
 def _action_event_start(context, values, scope_host):
     session = context.session
-    values, action, event = _event_lookup(session, values, scope_host)
+    values, action_id, request_id, event = _event_lookup(
+        session, values, scope_host)
     now = utcnow()
     values.setdefault('start_time', now)
+    # Started again (a retried step): the same event, restarted.
+    values = dict({'finish_time': None, 'result': None, 'traceback': None},
+                  **values)
+    values['updated_at'] = now
     if event is None:
-        event = models.InstanceActionEvent(action_id=action.id,
-                                           created_at=now, deleted=0)
-        session.add(event)
-    event.finish_time = event.result = event.traceback = None
-    for key, value in values.items():
-        setattr(event, key, value)
-    event.updated_at = now
+        values.update(action_id=action_id, created_at=now)
     try:
-        session.flush()
+        return _write_event(session.connection(), event, values)
     except db_exc.DBDuplicateEntry:
         raise exception.Conflict(
             reason='event %s of request %s is being started concurrently'
-                   % (values['event'], action.request_id))
-    return _row_to_dict(event, _EVENT_COLUMNS)
+                   % (values['event'], request_id))
 
 
 @writer
@@ -1238,23 +1279,25 @@ def action_event_finish(context, values, scope_host=None):
 
 def _action_event_finish(context, values, scope_host):
     session = context.session
-    values, action, event = _event_lookup(session, values, scope_host)
+    values, action_id, _, event = _event_lookup(session, values,
+                                                scope_host)
     now = utcnow()
+    connection = session.connection()
+    if values.get('finish_time') is None:
+        # Not given (or None): an event finished before keeps its time.
+        given = 'finish_time' in values
+        values['finish_time'] = (
+            event.finish_time if event is not None and not given and
+            event.finish_time is not None else now)
+    values['updated_at'] = now
     if event is None:
-        event = models.InstanceActionEvent(action_id=action.id,
-                                           created_at=now, deleted=0,
-                                           event=values['event'])
-        session.add(event)
-    for key, value in values.items():
-        setattr(event, key, value)
-    if event.finish_time is None:
-        event.finish_time = now
-    event.updated_at = now
+        values.update(action_id=action_id, created_at=now)
+    result = _write_event(connection, event, values)
     if (values.get('result') or '').lower() == 'error':
-        action.message = 'Error'
-        action.updated_at = now
-    session.flush()
-    return _row_to_dict(event, _EVENT_COLUMNS)
+        connection.execute(
+            sa.update(_ACTIONS).where(_ACTIONS.c.id == action_id)
+            .values(message='Error', updated_at=now))
+    return result
 
 
 # -- a state change with its bookkeeping ----------------------------------

@@ -295,6 +295,53 @@ def test_event_error_marks_action_and_restart(db_all, admin_context):
     assert extra['finish_time'] is not None
 
 
+def test_event_finish_time(db_all, admin_context):
+    inst = _instance(admin_context)
+    base = {'instance_uuid': inst['uuid'], 'request_id': 'req-5',
+            'event': 'e'}
+    api.instance_action_start(admin_context, {
+        'instance_uuid': inst['uuid'], 'request_id': 'req-5',
+        'action': 'a'})
+    api.action_event_start(admin_context, base)
+    done = api.action_event_finish(admin_context, dict(base,
+                                                       result='Success'))
+    # Finished again: the first finish time stays.
+    again = api.action_event_finish(admin_context, dict(base,
+                                                        details='more'))
+    assert again['finish_time'] == done['finish_time']
+    assert (again['result'], again['details']) == ('Success', 'more')
+    # A finish time given is the finish time.
+    given = api.action_event_finish(admin_context, dict(
+        base, finish_time='2030-01-02T03:04:05+00:00'))
+    assert given['finish_time'].startswith('2030-01-02T03:04:05')
+    assert api.actions_get(admin_context,
+                           inst['uuid'])[0]['events'] == [given]
+
+
+def test_event_started_concurrently_is_a_conflict(db_all, admin_context,
+                                                  monkeypatch):
+    """Two calls that both found no event both insert it: the second
+    breaks the unique constraint and gets Conflict, nothing is written."""
+    inst = _instance(admin_context)
+    base = {'instance_uuid': inst['uuid'], 'request_id': 'req-4'}
+    api.instance_action_start(admin_context, dict(base, action='create'))
+    first = api.action_event_start(admin_context, dict(base, event='build'))
+    found = api._event_lookup
+
+    def not_yet_seen(session, values, scope_host):
+        # What a call that looked before the first one committed saw.
+        return found(session, values, scope_host)[:3] + (None,)
+
+    monkeypatch.setattr(api, '_event_lookup', not_yet_seen)
+    with pytest.raises(exception.Conflict) as e:
+        api.action_event_start(admin_context, dict(base, event='build',
+                                                   host='other'))
+    assert 'build' in str(e.value) and 'req-4' in str(e.value)
+    monkeypatch.undo()
+    events = api.actions_get(admin_context, inst['uuid'])[0]['events']
+    assert events == [first]
+
+
 def test_action_errors(db_all, admin_context):
     inst = _instance(admin_context)
     base = {'instance_uuid': inst['uuid'], 'request_id': 'req-3'}
