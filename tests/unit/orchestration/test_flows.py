@@ -391,3 +391,11 @@ def test_flavor_id_follows_a_resize_and_its_revert():
     assert 'instance_type_id' not in migrate._flavor_values(no_id)
     with pytest.raises(exception.Invalid):
         migrate.check_flavor(dict(new, id='four'))
+
+
+def test_operation_list_answers_the_newest_max_list(orch, api, monkeypatch):
+    monkeypatch.setattr(manager, 'MAX_LIST', 2)
+    uuid = oc.add_instance(orch)['uuid']
+    for n in range(3):
+        journal.create(orch, 'op-%d' % n, 'build', uuid, 'proxy-a')
+    assert [r['id'] for r in api.operation_list(orch)] == ['op-2', 'op-1']
