@@ -5,7 +5,6 @@ itself, the verifiers of proxies and compute hosts, key files and the
 
 import logging
 import os
-import threading
 import time
 
 import oslo_messaging as messaging
@@ -18,6 +17,7 @@ from nova_proxy.common import rpc
 from nova_proxy import exception
 from nova_proxy.proxy import manager
 from nova_proxy.proxy import rpcapi
+from tests.unit import servers
 
 
 @pytest.fixture
@@ -423,13 +423,9 @@ def test_get_signer_by_configuration(keys, config):
 @pytest.fixture
 def proxy_server(db, keys, config):
     config.set_override('require_signed_context', True, group='proxy')
-    rpc.init()
     target = messaging.Target(topic=config.proxy.topic, server='proxy-1')
-    srv = rpc.get_server(target, manager.endpoints())
-    srv.start()
-    yield srv
-    srv.stop()
-    threading.Thread(target=srv.wait, daemon=True).start()
+    with servers.serving(target, manager.endpoints()) as srv:
+        yield srv
 
 
 def _instance(host):
@@ -497,13 +493,10 @@ def compute_server(keys, config):
     config.set_override('require_signed_context', True, group='compute')
     config.set_override('key_file', str(keys / 'compute-1.key'),
                         group='proxy_client')
-    rpc.init()
-    srv = rpc.get_server(messaging.Target(topic=config.compute.topic,
-                                          server='compute-1'), [_Echo()])
-    srv.start()
-    yield srv
-    srv.stop()
-    threading.Thread(target=srv.wait, daemon=True).start()
+    target = messaging.Target(topic=config.compute.topic,
+                              server='compute-1')
+    with servers.serving(target, [_Echo()]) as srv:
+        yield srv
 
 
 def _compute_client(config, signer=None):

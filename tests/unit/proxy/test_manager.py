@@ -2,7 +2,6 @@
 (``transport_url = fake:/``), called through ``ProxyAPI`` and through a
 bare oslo.messaging client."""
 
-import threading
 
 import oslo_messaging as messaging
 import pytest
@@ -13,21 +12,16 @@ from nova_proxy.db import api as db
 from nova_proxy import exception
 from nova_proxy.proxy import manager
 from nova_proxy.proxy import rpcapi
+from tests.unit import servers
 
 MISSING = '2c7c3c5e-0000-4000-8000-000000000000'
 
 
 @pytest.fixture
 def server(db, config):
-    rpc.init()
     target = messaging.Target(topic=config.proxy.topic, server='proxy-1')
-    srv = rpc.get_server(target, manager.endpoints())
-    srv.start()
-    yield srv
-    srv.stop()
-    # wait() only joins the executor's idle workers, which notice the
-    # shutdown on a one-second poll: let them go without holding the test.
-    threading.Thread(target=srv.wait, daemon=True).start()
+    with servers.serving(target, manager.endpoints()) as srv:
+        yield srv
 
 
 @pytest.fixture
