@@ -9,6 +9,8 @@ one queue (and serve each other's calls from the wrong database).
 ``cluster``: starts ``nova-compute-proxy`` and
 ``nova-compute-proxy-compute`` processes with generated config files and
 stops them (SIGKILL if they do not stop) at the end.
+``pg_cluster``: a ``cluster`` on a fresh PostgreSQL database that this
+test process reads and writes too.
 """
 
 import uuid
@@ -16,6 +18,7 @@ import uuid
 import pytest
 
 from nova_proxy import conf
+from tests.functional import periodic_fixtures as pf
 from tests.functional import procs
 
 CONF = conf.CONF
@@ -43,3 +46,16 @@ def cluster(rabbit, tmp_path):
                               'compute': CONF.compute.topic})
     yield c
     c.stop_all()
+
+
+@pytest.fixture
+def pg_cluster(cluster, tmp_path):
+    """``cluster`` on a fresh, migrated PostgreSQL database, this process
+    pointed at it too; dropped at the end."""
+    cluster.db_url = pf.postgresql(tmp_path)
+    yield cluster
+    # Last started first: a compute whose proxy is gone waits on its
+    # calls; and nothing may hold the database when it is dropped.
+    for proc in reversed(cluster.processes):
+        proc.stop(timeout=10)
+    pf.drop(cluster.db_url)

@@ -20,7 +20,6 @@ from nova_proxy import conf
 from nova_proxy.db import api as db
 from nova_proxy.proxy import rpcapi as proxy_rpcapi
 from nova_proxy import exception
-from tests.functional import periodic_fixtures as pf
 from tests.functional.procs import wait_for
 
 CONF = conf.CONF
@@ -37,18 +36,6 @@ COMPUTE_OPTIONS = {'compute': {'report_interval': '1',
 
 def ctx():
     return np_context.get_admin_context()
-
-
-@pytest.fixture
-def pg_cluster(cluster, tmp_path):
-    """A cluster on a fresh PostgreSQL database that this test process can
-    read and write directly."""
-    cluster.db_url = pf.postgresql(tmp_path)
-    yield cluster
-    # Computes first: a compute whose proxy is gone waits on its calls.
-    for proc in reversed(cluster.processes):
-        proc.stop(timeout=10)
-    pf.drop(cluster.db_url)
 
 
 def wait_for_proxy():

@@ -24,7 +24,6 @@ from nova_proxy import conf
 from nova_proxy import exception
 from nova_proxy.proxy import rpcapi as proxy_rpcapi
 from tests import databases
-from tests.functional import periodic_fixtures as pf
 from tests.functional import two_proxies
 from tests.functional.procs import wait_for
 
@@ -43,14 +42,10 @@ def ctx():
 
 
 @pytest.fixture
-def pg(cluster, tmp_path):
-    cluster.db_url = pf.postgresql(tmp_path)
-    engine = sa.create_engine(cluster.db_url)
+def pg(pg_cluster):
+    engine = sa.create_engine(pg_cluster.db_url)
     yield engine
-    for proc in reversed(cluster.processes):
-        proc.stop(timeout=10)
     engine.dispose()
-    pf.drop(cluster.db_url)
 
 
 def serving(proxy_name, timeout=60):

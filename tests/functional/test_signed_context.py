@@ -18,20 +18,18 @@ from nova_proxy.orchestration import rpcapi as orchestration_rpcapi
 from nova_proxy import conf
 from nova_proxy import exception
 from nova_proxy.proxy import rpcapi as proxy_rpcapi
-from tests.functional import periodic_fixtures as pf
 from tests.functional.procs import wait_for
 
 CONF = conf.CONF
 
 
 @pytest.fixture
-def signed_cluster(cluster, tmp_path):
+def signed_cluster(pg_cluster, tmp_path):
     keys = tmp_path / 'keys'
     for host in ('compute-1', 'compute-2'):
         key_cli.create(host=host, directory=str(keys))
     key_cli.create(proxy=True, directory=str(keys))
-    cluster.db_url = pf.postgresql(tmp_path)
-    proxy = cluster.start('proxy', 'proxy-a', extra={'proxy': {
+    proxy = pg_cluster.start('proxy', 'proxy-a', extra={'proxy': {
         'host_keys_dir': str(keys), 'require_signed_context': 'true'}})
     # This process is an operator until a test says otherwise.
     CONF.set_override('host_keys_dir', str(keys), group='proxy')
@@ -40,10 +38,7 @@ def signed_cluster(cluster, tmp_path):
     operator = proxy_rpcapi.ProxyAPI(timeout=10)
     wait_for(lambda: operator.ping(admin(), 'up', timeout=2) == 'up',
              timeout=60, message='the proxy to answer a signed ping')
-    yield cluster, keys, proxy, operator
-    for proc in reversed(cluster.processes):
-        proc.stop(timeout=10)
-    pf.drop(cluster.db_url)
+    yield pg_cluster, keys, proxy, operator
 
 
 def admin():
