@@ -145,6 +145,8 @@ def _validate_uuid(instance_uuid):
 
 
 def _row_to_dict(row, columns):
+    """``columns`` of ``row`` (an ORM object or a Core row) as the wire
+    gives them: times as ISO 8601 strings."""
     result = {}
     for name in columns:
         value = getattr(row, name)
@@ -225,21 +227,13 @@ _ALL_METADATA_IN = _all_metadata(
         sa.bindparam('uuids', expanding=True)))
 
 
-def _instance_row_dict(row):
-    """The columns of an instance row (``_INSTANCE_COLUMNS`` order) as
-    the wire gives them, without metadata."""
-    return {name: _to_iso(value)
-            if isinstance(value, datetime.datetime) else value
-            for name, value in zip(_INSTANCE_COLUMNS, row)}
-
-
 def _instance_dicts(connection, rows):
     """Instance dicts from instance rows (``_INSTANCE_COLUMNS`` order),
     with their metadata read in one statement on ``connection``."""
     result = []
     by_uuid = {}
     for row in rows:
-        item = _instance_row_dict(row)
+        item = _row_to_dict(row, _INSTANCE_COLUMNS)
         item['metadata'], item['system_metadata'] = {}, {}
         by_uuid[item['uuid']] = item
         result.append(item)
@@ -401,6 +395,29 @@ def _check_expected_value(field, expected):
                 field=field, reason='expected states are strings or None')
 
 
+def _bound_values(table, fields):
+    """The SET clause of ``fields``, each bound as ``v_<field>``: bound
+    names may not be column names in an UPDATE."""
+    return {table.c[field]: sa.bindparam('v_' + field,
+                                         type_=table.c[field].type)
+            for field in fields}
+
+
+def _value_params(values):
+    """The parameters of ``_bound_values`` for ``values``."""
+    return {'v_' + field: value for field, value in values.items()}
+
+
+def _update_outcome(result, returning):
+    """``(matched, row)`` of an UPDATE of one row: the row RETURNING gave,
+    or None where the dialect returns nothing and the row count says
+    whether it matched."""
+    if returning:
+        row = result.first()
+        return row is not None, row
+    return result.rowcount == 1, None
+
+
 @functools.lru_cache(maxsize=1024)
 def _cas_statement(fields, task_check, vm_check, scoped, returning):
     """The compare-and-swap UPDATE for one shape of call, built once.
@@ -434,8 +451,7 @@ def _cas_statement(fields, task_check, vm_check, scoped, returning):
     if scoped:
         conditions.append(_SCOPE_CONDITION)
     statement = sa.update(table).where(*conditions).values(
-        {table.c[field]: sa.bindparam('v_' + field, type_=table.c[field].type)
-         for field in fields})
+        _bound_values(table, fields))
     if returning:
         statement = statement.returning(
             *[table.c[name] for name in _INSTANCE_COLUMNS])
@@ -489,7 +505,7 @@ def _instance_cas(context, instance_uuid, values, scope_host,
 
     session = context.session
     connection = session.connection()
-    params = {'w_uuid': instance_uuid}
+    params = dict(_value_params(values), w_uuid=instance_uuid)
     task_check = vm_check = None
     if has_task:
         task_check = _state_check(params, 'expected_task_state',
@@ -498,14 +514,12 @@ def _instance_cas(context, instance_uuid, values, scope_host,
         vm_check = _state_check(params, 'expected_vm_state', expected_vm)
     if scope_host is not None:
         params['scope_host'] = scope_host
-    for field, value in values.items():
-        params['v_' + field] = value
     returning = connection.dialect.update_returning
     statement = _cas_statement(tuple(sorted(values)), task_check, vm_check,
                                scope_host is not None, returning)
-    result = connection.execute(statement, params)
-    row = result.first() if returning else None
-    if (row is None) if returning else (result.rowcount != 1):
+    matched, row = _update_outcome(connection.execute(statement, params),
+                                   returning)
+    if not matched:
         _raise_cas_miss(session, instance_uuid, has_task, expected_task,
                         has_vm, expected_vm, scope_host)
     if metadata is not None or system_metadata is not None:
@@ -521,7 +535,7 @@ def _instance_cas(context, instance_uuid, values, scope_host,
                                  {'uuid': instance_uuid}).one()
     if locked_original is not None and metadata is None and \
             system_metadata is None:
-        result = _instance_row_dict(row)
+        result = _row_to_dict(row, _INSTANCE_COLUMNS)
         result['metadata'] = dict(locked_original['metadata'])
         result['system_metadata'] = dict(locked_original['system_metadata'])
         return result
@@ -786,19 +800,33 @@ def _create_host_row(context, model, values, allowed, required, exists):
     return row
 
 
+def _host_row_where(table, scoped):
+    """The live row ``w_id`` of a per-host table, on host ``scope_host``
+    when ``scoped``."""
+    conditions = [table.c.id == sa.bindparam('w_id'), table.c.deleted == 0]
+    if scoped:
+        conditions.append(table.c.host == sa.bindparam('scope_host'))
+    return conditions
+
+
 @functools.lru_cache(maxsize=256)
 def _host_row_update(table, fields, scoped, returning):
     """The UPDATE of one row of a per-host table by id, built once per
     shape: ``v_<field>`` for the new values, ``w_id`` and ``scope_host``."""
-    conditions = [table.c.id == sa.bindparam('w_id'), table.c.deleted == 0]
-    if scoped:
-        conditions.append(table.c.host == sa.bindparam('scope_host'))
-    statement = sa.update(table).where(*conditions).values(
-        {table.c[field]: sa.bindparam('v_' + field, type_=table.c[field].type)
-         for field in fields})
+    statement = sa.update(table).where(
+        *_host_row_where(table, scoped)).values(_bound_values(table, fields))
     if returning:
         statement = statement.returning(*table.c)
     return statement
+
+
+def _written_row(connection, table, row_id, row):
+    """The dict of the row ``row_id`` just written: ``row`` as RETURNING
+    gave it, or read back where the dialect returns nothing (MariaDB)."""
+    if row is None:
+        row = connection.execute(sa.select(*table.c).where(
+            table.c.id == row_id)).one()
+    return _row_to_dict(row, table.c.keys())
 
 
 def _host_row_miss(connection, table, row_id, scope_host, resource,
@@ -832,9 +860,7 @@ def _update_host_row(context, model, row_id, values, scope_host, resource,
         _host_row_miss(connection, table, row_id, scope_host, resource,
                        not_found)
     values['updated_at'] = utcnow()
-    params = {'w_id': row_id, 'scope_host': scope_host}
-    for field, value in values.items():
-        params['v_' + field] = value
+    params = dict(_value_params(values), w_id=row_id, scope_host=scope_host)
     returning = connection.dialect.update_returning
     result = connection.execute(_host_row_update(
         table, tuple(sorted(values)), scope_host is not None, returning),
@@ -845,18 +871,13 @@ def _update_host_row(context, model, row_id, values, scope_host, resource,
 
 def _host_row_result(connection, table, row_id, result, returning,
                      scope_host, resource, not_found):
-    """The row an UPDATE by id wrote, as a dict: returned by the UPDATE
-    or read back (MariaDB); a miss is explained by ``_host_row_miss``."""
-    row = result.first() if returning else None
-    if (row is None) if returning else (result.rowcount != 1):
+    """The row an UPDATE by id wrote, as a dict; a miss is explained by
+    ``_host_row_miss``."""
+    matched, row = _update_outcome(result, returning)
+    if not matched:
         _host_row_miss(connection, table, row_id, scope_host, resource,
                        not_found)
-    if row is None:
-        row = connection.execute(sa.select(*table.c).where(
-            table.c.id == row_id)).one()
-    return {column.key: _to_iso(value)
-            if isinstance(value, datetime.datetime) else value
-            for column, value in zip(table.c, row)}
+    return _written_row(connection, table, row_id, row)
 
 
 # -- services -------------------------------------------------------------
@@ -940,10 +961,8 @@ def service_heartbeat(context, service_id, scope_host=None):
 @functools.lru_cache(maxsize=4)
 def _heartbeat_statement(scoped, returning):
     table = models.Service.__table__
-    conditions = [table.c.id == sa.bindparam('w_id'), table.c.deleted == 0]
-    if scoped:
-        conditions.append(table.c.host == sa.bindparam('scope_host'))
-    statement = sa.update(table).where(*conditions).values(
+    statement = sa.update(table).where(
+        *_host_row_where(table, scoped)).values(
         report_count=table.c.report_count + 1,
         last_seen_up=db_session.db_utcnow(),
         updated_at=sa.bindparam('now', type_=table.c.updated_at.type))
@@ -1220,15 +1239,10 @@ def _write_event(connection, event, values):
         statement = statement.returning(*_EVENTS.c)
     result = connection.execute(statement)
     if returning:
-        row = result.one()
-    else:
-        event_id = (event.id if event is not None
-                    else result.inserted_primary_key[0])
-        row = connection.execute(sa.select(*_EVENTS.c).where(
-            _EVENTS.c.id == event_id)).one()
-    return {column.key: _to_iso(value)
-            if isinstance(value, datetime.datetime) else value
-            for column, value in zip(_EVENTS.c, row)}
+        return _written_row(connection, _EVENTS, None, result.one())
+    event_id = (event.id if event is not None
+                else result.inserted_primary_key[0])
+    return _written_row(connection, _EVENTS, event_id, None)
 
 
 @writer
