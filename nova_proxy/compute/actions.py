@@ -96,23 +96,26 @@ def record_event(context, instance_uuid, action, event, request_id, host,
     record = EventRecord(context, values, combine)
     own_action = False
 
-    def start_action():
-        db.instance_action_start(context, {
-            'instance_uuid': instance_uuid, 'action': action,
-            'request_id': request_id, 'user_id': context.user_id,
-            'project_id': context.project_id})
-        return True
+    def with_action(call):
+        """``call()``, which starts the event; when the caller did not start
+        the action, start it (then it is ours to finish) and call again."""
+        nonlocal own_action
+        try:
+            return call()
+        except exception.InstanceActionNotFound:
+            db.instance_action_start(context, {
+                'instance_uuid': instance_uuid, 'action': action,
+                'request_id': request_id, 'user_id': context.user_id,
+                'project_id': context.project_id})
+            own_action = True
+            return call()
 
     started = False
     if combine and update is not None:
         try:
-            try:
-                record.instance = db.instance_update_and_record(
-                    context, instance_uuid, update, event_start=values)
-            except exception.InstanceActionNotFound:
-                own_action = start_action()
-                record.instance = db.instance_update_and_record(
-                    context, instance_uuid, update, event_start=values)
+            record.instance = with_action(
+                lambda: db.instance_update_and_record(
+                    context, instance_uuid, update, event_start=values))
             started = True
         except exception.NovaProxyException:
             # Nothing of the call was written: the separate calls below
@@ -125,11 +128,7 @@ def record_event(context, instance_uuid, action, event, request_id, host,
                     tb=traceback.format_exc())
             raise
     if not started:
-        try:
-            db.action_event_start(context, values)
-        except exception.InstanceActionNotFound:
-            own_action = start_action()
-            db.action_event_start(context, values)
+        with_action(lambda: db.action_event_start(context, values))
         if update is not None:
             try:
                 record.instance = db.instance_update(context, instance_uuid,
