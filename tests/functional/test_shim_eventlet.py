@@ -20,8 +20,6 @@ from tests.functional import test_compute_service as common
 
 CONF = conf.CONF
 
-pg_cluster = common.pg_cluster
-
 WORKERS = 40
 CALLS = 4
 CLIENT = os.path.join(os.path.dirname(__file__), 'shim_client.py')
