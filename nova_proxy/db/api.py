@@ -23,6 +23,8 @@ from nova_proxy.db import session as db_session
 
 writer = db_session.writer
 reader = db_session.reader
+core_writer = db_session.core_writer
+core_reader = db_session.core_reader
 utcnow = db_session.utcnow
 
 # task_states and vm_states that the API treats specially.
@@ -273,23 +275,27 @@ def _instance_get(session, instance_uuid, read_deleted=False):
     return instance
 
 
-def _replace_metadata(session, model, instance_uuid, metadata, now):
-    existing = {row.key: row for row in session.execute(
-        sa.select(model).where(model.instance_uuid == instance_uuid)
-    ).scalars()}
+def _replace_metadata(connection, model, instance_uuid, metadata, now):
+    """Make the (system) metadata rows of an instance ``metadata``: keys
+    gone are deleted, new ones inserted, changed values updated."""
+    table = model.__table__
+    existing = dict(connection.execute(
+        sa.select(table.c.key, table.c.value).where(
+            table.c.instance_uuid == instance_uuid)).all())
     gone = [key for key in existing if key not in metadata]
     if gone:
-        session.execute(sa.delete(model).where(
-            model.instance_uuid == instance_uuid, model.key.in_(gone)))
+        connection.execute(sa.delete(table).where(
+            table.c.instance_uuid == instance_uuid, table.c.key.in_(gone)))
+    new = [{'instance_uuid': instance_uuid, 'key': key, 'value': value,
+            'created_at': now}
+           for key, value in metadata.items() if key not in existing]
+    if new:
+        connection.execute(sa.insert(table), new)
     for key, value in metadata.items():
-        row = existing.get(key)
-        if row is None:
-            session.add(model(instance_uuid=instance_uuid, key=key,
-                              value=value, created_at=now))
-        elif row.value != value:
-            row.value = value
-            row.updated_at = now
-    session.flush()
+        if key in existing and existing[key] != value:
+            connection.execute(sa.update(table).where(
+                table.c.instance_uuid == instance_uuid,
+                table.c.key == key).values(value=value, updated_at=now))
 
 
 @writer
@@ -319,35 +325,36 @@ def instance_create(context, values):
         session.flush()
     except db_exc.DBDuplicateEntry:
         raise exception.InstanceExists(instance_uuid=instance_uuid)
-    _replace_metadata(session, models.InstanceMetadata, instance_uuid,
+    connection = session.connection()
+    _replace_metadata(connection, models.InstanceMetadata, instance_uuid,
                       metadata, now)
-    _replace_metadata(session, models.InstanceSystemMetadata, instance_uuid,
-                      system_metadata, now)
+    _replace_metadata(connection, models.InstanceSystemMetadata,
+                      instance_uuid, system_metadata, now)
     session.expire(instance)
     return _instance_to_dict(_instance_get(session, instance_uuid))
 
 
-@reader
+@core_reader
 def instance_get_by_uuid(context, instance_uuid):
     """:raises: InstanceNotFound, InvalidUUID"""
     _validate_uuid(instance_uuid)
-    connection = context.session.connection()
+    connection = context.connection
     row = connection.execute(_INSTANCE_ROW, {'uuid': instance_uuid}).first()
     if row is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
     return _instance_dicts(connection, [row])[0]
 
 
-@reader
+@core_reader
 def instance_get_all_by_host(context, host, node=None):
     """Live instances on ``host`` (and ``node`` if given), oldest first."""
     conditions = [models.Instance.host == host]
     if node is not None:
         conditions.append(models.Instance.node == node)
-    return _instances_where(context.session.connection(), *conditions)
+    return _instances_where(context.connection, *conditions)
 
 
-@reader
+@core_reader
 def instance_get_all_by_filters(context, task_states=None, vm_states=None,
                                 hosts=None, updated_before=None, limit=None):
     """Live instances matching every filter given; for the proxy's periodic
@@ -362,8 +369,7 @@ def instance_get_all_by_filters(context, task_states=None, vm_states=None,
     if updated_before is not None:
         conditions.append(models.Instance.updated_at <
                           _parse_time(updated_before))
-    return _instances_where(context.session.connection(), *conditions,
-                            limit=limit)
+    return _instances_where(context.connection, *conditions, limit=limit)
 
 
 def _expected_list(expected):
@@ -468,7 +474,7 @@ def _state_check(params, name, expected):
     return bool(values), len(values) != len(expected)
 
 
-def _instance_cas(context, instance_uuid, values, scope_host,
+def _instance_cas(connection, instance_uuid, values, scope_host,
                   locked_original=None):
     """The compare-and-swap: one conditional UPDATE. Returns the updated
     instance's dict; raises the error that explains a miss.
@@ -478,7 +484,7 @@ def _instance_cas(context, instance_uuid, values, scope_host,
     (which takes the same lock), so when the call does not change it the
     original's metadata is the updated instance's, and is not read again.
 
-    It runs as Core statements on the session's connection: on PostgreSQL
+    It runs as Core statements on the transaction's connection: on PostgreSQL
     and SQLite the UPDATE returns the new row (``RETURNING``), so a call is
     the UPDATE and one read of the metadata; MariaDB has no ``UPDATE ...
     RETURNING`` and reads the row back.
@@ -503,8 +509,6 @@ def _instance_cas(context, instance_uuid, values, scope_host,
     now = utcnow()
     values['updated_at'] = now
 
-    session = context.session
-    connection = session.connection()
     params = dict(_value_params(values), w_uuid=instance_uuid)
     task_check = vm_check = None
     if has_task:
@@ -520,16 +524,14 @@ def _instance_cas(context, instance_uuid, values, scope_host,
     matched, row = _update_outcome(connection.execute(statement, params),
                                    returning)
     if not matched:
-        _raise_cas_miss(session, instance_uuid, has_task, expected_task,
+        _raise_cas_miss(connection, instance_uuid, has_task, expected_task,
                         has_vm, expected_vm, scope_host)
-    if metadata is not None or system_metadata is not None:
-        if metadata is not None:
-            _replace_metadata(session, models.InstanceMetadata,
-                              instance_uuid, metadata, now)
-        if system_metadata is not None:
-            _replace_metadata(session, models.InstanceSystemMetadata,
-                              instance_uuid, system_metadata, now)
-        session.expire_all()
+    if metadata is not None:
+        _replace_metadata(connection, models.InstanceMetadata,
+                          instance_uuid, metadata, now)
+    if system_metadata is not None:
+        _replace_metadata(connection, models.InstanceSystemMetadata,
+                          instance_uuid, system_metadata, now)
     if row is None:
         row = connection.execute(_INSTANCE_ROW,
                                  {'uuid': instance_uuid}).one()
@@ -542,11 +544,11 @@ def _instance_cas(context, instance_uuid, values, scope_host,
     return _instance_dicts(connection, [row])[0]
 
 
-def _raise_cas_miss(session, instance_uuid, has_task, expected_task, has_vm,
-                    expected_vm, scope_host):
+def _raise_cas_miss(connection, instance_uuid, has_task, expected_task,
+                    has_vm, expected_vm, scope_host):
     """Nothing was written; say why. The row may have changed since the
     UPDATE, so this explains the miss, it never retries the write."""
-    row = session.execute(
+    row = connection.execute(
         sa.select(models.Instance.task_state, models.Instance.vm_state,
                   models.Instance.host)
         .where(models.Instance.uuid == instance_uuid,
@@ -575,7 +577,7 @@ def _raise_cas_miss(session, instance_uuid, has_task, expected_task, has_vm,
         actual=task_state)
 
 
-@writer
+@core_writer
 def instance_update(context, instance_uuid, values, scope_host=None):
     """Update an instance with a compare-and-swap; returns the new instance.
 
@@ -590,10 +592,11 @@ def instance_update(context, instance_uuid, values, scope_host=None):
         UnexpectedTaskStateError, UnexpectedDeletingTaskStateError,
         UnexpectedVMStateError, HostScopeViolation
     """
-    return _instance_cas(context, instance_uuid, values, scope_host)
+    return _instance_cas(context.connection, instance_uuid, values,
+                         scope_host)
 
 
-@writer
+@core_writer
 def instance_update_and_get_original(context, instance_uuid, values,
                                      scope_host=None):
     """As ``instance_update``; returns ``[original, updated]``.
@@ -603,13 +606,13 @@ def instance_update_and_get_original(context, instance_uuid, values,
     the compare-and-swap replaced.
     """
     _validate_uuid(instance_uuid)
-    connection = context.session.connection()
+    connection = context.connection
     row = connection.execute(_INSTANCE_ROW_LOCKED,
                              {'uuid': instance_uuid}).first()
     if row is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
     original = _instance_dicts(connection, [row])[0]
-    updated = _instance_cas(context, instance_uuid, values, scope_host,
+    updated = _instance_cas(connection, instance_uuid, values, scope_host,
                             locked_original=original)
     return [original, updated]
 
@@ -853,7 +856,7 @@ def _update_host_row(context, model, row_id, values, scope_host, resource,
     if isinstance(row_id, bool) or not isinstance(row_id, int):
         raise not_found()
     table = model.__table__
-    connection = context.session.connection()
+    connection = context.connection
     moving = values.get('host', scope_host) != scope_host
     if scope_host is not None and moving:
         # Moving the row to another host: refused whoever owns it now.
@@ -926,7 +929,7 @@ def service_create(context, values):
         ('host', 'binary'), exception.ServiceExists))
 
 
-@writer
+@core_writer
 def service_update(context, service_id, values, scope_host=None):
     """:raises: ServiceNotFound, InvalidUpdate, HostScopeViolation"""
     values = _check_values(values, _SERVICE_FIELDS,
@@ -937,7 +940,7 @@ def service_update(context, service_id, values, scope_host=None):
         lambda: exception.ServiceNotFound(service_id=service_id))
 
 
-@writer
+@core_writer
 def service_heartbeat(context, service_id, scope_host=None):
     """Record that a service is up: one UPDATE that increments
     ``report_count`` and sets ``last_seen_up`` to the database's clock.
@@ -947,7 +950,7 @@ def service_heartbeat(context, service_id, scope_host=None):
     if isinstance(service_id, bool) or not isinstance(service_id, int):
         raise exception.ServiceNotFound(service_id=service_id)
     table = models.Service.__table__
-    connection = context.session.connection()
+    connection = context.connection
     returning = connection.dialect.update_returning
     result = connection.execute(
         _heartbeat_statement(scope_host is not None, returning),
@@ -1012,7 +1015,7 @@ def compute_node_create(context, values):
         ('host', 'node'), exception.ComputeNodeExists))
 
 
-@writer
+@core_writer
 def compute_node_update(context, compute_node_id, values, scope_host=None):
     """:raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation"""
     values = _check_values(values, _NODE_FIELDS, protected=_UPDATE_PROTECTED)
@@ -1050,14 +1053,14 @@ _INSTANCE_SCOPE = sa.select(
         models.Instance.deleted == 0)
 
 
-def _scoped_instance(session, instance_uuid, scope_host):
+def _scoped_instance(connection, instance_uuid, scope_host):
     """Check that the live instance exists and, for a caller confined to
     ``scope_host``, is in its scope.
 
     :raises: InvalidUUID, InstanceNotFound, HostScopeViolation
     """
     _validate_uuid(instance_uuid)
-    row = session.connection().execute(
+    row = connection.execute(
         _INSTANCE_SCOPE,
         {'uuid': instance_uuid, 'scope_host': scope_host}).first()
     if row is None:
@@ -1076,27 +1079,25 @@ def _require(values, *fields):
                                           reason='the field is required')
 
 
-@writer
+@core_writer
 def instance_fault_create(context, values, scope_host=None):
     """Record a fault of an instance; returns the fault.
 
     :raises: InvalidUpdate, InstanceNotFound, HostScopeViolation
     """
-    return _instance_fault_create(context, values, scope_host)
+    return _instance_fault_create(context.connection, values, scope_host)
 
 
-def _instance_fault_create(context, values, scope_host):
+def _instance_fault_create(connection, values, scope_host):
     values = _check_values(values, _FAULT_FIELDS)
     _require(values, 'instance_uuid')
-    _scoped_instance(context.session, values['instance_uuid'], scope_host)
+    _scoped_instance(connection, values['instance_uuid'], scope_host)
     if values.get('code') is None:
         values['code'] = 500
     now = utcnow()
-    fault = models.InstanceFault(created_at=now, updated_at=now, deleted=0,
-                                 **values)
-    context.session.add(fault)
-    context.session.flush()
-    return _row_to_dict(fault, _FAULT_COLUMNS)
+    return _insert_row(connection, models.InstanceFault.__table__,
+                       dict(values, created_at=now, updated_at=now,
+                            deleted=0))
 
 
 @reader
@@ -1138,7 +1139,8 @@ def instance_action_start(context, values, scope_host=None):
     """
     values = _check_values(values, _ACTION_FIELDS)
     _require(values, 'instance_uuid', 'action', 'request_id')
-    _scoped_instance(context.session, values['instance_uuid'], scope_host)
+    _scoped_instance(context.session.connection(), values['instance_uuid'],
+                     scope_host)
     now = utcnow()
     values.setdefault('start_time', now)
     values.setdefault('user_id', context.user_id)
@@ -1158,7 +1160,8 @@ def instance_action_finish(context, values, scope_host=None):
     """
     values = _check_values(values, _ACTION_FIELDS)
     _require(values, 'instance_uuid', 'request_id')
-    _scoped_instance(context.session, values['instance_uuid'], scope_host)
+    _scoped_instance(context.session.connection(), values['instance_uuid'],
+                     scope_host)
     action = _action_get(context.session, values['instance_uuid'],
                          values['request_id'])
     action.finish_time = values.get('finish_time') or utcnow()
@@ -1206,16 +1209,16 @@ _ACTION_AND_EVENT = sa.select(
         _ACTIONS.c.deleted == 0).order_by(_ACTIONS.c.id.desc()).limit(1)
 
 
-def _event_lookup(session, values, scope_host):
+def _event_lookup(connection, values, scope_host):
     """Check event ``values``; returns them without the action's keys, the
     action's id and request id, and its live event of that name (a row) or
     None."""
     values = _check_values(values, _EVENT_FIELDS)
     _require(values, 'instance_uuid', 'request_id', 'event')
-    _scoped_instance(session, values['instance_uuid'], scope_host)
+    _scoped_instance(connection, values['instance_uuid'], scope_host)
     instance_uuid = values.pop('instance_uuid')
     request_id = values.pop('request_id')
-    row = session.connection().execute(_ACTION_AND_EVENT, {
+    row = connection.execute(_ACTION_AND_EVENT, {
         'uuid': instance_uuid, 'request_id': request_id,
         'event': values['event']}).first()
     if row is None:
@@ -1225,27 +1228,33 @@ def _event_lookup(session, values, scope_host):
     return values, row.found_action_id, request_id, event
 
 
+def _insert_row(connection, table, values):
+    """Insert ``values`` into ``table``; returns the new row's dict."""
+    statement = sa.insert(table).values(**values)
+    if connection.dialect.insert_returning:
+        return _written_row(connection, table, None, connection.execute(
+            statement.returning(*table.c)).one())
+    result = connection.execute(statement)
+    return _written_row(connection, table, result.inserted_primary_key[0],
+                        None)
+
+
 def _write_event(connection, event, values):
     """Insert the event ``values`` (``event`` None) or update the
     ``event`` row with them; returns the event's dict."""
-    returning = (connection.dialect.update_returning if event is not None
-                 else connection.dialect.insert_returning)
     if event is None:
-        statement = sa.insert(_EVENTS).values(deleted=0, **values)
-    else:
-        statement = sa.update(_EVENTS).where(
-            _EVENTS.c.id == event.id).values(**values)
+        return _insert_row(connection, _EVENTS, dict(values, deleted=0))
+    statement = sa.update(_EVENTS).where(
+        _EVENTS.c.id == event.id).values(**values)
+    returning = connection.dialect.update_returning
     if returning:
         statement = statement.returning(*_EVENTS.c)
     result = connection.execute(statement)
-    if returning:
-        return _written_row(connection, _EVENTS, None, result.one())
-    event_id = (event.id if event is not None
-                else result.inserted_primary_key[0])
-    return _written_row(connection, _EVENTS, event_id, None)
+    return _written_row(connection, _EVENTS, event.id,
+                        result.one() if returning else None)
 
 
-@writer
+@core_writer
 def action_event_start(context, values, scope_host=None):
     """Start an event (``event``) of the action of (``instance_uuid``,
     ``request_id``); returns the event.
@@ -1258,13 +1267,12 @@ def action_event_start(context, values, scope_host=None):
     :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation,
         Conflict when another call starts the same event at the same moment
     """
-    return _action_event_start(context, values, scope_host)
+    return _action_event_start(context.connection, values, scope_host)
 
 
-def _action_event_start(context, values, scope_host):
-    session = context.session
+def _action_event_start(connection, values, scope_host):
     values, action_id, request_id, event = _event_lookup(
-        session, values, scope_host)
+        connection, values, scope_host)
     now = utcnow()
     values.setdefault('start_time', now)
     # Started again (a retried step): the same event, restarted.
@@ -1274,29 +1282,27 @@ def _action_event_start(context, values, scope_host):
     if event is None:
         values.update(action_id=action_id, created_at=now)
     try:
-        return _write_event(session.connection(), event, values)
+        return _write_event(connection, event, values)
     except db_exc.DBDuplicateEntry:
         raise exception.Conflict(
             reason='event %s of request %s is being started concurrently'
                    % (values['event'], request_id))
 
 
-@writer
+@core_writer
 def action_event_finish(context, values, scope_host=None):
     """Finish an event; a ``result`` of ``Error`` marks the action's
     message ``Error`` as nova does.
 
     :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation
     """
-    return _action_event_finish(context, values, scope_host)
+    return _action_event_finish(context.connection, values, scope_host)
 
 
-def _action_event_finish(context, values, scope_host):
-    session = context.session
-    values, action_id, _, event = _event_lookup(session, values,
+def _action_event_finish(connection, values, scope_host):
+    values, action_id, _, event = _event_lookup(connection, values,
                                                 scope_host)
     now = utcnow()
-    connection = session.connection()
     if values.get('finish_time') is None:
         # Not given (or None): an event finished before keeps its time.
         given = 'finish_time' in values
@@ -1321,7 +1327,7 @@ def _check_part(name, values):
         raise exception.InvalidUpdate(field=name, reason='not a dict')
 
 
-@writer
+@core_writer
 def instance_update_and_record(context, instance_uuid, values,
                                event_start=None, event_finish=None,
                                fault=None, scope_host=None):
@@ -1346,11 +1352,12 @@ def instance_update_and_record(context, instance_uuid, values,
     for name, part in (('event_start', event_start), ('fault', fault),
                        ('event_finish', event_finish)):
         _check_part(name, part)
+    connection = context.connection
     if event_start is not None:
-        _action_event_start(context, event_start, scope_host)
+        _action_event_start(connection, event_start, scope_host)
     if fault is not None:
-        _instance_fault_create(context, fault, scope_host)
-    instance = _instance_cas(context, instance_uuid, values, scope_host)
+        _instance_fault_create(connection, fault, scope_host)
+    instance = _instance_cas(connection, instance_uuid, values, scope_host)
     if event_finish is not None:
-        _action_event_finish(context, event_finish, scope_host)
+        _action_event_finish(connection, event_finish, scope_host)
     return instance

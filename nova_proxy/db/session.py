@@ -34,8 +34,8 @@ from nova_proxy.db import guard
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-__all__ = ['writer', 'reader', 'get_engine', 'dispose', 'db_utcnow',
-           'utcnow', 'reset_for_tests']
+__all__ = ['writer', 'reader', 'core_writer', 'core_reader', 'get_engine',
+           'dispose', 'db_utcnow', 'utcnow', 'reset_for_tests']
 
 SQLITE_BUSY_TIMEOUT_MS = 30000
 
@@ -174,7 +174,7 @@ def _want_write(flag):
         _tls.want_write = previous
 
 
-def _session_scope(fn, write):
+def _session_scope(fn, write, core=False):
     @functools.wraps(fn)
     def wrapper(context, *args, **kwargs):
         guard.check_db_access()
@@ -182,21 +182,43 @@ def _session_scope(fn, write):
             context = np_context.get_admin_context()
         cm = _get_context_manager()
         scope = cm.writer if write else cm.reader
+        if core:
+            scope = scope.connection
         with _want_write(write):
             with scope.using(context):
                 return fn(context, *args, **kwargs)
     return wrapper
 
 
+# A write transaction is retried whole on deadlock.
+_retry_on_deadlock = oslo_db_api.wrap_db_retry(
+    max_retries=5, retry_on_deadlock=True, retry_interval=0.05,
+    inc_retry_interval=True, max_retry_interval=1)
+
+
 def writer(fn):
     """Run ``fn(context, ...)`` in a write transaction, with
     ``context.session`` set; retried whole on deadlock."""
-    return oslo_db_api.wrap_db_retry(
-        max_retries=5, retry_on_deadlock=True, retry_interval=0.05,
-        inc_retry_interval=True, max_retry_interval=1)(
-            _session_scope(fn, write=True))
+    return _retry_on_deadlock(_session_scope(fn, write=True))
 
 
 def reader(fn):
     """Run ``fn(context, ...)`` in a read transaction."""
     return _session_scope(fn, write=False)
+
+
+# The hot paths of the compute wire run as Core statements and need no ORM
+# session: a transaction on a bare connection costs about 150 to 250 us
+# less CPU than one through a Session (measured, see docs/benchmark.rst).
+
+def core_writer(fn):
+    """As ``writer``, with ``context.connection`` (a Core connection in
+    its transaction) instead of ``context.session``. Nested in an outer
+    session transaction, it runs on that session's connection."""
+    return _retry_on_deadlock(_session_scope(fn, write=True, core=True))
+
+
+def core_reader(fn):
+    """As ``reader``, with ``context.connection`` instead of
+    ``context.session``."""
+    return _session_scope(fn, write=False, core=True)

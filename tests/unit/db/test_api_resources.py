@@ -328,9 +328,9 @@ def test_event_started_concurrently_is_a_conflict(db_all, admin_context,
     first = api.action_event_start(admin_context, dict(base, event='build'))
     found = api._event_lookup
 
-    def not_yet_seen(session, values, scope_host):
+    def not_yet_seen(connection, values, scope_host):
         # What a call that looked before the first one committed saw.
-        return found(session, values, scope_host)[:3] + (None,)
+        return found(connection, values, scope_host)[:3] + (None,)
 
     monkeypatch.setattr(api, '_event_lookup', not_yet_seen)
     with pytest.raises(exception.Conflict) as e:

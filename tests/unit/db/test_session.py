@@ -3,6 +3,7 @@
 import datetime
 import os
 
+from oslo_db import exception as db_exc
 import sqlalchemy as sa
 
 from nova_proxy.conf import database as conf_database
@@ -110,3 +111,42 @@ def test_sqlite_write_transactions_begin_immediate(db, admin_context):
     assert errors == []
     engine = db_session.get_engine()
     assert list(engine.dispatch.begin)[0] is db_session._sqlite_on_begin
+
+
+def test_core_writer_joins_an_outer_session_transaction(db_all,
+                                                        admin_context):
+    """A ``core_writer`` call made inside a ``writer`` transaction runs in
+    it: rolled back with it, and not committed on its own."""
+    inst = api.instance_create(admin_context, {'host': 'h'})
+
+    @db_session.writer
+    def outer(context):
+        api.instance_update(context, inst['uuid'], {'task_state': 'x'})
+        # Seen inside the transaction...
+        assert api.instance_get_by_uuid(context,
+                                        inst['uuid'])['task_state'] == 'x'
+        raise RuntimeError('roll back')
+
+    try:
+        outer(admin_context)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError('outer did not raise')
+    # ...and gone with it.
+    assert api.instance_get_by_uuid(admin_context,
+                                    inst['uuid'])['task_state'] is None
+
+
+def test_core_writer_retries_a_deadlock(db, admin_context):
+    calls = []
+
+    @db_session.core_writer
+    def write(context):
+        calls.append(context.connection)
+        if len(calls) == 1:
+            raise db_exc.DBDeadlock()
+        return 'written'
+
+    assert write(admin_context) == 'written'
+    assert len(calls) == 2
