@@ -150,3 +150,36 @@ def test_core_writer_retries_a_deadlock(db, admin_context):
 
     assert write(admin_context) == 'written'
     assert len(calls) == 2
+
+
+def test_sqlite_file_connections_are_pooled(db, admin_context):
+    """oslo.db would open a new SQLite connection per transaction; ours are
+    kept, and a pooled connection still has our PRAGMAs."""
+    engine = db_session.get_engine()
+    seen = []
+    sa.event.listen(engine, 'connect', lambda conn, record: seen.append(1))
+    for _ in range(5):
+        api.instance_get_all_by_host(admin_context, 'h')
+        api.instance_create(admin_context, {'host': 'h'})
+    assert len(seen) <= 1
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql('PRAGMA journal_mode').scalar() == 'wal'
+        assert conn.exec_driver_sql('PRAGMA foreign_keys').scalar() == 1
+    assert len(api.instance_get_all_by_host(admin_context, 'h')) == 5
+
+
+def test_pooled_sqlite_connection_begins_every_transaction(db,
+                                                           admin_context):
+    """A "BEGIN was sent" marker left on a pooled connection's record does
+    not make the next transaction skip its BEGIN IMMEDIATE."""
+    engine = db_session.get_engine()
+    with engine.connect() as conn:
+        conn.info['in_transaction'] = True
+        record = conn.connection._connection_record
+    sent = []
+    sa.event.listen(engine, 'before_cursor_execute',
+                    lambda conn, cursor, statement, *args:
+                    sent.append(statement))
+    api.instance_create(admin_context, {'host': 'h'})
+    assert 'BEGIN IMMEDIATE' in sent
+    assert 'in_transaction' not in record.info
