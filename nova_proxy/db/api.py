@@ -387,7 +387,10 @@ _SCOPE_CONDITION = sa.or_(
     models.Instance.uuid.in_(
         sa.select(models.Migration.instance_uuid).where(
             models.Migration.deleted == 0,
-            models.Migration.status.not_in(MIGRATION_DONE_STATUSES),
+            # Not NOT IN (...): a literal list is rendered into the SQL
+            # at every execution (an "expanding" parameter).
+            *[models.Migration.status != status
+              for status in MIGRATION_DONE_STATUSES],
             sa.or_(models.Migration.source_compute ==
                    sa.bindparam('scope_host'),
                    models.Migration.dest_compute ==
@@ -429,12 +432,13 @@ def _cas_statement(fields, task_check, vm_check, scoped, returning):
     """The compare-and-swap UPDATE for one shape of call, built once.
 
     A shape is what changes the SQL: the fields set, whether each expected
-    state is checked and whether its list holds values, NULL or both
-    (``task_check``/``vm_check``: None, or ``(has_values, has_null)``),
-    the host scope, and whether the dialect returns the row from the
-    UPDATE. Every value is a bound parameter: ``v_<field>`` for the new
-    values, ``w_uuid``, ``expected_task_state``/``expected_vm_state``
-    (expanding lists) and ``scope_host``. Building the statement for every
+    state is checked and how many values and whether NULL its list holds
+    (``task_check``/``vm_check``: None, or ``(values, has_null)``), the
+    host scope, and whether the dialect returns the row from the UPDATE.
+    Every value is a bound parameter: ``v_<field>`` for the new values,
+    ``w_uuid``, ``expected_task_state_<n>``/``expected_vm_state_<n>`` and
+    ``scope_host``; none is an "expanding" list, which SQLAlchemy renders
+    into the SQL at every execution. Building the statement for every
     call cost more CPU than running it (measured, see
     docs/benchmark.rst).
     """
@@ -447,10 +451,11 @@ def _cas_statement(fields, task_check, vm_check, scoped, returning):
                                  'expected_vm_state')):
         if check is None:
             continue
-        has_values, has_null = check
+        count, has_null = check
         clauses = []
-        if has_values:
-            clauses.append(column.in_(sa.bindparam(name, expanding=True)))
+        if count:
+            clauses.append(column.in_([sa.bindparam('%s_%d' % (name, i))
+                                       for i in range(count)]))
         if has_null:
             clauses.append(column.is_(None))
         conditions.append(sa.or_(*clauses) if clauses else sa.false())
@@ -469,9 +474,9 @@ def _state_check(params, name, expected):
     ``params``."""
     expected = _expected_list(expected)
     values = [v for v in expected if v is not None]
-    if values:
-        params[name] = values
-    return bool(values), len(values) != len(expected)
+    for i, value in enumerate(values):
+        params['%s_%d' % (name, i)] = value
+    return len(values), len(values) != len(expected)
 
 
 def _instance_cas(connection, instance_uuid, values, scope_host,
