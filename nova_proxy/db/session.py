@@ -125,8 +125,8 @@ def _pool_sqlite_file(engine):
 
     oslo.db gives a SQLite file database a ``NullPool``: every transaction
     opened a new connection, set its PRAGMAs and parsed the schema again,
-    2.5 to 3 times the CPU of a whole ``instance_update`` (measured, see
-    docs/benchmark.rst). SQLAlchemy pools them by default, its pysqlite
+    which made an ``instance_update`` cost 2.5 to 4 times the CPU it costs
+    pooled (measured, see docs/benchmark.rst). SQLAlchemy pools them by default, its pysqlite
     dialect allowing a connection to move between threads for them; a
     connection is still used by one thread at a time. The new pool keeps
     the old one's events (our PRAGMAs, oslo.db's foreign keys), its
@@ -136,17 +136,29 @@ def _pool_sqlite_file(engine):
     if engine.dialect.name != 'sqlite' or \
             not isinstance(old, sa_pool.NullPool):
         return
-    # Sized as oslo.db sizes the pool of the other backends.
+    try:
+        engine.pool = _queue_pool_like(old)
+    except (AttributeError, TypeError):
+        LOG.warning('SQLite connections stay unpooled (one per transaction): '
+                    'this SQLAlchemy does not build a pool the way '
+                    'nova_proxy.db.session expects', exc_info=True)
+        return
+    old.dispose()
+    sqlalchemy.event.listen(engine, 'checkout', _sqlite_on_checkout)
+
+
+def _queue_pool_like(old):
+    """A QueuePool with what ``Pool.recreate()`` would copy from ``old``
+    (read from the same attributes), sized as oslo.db sizes the pools of
+    the other backends."""
     sizes = {'pool_size': CONF.database.max_pool_size,
              'max_overflow': CONF.database.max_overflow}
-    engine.pool = sa_pool.QueuePool(
+    return sa_pool.QueuePool(
         old._creator, **{k: v for k, v in sizes.items() if v is not None},
         recycle=old._recycle, echo=old.echo,
         logging_name=old._orig_logging_name,
         reset_on_return=old._reset_on_return, pre_ping=old._pre_ping,
         dialect=old._dialect, _dispatch=old.dispatch)
-    old.dispose()
-    sqlalchemy.event.listen(engine, 'checkout', _sqlite_on_checkout)
 
 
 def _sqlite_on_checkout(dbapi_conn, record, proxy):

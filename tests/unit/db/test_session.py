@@ -183,3 +183,20 @@ def test_pooled_sqlite_connection_begins_every_transaction(db,
     api.instance_create(admin_context, {'host': 'h'})
     assert 'BEGIN IMMEDIATE' in sent
     assert 'in_transaction' not in record.info
+
+
+def test_sqlite_pool_falls_back_to_unpooled(db, admin_context, monkeypatch,
+                                            caplog):
+    """If SQLAlchemy changes how a pool is built, the engine keeps oslo.db's
+    unpooled connections and says so, instead of failing to start."""
+    def changed(old):
+        raise TypeError('unexpected keyword argument')
+
+    db_session.dispose()
+    monkeypatch.setattr(db_session, '_queue_pool_like', changed)
+    engine = db_session.get_engine()
+    assert isinstance(engine.pool, sa.pool.NullPool)
+    assert 'SQLite connections stay unpooled' in caplog.text
+    assert api.instance_get_all_by_host(admin_context, 'h') == []
+    monkeypatch.undo()
+    db_session.dispose()
