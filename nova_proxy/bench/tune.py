@@ -17,8 +17,11 @@ __all__ = ['VARIANTS', 'run']
 
 VARIANTS = [
     ('baseline', {}),
-    ('executor_thread_pool_size=8',
-     {'DEFAULT': {'executor_thread_pool_size': '8'}}),
+    # The proxy's default is 8 (nova_proxy.common.rpc).
+    ('executor_thread_pool_size=64 (oslo.messaging default)',
+     {'DEFAULT': {'executor_thread_pool_size': '64'}}),
+    ('executor_thread_pool_size=4',
+     {'DEFAULT': {'executor_thread_pool_size': '4'}}),
     ('executor_thread_pool_size=16',
      {'DEFAULT': {'executor_thread_pool_size': '16'}}),
     ('rabbit_qos_prefetch_count=16',

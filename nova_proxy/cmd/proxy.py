@@ -10,6 +10,7 @@ import sys
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from oslo_log import log as logging
 
+from nova_proxy.common import rpc
 from nova_proxy.common import service
 from nova_proxy import conf
 from nova_proxy.db import session as db_session
@@ -21,6 +22,7 @@ CONF = conf.CONF
 
 
 def main(argv=None):
+    rpc.set_executor_threads_default(rpc.PROXY_EXECUTOR_THREADS)
     service.prepare_service(sys.argv if argv is None else argv)
     problem = preflight.check_database()
     # Nothing of the database may cross the fork.

@@ -20,7 +20,8 @@ proxy_opts = [
                     'worker is a full proxy (RPC server, orchestration '
                     'engine, periodic tasks) with its own database pool. '
                     'Related options: [DEFAULT] executor_thread_pool_size '
-                    'sets the threads of each worker.'),
+                    'sets the threads of each worker (8 by default in this '
+                    'daemon).'),
     cfg.IntOpt('heartbeat_interval',
                default=2, min=1,
                help='Seconds between two heartbeats of a proxy in the '

@@ -14,6 +14,7 @@ import pytest
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
 from nova_proxy import exception
+from tests.unit import servers
 
 
 # -- context serializer ---------------------------------------------------
@@ -256,3 +257,35 @@ def test_transport_is_built_once_and_cleaned_up(config):
     assert rpc.init() is first and rpc.get_transport() is first
     rpc.cleanup()
     assert rpc.get_transport() is not first
+
+
+def _executor_size(server):
+    # futurist's pool keeps its size only in this attribute.
+    return server._work_executor._max_workers
+
+
+def test_proxy_executor_threads_default(config):
+    """The proxy daemon's default executor size reaches the RPC server
+    oslo.messaging builds (which registers the option again itself), and
+    a configured value still wins."""
+    target = messaging.Target(topic='executor-default', server='s')
+    with servers.serving(target, []) as server:
+        assert _executor_size(server) == 64    # oslo.messaging's own
+    rpc.set_executor_threads_default(rpc.PROXY_EXECUTOR_THREADS)
+    assert config.executor_thread_pool_size == rpc.PROXY_EXECUTOR_THREADS
+    with servers.serving(target, []) as server:
+        assert _executor_size(server) == rpc.PROXY_EXECUTOR_THREADS
+    config.set_override('executor_thread_pool_size', 20)
+    with servers.serving(target, []) as server:
+        assert _executor_size(server) == 20
+    config.clear_override('executor_thread_pool_size')
+
+
+def test_proxy_executor_threads_default_before_anything_registered():
+    """The daemon sets the default before oslo.messaging has registered
+    the option (a fresh configuration, as at its start)."""
+    from oslo_config import cfg
+    conf = cfg.ConfigOpts()
+    rpc.set_executor_threads_default(8, conf=conf)
+    conf([])
+    assert conf.executor_thread_pool_size == 8
