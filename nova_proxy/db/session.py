@@ -126,11 +126,11 @@ def _pool_sqlite_file(engine):
     oslo.db gives a SQLite file database a ``NullPool``: every transaction
     opened a new connection, set its PRAGMAs and parsed the schema again,
     which made an ``instance_update`` cost 2.5 to 4 times the CPU it costs
-    pooled (measured, see docs/benchmark.rst). SQLAlchemy pools them by default, its pysqlite
-    dialect allowing a connection to move between threads for them; a
-    connection is still used by one thread at a time. The new pool keeps
-    the old one's events (our PRAGMAs, oslo.db's foreign keys), its
-    recycling and its ping.
+    pooled (measured, see docs/benchmark.rst). SQLAlchemy pools them by
+    default, its pysqlite dialect allowing a connection to move between
+    threads for them; a connection is still used by one thread at a time.
+    The new pool keeps the old one's events (our PRAGMAs, oslo.db's
+    foreign keys), its recycling and its ping.
     """
     old = engine.pool
     if engine.dialect.name != 'sqlite' or \
