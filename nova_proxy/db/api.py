@@ -850,8 +850,8 @@ def _host_row_miss(connection, table, row_id, scope_host, resource,
                                        owner=owner)
 
 
-def _update_host_row(context, model, row_id, values, scope_host, resource,
-                     not_found):
+def _update_host_row(connection, model, row_id, values, scope_host,
+                     resource, not_found):
     """Apply checked ``values`` to the row ``row_id`` of a per-host table
     (services, compute nodes) in one UPDATE, confined to ``scope_host``:
     the row must be its own and stay its own. Returns the row's dict.
@@ -861,7 +861,6 @@ def _update_host_row(context, model, row_id, values, scope_host, resource,
     if isinstance(row_id, bool) or not isinstance(row_id, int):
         raise not_found()
     table = model.__table__
-    connection = context.connection
     moving = values.get('host', scope_host) != scope_host
     if scope_host is not None and moving:
         # Moving the row to another host: refused whoever owns it now.
@@ -940,7 +939,7 @@ def service_update(context, service_id, values, scope_host=None):
     values = _check_values(values, _SERVICE_FIELDS,
                            protected=_UPDATE_PROTECTED)
     return _update_host_row(
-        context, models.Service, service_id, values, scope_host,
+        context.connection, models.Service, service_id, values, scope_host,
         'service %s' % service_id,
         lambda: exception.ServiceNotFound(service_id=service_id))
 
@@ -1025,8 +1024,8 @@ def compute_node_update(context, compute_node_id, values, scope_host=None):
     """:raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation"""
     values = _check_values(values, _NODE_FIELDS, protected=_UPDATE_PROTECTED)
     return _update_host_row(
-        context, models.ComputeNode, compute_node_id, values, scope_host,
-        'compute node %s' % compute_node_id,
+        context.connection, models.ComputeNode, compute_node_id, values,
+        scope_host, 'compute node %s' % compute_node_id,
         lambda: exception.ComputeHostNotFound(host=compute_node_id,
                                               node=None))
 
