@@ -7,6 +7,8 @@
   each test. ``db`` is SQLite; ``db_all`` runs the test on SQLite,
   PostgreSQL and MariaDB.
 * ``admin_context``.
+* ``fresh_amqp_guard``: ``amqp_guard.install()`` may run again in the
+  test, on oslo.messaging's own listener methods; both are put back after.
 """
 
 import os
@@ -103,6 +105,18 @@ def db_all(request, config, tmp_path_factory):
     yield url
     from nova_proxy.db import session as db_session
     db_session.dispose()
+
+
+@pytest.fixture
+def fresh_amqp_guard(monkeypatch):
+    from oslo_messaging._drivers import amqpdriver
+
+    from nova_proxy.common import amqp_guard
+    listener = amqpdriver.RpcAMQPListener
+    monkeypatch.setattr(listener, '__call__', listener.__call__)
+    monkeypatch.setattr(listener, 'poll', listener.poll)
+    monkeypatch.setattr(amqp_guard, '_installed', False)
+    return amqp_guard
 
 
 @pytest.fixture

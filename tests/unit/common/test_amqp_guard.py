@@ -14,7 +14,8 @@ class _Message:
         self.acked = False
 
 
-def test_a_stopping_listener_leaves_the_call_unacknowledged(monkeypatch):
+def test_a_stopping_listener_leaves_the_call_unacknowledged(
+        fresh_amqp_guard, monkeypatch):
     seen = []
 
     def original(self, message):
@@ -22,7 +23,6 @@ def test_a_stopping_listener_leaves_the_call_unacknowledged(monkeypatch):
         seen.append(message)
 
     monkeypatch.setattr(amqpdriver.RpcAMQPListener, '__call__', original)
-    monkeypatch.setattr(amqp_guard, '_installed', False)
     amqp_guard.install()
     amqp_guard.install()  # idempotent: wrapped once
 
@@ -39,3 +39,40 @@ def test_a_stopping_listener_leaves_the_call_unacknowledged(monkeypatch):
     # Not acknowledged, not queued: the broker redelivers it elsewhere
     # when the connection closes.
     assert not stopping.acked and seen == [running]
+
+
+def test_each_poll_of_the_rpc_listener_starts_at_the_floor(
+        fresh_amqp_guard, monkeypatch):
+    waits = []
+
+    def original(self, timeout=None):
+        waits.append(self._current_timeout)
+        # As the driver does when a message arrived: back to 1 ms.
+        self._current_timeout = amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MIN
+
+    monkeypatch.setattr(amqpdriver.RpcAMQPListener, 'poll', original)
+    amqp_guard.install()
+    amqp_guard.install()  # idempotent: wrapped once
+
+    listener = amqpdriver.RpcAMQPListener.__new__(
+        amqpdriver.RpcAMQPListener)
+    listener._current_timeout = amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MIN
+    listener.poll()
+    listener.poll()
+    assert waits == [amqp_guard.POLL_FLOOR, amqp_guard.POLL_FLOOR]
+
+    # Longer waits (an idle listener's, doubled up to 5 s) are kept.
+    listener._current_timeout = 4.0
+    listener.poll()
+    assert waits[-1] == 4.0
+
+
+def test_the_notification_listener_keeps_its_short_waits(
+        fresh_amqp_guard):
+    # It sends queued acknowledgements between two waits: not ours to
+    # change.
+    before = amqpdriver.AMQPListener.poll
+    amqp_guard.install()
+    assert amqpdriver.AMQPListener.poll is before
+    assert amqpdriver.NotificationAMQPListener.poll is before
+    assert amqpdriver.RpcAMQPListener.poll is not before
