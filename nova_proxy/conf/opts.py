@@ -1,7 +1,10 @@
-"""Entry points for oslo-config-generator.
+"""Entry points for oslo-config-generator: one sample file per daemon.
 
-Listed explicitly, not discovered, so that the sample file is stable and a
-new option group is a visible change.
+``nova_compute_proxy`` lists every option of the project, for the proxy
+daemon and the manage command; ``nova_compute_proxy.compute`` lists what a
+compute service reads, with no ``[database]`` group: a compute node has no
+database to configure. Listed explicitly, not discovered, so that the
+sample files are stable and a new option group is a visible change.
 """
 
 import collections
@@ -18,6 +21,13 @@ from nova_proxy.conf import upgrade_levels
 MODULES = (default, proxy, proxy_client, upgrade_levels, database, compute,
            orchestration, periodic)
 
+COMPUTE_MODULES = (default, proxy_client, upgrade_levels, compute)
+
+# The [proxy] options a compute service reads as well: the topic it calls
+# the proxies on, and the replay window and nonce cache of the checks of
+# signed calls (nova_proxy.common.auth).
+COMPUTE_PROXY_OPTS = ('topic', 'signature_max_age', 'nonce_cache_size')
+
 
 def list_opts():
     """Return ``[(group, [opts])]`` for every option of the project."""
@@ -28,11 +38,37 @@ def list_opts():
     return [(group, opts) for group, opts in merged.items()]
 
 
+def list_compute_opts():
+    """Return ``[(group, [opts])]`` for ``nova-compute-proxy-compute``."""
+    listing = [(group, opts) for module in COMPUTE_MODULES
+               for group, opts in module.list_opts().items()]
+    listing.append((proxy.proxy_group, [
+        opt for opt in proxy.proxy_opts if opt.name in COMPUTE_PROXY_OPTS]))
+    return listing
+
+
+def set_compute_defaults():
+    """Defaults we change in libraries' options, as a compute service has
+    them (``oslo.config.opts.defaults`` entry point: the generator calls
+    it before listing options)."""
+    from nova_proxy.common import rpc
+    rpc.set_defaults()
+
+
 def set_defaults():
-    """Defaults we change in libraries' options (``oslo.config.opts.defaults``
-    entry point: the generator calls it before listing options)."""
+    """Defaults we change in libraries' options, as the proxy daemon has
+    them. They are set on the libraries' option objects, which is what the
+    generator prints: the daemon sets the same values on its ``CONF``
+    (``database.register_opts``, ``rpc.set_executor_threads_default``)."""
     from oslo_config import cfg
+    from oslo_db import options as db_options
+    from oslo_messaging import server as messaging_server
 
     from nova_proxy.common import rpc
-    database.register_opts(cfg.CONF)
     rpc.set_defaults()
+    cfg.set_defaults(db_options.database_opts,
+                     connection=database.DEFAULT_CONNECTION)
+    # A private list of oslo.messaging: its list_opts() returns copies.
+    pool_opts = getattr(messaging_server, '_pool_opts', [])
+    cfg.set_defaults(pool_opts,
+                     executor_thread_pool_size=rpc.PROXY_EXECUTOR_THREADS)
