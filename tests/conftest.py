@@ -23,7 +23,7 @@ import pytest
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
 from nova_proxy import conf
-from nova_proxy.conf import opts as conf_opts
+from nova_proxy.conf import database as conf_database
 from tests import databases
 
 CONF = conf.CONF
@@ -45,8 +45,11 @@ def config(tmp_path):
     CONF.clear_override('transport_url')
     CONF.reset()
     # reset() also forgets set_default(): put our library defaults (the
-    # embedded database URL, the exchange) back for the next test.
-    conf_opts.set_defaults()
+    # embedded database URL, the exchange) back for the next test, as the
+    # services set them (not conf.opts.set_defaults(), the generator's
+    # hook: it changes the libraries' option objects for good).
+    conf_database.register_opts(CONF)
+    rpc.set_defaults()
     for group in ('proxy', 'proxy_client', 'compute', 'orchestration',
                   'periodic', 'upgrade_levels', 'database'):
         for name in list(getattr(CONF, group)):
