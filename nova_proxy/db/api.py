@@ -427,14 +427,47 @@ def _update_outcome(result, returning):
     return result.rowcount == 1, None
 
 
+# The aggregate that returns an instance's (system) metadata from the
+# UPDATE itself, as a JSON array of [key, value] pairs, where the dialect
+# has one that may be used in RETURNING; elsewhere the metadata is a
+# separate read (_ALL_METADATA).
+_METADATA_AGGREGATES = {
+    'postgresql': (sa.func.json_agg, sa.func.json_build_array),
+    'sqlite': (sa.func.json_group_array, sa.func.json_array),
+}
+
+
+def _returned_metadata(dialect_name, table):
+    """The RETURNING columns ``_md`` and ``_smd`` of an UPDATE of
+    ``table`` (instances), or () where the dialect has no aggregate."""
+    if dialect_name not in _METADATA_AGGREGATES:
+        return ()
+    aggregate, pair = _METADATA_AGGREGATES[dialect_name]
+    return tuple(
+        sa.select(aggregate(pair(model.key, model.value), type_=sa.JSON))
+        .where(model.instance_uuid == table.c.uuid)
+        .scalar_subquery().label(label)
+        for label, model in (('_md', models.InstanceMetadata),
+                             ('_smd', models.InstanceSystemMetadata)))
+
+
+def _pairs(value):
+    """A ``_returned_metadata`` column as a dict (no rows: NULL on
+    PostgreSQL, an empty array on SQLite)."""
+    return {key: item for key, item in value or ()}
+
+
 @functools.lru_cache(maxsize=1024)
-def _cas_statement(fields, task_check, vm_check, scoped, returning):
+def _cas_statement(fields, task_check, vm_check, scoped, returning,
+                   metadata_from=None):
     """The compare-and-swap UPDATE for one shape of call, built once.
 
     A shape is what changes the SQL: the fields set, whether each expected
     state is checked and how many values and whether NULL its list holds
     (``task_check``/``vm_check``: None, or ``(values, has_null)``), the
-    host scope, and whether the dialect returns the row from the UPDATE.
+    host scope, and whether the dialect returns the row from the UPDATE
+    (``metadata_from``: the dialect's name when the row's metadata comes
+    back with it, see ``_returned_metadata``).
     Every value is a bound parameter: ``v_<field>`` for the new values,
     ``w_uuid``, ``expected_task_state_<n>``/``expected_vm_state_<n>`` and
     ``scope_host``; none is an "expanding" list, which SQLAlchemy renders
@@ -465,7 +498,8 @@ def _cas_statement(fields, task_check, vm_check, scoped, returning):
         _bound_values(table, fields))
     if returning:
         statement = statement.returning(
-            *[table.c[name] for name in _INSTANCE_COLUMNS])
+            *[table.c[name] for name in _INSTANCE_COLUMNS],
+            *_returned_metadata(metadata_from, table))
     return statement
 
 
@@ -490,9 +524,10 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     original's metadata is the updated instance's, and is not read again.
 
     It runs as Core statements on the transaction's connection: on PostgreSQL
-    and SQLite the UPDATE returns the new row (``RETURNING``), so a call is
-    the UPDATE and one read of the metadata; MariaDB has no ``UPDATE ...
-    RETURNING`` and reads the row back.
+    and SQLite the UPDATE returns the new row (``RETURNING``) and, unless
+    the call writes metadata, the row's metadata as JSON arrays, so a call
+    is one statement; MariaDB has no ``UPDATE ... RETURNING`` and reads
+    the row and its metadata back.
     """
     _validate_uuid(instance_uuid)
     if values is not None and not isinstance(values, dict):
@@ -523,9 +558,18 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
         vm_check = _state_check(params, 'expected_vm_state', expected_vm)
     if scope_host is not None:
         params['scope_host'] = scope_host
-    returning = connection.dialect.update_returning
+    dialect = connection.dialect
+    returning = dialect.update_returning
+    # The metadata comes back with the row unless this call writes it
+    # (after the UPDATE) or the caller has it already.
+    metadata_from = None
+    if returning and metadata is None and system_metadata is None and \
+            locked_original is None and \
+            dialect.name in _METADATA_AGGREGATES:
+        metadata_from = dialect.name
     statement = _cas_statement(tuple(sorted(values)), task_check, vm_check,
-                               scope_host is not None, returning)
+                               scope_host is not None, returning,
+                               metadata_from)
     matched, row = _update_outcome(connection.execute(statement, params),
                                    returning)
     if not matched:
@@ -540,6 +584,11 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     if row is None:
         row = connection.execute(_INSTANCE_ROW,
                                  {'uuid': instance_uuid}).one()
+    if metadata_from is not None:
+        result = _row_to_dict(row, _INSTANCE_COLUMNS)
+        result['metadata'] = _pairs(row._md)
+        result['system_metadata'] = _pairs(row._smd)
+        return result
     if locked_original is not None and metadata is None and \
             system_metadata is None:
         result = _row_to_dict(row, _INSTANCE_COLUMNS)

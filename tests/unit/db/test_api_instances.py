@@ -317,6 +317,33 @@ def test_metadata_replaces_whole_dict(db_all, admin_context):
         'a': '9'}
 
 
+@pytest.mark.parametrize('scope_host', [None, 'host1'])
+def test_update_returns_its_own_instances_metadata(db_all, admin_context,
+                                                   scope_host):
+    # On PostgreSQL and SQLite the metadata comes back with the UPDATE
+    # (aggregated in RETURNING), on MariaDB from a second read: each
+    # instance gets its own, and none is an empty dict (NULL from an
+    # aggregate over no rows on PostgreSQL).
+    other = _create(admin_context, metadata={'k': 'other'},
+                    system_metadata={'image': 'other'})
+    mine = _create(admin_context, metadata={'k': 'mine', 'x': ''},
+                   system_metadata={'image': 'mine'})
+    bare = _create(admin_context)
+    new = api.instance_update(admin_context, mine['uuid'],
+                              {'progress': 5, 'expected_task_state': None},
+                              scope_host=scope_host)
+    assert new['progress'] == 5
+    assert new['metadata'] == {'k': 'mine', 'x': ''}
+    assert new['system_metadata'] == {'image': 'mine'}
+    assert new == dict(api.instance_get_by_uuid(admin_context,
+                                                mine['uuid']))
+    new = api.instance_update(admin_context, bare['uuid'], {'progress': 1},
+                              scope_host=scope_host)
+    assert new['metadata'] == {} and new['system_metadata'] == {}
+    assert api.instance_get_by_uuid(admin_context, other['uuid'])[
+        'metadata'] == {'k': 'other'}
+
+
 def test_metadata_not_written_on_cas_miss(db_all, admin_context):
     inst = _create(admin_context, task_state='spawning',
                    metadata={'a': '1'})
