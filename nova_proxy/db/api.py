@@ -207,7 +207,6 @@ _INSTANCE_ROW = sa.select(
     *[getattr(models.Instance, name) for name in _INSTANCE_COLUMNS]).where(
         models.Instance.uuid == sa.bindparam('uuid'),
         models.Instance.deleted == 0)
-_INSTANCE_ROW_LOCKED = _INSTANCE_ROW.with_for_update()
 
 
 # The metadata and system metadata of instances in one statement: ``kind``
@@ -334,15 +333,42 @@ def instance_create(context, values):
     return _instance_to_dict(_instance_get(session, instance_uuid))
 
 
+@functools.lru_cache(maxsize=8)
+def _instance_read(metadata_from, locked):
+    """The read of one live instance (bound ``uuid``), with its metadata
+    as ``_returned_metadata`` columns where ``metadata_from`` names a
+    dialect that aggregates them; ``locked``: ``SELECT ... FOR UPDATE``."""
+    statement = _INSTANCE_ROW.add_columns(
+        *_returned_metadata(metadata_from, models.Instance.__table__))
+    return statement.with_for_update() if locked else statement
+
+
+def _read_instance(connection, instance_uuid, locked=False):
+    """The live instance ``instance_uuid`` as a dict, or None: one
+    statement where the dialect aggregates the metadata (and, ``locked``,
+    may do so under a row lock), else the row and a metadata read. One
+    statement also reads the row and its metadata from one snapshot."""
+    name = connection.dialect.name
+    usable = (_LOCKING_METADATA_AGGREGATES if locked
+              else _METADATA_AGGREGATES)
+    metadata_from = name if name in usable else None
+    row = connection.execute(_instance_read(metadata_from, locked),
+                             {'uuid': instance_uuid}).first()
+    if row is None:
+        return None
+    if metadata_from is None:
+        return _instance_dicts(connection, [row])[0]
+    return _with_returned_metadata(row)
+
+
 @core_reader
 def instance_get_by_uuid(context, instance_uuid):
     """:raises: InstanceNotFound, InvalidUUID"""
     _validate_uuid(instance_uuid)
-    connection = context.connection
-    row = connection.execute(_INSTANCE_ROW, {'uuid': instance_uuid}).first()
-    if row is None:
+    instance = _read_instance(context.connection, instance_uuid)
+    if instance is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
-    return _instance_dicts(connection, [row])[0]
+    return instance
 
 
 @core_reader
@@ -427,14 +453,23 @@ def _update_outcome(result, returning):
     return result.rowcount == 1, None
 
 
-# The aggregate that returns an instance's (system) metadata from the
-# UPDATE itself, as a JSON array of [key, value] pairs, where the dialect
-# has one that may be used in RETURNING; elsewhere the metadata is a
-# separate read (_ALL_METADATA).
+# The aggregate that returns an instance's (system) metadata with its row
+# in one statement, as a JSON array of [key, value] pairs; elsewhere
+# (MariaDB: JSON_ARRAYAGG needs 10.5) the metadata is a separate read
+# (_ALL_METADATA).
 _METADATA_AGGREGATES = {
     'postgresql': (sa.func.json_agg, sa.func.json_build_array),
     'sqlite': (sa.func.json_group_array, sa.func.json_array),
 }
+# Where a statement that may wait for the instance's row lock (the UPDATE
+# of the compare-and-swap, SELECT ... FOR UPDATE) may carry the metadata
+# too. Not PostgreSQL: a statement that waited reads the locked row at
+# its new version, but its subqueries on the snapshot it took before
+# waiting, so it would return the metadata as it was before the call it
+# waited for (tests/unit/db/test_concurrency.py shows it). SQLite starts
+# every write transaction with the database's write lock (BEGIN
+# IMMEDIATE): nothing commits between its reads and its writes.
+_LOCKING_METADATA_AGGREGATES = frozenset(['sqlite'])
 
 
 def _returned_metadata(dialect_name, table):
@@ -455,6 +490,14 @@ def _pairs(value):
     """A ``_returned_metadata`` column as a dict (no rows: NULL on
     PostgreSQL, an empty array on SQLite)."""
     return {key: item for key, item in value or ()}
+
+
+def _with_returned_metadata(row):
+    """The instance dict of a row that carries ``_returned_metadata``."""
+    result = _row_to_dict(row, _INSTANCE_COLUMNS)
+    result['metadata'] = _pairs(row._md)
+    result['system_metadata'] = _pairs(row._smd)
+    return result
 
 
 @functools.lru_cache(maxsize=1024)
@@ -524,10 +567,11 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     original's metadata is the updated instance's, and is not read again.
 
     It runs as Core statements on the transaction's connection: on PostgreSQL
-    and SQLite the UPDATE returns the new row (``RETURNING``) and, unless
-    the call writes metadata, the row's metadata as JSON arrays, so a call
-    is one statement; MariaDB has no ``UPDATE ... RETURNING`` and reads
-    the row and its metadata back.
+    and SQLite the UPDATE returns the new row (``RETURNING``); on SQLite,
+    unless the call writes metadata, the row's metadata too, as JSON
+    arrays, so a call is one statement there (on PostgreSQL it would be
+    stale after a wait for the row lock: ``_LOCKING_METADATA_AGGREGATES``).
+    MariaDB has no ``UPDATE ... RETURNING`` and reads the row back.
     """
     _validate_uuid(instance_uuid)
     if values is not None and not isinstance(values, dict):
@@ -565,7 +609,7 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     metadata_from = None
     if returning and metadata is None and system_metadata is None and \
             locked_original is None and \
-            dialect.name in _METADATA_AGGREGATES:
+            dialect.name in _LOCKING_METADATA_AGGREGATES:
         metadata_from = dialect.name
     statement = _cas_statement(tuple(sorted(values)), task_check, vm_check,
                                scope_host is not None, returning,
@@ -585,10 +629,7 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
         row = connection.execute(_INSTANCE_ROW,
                                  {'uuid': instance_uuid}).one()
     if metadata_from is not None:
-        result = _row_to_dict(row, _INSTANCE_COLUMNS)
-        result['metadata'] = _pairs(row._md)
-        result['system_metadata'] = _pairs(row._smd)
-        return result
+        return _with_returned_metadata(row)
     if locked_original is not None and metadata is None and \
             system_metadata is None:
         result = _row_to_dict(row, _INSTANCE_COLUMNS)
@@ -661,11 +702,9 @@ def instance_update_and_get_original(context, instance_uuid, values,
     """
     _validate_uuid(instance_uuid)
     connection = context.connection
-    row = connection.execute(_INSTANCE_ROW_LOCKED,
-                             {'uuid': instance_uuid}).first()
-    if row is None:
+    original = _read_instance(connection, instance_uuid, locked=True)
+    if original is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
-    original = _instance_dicts(connection, [row])[0]
     updated = _instance_cas(connection, instance_uuid, values, scope_host,
                             locked_original=original)
     return [original, updated]
