@@ -228,6 +228,54 @@ _ALL_METADATA_IN = _all_metadata(
         sa.bindparam('uuids', expanding=True)))
 
 
+# The aggregate that returns an instance's (system) metadata with its row
+# in one statement, as a JSON array of [key, value] pairs; elsewhere
+# (MariaDB: JSON_ARRAYAGG needs 10.5) the metadata is a separate read
+# (_ALL_METADATA).
+_METADATA_AGGREGATES = {
+    'postgresql': (sa.func.json_agg, sa.func.json_build_array),
+    'sqlite': (sa.func.json_group_array, sa.func.json_array),
+}
+# Where a statement that may wait for the instance's row lock (the UPDATE
+# of the compare-and-swap, SELECT ... FOR UPDATE) may carry the metadata
+# too. Not PostgreSQL: a statement that waited reads the locked row at
+# its new version, but its subqueries on the snapshot it took before
+# waiting, so it would return the metadata as it was before the call it
+# waited for (tests/unit/db/test_concurrency.py shows it). SQLite starts
+# every write transaction with the database's write lock (BEGIN
+# IMMEDIATE): nothing commits between its reads and its writes.
+_LOCKING_METADATA_AGGREGATES = frozenset(['sqlite'])
+
+
+def _returned_metadata(dialect_name, table):
+    """The columns ``_md`` and ``_smd`` (metadata, system metadata) to add
+    to a SELECT from or an UPDATE ... RETURNING of ``table`` (instances),
+    or () where the dialect has no aggregate."""
+    if dialect_name not in _METADATA_AGGREGATES:
+        return ()
+    aggregate, pair = _METADATA_AGGREGATES[dialect_name]
+    return tuple(
+        sa.select(aggregate(pair(model.key, model.value), type_=sa.JSON))
+        .where(model.instance_uuid == table.c.uuid)
+        .scalar_subquery().label(label)
+        for label, model in (('_md', models.InstanceMetadata),
+                             ('_smd', models.InstanceSystemMetadata)))
+
+
+def _pairs(value):
+    """A ``_returned_metadata`` column as a dict (no rows: NULL on
+    PostgreSQL, an empty array on SQLite)."""
+    return {key: item for key, item in value or ()}
+
+
+def _with_returned_metadata(row):
+    """The instance dict of a row that carries ``_returned_metadata``."""
+    result = _row_to_dict(row, _INSTANCE_COLUMNS)
+    result['metadata'] = _pairs(row._md)
+    result['system_metadata'] = _pairs(row._smd)
+    return result
+
+
 def _instance_dicts(connection, rows):
     """Instance dicts from instance rows (``_INSTANCE_COLUMNS`` order),
     with their metadata read in one statement on ``connection``."""
@@ -451,53 +499,6 @@ def _update_outcome(result, returning):
         row = result.first()
         return row is not None, row
     return result.rowcount == 1, None
-
-
-# The aggregate that returns an instance's (system) metadata with its row
-# in one statement, as a JSON array of [key, value] pairs; elsewhere
-# (MariaDB: JSON_ARRAYAGG needs 10.5) the metadata is a separate read
-# (_ALL_METADATA).
-_METADATA_AGGREGATES = {
-    'postgresql': (sa.func.json_agg, sa.func.json_build_array),
-    'sqlite': (sa.func.json_group_array, sa.func.json_array),
-}
-# Where a statement that may wait for the instance's row lock (the UPDATE
-# of the compare-and-swap, SELECT ... FOR UPDATE) may carry the metadata
-# too. Not PostgreSQL: a statement that waited reads the locked row at
-# its new version, but its subqueries on the snapshot it took before
-# waiting, so it would return the metadata as it was before the call it
-# waited for (tests/unit/db/test_concurrency.py shows it). SQLite starts
-# every write transaction with the database's write lock (BEGIN
-# IMMEDIATE): nothing commits between its reads and its writes.
-_LOCKING_METADATA_AGGREGATES = frozenset(['sqlite'])
-
-
-def _returned_metadata(dialect_name, table):
-    """The RETURNING columns ``_md`` and ``_smd`` of an UPDATE of
-    ``table`` (instances), or () where the dialect has no aggregate."""
-    if dialect_name not in _METADATA_AGGREGATES:
-        return ()
-    aggregate, pair = _METADATA_AGGREGATES[dialect_name]
-    return tuple(
-        sa.select(aggregate(pair(model.key, model.value), type_=sa.JSON))
-        .where(model.instance_uuid == table.c.uuid)
-        .scalar_subquery().label(label)
-        for label, model in (('_md', models.InstanceMetadata),
-                             ('_smd', models.InstanceSystemMetadata)))
-
-
-def _pairs(value):
-    """A ``_returned_metadata`` column as a dict (no rows: NULL on
-    PostgreSQL, an empty array on SQLite)."""
-    return {key: item for key, item in value or ()}
-
-
-def _with_returned_metadata(row):
-    """The instance dict of a row that carries ``_returned_metadata``."""
-    result = _row_to_dict(row, _INSTANCE_COLUMNS)
-    result['metadata'] = _pairs(row._md)
-    result['system_metadata'] = _pairs(row._smd)
-    return result
 
 
 @functools.lru_cache(maxsize=1024)
