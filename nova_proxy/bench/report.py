@@ -17,9 +17,24 @@ def _x(value):
     return '-' if value is None else '%.2f×' % value
 
 
+def _machine_line(report):
+    """The machine the run had: cores and load average, before and after
+    (the run's own load is in the second)."""
+    load = report.get('load_average') or {}
+    parts = ['%s cores' % report['cpus']] if report.get('cpus') else []
+    for when in ('start', 'end'):
+        if load.get(when):
+            parts.append('load average %s at the %s' % (
+                ', '.join('%.2f' % value for value in load[when]), when))
+    if not parts:
+        return []
+    return ['Machine: %s (1, 5 and 15 min averages; the run\'s own load '
+            'is in the last).' % '; '.join(parts), '']
+
+
 def markdown(report):
     results = report['results']
-    lines = [
+    lines = _machine_line(report) + [
         '| scenario | callers | calls/s | p50 ms | p99 ms | CPU µs/call '
         'client | server | broker | database | calls/s ×oslo | p50 ×oslo | '
         'p50 ×amqp | server CPU ×oslo |',

@@ -116,6 +116,7 @@ class Bench:
         self.samples = None
         self._profile_parts = []
         self._passes = False
+        self._load_at_start = ()
 
     # -- set up and tear down --
 
@@ -406,6 +407,7 @@ class Bench:
     def run(self):
         """Measure everything; returns the report dict."""
         started = time.time()
+        self._load_at_start = os.getloadavg()
         # Every scenario is measured once per pass, and the passes repeat:
         # a burst of load from elsewhere on a shared machine then falls on
         # one round of each scenario rather than on all the rounds of one,
@@ -449,6 +451,12 @@ class Bench:
             'backend': self.backend,
             'elapsed_s': elapsed,
             'cpus': os.cpu_count(),
+            # The machine's load average (1, 5, 15 min) before and after:
+            # the floors move with it more than the proxy does, so runs
+            # compare only when their machines were alike.
+            'load_average': {
+                'start': list(self._load_at_start),
+                'end': list(os.getloadavg())},
             'proxy_overrides': self.proxy_overrides,
             'scenarios': {name: SCENARIO_LABELS[name]
                           for name in self.results},

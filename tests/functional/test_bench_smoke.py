@@ -44,7 +44,12 @@ def test_smoke_run(tmp_path):
     assert report['proxy_idle_cpu_cores']['1'] >= 0
     with open(out / 'bench.png', 'rb') as f:
         assert f.read(4) == b'\x89PNG'
-    assert (out / 'bench.md').read_text().startswith('| scenario |')
+    machine, _, table = (out / 'bench.md').read_text().partition('\n\n')
+    assert machine.startswith('Machine: %d cores; load average ' %
+                              os.cpu_count()), machine
+    assert len(report['load_average']['start']) == 3
+    assert len(report['load_average']['end']) == 3
+    assert table.startswith('| scenario |')
 
     match = re.search(r'run (\w+): directory (\S+), postgresql database '
                       r'(np_bench_\w+)', proc.stderr)

@@ -27,6 +27,8 @@ def _report():
                                 'database': 500.0}}
     return {
         'backend': 'postgresql', 'profile': {'name': 'smoke'},
+        'cpus': 2, 'load_average': {'start': [0.5, 0.25, 0.125],
+                                    'end': [2.0, 1.5, 1.0]},
         'results': results, 'targets': stats.targets(results),
         'proxy_idle_cpu_cores': {'1': 0.02},
         'fleet': {'bound_ms': 100.0, 'speedup': 1.0,
@@ -49,6 +51,9 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
     assert '| 200 | 36 | 36 | 3.0 | 20.0 | 2000 | 400 | 500 | yes |' in text
     assert '| proxy | 2000 | 2778 | 7.2 |' in text
     assert '1 process(es): 0.020' in text
+    assert text.startswith(
+        'Machine: 2 cores; load average 0.50, 0.25, 0.12 at the start; '
+        'load average 2.00, 1.50, 1.00 at the end')
 
 
 def test_json_and_plot(tmp_path):
