@@ -29,22 +29,27 @@ COMPUTE_MODULES = (default, proxy_client, upgrade_levels, compute)
 COMPUTE_PROXY_OPTS = ('topic', 'signature_max_age', 'nonce_cache_size')
 
 
-def list_opts():
-    """Return ``[(group, [opts])]`` for every option of the project."""
+def _listing(modules, extra=()):
+    """``[(group, [opts])]`` of ``modules`` and of the ``(group, opts)``
+    pairs in ``extra``, a group's options merged."""
     merged = collections.defaultdict(list)
-    for module in MODULES:
+    for module in modules:
         for group, opts in module.list_opts().items():
             merged[group].extend(opts)
+    for group, opts in extra:
+        merged[group].extend(opts)
     return [(group, opts) for group, opts in merged.items()]
+
+
+def list_opts():
+    """Return ``[(group, [opts])]`` for every option of the project."""
+    return _listing(MODULES)
 
 
 def list_compute_opts():
     """Return ``[(group, [opts])]`` for ``nova-compute-proxy-compute``."""
-    listing = [(group, opts) for module in COMPUTE_MODULES
-               for group, opts in module.list_opts().items()]
-    listing.append((proxy.proxy_group, [
-        opt for opt in proxy.proxy_opts if opt.name in COMPUTE_PROXY_OPTS]))
-    return listing
+    return _listing(COMPUTE_MODULES, [(proxy.proxy_group, [
+        opt for opt in proxy.proxy_opts if opt.name in COMPUTE_PROXY_OPTS])])
 
 
 def set_compute_defaults():
