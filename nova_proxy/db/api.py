@@ -268,12 +268,26 @@ def _pairs(value):
     return {key: item for key, item in value or ()}
 
 
+def _aggregating_dialect(dialect_name, locking):
+    """``dialect_name`` where a statement may bring the metadata with the
+    row (``locking``: a statement that may wait for the row lock), else
+    None."""
+    usable = (_LOCKING_METADATA_AGGREGATES if locking
+              else _METADATA_AGGREGATES)
+    return dialect_name if dialect_name in usable else None
+
+
+def _with_metadata(row, metadata, system_metadata):
+    """The instance dict of an instance row, with these metadata dicts."""
+    result = _row_to_dict(row, _INSTANCE_COLUMNS)
+    result['metadata'] = metadata
+    result['system_metadata'] = system_metadata
+    return result
+
+
 def _with_returned_metadata(row):
     """The instance dict of a row that carries ``_returned_metadata``."""
-    result = _row_to_dict(row, _INSTANCE_COLUMNS)
-    result['metadata'] = _pairs(row._md)
-    result['system_metadata'] = _pairs(row._smd)
-    return result
+    return _with_metadata(row, _pairs(row._md), _pairs(row._smd))
 
 
 def _instance_dicts(connection, rows):
@@ -396,10 +410,7 @@ def _read_instance(connection, instance_uuid, locked=False):
     statement where the dialect aggregates the metadata (and, ``locked``,
     may do so under a row lock), else the row and a metadata read. One
     statement also reads the row and its metadata from one snapshot."""
-    name = connection.dialect.name
-    usable = (_LOCKING_METADATA_AGGREGATES if locked
-              else _METADATA_AGGREGATES)
-    metadata_from = name if name in usable else None
+    metadata_from = _aggregating_dialect(connection.dialect.name, locked)
     row = connection.execute(_instance_read(metadata_from, locked),
                              {'uuid': instance_uuid}).first()
     if row is None:
@@ -609,9 +620,8 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     # (after the UPDATE) or the caller has it already.
     metadata_from = None
     if returning and metadata is None and system_metadata is None and \
-            locked_original is None and \
-            dialect.name in _LOCKING_METADATA_AGGREGATES:
-        metadata_from = dialect.name
+            locked_original is None:
+        metadata_from = _aggregating_dialect(dialect.name, locking=True)
     statement = _cas_statement(tuple(sorted(values)), task_check, vm_check,
                                scope_host is not None, returning,
                                metadata_from)
@@ -633,10 +643,8 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
         return _with_returned_metadata(row)
     if locked_original is not None and metadata is None and \
             system_metadata is None:
-        result = _row_to_dict(row, _INSTANCE_COLUMNS)
-        result['metadata'] = dict(locked_original['metadata'])
-        result['system_metadata'] = dict(locked_original['system_metadata'])
-        return result
+        return _with_metadata(row, dict(locked_original['metadata']),
+                              dict(locked_original['system_metadata']))
     return _instance_dicts(connection, [row])[0]
 
 
