@@ -238,13 +238,31 @@ _METADATA_AGGREGATES = {
 }
 # Where a statement that may wait for the instance's row lock (the UPDATE
 # of the compare-and-swap, SELECT ... FOR UPDATE) may carry the metadata
-# too. Not PostgreSQL: a statement that waited reads the locked row at
-# its new version, but its subqueries on the snapshot it took before
-# waiting, so it would return the metadata as it was before the call it
-# waited for (tests/unit/db/test_concurrency.py shows it). SQLite starts
-# every write transaction with the database's write lock (BEGIN
-# IMMEDIATE): nothing commits between its reads and its writes.
-_LOCKING_METADATA_AGGREGATES = frozenset(['sqlite'])
+# too. SQLite starts every write transaction with the database's write
+# lock (BEGIN IMMEDIATE): nothing commits between its reads and its
+# writes. PostgreSQL needs a guard: a statement that waited reads the
+# locked row at its new version, but its subqueries on the snapshot it
+# took before waiting, so it would return the metadata as it was before
+# the call it waited for (tests/unit/db/test_concurrency.py shows it).
+_LOCKING_METADATA_AGGREGATES = frozenset(['sqlite', 'postgresql'])
+# Where such a statement also requires the row to be the version its
+# snapshot saw (``_unchanged_since_snapshot``). Every write of an
+# instance's metadata updates its row in the same transaction, so a
+# statement that waited for one matches nothing; the call then runs
+# again without the metadata (the row, then a separate metadata read, on
+# a new snapshot).
+_SNAPSHOT_GUARDED = frozenset(['postgresql'])
+
+
+def _unchanged_since_snapshot(table):
+    """PostgreSQL: the row being locked or updated is the version this
+    statement's snapshot saw. ``xmin`` names the transaction that wrote a
+    row version; the condition is checked again on the new version after
+    a wait for the row lock, and the subquery still reads the old one."""
+    seen = table.alias('seen')
+    return sa.literal_column(table.name + '.xmin') == sa.select(
+        sa.literal_column('seen.xmin')).where(
+            seen.c.id == table.c.id).scalar_subquery()
 
 
 def _returned_metadata(dialect_name, table):
@@ -400,9 +418,14 @@ def _instance_read(metadata_from, locked):
     """The read of one live instance (bound ``uuid``), with its metadata
     as ``_returned_metadata`` columns where ``metadata_from`` names a
     dialect that aggregates them; ``locked``: ``SELECT ... FOR UPDATE``."""
+    table = models.Instance.__table__
     statement = _INSTANCE_ROW.add_columns(
-        *_returned_metadata(metadata_from, models.Instance.__table__))
-    return statement.with_for_update() if locked else statement
+        *_returned_metadata(metadata_from, table))
+    if not locked:
+        return statement
+    if metadata_from in _SNAPSHOT_GUARDED:
+        statement = statement.where(_unchanged_since_snapshot(table))
+    return statement.with_for_update()
 
 
 def _read_instance(connection, instance_uuid, locked=False):
@@ -413,6 +436,11 @@ def _read_instance(connection, instance_uuid, locked=False):
     metadata_from = _aggregating_dialect(connection.dialect.name, locked)
     row = connection.execute(_instance_read(metadata_from, locked),
                              {'uuid': instance_uuid}).first()
+    if row is None and locked and metadata_from in _SNAPSHOT_GUARDED:
+        # Gone, or changed while this statement waited for its lock.
+        metadata_from = None
+        row = connection.execute(_instance_read(None, locked),
+                                 {'uuid': instance_uuid}).first()
     if row is None:
         return None
     if metadata_from is None:
@@ -522,7 +550,8 @@ def _cas_statement(fields, task_check, vm_check, scoped, returning,
     (``task_check``/``vm_check``: None, or ``(values, has_null)``), the
     host scope, and whether the dialect returns the row from the UPDATE
     (``metadata_from``: the dialect's name when the row's metadata comes
-    back with it, see ``_returned_metadata``).
+    back with it, see ``_returned_metadata``; on PostgreSQL the UPDATE
+    then also requires ``_unchanged_since_snapshot``).
     Every value is a bound parameter: ``v_<field>`` for the new values,
     ``w_uuid``, ``expected_task_state_<n>``/``expected_vm_state_<n>`` and
     ``scope_host``; none is an "expanding" list, which SQLAlchemy renders
@@ -549,6 +578,8 @@ def _cas_statement(fields, task_check, vm_check, scoped, returning,
         conditions.append(sa.or_(*clauses) if clauses else sa.false())
     if scoped:
         conditions.append(_SCOPE_CONDITION)
+    if metadata_from in _SNAPSHOT_GUARDED:
+        conditions.append(_unchanged_since_snapshot(table))
     statement = sa.update(table).where(*conditions).values(
         _bound_values(table, fields))
     if returning:
@@ -579,11 +610,11 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     original's metadata is the updated instance's, and is not read again.
 
     It runs as Core statements on the transaction's connection: on PostgreSQL
-    and SQLite the UPDATE returns the new row (``RETURNING``); on SQLite,
-    unless the call writes metadata, the row's metadata too, as JSON
-    arrays, so a call is one statement there (on PostgreSQL it would be
-    stale after a wait for the row lock: ``_LOCKING_METADATA_AGGREGATES``).
-    MariaDB has no ``UPDATE ... RETURNING`` and reads the row back.
+    and SQLite the UPDATE returns the new row (``RETURNING``) and, unless
+    the call writes metadata, the row's metadata too, as JSON arrays, so a
+    call is one statement there (on PostgreSQL two when the UPDATE waited
+    for a change of the row: ``_SNAPSHOT_GUARDED``). MariaDB has no
+    ``UPDATE ... RETURNING`` and reads the row back.
     """
     _validate_uuid(instance_uuid)
     if values is not None and not isinstance(values, dict):
@@ -622,11 +653,17 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     if returning and metadata is None and system_metadata is None and \
             locked_original is None:
         metadata_from = _aggregating_dialect(dialect.name, locking=True)
-    statement = _cas_statement(tuple(sorted(values)), task_check, vm_check,
-                               scope_host is not None, returning,
-                               metadata_from)
-    matched, row = _update_outcome(connection.execute(statement, params),
-                                   returning)
+    shape = (tuple(sorted(values)), task_check, vm_check,
+             scope_host is not None, returning)
+    matched, row = _update_outcome(
+        connection.execute(_cas_statement(*shape, metadata_from), params),
+        returning)
+    if not matched and metadata_from in _SNAPSHOT_GUARDED:
+        # A miss, or the row changed while the UPDATE waited for its
+        # lock: again without the guard (and so without the metadata).
+        metadata_from = None
+        matched, row = _update_outcome(
+            connection.execute(_cas_statement(*shape), params), returning)
     if not matched:
         _raise_cas_miss(connection, instance_uuid, has_task, expected_task,
                         has_vm, expected_vm, scope_host)

@@ -344,6 +344,50 @@ def test_update_returns_its_own_instances_metadata(db_all, admin_context,
         'metadata'] == {'k': 'other'}
 
 
+def _statements_of(call):
+    """The SQL statements ``call()`` sends (not BEGIN: SQLite's is ours)."""
+    sent = []
+
+    def record(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith('BEGIN'):
+            sent.append(statement.split(None, 1)[0].upper())
+
+    engine = db_session.get_engine()
+    sa.event.listen(engine, 'before_cursor_execute', record)
+    try:
+        call()
+    finally:
+        sa.event.remove(engine, 'before_cursor_execute', record)
+    return sent
+
+
+# What a call on an instance no other call holds sends, per backend: on
+# PostgreSQL and SQLite the row and its metadata come back with the
+# UPDATE or the locked read; MariaDB reads them after the UPDATE.
+_UNCONTENDED = {
+    'instance_update': {'sqlite': ['UPDATE'], 'postgresql': ['UPDATE'],
+                        'mysql': ['UPDATE', 'SELECT', 'SELECT']},
+    'instance_update_and_get_original': {
+        'sqlite': ['SELECT', 'UPDATE'], 'postgresql': ['SELECT', 'UPDATE'],
+        'mysql': ['SELECT', 'SELECT', 'UPDATE', 'SELECT']},
+}
+
+
+@pytest.mark.parametrize('call', sorted(_UNCONTENDED))
+def test_an_uncontended_update_sends_the_fewest_statements(
+        db_all, admin_context, call):
+    inst = _create(admin_context, host='host1', metadata={'k': 'v'})
+    result = []
+    sent = _statements_of(lambda: result.append(getattr(api, call)(
+        admin_context, inst['uuid'], {'progress': 3,
+                                      'expected_task_state': None},
+        scope_host='host1')))
+    backend = sa.engine.make_url(db_all).get_backend_name()
+    assert sent == _UNCONTENDED[call][backend]
+    new = result[0][-1] if call.endswith('original') else result[0]
+    assert (new['progress'], new['metadata']) == (3, {'k': 'v'})
+
+
 def test_metadata_not_written_on_cas_miss(db_all, admin_context):
     inst = _create(admin_context, task_state='spawning',
                    metadata={'a': '1'})
