@@ -66,6 +66,9 @@ SCENARIOS = [
     ('oslo', 'oslo.messaging echo, default settings (floor of '
              'oslo.messaging)', 1),
     ('proxy-1', 'instance_update through the proxy, 1 process', 1),
+    ('proxy-signed-1', 'instance_update through the proxy, 1 process, '
+                       'each call signed with its host\'s key and checked',
+     1),
     ('build-1', 'an instance build through the proxy, 1 process',
      workloads.BUILD_CALLS),
     ('proxy-2', 'instance_update through the proxy, 2 processes', 1),
@@ -117,6 +120,7 @@ class Bench:
         self._profile_parts = []
         self._passes = False
         self._load_at_start = ()
+        self._host_keys = None
 
     # -- set up and tear down --
 
@@ -158,6 +162,25 @@ class Bench:
         self._configure()
         need = max(self.profile.callers)
         self.hosts = workloads.seed_hosts('bench-cn', need)
+        if 'proxy-signed-1' in self.scenarios:
+            self._host_keys = self._write_host_keys()
+
+    def _write_host_keys(self):
+        """Keys for the simulated hosts: ``(directory, client key file)``.
+        The proxies get the directory as ``[proxy] host_keys_dir``, and
+        verify a signed call as they would in a cloud; the client signs as
+        each host. One secret for all the hosts is a shortcut of the bench:
+        a call costs what it would with a key of its own."""
+        from nova_proxy.common import auth
+        directory = os.path.join(self.directory, 'host-keys')
+        os.makedirs(directory, mode=0o700)
+        client_key = os.path.join(self.directory, 'compute.key')
+        auth.write_key_file(client_key)
+        for host in self.hosts:
+            path = auth.host_key_path(host.name, directory)
+            shutil.copyfile(client_key, path)
+            os.chmod(path, 0o600)
+        return directory, client_key
 
     def teardown(self):
         from nova_proxy.common import rpc
@@ -191,6 +214,11 @@ class Bench:
         while len(self.proxies) < count:
             name = 'bench-proxy-%d' % len(self.proxies)
             overrides = {'proxy': {'topic': self.proxy_topic}}
+            if self._host_keys is not None:
+                # Unsigned calls are still served (require_signed_context
+                # stays off), so the other scenarios run on these
+                # processes unchanged.
+                overrides['proxy']['host_keys_dir'] = self._host_keys[0]
             for group, values in self.proxy_overrides.items():
                 overrides.setdefault(group, {}).update(values)
             self.proxies.append(servers.start_proxy(
@@ -312,6 +340,24 @@ class Bench:
                     for host in self.hosts[:callers]]
         return states_for
 
+    def _signed_states(self):
+        """As ``_db_states(True)``, each host's calls signed with its key
+        (``auth.Signer``), as a compute node with ``[proxy_client]
+        key_file`` signs them."""
+        from nova_proxy.common import auth
+        from nova_proxy.proxy import rpcapi
+        apis = {}
+
+        def states_for(callers):
+            states = []
+            for host in self.hosts[:callers]:
+                if host.name not in apis:
+                    apis[host.name] = rpcapi.ProxyAPI(signer=auth.Signer(
+                        'compute', host.name, key_file=self._host_keys[1]))
+                states.append((apis[host.name], host, host.context(True)))
+            return states
+        return states_for
+
     @staticmethod
     def _update(state):
         api, host, ctx = state
@@ -396,6 +442,10 @@ class Bench:
         if update in self.scenarios:
             self.measure(update, self._db_states(True), self._update,
                          self.proxy_pids)
+        signed = 'proxy-signed-%d' % processes
+        if signed in self.scenarios:
+            self.measure(signed, self._signed_states(), self._update,
+                         self.proxy_pids)
         if build in self.scenarios:
             self.measure(build, self._db_states(True), self._build,
                          self.proxy_pids)
@@ -437,7 +487,8 @@ class Bench:
             self.run_amqp()
         if 'oslo' in self.scenarios:
             self.run_oslo()
-        if {'proxy-1', 'build-1', 'build-combined-1'} & set(self.scenarios):
+        if {'proxy-1', 'proxy-signed-1', 'build-1',
+                'build-combined-1'} & set(self.scenarios):
             self.run_proxy(1)
         if {'proxy-2', 'build-2', 'build-combined-2'} & set(
                 self.scenarios) or keep_proxies:

@@ -323,15 +323,20 @@ class Signer:
       host's key (``by: proxy``, ``to: <host>``; unsigned when there is no
       key for that host: the compute decides whether it accepts that), and
       every other call with the proxy key.
+
+    A process that acts for several compute hosts (the benchmark's
+    simulated fleet) gives each its own ``Signer`` with ``key_file``.
     """
 
-    def __init__(self, role, host=None):
+    def __init__(self, role, host=None, key_file=None):
         self.role = role
         self.host = host
+        self.key_file = key_file
 
     def sign(self, context, target, method, args):
         if self.role == 'compute':
-            keys = read_key_file(CONF.proxy_client.key_file)
+            keys = read_key_file(self.key_file or
+                                 CONF.proxy_client.key_file)
             return sign(context, keys[0], HOST_KEY_PREFIX + self.host,
                         'compute', method, args,
                         namespace=target.namespace)

@@ -328,13 +328,14 @@ def version_cap(api):
     return RELEASE_MAPPING.get(api, {}).get(cap, cap)
 
 
-def get_client(target, version_cap=None, timeout=None):
-    """An RPC client; its calls are signed when this process has a key
+def get_client(target, version_cap=None, timeout=None, signer=None):
+    """An RPC client; its calls are signed by ``signer`` (an
+    ``auth.Signer``), by default this process's when it has a key
     (``auth.get_signer()``)."""
     client = messaging.get_rpc_client(
         get_transport(), target, version_cap=version_cap, timeout=timeout,
         serializer=RequestContextSerializer())
-    signer = auth.get_signer()
+    signer = signer or auth.get_signer()
     return client if signer is None else _SigningClient(client, signer)
 
 

@@ -69,10 +69,13 @@ METHODS = {
 
 class ProxyAPI:
     """Calls the proxies. One instance per process is enough (threads and
-    eventlet greenthreads may share it)."""
+    eventlet greenthreads may share it); ``signer`` (an ``auth.Signer``)
+    replaces this process's own, for a process that calls for several
+    compute hosts."""
 
-    def __init__(self, timeout=None):
+    def __init__(self, timeout=None, signer=None):
         self._timeout = timeout
+        self._signer = signer
         self._client = None
 
     @property
@@ -82,7 +85,8 @@ class ProxyAPI:
                                       version=RPC_API_VERSION)
             self._client = rpc.get_client(
                 target, version_cap=rpc.version_cap('compute_proxy'),
-                timeout=self._timeout or CONF.proxy_client.rpc_timeout)
+                timeout=self._timeout or CONF.proxy_client.rpc_timeout,
+                signer=self._signer)
         return self._client
 
     def _call(self, context, method, retry_safe=None, **kwargs):

@@ -462,6 +462,22 @@ def test_rpc_compute_key_confines_to_its_host(proxy_server, keys, config):
                             theirs['uuid'], {'display_name': 'stolen'})
 
 
+def test_rpc_a_given_signer_acts_for_its_host(proxy_server, keys, config):
+    # A process acting for several compute hosts (the bench) gives each
+    # ProxyAPI its own signer. This process's own signer is the
+    # operator's (the proxies' keys dir holds the proxy key), which is not
+    # confined: the refusal below shows the given signer was used.
+    assert auth.get_signer().role == 'proxy'
+    mine, theirs = _instance('compute-1'), _instance('compute-2')
+    api = rpcapi.ProxyAPI(timeout=10, signer=auth.Signer(
+        'compute', 'compute-1', key_file=str(keys / 'compute-1.key')))
+    ctx = np_context.get_admin_context()  # no host claimed: scoped anyway
+    assert api.instance_update(ctx, mine['uuid'], {'progress': 3})[
+        'progress'] == 3
+    with pytest.raises(exception.HostScopeViolation):
+        api.instance_update(ctx, theirs['uuid'], {'progress': 3})
+
+
 def test_rpc_unsigned_call_is_refused(proxy_server, config):
     raw = messaging.get_rpc_client(
         rpc.get_transport(), messaging.Target(topic=config.proxy.topic),
