@@ -7,6 +7,7 @@ as ``bench.md``, ``bench.json`` and ``bench.png``. See docs/benchmark.rst.
 
 import argparse
 import os
+import signal
 import sys
 import warnings
 
@@ -91,6 +92,13 @@ def parse_args(argv):
     return args
 
 
+def _exit_on_sigterm(signum, frame):
+    # SIGTERM (kill, timeout, a CI runner giving up) ends the run as
+    # Ctrl-C does: the run's servers are stopped and its database dropped
+    # on the way out, instead of being left behind.
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None):
     import logging
 
@@ -110,6 +118,7 @@ def main(argv=None):
         fleet_bound_ms=args.fleet_bound_ms, sample=args.sample,
         progress=lambda m: print(m, file=sys.stderr, flush=True))
     os.makedirs(args.output_dir, exist_ok=True)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.tune:
         from nova_proxy.bench import tune
         variants = tune.run(bench, callers=args.callers or (1, 16),

@@ -8,6 +8,7 @@ figure is asserted: speed is the benchmark's business, not CI's.
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -51,9 +52,36 @@ def test_smoke_run(tmp_path):
     assert len(report['load_average']['end']) == 3
     assert table.startswith('| scenario |')
 
+    _assert_cleaned_up(proc.stderr)
+
+
+def test_a_terminated_run_cleans_up(tmp_path):
+    # SIGTERM while the proxies serve: the run stops its servers and
+    # drops its database, as at its normal end.
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'nova_proxy.cmd.bench', '--smoke',
+         '--no-fleet', '--output-dir', str(tmp_path / 'out')],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    seen = []
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if line.startswith('proxy-1 '):
+                break
+        proc.terminate()
+        _, rest = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    stderr = ''.join(seen) + rest
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert not (tmp_path / 'out' / 'bench.json').exists()
+    _assert_cleaned_up(stderr)
+
+
+def _assert_cleaned_up(stderr):
     match = re.search(r'run (\w+): directory (\S+), postgresql database '
-                      r'(np_bench_\w+)', proc.stderr)
-    assert match, proc.stderr[-2000:]
+                      r'(np_bench_\w+)', stderr)
+    assert match, stderr[-2000:]
     run_id, directory, name = match.groups()
     # The run dropped its database...
     engine = sa.create_engine(databases.SERVER_URLS['postgresql'] +
