@@ -4,7 +4,8 @@ All database code opens its transactions through ``writer`` and ``reader``
 here, which:
 
 * refuse to run in a process that blocked database access;
-* retry a whole write transaction on deadlock (``oslo_db.api.wrap_db_retry``);
+* retry a whole write transaction on deadlock (``oslo_db.api.wrap_db_retry``;
+  the outermost one, when transactions nest);
 * on SQLite, open write transactions with ``BEGIN IMMEDIATE``: the database
   write lock is taken at the start, so a read-then-write transaction waits on
   ``busy_timeout`` instead of failing with "database is locked";
@@ -309,9 +310,25 @@ def _session_scope(fn, write, core=False):
 
 
 # A write transaction is retried whole on deadlock.
-_retry_on_deadlock = oslo_db_api.wrap_db_retry(
+_wrap_deadlock_retry = oslo_db_api.wrap_db_retry(
     max_retries=5, retry_on_deadlock=True, retry_interval=0.05,
     inc_retry_interval=True, max_retry_interval=1)
+
+
+def _retry_on_deadlock(scoped):
+    """``scoped`` retried whole on deadlock, unless it runs nested in
+    another transaction: the database has then rolled back (MariaDB) or
+    aborted (PostgreSQL) the outer transaction too, so retrying the nested
+    part alone would write it without the outer one's earlier writes, or
+    fail; the outermost transaction is retried instead."""
+    retried = _wrap_deadlock_retry(scoped)
+
+    @functools.wraps(scoped)
+    def wrapper(*args, **kwargs):
+        if getattr(_tls, 'depth', 0):
+            return scoped(*args, **kwargs)
+        return retried(*args, **kwargs)
+    return wrapper
 
 
 def writer(fn):

@@ -166,3 +166,44 @@ def test_a_call_that_waited_returns_the_metadata_written_meanwhile(
         assert original['metadata'] == {'k': 'new'}
     assert (seen['progress'], seen['task_state']) == (7, 'x')
     assert seen['metadata'] == {'k': 'new'}
+
+
+def test_a_deadlock_in_a_nested_transaction_retries_the_outer_one(db_all):
+    """Two writers lock two instances in opposite orders, the second lock
+    of each taken in a transaction nested in the first (as an
+    orchestration step's instance writes run inside its journal write).
+    The deadlock the database breaks must retry each writer whole: a
+    retry of the nested part alone would run after the database rolled
+    back (MariaDB) or aborted (PostgreSQL) the outer transaction, and
+    lose or refuse the first write."""
+    if sa.engine.make_url(db_all).get_backend_name() == 'sqlite':
+        pytest.skip('SQLite writers hold the database lock: no deadlock')
+    ctx = np_context.get_admin_context()
+    first, second = (api.instance_create(ctx, {'host': 'h', 'progress': 0})
+                     ['uuid'] for _ in range(2))
+    table = models.Instance.__table__
+    barrier = threading.Barrier(2)
+
+    def bump(connection, uuid):
+        connection.execute(sa.update(table).where(table.c.uuid == uuid)
+                           .values(progress=table.c.progress + 1))
+
+    @db_session.core_writer
+    def inner(context, uuid):
+        bump(context.connection, uuid)
+
+    @db_session.writer
+    def outer(context, uuids, runs):
+        runs.append(1)
+        bump(context.session.connection(), uuids[0])
+        if len(runs) == 1:
+            barrier.wait(timeout=30)
+        inner(context, uuids[1])
+
+    runs = {0: [], 1: []}
+    _run_threads(2, lambda i: outer(
+        np_context.get_admin_context(),
+        (first, second) if i == 0 else (second, first), runs[i]))
+    assert sorted(len(r) for r in runs.values()) == [1, 2], runs
+    for uuid in (first, second):
+        assert api.instance_get_by_uuid(ctx, uuid)['progress'] == 2
