@@ -179,10 +179,11 @@ def _no_ping_at_checkout(engine):
     """Stop oslo.db's ``SELECT 1`` before every use of a pooled connection.
 
     oslo.db builds every engine with ``pool_pre_ping``: one round trip to
-    the database per transaction, a third of an ``instance_update``'s,
-    and through the proxy, where each round trip also hands the GIL to
-    another thread, 0.78 to 0.88x the CPU per call without it at 1 caller
-    (measured, see docs/benchmark.rst). A connection that died while
+    the database per transaction, a quarter of an ``instance_update``'s
+    (BEGIN, the UPDATE, COMMIT being the others): in-process 0.84 to 0.99x
+    the CPU and 0.90 to 0.94x the latency per call without it (measured,
+    see docs/benchmark.rst; through the proxy the gain is within the
+    machine's spread). A connection that died while
     pooled (a database restart or failover, an idle timeout) is found by
     the transaction's first statement instead, and
     ``_run_once_more_if_lost`` runs that transaction again on a new one:
