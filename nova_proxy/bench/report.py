@@ -32,6 +32,31 @@ def _machine_line(report):
             'is in the last).' % '; '.join(parts), '']
 
 
+def _signed_line(results):
+    """Signed calls over unsigned ones, served by the same processes."""
+    signed, plain = results.get('proxy-signed-1'), results.get('proxy-1')
+    if not signed or not plain:
+        return []
+    parts = []
+    for callers, row in signed.items():
+        base = plain.get(callers)
+        if base is None:
+            continue
+        cpu, base_cpu = row['cpu_us_per_call'], base['cpu_us_per_call']
+        parts.append('%s caller(s): proxy CPU per call %s, client %s, '
+                     'p50 %s' % (
+                         callers,
+                         _x(stats.ratio(cpu.get('server'),
+                                        base_cpu.get('server'))),
+                         _x(stats.ratio(cpu.get('client'),
+                                        base_cpu.get('client'))),
+                         _x(stats.ratio(row['p50_ms'], base['p50_ms']))))
+    if not parts:
+        return []
+    return ['', 'Signed calls (proxy-signed-1 over proxy-1, the same '
+            'processes): %s.' % '; '.join(parts)]
+
+
 def markdown(report):
     results = report['results']
     lines = _machine_line(report) + [
@@ -76,6 +101,7 @@ def markdown(report):
         lines.append('| %s | %s | %s | %s |' % (
             target['name'], target['rule'], _f(target['ratio'], '%.2f'),
             met))
+    lines += _signed_line(results)
     idle = report.get('proxy_idle_cpu_cores') or {}
     if idle:
         lines += ['', 'Proxy CPU with no caller (background threads), in '
@@ -163,12 +189,15 @@ def plot(report, path):
 
     results = report['results']
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(12, 4.8))
-    for name, per_callers in results.items():
+    # More scenarios than the default cycle's 10 colours: one each.
+    colours = pyplot.cm.tab20.colors
+    for index, (name, per_callers) in enumerate(results.items()):
         callers = [int(c) for c in per_callers]
         rates = [row['calls_per_s'] for row in per_callers.values()]
         p50 = [row['p50_ms'] for row in per_callers.values()]
         p99 = [row['p99_ms'] for row in per_callers.values()]
-        line, = left.plot(callers, rates, marker='o', label=name)
+        line, = left.plot(callers, rates, marker='o', label=name,
+                          color=colours[index % len(colours)])
         right.plot(callers, p50, marker='o', color=line.get_color(),
                    label='%s p50' % name)
         right.plot(callers, p99, marker='x', linestyle='--',

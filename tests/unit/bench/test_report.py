@@ -56,6 +56,17 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
         'load average 2.00, 1.50, 1.00 at the end')
 
 
+def test_markdown_compares_signed_calls_with_unsigned_ones():
+    data = _report()
+    assert 'Signed calls' not in report.markdown(data)
+    signed = _summary(200, 5.0, 8.0, 2000.0)
+    signed['cpu_us_per_call']['client'] = 150.0
+    data['results']['proxy-signed-1'] = {'1': signed}
+    assert 'Signed calls (proxy-signed-1 over proxy-1, the same ' \
+        'processes): 1 caller(s): proxy CPU per call 1.25×, client 1.50×, ' \
+        'p50 1.25×.' in report.markdown(data)
+
+
 def test_json_and_plot(tmp_path):
     data = _report()
     report.write_json(data, str(tmp_path / 'bench.json'))
