@@ -118,6 +118,8 @@ def fresh_amqp_guard(monkeypatch):
     listener = amqpdriver.RpcAMQPListener
     monkeypatch.setattr(listener, '__call__', listener.__call__)
     monkeypatch.setattr(listener, 'poll', listener.poll)
+    monkeypatch.setattr(amqpdriver.ReplyWaiter, '__init__',
+                        amqpdriver.ReplyWaiter.__init__)
     monkeypatch.setattr(amqp_guard, '_installed', False)
     return amqp_guard
 

@@ -1,4 +1,5 @@
-"""Two mends to oslo.messaging's RPC listener (rabbit driver).
+"""Mends to oslo.messaging's rabbit driver: its RPC listener, and the
+thread that waits for the replies of a client's calls.
 
 **Calls lost by a stopping server.**
 
@@ -30,6 +31,17 @@ still ends a wait the moment it arrives; what moves is how soon an idle
 listener notices that it is being stopped, at most ``POLL_FLOOR`` after a
 call instead of a few milliseconds (an idle listener already takes up to
 5 s).
+
+**The same wake-ups on the client's side.** A process that makes calls
+(a compute node through the shim, a proxy calling computes) has a reply
+thread (``ReplyWaiter``) with the same loop: after each reply 1, 2, 4 ms
+and so on, with nothing to do (replies are acknowledged in the consumer
+callback too). Its loop keeps its timeout in a local variable, so
+``install()`` gives the reply connection's ``consume`` a floor of its own
+instead: waits start at ``POLL_FLOOR`` after a message and double on
+each empty one, up to the driver's maximum, as the loop would. A reply
+still ends a wait the moment it arrives; a stopping client notices at
+most ``POLL_FLOOR`` after its last reply.
 """
 
 import functools
@@ -74,6 +86,7 @@ def install():
 
         listener.__call__ = call
         _raise_poll_floor(listener)
+        _floor_reply_waits(amqpdriver)
 
 
 def _raise_poll_floor(listener):
@@ -90,3 +103,45 @@ def _raise_poll_floor(listener):
         return original(self, *args, **kwargs)
 
     listener.poll = poll
+
+
+def _floor_reply_waits(amqpdriver):
+    """Wrap ``ReplyWaiter.__init__`` so that its connection's ``consume``
+    waits at least ``POLL_FLOOR``, doubling after each empty wait. Left
+    as is when the driver no longer has what this needs."""
+    waiter = getattr(amqpdriver, 'ReplyWaiter', None)
+    timeout_error = getattr(getattr(amqpdriver, 'rpc_common', None),
+                            'Timeout', None)
+    longest = getattr(amqpdriver, 'ACK_REQUEUE_EVERY_SECONDS_MAX', None)
+    if waiter is None or timeout_error is None or longest is None:
+        LOG.warning('oslo.messaging changed: reply threads keep waking up '
+                    'every few milliseconds after a reply')
+        return
+    original = waiter.__init__
+
+    @functools.wraps(original)
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        conn = getattr(self, 'conn', None)
+        consume = getattr(conn, 'consume', None)
+        if consume is None:
+            return
+        # Used by the reply thread alone: no lock.
+        wait = [POLL_FLOOR]
+
+        @functools.wraps(consume)
+        def floored(*args, timeout=None, **kwargs):
+            if timeout is None:
+                return consume(*args, **kwargs)
+            this = max(timeout, wait[0])
+            try:
+                result = consume(*args, timeout=this, **kwargs)
+            except timeout_error:
+                wait[0] = min(this * 2, longest)
+                raise
+            wait[0] = POLL_FLOOR
+            return result
+
+        conn.consume = floored
+
+    waiter.__init__ = init

@@ -76,3 +76,47 @@ def test_the_notification_listener_keeps_its_short_waits(
     assert amqpdriver.AMQPListener.poll is before
     assert amqpdriver.NotificationAMQPListener.poll is before
     assert amqpdriver.RpcAMQPListener.poll is not before
+
+
+class _ReplyConnection:
+    """Times out ``empty`` waits, then delivers one message."""
+
+    def __init__(self, empty):
+        self.empty = empty
+        self.waits = []
+
+    def consume(self, timeout=None):
+        self.waits.append(timeout)
+        if len(self.waits) <= self.empty:
+            raise amqpdriver.rpc_common.Timeout()
+
+
+def test_reply_waits_start_at_the_floor_and_double(fresh_amqp_guard,
+                                                   monkeypatch):
+    def original(self, reply_q, conn, allowed_remote_exmods):
+        self.conn = conn  # the driver would also start its thread here
+
+    monkeypatch.setattr(amqpdriver.ReplyWaiter, '__init__', original)
+    amqp_guard.install()
+    conn = _ReplyConnection(empty=6)
+    amqpdriver.ReplyWaiter('reply_q', conn, [])
+    # The driver's loop asks for 1, 2, 4 ... ms; the waits start at the
+    # floor and double from there, up to the driver's maximum (5 s).
+    asked = amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MIN
+    for _ in range(6):
+        try:
+            conn.consume(timeout=asked)
+        except amqpdriver.rpc_common.Timeout:
+            asked *= 2
+    conn.consume(timeout=asked)  # the message
+    conn.empty = len(conn.waits) + 1
+    try:
+        conn.consume(timeout=amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MIN)
+    except amqpdriver.rpc_common.Timeout:
+        pass
+    floor = amqp_guard.POLL_FLOOR
+    assert conn.waits == [floor, 2 * floor, 4 * floor, 8 * floor, 16 * floor,
+                          amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX,
+                          amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX,
+                          # after the message: back to the floor
+                          floor]
