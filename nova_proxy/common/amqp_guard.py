@@ -40,8 +40,9 @@ callback too). Its loop keeps its timeout in a local variable, so
 ``install()`` gives the reply connection's ``consume`` a floor of its own
 instead: waits start at ``POLL_FLOOR`` after a message and double on
 each empty one, up to the driver's maximum, as the loop would. A reply
-still ends a wait the moment it arrives; a stopping client notices at
-most ``POLL_FLOOR`` after its last reply.
+still ends a wait the moment it arrives; a client's transport stopped
+right after a reply waits up to ``POLL_FLOOR`` for its reply thread
+instead of a few milliseconds (an idle one already takes up to 5 s).
 """
 
 import functools

@@ -183,11 +183,11 @@ def _no_ping_at_checkout(engine):
     (BEGIN, the UPDATE, COMMIT being the others): in-process 0.84 to 0.99x
     the CPU and 0.90 to 0.94x the latency per call without it (measured,
     see docs/benchmark.rst; through the proxy the gain is within the
-    machine's spread). A connection that died while
-    pooled (a database restart or failover, an idle timeout) is found by
-    the transaction's first statement instead, and
-    ``_run_once_more_if_lost`` runs that transaction again on a new one:
-    the caller sees no error, as with the ping.
+    machine's spread). A connection that died while pooled (a database
+    restart or failover, an idle timeout) is found by the transaction's
+    first statement instead, and ``_run_once_more_if_lost`` runs that
+    transaction again on a new one: the caller sees no error, as with the
+    ping.
     """
     if not hasattr(engine.pool, '_pre_ping'):
         LOG.warning('Pooled connections stay pinged at checkout: this '
