@@ -232,25 +232,26 @@ _ALL_METADATA_IN = _all_metadata(
 # in one statement, as a JSON array of [key, value] pairs; elsewhere
 # (MariaDB: JSON_ARRAYAGG needs 10.5) the metadata is a separate read
 # (_ALL_METADATA).
+#
+# Also in the statements that may wait for the instance's row lock (the
+# UPDATE of the compare-and-swap, SELECT ... FOR UPDATE), so a dialect
+# added here must be safe there too. SQLite starts every write
+# transaction with the database's write lock (BEGIN IMMEDIATE): nothing
+# commits between its reads and its writes. PostgreSQL needs a guard
+# (_SNAPSHOT_GUARDED): a statement that waited reads the locked row at
+# its new version, but its subqueries on the snapshot it took before
+# waiting, so it would return the metadata as it was before the call it
+# waited for (tests/unit/db/test_concurrency.py shows it).
 _METADATA_AGGREGATES = {
     'postgresql': (sa.func.json_agg, sa.func.json_build_array),
     'sqlite': (sa.func.json_group_array, sa.func.json_array),
 }
-# Where a statement that may wait for the instance's row lock (the UPDATE
-# of the compare-and-swap, SELECT ... FOR UPDATE) may carry the metadata
-# too. SQLite starts every write transaction with the database's write
-# lock (BEGIN IMMEDIATE): nothing commits between its reads and its
-# writes. PostgreSQL needs a guard: a statement that waited reads the
-# locked row at its new version, but its subqueries on the snapshot it
-# took before waiting, so it would return the metadata as it was before
-# the call it waited for (tests/unit/db/test_concurrency.py shows it).
-_LOCKING_METADATA_AGGREGATES = frozenset(['sqlite', 'postgresql'])
-# Where such a statement also requires the row to be the version its
-# snapshot saw (``_unchanged_since_snapshot``). Every write of an
-# instance's metadata updates its row in the same transaction, so a
-# statement that waited for one matches nothing; the call then runs
-# again without the metadata (the row, then a separate metadata read, on
-# a new snapshot).
+# Where a locking statement that carries the metadata also requires the
+# row to be the version its snapshot saw (``_unchanged_since_snapshot``).
+# Every write of an instance's metadata updates its row in the same
+# transaction, so a statement that waited for one matches nothing; the
+# call then runs again without the metadata (the row, then a separate
+# metadata read, on a new snapshot).
 _SNAPSHOT_GUARDED = frozenset(['postgresql'])
 
 
@@ -286,13 +287,10 @@ def _pairs(value):
     return {key: item for key, item in value or ()}
 
 
-def _aggregating_dialect(dialect_name, locking):
+def _aggregating_dialect(dialect_name):
     """``dialect_name`` where a statement may bring the metadata with the
-    row (``locking``: a statement that may wait for the row lock), else
-    None."""
-    usable = (_LOCKING_METADATA_AGGREGATES if locking
-              else _METADATA_AGGREGATES)
-    return dialect_name if dialect_name in usable else None
+    row, else None."""
+    return dialect_name if dialect_name in _METADATA_AGGREGATES else None
 
 
 def _with_metadata(row, metadata, system_metadata):
@@ -430,10 +428,11 @@ def _instance_read(metadata_from, locked):
 
 def _read_instance(connection, instance_uuid, locked=False):
     """The live instance ``instance_uuid`` as a dict, or None: one
-    statement where the dialect aggregates the metadata (and, ``locked``,
-    may do so under a row lock), else the row and a metadata read. One
-    statement also reads the row and its metadata from one snapshot."""
-    metadata_from = _aggregating_dialect(connection.dialect.name, locked)
+    statement where the dialect aggregates the metadata (``locked``:
+    under the row lock, guarded where ``_SNAPSHOT_GUARDED``), else the row
+    and a metadata read. One statement also reads the row and its
+    metadata from one snapshot."""
+    metadata_from = _aggregating_dialect(connection.dialect.name)
     row = connection.execute(_instance_read(metadata_from, locked),
                              {'uuid': instance_uuid}).first()
     if row is None and locked and metadata_from in _SNAPSHOT_GUARDED:
@@ -652,7 +651,7 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     metadata_from = None
     if returning and metadata is None and system_metadata is None and \
             locked_original is None:
-        metadata_from = _aggregating_dialect(dialect.name, locking=True)
+        metadata_from = _aggregating_dialect(dialect.name)
     shape = (tuple(sorted(values)), task_check, vm_check,
              scope_host is not None, returning)
     matched, row = _update_outcome(
