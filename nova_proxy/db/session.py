@@ -252,6 +252,12 @@ def _nested():
         _tls.depth -= 1
 
 
+def _inside_a_transaction():
+    """Whether this thread is inside one of our transactions: a retry
+    (deadlock, lost connection) is then the outermost one's to make."""
+    return getattr(_tls, 'depth', 0) > 0
+
+
 def _run_once_more_if_lost(fn):
     """Run ``fn()`` (a whole transaction) again, once, if the database
     connection was lost before the transaction committed.
@@ -265,7 +271,7 @@ def _run_once_more_if_lost(fn):
     its work is done, before the commit. A transaction nested in another
     (which joins the outer one) is not run again by itself: the outer
     one is."""
-    if getattr(_tls, 'depth', 0):
+    if _inside_a_transaction():
         return fn(lambda: None)
     done = []
     try:
@@ -326,7 +332,7 @@ def _retry_on_deadlock(scoped):
 
     @functools.wraps(scoped)
     def wrapper(*args, **kwargs):
-        if getattr(_tls, 'depth', 0):
+        if _inside_a_transaction():
             return scoped(*args, **kwargs)
         return retried(*args, **kwargs)
     return wrapper
