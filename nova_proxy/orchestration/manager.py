@@ -6,6 +6,12 @@ operation starts from (the instance of a build, the migration record) and
 inserts the journal row owned by this proxy worker; then hands the
 operation to the engine and returns its record. A retry with the same
 ``operation_id`` finds the row and returns it, changing nothing.
+
+These are the control plane's calls (nova-api's and the operators'), on
+the proxies' topic beside the database API: a call confined to a compute
+host (``proxy.policy``) is refused, whatever its method. Operations run
+unconfined and move instances between hosts; a compute node that could
+start one could move another host's instance to itself.
 """
 
 from oslo_log import log as logging
@@ -18,6 +24,7 @@ from nova_proxy.orchestration.flows import build
 from nova_proxy.orchestration.flows import migrate
 from nova_proxy.orchestration import journal
 from nova_proxy.orchestration import rpcapi
+from nova_proxy.proxy import policy
 
 LOG = logging.getLogger(__name__)
 
@@ -61,6 +68,7 @@ class ComputeTaskManager:
 
     def _accept(self, context, operation_id, kind, instance_uuid, params,
                 prepare, check_instance=True):
+        policy.check_unconfined(context, 'start an operation')
         operation_id = _operation_id(operation_id)
         context = context.elevated()
         with self.engine.accepting(operation_id):
@@ -140,6 +148,7 @@ class ComputeTaskManager:
 
     @rpc.remotable
     def operation_get(self, context, operation_id: str):
+        policy.check_unconfined(context, 'read operations')
         if not isinstance(operation_id, str):
             raise exception.OperationNotFound(operation_id=operation_id)
         return journal.get(context.elevated(), operation_id)
@@ -147,6 +156,7 @@ class ComputeTaskManager:
     @rpc.remotable
     def operation_list(self, context, instance_uuid: str | None = None,
                        status: str | list | None = None):
+        policy.check_unconfined(context, 'read operations')
         if status is not None:
             statuses = [status] if isinstance(status, str) else status
             if not isinstance(statuses, list) or any(

@@ -23,7 +23,7 @@ from nova_proxy import exception
 
 CONF = conf.CONF
 
-__all__ = ['scope_host', 'check_host']
+__all__ = ['scope_host', 'check_host', 'check_unconfined']
 
 
 def scope_host(context):
@@ -46,3 +46,15 @@ def check_host(context, host, resource):
     if caller is not None and host != caller:
         raise exception.HostScopeViolation(caller=caller, resource=resource,
                                            owner=host)
+
+
+def check_unconfined(context, action):
+    """Raise Forbidden for a call confined to a host.
+
+    For what only the control plane (operators, other proxies, the
+    orchestration engine) may do: ``action`` says what, for the message.
+    """
+    caller = scope_host(context)
+    if caller is not None:
+        raise exception.Forbidden(
+            reason='compute host %s may not %s' % (caller, action))

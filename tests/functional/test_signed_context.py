@@ -84,6 +84,12 @@ def test_host_key_confines_the_caller_and_unsigned_is_refused(
         compute_1.instance_update(
             np_context.get_compute_context('compute-2'), theirs['uuid'],
             {'display_name': 'stolen'})
+    # Nor can it have the control plane move that instance to itself: the
+    # compute_task namespace serves no compute host.
+    with pytest.raises(exception.Forbidden,
+                       match='compute host compute-1 may not'):
+        orchestration_rpcapi.ComputeTaskAPI(timeout=10).migrate_server(
+            admin(), theirs['uuid'], dest_host='compute-1')
 
     transport, raw = plain_client(CONF.proxy.topic)
     try:
