@@ -835,13 +835,14 @@ _MIGRATION_CREATE_FIELDS = dict(_MIGRATION_FIELDS, uuid=_str)
 _MIGRATION_COLUMNS = _columns(models.Migration)
 
 
-def _migration_get(session, migration_id):
+def _migration_get(session, migration_id, lock=False):
     if isinstance(migration_id, bool) or not isinstance(migration_id, int):
         raise exception.MigrationNotFound(migration_id=migration_id)
-    migration = session.execute(
-        sa.select(models.Migration).where(
-            models.Migration.id == migration_id,
-            models.Migration.deleted == 0)).scalar_one_or_none()
+    query = sa.select(models.Migration).where(
+        models.Migration.id == migration_id, models.Migration.deleted == 0)
+    if lock:
+        query = query.with_for_update()
+    migration = session.execute(query).scalar_one_or_none()
     if migration is None:
         raise exception.MigrationNotFound(migration_id=migration_id)
     return migration
@@ -879,17 +880,45 @@ def migration_update(context, migration_id, values, scope_host=None):
     values = _check_values(values, _MIGRATION_FIELDS,
                            protected=('id', 'uuid', 'created_at',
                                       'updated_at', 'deleted', 'deleted_at'))
-    migration = _migration_get(context.session, migration_id)
-    if scope_host is not None and scope_host not in (
-            migration.source_compute, migration.dest_compute):
-        raise exception.HostScopeViolation(
-            caller=scope_host, resource='migration %s' % migration_id,
-            owner=migration.source_compute)
+    # Locked for a confined caller: what is checked below is what the
+    # update changes.
+    migration = _migration_get(context.session, migration_id,
+                               lock=scope_host is not None)
+    if scope_host is not None:
+        _check_migration_scope(migration, values, scope_host)
     values['updated_at'] = utcnow()
     for key, value in values.items():
         setattr(migration, key, value)
     context.session.flush()
     return _row_to_dict(migration, _MIGRATION_COLUMNS)
+
+
+# The fields that say which instance a migration opens to which hosts.
+_MIGRATION_SCOPE_FIELDS = ('instance_uuid', 'source_compute',
+                           'dest_compute')
+
+
+def _check_migration_scope(migration, values, scope_host):
+    """A confined caller updates only a migration of its own host, still
+    in progress, and leaves alone what gives hosts their scope: an
+    unfinished migration opens its instance to both ends (``_SCOPE_
+    CONDITION``), so re-targeting one, or reopening a finished one, would
+    open another host's instance to the caller."""
+    if scope_host not in (migration.source_compute,
+                          migration.dest_compute):
+        raise exception.HostScopeViolation(
+            caller=scope_host, resource='migration %s' % migration.id,
+            owner=migration.source_compute)
+    if migration.status in MIGRATION_DONE_STATUSES:
+        raise exception.Forbidden(
+            reason='compute host %s may not change migration %s, which is '
+                   '%s' % (scope_host, migration.id, migration.status))
+    changed = [f for f in _MIGRATION_SCOPE_FIELDS
+               if f in values and values[f] != getattr(migration, f)]
+    if changed:
+        raise exception.Forbidden(
+            reason='compute host %s may not change %s of migration %s'
+                   % (scope_host, ', '.join(changed), migration.id))
 
 
 @reader

@@ -193,7 +193,9 @@ class ProxyAPI:
     # -- migrations --
 
     def migration_create(self, context, values):
-        """:returns: the migration. :raises: InvalidUpdate, InvalidUUID"""
+        """:returns: the migration. :raises: InvalidUpdate, InvalidUUID,
+        Forbidden (a compute host: only the control plane creates
+        migrations)"""
         return self._call(context, 'migration_create', values=values)
 
     def migration_get(self, context, migration_id):
@@ -203,7 +205,9 @@ class ProxyAPI:
 
     def migration_update(self, context, migration_id, values):
         """:returns: the migration.
-        :raises: MigrationNotFound, InvalidUpdate, HostScopeViolation"""
+        :raises: MigrationNotFound, InvalidUpdate, HostScopeViolation,
+            Forbidden (a compute host changing a finished migration, or
+            its instance or hosts)"""
         return self._call(context, 'migration_update',
                           migration_id=migration_id, values=values)
 

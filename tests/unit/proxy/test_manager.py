@@ -262,9 +262,6 @@ def test_compute_caller_is_confined_to_its_host(proxy, ctx):
             h1, theirs['uuid'], {'progress': 1}),
         lambda: proxy.instance_destroy(h1, theirs['uuid']),
         lambda: proxy.instance_create(h1, {'host': 'h2'}),
-        lambda: proxy.migration_create(h1, {
-            'instance_uuid': theirs['uuid'], 'source_compute': 'h2',
-            'dest_compute': 'h3'}),
         lambda: proxy.migration_get(h1, mig['id']),
         lambda: proxy.migration_update(h1, mig['id'], {'status': 'x'}),
         lambda: proxy.migration_get_in_progress_by_host_and_node(
@@ -295,7 +292,7 @@ def test_compute_caller_is_confined_to_its_host(proxy, ctx):
 
 def test_migration_opens_the_scope_to_both_ends(proxy, ctx):
     inst = proxy.instance_create(ctx, {'host': 'h2', 'node': 'n2'})
-    mig = proxy.migration_create(compute('h2'), {
+    mig = proxy.migration_create(ctx, {
         'instance_uuid': inst['uuid'], 'source_compute': 'h2',
         'dest_compute': 'h3', 'status': 'migrating'})
     h3 = compute('h3')
@@ -307,6 +304,53 @@ def test_migration_opens_the_scope_to_both_ends(proxy, ctx):
     proxy.migration_update(h3, mig['id'], {'status': 'confirmed'})
     with pytest.raises(exception.HostScopeViolation):
         proxy.instance_get_by_uuid(compute('h2'), inst['uuid'])
+
+
+def test_a_compute_host_cannot_open_another_hosts_instance(proxy, ctx):
+    """A migration in progress opens its instance to both its hosts; h1
+    may neither create one nor re-target or reopen one it is part of."""
+    theirs = proxy.instance_create(ctx, {'host': 'h2', 'node': 'n2'})
+    mine = proxy.instance_create(ctx, {'host': 'h1', 'node': 'n1'})
+    moving = proxy.migration_create(ctx, {
+        'instance_uuid': mine['uuid'], 'source_compute': 'h1',
+        'dest_compute': 'h3', 'status': 'migrating'})
+    moved = proxy.migration_create(ctx, {
+        'instance_uuid': theirs['uuid'], 'source_compute': 'h1',
+        'dest_compute': 'h2', 'status': 'confirmed'})
+    h1 = compute('h1')
+    refused = [
+        (lambda: proxy.migration_create(h1, {
+            'instance_uuid': theirs['uuid'], 'source_compute': 'h2',
+            'dest_compute': 'h1', 'status': 'migrating'}),
+         'may not create a migration'),
+        (lambda: proxy.migration_create(h1, {
+            'instance_uuid': mine['uuid'], 'source_compute': 'h1',
+            'dest_compute': 'h3'}), 'may not create a migration'),
+        (lambda: proxy.migration_update(h1, moving['id'], {
+            'instance_uuid': theirs['uuid']}), 'instance_uuid'),
+        (lambda: proxy.migration_update(h1, moving['id'], {
+            'dest_compute': 'h1', 'source_compute': 'h2'}),
+         'source_compute, dest_compute'),
+        (lambda: proxy.migration_update(h1, moved['id'], {
+            'status': 'migrating'}), 'which is confirmed'),
+    ]
+    for call, words in refused:
+        with pytest.raises(exception.Forbidden) as e:
+            call()
+        assert 'compute host h1 may not' in str(e.value)
+        assert words in str(e.value)
+    with pytest.raises(exception.HostScopeViolation):
+        proxy.instance_get_by_uuid(h1, theirs['uuid'])
+    assert proxy.migration_get(ctx, moving['id']) == moving
+    assert proxy.migration_get(ctx, moved['id']) == moved
+    # What nova-compute does to a migration in progress is still allowed,
+    # the hosts it names set again to what they are included.
+    assert proxy.migration_update(h1, moving['id'], {
+        'status': 'post-migrating', 'source_compute': 'h1',
+        'dest_compute': 'h3'})['status'] == 'post-migrating'
+    # The control plane is not confined.
+    assert proxy.migration_update(ctx, moved['id'], {
+        'status': 'error'})['status'] == 'error'
 
 
 def test_scope_can_be_turned_off(proxy, ctx, config):
