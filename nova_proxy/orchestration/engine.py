@@ -160,6 +160,13 @@ class Engine:
         for op_id, owner, epoch in journal.candidates(
                 self.context, self.member, live, exclude=exclude,
                 limit=room):
+            # Asked again now: an operation accepted here after ``exclude``
+            # was read is ours and driven, not to be taken back. Any
+            # operation the query saw was reserved before it was created,
+            # and stays reserved until it runs.
+            with self._lock:
+                if op_id in self._running or op_id in self._reserved:
+                    continue
             record = journal.take(self.context, op_id, owner, epoch,
                                   self.member)
             if record is None:

@@ -105,3 +105,29 @@ def test_rpc_accept_returns_at_once_and_engine_drives(orch, engine,
     finally:
         server.stop()
         server.wait()
+
+
+def test_an_operation_accepted_during_a_scan_is_not_taken_back(
+        orch, engine, compute, config, monkeypatch):
+    """The accept lands between the scanner reading which operations it
+    drives and its query of candidates: the brand new operation is ours
+    and driven, not "taken back" (an attempt lost, the manager's runner
+    fenced off)."""
+    config.set_override('poll_interval', 3600, group='orchestration')
+    engine.start()  # one empty scan, then the scanner sleeps
+    endpoint = manager.ComputeTaskManager(engine)
+    inst = oc.add_instance(orch)
+    real_candidates = journal.candidates
+
+    def candidates(*args, **kwargs):
+        endpoint.migrate_server(orch, instance_uuid=inst['uuid'],
+                                operation_id='new')
+        return real_candidates(*args, **kwargs)
+
+    monkeypatch.setattr(journal, 'candidates', candidates)
+    assert engine.takeover_once() == []
+    monkeypatch.setattr(journal, 'candidates', real_candidates)
+    record = wait_for(lambda: _done(orch, 'new'), timeout=30,
+                      message='the new operation done')
+    assert (record['status'], record['epoch'], record['attempts']) == \
+        ('done', 1, 1)
