@@ -344,6 +344,14 @@ def writer(fn):
     return _retry_on_deadlock(_session_scope(fn, write=True))
 
 
+def unretried_writer(fn):
+    """As ``writer``, never retried: for a transaction that bounds its
+    own lock waits and handles their end itself. MariaDB reports a lock
+    wait timeout as a deadlock, which ``writer`` would retry five more
+    times, each waiting the whole timeout again."""
+    return _session_scope(fn, write=True)
+
+
 def reader(fn):
     """Run ``fn(context, ...)`` in a read transaction."""
     return _session_scope(fn, write=False)

@@ -231,7 +231,7 @@ def _bound_lock_wait(session):
     return lambda: None
 
 
-@db_session.writer
+@db_session.unretried_writer
 def _take(context, operation_id, seen_owner, seen_epoch, new_owner,
           count_attempt):
     values = {'owner': new_owner, 'epoch': Op.epoch + 1,
@@ -274,6 +274,12 @@ def take(context, operation_id, seen_owner, seen_epoch, new_owner,
     try:
         return _take(context, operation_id, seen_owner, seen_epoch,
                      new_owner, count_attempt)
+    except db_exc.DBDeadlock:
+        # Not retried here (the row is contended: the next scan sees what
+        # became of it); MariaDB's lock wait timeout arrives as this too.
+        LOG.warning('Operation %s is locked by another writer; not taken '
+                    'this time', operation_id)
+        return None
     except (db_exc.DBError, sa.exc.OperationalError) as e:
         if not _lock_timed_out(e):
             raise

@@ -157,14 +157,28 @@ def test_take_gives_up_on_a_row_locked_by_a_paused_owner(db_all,
     if db_session.get_engine().dialect.name == 'sqlite':
         pytest.skip('SQLite locks the whole database, not a row')
     record, _ = _new(admin_context)
-    with db_session.get_engine().connect() as paused:
+    takes = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith('UPDATE OPERATIONS'):
+            takes.append(statement)
+
+    engine = db_session.get_engine()
+    with engine.connect() as paused:
         paused.begin()
         paused.execute(sa.update(models.Operation)
                        .where(models.Operation.id == record['id'])
                        .values(step='paused-inside'))
-        assert journal.take(admin_context, record['id'], 'proxy-a', 1,
-                            'proxy-b') is None
+        sa.event.listen(engine, 'before_cursor_execute', count)
+        try:
+            assert journal.take(admin_context, record['id'], 'proxy-a', 1,
+                                'proxy-b') is None
+        finally:
+            sa.event.remove(engine, 'before_cursor_execute', count)
         paused.rollback()
+    # One wait for the lock, not one per deadlock retry (MariaDB reports
+    # its lock wait timeout as a deadlock).
+    assert len(takes) == 1
     # Once the lock is gone the takeover works, and the session's own
     # lock wait setting is back to normal for whatever comes next.
     assert journal.take(admin_context, record['id'], 'proxy-a', 1,
