@@ -53,6 +53,16 @@ def _instance_uuid(instance_uuid):
     return instance_uuid
 
 
+def _same_operation(record, kind):
+    """``record``, found under the id a call asked for, if it is of the
+    call's kind."""
+    if record['kind'] != kind:
+        raise exception.OperationConflict(
+            operation_id=record['id'], kind=record['kind'],
+            instance_uuid=record['instance_uuid'])
+    return record
+
+
 class ComputeTaskManager:
     """The orchestration endpoints of one proxy worker.
 
@@ -80,21 +90,20 @@ class ComputeTaskManager:
                     check_instance=check_instance)
             except exception.InstanceExists:
                 # A concurrent retry of the same build created it first.
-                try:
-                    record = journal.get(context, operation_id)
-                except exception.OperationNotFound:
-                    raise
-                if record['kind'] != kind:
-                    raise exception.OperationConflict(
-                        operation_id=operation_id, kind=record['kind'],
-                        instance_uuid=record['instance_uuid'])
-                return record
-            except exception.UnexpectedTaskStateError:
+                return _same_operation(
+                    journal.get(context, operation_id), kind)
+            except exception.UnexpectedTaskStateError as e:
                 active = journal.active_for_instance(context, instance_uuid)
                 if active is None:
                     raise
+                if active['id'] == operation_id:
+                    # A concurrent retry of this very call won the
+                    # instance first (its row was not there when this one
+                    # looked): it is this operation.
+                    return _same_operation(active, kind)
                 raise exception.OperationInProgress(
-                    instance_uuid=instance_uuid, operation_id=active['id'])
+                    instance_uuid=instance_uuid,
+                    operation_id=active['id']) from e
             if created:
                 LOG.info('Accepted operation %(id)s: %(kind)s of %(uuid)s',
                          {'id': operation_id, 'kind': kind,

@@ -2,6 +2,7 @@
 those of dead proxies, leaves live proxies' alone."""
 
 import datetime
+import threading
 
 import oslo_messaging as messaging
 import pytest
@@ -131,3 +132,54 @@ def test_an_operation_accepted_during_a_scan_is_not_taken_back(
                       message='the new operation done')
     assert (record['status'], record['epoch'], record['attempts']) == \
         ('done', 1, 1)
+
+
+def test_a_concurrent_retry_gets_the_same_operation(orch, monkeypatch):
+    """A client retries while its first call is still in the accepting
+    transaction: neither found the row, the retry's compare-and-swap of
+    the instance waits for the first and misses. It answers with the
+    operation, as any retry with the same id does."""
+    from nova_proxy.orchestration.flows import migrate
+    endpoint = manager.ComputeTaskManager(
+        op_engine.Engine('me', 'me', compute_api=None))  # not started
+    inst = oc.add_instance(orch)
+    real = migrate.accept_migrate
+    inside, release = threading.Event(), threading.Event()
+
+    def accept_migrate(*args):
+        prepare = real(*args)
+
+        def held(context):
+            out = prepare(context)
+            if not inside.is_set():  # the first call only
+                inside.set()
+                release.wait(30)
+            return out
+        return held
+
+    monkeypatch.setattr(migrate, 'accept_migrate', accept_migrate)
+    results = {}
+
+    def call(name):
+        try:
+            results[name] = endpoint.migrate_server(
+                orch, instance_uuid=inst['uuid'], operation_id='op-1')
+        except Exception as e:
+            results[name] = e
+
+    first = threading.Thread(target=call, args=('first',))
+    first.start()
+    assert inside.wait(30)
+    retry = threading.Thread(target=call, args=('retry',))
+    retry.start()
+    # The retry waits for the first call's row lock on the instance.
+    with db_session.get_engine().connect() as conn:
+        wait_for(lambda: conn.execute(sa.text(
+            'SELECT count(*) FROM pg_locks WHERE NOT granted')).scalar(),
+            timeout=30, message='the retry to wait for the lock')
+    release.set()
+    first.join(30)
+    retry.join(30)
+    assert results['first']['id'] == 'op-1'
+    assert results['retry'] == results['first']
+    assert [r['id'] for r in journal.get_all(orch)] == ['op-1']
