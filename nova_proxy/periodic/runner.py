@@ -109,8 +109,11 @@ class TaskLoop:
                        - clock.to_unix(now)) + BOUNDARY_MARGIN
         if self.task.is_global:
             if period != self.period:
-                self.period = period
                 self.run_global(now, period)
+                # Only once the claim is decided: one the database failed
+                # is tried again at the next wake-up, not given up for
+                # the whole period.
+                self.period = period
             return max(to_boundary, MIN_TICK)
         members = np_ring.current_members(self.context)
         if period != self.period:
@@ -158,11 +161,17 @@ class TaskLoop:
             LOG.info('Proxy %s is not among the live members; leaving the '
                      'items of %s to the others', self.member, name)
             return []
-        mine = ring.mine(self.member, self.task.list_items(self.context,
-                                                           now))
+        try:
+            mine = ring.mine(self.member,
+                             self.task.list_items(self.context, now))
+            taken = claims.claimed_items(self.context, name,
+                                         period) if mine else ()
+        except Exception:
+            # Not swept: the next wake-up tries again.
+            self.swept_at = None
+            raise
         if not mine:
             return []
-        taken = claims.claimed_items(self.context, name, period)
         todo = [item for item in mine if item not in taken]
         handled, outcomes, errors = [], {}, {}
         failure = None
@@ -180,9 +189,11 @@ class TaskLoop:
                 errors.update(failed)
         except Exception as e:
             # A claim failed (the database went away): record what was
-            # done; the items not claimed are still free for this period.
+            # done; the items not claimed are still free for this period,
+            # and the next wake-up sweeps again for them.
             LOG.exception('Sweep of %s in period %s stopped', name, period)
             failure = '%s: %s' % (type(e).__name__, e)
+            self.swept_at = None
         if not handled and failure is None:
             return handled
         self.sweeps += 1

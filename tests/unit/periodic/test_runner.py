@@ -5,6 +5,8 @@ import concurrent.futures
 import datetime
 import threading
 
+from oslo_db import exception as db_exc
+import pytest
 import sqlalchemy as sa
 
 from nova_proxy.db import models
@@ -232,6 +234,75 @@ def test_a_claim_failure_records_what_was_done(db, admin_context,
     assert run['result'] == 'partial'
     assert 'database gone' in run['details']['error']
     assert run['items'] == runner.CLAIM_BATCH
+
+
+def _failing_once(monkeypatch, module, name):
+    real = getattr(module, name)
+    calls = []
+
+    def once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise db_exc.DBConnectionError('database restarting')
+        return real(*args, **kwargs)
+    monkeypatch.setattr(module, name, once)
+    return calls
+
+
+def test_a_global_claim_the_database_failed_is_tried_again(
+        db, admin_context, monkeypatch):
+    """Not given up for the period (an hour, a day): every proxy wakes
+    at the same boundary, so one database blip would skip the run."""
+    task = CountingGlobal()
+    calls = _failing_once(monkeypatch, claims, 'claim')
+    loop = runner.TaskLoop(task, 'p1', threading.Event())
+    with pytest.raises(db_exc.DBConnectionError):
+        loop.tick()
+    loop.tick()
+    assert (len(calls), task.runs) == (2, 1)
+    loop.tick()
+    assert (len(calls), task.runs) == (2, 1)
+
+
+def test_a_sweep_the_database_failed_is_tried_again_at_once(
+        db, admin_context, config, monkeypatch):
+    config.set_override('mark_services_down_interval', 3600,
+                        group='periodic')
+    _join(admin_context, 'p1')
+    items = ['i%02d' % n for n in range(runner.CLAIM_BATCH + 5)]
+    task = CountingTask(items=items)
+    loop = _loops(task, ['p1'])['p1']
+    _failing_once(monkeypatch, claims, 'claimed_items')
+    with pytest.raises(db_exc.DBConnectionError):
+        loop.tick()
+    assert not task.handled
+    loop.tick()
+    assert sorted(task.handled) == items
+
+
+def test_the_rest_of_a_sweep_a_claim_failure_stopped_is_swept_at_once(
+        db, admin_context, config, monkeypatch):
+    """Not half a period later."""
+    config.set_override('mark_services_down_interval', 3600,
+                        group='periodic')
+    _join(admin_context, 'p1')
+    items = ['i%02d' % n for n in range(runner.CLAIM_BATCH + 5)]
+    task = CountingTask(items=items)
+    loop = _loops(task, ['p1'])['p1']
+    real = claims.claim_many
+    calls = []
+
+    def claim_many(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise db_exc.DBConnectionError('database restarting')
+        return real(*args)
+    monkeypatch.setattr(claims, 'claim_many', claim_many)
+    loop.tick()
+    assert len(task.handled) == runner.CLAIM_BATCH
+    loop.tick()
+    assert sorted(task.handled) == items
+    assert set(task.handled.values()) == {1}
 
 
 def test_members_that_disagree_on_the_ring_never_both_act(db_all,
