@@ -236,13 +236,14 @@ def test_a_claim_failure_records_what_was_done(db, admin_context,
     assert run['items'] == runner.CLAIM_BATCH
 
 
-def _failing_once(monkeypatch, module, name):
+def _failing_once(monkeypatch, module, name, at=1):
+    """``module.name`` raising a database error at its ``at``-th call."""
     real = getattr(module, name)
     calls = []
 
     def once(*args, **kwargs):
         calls.append(args)
-        if len(calls) == 1:
+        if len(calls) == at:
             raise db_exc.DBConnectionError('database restarting')
         return real(*args, **kwargs)
     monkeypatch.setattr(module, name, once)
@@ -289,15 +290,7 @@ def test_the_rest_of_a_sweep_a_claim_failure_stopped_is_swept_at_once(
     items = ['i%02d' % n for n in range(runner.CLAIM_BATCH + 5)]
     task = CountingTask(items=items)
     loop = _loops(task, ['p1'])['p1']
-    real = claims.claim_many
-    calls = []
-
-    def claim_many(*args):
-        calls.append(args)
-        if len(calls) == 2:
-            raise db_exc.DBConnectionError('database restarting')
-        return real(*args)
-    monkeypatch.setattr(claims, 'claim_many', claim_many)
+    _failing_once(monkeypatch, claims, 'claim_many', at=2)
     loop.tick()
     assert len(task.handled) == runner.CLAIM_BATCH
     loop.tick()
