@@ -1,7 +1,17 @@
 """A drop-in for ``nova.db.api`` in nova-compute: the database over RPC.
 
-Each function has the name and signature of nova's DB API function (the
-request context first) and makes one ``rpc.call`` to the proxies, on topic
+Each function has the name and arguments of the proxy's wire method (the
+request context first), which are those of nova's DB API function where
+nova has the same call (``instance_update``, ``migration_update``,
+``service_update``, ...). Where they differ, nova-compute's call site
+needs the proxy's: ``compute_node_get_by_host_and_node`` (nova:
+``..._nodename``), ``instance_action_start``/``_finish`` (nova:
+``action_start``/``_finish``), ``instance_get_all_by_host``'s third
+argument is ``node`` (nova: ``columns_to_join``), and nova's
+``columns_to_join``, ``expected``, ``constraint`` and ``hard_delete``
+arguments do not exist here: an instance always comes with its metadata,
+and an expected state goes in ``values`` as ``expected_task_state``.
+Each makes one ``rpc.call`` to the proxies, on topic
 ``[proxy] topic``, through one lazily built
 ``nova_proxy.proxy.rpcapi.ProxyAPI`` per process. So, in nova-compute::
 
@@ -18,7 +28,8 @@ What a call does:
 * it waits ``[proxy_client] rpc_timeout`` seconds for an answer;
 * after a ``MessagingTimeout`` it retries (``[proxy_client] retries``)
   only the calls that are safe to repeat: reads, ``ping``, and writes that
-  give the same result when applied twice. Everything else raises the
+  give the same result when applied twice (and ``service_heartbeat``,
+  whose repeat counts twice in ``report_count``). Everything else raises the
   ``MessagingTimeout`` to the caller, as nova's conductor API does;
 * a domain error of the proxy (``InstanceNotFound``,
   ``UnexpectedTaskStateError``, ...) is raised here as the same class of

@@ -39,6 +39,9 @@ RPC_API_VERSION = '1.1'
 # Every method of the wire, with the version that introduced it and whether
 # a call may be repeated after a timeout without changing its effect.
 # The proxy's endpoints must expose exactly these (a test checks it).
+# One exception is accepted: a repeated service_heartbeat adds 2 to the
+# service's report_count (a counter only; liveness reads the time), so
+# that a lost answer never costs a compute node its heartbeat.
 METHODS = {
     'ping': ('1.0', True),
     'instance_create': ('1.0', False),
