@@ -127,6 +127,21 @@ def _check_same(existing, kind, instance_uuid):
     return existing
 
 
+def _check_no_active(session, instance_uuid):
+    """After ``prepare`` took the instance: its compare-and-swap matched,
+    yet an operation may still be active on it (its last step freed the
+    instance; its DONE is a later transaction). Not two at once: checked
+    after the compare-and-swap, which holds the instance's row lock until
+    the accepting transaction ends."""
+    active = session.execute(
+        sa.select(Op.id).where(Op.instance_uuid == instance_uuid,
+                               Op.status.in_(ACTIVE_STATUSES))
+        .limit(1)).scalar_one_or_none()
+    if active is not None:
+        raise exception.OperationInProgress(instance_uuid=instance_uuid,
+                                            operation_id=active)
+
+
 @db_session.writer
 def _create(context, operation_id, kind, instance_uuid, owner, params,
             state, prepare, request_id, check_instance):
@@ -136,7 +151,10 @@ def _create(context, operation_id, kind, instance_uuid, owner, params,
     if existing is not None:
         return _check_same(to_record(existing), kind,
                            instance_uuid if check_instance else None), False
-    extra = prepare(context) if prepare is not None else {}
+    extra = {}
+    if prepare is not None:
+        extra = prepare(context)
+        _check_no_active(session, instance_uuid)
     now = db_session.utcnow()
     values = dict(id=operation_id, kind=kind, instance_uuid=instance_uuid,
                   status=PENDING, step=None, progress=0, owner=owner,
@@ -155,15 +173,18 @@ def create(context, operation_id, kind, instance_uuid, owner, params=None,
 
     ``prepare(context)``, if given, runs in the same transaction before the
     insert (the instance compare-and-swap, the migration record); it may
-    return ``{'migration_id': .., 'state': {..}}``. If an operation with
-    this id exists, nothing is written and it is returned as it is.
+    return ``{'migration_id': .., 'state': {..}}``. With it, the operation
+    is refused while another one of the instance is still active. If an
+    operation with this id exists, nothing is written and it is returned
+    as it is.
 
     ``check_instance=False`` accepts an existing operation of another
     instance (a build retried without a uuid generates a new one).
 
     :returns: ``(record, created)``
     :raises: OperationConflict when the id names another kind of operation
-        or another instance; whatever ``prepare`` raises.
+        or another instance; OperationInProgress; whatever ``prepare``
+        raises.
     """
     try:
         return _create(context, operation_id, kind, instance_uuid, owner,

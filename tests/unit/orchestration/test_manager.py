@@ -55,3 +55,19 @@ def test_a_compute_host_may_not_start_or_read_operations(orch, api,
     # same call is accepted.
     config.set_override('enforce_host_scope', False, group='proxy')
     assert api.migrate_server(cmp2, theirs['uuid'])['kind'] == 'migrate'
+
+
+def test_no_second_operation_while_one_is_active(orch, api):
+    """The last step of an operation frees the instance; the operation's
+    DONE is written after it. An operation accepted in between would run
+    beside it (and a takeover of the first could undo its work)."""
+    inst = oc.add_instance(orch)
+    journal.create(orch, 'first', 'migrate', inst['uuid'], 'me')
+    assert db_api.instance_get_by_uuid(orch, inst['uuid'])[
+        'task_state'] is None
+    with pytest.raises(exception.OperationInProgress) as e:
+        api.migrate_server(orch, inst['uuid'], operation_id='second')
+    assert e.value.kwargs['operation_id'] == 'first'
+    assert [r['id'] for r in journal.get_all(orch)] == ['first']
+    # Nothing of the refused operation stays: the instance is as it was.
+    assert db_api.instance_get_by_uuid(orch, inst['uuid']) == inst
