@@ -632,6 +632,10 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
                            protected=INSTANCE_PROTECTED_FIELDS)
     metadata = values.pop('metadata', None)
     system_metadata = values.pop('system_metadata', None)
+    if scope_host is not None and values.get('host', scope_host) not in (
+            scope_host, None):
+        _check_host_move(connection, instance_uuid, scope_host,
+                         values['host'])
     now = utcnow()
     values['updated_at'] = now
 
@@ -682,6 +686,28 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
         return _with_metadata(row, dict(locked_original['metadata']),
                               dict(locked_original['system_metadata']))
     return _instance_dicts(connection, [row])[0]
+
+
+def _check_host_move(connection, instance_uuid, scope_host, new_host):
+    """A confined caller hands an instance to another host only as one end
+    of a migration of it in progress, to the other end (nova's source
+    sets the destination in ``resize_instance``). Its own host and None
+    (giving the instance up) need no migration."""
+    m = models.Migration
+    found = connection.execute(
+        sa.select(m.id).where(
+            m.instance_uuid == instance_uuid, m.deleted == 0,
+            m.status.not_in(MIGRATION_DONE_STATUSES),
+            sa.or_(sa.and_(m.source_compute == scope_host,
+                           m.dest_compute == new_host),
+                   sa.and_(m.dest_compute == scope_host,
+                           m.source_compute == new_host)))
+        .limit(1)).first()
+    if found is None:
+        raise exception.Forbidden(
+            reason='compute host %s may not move instance %s to host %s: '
+                   'no migration between them is in progress'
+                   % (scope_host, instance_uuid, new_host))
 
 
 def _raise_cas_miss(connection, instance_uuid, has_task, expected_task,

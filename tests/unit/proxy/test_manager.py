@@ -353,6 +353,46 @@ def test_a_compute_host_cannot_open_another_hosts_instance(proxy, ctx):
         'status': 'error'})['status'] == 'error'
 
 
+def test_a_compute_host_hands_an_instance_only_to_its_migration(
+        proxy, ctx):
+    """Not pushed onto any host: only to the other end of a migration in
+    progress (nova's source compute sets the destination), to itself, or
+    to nobody."""
+    mine = proxy.instance_create(ctx, {'host': 'h1', 'node': 'n1'})
+    h1 = compute('h1')
+    for call in (
+            lambda: proxy.instance_update(h1, mine['uuid'], {'host': 'h2'}),
+            lambda: proxy.instance_update_and_get_original(
+                h1, mine['uuid'], {'host': 'h2'}),
+            lambda: proxy.instance_update_and_record(
+                h1, mine['uuid'], {'host': 'h2'}, fault={
+                    'instance_uuid': mine['uuid'], 'message': 'm'})):
+        with pytest.raises(exception.Forbidden) as e:
+            call()
+        assert 'no migration between them' in str(e.value)
+    assert proxy.instance_get_by_uuid(ctx, mine['uuid'])['host'] == 'h1'
+    assert proxy.instance_update(h1, mine['uuid'], {'host': 'h1'})[
+        'host'] == 'h1'
+    mig = proxy.migration_create(ctx, {
+        'instance_uuid': mine['uuid'], 'source_compute': 'h1',
+        'dest_compute': 'h2', 'status': 'migrating'})
+    with pytest.raises(exception.Forbidden):
+        proxy.instance_update(h1, mine['uuid'], {'host': 'h3'})
+    assert proxy.instance_update(h1, mine['uuid'], {'host': 'h2'})[
+        'host'] == 'h2'
+    # The destination hands it back while the migration runs (a revert),
+    # and may give it up; once the migration is over, no more moves.
+    h2 = compute('h2')
+    assert proxy.instance_update(h2, mine['uuid'], {'host': 'h1'})[
+        'host'] == 'h1'
+    proxy.instance_update(ctx, mine['uuid'], {'host': 'h2'})
+    proxy.migration_update(ctx, mig['id'], {'status': 'confirmed'})
+    with pytest.raises(exception.Forbidden):
+        proxy.instance_update(h2, mine['uuid'], {'host': 'h1'})
+    assert proxy.instance_update(h2, mine['uuid'], {'host': None})[
+        'host'] is None
+
+
 def test_scope_can_be_turned_off(proxy, ctx, config):
     theirs = proxy.instance_create(ctx, {'host': 'h2'})
     config.set_override('enforce_host_scope', False, group='proxy')
