@@ -165,7 +165,9 @@ class ProxyAPI:
         :returns: the updated instance.
         :raises: InstanceNotFound, InvalidUUID, InvalidUpdate,
             UnexpectedTaskStateError, UnexpectedDeletingTaskStateError,
-            UnexpectedVMStateError, HostScopeViolation
+            UnexpectedVMStateError, HostScopeViolation, Forbidden (a
+            compute host moving the instance to a host that is not the
+            other end of its migration in progress)
         """
         # Without an expected state the update is a plain overwrite: the
         # same values again give the same row, so a retry is safe. With
