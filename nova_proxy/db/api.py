@@ -797,14 +797,22 @@ def instance_destroy(context, instance_uuid, scope_host=None):
             caller=scope_host, resource='instance %s' % instance_uuid,
             owner=instance.host)
     now = utcnow()
+    conditions = [models.Instance.id == instance.id,
+                  models.Instance.deleted == 0]
+    if scope_host is not None:
+        # In the statement too: the instance may have moved since the
+        # check above.
+        conditions.append(models.Instance.host == scope_host)
     result = session.execute(
-        sa.update(models.Instance)
-        .where(models.Instance.id == instance.id,
-               models.Instance.deleted == 0)
+        sa.update(models.Instance).where(*conditions)
         .values(deleted=models.Instance.id, deleted_at=now, updated_at=now)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        raise exception.InstanceNotFound(instance_id=instance_uuid)
+        session.expire_all()
+        moved = _instance_get(session, instance_uuid)  # or NotFound
+        raise exception.HostScopeViolation(
+            caller=scope_host, resource='instance %s' % instance_uuid,
+            owner=moved.host)
     session.expire_all()
     return _instance_to_dict(_instance_get(session, instance_uuid,
                                            read_deleted=True))

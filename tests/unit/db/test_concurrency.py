@@ -207,3 +207,31 @@ def test_a_deadlock_in_a_nested_transaction_retries_the_outer_one(db_all):
     assert sorted(len(r) for r in runs.values()) == [1, 2], runs
     for uuid in (first, second):
         assert api.instance_get_by_uuid(ctx, uuid)['progress'] == 2
+
+
+def test_a_confined_destroy_cannot_race_with_a_host_change(
+        db_all, monkeypatch):
+    """The instance moves to h2 between instance_destroy's scope check
+    and its soft delete: h1 must not delete h2's instance."""
+    if db_session.get_engine().dialect.name == 'sqlite':
+        pytest.skip('SQLite: the write lock serialises the two')
+    admin = np_context.get_admin_context()
+    uuid = api.instance_create(admin, {'host': 'h1'})['uuid']
+    real = api._instance_get
+    moved = []
+
+    def read_then_move(session, instance_uuid, **kwargs):
+        instance = real(session, instance_uuid, **kwargs)
+        if not moved:
+            moved.append(1)
+            mover = threading.Thread(target=lambda: api.instance_update(
+                admin, uuid, {'host': 'h2'}))
+            mover.start()
+            mover.join(30)
+        return instance
+
+    monkeypatch.setattr(api, '_instance_get', read_then_move)
+    with pytest.raises(exception.HostScopeViolation):
+        api.instance_destroy(admin, uuid, scope_host='h1')
+    monkeypatch.setattr(api, '_instance_get', real)
+    assert api.instance_get_by_uuid(admin, uuid)['host'] == 'h2'
