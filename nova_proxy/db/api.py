@@ -628,6 +628,11 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
         _check_expected_value('expected_task_state', expected_task)
     if has_vm:
         _check_expected_value('expected_vm_state', expected_vm)
+    for key in ('metadata', 'system_metadata'):
+        # As in nova's DB API: None leaves the dict as it is (an empty
+        # dict empties it).
+        if key in values and values[key] is None:
+            del values[key]
     values = _check_values(values, _INSTANCE_FIELDS,
                            protected=INSTANCE_PROTECTED_FIELDS)
     metadata = values.pop('metadata', None)

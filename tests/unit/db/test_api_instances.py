@@ -315,6 +315,16 @@ def test_metadata_replaces_whole_dict(db_all, admin_context):
     new = api.instance_update(admin_context, uuid, {'metadata': {'a': '9'}})
     assert api.instance_get_by_uuid(admin_context, uuid)['metadata'] == {
         'a': '9'}
+    # None leaves a dict as it is, as in nova's DB API.
+    for update in (api.instance_update,
+                   lambda *a: api.instance_update_and_get_original(*a)[1]):
+        new = update(admin_context, uuid, {'metadata': None,
+                                           'system_metadata': None,
+                                           'progress': 5})
+        assert (new['metadata'], new['system_metadata'], new['progress']) \
+            == ({'a': '9'}, {'keep': 'k2'}, 5)
+    assert api.instance_get_by_uuid(admin_context, uuid)['metadata'] == {
+        'a': '9'}
 
 
 @pytest.mark.parametrize('scope_host', [None, 'host1'])
