@@ -249,6 +249,31 @@ def _check_argument_types(method, checks, arguments):
                 method=method,
                 reason='argument %s must be %s, not %s' % (
                     name, _type_name(allowed), type(value).__name__))
+        problem = _unstorable(value)
+        if problem:
+            raise exception.InvalidRequest(
+                method=method, reason='argument %s %s' % (name, problem))
+
+
+# Ids and counts are at most 64-bit on every backend; beyond, SQLite's
+# driver fails where the others answer "not found".
+_INT64 = 2 ** 63
+
+
+def _unstorable(value):
+    """What makes a well-typed argument unfit for any of our databases,
+    or None: text with NUL (PostgreSQL refuses it) or a lone surrogate
+    (no UTF-8 for it; JSON can carry one), an integer beyond 64 bits."""
+    if isinstance(value, str):
+        if '\x00' in value:
+            return 'contains a NUL character'
+        try:
+            value.encode('utf-8')
+        except UnicodeEncodeError:
+            return 'is not valid Unicode text'
+    elif isinstance(value, int) and not -_INT64 <= value < _INT64:
+        return 'is out of range'
+    return None
 
 
 def _database_unavailable(method, error):

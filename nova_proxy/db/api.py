@@ -51,7 +51,12 @@ def _parse_time(value):
     else:
         raise ValueError('not an ISO 8601 time')
     if result is not None and result.tzinfo is not None:
-        result = result.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        try:
+            result = result.astimezone(datetime.timezone.utc).replace(
+                tzinfo=None)
+        except OverflowError:
+            # 0001-01-01T00:00+01:00 is before year 1 in UTC.
+            raise ValueError('out of range in UTC') from None
     return result
 
 
@@ -79,6 +84,11 @@ def _text(value):
     if '\x00' in value:
         # PostgreSQL refuses NUL in text; refuse it on every backend alike.
         raise ValueError('contains a NUL character')
+    try:
+        value.encode('utf-8')
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON can carry one): no database stores it.
+        raise ValueError('is not valid Unicode text') from None
     return value
 
 
@@ -109,10 +119,13 @@ def _meta(value):
         raise ValueError('not a dict')
     result = {}
     for key, item in value.items():
-        if not isinstance(key, str) or not key or len(key) > 255 or \
-                '\x00' in key:
+        if not isinstance(key, str) or not key or len(key) > 255:
             raise ValueError('key %r is not a string of 1 to 255 characters'
                              % (key,))
+        try:
+            _text(key)
+        except ValueError as e:
+            raise ValueError('key %r %s' % (key, e)) from None
         if item is not None and not isinstance(item, (str, int, float, bool)):
             raise ValueError('value of %r is not a scalar' % key)
         result[key] = None if item is None else _text(str(item))
@@ -514,6 +527,10 @@ def _check_expected_value(field, expected):
         if value is not None and not isinstance(value, str):
             raise exception.InvalidUpdate(
                 field=field, reason='expected states are strings or None')
+        try:
+            _text(value)
+        except ValueError as e:
+            raise exception.InvalidUpdate(field=field, reason=str(e))
 
 
 def _bound_values(table, fields):

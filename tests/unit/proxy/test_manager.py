@@ -190,6 +190,11 @@ def test_domain_errors_reach_the_caller_as_themselves(proxy, ctx):
      ['host']),
     ('compute_node_update', {'compute_node_id': [], 'values': {}},
      ['compute_node_id']),
+    # Well typed, but no database could take them.
+    ('instance_get_all_by_host', {'host': 'h\x00'}, ['host', 'NUL']),
+    ('service_get_by_host_and_binary', {'host': '\ud800', 'binary': 'b'},
+     ['host', 'Unicode']),
+    ('service_heartbeat', {'service_id': 2 ** 64}, ['service_id', 'range']),
 ])
 def test_bad_arguments_are_invalid_request(raw, method, kwargs, words):
     with pytest.raises(exception.InvalidRequest) as e:
@@ -214,6 +219,14 @@ def test_bad_arguments_are_invalid_request(raw, method, kwargs, words):
      'instance_uuid'),
     ('instance_action_start', {'values': []}, 'values'),
     ('action_event_start', {'values': {'event': {}}}, 'event'),
+    ('instance_update', {'instance_uuid': MISSING, 'values': {
+        'launched_at': '0001-01-01T00:00:00+01:00'}}, 'launched_at'),
+    ('instance_update', {'instance_uuid': MISSING, 'values': {
+        'display_name': 'vm-\ud800'}}, 'display_name'),
+    ('instance_update', {'instance_uuid': MISSING, 'values': {
+        'metadata': {'k\ud800': 'v'}}}, 'metadata'),
+    ('instance_update', {'instance_uuid': MISSING, 'values': {
+        'expected_task_state': 'a\x00b'}}, 'expected_task_state'),
 ])
 def test_bad_values_are_invalid_update(raw, method, kwargs, field):
     with pytest.raises(exception.InvalidUpdate) as e:
