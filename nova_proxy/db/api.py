@@ -132,9 +132,12 @@ def _meta(value):
     return result
 
 
-def _check_values(values, allowed, protected=()):
+def _check_values(values, allowed, protected=(), table=None):
     """Validate and convert ``values`` against ``allowed``: a dict of field
-    name to converter. Returns a new dict; never mutates the caller's."""
+    name to converter, and against ``table``'s columns if given (NULL where
+    a column takes none, text longer than its column): the same error on
+    every backend, where SQLite would store it and the others refuse it.
+    Returns a new dict; never mutates the caller's."""
     if not isinstance(values, dict):
         raise exception.InvalidUpdate(field='values', reason='not a dict')
     result = {}
@@ -150,7 +153,24 @@ def _check_values(values, allowed, protected=()):
             result[field] = convert(value)
         except (TypeError, ValueError) as e:
             raise exception.InvalidUpdate(field=field, reason=str(e))
+        if table is not None:
+            _check_fits(table, field, result[field])
     return result
+
+
+def _check_fits(table, field, value):
+    column = table.c.get(field)
+    if column is None:
+        return  # metadata, kept in tables of their own
+    if value is None:
+        if not column.nullable:
+            raise exception.InvalidUpdate(field=field,
+                                          reason='may not be null')
+        return
+    length = getattr(column.type, 'length', None)
+    if length and isinstance(value, str) and len(value) > length:
+        raise exception.InvalidUpdate(
+            field=field, reason='longer than %d characters' % length)
 
 
 def _validate_uuid(instance_uuid):
@@ -395,9 +415,13 @@ def instance_create(context, values):
     :raises: InvalidUpdate for an unknown field, InvalidUUID for a malformed
         ``uuid``, InstanceExists for a uuid in use.
     """
+    if isinstance(values, dict) and 'uuid' in values and \
+            values['uuid'] is None:
+        values = {k: v for k, v in values.items() if k != 'uuid'}
     values = _check_values(values, _INSTANCE_CREATE_FIELDS,
                            protected=INSTANCE_PROTECTED_FIELDS - {
-                               'uuid', 'user_id', 'project_id'})
+                               'uuid', 'user_id', 'project_id'},
+                           table=models.Instance.__table__)
     instance_uuid = values.pop('uuid', None) or uuidutils.generate_uuid()
     _validate_uuid(instance_uuid)
     metadata = values.pop('metadata', {})
@@ -651,7 +675,8 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
         if key in values and values[key] is None:
             del values[key]
     values = _check_values(values, _INSTANCE_FIELDS,
-                           protected=INSTANCE_PROTECTED_FIELDS)
+                           protected=INSTANCE_PROTECTED_FIELDS,
+                           table=models.Instance.__table__)
     metadata = values.pop('metadata', None)
     system_metadata = values.pop('system_metadata', None)
     if scope_host is not None and values.get('host', scope_host) not in (
@@ -909,7 +934,8 @@ def migration_create(context, values):
     """:raises: InvalidUpdate, InvalidUUID"""
     values = _check_values(values, _MIGRATION_CREATE_FIELDS,
                            protected=('id', 'created_at', 'updated_at',
-                                      'deleted', 'deleted_at'))
+                                      'deleted', 'deleted_at'),
+                           table=models.Migration.__table__)
     if 'instance_uuid' not in values:
         raise exception.InvalidUpdate(field='instance_uuid',
                                       reason='the field is required')
@@ -935,7 +961,8 @@ def migration_update(context, migration_id, values, scope_host=None):
     """:raises: MigrationNotFound, InvalidUpdate, HostScopeViolation"""
     values = _check_values(values, _MIGRATION_FIELDS,
                            protected=('id', 'uuid', 'created_at',
-                                      'updated_at', 'deleted', 'deleted_at'))
+                                      'updated_at', 'deleted', 'deleted_at'),
+                           table=models.Migration.__table__)
     # Locked for a confined caller: what is checked below is what the
     # update changes.
     migration = _migration_get(context.session, migration_id,
@@ -1013,7 +1040,8 @@ def _create_host_row(context, model, values, allowed, required, exists):
     :param exists: the error class for a duplicate, built from the
         ``required`` fields.
     """
-    values = _check_values(values, allowed, protected=_CREATE_PROTECTED)
+    values = _check_values(values, allowed, protected=_CREATE_PROTECTED,
+                           table=model.__table__)
     _require(values, *required)
     values.setdefault('uuid', uuidutils.generate_uuid())
     now = utcnow()
@@ -1155,7 +1183,8 @@ def service_create(context, values):
 def service_update(context, service_id, values, scope_host=None):
     """:raises: ServiceNotFound, InvalidUpdate, HostScopeViolation"""
     values = _check_values(values, _SERVICE_FIELDS,
-                           protected=_UPDATE_PROTECTED)
+                           protected=_UPDATE_PROTECTED,
+                           table=models.Service.__table__)
     return _update_host_row(
         context.connection, models.Service, service_id, values, scope_host,
         'service %s' % service_id,
@@ -1240,7 +1269,8 @@ def compute_node_create(context, values):
 @core_writer
 def compute_node_update(context, compute_node_id, values, scope_host=None):
     """:raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation"""
-    values = _check_values(values, _NODE_FIELDS, protected=_UPDATE_PROTECTED)
+    values = _check_values(values, _NODE_FIELDS, protected=_UPDATE_PROTECTED,
+                           table=models.ComputeNode.__table__)
     return _update_host_row(
         context.connection, models.ComputeNode, compute_node_id, values,
         scope_host, 'compute node %s' % compute_node_id,
@@ -1311,7 +1341,8 @@ def instance_fault_create(context, values, scope_host=None):
 
 
 def _instance_fault_create(connection, values, scope_host):
-    values = _check_values(values, _FAULT_FIELDS)
+    values = _check_values(values, _FAULT_FIELDS,
+                           table=models.InstanceFault.__table__)
     _require(values, 'instance_uuid')
     _scoped_instance(connection, values['instance_uuid'], scope_host)
     if values.get('code') is None:
@@ -1359,7 +1390,8 @@ def instance_action_start(context, values, scope_host=None):
 
     :raises: InvalidUpdate, InstanceNotFound, HostScopeViolation
     """
-    values = _check_values(values, _ACTION_FIELDS)
+    values = _check_values(values, _ACTION_FIELDS,
+                           table=models.InstanceAction.__table__)
     _require(values, 'instance_uuid', 'action', 'request_id')
     _scoped_instance(context.session.connection(), values['instance_uuid'],
                      scope_host)
@@ -1380,7 +1412,8 @@ def instance_action_finish(context, values, scope_host=None):
 
     :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation
     """
-    values = _check_values(values, _ACTION_FIELDS)
+    values = _check_values(values, _ACTION_FIELDS,
+                           table=models.InstanceAction.__table__)
     _require(values, 'instance_uuid', 'request_id')
     _scoped_instance(context.session.connection(), values['instance_uuid'],
                      scope_host)
@@ -1435,7 +1468,8 @@ def _event_lookup(connection, values, scope_host):
     """Check event ``values``; returns them without the action's keys, the
     action's id and request id, and its live event of that name (a row) or
     None."""
-    values = _check_values(values, _EVENT_FIELDS)
+    values = _check_values(values, _EVENT_FIELDS,
+                           table=models.InstanceActionEvent.__table__)
     _require(values, 'instance_uuid', 'request_id', 'event')
     _scoped_instance(connection, values['instance_uuid'], scope_host)
     instance_uuid = values.pop('instance_uuid')

@@ -227,6 +227,15 @@ def test_bad_arguments_are_invalid_request(raw, method, kwargs, words):
         'metadata': {'k\ud800': 'v'}}}, 'metadata'),
     ('instance_update', {'instance_uuid': MISSING, 'values': {
         'expected_task_state': 'a\x00b'}}, 'expected_task_state'),
+    # What SQLite would store and the other backends refuse.
+    ('compute_node_update', {'compute_node_id': 1, 'values': {
+        'vcpus': None}}, 'vcpus'),
+    ('migration_create', {'values': {'instance_uuid': MISSING,
+                                     'migration_type': 'x' * 40}},
+     'migration_type'),
+    ('instance_create', {'values': {'uuid': '{%s}' % MISSING}}, 'uuid'),
+    ('service_create', {'values': {'host': 'h', 'binary': 'b',
+                                   'uuid': 'u' * 40}}, 'uuid'),
 ])
 def test_bad_values_are_invalid_update(raw, method, kwargs, field):
     with pytest.raises(exception.InvalidUpdate) as e:
