@@ -1115,9 +1115,15 @@ def _update_host_row(connection, model, row_id, values, scope_host,
     values['updated_at'] = utcnow()
     params = dict(_value_params(values), w_id=row_id, scope_host=scope_host)
     returning = connection.dialect.update_returning
-    result = connection.execute(_host_row_update(
-        table, tuple(sorted(values)), scope_host is not None, returning),
-        params)
+    try:
+        result = connection.execute(_host_row_update(
+            table, tuple(sorted(values)), scope_host is not None,
+            returning), params)
+    except db_exc.DBDuplicateEntry as e:
+        # Renamed onto another live row's host and binary (or node).
+        raise exception.Conflict(
+            reason='%s: another one has the same %s' % (
+                resource, ', '.join(e.columns or ()) or 'key')) from None
     return _host_row_result(connection, table, row_id, result, returning,
                             scope_host, resource, not_found)
 
@@ -1181,7 +1187,8 @@ def service_create(context, values):
 
 @core_writer
 def service_update(context, service_id, values, scope_host=None):
-    """:raises: ServiceNotFound, InvalidUpdate, HostScopeViolation"""
+    """:raises: ServiceNotFound, InvalidUpdate, HostScopeViolation,
+        Conflict"""
     values = _check_values(values, _SERVICE_FIELDS,
                            protected=_UPDATE_PROTECTED,
                            table=models.Service.__table__)
@@ -1268,7 +1275,8 @@ def compute_node_create(context, values):
 
 @core_writer
 def compute_node_update(context, compute_node_id, values, scope_host=None):
-    """:raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation"""
+    """:raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation,
+        Conflict"""
     values = _check_values(values, _NODE_FIELDS, protected=_UPDATE_PROTECTED,
                            table=models.ComputeNode.__table__)
     return _update_host_row(

@@ -156,6 +156,14 @@ def test_service_errors(db_all, admin_context):
         assert e.value.kwargs['field'] == field
     assert api.service_get_by_host_and_binary(
         admin_context, 'h1', 'nova-compute') == svc
+    # Renamed onto another live service: a named conflict, nothing moved.
+    other = api.service_create(admin_context, {'host': 'h2',
+                                               'binary': 'nova-compute'})
+    with pytest.raises(exception.Conflict) as e:
+        api.service_update(admin_context, other['id'], {'host': 'h1'})
+    assert 'service %s' % other['id'] in str(e.value)
+    assert api.service_get_by_host_and_binary(
+        admin_context, 'h2', 'nova-compute') == other
 
 
 def test_service_heartbeat(db_all, admin_context):
