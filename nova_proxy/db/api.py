@@ -236,6 +236,10 @@ def _instance_query(session, instance_uuid, read_deleted=False):
 # a third less CPU per instance_update than loading the ORM object with its
 # two selectin relationships (measured, see docs/benchmark.rst). The row is
 # read only where the UPDATE cannot return it (MariaDB).
+_LOCK_INSTANCE = sa.select(models.Instance.id).where(
+    models.Instance.uuid == sa.bindparam('uuid'),
+    models.Instance.deleted == 0).with_for_update()
+
 _INSTANCE_ROW = sa.select(
     *[getattr(models.Instance, name) for name in _INSTANCE_COLUMNS]).where(
         models.Instance.uuid == sa.bindparam('uuid'),
@@ -582,7 +586,7 @@ def _update_outcome(result, returning):
 
 @functools.lru_cache(maxsize=1024)
 def _cas_statement(fields, task_check, vm_check, scoped, returning,
-                   metadata_from=None):
+                   metadata_from=None, guarded=False):
     """The compare-and-swap UPDATE for one shape of call, built once.
 
     A shape is what changes the SQL: the fields set, whether each expected
@@ -590,8 +594,8 @@ def _cas_statement(fields, task_check, vm_check, scoped, returning,
     (``task_check``/``vm_check``: None, or ``(values, has_null)``), the
     host scope, and whether the dialect returns the row from the UPDATE
     (``metadata_from``: the dialect's name when the row's metadata comes
-    back with it, see ``_returned_metadata``; on PostgreSQL the UPDATE
-    then also requires ``_unchanged_since_snapshot``).
+    back with it, see ``_returned_metadata``), and whether the UPDATE
+    requires ``_unchanged_since_snapshot`` (``guarded``).
     Every value is a bound parameter: ``v_<field>`` for the new values,
     ``w_uuid``, ``expected_task_state_<n>``/``expected_vm_state_<n>`` and
     ``scope_host``; none is an "expanding" list, which SQLAlchemy renders
@@ -618,7 +622,7 @@ def _cas_statement(fields, task_check, vm_check, scoped, returning,
         conditions.append(sa.or_(*clauses) if clauses else sa.false())
     if scoped:
         conditions.append(_SCOPE_CONDITION)
-    if metadata_from in _SNAPSHOT_GUARDED:
+    if guarded:
         conditions.append(_unchanged_since_snapshot(table))
     statement = sa.update(table).where(*conditions).values(
         _bound_values(table, fields))
@@ -705,13 +709,24 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
         metadata_from = _aggregating_dialect(dialect.name)
     shape = (tuple(sorted(values)), task_check, vm_check,
              scope_host is not None, returning)
+    # Guarded where a statement that waited for the row's lock would read
+    # its subqueries from before the wait: the metadata it returns, and
+    # the migrations of the host scope (one ended by the writer it waited
+    # for would still open the instance to the caller).
+    guarded = dialect.name in _SNAPSHOT_GUARDED and (
+        metadata_from is not None or scope_host is not None)
     matched, row = _update_outcome(
-        connection.execute(_cas_statement(*shape, metadata_from), params),
-        returning)
-    if not matched and metadata_from in _SNAPSHOT_GUARDED:
+        connection.execute(_cas_statement(*shape, metadata_from, guarded),
+                           params), returning)
+    if not matched and guarded:
         # A miss, or the row changed while the UPDATE waited for its
         # lock: again without the guard (and so without the metadata).
         metadata_from = None
+        if scope_host is not None:
+            # Under the row's lock first: the UPDATE then waits for
+            # nothing, and its snapshot, taken after the lock, holds what
+            # every writer of the row committed, the migrations included.
+            connection.execute(_LOCK_INSTANCE, {'uuid': instance_uuid})
         matched, row = _update_outcome(
             connection.execute(_cas_statement(*shape), params), returning)
     if not matched:

@@ -235,3 +235,50 @@ def test_a_confined_destroy_cannot_race_with_a_host_change(
         api.instance_destroy(admin, uuid, scope_host='h1')
     monkeypatch.setattr(api, '_instance_get', real)
     assert api.instance_get_by_uuid(admin, uuid)['host'] == 'h2'
+
+
+@pytest.mark.parametrize('values', [{'task_state': 'x'},
+                                    {'task_state': 'x',
+                                     'metadata': {'k': 'v'}}])
+def test_a_scope_ended_while_the_update_waited_is_ended(db_all, values):
+    """h2 writes an instance migrating from h1 to h2 while the control
+    plane, holding the row, ends the migration (a revert: the instance
+    stays on h1). After the wait h2 is out of scope; PostgreSQL re-checks
+    the row, but the UPDATE's migration subquery reads its snapshot from
+    before the wait."""
+    if db_session.get_engine().dialect.name != 'postgresql':
+        pytest.skip('MariaDB reads the subquery with locks, SQLite '
+                    'serialises: the waiting case is PostgreSQL\'s')
+    admin = np_context.get_admin_context()
+    uuid = api.instance_create(admin, {'host': 'h1'})['uuid']
+    migration = api.migration_create(admin, {
+        'instance_uuid': uuid, 'source_compute': 'h1',
+        'dest_compute': 'h2', 'status': 'migrating'})
+    results = []
+
+    def write():
+        try:
+            results.append(api.instance_update(admin, uuid, values,
+                                               scope_host='h2'))
+        except Exception as e:
+            results.append(e)
+
+    engine = db_session.get_engine()
+    with engine.connect() as control, engine.connect() as watch:
+        control.execute(sa.update(models.Instance.__table__).where(
+            models.Instance.uuid == uuid).values(host='h1', progress=1))
+        control.execute(sa.update(models.Migration.__table__).where(
+            models.Migration.id == migration['id']).values(
+                status='reverted'))
+        writer = threading.Thread(target=write)
+        writer.start()
+        deadline = time.monotonic() + 30
+        while not watch.execute(sa.text(
+                'SELECT count(*) FROM pg_locks WHERE NOT granted')).scalar():
+            assert time.monotonic() < deadline, 'the write never waited'
+            time.sleep(0.02)
+        control.commit()
+    writer.join(30)
+    assert isinstance(results[0], exception.HostScopeViolation), results
+    instance = api.instance_get_by_uuid(admin, uuid)
+    assert (instance['task_state'], instance['metadata']) == (None, {})
