@@ -12,9 +12,11 @@
 
 import sys
 
-from oslo_config import cfg
-
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
+from oslo_config import cfg
+import oslo_messaging as messaging
+
+from nova_proxy.common import db_errors
 from nova_proxy.common import key_cli
 from nova_proxy.common import service
 from nova_proxy import conf
@@ -69,17 +71,53 @@ command_opt = cfg.SubCommandOpt('command', title='Commands',
                                 handler=_add_subcommands)
 
 
+def _unknown_revision(error):
+    """The revision ``db sync --version`` named that alembic cannot find,
+    or None."""
+    from alembic.script import revision
+    from alembic import util as alembic_util
+    if isinstance(error, alembic_util.CommandError) and isinstance(
+            error.__cause__, revision.ResolutionError):
+        return error.__cause__.argument
+    return None
+
+
+def explain(error):
+    """One line saying what failed and what to check, or None for an
+    error we do not expect (its traceback is then shown)."""
+    from alembic import util as alembic_util
+    from nova_proxy import exception
+    if isinstance(error, exception.NovaProxyException):
+        return str(error)
+    if db_errors.is_database_unavailable(error):
+        return ('Cannot reach the database: %s; check [database] connection'
+                % db_errors.describe(error))
+    if isinstance(error, messaging.MessagingTimeout):
+        return ('No proxy answered within %s s: check that nova-compute-proxy '
+                'runs and that transport_url, control_exchange and [proxy] '
+                'topic match its configuration'
+                % getattr(CONF, 'rpc_response_timeout', '?'))
+    revision = _unknown_revision(error)
+    if revision is not None:
+        from nova_proxy.db import migration
+        return ('Unknown revision %r; the newest is %s'
+                % (revision, migration.head_revision()))
+    if isinstance(error, alembic_util.CommandError):
+        return str(error).strip().splitlines()[0]
+    return None
+
+
 def main(argv=None):
     CONF.register_cli_opt(command_opt)
     service.prepare_service(sys.argv if argv is None else argv)
     try:
         CONF.command.func()
     except Exception as e:
-        from nova_proxy import exception
-        if isinstance(e, exception.NovaProxyException):
-            print('Error: %s' % e, file=sys.stderr)
-            return 1
-        raise
+        problem = explain(e)
+        if problem is None:
+            raise
+        print('Error: %s' % problem, file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,14 +2,17 @@
 base class.
 
 ``prepare_service()`` is the one place that parses config and sets up
-logging. ``RPCService`` follows oslo.service's fork rules: ``__init__`` keeps
-plain values only; transports, engines, servers and threads are built in
-``start()``, after the launcher has forked the worker; ``stop()`` stops
-taking messages, drains what is in flight, then releases everything.
+logging; a config file that is missing, unreadable or malformed ends the
+process with status 1 and one line on stderr. ``RPCService`` follows
+oslo.service's fork rules: ``__init__`` keeps plain values only;
+transports, engines, servers and threads are built in ``start()``, after
+the launcher has forked the worker; ``stop()`` stops taking messages,
+drains what is in flight, then releases everything.
 """
 
 import sys
 
+from oslo_config import cfg
 from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_service import service
@@ -20,7 +23,7 @@ from nova_proxy import conf
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-__all__ = ['prepare_service', 'RPCService', 'launch']
+__all__ = ['prepare_service', 'config_problem', 'RPCService', 'launch']
 
 PROJECT = 'nova-compute-proxy'
 
@@ -34,8 +37,32 @@ def prepare_service(argv=None, default_config_files=None):
                          + ['oslo.messaging=INFO', 'amqp=WARN',
                             'oslo_messaging._drivers.amqpdriver=WARN',
                             'alembic=WARN'])
-    CONF(argv[1:], project=PROJECT, default_config_files=default_config_files)
+    try:
+        CONF(argv[1:], project=PROJECT,
+             default_config_files=default_config_files)
+    except cfg.Error as e:
+        problem = config_problem(e)
+        if problem is None:
+            raise
+        # Logging is not set up yet: one line on stderr, status 1.
+        raise SystemExit('Error: %s' % problem)
     logging.setup(CONF, PROJECT)
+
+
+def config_problem(error):
+    """One line saying what is wrong with the config files, or None when
+    ``error`` is not about them."""
+    if isinstance(error, cfg.ConfigFilesNotFoundError):
+        return 'Config file not found: %s' % ', '.join(error.config_files)
+    if isinstance(error, cfg.ConfigFilesPermissionDeniedError):
+        return 'Config file not readable: %s' % ', '.join(
+            error.config_files)
+    if isinstance(error, cfg.ConfigDirNotFoundError):
+        return 'Config directory not found: %s' % error.config_dir
+    if isinstance(error, cfg.ConfigFileParseError):
+        # msg reads "at <file>:<line>, <what is wrong>".
+        return 'Cannot parse config file %s' % error.msg
+    return None
 
 
 class RPCService(service.Service):

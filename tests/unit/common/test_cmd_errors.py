@@ -1,0 +1,99 @@
+"""The console scripts, in a subprocess: a common failure (database down,
+no proxy answering, unknown revision, config file missing or malformed)
+ends with status 1 and one line on stderr saying what to check, not a
+traceback."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nova_proxy.cmd import manage
+
+# Nothing listens on port 1: the connection is refused at once.
+DOWN = 'postgresql+psycopg2://root@127.0.0.1:1/x'
+
+
+def _run(tmp_path, module, argv, config=None):
+    if config is not None:
+        path = tmp_path / 'test.conf'
+        path.write_text(config)
+        argv = ['--config-file', str(path)] + argv
+    return subprocess.run(
+        [sys.executable, '-W', 'ignore', '-m', module] + argv,
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, OSLO_LOCK_PATH=str(tmp_path)))
+
+
+def _manage(tmp_path, argv, config):
+    return _run(tmp_path, 'nova_proxy.cmd.manage', argv, config)
+
+
+def _one_line(result):
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(lines) == 1, result.stderr
+    assert 'Traceback' not in result.stdout + result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize('argv', [
+    ['db', 'version'],
+    ['db', 'sync'],
+    ['operation', 'list'],
+    ['operation', 'show', 'op-1'],
+    ['periodic', 'list'],
+    ['server', 'list'],
+])
+def test_database_down(tmp_path, argv):
+    line = _one_line(_manage(tmp_path, argv,
+                             '[database]\nconnection = %s\n' % DOWN))
+    assert line.startswith('Error: Cannot reach the database: ')
+    assert 'Connection refused' in line
+    assert line.endswith('; check [database] connection')
+
+
+@pytest.mark.parametrize('argv', [
+    ['server', 'watch', 'op-1'],
+    ['server', 'build', 'web-1', '--wait'],
+])
+def test_no_proxy_answers(tmp_path, argv):
+    line = _one_line(_manage(
+        tmp_path, argv, '[DEFAULT]\ntransport_url = fake:/\n'
+                        'rpc_response_timeout = 1\n'))
+    assert line == ('Error: No proxy answered within 1 s: check that '
+                    'nova-compute-proxy runs and that transport_url, '
+                    'control_exchange and [proxy] topic match its '
+                    'configuration')
+
+
+def test_db_sync_unknown_revision(tmp_path):
+    from nova_proxy.db import migration
+    line = _one_line(_manage(
+        tmp_path, ['db', 'sync', '--version', 'bogus'],
+        '[database]\nconnection = sqlite:///%s\n' % (tmp_path / 'x.db')))
+    assert line == ("Error: Unknown revision 'bogus'; the newest is %s"
+                    % migration.head_revision())
+
+
+@pytest.mark.parametrize('module, argv', [
+    ('nova_proxy.cmd.manage', ['db', 'version']),
+    ('nova_proxy.cmd.compute', []),
+    ('nova_proxy.cmd.proxy', []),
+])
+def test_config_file_not_found(tmp_path, module, argv):
+    missing = str(tmp_path / 'nonexistent.conf')
+    line = _one_line(_run(tmp_path, module,
+                          ['--config-file', missing] + argv))
+    assert line == 'Error: Config file not found: %s' % missing
+
+
+def test_config_file_malformed(tmp_path):
+    line = _one_line(_manage(tmp_path, ['db', 'version'], '[DEFAULT\n'))
+    assert line.startswith('Error: Cannot parse config file at %s:1, '
+                           % (tmp_path / 'test.conf'))
+
+
+def test_unexpected_errors_keep_their_traceback():
+    assert manage.explain(ValueError('a bug')) is None
