@@ -7,6 +7,9 @@ every read and write goes through the shim (``nova_proxy.compute.db``) with
 this host's compute context, so the proxies' host scope applies.
 """
 
+import collections
+import threading
+
 from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_utils import timeutils
@@ -48,6 +51,8 @@ class _Endpoint:
         self.node = node
         self.driver = driver
         self._resources_changed = resources_changed or (lambda: None)
+        self._build_locks = collections.defaultdict(threading.Lock)
+        self._build_locks_lock = threading.Lock()
 
     def _context(self, context):
         """This host's compute context, carrying the caller's request id
@@ -80,10 +85,26 @@ class LifecycleEndpoint(_Endpoint):
                                     reason='%s: %s' % (type(error).__name__,
                                                        error))
 
+    def _one_build_at_a_time(self, operation_id):
+        """One delivery of a build step at a time: a takeover may send the
+        step again while the first is still spawning, and the second
+        would pass the spawning compare-and-swap (a resumed build must)
+        and then fail the first's final one. After the first, the second
+        finds the build done."""
+        if operation_id is None:
+            return threading.Lock()
+        with self._build_locks_lock:
+            return self._build_locks[operation_id]
+
     @rpc.remotable
     def build_and_run_instance(self, context, instance_uuid: str,
                                operation_id: str | None = None,
                                request_id: str | None = None):
+        with self._one_build_at_a_time(operation_id):
+            return self._build(context, instance_uuid, operation_id,
+                               request_id)
+
+    def _build(self, context, instance_uuid, operation_id, request_id):
         ctx = self._context(context)
         instance = db.instance_get_by_uuid(ctx, instance_uuid)
         if (self.driver.step_done(operation_id, 'spawn') and

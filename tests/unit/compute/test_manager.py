@@ -2,6 +2,8 @@
 ComputeAPI -> compute service -> shim -> proxy endpoints -> database."""
 
 import json
+import threading
+import time
 
 import pytest
 
@@ -104,6 +106,41 @@ def test_build_replay_with_the_same_operation_spawns_once(stack, compute):
                                              operation_id='op-1')
     assert again['vm_state'] == 'active'
     assert again['launched_at'] == first['launched_at']
+    assert [e['step'] for e in effects(compute)] == ['spawn']
+
+
+def test_a_build_delivered_twice_at_once_spawns_once(
+        stack, compute, monkeypatch):
+    """A takeover sends the step again while the first delivery still
+    spawns: both answer the built instance, and it spawned once."""
+    uuid = create_instance()['uuid']
+    second_sent = threading.Event()
+    real_spawn = fake.FakeDriver.spawn
+
+    def slow_spawn(driver, instance, operation_id=None):
+        second_sent.wait(30)
+        time.sleep(0.3)  # the second delivery reaches the compute
+        return real_spawn(driver, instance, operation_id=operation_id)
+
+    monkeypatch.setattr(fake.FakeDriver, 'spawn', slow_spawn)
+    results = []
+
+    def build(event=None):
+        if event is not None:
+            event.set()
+        try:
+            results.append(stack.api.build_and_run_instance(
+                new_context(), 'c1', uuid, operation_id='op-1'))
+        except Exception as e:
+            results.append(e)
+
+    first = threading.Thread(target=build)
+    first.start()
+    second = threading.Thread(target=build, args=(second_sent,))
+    second.start()
+    first.join(60)
+    second.join(60)
+    assert [r['vm_state'] for r in results] == ['active', 'active'], results
     assert [e['step'] for e in effects(compute)] == ['spawn']
 
 
