@@ -62,13 +62,24 @@ class EventRecord:
                 instance = db.instance_update_and_record(
                     self._context, instance_uuid, values,
                     event_finish=_finish_values(self._values, 'Success'))
-            except exception.NovaProxyException:
+            except Exception as e:
+                if _unknown_outcome(e):
+                    # It may be written: the step fails, and its next
+                    # delivery sees what became of it.
+                    raise
                 # Nothing was written: the separate calls say what fails.
-                pass
             else:
                 self.finished = True
                 return instance
         return db.instance_update(self._context, instance_uuid, values)
+
+
+def _unknown_outcome(error):
+    """Whether a failed call to the proxies may still have been written:
+    any error but our own, and among ours ``DatabaseUnavailable`` (a
+    connection lost during COMMIT)."""
+    return (not isinstance(error, exception.NovaProxyException) or
+            isinstance(error, exception.DatabaseUnavailable))
 
 
 def _finish_values(values, result, tb=None):
@@ -117,16 +128,15 @@ def record_event(context, instance_uuid, action, event, request_id, host,
                 lambda: db.instance_update_and_record(
                     context, instance_uuid, update, event_start=values))
             started = True
-        except exception.NovaProxyException:
+        except Exception as e:
+            if _unknown_outcome(e):
+                # Not known whether it was written (a timeout): as when
+                # the separate update times out, the event ends Error.
+                _finish(context, values, own_action, result='Error',
+                        tb=traceback.format_exc())
+                raise
             # Nothing of the call was written: the separate calls below
             # leave the records they always left and raise what they did.
-            pass
-        except Exception:
-            # Not known whether it was written (a timeout): as when the
-            # separate update times out, the event ends Error.
-            _finish(context, values, own_action, result='Error',
-                    tb=traceback.format_exc())
-            raise
     if not started:
         with_action(lambda: db.action_event_start(context, values))
         if update is not None:
@@ -195,14 +205,15 @@ def fail(context, instance_uuid, error, host, values):
                 context, instance_uuid, values,
                 fault=_fault_values(instance_uuid, error, host))
             return
-        except exception.NovaProxyException:
-            pass  # nothing was written: the separate calls below
-        except Exception:
-            # Not known whether it was written (a timeout): repeating it
-            # could record the fault twice.
-            LOG.warning('Could not record a fault of instance %s nor set '
-                        'it after a failure', instance_uuid, exc_info=True)
-            return
+        except Exception as e:
+            if _unknown_outcome(e):
+                # Not known whether it was written (a timeout): repeating
+                # it could record the fault twice.
+                LOG.warning('Could not record a fault of instance %s nor '
+                            'set it after a failure', instance_uuid,
+                            exc_info=True)
+                return
+            # Nothing was written: the separate calls below.
     add_fault(context, instance_uuid, error, host)
     try:
         db.instance_update(context, instance_uuid, values)

@@ -62,9 +62,12 @@ class Stopping(Exception):
 # and resumes it (one attempt more) once the database answers again.
 DATABASE_OUTAGES = (db_exc.DBConnectionError, db_exc.DBDeadlock,
                     sa.exc.OperationalError, sa.exc.InterfaceError)
-# The compute host (or the broker) did not take or answer the call: wait
-# for it, up to the deadline, then the step fails.
-UNANSWERED = (messaging.MessagingTimeout, messaging.MessageDeliveryFailure)
+# The compute host (or the broker) did not take or answer the call, or
+# the compute could not reach the database through the proxies (what its
+# step wrote is then unknown): wait, up to the deadline, and call again
+# (steps are idempotent), then the step fails.
+UNANSWERED = (messaging.MessagingTimeout, messaging.MessageDeliveryFailure,
+              exception.DatabaseUnavailable)
 
 
 def _error_text(error):

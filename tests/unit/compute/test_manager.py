@@ -319,3 +319,33 @@ def test_power_sync_follows_the_hypervisor(stack, compute):
     # An instance with a task in progress belongs to that task.
     instance = db.instance_get_by_uuid(new_context(), busy)
     assert (instance['vm_state'], instance['power_state']) == ('active', 1)
+
+
+def test_a_build_whose_last_write_is_lost_at_commit_is_not_undone(
+        stack, compute, monkeypatch):
+    """The build's last call commits but its answer is lost with the
+    proxy's database connection (DatabaseUnavailable): not taken for
+    "nothing written" and followed by a second, failing update; the step
+    fails as unknown, and its next delivery finds the build done."""
+    from nova_proxy.proxy import rpcapi as proxy_rpcapi
+    uuid = create_instance()['uuid']
+    real = proxy_rpcapi.ProxyAPI._call
+    lost = []
+
+    def lost_at_commit(api, context, method, *args, **kwargs):
+        result = real(api, context, method, *args, **kwargs)
+        if method == 'instance_update_and_record' and \
+                kwargs.get('event_finish') and not lost:
+            lost.append(method)
+            raise exception.DatabaseUnavailable(method=method,
+                                                reason='lost at COMMIT')
+        return result
+
+    monkeypatch.setattr(proxy_rpcapi.ProxyAPI, '_call', lost_at_commit)
+    with pytest.raises(exception.DatabaseUnavailable):
+        stack.api.build_and_run_instance(new_context(), 'c1', uuid,
+                                         operation_id='op-1')
+    again = stack.api.build_and_run_instance(new_context(), 'c1', uuid,
+                                             operation_id='op-1')
+    assert (again['vm_state'], again['task_state']) == ('active', None)
+    assert [e['step'] for e in effects(compute)] == ['spawn']

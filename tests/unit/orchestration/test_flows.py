@@ -361,6 +361,26 @@ def test_database_outage_stops_the_runner_without_rollback(
     assert compute.effects.count((op['id'], 'resize_instance')) == 1
 
 
+def test_a_step_whose_compute_lost_the_database_is_called_again(
+        orch, api, runner, compute):
+    """The compute answered DatabaseUnavailable: what its step wrote is
+    unknown, not failed. The step is called again (it is idempotent), as
+    after no answer, and the operation goes on; nothing is undone."""
+    inst = oc.add_instance(orch)
+    op = api.migrate_server(orch, instance_uuid=inst['uuid'])
+    outage = [True]
+
+    def proxies_lost_the_database(kwargs):
+        if outage and outage.pop():
+            raise exception.DatabaseUnavailable(method='migration_update',
+                                                reason='lost at COMMIT')
+    compute.on_call['resize_instance'] = proxies_lost_the_database
+    record = _run(runner, orch, op)
+    assert record['status'] == 'done', record['error']
+    assert [c['step'] for c in compute.calls].count('resize_instance') == 2
+    assert compute.effects.count((op['id'], 'resize_instance')) == 1
+
+
 def test_final_writes_failing_still_finish_the_journal(orch, api, runner,
                                                        compute):
     inst = oc.add_instance(orch)
