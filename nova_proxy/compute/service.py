@@ -7,7 +7,8 @@ It plays nova-compute's part with a fake hypervisor, and has no database:
    from then on importing or calling ``nova_proxy.db.api`` raises
    ``DBNotAllowed``.
 2. It waits for a proxy to answer ``ping`` (up to ``[proxy_client]
-   startup_ping_timeout``), then gets or creates its service record and its
+   startup_ping_timeout``, whether no proxy answers or the broker cannot
+   be reached), then gets or creates its service record and its
    compute node record through the shim.
 3. It serves topic ``[compute] topic`` with server ``<host>`` (queue
    ``compute.<host>``): the endpoints of ``manager.py``.
@@ -21,6 +22,7 @@ host-scope policy confines this service to its own host.
 
 import importlib
 import sys
+import threading
 import time
 
 from oslo_log import log as logging
@@ -50,6 +52,14 @@ BINARY = 'nova-compute-proxy-compute'
 # proxies treat this reference service exactly as they would nova-compute.
 SERVICE_BINARY = 'nova-compute'
 
+# Seconds a start-up ping may take to publish, beyond its wait for the
+# answer, before it counts as stuck connecting to the broker.
+_PUBLISH_GRACE = 1.0
+# Set when a start-up ping was abandoned while connecting to the broker:
+# its thread holds the transport's reply-queue lock, so cleaning the
+# transport up would wait for it forever.
+_abandoned = threading.Event()
+
 
 def block_database():
     """Block database access in this process and prove that it holds.
@@ -70,11 +80,51 @@ def block_database():
     raise RuntimeError('Database access is not blocked in %s' % BINARY)
 
 
+def _ping_within(context, per_try, limit):
+    """One ``ping`` with a wait of ``per_try`` seconds for its answer, run
+    in a daemon thread and abandoned after ``limit`` seconds.
+
+    The bound covers the connection to the broker, which the ping's own
+    timeout does not: oslo.messaging's rabbit driver reconnects forever
+    when the broker is unreachable, and a call's ``retry`` (in 18.3.1)
+    only limits its sending connection, not the reply queue's, which is
+    made first. An abandoned thread keeps reconnecting until the process
+    exits (the caller exits or its worker fails), holding the transport's
+    reply-queue lock: see ``_cleanup_transport()``.
+
+    :raises: MessageDeliveryFailure when the call has not ended after
+        ``limit`` seconds (it is still connecting to the broker); what the
+        call raised otherwise.
+    """
+    outcome = {}
+
+    def ping():
+        try:
+            db.ping(context, context.compute_host, timeout=per_try)
+        except BaseException as e:
+            outcome['error'] = e
+        else:
+            outcome['done'] = True
+
+    thread = threading.Thread(target=ping, name='startup-ping', daemon=True)
+    thread.start()
+    thread.join(limit)
+    if 'error' in outcome:
+        raise outcome['error']
+    if not outcome:
+        _abandoned.set()
+        raise messaging.MessageDeliveryFailure(
+            'the message broker (transport_url) cannot be reached: the '
+            'ping was still connecting after %.1fs' % limit)
+
+
 def wait_for_proxy(context):
     """Wait until a proxy answers ``ping``.
 
     :raises: MessagingTimeout after ``[proxy_client] startup_ping_timeout``
-        seconds (0: wait forever).
+        seconds (0: wait forever) when the broker is reachable but no proxy
+        answered; MessageDeliveryFailure when the broker could not be
+        reached in that time.
     """
     limit = CONF.proxy_client.startup_ping_timeout
     deadline = time.monotonic() + limit if limit else None
@@ -86,7 +136,13 @@ def wait_for_proxy(context):
         # queue is dropped by the broker, never answered.
         per_try = max(1, int(min(2, left) if left is not None else 2))
         try:
-            db.ping(context, context.compute_host, timeout=per_try)
+            if deadline is None:
+                db.ping(context, context.compute_host, timeout=per_try)
+            else:
+                # A connected call ends within per_try (plus the time to
+                # publish): wait that long even past the deadline.
+                _ping_within(context, per_try,
+                             max(left, per_try) + _PUBLISH_GRACE)
             LOG.info('A proxy answered ping (attempt %d)', attempt)
             return
         except messaging.MessagingTimeout:
@@ -95,24 +151,47 @@ def wait_for_proxy(context):
                 raise
             LOG.warning('No proxy answered ping yet (attempt %d); '
                         'waiting', attempt)
-            time.sleep(CONF.compute.startup_retry_interval)
+        except messaging.MessageDeliveryFailure as e:
+            if deadline is not None and time.monotonic() >= deadline:
+                LOG.warning('No proxy answered ping within %ss: %s',
+                            limit, e)
+                raise
+            LOG.warning('Cannot reach the message broker yet (attempt %d): '
+                        '%s; waiting', attempt, e)
+        time.sleep(CONF.compute.startup_retry_interval)
 
 
 def check_proxy_before_fork(host):
     """Wait for a proxy in the launcher process, before it forks the
     worker (a worker that fails its own start-up is respawned forever).
 
-    :returns: True if a proxy answered in time.
+    :returns: True if a proxy answered in time; False if none did, or if
+        the broker could not be reached, within ``[proxy_client]
+        startup_ping_timeout``.
     """
     try:
         wait_for_proxy(np_context.get_compute_context(host))
         return True
-    except messaging.MessagingTimeout:
+    except (messaging.MessagingTimeout, messaging.MessageDeliveryFailure):
         return False
     finally:
         # No transport may cross the fork.
         db.reset()
+        _cleanup_transport()
+
+
+def _cleanup_transport():
+    """``rpc.cleanup()``, without waiting for an abandoned start-up
+    ping: the transport's cleanup then waits on the lock that the ping's
+    thread holds, so it runs in a daemon thread, given half a second
+    (the process is about to exit)."""
+    if not _abandoned.is_set():
         rpc.cleanup()
+        return
+    thread = threading.Thread(target=rpc.cleanup, name='rpc-cleanup',
+                              daemon=True)
+    thread.start()
+    thread.join(0.5)
 
 
 class ComputeService(service.RPCService):

@@ -23,7 +23,9 @@ client_opts = [
     cfg.IntOpt('startup_ping_timeout',
                default=120, min=0,
                help='Seconds a compute service waits at start-up for a '
-                    'proxy to answer ``ping``; 0 waits forever.'),
+                    'proxy to answer ``ping``, whether no proxy answers or '
+                    'the message broker (transport_url) cannot be reached; '
+                    'it then exits with status 1. 0 waits forever.'),
     cfg.StrOpt('key_file',
                help='This compute host\'s secret key (one key per line; '
                     'the first signs, all verify). When set, every call to '
