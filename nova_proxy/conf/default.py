@@ -20,8 +20,14 @@ default_opts = [
                # every command without state_path fail with NoSuchOptError.
                default='state',
                help='Top-level directory for local state: the fake virt '
-                    'driver\'s instance files, the embedded SQLite database '
-                    'and the proxy\'s worker slot locks.'),
+                    'driver\'s instance files and step ledger '
+                    '(``fake-virt/state.json``), the embedded SQLite '
+                    'database and the proxy\'s worker slot locks. A '
+                    'relative path, as the default is, is resolved against '
+                    'the working directory of the process: set an absolute '
+                    'path, or start the service in a directory of its own '
+                    '(the shipped systemd units run it in '
+                    '/var/lib/nova-compute-proxy, their StateDirectory).'),
 ]
 
 
