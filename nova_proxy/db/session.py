@@ -203,6 +203,32 @@ def _ensure_state_path(url):
         os.makedirs(directory, exist_ok=True)
 
 
+def _mysql_on_connect(dbapi_conn, record):
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute('SET SESSION TRANSACTION ISOLATION LEVEL '
+                       'READ COMMITTED')
+    finally:
+        cursor.close()
+
+
+def _read_committed_on_mysql(engine):
+    """MariaDB and MySQL transactions read as PostgreSQL's do: each
+    statement from what was committed when it started (READ COMMITTED),
+    not from a snapshot fixed at the transaction's first read (InnoDB's
+    REPEATABLE READ). The database API is written for that: a write
+    transaction that read something first (an action event's part of
+    instance_update_and_record) would otherwise return metadata older
+    than the row it updated, and explain a compare-and-swap miss from
+    the old snapshot. Set at connect, once per connection; the pool's
+    first connection (oslo.db's test connection) is dropped so that none
+    is left at the server's default."""
+    if engine.dialect.name not in ('mysql', 'mariadb'):
+        return
+    sqlalchemy.event.listen(engine, 'connect', _mysql_on_connect)
+    engine.dispose()
+
+
 def _get_context_manager():
     global _context_manager
     if _context_manager is None:
@@ -219,6 +245,7 @@ def _get_context_manager():
                 _listen_first(engine, 'begin', _sqlite_on_begin)
                 _pool_sqlite_file(engine)
                 _no_ping_at_checkout(engine)
+                _read_committed_on_mysql(engine)
                 _context_manager = cm
     return _context_manager
 

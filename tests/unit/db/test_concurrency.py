@@ -282,3 +282,47 @@ def test_a_scope_ended_while_the_update_waited_is_ended(db_all, values):
     assert isinstance(results[0], exception.HostScopeViolation), results
     instance = api.instance_get_by_uuid(admin, uuid)
     assert (instance['task_state'], instance['metadata']) == (None, {})
+
+
+def _record_racing(values, concurrent, monkeypatch, scope_host=None):
+    """instance_update_and_record whose fault part runs, then another
+    writer's update of the instance commits, then its compare-and-swap."""
+    if db_session.get_engine().dialect.name == 'sqlite':
+        pytest.skip('SQLite: the write lock serialises the two')
+    admin = np_context.get_admin_context()
+    uuid = api.instance_create(admin, {'host': 'h1',
+                                       'metadata': {'k': 'old'}})['uuid']
+    real = api._instance_fault_create
+
+    def fault_then_another_writer(connection, values, scope_host):
+        result = real(connection, values, scope_host)
+        other = threading.Thread(target=lambda: api.instance_update(
+            admin, uuid, concurrent))
+        other.start()
+        other.join(30)
+        return result
+
+    monkeypatch.setattr(api, '_instance_fault_create',
+                        fault_then_another_writer)
+    return api.instance_update_and_record(
+        admin, uuid, values, fault={'instance_uuid': uuid, 'message': 'm'},
+        scope_host=scope_host)
+
+
+def test_a_write_that_read_first_returns_the_metadata_of_its_row(
+        db_all, monkeypatch):
+    """On MariaDB a transaction's first read used to fix its snapshot
+    (REPEATABLE READ): the metadata came back older than the row."""
+    got = _record_racing({'task_state': 'x'},
+                         {'progress': 7, 'metadata': {'k': 'new'}},
+                         monkeypatch)
+    assert (got['progress'], got['task_state'], got['metadata']) == (
+        7, 'x', {'k': 'new'})
+
+
+def test_a_write_that_read_first_explains_its_miss_from_now(
+        db_all, monkeypatch):
+    with pytest.raises(exception.UnexpectedTaskStateError):
+        _record_racing({'expected_task_state': None, 'task_state': 'x'},
+                       {'task_state': 'other'}, monkeypatch,
+                       scope_host='h1')
