@@ -28,6 +28,7 @@ from sqlalchemy.orm import relationship
 
 # Microseconds matter: heartbeats, journal ordering and CAS on updated_at.
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), 'mysql', 'mariadb')
+# Any length, as TEXT is on PostgreSQL and SQLite (MariaDB's TEXT: 64 KB).
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), 'mysql', 'mariadb')
 
 
@@ -93,7 +94,7 @@ class Instance(Base, TimestampMixin, SoftDeleteMixin):
 class _MetadataMixin(TimestampMixin):
     id = mapped_column(Integer, primary_key=True, autoincrement=True)
     key = mapped_column(String(255), nullable=False)
-    value = mapped_column(Text)
+    value = mapped_column(LongText)
 
 
 class InstanceMetadata(Base, _MetadataMixin):
@@ -237,9 +238,9 @@ class InstanceActionEvent(Base, TimestampMixin, SoftDeleteMixin):
     start_time = mapped_column(Timestamp)
     finish_time = mapped_column(Timestamp)
     result = mapped_column(String(255))
-    traceback = mapped_column(Text)
+    traceback = mapped_column(LongText)
     host = mapped_column(String(255))
-    details = mapped_column(Text)
+    details = mapped_column(LongText)
 
 
 class Operation(Base):
@@ -266,7 +267,7 @@ class Operation(Base):
     owner = mapped_column(String(255))
     epoch = mapped_column(Integer, nullable=False, default=0)
     attempts = mapped_column(Integer, nullable=False, default=0)
-    error = mapped_column(Text)
+    error = mapped_column(LongText)
     params = mapped_column(LongText)
     state = mapped_column(LongText)
     migration_id = mapped_column(Integer)
@@ -333,5 +334,5 @@ class PeriodicRun(Base):
     items = mapped_column(Integer, nullable=False, default=0)
     handled = mapped_column(LongText)
     result = mapped_column(String(32))
-    details = mapped_column(Text)
+    details = mapped_column(LongText)
     duration = mapped_column(Float)

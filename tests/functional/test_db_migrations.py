@@ -41,3 +41,26 @@ def test_models_match_migrations(empty_engine):
                         'compare_server_default': False})
         diff = autogenerate.compare_metadata(context, models.Base.metadata)
     assert diff == []
+
+
+def test_walk_down_to_the_first_revision_and_up(empty_engine):
+    """Every revision's downgrade works and the upgrade after it too, with
+    the foreign keys (0002 drops and makes again those on MariaDB)."""
+    from alembic import command
+    migration.db_sync(engine=empty_engine)
+    keys = _foreign_keys(empty_engine)
+    with empty_engine.begin() as connection:
+        command.downgrade(migration._config(connection), '0001')
+    assert migration.db_version(engine=empty_engine) == '0001'
+    migration.db_sync(engine=empty_engine)
+    assert migration.db_version(engine=empty_engine) == \
+        migration.head_revision()
+    assert _foreign_keys(empty_engine) == keys != []
+
+
+def _foreign_keys(engine):
+    inspector = sa.inspect(engine)
+    return sorted((table, tuple(key['constrained_columns']),
+                   key['referred_table'])
+                  for table in inspector.get_table_names()
+                  for key in inspector.get_foreign_keys(table))

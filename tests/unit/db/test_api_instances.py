@@ -549,3 +549,21 @@ def test_listing_more_instances_than_one_metadata_read_takes(
     assert [i['uuid'] for i in listed] == [i['uuid'] for i in made]
     assert [i['metadata'] for i in listed] == [{'n': str(n)}
                                                for n in range(5)]
+
+
+def test_text_is_stored_and_compared_alike_on_every_backend(
+        db_all, admin_context):
+    """Any length, byte for byte: MariaDB's TEXT held 64 KB and its
+    default collation made 'a', 'A' and 'a ' one metadata key."""
+    long = 'x' * 70000
+    inst = _create(admin_context, display_name='vm-日本',
+                   metadata={'a': '1', 'A': '2', 'a ': '3', 'long': long})
+    got = api.instance_get_by_uuid(admin_context, inst['uuid'])
+    assert got['display_name'] == 'vm-日本'
+    assert got['metadata'] == {'a': '1', 'A': '2', 'a ': '3', 'long': long}
+    api.instance_action_start(admin_context, {
+        'instance_uuid': inst['uuid'], 'action': 'a', 'request_id': 'r'})
+    event = api.action_event_start(admin_context, {
+        'instance_uuid': inst['uuid'], 'request_id': 'r', 'event': 'e',
+        'traceback': long})
+    assert len(event['traceback']) == 70000
