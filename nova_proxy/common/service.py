@@ -23,7 +23,8 @@ from nova_proxy import conf
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-__all__ = ['prepare_service', 'config_problem', 'RPCService', 'launch']
+__all__ = ['prepare_service', 'config_problem', 'option_rules_broken',
+           'RPCService', 'launch']
 
 PROJECT = 'nova-compute-proxy'
 
@@ -46,7 +47,38 @@ def prepare_service(argv=None, default_config_files=None):
             raise
         # Logging is not set up yet: one line on stderr, status 1.
         raise SystemExit('Error: %s' % problem)
+    problem = option_rules_broken()
+    if problem is not None:
+        raise SystemExit('Error: %s' % problem)
     logging.setup(CONF, PROJECT)
+
+
+# (smaller option, larger option, why): pairs of options whose help says
+# they must be ordered, both read by the same process (the proxies).
+# [compute] report_interval and [periodic] service_down_time are not
+# among them: the first is the computes' and the second the proxies', and
+# a proxy's config need not hold the computes' value.
+_ORDERED = (
+    (('proxy', 'heartbeat_interval'), ('proxy', 'liveness_deadline'),
+     'a live proxy would count as dead between two heartbeats, and lose '
+     'its operations and its periodic task items to the others'),
+    (('compute', 'call_monitor_timeout'), ('compute', 'rpc_timeout'),
+     'a call to a compute would time out before a dead compute is '
+     'noticed'),
+)
+
+
+def option_rules_broken():
+    """One line naming the first pair of options in the wrong order, or
+    None."""
+    for (small_group, small), (large_group, large), why in _ORDERED:
+        low = getattr(getattr(CONF, small_group), small)
+        high = getattr(getattr(CONF, large_group), large)
+        if low >= high:
+            return ('[%s] %s (%s) must be below [%s] %s (%s): otherwise %s'
+                    % (small_group, small, low, large_group, large, high,
+                       why))
+    return None
 
 
 def config_problem(error):

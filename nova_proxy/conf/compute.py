@@ -59,7 +59,8 @@ compute_opts = [
                     '(oslo.messaging call_monitor_timeout). It lets a long '
                     'step (the disk copy of resize_instance) run longer '
                     'than rpc_timeout while a dead compute is still noticed '
-                    'within seconds. Must be below rpc_timeout.'),
+                    'within seconds. Must be below rpc_timeout (a process '
+                    'with it at or above rpc_timeout refuses to start).'),
     cfg.IntOpt('vcpus', default=16, min=1,
                help='Virtual CPUs the fake virt driver reports.'),
     cfg.IntOpt('memory_mb', default=32768, min=1,

@@ -32,7 +32,8 @@ proxy_opts = [
                help='Seconds after its last heartbeat when a proxy counts as '
                     'dead: its operations are taken over and it drops out of '
                     'the periodic task ring. Must be well above '
-                    'heartbeat_interval.'),
+                    'heartbeat_interval (a process with it at or below '
+                    'heartbeat_interval refuses to start).'),
     cfg.BoolOpt('enforce_host_scope',
                 default=True,
                 help='When enabled, a compute node may only read and change '

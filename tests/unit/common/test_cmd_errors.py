@@ -97,3 +97,16 @@ def test_config_file_malformed(tmp_path):
 
 def test_unexpected_errors_keep_their_traceback():
     assert manage.explain(ValueError('a bug')) is None
+
+
+@pytest.mark.parametrize('config, words', [
+    ('[proxy]\nheartbeat_interval = 10\nliveness_deadline = 10\n',
+     '[proxy] heartbeat_interval (10) must be below [proxy] '
+     'liveness_deadline (10)'),
+    ('[compute]\ncall_monitor_timeout = 90\n',
+     '[compute] call_monitor_timeout (90) must be below [compute] '
+     'rpc_timeout (60)'),
+])
+def test_options_in_the_wrong_order(tmp_path, config, words):
+    line = _one_line(_run(tmp_path, 'nova_proxy.cmd.proxy', [], config))
+    assert line.startswith('Error: ' + words + ': otherwise ')
