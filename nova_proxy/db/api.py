@@ -870,8 +870,9 @@ def instance_destroy(context, instance_uuid, scope_host=None):
         .values(deleted=models.Instance.id, deleted_at=now, updated_at=now)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
+        # Deleted meanwhile (NotFound), or moved away from the caller.
         session.expire_all()
-        moved = _instance_get(session, instance_uuid)  # or NotFound
+        moved = _instance_get(session, instance_uuid)
         raise exception.HostScopeViolation(
             caller=scope_host, resource='instance %s' % instance_uuid,
             owner=moved.host)
