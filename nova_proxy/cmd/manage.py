@@ -104,7 +104,30 @@ def explain(error):
                 % (revision, migration.head_revision()))
     if isinstance(error, alembic_util.CommandError):
         return str(error).strip().splitlines()[0]
-    return None
+    return _schema_mismatch(error)
+
+
+def _schema_mismatch(error):
+    """For a database error: whether the schema is not this release's
+    (the command then met a missing table or column), said in one line;
+    otherwise None."""
+    from oslo_db import exception as db_exc
+    import sqlalchemy as sa
+    if not isinstance(error, (sa.exc.DBAPIError, db_exc.DBError)):
+        return None
+    from nova_proxy.db import migration
+    try:
+        current = migration.db_version()
+    except Exception:
+        return None
+    head = migration.head_revision()
+    if current == head:
+        return None
+    sync = 'run "nova-compute-proxy-manage db sync"'
+    if current is None:
+        return 'The database has no tables: %s' % sync
+    return ('The database schema is at revision %s, this release needs %s: '
+            '%s' % (current, head, sync))
 
 
 def main(argv=None):

@@ -110,3 +110,13 @@ def test_unexpected_errors_keep_their_traceback():
 def test_options_in_the_wrong_order(tmp_path, config, words):
     line = _one_line(_run(tmp_path, 'nova_proxy.cmd.proxy', [], config))
     assert line.startswith('Error: ' + words + ': otherwise ')
+
+
+@pytest.mark.parametrize('argv', [['operation', 'list'],
+                                  ['periodic', 'list']])
+def test_database_without_tables(tmp_path, argv):
+    config = '[database]\nconnection = sqlite:///%s\n' % (
+        tmp_path / 'empty.sqlite')
+    line = _one_line(_manage(tmp_path, argv, config))
+    assert line == ('Error: The database has no tables: run '
+                    '"nova-compute-proxy-manage db sync"')
