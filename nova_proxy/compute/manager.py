@@ -1,4 +1,4 @@
-"""Endpoints of the compute service API (default namespace, version 1.0).
+"""Endpoints of the compute service API (default namespace, version 1.1).
 
 Three small endpoint classes: instance lifecycle, migration steps, driver
 state. Only ``@rpc.remotable`` methods are callable, and they are exactly
@@ -247,9 +247,11 @@ class MigrationEndpoint(_Endpoint):
 
     @rpc.remotable
     def finish_resize(self, context, instance_uuid: str, migration_id: int,
-                      flavor: dict, operation_id: str):
+                      flavor: dict, operation_id: str, power_on: bool = True):
+        # power_on: since 1.1; a 1.0 caller leaves it out and gets the
+        # instance running, as before.
         return self._step('finish_resize', instance_uuid, operation_id,
-                          migration_id, flavor)
+                          migration_id, flavor, power_on=power_on)
 
     @rpc.remotable
     def confirm_resize(self, context, instance_uuid: str, migration_id: int,
@@ -266,9 +268,10 @@ class MigrationEndpoint(_Endpoint):
     @rpc.remotable
     def finish_revert_resize(self, context, instance_uuid: str,
                              migration_id: int, flavor: dict,
-                             operation_id: str):
+                             operation_id: str, power_on: bool = True):
         return self._step('finish_revert_resize', instance_uuid,
-                          operation_id, migration_id, flavor)
+                          operation_id, migration_id, flavor,
+                          power_on=power_on)
 
     @rpc.remotable
     def abort_prep_resize(self, context, instance_uuid: str,

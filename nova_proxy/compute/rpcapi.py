@@ -25,21 +25,28 @@ API version history:
   start_instance, terminate_instance; prep_resize, resize_instance,
   finish_resize, confirm_resize, revert_resize, finish_revert_resize,
   abort_prep_resize; get_driver_state.
+* 1.1 - finish_resize and finish_revert_resize take ``power_on`` (default
+  True): False leaves the instance shut down, for one that was stopped
+  before the resize. Under a cap below 1.1 the client sends them as 1.0,
+  without ``power_on``, and the compute powers the instance on.
 """
 
+from oslo_log import log as logging
 import oslo_messaging as messaging
 
 from nova_proxy.common import rpc
 from nova_proxy import conf
 
+LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 __all__ = ['ComputeAPI', 'RPC_API_VERSION', 'METHODS']
 
-RPC_API_VERSION = '1.0'
+RPC_API_VERSION = '1.1'
 
-# Every method of the wire with the version that introduced it. The
-# compute's endpoints expose exactly these (a test checks it).
+# Every method of the wire with the version that introduced it, or last
+# changed its arguments (the version the client sends when the cap allows
+# it). The compute's endpoints expose exactly these (a test checks it).
 METHODS = {
     'build_and_run_instance': '1.0',
     'stop_instance': '1.0',
@@ -47,13 +54,18 @@ METHODS = {
     'terminate_instance': '1.0',
     'prep_resize': '1.0',
     'resize_instance': '1.0',
-    'finish_resize': '1.0',
+    'finish_resize': '1.1',
     'confirm_resize': '1.0',
     'revert_resize': '1.0',
-    'finish_revert_resize': '1.0',
+    'finish_revert_resize': '1.1',
     'abort_prep_resize': '1.0',
     'get_driver_state': '1.0',
 }
+
+# What finish_resize and finish_revert_resize were before 1.1 added
+# power_on: the version a capped client sends them as, without it.
+POWER_ON_VERSION = '1.1'
+BEFORE_POWER_ON = '1.0'
 
 
 class ComputeAPI:
@@ -85,12 +97,30 @@ class ComputeAPI:
     def can_send_version(self, version):
         return self.client.can_send_version(version)
 
-    def _call(self, context, host, method, **kwargs):
+    def _call(self, context, host, method, version=None, **kwargs):
         monitor = (self._call_monitor_timeout or
                    CONF.compute.call_monitor_timeout)
-        cctxt = self.client.prepare(server=host, version=METHODS[method],
+        cctxt = self.client.prepare(server=host,
+                                    version=version or METHODS[method],
                                     call_monitor_timeout=monitor)
         return cctxt.call(context, method, **kwargs)
+
+    def _call_finish(self, context, host, method, power_on, **kwargs):
+        """``finish_resize`` / ``finish_revert_resize``: with
+        ``power_on`` at 1.1; under a lower ``[upgrade_levels] compute``
+        cap as 1.0 without it (that compute powers the instance on)."""
+        if self.can_send_version(METHODS[method]):
+            return self._call(context, host, method, power_on=power_on,
+                              **kwargs)
+        if not power_on:
+            LOG.warning('%(method)s of instance %(uuid)s sent as compute '
+                        'API %(old)s ([upgrade_levels] compute cap): the '
+                        'compute on %(host)s will power the instance on',
+                        {'method': method, 'old': BEFORE_POWER_ON,
+                         'uuid': kwargs.get('instance_uuid'),
+                         'host': host})
+        return self._call(context, host, method, version=BEFORE_POWER_ON,
+                          **kwargs)
 
     # -- lifecycle --
 
@@ -193,16 +223,19 @@ class ComputeAPI:
                           operation_id=operation_id)
 
     def finish_resize(self, context, host, instance_uuid, migration_id,
-                      flavor, operation_id):
-        """On the destination ``host``: create and start the instance with
-        the new ``flavor``.
+                      flavor, operation_id, power_on=True):
+        """On the destination ``host``: create the instance with the new
+        ``flavor``, and start it when ``power_on``.
 
+        :param power_on: False leaves the instance shut down (it was
+            stopped before the resize). Since 1.1: under a lower cap it is
+            not sent, and the compute starts the instance.
         :returns: ``{}``. :raises: StepFailed, MessagingTimeout.
         """
-        return self._call(context, host, 'finish_resize',
-                          instance_uuid=instance_uuid,
-                          migration_id=migration_id, flavor=flavor,
-                          operation_id=operation_id)
+        return self._call_finish(context, host, 'finish_resize', power_on,
+                                 instance_uuid=instance_uuid,
+                                 migration_id=migration_id, flavor=flavor,
+                                 operation_id=operation_id)
 
     def confirm_resize(self, context, host, instance_uuid, migration_id,
                        operation_id):
@@ -229,16 +262,18 @@ class ComputeAPI:
                           operation_id=operation_id)
 
     def finish_revert_resize(self, context, host, instance_uuid,
-                             migration_id, flavor, operation_id):
-        """On the source ``host``: power the original on again with the old
-        ``flavor``.
+                             migration_id, flavor, operation_id,
+                             power_on=True):
+        """On the source ``host``: bring the original back with the old
+        ``flavor``, powered on when ``power_on``.
 
+        :param power_on: as for ``finish_resize`` (since 1.1).
         :returns: ``{}``. :raises: StepFailed, MessagingTimeout.
         """
-        return self._call(context, host, 'finish_revert_resize',
-                          instance_uuid=instance_uuid,
-                          migration_id=migration_id, flavor=flavor,
-                          operation_id=operation_id)
+        return self._call_finish(context, host, 'finish_revert_resize',
+                                 power_on, instance_uuid=instance_uuid,
+                                 migration_id=migration_id, flavor=flavor,
+                                 operation_id=operation_id)
 
     def abort_prep_resize(self, context, host, instance_uuid, migration_id,
                           operation_id):

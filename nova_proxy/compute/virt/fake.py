@@ -418,9 +418,10 @@ class FakeDriver:
                          apply, work=work)
 
     def finish_resize(self, instance_uuid, migration_id, flavor,
-                      operation_id):
-        """On the destination: create and start the instance with
-        ``flavor``, holding the claim of ``prep_resize``."""
+                      operation_id, power_on=True):
+        """On the destination: create the instance with ``flavor``,
+        holding the claim of ``prep_resize``; start it when ``power_on``
+        (else it stays shut down, as it was stopped before the resize)."""
         resources = flavor_resources(flavor)
 
         def apply(state, _):
@@ -428,7 +429,8 @@ class FakeDriver:
                         instance_uuid, resources, migration_id=migration_id)
             state['instances'][instance_uuid] = self._record(
                 instance_uuid, flavor, role=RESIZE_DEST,
-                migration_id=migration_id)
+                migration_id=migration_id,
+                power_state=RUNNING if power_on else SHUTDOWN)
             return {}
         return self._run('finish_resize', operation_id, instance_uuid, apply)
 
@@ -459,13 +461,15 @@ class FakeDriver:
         return self._run('revert_resize', operation_id, instance_uuid, apply)
 
     def finish_revert_resize(self, instance_uuid, migration_id, flavor,
-                             operation_id):
-        """On the source: power the original on again with ``flavor``."""
+                             operation_id, power_on=True):
+        """On the source: bring the original back with ``flavor``,
+        powered on when ``power_on`` (else shut down)."""
         resources = flavor_resources(flavor)
 
         def apply(state, _):
             state['instances'][instance_uuid] = self._record(
-                instance_uuid, flavor)
+                instance_uuid, flavor,
+                power_state=RUNNING if power_on else SHUTDOWN)
             held = [c for c, claim in state['claims'].items()
                     if claim['instance_uuid'] == instance_uuid and
                     c != _migration_claim_id(migration_id)]

@@ -20,6 +20,11 @@ copy there, ``finish_revert_resize`` on the source powers the original on
 with the old flavor; the instance is back on the source host, old flavor,
 vm_state as before; migration reverted.
 
+A stopped instance stays stopped, as in nova: ``finish_resize`` and
+``finish_revert_resize`` (also as an undo) get ``power_on`` False when the
+vm_state before the resize was ``stopped`` (compute API 1.1), and the
+instance's ``power_state`` is written from that vm_state.
+
 Rollback of a failed migration runs, in reverse, the undo of each started
 step: ``finish_resize`` is undone by ``revert_resize`` on the destination
 (which also drops its claim), ``resize_instance`` by
@@ -85,6 +90,12 @@ def check_flavor(flavor):
 def _vm_power(vm_state):
     return (base.POWER_SHUTDOWN if vm_state == 'stopped'
             else base.POWER_RUNNING)
+
+
+def _power_on(op):
+    """Whether the finish steps start the instance: not when it was
+    stopped before the resize (nova's ``old_vm_state != STOPPED``)."""
+    return op['state']['old_vm_state'] != 'stopped'
 
 
 # -- accepting ------------------------------------------------------------
@@ -198,6 +209,11 @@ def _args(op, flavor_key=None):
     return args
 
 
+def _finish_args(op, flavor_key):
+    """Arguments of ``finish_resize`` / ``finish_revert_resize``."""
+    return dict(_args(op, flavor_key), power_on=_power_on(op))
+
+
 def _migration(context, op, status):
     db_api.migration_update(context, op['state']['migration_id'],
                             {'status': status})
@@ -225,7 +241,7 @@ class MigrateFlow(base.Flow):
                       before=self._before_resize, after=self._after_resize,
                       long=True),
             base.Step('finish_resize', 'dest',
-                      lambda o: _args(o, 'new_flavor'),
+                      lambda o: _finish_args(o, 'new_flavor'),
                       before=self._before_finish, after=self._after_finish),
         ]
 
@@ -254,9 +270,11 @@ class MigrateFlow(base.Flow):
 
     @staticmethod
     def _after_finish(context, op, result):
+        # Started, or left shut down (power_on False), as the vm_state
+        # before the resize says; confirm restores that vm_state.
         db_api.instance_update(context, op['instance_uuid'], {
             'vm_state': 'resized', 'task_state': None,
-            'power_state': base.POWER_RUNNING,
+            'power_state': _vm_power(op['state']['old_vm_state']),
             'expected_task_state': ['resize_finish']})
         _migration(context, op, 'finished')
 
@@ -269,7 +287,7 @@ class MigrateFlow(base.Flow):
         if 'resize_instance' in started:
             undo.insert(1 if 'finish_resize' in started else 0,
                         base.Step('finish_revert_resize', 'source',
-                                  lambda o: _args(o, 'old_flavor')))
+                                  lambda o: _finish_args(o, 'old_flavor')))
         return undo
 
     def rolled_back(self, context, op, error):
@@ -322,7 +340,7 @@ class RevertFlow(_FinishedResizeFlow):
         return [
             base.Step('revert_resize', 'dest', _args),
             base.Step('finish_revert_resize', 'source',
-                      lambda o: _args(o, 'old_flavor'),
+                      lambda o: _finish_args(o, 'old_flavor'),
                       after=self._after_revert),
         ]
 

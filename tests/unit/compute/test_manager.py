@@ -254,6 +254,87 @@ def test_migration_steps_are_idempotent_over_rpc(stack, compute):
     assert {'op-r/prep_resize', 'op-r/resize_instance'} <= set(ledger)
 
 
+def _resized(stack, uuid):
+    """Built on c1, then prep_resize and resize_instance of migration
+    c1 -> c1 (the driver shuts the source down in resize_instance)."""
+    stack.api.build_and_run_instance(new_context(), 'c1', uuid)
+    migration = db.migration_create(new_context(), {
+        'instance_uuid': uuid, 'source_compute': 'c1', 'dest_compute': 'c1',
+        'status': 'migrating'})
+    stack.api.prep_resize(new_context(), 'c1', uuid, migration['id'],
+                          FLAVOR, 'op-m')
+    stack.api.resize_instance(new_context(), 'c1', uuid, migration['id'],
+                              'op-m')
+    return migration['id']
+
+
+def _power(stack, uuid):
+    return stack.api.get_driver_state(new_context(), 'c1')['instances'][
+        uuid]['power_state']
+
+
+def test_finish_steps_without_power_on_leave_the_instance_shut_down(
+        stack, compute):
+    uuid = create_instance()['uuid']
+    migration_id = _resized(stack, uuid)
+    api = stack.api
+    assert api.finish_resize(new_context(), 'c1', uuid, migration_id,
+                             FLAVOR, 'op-m', power_on=False) == {}
+    assert _power(stack, uuid) == fake.SHUTDOWN
+    # Called again (even asking for power): answered from the ledger.
+    api.finish_resize(new_context(), 'c1', uuid, migration_id, FLAVOR,
+                      'op-m', power_on=True)
+    assert compute.driver.power_state(uuid) == fake.SHUTDOWN
+    assert [e['step'] for e in effects(compute)].count('finish_resize') == 1
+
+    api.revert_resize(new_context(), 'c1', uuid, migration_id, 'op-r')
+    api.finish_revert_resize(new_context(), 'c1', uuid, migration_id,
+                             FLAVOR, 'op-r', power_on=False)
+    assert _power(stack, uuid) == fake.SHUTDOWN
+    assert compute.driver.get_state()['instances'][uuid]['role'] == 'active'
+
+
+def test_finish_steps_power_on_by_default(stack, compute):
+    uuid = create_instance()['uuid']
+    migration_id = _resized(stack, uuid)
+    stack.api.finish_resize(new_context(), 'c1', uuid, migration_id, FLAVOR,
+                            'op-m')
+    assert _power(stack, uuid) == fake.RUNNING
+    stack.api.revert_resize(new_context(), 'c1', uuid, migration_id, 'op-r')
+    stack.api.finish_revert_resize(new_context(), 'c1', uuid, migration_id,
+                                   FLAVOR, 'op-r')
+    assert _power(stack, uuid) == fake.RUNNING
+
+
+def test_a_cap_below_1_1_sends_no_power_on(stack, compute, monkeypatch):
+    """Under [upgrade_levels] compute = 1.0 the client sends the finish
+    steps as 1.0 without power_on, and the compute (as a 1.0 one does)
+    starts the instance."""
+    from nova_proxy.compute import rpcapi
+    CONF.set_override('compute', '1.0', group='upgrade_levels')
+    api = rpcapi.ComputeAPI(timeout=30)
+    sent = []
+    real_call = api._call
+
+    def spy(context, host, method, version=None, **kwargs):
+        sent.append((method, version, sorted(kwargs)))
+        return real_call(context, host, method, version=version, **kwargs)
+    monkeypatch.setattr(api, '_call', spy)
+    uuid = create_instance()['uuid']
+    migration_id = _resized(stack, uuid)
+    api.finish_resize(new_context(), 'c1', uuid, migration_id, FLAVOR,
+                      'op-m', power_on=False)
+    assert _power(stack, uuid) == fake.RUNNING
+    api.revert_resize(new_context(), 'c1', uuid, migration_id, 'op-r')
+    api.finish_revert_resize(new_context(), 'c1', uuid, migration_id,
+                             FLAVOR, 'op-r', power_on=False)
+    assert _power(stack, uuid) == fake.RUNNING
+    args = ['flavor', 'instance_uuid', 'migration_id', 'operation_id']
+    assert [s for s in sent if s[0].startswith('finish_')] == [
+        ('finish_resize', '1.0', args),
+        ('finish_revert_resize', '1.0', args)]
+
+
 def test_prep_resize_without_room(stack, compute):
     uuid = create_instance()['uuid']
     huge = {'memory_mb': CONF.compute.memory_mb * 2, 'vcpus': 1,

@@ -98,3 +98,59 @@ def test_target_and_upgrade_level():
     assert api.client.version_cap == '1.0'
     assert api.client.timeout == CONF.compute.rpc_timeout
     assert api.can_send_version('1.0')
+    assert not api.can_send_version(rpcapi.POWER_ON_VERSION)
+
+
+def test_versions():
+    assert rpcapi.RPC_API_VERSION == '1.1'
+    assert max(rpcapi.METHODS.values(),
+               key=lambda v: tuple(map(int, v.split('.')))) == \
+        rpcapi.RPC_API_VERSION
+    assert {name for name, version in rpcapi.METHODS.items()
+            if version == '1.1'} == {'finish_resize', 'finish_revert_resize'}
+
+
+@pytest.mark.parametrize('name', ['finish_resize', 'finish_revert_resize'])
+def test_power_on_is_optional_and_defaults_to_on(name):
+    for fn in (getattr(rpcapi.ComputeAPI, name), _endpoint_methods()[name]):
+        params = inspect.signature(inspect.unwrap(fn)).parameters
+        assert list(params)[-1] == 'power_on'
+        assert params['power_on'].default is True
+
+
+def _capped_api(cap):
+    CONF.set_override('compute', cap, group='upgrade_levels')
+    api = rpcapi.ComputeAPI()
+    capped = api.client        # the real client, with its version cap
+    api._client = mock.Mock()
+    api._client.can_send_version.side_effect = capped.can_send_version
+    return api
+
+
+@pytest.mark.parametrize('name', ['finish_resize', 'finish_revert_resize'])
+@pytest.mark.parametrize('cap', ['1.0', '2026.2'])
+def test_power_on_is_not_sent_under_a_lower_cap(name, cap):
+    api = _capped_api(cap)
+    context = np_context.get_admin_context()
+    getattr(api, name)(context, 'host7', 'u', 5, {'vcpus': 1}, 'op',
+                       power_on=False)
+    api._client.prepare.assert_called_once_with(
+        server='host7', version='1.0',
+        call_monitor_timeout=CONF.compute.call_monitor_timeout)
+    api._client.prepare.return_value.call.assert_called_once_with(
+        context, name, instance_uuid='u', migration_id=5,
+        flavor={'vcpus': 1}, operation_id='op')
+
+
+@pytest.mark.parametrize('name', ['finish_resize', 'finish_revert_resize'])
+@pytest.mark.parametrize('cap', [None, '1.1'])
+def test_power_on_is_sent_at_1_1(name, cap):
+    api = _capped_api(cap)
+    context = np_context.get_admin_context()
+    getattr(api, name)(context, 'host7', 'u', 5, {'vcpus': 1}, 'op')
+    api._client.prepare.assert_called_once_with(
+        server='host7', version='1.1',
+        call_monitor_timeout=CONF.compute.call_monitor_timeout)
+    api._client.prepare.return_value.call.assert_called_once_with(
+        context, name, instance_uuid='u', migration_id=5,
+        flavor={'vcpus': 1}, operation_id='op', power_on=True)

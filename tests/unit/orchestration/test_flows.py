@@ -80,10 +80,12 @@ def test_migrate_walks_nova_states_then_confirm(orch, api, runner, compute):
     ]
     assert compute.calls[0]['kwargs']['flavor'] == oc.BIG
     assert compute.calls[0]['kwargs']['operation_id'] == 'op-1'
+    assert compute.calls[2]['kwargs']['power_on'] is True
     instance = db_api.instance_get_by_uuid(orch, inst['uuid'])
     assert (instance['host'], instance['vm_state'], instance['task_state'],
             instance['memory_mb'], instance['instance_type_name']) == \
         ('cmp2', 'resized', None, 2048, 'm1.large')
+    assert instance['power_state'] == 1
     migration = db_api.migration_get(orch, op['migration_id'])
     assert migration['status'] == 'finished'
     assert migration['migration_type'] == 'resize'
@@ -114,11 +116,92 @@ def test_revert_restores_source_and_flavor(orch, api, runner, compute):
         ('revert_resize', 'cmp2', 'resize_reverting', 'reverting'),
         ('finish_revert_resize', 'cmp1', 'resize_reverting', 'reverting')]
     assert compute.calls[-1]['kwargs']['flavor'] == oc.FLAVOR
+    assert compute.calls[-1]['kwargs']['power_on'] is True
     instance = db_api.instance_get_by_uuid(orch, inst['uuid'])
     assert (instance['host'], instance['vm_state'], instance['task_state'],
             instance['memory_mb']) == ('cmp1', 'active', None, 512)
     assert db_api.migration_get(orch, op['migration_id'])['status'] == \
         'reverted'
+
+
+def _stopped_instance(ctx):
+    inst = oc.add_instance(ctx, vm_state='stopped')
+    return db_api.instance_update(ctx, inst['uuid'], {'power_state': 4})
+
+
+def _migrate_stopped(orch, api, runner):
+    inst = _stopped_instance(orch)
+    return inst, _run(runner, orch, api.migrate_server(
+        orch, instance_uuid=inst['uuid'], flavor=oc.BIG))
+
+
+def _power_on_sent(compute, step):
+    return [c['kwargs']['power_on'] for c in compute.calls
+            if c['step'] == step]
+
+
+def test_stopped_instance_stays_stopped_through_migrate_and_confirm(
+        orch, api, runner, compute):
+    inst, op = _migrate_stopped(orch, api, runner)
+    assert op['status'] == 'done'
+    assert _power_on_sent(compute, 'finish_resize') == [False]
+    instance = db_api.instance_get_by_uuid(orch, inst['uuid'])
+    assert (instance['host'], instance['vm_state'],
+            instance['power_state']) == ('cmp2', 'resized', 4)
+
+    confirm = _run(runner, orch, api.confirm_resize(
+        orch, instance_uuid=inst['uuid']))
+    assert confirm['status'] == 'done'
+    instance = db_api.instance_get_by_uuid(orch, inst['uuid'])
+    assert (instance['host'], instance['vm_state'], instance['task_state'],
+            instance['power_state']) == ('cmp2', 'stopped', None, 4)
+
+
+def test_stopped_instance_stays_stopped_through_migrate_and_revert(
+        orch, api, runner, compute):
+    inst, _ = _migrate_stopped(orch, api, runner)
+    revert = _run(runner, orch, api.revert_resize(
+        orch, instance_uuid=inst['uuid']))
+    assert revert['status'] == 'done'
+    assert _power_on_sent(compute, 'finish_resize') == [False]
+    assert _power_on_sent(compute, 'finish_revert_resize') == [False]
+    instance = db_api.instance_get_by_uuid(orch, inst['uuid'])
+    assert (instance['host'], instance['vm_state'], instance['task_state'],
+            instance['power_state'], instance['memory_mb']) == \
+        ('cmp1', 'stopped', None, 4, 512)
+
+
+def test_stopped_instance_stays_stopped_through_a_rollback(
+        orch, api, runner, compute):
+    compute.fail_steps.add('finish_resize')
+    inst, op = _migrate_stopped(orch, api, runner)
+    assert op['status'] == 'rolled_back'
+    assert _power_on_sent(compute, 'finish_revert_resize') == [False]
+    instance = db_api.instance_get_by_uuid(orch, inst['uuid'])
+    assert (instance['host'], instance['vm_state'],
+            instance['power_state']) == ('cmp1', 'stopped', 4)
+
+
+def test_a_repeated_finish_step_answers_from_the_ledger(
+        orch, api, runner, compute):
+    """Resumed after the call, finish_resize is sent again with the same
+    power_on and applied once."""
+    inst = _stopped_instance(orch)
+    op = api.migrate_server(orch, instance_uuid=inst['uuid'])
+
+    def taken_over(kwargs):
+        record = journal.get(orch, op['id'])
+        journal.take(orch, op['id'], record['owner'], record['epoch'],
+                     'proxy-b')
+    compute.after_effect['finish_resize'] = taken_over
+    _run(runner, orch, op)
+    del compute.after_effect['finish_resize']
+    runner.run(journal.get(orch, op['id']))
+    assert journal.get(orch, op['id'])['status'] == 'done'
+    assert _power_on_sent(compute, 'finish_resize') == [False, False]
+    assert compute.effects.count((op['id'], 'finish_resize')) == 1
+    assert db_api.instance_get_by_uuid(orch, inst['uuid'])['power_state'] \
+        == 4
 
 
 @pytest.mark.parametrize('failing,undo', [
