@@ -7,7 +7,7 @@ every read and write goes through the shim (``nova_proxy.compute.db``) with
 this host's compute context, so the proxies' host scope applies.
 """
 
-import collections
+import contextlib
 import threading
 
 from oslo_log import log as logging
@@ -51,7 +51,8 @@ class _Endpoint:
         self.node = node
         self.driver = driver
         self._resources_changed = resources_changed or (lambda: None)
-        self._build_locks = collections.defaultdict(threading.Lock)
+        # operation id -> [lock, deliveries holding or waiting for it]
+        self._build_locks = {}
         self._build_locks_lock = threading.Lock()
 
     def _context(self, context):
@@ -85,16 +86,29 @@ class LifecycleEndpoint(_Endpoint):
                                     reason='%s: %s' % (type(error).__name__,
                                                        error))
 
+    @contextlib.contextmanager
     def _one_build_at_a_time(self, operation_id):
         """One delivery of a build step at a time: a takeover may send the
         step again while the first is still spawning, and the second
         would pass the spawning compare-and-swap (a resumed build must)
         and then fail the first's final one. After the first, the second
-        finds the build done."""
+        finds the build done. A lock lives while deliveries of its
+        operation hold or wait for it, not longer."""
         if operation_id is None:
-            return threading.Lock()
+            yield
+            return
         with self._build_locks_lock:
-            return self._build_locks[operation_id]
+            entry = self._build_locks.setdefault(operation_id,
+                                                 [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._build_locks_lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._build_locks[operation_id]
 
     @rpc.remotable
     def build_and_run_instance(self, context, instance_uuid: str,

@@ -142,6 +142,10 @@ def test_a_build_delivered_twice_at_once_spawns_once(
     second.join(60)
     assert [r['vm_state'] for r in results] == ['active', 'active'], results
     assert [e['step'] for e in effects(compute)] == ['spawn']
+    # The lock was the operation's while its deliveries needed it only.
+    lifecycle, = [e for e in compute.rpcserver.dispatcher.endpoints
+                  if hasattr(e, 'build_and_run_instance')]
+    assert lifecycle._build_locks == {}
 
 
 def test_build_uses_the_callers_action(stack, compute):
