@@ -104,7 +104,20 @@ def explain(error):
                 % (revision, migration.head_revision()))
     if isinstance(error, alembic_util.CommandError):
         return str(error).strip().splitlines()[0]
+    if _driver_missing(error):
+        return ('Cannot load the database driver (%s): install it, or name '
+                'an installed one in [database] connection (for example '
+                'postgresql+psycopg2://, mysql+pymysql://)' % error)
     return _schema_mismatch(error)
+
+
+def _driver_missing(error):
+    """Whether ``error`` is SQLAlchemy failing to import the driver that
+    ``[database] connection`` names."""
+    import traceback
+    return isinstance(error, ImportError) and any(
+        '/sqlalchemy/dialects/' in frame.filename
+        for frame in traceback.extract_tb(error.__traceback__))
 
 
 def _schema_mismatch(error):

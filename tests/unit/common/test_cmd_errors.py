@@ -120,3 +120,15 @@ def test_database_without_tables(tmp_path, argv):
     line = _one_line(_manage(tmp_path, argv, config))
     assert line == ('Error: The database has no tables: run '
                     '"nova-compute-proxy-manage db sync"')
+
+
+def test_database_driver_not_installed(tmp_path):
+    # SQLAlchemy's default PostgreSQL driver is psycopg (3); the project
+    # installs psycopg2, which the message names.
+    import importlib.util
+    if importlib.util.find_spec('psycopg') is not None:
+        pytest.skip('psycopg is installed here')
+    config = '[database]\nconnection = postgresql://root@127.0.0.1/x\n'
+    line = _one_line(_manage(tmp_path, ['db', 'version'], config))
+    assert line.startswith("Error: Cannot load the database driver (No "
+                           "module named 'psycopg'): install it")
