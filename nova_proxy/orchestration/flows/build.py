@@ -62,11 +62,20 @@ class BuildFlow(base.Flow):
 
     def rolled_back(self, context, op, error):
         instance = db_api.instance_get_by_uuid(context, op['instance_uuid'])
-        if instance['vm_state'] != 'error':
-            # The compute never answered: it recorded nothing.
-            db_api.instance_update(context, op['instance_uuid'], {
-                'vm_state': 'error', 'task_state': None})
+        if instance['vm_state'] == 'building':
+            # The compute did not finish the build, or not yet: failed,
+            # unless it finishes first (its answer is what was lost).
+            try:
+                db_api.instance_update(context, op['instance_uuid'], {
+                    'vm_state': 'error', 'task_state': None,
+                    'expected_vm_state': 'building'})
+            except exception.UnexpectedVMStateError:
+                return
             base.record_fault(context, op, error, host=op['state']['host'])
-        elif instance['task_state'] is not None:
+        elif instance['vm_state'] == 'error' and \
+                instance['task_state'] is not None:
             db_api.instance_update(context, op['instance_uuid'],
                                    {'task_state': None})
+        # Else the compute built it and only its answer was lost: the
+        # instance is what the compute says; the operation's error tells
+        # that the build was not confirmed.

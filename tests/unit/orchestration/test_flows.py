@@ -419,6 +419,24 @@ def test_build_on_down_host_fails_with_fault(orch, api, runner, compute):
     assert len(_faults(orch, op['instance_uuid'])) == 1
 
 
+def test_a_build_whose_answer_is_lost_is_not_marked_failed(
+        orch, api, runner, compute):
+    """The compute built the instance (active), then died before it
+    answered, for longer than compute_wait_deadline: the operation fails,
+    the instance stays as the compute left it, without a fault of a build
+    that did not fail."""
+    def answer_lost(kwargs):
+        compute.down_hosts.add('cmp1')
+        raise messaging.MessagingTimeout('fake: the answer was lost')
+    compute.after_effect['build_and_run_instance'] = answer_lost
+    op = _run(runner, orch, api.build_instance(
+        orch, values={'memory_mb': 1}, host='cmp1'))
+    assert op['status'] == 'failed' and 'ComputeUnavailable' in op['error']
+    instance = db_api.instance_get_by_uuid(orch, op['instance_uuid'])
+    assert (instance['vm_state'], instance['task_state']) == ('active', None)
+    assert _faults(orch, op['instance_uuid']) == []
+
+
 def test_database_outage_stops_the_runner_without_rollback(
         orch, api, runner, compute):
     from oslo_db import exception as db_exc
