@@ -7,6 +7,13 @@ Among those, the one with the most free memory wins (ties by name), so a
 placement is stable and easy to predict in tests. The destination's
 ``prep_resize`` claim is the real check: if the host filled up meanwhile,
 the claim fails and the operation rolls back.
+
+Builds placed but not yet claimed (instances ``building`` and
+``scheduling`` on a host: the compute has not started them, and its
+report does not count them yet) are counted against the host's room,
+under a lock on its compute node row taken in the placing transaction:
+builds accepted at once do not all land on the best host, where every
+one after the first would fail its claim (a build is never moved).
 """
 
 import datetime
@@ -76,20 +83,46 @@ def hosts_with_room(context, flavor, exclude=()):
     return result
 
 
+@db_session.reader
+def _room_now(context, host, node, flavor):
+    """Whether ``host``/``node`` has room for ``flavor`` once the builds
+    placed there and not yet claimed are counted, under its node row's
+    lock (held until the caller's transaction ends)."""
+    n, i = models.ComputeNode, models.Instance
+    session = context.session
+    free = session.execute(
+        sa.select(n.memory_mb - n.memory_mb_used, n.vcpus - n.vcpus_used,
+                  n.local_gb - n.local_gb_used)
+        .where(n.host == host, n.node == node, n.deleted == 0)
+        .with_for_update()).first()
+    if free is None:
+        return False
+    pending = session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(i.memory_mb), 0),
+                  sa.func.coalesce(sa.func.sum(i.vcpus), 0),
+                  sa.func.coalesce(sa.func.sum(i.root_gb), 0))
+        .where(i.host == host, i.deleted == 0, i.vm_state == 'building',
+               i.task_state == 'scheduling')).one()
+    return all(have - placed >= need for have, placed, need in zip(
+        free, pending, _flavor_need(flavor)))
+
+
 def select_host(context, flavor, exclude=()):
     """The best ``(host, node)`` for ``flavor``, never one of ``exclude``.
+    Called in the transaction that places the instance there (see the
+    module's docstring).
 
     :raises: NoValidHost
     """
-    candidates = hosts_with_room(context, flavor, exclude=tuple(exclude))
-    if not candidates:
-        raise exception.NoValidHost(
-            reason='No compute host that is up has room for %s MB, %s '
-                   'VCPUs, %s GB%s.' % (_flavor_need(flavor) + (
-                       ' (excluding %s)' % ', '.join(sorted(exclude))
-                       if exclude else '',)))
-    _free, host, node = candidates[0]
-    return host, node
+    for _free, host, node in hosts_with_room(context, flavor,
+                                             exclude=tuple(exclude)):
+        if _room_now(context, host, node, flavor):
+            return host, node
+    raise exception.NoValidHost(
+        reason='No compute host that is up has room for %s MB, %s '
+               'VCPUs, %s GB%s.' % (_flavor_need(flavor) + (
+                   ' (excluding %s)' % ', '.join(sorted(exclude))
+                   if exclude else '',)))
 
 
 @db_session.reader

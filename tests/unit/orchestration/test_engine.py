@@ -3,6 +3,7 @@ those of dead proxies, leaves live proxies' alone."""
 
 import datetime
 import threading
+import time
 
 import oslo_messaging as messaging
 import pytest
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 
 from nova_proxy.common import rpc
 from nova_proxy import exception
+from nova_proxy.db import api as db_api
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 from nova_proxy.orchestration import engine as op_engine
@@ -183,3 +185,53 @@ def test_a_concurrent_retry_gets_the_same_operation(orch, monkeypatch):
     assert results['first']['id'] == 'op-1'
     assert results['retry'] == results['first']
     assert [r['id'] for r in journal.get_all(orch)] == ['op-1']
+
+
+def test_builds_placed_at_the_same_moment_take_turns_on_a_host(
+        orch, monkeypatch):
+    """Two accepts choose a host together: the second waits for the
+    first's lock on the host's compute node row, then counts its
+    instance, and goes elsewhere. Without the lock both would count
+    nothing and land on the best host."""
+    from nova_proxy.orchestration import scheduler
+    endpoint = manager.ComputeTaskManager(
+        op_engine.Engine('me', 'me', compute_api=None))  # not started
+    flavor = {'memory_mb': 8192, 'vcpus': 1, 'root_gb': 1}
+    real_room, real_hosts = scheduler._room_now, scheduler.hosts_with_room
+    second_choosing = threading.Event()
+    held = []
+
+    def room_then_hold(context, host, node, flavor):
+        fits = real_room(context, host, node, flavor)
+        if not held:  # the first accept, its node row locked
+            held.append(host)
+            assert second_choosing.wait(30)
+            time.sleep(0.3)  # the second reaches the lock meanwhile
+        return fits
+
+    def hosts(context, flavor, exclude=()):
+        if held:
+            second_choosing.set()
+        return real_hosts(context, flavor, exclude=exclude)
+
+    monkeypatch.setattr(scheduler, '_room_now', room_then_hold)
+    monkeypatch.setattr(scheduler, 'hosts_with_room', hosts)
+    results = []
+
+    def build():
+        try:
+            results.append(endpoint.build_instance(orch,
+                                                   values=dict(flavor)))
+        except Exception as e:
+            results.append(e)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    threads[0].start()
+    wait_for(lambda: held, timeout=30, message='the first to choose')
+    threads[1].start()
+    for t in threads:
+        t.join(60)
+    hosts_placed = sorted(
+        db_api.instance_get_by_uuid(orch, r['instance_uuid'])['host']
+        for r in results)
+    assert hosts_placed == ['cmp1', 'cmp2']

@@ -409,6 +409,19 @@ def test_build_failure_leaves_error_with_one_fault(orch, api, runner,
     assert len(_faults(orch, op['instance_uuid'])) == 1
 
 
+def test_builds_accepted_at_once_are_spread_over_the_hosts_with_room(
+        orch, api):
+    """Each host has room for one such instance; the computes have not
+    claimed (nor reported) the first placements when the next come."""
+    flavor = {'memory_mb': 8192, 'vcpus': 1, 'root_gb': 1}
+    placed = [db_api.instance_get_by_uuid(
+        orch, api.build_instance(orch, values=dict(flavor))[
+            'instance_uuid'])['host'] for _ in range(2)]
+    assert sorted(placed) == ['cmp1', 'cmp2']
+    with pytest.raises(exception.NoValidHost):
+        api.build_instance(orch, values=dict(flavor))
+
+
 def test_build_on_down_host_fails_with_fault(orch, api, runner, compute):
     compute.down_hosts.add('cmp1')
     op = _run(runner, orch, api.build_instance(
