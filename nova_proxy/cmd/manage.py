@@ -130,17 +130,13 @@ def _schema_mismatch(error):
         return None
     from nova_proxy.db import migration
     try:
-        current = migration.db_version()
+        problem = migration.schema_problem()
     except Exception:
         return None
-    head = migration.head_revision()
-    if current == head:
+    if problem is None:
         return None
-    sync = 'run "nova-compute-proxy-manage db sync"'
-    if current is None:
-        return 'The database has no tables: %s' % sync
-    return ('The database schema is at revision %s, this release needs %s: '
-            '%s' % (current, head, sync))
+    return '%s%s: run "nova-compute-proxy-manage db sync"' % (
+        problem[0].upper(), problem[1:])
 
 
 def main(argv=None):

@@ -13,7 +13,7 @@ from alembic import script as alembic_script
 
 from nova_proxy.db import session as db_session
 
-__all__ = ['db_sync', 'db_version', 'head_revision']
+__all__ = ['db_sync', 'db_version', 'head_revision', 'schema_problem']
 
 
 def _config(connection=None):
@@ -44,3 +44,16 @@ def db_version(engine=None):
 def head_revision():
     return alembic_script.ScriptDirectory.from_config(
         _config()).get_current_head()
+
+
+def schema_problem(engine=None):
+    """What keeps the schema from being this release's, in words (for a
+    message that goes on to say what to do), or None when it is."""
+    current = db_version(engine=engine)
+    head = head_revision()
+    if current == head:
+        return None
+    if current is None:
+        return 'the database has no tables'
+    return ('the database schema is at revision %s, this release needs %s'
+            % (current, head))

@@ -41,16 +41,10 @@ def _schema_problem(url):
         return 'the database file does not exist yet: %s' % SYNC
     engine = sa.create_engine(url)
     try:
-        current = migration.db_version(engine=engine)
+        problem = migration.schema_problem(engine=engine)
     finally:
         engine.dispose()
-    head = migration.head_revision()
-    if current is None:
-        return 'the database has no tables: %s' % SYNC
-    if current != head:
-        return ('the database schema is at revision %s, this proxy needs '
-                '%s: %s' % (current, head, SYNC))
-    return None
+    return None if problem is None else '%s: %s' % (problem, SYNC)
 
 
 def _problem(url):
