@@ -24,6 +24,7 @@ from nova_proxy.common import amqp_guard
 from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
+from nova_proxy.common import utils
 from nova_proxy import conf
 from nova_proxy import exception
 
@@ -265,13 +266,8 @@ def _unstorable(value):
     or None: text with NUL (PostgreSQL refuses it) or a lone surrogate
     (no UTF-8 for it; JSON can carry one), an integer beyond 64 bits."""
     if isinstance(value, str):
-        if '\x00' in value:
-            return 'contains a NUL character'
-        try:
-            value.encode('utf-8')
-        except UnicodeEncodeError:
-            return 'is not valid Unicode text'
-    elif isinstance(value, int) and not -_INT64 <= value < _INT64:
+        return utils.text_problem(value)
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
         return 'is out of range'
     return None
 

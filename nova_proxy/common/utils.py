@@ -1,8 +1,21 @@
-"""Small helpers shared by the tools (benchmark, tests) of this project."""
+"""Small helpers shared by the project's parts and its tools."""
 
 import time
 
-__all__ = ['wait_for', 'write_config']
+__all__ = ['text_problem', 'wait_for', 'write_config']
+
+
+def text_problem(value):
+    """What makes the string ``value`` unfit for any of our databases, or
+    None: NUL (PostgreSQL refuses it in text; refused on every backend
+    alike) or a lone surrogate (no UTF-8 for it; JSON can carry one)."""
+    if '\x00' in value:
+        return 'contains a NUL character'
+    try:
+        value.encode('utf-8')
+    except UnicodeEncodeError:
+        return 'is not valid Unicode text'
+    return None
 
 
 def wait_for(predicate, timeout=30, interval=0.1, message='condition',

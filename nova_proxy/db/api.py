@@ -17,6 +17,7 @@ from oslo_db import exception as db_exc
 from oslo_utils import uuidutils
 import sqlalchemy as sa
 
+from nova_proxy.common import utils
 from nova_proxy import exception
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
@@ -81,14 +82,9 @@ def _text(value):
         return None
     if not isinstance(value, str):
         raise ValueError('not a string')
-    if '\x00' in value:
-        # PostgreSQL refuses NUL in text; refuse it on every backend alike.
-        raise ValueError('contains a NUL character')
-    try:
-        value.encode('utf-8')
-    except UnicodeEncodeError:
-        # A lone surrogate (JSON can carry one): no database stores it.
-        raise ValueError('is not valid Unicode text') from None
+    problem = utils.text_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
