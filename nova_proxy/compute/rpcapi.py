@@ -64,7 +64,6 @@ METHODS = {
 
 # What finish_resize and finish_revert_resize were before 1.1 added
 # power_on: the version a capped client sends them as, without it.
-POWER_ON_VERSION = '1.1'
 BEFORE_POWER_ON = '1.0'
 
 

@@ -98,7 +98,7 @@ def test_target_and_upgrade_level():
     assert api.client.version_cap == '1.0'
     assert api.client.timeout == CONF.compute.rpc_timeout
     assert api.can_send_version('1.0')
-    assert not api.can_send_version(rpcapi.POWER_ON_VERSION)
+    assert not api.can_send_version(rpcapi.METHODS['finish_resize'])
 
 
 def test_versions():
