@@ -265,14 +265,20 @@ def test_a_global_claim_the_database_failed_is_tried_again(
     assert (len(calls), task.runs) == (2, 1)
 
 
-def test_a_sweep_the_database_failed_is_tried_again_at_once(
-        db, admin_context, config, monkeypatch):
+def _sole_sweeper(context, config):
+    """Member p1 alone, with more items than one claim batch, an hour
+    per period: ``(items, task, loop)``."""
     config.set_override('mark_services_down_interval', 3600,
                         group='periodic')
-    _join(admin_context, 'p1')
+    _join(context, 'p1')
     items = ['i%02d' % n for n in range(runner.CLAIM_BATCH + 5)]
     task = CountingTask(items=items)
-    loop = _loops(task, ['p1'])['p1']
+    return items, task, _loops(task, ['p1'])['p1']
+
+
+def test_a_sweep_the_database_failed_is_tried_again_at_once(
+        db, admin_context, config, monkeypatch):
+    items, task, loop = _sole_sweeper(admin_context, config)
     _failing_once(monkeypatch, claims, 'claimed_items')
     with pytest.raises(db_exc.DBConnectionError):
         loop.tick()
@@ -284,12 +290,7 @@ def test_a_sweep_the_database_failed_is_tried_again_at_once(
 def test_the_rest_of_a_sweep_a_claim_failure_stopped_is_swept_at_once(
         db, admin_context, config, monkeypatch):
     """Not half a period later."""
-    config.set_override('mark_services_down_interval', 3600,
-                        group='periodic')
-    _join(admin_context, 'p1')
-    items = ['i%02d' % n for n in range(runner.CLAIM_BATCH + 5)]
-    task = CountingTask(items=items)
-    loop = _loops(task, ['p1'])['p1']
+    items, task, loop = _sole_sweeper(admin_context, config)
     _failing_once(monkeypatch, claims, 'claim_many', at=2)
     loop.tick()
     assert len(task.handled) == runner.CLAIM_BATCH
