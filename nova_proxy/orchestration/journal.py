@@ -33,7 +33,7 @@ LOG = logging.getLogger(__name__)
 __all__ = ['PENDING', 'RUNNING', 'DONE', 'FAILED', 'ROLLED_BACK',
            'ACTIVE_STATUSES', 'STATUSES', 'KINDS', 'create', 'get',
            'get_all', 'active_for_instance', 'fenced_write', 'take',
-           'candidates', 'to_record']
+           'candidates', 'to_record', 'check_same']
 
 PENDING = 'pending'
 RUNNING = 'running'
@@ -117,7 +117,10 @@ def active_for_instance(context, instance_uuid):
     return to_record(row) if row is not None else None
 
 
-def _check_same(existing, kind, instance_uuid):
+def check_same(existing, kind, instance_uuid=None):
+    """``existing``, found under the id a call asked for, if it is the
+    call's kind of operation (and of ``instance_uuid``, when given);
+    else OperationConflict."""
     if existing['kind'] != kind or (
             instance_uuid is not None and
             existing['instance_uuid'] != instance_uuid):
@@ -149,8 +152,8 @@ def _create(context, operation_id, kind, instance_uuid, owner, params,
     existing = session.execute(sa.select(Op).where(Op.id == operation_id)
                                ).scalar_one_or_none()
     if existing is not None:
-        return _check_same(to_record(existing), kind,
-                           instance_uuid if check_instance else None), False
+        return check_same(to_record(existing), kind,
+                          instance_uuid if check_instance else None), False
     extra = {}
     if prepare is not None:
         extra = prepare(context)
@@ -192,8 +195,8 @@ def create(context, operation_id, kind, instance_uuid, owner, params=None,
     except db_exc.DBDuplicateEntry:
         # A concurrent retry with the same id won the insert; ours rolled
         # back whole (prepare included).
-        return _check_same(get(context, operation_id), kind,
-                           instance_uuid if check_instance else None), False
+        return check_same(get(context, operation_id), kind,
+                          instance_uuid if check_instance else None), False
 
 
 @db_session.writer

@@ -53,16 +53,6 @@ def _instance_uuid(instance_uuid):
     return instance_uuid
 
 
-def _same_operation(record, kind):
-    """``record``, found under the id a call asked for, if it is of the
-    call's kind."""
-    if record['kind'] != kind:
-        raise exception.OperationConflict(
-            operation_id=record['id'], kind=record['kind'],
-            instance_uuid=record['instance_uuid'])
-    return record
-
-
 class ComputeTaskManager:
     """The orchestration endpoints of one proxy worker.
 
@@ -90,7 +80,7 @@ class ComputeTaskManager:
                     check_instance=check_instance)
             except exception.InstanceExists:
                 # A concurrent retry of the same build created it first.
-                return _same_operation(
+                return journal.check_same(
                     journal.get(context, operation_id), kind)
             except exception.UnexpectedTaskStateError as e:
                 active = journal.active_for_instance(context, instance_uuid)
@@ -100,7 +90,7 @@ class ComputeTaskManager:
                     # A concurrent retry of this very call won the
                     # instance first (its row was not there when this one
                     # looked): it is this operation.
-                    return _same_operation(active, kind)
+                    return journal.check_same(active, kind)
                 raise exception.OperationInProgress(
                     instance_uuid=instance_uuid,
                     operation_id=active['id']) from e
