@@ -1,8 +1,38 @@
 """Small helpers shared by the project's parts and its tools."""
 
+import contextlib
+import threading
 import time
 
-__all__ = ['text_problem', 'wait_for', 'write_config']
+__all__ = ['KeyedLocks', 'text_problem', 'wait_for', 'write_config']
+
+
+class KeyedLocks:
+    """A lock per key (an operation, a step of one), kept while a thread
+    holds it or waits for it and dropped with the last: a process that
+    serves one key after another does not keep a lock for each."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._locks = {}  # key -> [lock, threads holding or waiting]
+
+    @contextlib.contextmanager
+    def hold(self, key):
+        with self._lock:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[key]
+
+    def __len__(self):
+        with self._lock:
+            return len(self._locks)
 
 
 def text_problem(value):

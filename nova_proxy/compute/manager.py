@@ -8,7 +8,6 @@ this host's compute context, so the proxies' host scope applies.
 """
 
 import contextlib
-import threading
 
 from oslo_log import log as logging
 import oslo_messaging as messaging
@@ -17,6 +16,7 @@ from oslo_utils import uuidutils
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
+from nova_proxy.common import utils
 from nova_proxy.compute import actions
 from nova_proxy.compute import db
 from nova_proxy.compute import rpcapi
@@ -51,9 +51,6 @@ class _Endpoint:
         self.node = node
         self.driver = driver
         self._resources_changed = resources_changed or (lambda: None)
-        # operation id -> [lock, deliveries holding or waiting for it]
-        self._build_locks = {}
-        self._build_locks_lock = threading.Lock()
 
     def _context(self, context):
         """This host's compute context, carrying the caller's request id
@@ -86,29 +83,19 @@ class LifecycleEndpoint(_Endpoint):
                                     reason='%s: %s' % (type(error).__name__,
                                                        error))
 
-    @contextlib.contextmanager
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._builds = utils.KeyedLocks()
+
     def _one_build_at_a_time(self, operation_id):
         """One delivery of a build step at a time: a takeover may send the
         step again while the first is still spawning, and the second
         would pass the spawning compare-and-swap (a resumed build must)
         and then fail the first's final one. After the first, the second
-        finds the build done. A lock lives while deliveries of its
-        operation hold or wait for it, not longer."""
+        finds the build done."""
         if operation_id is None:
-            yield
-            return
-        with self._build_locks_lock:
-            entry = self._build_locks.setdefault(operation_id,
-                                                 [threading.Lock(), 0])
-            entry[1] += 1
-        try:
-            with entry[0]:
-                yield
-        finally:
-            with self._build_locks_lock:
-                entry[1] -= 1
-                if not entry[1]:
-                    del self._build_locks[operation_id]
+            return contextlib.nullcontext()
+        return self._builds.hold(operation_id)
 
     @rpc.remotable
     def build_and_run_instance(self, context, instance_uuid: str,

@@ -36,7 +36,7 @@ changing anything. Step names: ``spawn``, ``power_off``, ``power_on``,
 ``destroy``, and the migration steps named as their RPC methods.
 """
 
-import collections
+import contextlib
 import copy
 import datetime
 import json
@@ -46,6 +46,7 @@ import time
 
 from oslo_log import log as logging
 
+from nova_proxy.common import utils
 from nova_proxy import conf
 from nova_proxy.conf import compute as compute_conf
 from nova_proxy import exception
@@ -117,7 +118,7 @@ class FakeDriver:
         self.copy_seconds = copy_seconds
         self._fail_steps = list(fail_steps or ())
         self._lock = threading.RLock()
-        self._step_locks = collections.defaultdict(threading.Lock)
+        self._step_locks = utils.KeyedLocks()
         self._state = None
 
     @classmethod
@@ -201,9 +202,8 @@ class FakeDriver:
         write. A step already in the ledger returns its stored result.
         """
         key = _ledger_key(operation_id, step) if operation_id else None
-        with self._lock:
-            step_lock = self._step_locks[key] if key else threading.Lock()
-        with step_lock:
+        with (self._step_locks.hold(key) if key
+              else contextlib.nullcontext()):
             if key:
                 with self._lock:
                     entry = self._state['ledger'].get(key)

@@ -29,3 +29,26 @@ def test_write_config_leaves_out_none_values(tmp_path):
     conf.register_opt(cfg.StrOpt('topic'), group='proxy')
     conf(['--config-file', path])
     assert (conf.host, conf.debug, conf.proxy.topic) == ('h1', None, 't')
+
+
+def test_keyed_locks_serialise_one_key_and_keep_nothing_after():
+    import threading
+    locks = utils.KeyedLocks()
+    inside, order = threading.Event(), []
+
+    def second():
+        with locks.hold('a'):
+            order.append('second')
+
+    with locks.hold('a'):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        with locks.hold('b'):  # another key does not wait
+            inside.set()
+        # The second waits on the first's lock for 'a'.
+        utils.wait_for(lambda: locks._locks['a'][1] == 2, timeout=10)
+        assert len(locks) == 1
+        order.append('first')
+    waiter.join(10)
+    assert inside.is_set() and order == ['first', 'second']
+    assert len(locks) == 0
