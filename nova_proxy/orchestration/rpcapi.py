@@ -15,6 +15,10 @@ rolled_back), ``step`` (the current step's name), ``progress`` (0-100),
 same id (after a ``MessagingTimeout``, say) returns the same operation and
 never starts a second one.
 
+These are the control plane's calls: every method raises ``Forbidden``
+for a caller confined to a compute host (a ``compute_host`` in its
+context, or a host key's signature).
+
 API version history:
 
 * 1.0 (2026.2) - Initial version: build_instance, migrate_server,

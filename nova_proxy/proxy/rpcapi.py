@@ -237,7 +237,8 @@ class ProxyAPI:
 
     def service_update(self, context, service_id, values):
         """:returns: the service.
-        :raises: ServiceNotFound, InvalidUpdate, HostScopeViolation"""
+        :raises: ServiceNotFound, InvalidUpdate, HostScopeViolation,
+            Conflict (another live service has the new host and binary)"""
         return self._call(context, 'service_update', service_id=service_id,
                           values=values)
 
@@ -264,7 +265,9 @@ class ProxyAPI:
 
     def compute_node_update(self, context, compute_node_id, values):
         """:returns: the compute node.
-        :raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation"""
+        :raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation,
+            Conflict (another live compute node has the new host and
+            node)"""
         return self._call(context, 'compute_node_update',
                           compute_node_id=compute_node_id, values=values)
 
