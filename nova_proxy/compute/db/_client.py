@@ -54,6 +54,9 @@ from nova_proxy.proxy import rpcapi
 
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
+# At import, as nova's modules register theirs: ours then exist whenever
+# nova's configuration is parsed and read.
+conf.register_client_opts(CONF)
 
 __all__ = ['call', 'reset', 'get_transport', 'to_wire', 'from_wire',
            'as_nova_error', 'nova_exception', 'DATETIME_KEYS',
@@ -94,7 +97,6 @@ def get_transport():
     global _transport
     with _lock:
         if _transport is None:
-            conf.register_client_opts(CONF)
             _transport = messaging.get_rpc_transport(
                 CONF, allowed_remote_exmods=[exception.__name__])
         return _transport
