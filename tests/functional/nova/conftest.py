@@ -1,0 +1,122 @@
+"""The proof harness: nova's own objects, unchanged, on live proxies.
+
+``nova`` (one run on PostgreSQL, one on MariaDB) starts two
+``nova-compute-proxy`` processes on RabbitMQ and a fresh, migrated
+database, with host keys and signed calls required, and gives the test a
+``NovaProcess``: ``nova.run(scenario, **kwargs)`` runs ``scenario`` (a
+module-level function of the test module, ``scenario(context, **kwargs)``)
+in a new nova object process (``runner.py``): nova 34 configured from a
+nova.conf with no ``[database]`` and no conductor indirection,
+``nova.objects.register_all()`` and ``nova_proxy.compute.db.nova.enable()``
+done, signing with this compute host's key. The scenario asserts inside
+that process (nova's exceptions are only there) and returns what the test
+checks beside it (JSON).
+
+A test module per resource (``test_services.py``, ``test_instances.py``,
+...); scenarios import nova inside their body: the test process has our
+options on its CONF, which nova's would collide with.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from nova_proxy.common import auth
+from nova_proxy.common import context as np_context
+from nova_proxy.common import key_cli
+from nova_proxy.common import utils
+from nova_proxy import conf
+from nova_proxy.db import migration
+from nova_proxy.proxy import rpcapi
+from tests import databases
+from tests.functional.nova import RESULT
+from tests.functional import procs
+
+CONF = conf.CONF
+
+BACKENDS = ('postgresql', 'mysql')
+PROXIES = ('proxy-a', 'proxy-b')
+# The nova-compute host of the object process; OTHER_HOST has a key too.
+HOST = 'nova-compute-1'
+OTHER_HOST = 'nova-compute-2'
+
+
+class NovaProcess:
+    """Runs scenarios in nova object processes for one cluster."""
+
+    def __init__(self, directory, conf_path, backend):
+        self.directory = directory
+        self.conf_path = conf_path
+        self.backend = backend
+
+    def run(self, scenario, timeout=180, **kwargs):
+        """Run ``scenario(context, **kwargs)`` in a nova object process;
+        its return value, or a test failure with the process's output."""
+        target = '%s:%s' % (scenario.__module__, scenario.__name__)
+        result = subprocess.run(
+            [sys.executable, '-W', 'ignore', '-m',
+             'tests.functional.nova.runner', self.conf_path, target,
+             json.dumps(kwargs)],
+            capture_output=True, text=True, timeout=timeout,
+            cwd=self.directory)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, '%s failed:\n%s' % (target, output)
+        lines = [line for line in result.stdout.splitlines()
+                 if line.startswith(RESULT)]
+        assert lines, 'no result from %s:\n%s' % (target, output)
+        return json.loads(lines[-1][len(RESULT):])
+
+
+def _nova_conf(cluster, keys):
+    """nova's configuration of the object process: the broker, this
+    host's key, the test's topic; nothing of a database."""
+    return utils.write_config(
+        os.path.join(cluster.directory, 'nova.conf'), {
+            'DEFAULT': {
+                'host': HOST,
+                'transport_url': procs.RABBIT_URL,
+                'control_exchange': cluster.exchange,
+                'state_path': os.path.join(cluster.directory, 'nova-state'),
+                'debug': 'false',
+            },
+            'proxy': {'topic': cluster.topics['proxy']},
+            'proxy_client': {
+                'key_file': str(keys / (HOST + '.key')),
+                'rpc_timeout': '30', 'retries': '1'},
+            'oslo_concurrency': {
+                'lock_path': os.path.join(cluster.directory, 'nova-locks')},
+            'oslo_messaging_rabbit': {'heartbeat_timeout_threshold': '0'},
+        })
+
+
+@pytest.fixture(params=BACKENDS)
+def nova(request, cluster, tmp_path):
+    url = databases.create_database(request.param, tmp_path)
+    engine = sa.create_engine(url)
+    migration.db_sync(engine=engine)
+    engine.dispose()
+    cluster.db_url = url
+    keys = tmp_path / 'keys'
+    for host in (HOST, OTHER_HOST):
+        key_cli.create(host=host, directory=str(keys))
+    key_cli.create(proxy=True, directory=str(keys))
+    for name in PROXIES:
+        cluster.start('proxy', name, extra={'proxy': {
+            'host_keys_dir': str(keys), 'require_signed_context': 'true'}})
+    # This process waits for them as an operator (the proxy key).
+    CONF.set_override('host_keys_dir', str(keys), group='proxy')
+    auth.reset()
+    operator = rpcapi.ProxyAPI(timeout=10)
+    procs.wait_for(
+        lambda: operator.ping(np_context.get_admin_context(), 'up',
+                              timeout=2) == 'up',
+        timeout=90, message='a proxy to answer a signed ping')
+    yield NovaProcess(str(tmp_path), _nova_conf(cluster, keys),
+                      request.param)
+    for proc in reversed(cluster.processes):
+        proc.stop(timeout=10)
+    databases.drop_database(url)
