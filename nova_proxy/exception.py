@@ -20,8 +20,10 @@ LOG = logging.getLogger(__name__)
 __all__ = [
     'NovaProxyException', 'Invalid', 'InvalidUUID', 'InvalidUpdate',
     'InvalidRequest', 'NotFound', 'InstanceNotFound', 'MigrationNotFound',
-    'ServiceNotFound', 'ComputeHostNotFound', 'InstanceActionNotFound',
+    'ServiceNotFound', 'ComputeHostNotFound', 'HostBinaryNotFound',
+    'InstanceActionNotFound',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
+    'ServiceBinaryExists', 'ServiceTopicExists',
     'ComputeNodeExists', 'UnexpectedTaskStateError',
     'UnexpectedDeletingTaskStateError', 'UnexpectedVMStateError',
     'OperationInProgress', 'OperationConflict', 'Forbidden',
@@ -104,6 +106,10 @@ class ComputeHostNotFound(NotFound):
     msg_fmt = 'Compute node %(host)s/%(node)s could not be found.'
 
 
+class HostBinaryNotFound(ServiceNotFound):
+    msg_fmt = 'Could not find binary %(binary)s on host %(host)s.'
+
+
 class InstanceActionNotFound(NotFound):
     msg_fmt = ('Action %(action)s for request %(request_id)s on instance '
                '%(instance_uuid)s could not be found.')
@@ -123,6 +129,14 @@ class InstanceExists(Conflict):
 
 class ServiceExists(Conflict):
     msg_fmt = 'Service %(binary)s on host %(host)s already exists.'
+
+
+class ServiceBinaryExists(ServiceExists):
+    msg_fmt = 'Service with host %(host)s binary %(binary)s exists.'
+
+
+class ServiceTopicExists(ServiceExists):
+    msg_fmt = 'Service with host %(host)s topic %(topic)s exists.'
 
 
 class ComputeNodeExists(Conflict):

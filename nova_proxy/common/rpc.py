@@ -43,7 +43,7 @@ ALLOWED_EXMODS = [exception.__name__]
 # [upgrade_levels] aliases: release name -> highest version it speaks, per
 # API. Add a row when a release changes a version.
 RELEASE_MAPPING = {
-    'compute_proxy': {'2026.2': '1.1'},
+    'compute_proxy': {'2026.2': '1.1', '2027.1': '2.0'},
     'compute_task': {'2026.2': '1.0'},
     'compute': {'2026.2': '1.0'},
 }
@@ -343,12 +343,23 @@ def remotable(fn):
     return wrapper
 
 
-def version_cap(api):
-    """The ``[upgrade_levels]`` cap of ``api``: a version or None."""
+def version_cap(api, major=None):
+    """The ``[upgrade_levels]`` cap of ``api``: a version or None.
+
+    :param major: the major version of the caller's methods, for an API
+        that serves two majors side by side (``compute_proxy``: 1.x and
+        nova's 2.x). A cap of a later major leaves the earlier one
+        uncapped (its last minor is served unchanged); a cap of an earlier
+        major is returned as it is, so that sending anything of the later
+        major fails with ``RPCVersionCapError``.
+    """
     cap = getattr(CONF.upgrade_levels, api)
     if cap is None:
         return None
-    return RELEASE_MAPPING.get(api, {}).get(cap, cap)
+    cap = RELEASE_MAPPING.get(api, {}).get(cap, cap)
+    if major is not None and int(cap.split('.')[0]) > major:
+        return None
+    return cap
 
 
 def call_retrying(cctxt, context, method, retry_safe, kwargs):

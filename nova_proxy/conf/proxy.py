@@ -41,6 +41,13 @@ proxy_opts = [
                      'of its own host (the ``compute_host`` of the request '
                      'context). Calls without a compute host (operators, '
                      'other proxies) are not restricted.'),
+    cfg.BoolOpt('enable_new_services',
+                default=True,
+                help='As nova\'s [DEFAULT] enable_new_services: when '
+                     'disabled, a ``nova-compute`` service created through '
+                     'the proxy (nova\'s service_create, wire 2.x) starts '
+                     'disabled, so that an operator enables new compute '
+                     'hosts by hand.'),
     cfg.StrOpt('host_keys_dir',
                help='Directory of the keys that authenticate callers '
                     '(nova_proxy.common.auth): ``<host>.key`` for each '

@@ -15,7 +15,11 @@ upgrade_opts = [
                help='Highest version of the proxy database API '
                     '(``compute_proxy`` topic, default namespace) that the '
                     'shim sends. Possible values: a version such as 1.0, a '
-                    'release alias, or unset for the newest.'),
+                    'release alias (2026.2: 1.1; 2027.1: 2.0, nova\'s '
+                    'database API), or unset for the newest. It caps the '
+                    'major it names: a 2.x cap leaves 1.x clients (the '
+                    'reference compute service) sending 1.1, and a 1.x cap '
+                    'stops nova\'s shim, which needs 2.0.'),
     cfg.StrOpt('compute_task',
                help='Highest version of the ``compute_task`` orchestration '
                     'API that clients send. Same values as compute_proxy.'),

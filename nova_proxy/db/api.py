@@ -18,6 +18,7 @@ from oslo_utils import uuidutils
 import sqlalchemy as sa
 
 from nova_proxy.common import utils
+from nova_proxy import conf
 from nova_proxy import exception
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
@@ -27,6 +28,7 @@ reader = db_session.reader
 core_writer = db_session.core_writer
 core_reader = db_session.core_reader
 utcnow = db_session.utcnow
+CONF = conf.CONF
 
 # task_states and vm_states that the API treats specially.
 DELETING = 'deleting'
@@ -1153,63 +1155,6 @@ def _host_row_result(connection, table, row_id, result, returning,
 
 # -- services -------------------------------------------------------------
 
-_SERVICE_FIELDS = {
-    'host': _str, 'binary': _str, 'topic': _str, 'report_count': _int,
-    'disabled': _bool, 'disabled_reason': _str, 'forced_down': _bool,
-    'last_seen_up': _parse_time, 'version': _int,
-}
-_SERVICE_CREATE_FIELDS = dict(_SERVICE_FIELDS, uuid=_str)
-_SERVICE_COLUMNS = _columns(models.Service)
-
-
-def _service_dict(service):
-    return _row_to_dict(service, _SERVICE_COLUMNS)
-
-
-@reader
-def service_get_by_host_and_binary(context, host, binary):
-    """:raises: ServiceNotFound"""
-    service = context.session.execute(sa.select(models.Service).where(
-        models.Service.host == host, models.Service.binary == binary,
-        models.Service.deleted == 0)).scalar_one_or_none()
-    if service is None:
-        raise exception.ServiceNotFound(service_id='%s/%s' % (host, binary))
-    return _service_dict(service)
-
-
-@reader
-def service_get_all(context, binary=None, include_disabled=True):
-    query = sa.select(models.Service).where(models.Service.deleted == 0)
-    if binary is not None:
-        query = query.where(models.Service.binary == binary)
-    if not include_disabled:
-        query = query.where(models.Service.disabled.is_(False))
-    return [_service_dict(s) for s in
-            context.session.execute(query.order_by(models.Service.id))
-            .scalars()]
-
-
-@writer
-def service_create(context, values):
-    """:raises: InvalidUpdate, ServiceExists"""
-    return _service_dict(_create_host_row(
-        context, models.Service, values, _SERVICE_CREATE_FIELDS,
-        ('host', 'binary'), exception.ServiceExists))
-
-
-@core_writer
-def service_update(context, service_id, values, scope_host=None):
-    """:raises: ServiceNotFound, InvalidUpdate, HostScopeViolation,
-        Conflict"""
-    values = _check_values(values, _SERVICE_FIELDS,
-                           protected=_UPDATE_PROTECTED,
-                           table=models.Service.__table__)
-    return _update_host_row(
-        context.connection, models.Service, service_id, values, scope_host,
-        'service %s' % service_id,
-        lambda: exception.ServiceNotFound(service_id=service_id))
-
-
 @core_writer
 def service_heartbeat(context, service_id, scope_host=None):
     """Record that a service is up: one UPDATE that increments
@@ -1637,3 +1582,332 @@ def instance_update_and_record(context, instance_uuid, values,
     if event_finish is not None:
         _action_event_finish(connection, event_finish, scope_host)
     return instance
+
+
+# -- nova's database API (wire 2.x) ---------------------------------------
+#
+# The functions below have the names, arguments and semantics of nova 34's
+# ``nova.db.main.api``, and a keyword-only ``scope_host`` where the host
+# scope goes into the statement. Values are checked against the columns'
+# own types (``column_converters``), as nova's ORM would store them, but
+# refused by name instead of failing in the database.
+
+def _bigint(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError('not an integer')
+    if not -2 ** 63 <= value < 2 ** 63:
+        raise ValueError('out of range')
+    return value
+
+
+def _float(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError('not a number')
+    return float(value)
+
+
+def _converter(column):
+    kind = column.type
+    if isinstance(kind, sa.Enum):
+        choices = frozenset(kind.enums)
+
+        def one_of(value):
+            value = _text(value)
+            if value is not None and value not in choices:
+                raise ValueError('not one of %s' % ', '.join(sorted(choices)))
+            return value
+        return one_of
+    if isinstance(kind, sa.Boolean):
+        return _bool
+    if isinstance(kind, sa.BigInteger):
+        return _bigint
+    if isinstance(kind, sa.Integer):
+        return _int
+    if isinstance(kind, sa.Float):
+        return _float
+    if isinstance(kind, sa.DateTime):
+        return _parse_time
+    return _text
+
+
+# Never written from values: the row's identity and its soft deletion.
+NOVA_PROTECTED = frozenset(['id', 'deleted', 'deleted_at'])
+
+
+@functools.lru_cache(maxsize=None)
+def column_converters(table, protected=NOVA_PROTECTED):
+    """Field name -> converter for every column of ``table`` but
+    ``protected``, from the column's type; with ``_check_values(...,
+    table=table)`` lengths and NULLs are checked too."""
+    return {c.key: _converter(c) for c in table.c if c.key not in protected}
+
+
+def check_nova_values(table, values, protected=NOVA_PROTECTED):
+    """``values`` checked and converted as nova's ORM would take them for
+    ``table``: unknown fields, bad types, text too long and NULL where the
+    column takes none are ``InvalidUpdate``, naming the field."""
+    return _check_values(values, column_converters(table, protected),
+                         protected=protected, table=table)
+
+
+def read_deleted_filter(context, table, read_deleted=None):
+    """The conditions of nova's ``model_query`` for soft-deleted rows:
+    ``read_deleted`` (or the context's: ``no``, ``yes``, ``only``)."""
+    mode = read_deleted or getattr(context, 'read_deleted', None) or 'no'
+    if mode == 'no':
+        return [table.c.deleted == 0]
+    if mode == 'yes':
+        return []
+    if mode == 'only':
+        return [table.c.deleted != 0]
+    raise exception.Invalid(
+        reason="read_deleted must be 'no', 'yes' or 'only', not %r"
+               % (mode,))
+
+
+def _rows(connection, statement, params=None):
+    """Every row of ``statement`` as the wire's dicts."""
+    result = connection.execute(statement, params or {})
+    keys = list(result.keys())
+    return [_row_to_dict(row, keys) for row in result]
+
+
+_SERVICES = models.Service.__table__
+
+
+def _services(context, *conditions, read_deleted=None):
+    statement = sa.select(_SERVICES).where(
+        *read_deleted_filter(context, _SERVICES, read_deleted),
+        *conditions).order_by(_SERVICES.c.id)
+    return _rows(context.connection, statement)
+
+
+def _one_service(context, not_found, *conditions, read_deleted=None):
+    rows = _services(context, *conditions, read_deleted=read_deleted)
+    if not rows:
+        raise not_found
+    return rows[0]
+
+
+@core_reader
+def service_get(context, service_id):
+    """:raises: ServiceNotFound"""
+    return _one_service(
+        context, exception.ServiceNotFound(service_id=service_id),
+        _SERVICES.c.id == service_id)
+
+
+@core_reader
+def service_get_by_uuid(context, service_uuid):
+    """:raises: ServiceNotFound"""
+    return _one_service(
+        context, exception.ServiceNotFound(service_id=service_uuid),
+        _SERVICES.c.uuid == service_uuid)
+
+
+@core_reader
+def service_get_minimum_version(context, binaries):
+    """:returns: ``{binary: lowest version}`` of the live services of
+    ``binaries`` that are not forced down (binaries with none are left
+    out).
+
+    :raises: Invalid when ``binaries`` is not a list of strings
+    """
+    if not all(isinstance(b, str) for b in binaries):
+        raise exception.Invalid(reason='binaries must be strings')
+    statement = sa.select(
+        _SERVICES.c.binary, sa.func.min(_SERVICES.c.version)).where(
+        _SERVICES.c.binary.in_(list(binaries)), _SERVICES.c.deleted == 0,
+        _SERVICES.c.forced_down.is_(False)).group_by(_SERVICES.c.binary)
+    return {binary: version for binary, version in
+            context.connection.execute(statement)}
+
+
+@core_reader
+def service_get_all(context, disabled=None):
+    conditions = []
+    if disabled is not None:
+        conditions.append(_SERVICES.c.disabled.is_(bool(disabled)))
+    return _services(context, *conditions)
+
+
+@core_reader
+def service_get_all_by_topic(context, topic):
+    return _services(context, _SERVICES.c.disabled.is_(False),
+                     _SERVICES.c.topic == topic, read_deleted='no')
+
+
+@core_reader
+def service_get_by_host_and_topic(context, host, topic):
+    """:returns: the service, or None (as nova)."""
+    rows = _services(context, _SERVICES.c.disabled.is_(False),
+                     _SERVICES.c.host == host, _SERVICES.c.topic == topic,
+                     read_deleted='no')
+    return rows[0] if rows else None
+
+
+@core_reader
+def service_get_all_by_binary(context, binary, include_disabled=False):
+    conditions = [_SERVICES.c.binary == binary]
+    if not include_disabled:
+        conditions.append(_SERVICES.c.disabled.is_(False))
+    return _services(context, *conditions)
+
+
+@core_reader
+def service_get_all_computes_by_hv_type(context, hv_type,
+                                        include_disabled=False):
+    nodes = models.ComputeNode.__table__
+    conditions = [_SERVICES.c.binary == 'nova-compute',
+                  _SERVICES.c.host.in_(sa.select(nodes.c.host).where(
+                      nodes.c.hypervisor_type == hv_type,
+                      nodes.c.deleted == 0))]
+    if not include_disabled:
+        conditions.append(_SERVICES.c.disabled.is_(False))
+    return _services(context, *conditions, read_deleted='no')
+
+
+@core_reader
+def service_get_by_host_and_binary(context, host, binary):
+    """:raises: HostBinaryNotFound"""
+    return _one_service(
+        context, exception.HostBinaryNotFound(host=host, binary=binary),
+        _SERVICES.c.host == host, _SERVICES.c.binary == binary,
+        read_deleted='no')
+
+
+@core_reader
+def service_get_all_by_host(context, host):
+    return _services(context, _SERVICES.c.host == host, read_deleted='no')
+
+
+@core_reader
+def service_get_by_compute_host(context, host):
+    """:raises: ComputeHostNotFound"""
+    return _one_service(
+        context, exception.ComputeHostNotFound(host=host, node=None),
+        _SERVICES.c.host == host, _SERVICES.c.binary == 'nova-compute',
+        read_deleted='no')
+
+
+@core_writer
+def service_create(context, values):
+    """Create a service. A new ``nova-compute`` service starts disabled
+    when ``[proxy] enable_new_services`` is False, as in nova.
+
+    :raises: InvalidUpdate, ServiceBinaryExists, ServiceTopicExists
+    """
+    values = check_nova_values(_SERVICES, values)
+    if not CONF.proxy.enable_new_services and \
+            values.get('binary') == 'nova-compute':
+        values['disabled'] = True
+        values['disabled_reason'] = ('New compute service disabled due to '
+                                     'config option.')
+    now = utcnow()
+    values.setdefault('uuid', uuidutils.generate_uuid())
+    values.setdefault('created_at', now)
+    values.setdefault('report_count', 0)
+    values.setdefault('disabled', False)
+    values.setdefault('forced_down', False)
+    values.setdefault('version', 0)
+    try:
+        result = context.connection.execute(
+            sa.insert(_SERVICES).values(deleted=0, **values))
+    except db_exc.DBDuplicateEntry as e:
+        if 'binary' in (e.columns or ()):
+            raise exception.ServiceBinaryExists(
+                host=values.get('host'), binary=values.get('binary'))
+        raise exception.ServiceTopicExists(host=values.get('host'),
+                                           topic=values.get('topic'))
+    return _written_row(context.connection, _SERVICES,
+                        result.inserted_primary_key[0], None)
+
+
+@core_writer
+def service_update(context, service_id, values, *, scope_host=None):
+    """Set ``values`` on a live service, in one UPDATE confined to
+    ``scope_host``. As in nova, a ``report_count`` above the stored one
+    sets ``last_seen_up`` (the database's clock) in the same statement.
+
+    :raises: ServiceNotFound, InvalidUpdate, HostScopeViolation, Conflict
+    """
+    values = check_nova_values(_SERVICES, values,
+                               protected=NOVA_PROTECTED | {'uuid'})
+    report_count = values.get('report_count')
+    if report_count is not None:
+        values['last_seen_up'] = sa.case(
+            (_SERVICES.c.report_count < report_count, db_session.db_utcnow()),
+            else_=_SERVICES.c.last_seen_up)
+    return _update_nova_host_row(
+        context.connection, _SERVICES, service_id, values, scope_host,
+        'service %s' % service_id,
+        lambda: exception.ServiceNotFound(service_id=service_id))
+
+
+def _update_nova_host_row(connection, table, row_id, values, scope_host,
+                          resource, not_found):
+    """``values`` (checked; may hold SQL expressions) on the live row
+    ``row_id`` of a per-host table, in one UPDATE confined to
+    ``scope_host``: the row must be its own and stay its own."""
+    if isinstance(row_id, bool) or not isinstance(row_id, int):
+        raise not_found()
+    if scope_host is not None and values.get('host', scope_host) != \
+            scope_host:
+        _host_row_miss(connection, table, row_id, scope_host, resource,
+                       not_found)
+    values.setdefault('updated_at', utcnow())
+    conditions = [table.c.id == row_id, table.c.deleted == 0]
+    if scope_host is not None:
+        conditions.append(table.c.host == scope_host)
+    returning = connection.dialect.update_returning
+    # SQL expressions first: MySQL and MariaDB evaluate SET left to right
+    # with the values already assigned, so a CASE on report_count must
+    # read the old count before report_count is set.
+    ordered = sorted(values.items(), key=lambda item: not isinstance(
+        item[1], sa.ColumnElement))
+    statement = sa.update(table).where(*conditions).ordered_values(*ordered)
+    if returning:
+        statement = statement.returning(*table.c)
+    try:
+        result = connection.execute(statement)
+    except db_exc.DBDuplicateEntry as e:
+        raise exception.Conflict(
+            reason='%s: another one has the same %s' % (
+                resource, ', '.join(e.columns or ()) or 'key')) from None
+    return _host_row_result(connection, table, row_id, result, returning,
+                            scope_host, resource, not_found)
+
+
+@core_writer
+def service_destroy(context, service_id, *, scope_host=None):
+    """Soft-delete a service; a ``nova-compute`` one takes its compute
+    nodes (by service id or host) with it, unmapped, as in nova.
+
+    :raises: ServiceNotFound, HostScopeViolation
+    """
+    connection = context.connection
+    service = _one_service(
+        context, exception.ServiceNotFound(service_id=service_id),
+        _SERVICES.c.id == service_id, read_deleted='no')
+    if scope_host is not None and service['host'] != scope_host:
+        raise exception.HostScopeViolation(
+            caller=scope_host, resource='service %s' % service_id,
+            owner=service['host'])
+    now = utcnow()
+    connection.execute(sa.update(_SERVICES).where(
+        _SERVICES.c.id == service_id, _SERVICES.c.deleted == 0).values(
+        deleted=_SERVICES.c.id, deleted_at=now))
+    if service['binary'] == 'nova-compute':
+        nodes = models.ComputeNode.__table__
+        owned = [nodes.c.host == service['host']]
+        if 'service_id' in nodes.c:
+            owned.append(nodes.c.service_id == service_id)
+        values = {'deleted': nodes.c.id, 'deleted_at': now}
+        if 'mapped' in nodes.c:
+            values['mapped'] = 0
+        connection.execute(sa.update(nodes).where(
+            nodes.c.deleted == 0, sa.or_(*owned)).values(**values))

@@ -1,4 +1,5 @@
-"""Endpoints of the proxy's database API (default namespace, version 1.1).
+"""Endpoints of the proxy's database API (default namespace): the 1.x
+methods here, nova's 2.x ones in ``nova_proxy.proxy.endpoints``.
 
 One small endpoint class per entity; oslo.messaging's dispatcher tries them
 in turn. Only ``@rpc.remotable`` methods are callable, and they are exactly
@@ -16,6 +17,8 @@ import oslo_messaging as messaging
 
 from nova_proxy.common import rpc
 from nova_proxy.db import api as db
+from nova_proxy.proxy import endpoints as nova_endpoints
+from nova_proxy.proxy.endpoints import services as nova_services
 from nova_proxy.proxy import policy
 from nova_proxy.proxy import rpcapi
 
@@ -129,22 +132,11 @@ class MigrationEndpoint(_Endpoint):
 
 class ServiceEndpoint(_Endpoint):
 
-    @rpc.remotable
-    def service_get_by_host_and_binary(self, context, host: str,
-                                       binary: str):
-        policy.check_host(context, host, 'service %s/%s' % (host, binary))
-        return db.service_get_by_host_and_binary(context, host, binary)
-
-    @rpc.remotable
-    def service_create(self, context, values):
-        if isinstance(values, dict):
-            policy.check_host(context, values.get('host'), 'a new service')
-        return db.service_create(context, values)
-
-    @rpc.remotable
-    def service_update(self, context, service_id: int, values):
-        return db.service_update(context, service_id, values,
-                                 scope_host=policy.scope_host(context))
+    # The same calls as nova's (2.x): one DB function, one host check.
+    service_get_by_host_and_binary = \
+        nova_services.ServiceEndpoint.service_get_by_host_and_binary
+    service_create = nova_services.ServiceEndpoint.service_create
+    service_update = nova_services.ServiceEndpoint.service_update
 
     @rpc.remotable
     def service_heartbeat(self, context, service_id: int):
@@ -203,6 +195,8 @@ class ActionEndpoint(_Endpoint):
 
 
 def endpoints():
-    """The endpoints of the database API, fresh for each server."""
+    """The endpoints of the database API, fresh for each server: the 1.x
+    ones of this module and nova's 2.x ones."""
     return [BaseEndpoint(), InstanceEndpoint(), MigrationEndpoint(),
-            ServiceEndpoint(), ComputeNodeEndpoint(), ActionEndpoint()]
+            ServiceEndpoint(), ComputeNodeEndpoint(),
+            ActionEndpoint()] + nova_endpoints.endpoints()

@@ -19,6 +19,14 @@ API version history:
   compute_node_update; instance_fault_create, instance_action_start,
   instance_action_finish, action_event_start, action_event_finish.
 * 1.1 (2026.2) - Added instance_update_and_record
+
+* 2.0 (2027.1) - nova's database API: the methods of ``NOVA_METHODS``, with
+  the names, arguments, result shapes and errors of nova 34's
+  ``nova.db.main.api`` (docs/wire.rst has the table, with each method's
+  host-scope rule). They are served beside the 1.x methods, which keep
+  their 1.x contract for 1.x clients: oslo.messaging dispatches a call to
+  the endpoint of its major version, so a 1.x client of a 2.x proxy gets
+  exactly what a 1.1 proxy gave it. The 1.x methods go at 3.0.
 """
 
 from oslo_log import log as logging
@@ -30,9 +38,14 @@ from nova_proxy import conf
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-__all__ = ['ProxyAPI', 'RPC_API_VERSION', 'METHODS']
+__all__ = ['ProxyAPI', 'RPC_API_VERSION', 'METHODS', 'NOVA_API_VERSION',
+           'NOVA_METHODS']
 
+# The 1.x methods (``METHODS``, ``ProxyAPI``).
 RPC_API_VERSION = '1.1'
+# The 2.x methods: nova's database API (``NOVA_METHODS``,
+# ``nova_proxy.compute.db``).
+NOVA_API_VERSION = '2.0'
 
 # Every method of the wire, with the version that introduced it and whether
 # a call may be repeated after a timeout without changing its effect.
@@ -67,6 +80,30 @@ METHODS = {
     'instance_update_and_record': ('1.1', False),
 }
 
+# The 2.x methods, as ``METHODS``: name -> (version that introduced it,
+# whether a call may be repeated after a timeout without changing its
+# effect). Each has the name, arguments and semantics of nova's DB API
+# function of that name; the proxy's 2.x endpoints
+# (``nova_proxy.proxy.endpoints``) expose exactly these (a test checks).
+NOVA_METHODS = {
+    'service_create': ('2.0', False),
+    'service_destroy': ('2.0', False),
+    'service_get': ('2.0', True),
+    'service_get_all': ('2.0', True),
+    'service_get_all_by_binary': ('2.0', True),
+    'service_get_all_by_host': ('2.0', True),
+    'service_get_all_by_topic': ('2.0', True),
+    'service_get_all_computes_by_hv_type': ('2.0', True),
+    'service_get_by_compute_host': ('2.0', True),
+    'service_get_by_host_and_binary': ('2.0', True),
+    'service_get_by_host_and_topic': ('2.0', True),
+    'service_get_by_uuid': ('2.0', True),
+    'service_get_minimum_version': ('2.0', True),
+    # A repeated update writes the same values; nova's own
+    # servicegroup driver sends report_count as a value, not an increment.
+    'service_update': ('2.0', True),
+}
+
 
 class ProxyAPI:
     """Calls the proxies. One instance per process is enough (threads and
@@ -85,7 +122,7 @@ class ProxyAPI:
             target = messaging.Target(topic=CONF.proxy.topic,
                                       version=RPC_API_VERSION)
             self._client = rpc.get_client(
-                target, version_cap=rpc.version_cap('compute_proxy'),
+                target, version_cap=rpc.version_cap('compute_proxy', major=1),
                 timeout=self._timeout or CONF.proxy_client.rpc_timeout,
                 signer=self._signer)
         return self._client

@@ -77,6 +77,18 @@ def test_version_cap_of_the_proxy_api(config, setting, cap):
     assert rpc.version_cap('compute_proxy') == cap
 
 
+@pytest.mark.parametrize('setting, v1_cap, v2_cap', [
+    (None, None, None), ('2026.2', '1.1', '1.1'), ('1.0', '1.0', '1.0'),
+    ('2027.1', None, '2.0'), ('2.0', None, '2.0')])
+def test_a_cap_on_the_proxy_api_caps_the_major_it_names(config, setting,
+                                                        v1_cap, v2_cap):
+    # 1.x clients of proxies that serve 2.x send what they always sent;
+    # a 1.x cap stays a cap for nova's shim, which then cannot send 2.0.
+    config.set_override('compute_proxy', setting, group='upgrade_levels')
+    assert rpc.version_cap('compute_proxy', major=1) == v1_cap
+    assert rpc.version_cap('compute_proxy', major=2) == v2_cap
+
+
 def test_every_release_alias_names_a_version():
     for api, mapping in rpc.RELEASE_MAPPING.items():
         for release, version in mapping.items():

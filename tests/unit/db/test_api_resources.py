@@ -124,11 +124,11 @@ def test_service_create_get_update(db_all, admin_context):
         admin_context, 'h1', 'nova-compute')
     _service(admin_context, host='h2')
     _service(admin_context, host='h2', binary='other')
-    assert [s['host'] for s in api.service_get_all(
-        admin_context, binary='nova-compute')] == ['h1', 'h2']
-    assert [s['host'] for s in api.service_get_all(
-        admin_context, binary='nova-compute', include_disabled=False)] == [
-        'h2']
+    assert [s['host'] for s in api.service_get_all_by_binary(
+        admin_context, 'nova-compute', include_disabled=True)] == [
+        'h1', 'h2']
+    assert [s['host'] for s in api.service_get_all_by_binary(
+        admin_context, 'nova-compute')] == ['h2']
     assert len(api.service_get_all(admin_context)) == 3
 
 

@@ -12,16 +12,8 @@ from nova_proxy.db import api as db
 from nova_proxy import exception
 from nova_proxy.proxy import manager
 from nova_proxy.proxy import rpcapi
-from tests.unit import servers
 
 MISSING = '2c7c3c5e-0000-4000-8000-000000000000'
-
-
-@pytest.fixture
-def server(db, config):
-    target = messaging.Target(topic=config.proxy.topic, server='proxy-1')
-    with servers.serving(target, manager.endpoints()) as srv:
-        yield srv
 
 
 @pytest.fixture
@@ -48,24 +40,30 @@ def compute(host):
 
 # -- the allow-list -------------------------------------------------------
 
-def _remotable_methods():
+def _remotable_methods(version):
     names = []
     for endpoint in manager.endpoints():
+        if endpoint.target.version != version:
+            continue
         for name in dir(endpoint):
             if getattr(getattr(endpoint, name), 'remotable', False):
                 names.append(name)
     return names
 
 
-def test_remotable_methods_are_exactly_the_contract():
-    names = _remotable_methods()
+@pytest.mark.parametrize('version, methods', [
+    (rpcapi.RPC_API_VERSION, rpcapi.METHODS),
+    (rpcapi.NOVA_API_VERSION, rpcapi.NOVA_METHODS)])
+def test_remotable_methods_are_exactly_the_contract(version, methods):
+    names = _remotable_methods(version)
     assert len(names) == len(set(names)), 'a method on two endpoints'
-    assert set(names) == set(rpcapi.METHODS)
+    assert set(names) == set(methods)
 
 
-def test_endpoints_speak_the_client_version():
+def test_endpoints_speak_the_client_versions():
     for endpoint in manager.endpoints():
-        assert endpoint.target.version == rpcapi.RPC_API_VERSION
+        assert endpoint.target.version in (rpcapi.RPC_API_VERSION,
+                                           rpcapi.NOVA_API_VERSION)
         assert endpoint.target.namespace is None
 
 
