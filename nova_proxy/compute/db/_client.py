@@ -27,9 +27,12 @@ name of ``nova_proxy.proxy.rpcapi.NOVA_METHODS``) to the proxies, on topic
   ``DATETIME_KEYS``, at any depth, become naive UTC datetimes.
 * a proxy error is raised as ``nova.exception.<same name>(**kwargs)`` when
   nova is importable and has that class, so that nova's ``except
-  exception.InstanceNotFound`` catches it; otherwise as the
-  ``nova_proxy.exception`` class it is (``HostScopeViolation``,
-  ``DatabaseUnavailable``, ``ProxyInternalError``, ...).
+  exception.InstanceNotFound`` catches it; the ``nova_proxy.exception``
+  classes nova lacks (``HostScopeViolation``, ``DatabaseUnavailable``,
+  ``ProxyInternalError``, ...) are raised as themselves, made subclasses
+  of nova's class of their nearest ancestor (``HostScopeViolation`` is a
+  ``nova.exception.Forbidden``, the others at least a ``NovaException``).
+  Without nova, errors are the ``nova_proxy.exception`` classes.
 
 The transport is this module's own, built on first use from ``[DEFAULT]
 transport_url``, apart from any transport nova builds: nothing here
@@ -239,31 +242,63 @@ def nova_exception():
     return importutils.try_import('nova.exception')
 
 
+# Our base class stands for nova's base class.
+_NOVA_NAMES = {exception.NovaProxyException.__name__: 'NovaException'}
+_hybrids = {}
+
+
+def _nova_class(nova_exc, name):
+    cls = getattr(nova_exc, _NOVA_NAMES.get(name, name), None)
+    if isinstance(cls, type) and issubclass(cls, nova_exc.NovaException):
+        return cls
+    return None
+
+
+def _hybrid(ours, nova_exc):
+    """``ours``, and also the nova class of its nearest ancestor that nova
+    has: ``HostScopeViolation`` is caught by nova's ``except
+    exception.Forbidden``, ``DatabaseUnavailable`` by ``except
+    exception.NovaException``."""
+    if ours not in _hybrids:
+        nova_base = next(_nova_class(nova_exc, ancestor.__name__)
+                         for ancestor in ours.__mro__
+                         if _nova_class(nova_exc, ancestor.__name__))
+        _hybrids[ours] = type(ours.__name__, (ours, nova_base),
+                              {'__module__': ours.__module__})
+    return _hybrids[ours]
+
+
 def as_nova_error(error):
-    """nova's exception of the same name as the proxy's ``error``, built
-    with its kwargs; None when nova has no such class (or cannot build it
-    from them), and the caller keeps ``error``."""
+    """The proxy's ``error`` as nova's code can catch it, or None (the
+    caller keeps ``error``): nova's class of the same name, built with the
+    same kwargs and message; for a class nova lacks, ours made a subclass
+    of nova's class of its nearest ancestor (``_hybrid``)."""
     nova_exc = nova_exception()
     if nova_exc is None:
         return None
     if isinstance(error, messaging.RemoteError):
         # A class this client's nova_proxy.exception does not have (a
         # newer proxy): only its name and message came through.
-        name, kwargs = error.exc_type, None
-    else:
-        name = type(error).__name__
-        name = name[:-len('_Remote')] if name.endswith('_Remote') else name
-        kwargs = getattr(error, 'kwargs', {})
-    cls = getattr(nova_exc, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, nova_exc.NovaException)):
-        return None
+        cls = _nova_class(nova_exc, error.exc_type)
+        return None if cls is None else cls(message=error.value)
+    # oslo.messaging raises a subclass "<Name>_Remote" of the class.
+    ours = type(error)
+    if ours.__name__.endswith('_Remote'):
+        ours = ours.__mro__[1]
+    kwargs = getattr(error, 'kwargs', {})
+    message = getattr(error, 'message', None)
+    cls = _nova_class(nova_exc, ours.__name__)
+    if cls is None:
+        hybrid = _hybrid(ours, nova_exc)(message, **kwargs)
+        # nova's __init__, last in the chain, kept its own copy (and a
+        # "code"): the kwargs are the proxy's.
+        hybrid.kwargs = kwargs
+        return hybrid
     try:
-        if kwargs is None:
-            return cls(message=error.value)
-        return cls(**kwargs)
+        return cls(message=message, **kwargs)
     except Exception:
         LOG.debug('Cannot build nova.exception.%s from %r: raising %s',
-                  name, kwargs, type(error).__name__, exc_info=True)
+                  ours.__name__, kwargs, ours.__name__, exc_info=True)
         return None
 
 

@@ -36,8 +36,9 @@ UTC = datetime.timezone.utc
 
 
 class HostBinaryNotFound(exception.NotFound):
-    """A class this client's nova_proxy.exception lacks: it arrives as
-    RemoteError, name and message only."""
+    """Outside nova_proxy.exception, as a class a newer proxy has and this
+    client lacks would be: it arrives as RemoteError, name and message
+    only."""
     msg_fmt = 'Could not find binary %(binary)s on host %(host)s.'
 
 
@@ -181,11 +182,25 @@ def test_an_error_class_this_client_lacks_still_becomes_novas(proxy):
     assert 'Could not find binary nova-compute on host h1' in str(error)
 
 
-def test_errors_only_the_proxy_has_stay_its_own(proxy):
+def test_errors_only_the_proxy_has_are_its_own_and_novas_ancestor(proxy):
     error = _raised('HostScopeViolation', caller='h1', resource='x',
                     owner='h2')
     assert isinstance(error, exception.HostScopeViolation)
-    assert not isinstance(error, nova_exception.NovaException)
+    assert isinstance(error, nova_exception.Forbidden)
+    assert error.kwargs == {'caller': 'h1', 'resource': 'x', 'owner': 'h2'}
+    assert 'h1 may not touch x' in str(error)
+
+    error = _raised('DatabaseUnavailable', method='m', reason='down')
+    assert isinstance(error, exception.DatabaseUnavailable)
+    assert isinstance(error, nova_exception.NovaException)
+    assert not isinstance(error, nova_exception.Forbidden)
+
+
+def test_novas_class_keeps_the_proxys_message(proxy):
+    error = _raised('Forbidden', reason='compute host h1 may not do that')
+    assert type(error) is nova_exception.Forbidden
+    assert 'compute host h1 may not do that' in str(error)
+    assert error.kwargs['reason'] == 'compute host h1 may not do that'
 
 
 def test_without_nova_errors_are_the_proxys_classes(proxy, monkeypatch):
