@@ -86,12 +86,12 @@ def get_context_manager(context):
     return _NO_DATABASE
 
 
-def select_db_reader_mode(fn):
-    return fn
+def select_db_reader_mode(f):
+    return f
 
 
-def _refused(fn):
-    @functools.wraps(fn)
+def _refused(f):
+    @functools.wraps(f)
     def wrapper(*args, **kwargs):
         raise _client.db_not_allowed()
     return wrapper

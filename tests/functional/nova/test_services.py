@@ -36,7 +36,10 @@ def create_and_report(ctx, host):
     service.disabled_reason = 'maintenance'
     service.save()
 
+    # use_slave: nova's select_db_reader_mode picks the async reader of
+    # get_context_manager(), which here has no database behind it.
     reads = [objects.Service.get_by_compute_host(ctx, host),
+             objects.Service.get_by_compute_host(ctx, host, use_slave=True),
              objects.Service.get_by_id(ctx, service.id),
              objects.Service.get_by_uuid(ctx, service.uuid),
              objects.Service.get_by_args(ctx, host, 'nova-compute'),
@@ -50,7 +53,7 @@ def create_and_report(ctx, host):
     facts['own_list'] = [s.id for s in objects.ServiceList.get_by_host(
         ctx, host)]
     facts['minimum'] = objects.Service.get_minimum_version(
-        ctx, 'nova-compute')
+        ctx, 'nova-compute', use_slave=True)
 
     # nova catches its own HostBinaryNotFound here and returns None.
     facts['no_such_binary'] = objects.Service.get_by_host_and_binary(
@@ -118,7 +121,7 @@ def test_nova_compute_creates_reports_and_reads_its_service(nova):
     assert facts['reported'] == [1, True]
     assert facts['by_topic'] == facts['id']
     assert facts['reads'] == [
-        [facts['id'], 1, True, 'maintenance']] * 5
+        [facts['id'], 1, True, 'maintenance']] * 6
     assert facts['disabled_by_topic'] is None
     assert facts['own_list'] == [facts['id']]
     assert facts['minimum'] == facts['service_version']

@@ -188,3 +188,24 @@ def test_enable_puts_the_shim_under_novas_objects():
     assert args['bdm_id'] == 5 and len(args['uuid']) == 36
     version, _, args = by_method['pci_device_create_uuid']
     assert args['dev_id'] == 6 and len(args['uuid']) == 36
+
+
+def test_every_function_has_novas_signature():
+    mismatched = run('''
+        import inspect
+        from nova.db.main import api as nova_db
+        from nova_proxy.compute import db as shim
+        bad = {}
+        for name in shim.__all__:
+            ours = getattr(shim, name)
+            if not inspect.isfunction(ours):
+                continue  # nova's helper classes
+            theirs = getattr(nova_db, name, None)
+            if theirs is None:
+                bad[name] = 'not in nova.db.main.api'
+            elif inspect.signature(ours) != inspect.signature(theirs):
+                bad[name] = [str(inspect.signature(ours)),
+                             str(inspect.signature(theirs))]
+        print(json.dumps(bad))
+    ''')
+    assert mismatched == {}
