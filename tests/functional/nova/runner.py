@@ -5,7 +5,8 @@ Set up as nova-compute sets itself up (nova's ``monkey_patch`` first,
 ``nova.config.parse_args``, ``objects.register_all()``), with two
 differences that are the point: ``nova_proxy.compute.db.nova.enable()``
 instead of the conductor indirection, and no database configured. Then
-runs the scenario with nova's admin context and prints its result (JSON)
+runs the scenario with nova's admin context and this compute host's
+name (``[DEFAULT] host``), and prints its result (JSON)
 after ``RESULT``.
 """
 
@@ -38,7 +39,8 @@ def main(argv):
     assert config.CONF.database.connection is None
     module, name = target.split(':')
     scenario = getattr(importlib.import_module(module), name)
-    result = scenario(context.get_admin_context(), **json.loads(kwargs))
+    result = scenario(context.get_admin_context(), host=config.CONF.host,
+                      **json.loads(kwargs))
     print(RESULT + json.dumps(result, default=str), flush=True)
 
 

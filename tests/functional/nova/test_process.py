@@ -3,7 +3,7 @@ and its own transport as nova made them, no database, and the first call
 made on the shim's own transport."""
 
 
-def process_facts(ctx):
+def process_facts(ctx, host):
     from nova import conf
     from nova.db.main import api as db
     from nova import rpc as nova_rpc

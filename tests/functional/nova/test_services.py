@@ -79,19 +79,36 @@ def read_back(ctx, host, service_id):
             service.disabled, service.disabled_reason]
 
 
-def refused_to_another_host(ctx, host, other_host):
+def create_service(ctx, host):
+    from nova import objects
+    service = objects.Service(ctx, host=host, binary='nova-compute',
+                              topic='compute')
+    service.create()
+    return service.id
+
+
+def refused_to_another_host(ctx, host, other_host, other_id):
     from nova import exception
     from nova import objects
 
     own = objects.Service(ctx, host=host, binary='nova-compute',
                           topic='compute')
     own.create()
+
+    def save_theirs():
+        theirs = objects.Service(ctx)
+        theirs.id = other_id
+        theirs.report_count = 5
+        theirs.save()
+
     attempts = {
         'create for another host': lambda: objects.Service(
-            ctx, host=other_host, binary='nova-compute',
-            topic='compute').create(),
-        'get another host': lambda: objects.Service.get_by_compute_host(
+            ctx, host=other_host, binary='nova-conductor',
+            topic='conductor').create(),
+        'get by host': lambda: objects.Service.get_by_compute_host(
             ctx, other_host),
+        'get by id': lambda: objects.Service.get_by_id(ctx, other_id),
+        'save': save_theirs,
         'list by binary': lambda: objects.ServiceList.get_by_binary(
             ctx, 'nova-compute'),
         'list by topic': lambda: objects.ServiceList.get_by_topic(
@@ -136,17 +153,27 @@ def test_nova_compute_creates_reports_and_reads_its_service(nova):
 
 
 def test_a_compute_is_refused_other_hosts_services_and_the_lists(nova):
+    other_id = nova.run(create_service, host=conftest.OTHER_HOST)
     refused = nova.run(refused_to_another_host, host=conftest.HOST,
-                       other_host=conftest.OTHER_HOST)
+                       other_host=conftest.OTHER_HOST, other_id=other_id)
     # Both are nova's Forbidden to nova's code: HostScopeViolation (a
     # record of another host) is ours and nova's; a call only the control
     # plane makes is refused with Forbidden, nova's class of that name.
     assert refused == {
         'create for another host': 'HostScopeViolation',
-        'get another host': 'HostScopeViolation',
+        'get by host': 'HostScopeViolation',
+        'get by id': 'HostScopeViolation',
+        'save': 'HostScopeViolation',
         'list by binary': 'Forbidden',
         'list by topic': 'Forbidden',
         'list all': 'Forbidden',
         'destroy': 'Forbidden',
         'own after all': True,
     }
+    # The control plane sees both, the other host's as it was.
+    services = nova.control_plane('service_get_all_by_binary',
+                                  binary='nova-compute')
+    assert sorted(s['host'] for s in services) == [conftest.HOST,
+                                                   conftest.OTHER_HOST]
+    assert nova.control_plane('service_get',
+                              service_id=other_id)['report_count'] == 0
