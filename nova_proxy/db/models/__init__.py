@@ -19,6 +19,39 @@ id once deleted, so unique constraints can include it.
 - ``proxy``: the proxy's own tables: Operation, Proxy, PeriodicClaim and
   PeriodicRun.
 
+Where ours differ from nova's (each on purpose):
+
+- Columns nova lacks, which the proxy's 1.x calls use: a compute node's
+  ``node`` (nova's ``hypervisor_hostname``, filled from it), an
+  instance's ``instance_type_name``, a migration's ``progress``.
+- Stricter than nova's, as 0001 made them and the code relies on: NOT
+  NULL ``deleted``, uuids, ``instance_uuid`` of migrations, faults and
+  actions, a service's ``host``/``binary``/``disabled``/``forced_down``/
+  ``version``, a compute node's ``host``/``running_vms``; unique keys on
+  metadata (instance, key) and action events (action, event, deleted);
+  no foreign keys from those older tables to ``instances`` (rows of
+  instances hard-deleted before would fail them).
+- Metadata rows are deleted, not soft-deleted (no ``deleted`` columns),
+  and a value may be longer than nova's 255 characters.
+- Block device mappings and PCI devices always have a uuid.
+- Rows of nova's newer tables that hang off an instance go with it when
+  the proxy purges it (``ON DELETE CASCADE``).
+- Server defaults where nova has only Python ones (an instance's
+  booleans and ``cleaned``, ``migrations.cross_cell_move``,
+  ``compute_nodes.mapped``), so rows written before these columns, or by
+  calls that do not name them, read as nova's would.
+- On MariaDB/MySQL: microsecond timestamps, MEDIUMTEXT for every text
+  column, a binary collation (migration 0002).
+- Timestamps are set by the DB API, not by ``onupdate`` (the
+  compare-and-swap compares ``updated_at``).
+- Only those of nova's indexes that serve nova-compute's queries, and
+  none on ``instances`` that only nova's API uses (each one more write in
+  every instance update); 0001's names where an index of ours does what
+  one of nova's does (``instance_uuid_iactions_idx``, the unique uuid
+  keys), and nova's corrected names for share_mapping's unique keys.
+  ``security_group_rules`` is not kept: no call nova-compute makes reads
+  it.
+
 Every class is re-exported here (``models.Instance``); ``Base`` and the
 column types live in ``base``.
 """
