@@ -1814,11 +1814,18 @@ def service_create(context, values):
     values.setdefault('disabled', False)
     values.setdefault('forced_down', False)
     values.setdefault('version', 0)
+    connection = context.connection
     try:
-        result = context.connection.execute(
-            sa.insert(_SERVICES).values(deleted=0, **values))
-    except db_exc.DBDuplicateEntry as e:
-        if 'binary' in (e.columns or ()):
+        # A savepoint, so that a duplicate can be told apart below: when
+        # both keys are taken, databases differ in which they report.
+        with connection.begin_nested():
+            result = connection.execute(
+                sa.insert(_SERVICES).values(deleted=0, **values))
+    except db_exc.DBDuplicateEntry:
+        if connection.execute(sa.select(_SERVICES.c.id).where(
+                _SERVICES.c.host == values.get('host'),
+                _SERVICES.c.binary == values.get('binary'),
+                _SERVICES.c.deleted == 0)).first() is not None:
             raise exception.ServiceBinaryExists(
                 host=values.get('host'), binary=values.get('binary'))
         raise exception.ServiceTopicExists(host=values.get('host'),

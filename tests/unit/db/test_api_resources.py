@@ -123,7 +123,8 @@ def test_service_create_get_update(db_all, admin_context):
     assert new == api.service_get_by_host_and_binary(
         admin_context, 'h1', 'nova-compute')
     _service(admin_context, host='h2')
-    _service(admin_context, host='h2', binary='other')
+    # Its own topic: nova has one service per host and topic too.
+    _service(admin_context, host='h2', binary='other', topic='other')
     assert [s['host'] for s in api.service_get_all_by_binary(
         admin_context, 'nova-compute', include_disabled=True)] == [
         'h1', 'h2']
