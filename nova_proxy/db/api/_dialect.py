@@ -119,3 +119,15 @@ def insert_row(connection, table, values):
     result = connection.execute(statement)
     return written_row(connection, table, result.inserted_primary_key[0],
                        None)
+
+
+def update_row(connection, table, row_id, values):
+    """Update the row ``row_id`` of ``table`` with ``values``; returns the
+    row's dict as written."""
+    statement = sa.update(table).where(table.c.id == row_id).values(**values)
+    returning = connection.dialect.update_returning
+    if returning:
+        statement = statement.returning(*table.c)
+    result = connection.execute(statement)
+    return written_row(connection, table, row_id,
+                       result.one() if returning else None)

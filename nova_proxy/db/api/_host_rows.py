@@ -22,26 +22,24 @@ CREATE_PROTECTED = ('id', 'created_at', 'updated_at', 'deleted',
 UPDATE_PROTECTED = CREATE_PROTECTED + ('uuid',)
 
 
-def create_host_row(context, model, values, allowed, required, exists):
-    """Insert a row of a per-host table (services, compute nodes).
+def create_host_row(connection, table, values, allowed, required, exists):
+    """Insert a row of a per-host table (services, compute nodes); returns
+    the new row's dict.
 
     :param required: fields that must be given and not empty.
     :param exists: the error class for a duplicate, built from the
         ``required`` fields.
     """
     values = _values.check_values(values, allowed,
-                                  protected=CREATE_PROTECTED,
-                                  table=model.__table__)
+                                  protected=CREATE_PROTECTED, table=table)
     _values.require(values, *required)
     values.setdefault('uuid', uuidutils.generate_uuid())
     now = db_session.utcnow()
-    row = model(created_at=now, updated_at=now, deleted=0, **values)
-    context.session.add(row)
     try:
-        context.session.flush()
+        return _dialect.insert_row(connection, table, dict(
+            values, created_at=now, updated_at=now, deleted=0))
     except db_exc.DBDuplicateEntry:
         raise exists(**{field: values[field] for field in required})
-    return row
 
 
 def host_row_where(table, scoped):

@@ -36,14 +36,6 @@ INSTANCE_PROTECTED_FIELDS = frozenset(
 INSTANCE_COLUMNS = _values.columns(models.Instance)
 
 
-def instance_to_dict(instance):
-    result = _values.row_to_dict(instance, INSTANCE_COLUMNS)
-    result['metadata'] = {m.key: m.value for m in instance.metadata_items}
-    result['system_metadata'] = {
-        m.key: m.value for m in instance.system_metadata_items}
-    return result
-
-
 # The instance after a compare-and-swap, as prebuilt Core statements: about
 # a third less CPU per instance_update than loading the ORM object with its
 # two selectin relationships (measured, see docs/benchmark.rst). The row is

@@ -15,16 +15,19 @@ _string, _time = _values.string, _values.parse_time
 _FAULT_FIELDS = {'instance_uuid': _string, 'code': _values.integer,
                  'message': _values.truncated, 'details': _values.text,
                  'host': _string}
+_FAULTS = models.InstanceFault.__table__
 _FAULT_COLUMNS = _values.columns(models.InstanceFault)
 _ACTION_FIELDS = {'instance_uuid': _string, 'action': _string,
                   'request_id': _string, 'user_id': _string,
                   'project_id': _string, 'start_time': _time,
                   'finish_time': _time, 'message': _string}
+_ACTIONS = models.InstanceAction.__table__
 _ACTION_COLUMNS = _values.columns(models.InstanceAction)
 _EVENT_FIELDS = {'instance_uuid': _string, 'request_id': _string,
                  'event': _string, 'start_time': _time, 'finish_time': _time,
                  'result': _string, 'traceback': _values.text,
                  'host': _string, 'details': _values.text}
+_EVENTS = models.InstanceActionEvent.__table__
 _EVENT_COLUMNS = _values.columns(models.InstanceActionEvent)
 
 
@@ -38,115 +41,103 @@ def instance_fault_create(context, values, scope_host=None):
 
 
 def create_fault(connection, values, scope_host):
-    values = _values.check_values(values, _FAULT_FIELDS,
-                                  table=models.InstanceFault.__table__)
+    values = _values.check_values(values, _FAULT_FIELDS, table=_FAULTS)
     _values.require(values, 'instance_uuid')
     _scope.scoped_instance(connection, values['instance_uuid'], scope_host)
     if values.get('code') is None:
         values['code'] = 500
     now = db_session.utcnow()
-    return _dialect.insert_row(connection, models.InstanceFault.__table__,
-                               dict(values, created_at=now, updated_at=now,
-                                    deleted=0))
+    return _dialect.insert_row(connection, _FAULTS, dict(
+        values, created_at=now, updated_at=now, deleted=0))
 
 
-@db_session.reader
+@db_session.core_reader
 def instance_fault_get_by_instance_uuids(context, instance_uuids):
     """Faults of the given instances: ``{uuid: [fault, ...]}``, newest
     first."""
+    f = _FAULTS.c
     result = {u: [] for u in instance_uuids}
-    for fault in context.session.execute(
-            sa.select(models.InstanceFault)
-            .where(models.InstanceFault.instance_uuid.in_(instance_uuids),
-                   models.InstanceFault.deleted == 0)
-            .order_by(models.InstanceFault.created_at.desc(),
-                      models.InstanceFault.id.desc())).scalars():
+    for fault in context.connection.execute(
+            sa.select(*f)
+            .where(f.instance_uuid.in_(instance_uuids), f.deleted == 0)
+            .order_by(f.created_at.desc(), f.id.desc())):
         result[fault.instance_uuid].append(
             _values.row_to_dict(fault, _FAULT_COLUMNS))
     return result
 
 
-def _action_get(session, instance_uuid, request_id):
-    action = session.execute(
-        sa.select(models.InstanceAction)
-        .where(models.InstanceAction.instance_uuid == instance_uuid,
-               models.InstanceAction.request_id == request_id,
-               models.InstanceAction.deleted == 0)
-        .order_by(models.InstanceAction.id.desc()).limit(1)
-    ).scalar_one_or_none()
+def _action_get(connection, instance_uuid, request_id):
+    a = _ACTIONS.c
+    action = connection.execute(
+        sa.select(*a)
+        .where(a.instance_uuid == instance_uuid, a.request_id == request_id,
+               a.deleted == 0)
+        .order_by(a.id.desc()).limit(1)).one_or_none()
     if action is None:
         raise exception.InstanceActionNotFound(
             action=None, request_id=request_id, instance_uuid=instance_uuid)
     return action
 
 
-@db_session.writer
+@db_session.core_writer
 def instance_action_start(context, values, scope_host=None):
     """Start an action (``instance_uuid``, ``action``, ``request_id``...);
     returns it.
 
     :raises: InvalidUpdate, InstanceNotFound, HostScopeViolation
     """
-    values = _values.check_values(values, _ACTION_FIELDS,
-                                  table=models.InstanceAction.__table__)
+    values = _values.check_values(values, _ACTION_FIELDS, table=_ACTIONS)
     _values.require(values, 'instance_uuid', 'action', 'request_id')
-    _scope.scoped_instance(context.session.connection(),
-                           values['instance_uuid'], scope_host)
+    connection = context.connection
+    _scope.scoped_instance(connection, values['instance_uuid'], scope_host)
     now = db_session.utcnow()
     values.setdefault('start_time', now)
     values.setdefault('user_id', context.user_id)
     values.setdefault('project_id', context.project_id)
-    action = models.InstanceAction(created_at=now, updated_at=now,
-                                   deleted=0, **values)
-    context.session.add(action)
-    context.session.flush()
-    return _values.row_to_dict(action, _ACTION_COLUMNS)
+    return _dialect.insert_row(connection, _ACTIONS, dict(
+        values, created_at=now, updated_at=now, deleted=0))
 
 
-@db_session.writer
+@db_session.core_writer
 def instance_action_finish(context, values, scope_host=None):
     """Finish the newest action of (``instance_uuid``, ``request_id``).
 
     :raises: InvalidUpdate, InstanceActionNotFound, HostScopeViolation
     """
-    values = _values.check_values(values, _ACTION_FIELDS,
-                                  table=models.InstanceAction.__table__)
+    values = _values.check_values(values, _ACTION_FIELDS, table=_ACTIONS)
     _values.require(values, 'instance_uuid', 'request_id')
-    _scope.scoped_instance(context.session.connection(),
-                           values['instance_uuid'], scope_host)
-    action = _action_get(context.session, values['instance_uuid'],
+    connection = context.connection
+    _scope.scoped_instance(connection, values['instance_uuid'], scope_host)
+    action = _action_get(connection, values['instance_uuid'],
                          values['request_id'])
-    action.finish_time = values.get('finish_time') or db_session.utcnow()
+    changes = {'finish_time': values.get('finish_time') or
+               db_session.utcnow()}
     if 'message' in values:
-        action.message = values['message']
-    action.updated_at = db_session.utcnow()
-    context.session.flush()
-    return _values.row_to_dict(action, _ACTION_COLUMNS)
+        changes['message'] = values['message']
+    changes['updated_at'] = db_session.utcnow()
+    return _dialect.update_row(connection, _ACTIONS, action.id, changes)
 
 
-@db_session.reader
+@db_session.core_reader
 def actions_get(context, instance_uuid):
     """Actions of an instance with their events, oldest first."""
-    session = context.session
-    actions = session.execute(
-        sa.select(models.InstanceAction)
-        .where(models.InstanceAction.instance_uuid == instance_uuid,
-               models.InstanceAction.deleted == 0)
-        .order_by(models.InstanceAction.id)).scalars().all()
+    connection = context.connection
+    a, e = _ACTIONS.c, _EVENTS.c
+    actions = connection.execute(
+        sa.select(*a).where(a.instance_uuid == instance_uuid, a.deleted == 0)
+        .order_by(a.id)).all()
     result = []
     for action in actions:
         item = _values.row_to_dict(action, _ACTION_COLUMNS)
         item['events'] = [
-            _values.row_to_dict(e, _EVENT_COLUMNS) for e in session.execute(
-                sa.select(models.InstanceActionEvent)
-                .where(models.InstanceActionEvent.action_id == action.id)
-                .order_by(models.InstanceActionEvent.id)).scalars()]
+            _values.row_to_dict(event, _EVENT_COLUMNS)
+            for event in connection.execute(
+                sa.select(*e).where(e.action_id == action.id)
+                .order_by(e.id))]
         result.append(item)
     return result
 
 
-_ACTIONS = models.InstanceAction.__table__
-_EVENTS = models.InstanceActionEvent.__table__
 # The newest live action of (instance, request) and its live event of a
 # name, if any, in one statement (an action has at most one live event of
 # a name: the unique constraint).
@@ -165,8 +156,7 @@ def _event_lookup(connection, values, scope_host):
     """Check event ``values``; returns them without the action's keys, the
     action's id and request id, and its live event of that name (a row) or
     None."""
-    values = _values.check_values(values, _EVENT_FIELDS,
-                                  table=models.InstanceActionEvent.__table__)
+    values = _values.check_values(values, _EVENT_FIELDS, table=_EVENTS)
     _values.require(values, 'instance_uuid', 'request_id', 'event')
     _scope.scoped_instance(connection, values['instance_uuid'], scope_host)
     instance_uuid = values.pop('instance_uuid')
@@ -187,14 +177,7 @@ def _write_event(connection, event, values):
     if event is None:
         return _dialect.insert_row(connection, _EVENTS,
                                    dict(values, deleted=0))
-    statement = sa.update(_EVENTS).where(
-        _EVENTS.c.id == event.id).values(**values)
-    returning = connection.dialect.update_returning
-    if returning:
-        statement = statement.returning(*_EVENTS.c)
-    result = connection.execute(statement)
-    return _dialect.written_row(connection, _EVENTS, event.id,
-                                result.one() if returning else None)
+    return _dialect.update_row(connection, _EVENTS, event.id, values)
 
 
 @db_session.core_writer

@@ -17,6 +17,7 @@ _NODE_FIELDS = {
     'local_gb_used': _values.integer, 'running_vms': _values.integer,
 }
 _NODE_CREATE_FIELDS = dict(_NODE_FIELDS, uuid=_values.string)
+_NODES = models.ComputeNode.__table__
 _NODE_COLUMNS = _values.columns(models.ComputeNode)
 
 
@@ -24,30 +25,30 @@ def _node_dict(node):
     return _values.row_to_dict(node, _NODE_COLUMNS)
 
 
-@db_session.reader
+@db_session.core_reader
 def compute_node_get_by_host_and_node(context, host, node):
     """:raises: ComputeHostNotFound"""
-    row = context.session.execute(sa.select(models.ComputeNode).where(
-        models.ComputeNode.host == host, models.ComputeNode.node == node,
-        models.ComputeNode.deleted == 0)).scalar_one_or_none()
+    n = _NODES.c
+    row = context.connection.execute(sa.select(*n).where(
+        n.host == host, n.node == node, n.deleted == 0)).one_or_none()
     if row is None:
         raise exception.ComputeHostNotFound(host=host, node=node)
     return _node_dict(row)
 
 
-@db_session.reader
+@db_session.core_reader
 def compute_node_get_all(context):
-    return [_node_dict(n) for n in context.session.execute(
-        sa.select(models.ComputeNode).where(models.ComputeNode.deleted == 0)
-        .order_by(models.ComputeNode.id)).scalars()]
+    n = _NODES.c
+    return [_node_dict(row) for row in context.connection.execute(
+        sa.select(*n).where(n.deleted == 0).order_by(n.id))]
 
 
-@db_session.writer
+@db_session.core_writer
 def compute_node_create(context, values):
     """:raises: InvalidUpdate, ComputeNodeExists"""
-    return _node_dict(_host_rows.create_host_row(
-        context, models.ComputeNode, values, _NODE_CREATE_FIELDS,
-        ('host', 'node'), exception.ComputeNodeExists))
+    return _host_rows.create_host_row(
+        context.connection, _NODES, values, _NODE_CREATE_FIELDS,
+        ('host', 'node'), exception.ComputeNodeExists)
 
 
 @db_session.core_writer

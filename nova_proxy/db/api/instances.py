@@ -14,22 +14,26 @@ from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
 
-def _instance_query(session, instance_uuid, read_deleted=False):
-    query = sa.select(models.Instance).where(
-        models.Instance.uuid == instance_uuid)
+_INSTANCES = models.Instance.__table__
+
+
+def _instance_get(connection, instance_uuid, read_deleted=False):
+    """The instance's row (``INSTANCE_COLUMNS``).
+
+    :raises: InstanceNotFound
+    """
+    query = sa.select(*[_INSTANCES.c[name]
+                        for name in _instance_rows.INSTANCE_COLUMNS]).where(
+        _INSTANCES.c.uuid == instance_uuid)
     if not read_deleted:
-        query = query.where(models.Instance.deleted == 0)
-    return session.execute(query).scalar_one_or_none()
-
-
-def _instance_get(session, instance_uuid, read_deleted=False):
-    instance = _instance_query(session, instance_uuid, read_deleted)
+        query = query.where(_INSTANCES.c.deleted == 0)
+    instance = connection.execute(query).one_or_none()
     if instance is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
     return instance
 
 
-@db_session.writer
+@db_session.core_writer
 def instance_create(context, values):
     """Create an instance from ``values``; returns the instance dict.
 
@@ -43,33 +47,29 @@ def instance_create(context, values):
         values, _instance_rows.INSTANCE_CREATE_FIELDS,
         protected=_instance_rows.INSTANCE_PROTECTED_FIELDS - {
             'uuid', 'user_id', 'project_id'},
-        table=models.Instance.__table__)
+        table=_INSTANCES)
     instance_uuid = values.pop('uuid', None) or uuidutils.generate_uuid()
     _values.validate_uuid(instance_uuid)
     metadata = values.pop('metadata', {})
     system_metadata = values.pop('system_metadata', {})
     now = db_session.utcnow()
-    session = context.session
-    instance = models.Instance(uuid=instance_uuid, created_at=now,
-                               updated_at=now, deleted=0, **values)
-    if instance.user_id is None:
-        instance.user_id = context.user_id
-    if instance.project_id is None:
-        instance.project_id = context.project_id
-    session.add(instance)
+    if values.get('user_id') is None:
+        values['user_id'] = context.user_id
+    if values.get('project_id') is None:
+        values['project_id'] = context.project_id
+    connection = context.connection
     try:
-        session.flush()
+        connection.execute(sa.insert(_INSTANCES).values(
+            uuid=instance_uuid, created_at=now, updated_at=now, deleted=0,
+            **values))
     except db_exc.DBDuplicateEntry:
         raise exception.InstanceExists(instance_uuid=instance_uuid)
-    connection = session.connection()
     _instance_rows.replace_metadata(connection, models.InstanceMetadata,
                                     instance_uuid, metadata, now)
     _instance_rows.replace_metadata(connection,
                                     models.InstanceSystemMetadata,
                                     instance_uuid, system_metadata, now)
-    session.expire(instance)
-    return _instance_rows.instance_to_dict(
-        _instance_get(session, instance_uuid))
+    return _instance_rows.read_instance(connection, instance_uuid)
 
 
 @db_session.core_reader
@@ -110,7 +110,7 @@ def instance_get_all_by_filters(context, task_states=None, vm_states=None,
                                           limit=limit)
 
 
-@db_session.writer
+@db_session.core_writer
 def instance_destroy(context, instance_uuid, scope_host=None):
     """Soft-delete an instance; returns it as deleted (``deleted`` set to
     its id, ``deleted_at`` set). Its metadata rows stay with it until
@@ -119,30 +119,27 @@ def instance_destroy(context, instance_uuid, scope_host=None):
     :raises: InstanceNotFound, InvalidUUID, HostScopeViolation
     """
     _values.validate_uuid(instance_uuid)
-    session = context.session
-    instance = _instance_get(session, instance_uuid)
+    connection = context.connection
+    instance = _instance_get(connection, instance_uuid)
     if scope_host is not None and instance.host != scope_host:
         raise exception.HostScopeViolation(
             caller=scope_host, resource='instance %s' % instance_uuid,
             owner=instance.host)
     now = db_session.utcnow()
-    conditions = [models.Instance.id == instance.id,
-                  models.Instance.deleted == 0]
+    conditions = [_INSTANCES.c.id == instance.id, _INSTANCES.c.deleted == 0]
     if scope_host is not None:
         # In the statement too: the instance may have moved since the
         # check above.
-        conditions.append(models.Instance.host == scope_host)
-    result = session.execute(
-        sa.update(models.Instance).where(*conditions)
-        .values(deleted=models.Instance.id, deleted_at=now, updated_at=now)
-        .execution_options(synchronize_session=False))
+        conditions.append(_INSTANCES.c.host == scope_host)
+    result = connection.execute(
+        sa.update(_INSTANCES).where(*conditions)
+        .values(deleted=_INSTANCES.c.id, deleted_at=now, updated_at=now))
     if result.rowcount != 1:
         # Deleted meanwhile (NotFound), or moved away from the caller.
-        session.expire_all()
-        moved = _instance_get(session, instance_uuid)
+        moved = _instance_get(connection, instance_uuid)
         raise exception.HostScopeViolation(
             caller=scope_host, resource='instance %s' % instance_uuid,
             owner=moved.host)
-    session.expire_all()
-    return _instance_rows.instance_to_dict(
-        _instance_get(session, instance_uuid, read_deleted=True))
+    return _instance_rows.instance_dicts(
+        connection, [_instance_get(connection, instance_uuid,
+                                   read_deleted=True)])[0]

@@ -4,6 +4,7 @@ from oslo_utils import uuidutils
 import sqlalchemy as sa
 
 from nova_proxy import exception
+from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _scope
 from nova_proxy.db.api import _values
 from nova_proxy.db import models
@@ -20,23 +21,29 @@ _MIGRATION_FIELDS = {
     'progress': _integer,
 }
 _MIGRATION_CREATE_FIELDS = dict(_MIGRATION_FIELDS, uuid=_string)
+_MIGRATIONS = models.Migration.__table__
 _MIGRATION_COLUMNS = _values.columns(models.Migration)
 
 
-def _migration_get(session, migration_id, lock=False):
+def _migration_get(connection, migration_id, lock=False):
     if isinstance(migration_id, bool) or not isinstance(migration_id, int):
         raise exception.MigrationNotFound(migration_id=migration_id)
-    query = sa.select(models.Migration).where(
-        models.Migration.id == migration_id, models.Migration.deleted == 0)
+    m = _MIGRATIONS.c
+    query = sa.select(*m).where(m.id == migration_id, m.deleted == 0)
     if lock:
         query = query.with_for_update()
-    migration = session.execute(query).scalar_one_or_none()
+    migration = connection.execute(query).one_or_none()
     if migration is None:
         raise exception.MigrationNotFound(migration_id=migration_id)
     return migration
 
 
-@db_session.writer
+def _migration_dicts(connection, query):
+    return [_values.row_to_dict(row, _MIGRATION_COLUMNS)
+            for row in connection.execute(query)]
+
+
+@db_session.core_writer
 def migration_create(context, values):
     """:raises: InvalidUpdate, InvalidUUID"""
     values = _values.check_values(
@@ -50,21 +57,19 @@ def migration_create(context, values):
     _values.validate_uuid(values['instance_uuid'])
     values.setdefault('uuid', uuidutils.generate_uuid())
     now = db_session.utcnow()
-    migration = models.Migration(created_at=now, updated_at=now, deleted=0,
-                                 **values)
-    context.session.add(migration)
-    context.session.flush()
-    return _values.row_to_dict(migration, _MIGRATION_COLUMNS)
+    return _dialect.insert_row(context.connection, _MIGRATIONS, dict(
+        values, created_at=now, updated_at=now, deleted=0))
 
 
-@db_session.reader
+@db_session.core_reader
 def migration_get(context, migration_id):
     """:raises: MigrationNotFound"""
     return _values.row_to_dict(
-        _migration_get(context.session, migration_id), _MIGRATION_COLUMNS)
+        _migration_get(context.connection, migration_id),
+        _MIGRATION_COLUMNS)
 
 
-@db_session.writer
+@db_session.core_writer
 def migration_update(context, migration_id, values, scope_host=None):
     """:raises: MigrationNotFound, InvalidUpdate, HostScopeViolation"""
     values = _values.check_values(
@@ -74,15 +79,14 @@ def migration_update(context, migration_id, values, scope_host=None):
         table=models.Migration.__table__)
     # Locked for a confined caller: what is checked below is what the
     # update changes.
-    migration = _migration_get(context.session, migration_id,
+    connection = context.connection
+    migration = _migration_get(connection, migration_id,
                                lock=scope_host is not None)
     if scope_host is not None:
         _check_migration_scope(migration, values, scope_host)
     values['updated_at'] = db_session.utcnow()
-    for key, value in values.items():
-        setattr(migration, key, value)
-    context.session.flush()
-    return _values.row_to_dict(migration, _MIGRATION_COLUMNS)
+    return _dialect.update_row(connection, _MIGRATIONS, migration.id,
+                               values)
 
 
 # The fields that say which instance a migration opens to which hosts.
@@ -113,25 +117,23 @@ def _check_migration_scope(migration, values, scope_host):
                    % (scope_host, ', '.join(changed), migration.id))
 
 
-@db_session.reader
+@db_session.core_reader
 def migration_get_in_progress_by_host_and_node(context, host, node):
     """Migrations to or from ``host``/``node`` not yet in a final status."""
-    m = models.Migration
-    query = sa.select(m).where(
+    m = _MIGRATIONS.c
+    query = sa.select(*m).where(
         m.deleted == 0, m.status.not_in(_scope.MIGRATION_DONE_STATUSES),
         sa.or_(sa.and_(m.source_compute == host, m.source_node == node),
                sa.and_(m.dest_compute == host, m.dest_node == node))
     ).order_by(m.id)
-    return [_values.row_to_dict(r, _MIGRATION_COLUMNS)
-            for r in context.session.execute(query).scalars()]
+    return _migration_dicts(context.connection, query)
 
 
-@db_session.reader
+@db_session.core_reader
 def migration_get_by_instance(context, instance_uuid):
     """All live migrations of an instance, oldest first."""
-    m = models.Migration
-    query = sa.select(m).where(m.deleted == 0,
-                               m.instance_uuid == instance_uuid
-                               ).order_by(m.id)
-    return [_values.row_to_dict(r, _MIGRATION_COLUMNS)
-            for r in context.session.execute(query).scalars()]
+    m = _MIGRATIONS.c
+    query = sa.select(*m).where(m.deleted == 0,
+                                m.instance_uuid == instance_uuid
+                                ).order_by(m.id)
+    return _migration_dicts(context.connection, query)

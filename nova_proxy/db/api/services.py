@@ -19,6 +19,7 @@ _SERVICE_FIELDS = {
     'version': _values.integer,
 }
 _SERVICE_CREATE_FIELDS = dict(_SERVICE_FIELDS, uuid=_values.string)
+_SERVICES = models.Service.__table__
 _SERVICE_COLUMNS = _values.columns(models.Service)
 
 
@@ -26,35 +27,35 @@ def _service_dict(service):
     return _values.row_to_dict(service, _SERVICE_COLUMNS)
 
 
-@db_session.reader
+@db_session.core_reader
 def service_get_by_host_and_binary(context, host, binary):
     """:raises: ServiceNotFound"""
-    service = context.session.execute(sa.select(models.Service).where(
-        models.Service.host == host, models.Service.binary == binary,
-        models.Service.deleted == 0)).scalar_one_or_none()
+    s = _SERVICES.c
+    service = context.connection.execute(sa.select(*s).where(
+        s.host == host, s.binary == binary, s.deleted == 0)).one_or_none()
     if service is None:
         raise exception.ServiceNotFound(service_id='%s/%s' % (host, binary))
     return _service_dict(service)
 
 
-@db_session.reader
+@db_session.core_reader
 def service_get_all(context, binary=None, include_disabled=True):
-    query = sa.select(models.Service).where(models.Service.deleted == 0)
+    s = _SERVICES.c
+    query = sa.select(*s).where(s.deleted == 0)
     if binary is not None:
-        query = query.where(models.Service.binary == binary)
+        query = query.where(s.binary == binary)
     if not include_disabled:
-        query = query.where(models.Service.disabled.is_(False))
-    return [_service_dict(s) for s in
-            context.session.execute(query.order_by(models.Service.id))
-            .scalars()]
+        query = query.where(s.disabled.is_(False))
+    return [_service_dict(row) for row in
+            context.connection.execute(query.order_by(s.id))]
 
 
-@db_session.writer
+@db_session.core_writer
 def service_create(context, values):
     """:raises: InvalidUpdate, ServiceExists"""
-    return _service_dict(_host_rows.create_host_row(
-        context, models.Service, values, _SERVICE_CREATE_FIELDS,
-        ('host', 'binary'), exception.ServiceExists))
+    return _host_rows.create_host_row(
+        context.connection, _SERVICES, values, _SERVICE_CREATE_FIELDS,
+        ('host', 'binary'), exception.ServiceExists)
 
 
 @db_session.core_writer
