@@ -18,7 +18,7 @@ __all__ = ['Sampler', 'summarize', 'merge', 'PARTS']
 # its frames matches)
 PARTS = [
     ('database API (nova_proxy.db, SQLAlchemy, driver)',
-     ('nova_proxy/db/api.py',)),
+     ('nova_proxy/db/api/',)),
     ('RPC dispatch (oslo.messaging dispatcher, our remotable)',
      ('RPCDispatcher.dispatch',)),
     ('AMQP receive (consumer thread, decoding)',

@@ -4,7 +4,7 @@ from nova_proxy.bench import profiling
 def test_summarize_shares_of_parts():
     lines = [
         'run (x.py:1);RPCDispatcher.dispatch (d.py:2);instance_update '
-        '(nova_proxy/db/api.py:3) 6\n',
+        '(nova_proxy/db/api/instance_cas.py:3) 6\n',
         'run (x.py:1);AMQPListener.poll (a.py:4) 3\n',
         'run (x.py:1);tick (nova_proxy/periodic/runner.py:5) 1\n',
         'garbage\n',
@@ -30,7 +30,7 @@ def test_merge_sums_samples_and_weights_thread_splits(tmp_path):
     first, second = tmp_path / 'a.txt', tmp_path / 'b.txt'
     first.write_text('run (x.py:1);AMQPListener.poll (a.py:4) 3\n')
     second.write_text('run (x.py:1);instance_update '
-                      '(nova_proxy/db/api.py:3) 1\n')
+                      '(nova_proxy/db/api/instance_cas.py:3) 1\n')
     parts = [
         (str(first), {'samples': 3}, {
             'calls': 100, 'busiest_us_per_call': 1000.0,

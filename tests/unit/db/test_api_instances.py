@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from nova_proxy.common import context as np_context
 from nova_proxy.db import api
+from nova_proxy.db.api import _instance_rows
+from nova_proxy.db.api import _values
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 from nova_proxy import exception
@@ -47,7 +49,7 @@ def test_create_returns_plain_json_instance(db_all, admin_context):
         'memory_mb': 512, 'vcpus': 1, 'root_gb': 1, 'display_name': 'vm',
         'launched_at': '2026-01-02T03:04:05+02:00',
         'metadata': {'a': '1', 'n': 2}, 'system_metadata': {'s': 'x'}})
-    assert api._validate_uuid(inst['uuid']) is None
+    assert _values.validate_uuid(inst['uuid']) is None
     assert inst['vm_state'] == 'building'
     assert inst['task_state'] is None
     assert inst['user_id'] == 'u1' and inst['project_id'] == 'p1'
@@ -530,7 +532,7 @@ def test_listing_more_instances_than_one_metadata_read_takes(
         db, admin_context, monkeypatch):
     """The metadata of a long list is read in chunks; every instance still
     gets its own."""
-    monkeypatch.setattr(api, '_CHUNK', 2)
+    monkeypatch.setattr(_instance_rows, '_CHUNK', 2)
     made = [_create(admin_context, host='big', metadata={'n': str(n)})
             for n in range(5)]
     reads = []

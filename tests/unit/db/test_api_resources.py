@@ -7,6 +7,8 @@ import pytest
 
 from nova_proxy.common import context as np_context
 from nova_proxy.db import api
+from nova_proxy.db.api import _values
+from nova_proxy.db.api import actions
 from nova_proxy import exception
 
 MISSING = '2c7c3c5e-0000-4000-8000-000000000000'
@@ -39,7 +41,7 @@ def test_migration_create_get_update(db_all, admin_context):
     mig = _migration(admin_context, inst['uuid'], migration_type='resize',
                      old_instance_type_id=1, new_instance_type_id=2)
     assert isinstance(mig['id'], int)
-    assert api._validate_uuid(mig['uuid']) is None
+    assert _values.validate_uuid(mig['uuid']) is None
     assert (mig['status'], mig['migration_type'], mig['deleted']) == (
         'pre-migrating', 'resize', 0)
     _iso(mig['created_at'])
@@ -123,7 +125,8 @@ def test_service_create_get_update(db_all, admin_context):
     assert new == api.service_get_by_host_and_binary(
         admin_context, 'h1', 'nova-compute')
     _service(admin_context, host='h2')
-    _service(admin_context, host='h2', binary='other')
+    # Its own topic: nova has one service per host and topic too.
+    _service(admin_context, host='h2', binary='other', topic='other')
     assert [s['host'] for s in api.service_get_all_by_binary(
         admin_context, 'nova-compute', include_disabled=True)] == [
         'h1', 'h2']
@@ -334,13 +337,13 @@ def test_event_started_concurrently_is_a_conflict(db_all, admin_context,
     base = {'instance_uuid': inst['uuid'], 'request_id': 'req-4'}
     api.instance_action_start(admin_context, dict(base, action='create'))
     first = api.action_event_start(admin_context, dict(base, event='build'))
-    found = api._event_lookup
+    found = actions._event_lookup
 
     def not_yet_seen(connection, values, scope_host):
         # What a call that looked before the first one committed saw.
         return found(connection, values, scope_host)[:3] + (None,)
 
-    monkeypatch.setattr(api, '_event_lookup', not_yet_seen)
+    monkeypatch.setattr(actions, '_event_lookup', not_yet_seen)
     with pytest.raises(exception.Conflict) as e:
         api.action_event_start(admin_context, dict(base, event='build',
                                                    host='other'))

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from nova_proxy.common import context as np_context
 from nova_proxy.db import api
+from nova_proxy.db.api import actions
+from nova_proxy.db.api import instances
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 from nova_proxy import exception
@@ -217,7 +219,7 @@ def test_a_confined_destroy_cannot_race_with_a_host_change(
         pytest.skip('SQLite: the write lock serialises the two')
     admin = np_context.get_admin_context()
     uuid = api.instance_create(admin, {'host': 'h1'})['uuid']
-    real = api._instance_get
+    real = instances._instance_get
     moved = []
 
     def read_then_move(session, instance_uuid, **kwargs):
@@ -230,10 +232,10 @@ def test_a_confined_destroy_cannot_race_with_a_host_change(
             mover.join(30)
         return instance
 
-    monkeypatch.setattr(api, '_instance_get', read_then_move)
+    monkeypatch.setattr(instances, '_instance_get', read_then_move)
     with pytest.raises(exception.HostScopeViolation):
         api.instance_destroy(admin, uuid, scope_host='h1')
-    monkeypatch.setattr(api, '_instance_get', real)
+    monkeypatch.setattr(instances, '_instance_get', real)
     assert api.instance_get_by_uuid(admin, uuid)['host'] == 'h2'
 
 
@@ -292,7 +294,7 @@ def _record_racing(values, concurrent, monkeypatch, scope_host=None):
     admin = np_context.get_admin_context()
     uuid = api.instance_create(admin, {'host': 'h1',
                                        'metadata': {'k': 'old'}})['uuid']
-    real = api._instance_fault_create
+    real = actions.create_fault
 
     def fault_then_another_writer(connection, values, scope_host):
         result = real(connection, values, scope_host)
@@ -302,7 +304,7 @@ def _record_racing(values, concurrent, monkeypatch, scope_host=None):
         other.join(30)
         return result
 
-    monkeypatch.setattr(api, '_instance_fault_create',
+    monkeypatch.setattr(actions, 'create_fault',
                         fault_then_another_writer)
     return api.instance_update_and_record(
         admin, uuid, values, fault={'instance_uuid': uuid, 'message': 'm'},

@@ -36,14 +36,17 @@ def test_service_create_takes_what_nova_objects_send(db_all, admin_context):
     assert service['last_seen_up'] == '2026-01-02T03:04:05.000006+00:00'
 
 
-@pytest.mark.parametrize('binary, error', [
-    ('nova-compute', exception.ServiceBinaryExists)])
-def test_service_create_duplicate_is_nova_s_error(db_all, admin_context,
-                                                  binary, error):
-    _service(admin_context, binary=binary)
-    with pytest.raises(error) as raised:
-        _service(admin_context, binary=binary)
-    assert raised.value.kwargs == {'host': 'h1', 'binary': binary}
+def test_service_create_duplicate_is_nova_s_error(db_all, admin_context):
+    _service(admin_context)
+    # Both keys taken: the binary is named, on every backend.
+    with pytest.raises(exception.ServiceBinaryExists) as raised:
+        _service(admin_context)
+    assert raised.value.kwargs == {'host': 'h1', 'binary': 'nova-compute'}
+    with pytest.raises(exception.ServiceTopicExists) as raised:
+        _service(admin_context, binary='nova-other', topic='compute')
+    assert raised.value.kwargs == {'host': 'h1', 'topic': 'compute'}
+    # A failed create leaves the transaction usable: the next one works.
+    assert _service(admin_context, 'h2')['host'] == 'h2'
 
 
 def test_new_compute_services_can_start_disabled(db, admin_context, config):

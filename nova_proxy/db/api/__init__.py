@@ -1,0 +1,101 @@
+"""The database API that nova-compute used to call directly.
+
+Function names and arguments follow nova's DB API. Every function takes a
+request context first and returns plain, JSON-safe dicts: times are ISO 8601
+UTC strings, an instance carries ``metadata`` and ``system_metadata`` as
+dicts. These dicts are exactly what the proxy sends on the wire.
+
+``instance_update`` is a compare-and-swap in one conditional UPDATE; see its
+docstring. Only allow-listed fields may be written; anything else raises
+``InvalidUpdate`` naming the field, before anything is written.
+
+One module per resource, re-exported here (callers use
+``from nova_proxy.db import api as db; db.instance_update(...)``):
+
+* ``instances``: create, read, list, soft-delete;
+* ``instance_cas``: the compare-and-swap ``instance_update`` and friends;
+* ``migrations``, ``services``, ``compute_nodes``;
+* ``actions``: instance actions, their events, instance faults;
+* ``purge``: hard-deleting soft-deleted rows.
+
+The private head they share: ``_values`` (checking and converting values,
+rows to dicts), ``_scope`` (host scope in SQL), ``_dialect`` (statement
+pieces that differ by dialect), ``_instance_rows`` (instance rows with
+their metadata) and ``_host_rows`` (rows of the per-host tables).
+"""
+
+from nova_proxy.db.api._instance_rows import INSTANCE_PROTECTED_FIELDS
+from nova_proxy.db.api._instance_rows import INSTANCE_UPDATABLE_FIELDS
+from nova_proxy.db.api._scope import MIGRATION_DONE_STATUSES
+from nova_proxy.db.api.actions import action_event_finish
+from nova_proxy.db.api.actions import action_event_start
+from nova_proxy.db.api.actions import actions_get
+from nova_proxy.db.api.actions import instance_action_finish
+from nova_proxy.db.api.actions import instance_action_start
+from nova_proxy.db.api.actions import instance_fault_create
+from nova_proxy.db.api.actions import instance_fault_get_by_instance_uuids
+from nova_proxy.db.api.compute_nodes import compute_node_create
+from nova_proxy.db.api.compute_nodes import compute_node_get_all
+from nova_proxy.db.api.compute_nodes import compute_node_get_by_host_and_node
+from nova_proxy.db.api.compute_nodes import compute_node_update
+from nova_proxy.db.api.instance_cas import DELETING
+from nova_proxy.db.api.instance_cas import instance_update
+from nova_proxy.db.api.instance_cas import instance_update_and_get_original
+from nova_proxy.db.api.instance_cas import instance_update_and_record
+from nova_proxy.db.api.instances import instance_create
+from nova_proxy.db.api.instances import instance_destroy
+from nova_proxy.db.api.instances import instance_get_all_by_filters
+from nova_proxy.db.api.instances import instance_get_all_by_host
+from nova_proxy.db.api.instances import instance_get_by_uuid
+from nova_proxy.db.api.migrations import migration_create
+from nova_proxy.db.api.migrations import migration_get
+from nova_proxy.db.api.migrations import migration_get_by_instance
+from nova_proxy.db.api.migrations import \
+    migration_get_in_progress_by_host_and_node
+from nova_proxy.db.api.migrations import migration_update
+from nova_proxy.db.api.purge import purge_deleted_instances
+from nova_proxy.db.api.services import service_create
+from nova_proxy.db.api.services import service_destroy
+from nova_proxy.db.api.services import service_get
+from nova_proxy.db.api.services import service_get_all
+from nova_proxy.db.api.services import service_get_all_by_binary
+from nova_proxy.db.api.services import service_get_all_by_host
+from nova_proxy.db.api.services import service_get_all_by_topic
+from nova_proxy.db.api.services import service_get_all_computes_by_hv_type
+from nova_proxy.db.api.services import service_get_by_compute_host
+from nova_proxy.db.api.services import service_get_by_host_and_binary
+from nova_proxy.db.api.services import service_get_by_host_and_topic
+from nova_proxy.db.api.services import service_get_by_uuid
+from nova_proxy.db.api.services import service_get_minimum_version
+from nova_proxy.db.api.services import service_heartbeat
+from nova_proxy.db.api.services import service_update
+
+__all__ = [
+    # instances
+    'instance_create', 'instance_destroy', 'instance_get_all_by_filters',
+    'instance_get_all_by_host', 'instance_get_by_uuid',
+    'INSTANCE_PROTECTED_FIELDS', 'INSTANCE_UPDATABLE_FIELDS',
+    # instance_cas
+    'instance_update', 'instance_update_and_get_original',
+    'instance_update_and_record', 'DELETING',
+    # migrations
+    'migration_create', 'migration_get', 'migration_get_by_instance',
+    'migration_get_in_progress_by_host_and_node', 'migration_update',
+    'MIGRATION_DONE_STATUSES',
+    # services
+    'service_create', 'service_destroy', 'service_get', 'service_get_all',
+    'service_get_all_by_binary', 'service_get_all_by_host',
+    'service_get_all_by_topic', 'service_get_all_computes_by_hv_type',
+    'service_get_by_compute_host', 'service_get_by_host_and_binary',
+    'service_get_by_host_and_topic', 'service_get_by_uuid',
+    'service_get_minimum_version', 'service_heartbeat', 'service_update',
+    # compute_nodes
+    'compute_node_create', 'compute_node_get_all',
+    'compute_node_get_by_host_and_node', 'compute_node_update',
+    # actions
+    'action_event_finish', 'action_event_start', 'actions_get',
+    'instance_action_finish', 'instance_action_start',
+    'instance_fault_create', 'instance_fault_get_by_instance_uuids',
+    # purge
+    'purge_deleted_instances',
+]

@@ -1,0 +1,273 @@
+"""Checking and converting the values callers give, and rows to dicts.
+
+Every writer checks its ``values`` with ``check_values`` against a table
+of field converters (``integer``, ``string``, ``text``, ...) and the
+columns of its table, so a value no backend can store is refused by name,
+the same on SQLite, PostgreSQL and MariaDB. ``row_to_dict`` gives a row as
+the wire carries it: times as ISO 8601 UTC strings.
+"""
+
+import datetime
+import functools
+
+from oslo_utils import uuidutils
+import sqlalchemy as sa
+
+from nova_proxy.common import utils
+from nova_proxy import exception
+
+
+def to_iso(value):
+    if value is None:
+        return None
+    return value.replace(tzinfo=datetime.timezone.utc).isoformat()
+
+
+def parse_time(value):
+    if value is None or isinstance(value, datetime.datetime):
+        result = value
+    elif isinstance(value, str):
+        result = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
+    else:
+        raise ValueError('not an ISO 8601 time')
+    if result is not None and result.tzinfo is not None:
+        try:
+            result = result.astimezone(datetime.timezone.utc).replace(
+                tzinfo=None)
+        except OverflowError:
+            # 0001-01-01T00:00+01:00 is before year 1 in UTC.
+            raise ValueError('out of range in UTC') from None
+    return result
+
+
+# Integer columns are 32-bit signed on every backend we support.
+_INT_MIN = -2 ** 31
+_INT_MAX = 2 ** 31 - 1
+
+
+def integer(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError('not an integer')
+    value = int(value)
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise ValueError('out of range')
+    return value
+
+
+def text(value):
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError('not a string')
+    problem = utils.text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def string(value):
+    value = text(value)
+    if value is not None and len(value) > 255:
+        raise ValueError('longer than 255 characters')
+    return value
+
+
+def truncated(value):
+    """A string column where a long value is cut, as nova cuts fault
+    messages, rather than refused."""
+    value = text(value)
+    return value[:255] if value is not None else None
+
+
+def boolean(value):
+    if not isinstance(value, bool):
+        raise ValueError('not a boolean')
+    return value
+
+
+def metadata_dict(value):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError('not a dict')
+    result = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or len(key) > 255:
+            raise ValueError('key %r is not a string of 1 to 255 characters'
+                             % (key,))
+        try:
+            text(key)
+        except ValueError as e:
+            raise ValueError('key %r %s' % (key, e)) from None
+        if item is not None and not isinstance(item, (str, int, float, bool)):
+            raise ValueError('value of %r is not a scalar' % key)
+        result[key] = None if item is None else text(str(item))
+    return result
+
+
+def check_values(values, allowed, protected=(), table=None):
+    """Validate and convert ``values`` against ``allowed``: a dict of field
+    name to converter, and against ``table``'s columns if given (NULL where
+    a column takes none, text longer than its column): the same error on
+    every backend, where SQLite would store it and the others refuse it.
+    Returns a new dict; never mutates the caller's."""
+    if not isinstance(values, dict):
+        raise exception.InvalidUpdate(field='values', reason='not a dict')
+    result = {}
+    for field, value in values.items():
+        if field in protected:
+            raise exception.InvalidUpdate(field=field,
+                                          reason='the field is protected')
+        convert = allowed.get(field)
+        if convert is None:
+            raise exception.InvalidUpdate(field=field,
+                                          reason='unknown field')
+        try:
+            result[field] = convert(value)
+        except (TypeError, ValueError) as e:
+            raise exception.InvalidUpdate(field=field, reason=str(e))
+        if table is not None:
+            _check_fits(table, field, result[field])
+    return result
+
+
+def _check_fits(table, field, value):
+    column = table.c.get(field)
+    if column is None:
+        return  # metadata, kept in tables of their own
+    if value is None:
+        if not column.nullable:
+            raise exception.InvalidUpdate(field=field,
+                                          reason='may not be null')
+        return
+    length = getattr(column.type, 'length', None)
+    if length and isinstance(value, str) and len(value) > length:
+        raise exception.InvalidUpdate(
+            field=field, reason='longer than %d characters' % length)
+
+
+def validate_uuid(instance_uuid):
+    if not isinstance(instance_uuid, str) or \
+            not uuidutils.is_uuid_like(instance_uuid):
+        raise exception.InvalidUUID(uuid=instance_uuid)
+
+
+def row_to_dict(row, columns):
+    """``columns`` of ``row`` (an ORM object or a Core row) as the wire
+    gives them: times as ISO 8601 strings."""
+    result = {}
+    for name in columns:
+        value = getattr(row, name)
+        if isinstance(value, datetime.datetime):
+            value = to_iso(value)
+        result[name] = value
+    return result
+
+
+def columns(model):
+    return [c.key for c in sa.inspect(model).column_attrs]
+
+
+def require(values, *fields):
+    for field in fields:
+        if not values.get(field):
+            raise exception.InvalidUpdate(field=field,
+                                          reason='the field is required')
+
+
+# -- nova's values: checked against the columns' own types ---------------
+#
+# nova's ORM takes any column in ``values``; the 2.x calls check each
+# against its column's type (and, with ``check_values(..., table=)``, its
+# length and NULL), so a value nova's database would fail on or store as
+# something else is refused by name instead.
+
+def big_integer(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError('not an integer')
+    if not -2 ** 63 <= value < 2 ** 63:
+        raise ValueError('out of range')
+    return value
+
+
+def number(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError('not a number')
+    return float(value)
+
+
+def _one_of(choices):
+    def convert(value):
+        value = text(value)
+        if value is not None and value not in choices:
+            raise ValueError('not one of %s' % ', '.join(sorted(choices)))
+        return value
+    return convert
+
+
+def _converter(column):
+    kind = column.type
+    if isinstance(kind, sa.Enum):
+        return _one_of(frozenset(kind.enums))
+    if isinstance(kind, sa.Boolean):
+        return boolean
+    if isinstance(kind, sa.BigInteger):
+        return big_integer
+    if isinstance(kind, sa.Integer):
+        return integer
+    if isinstance(kind, sa.Float):
+        return number
+    if isinstance(kind, sa.DateTime):
+        return parse_time
+    return text
+
+
+# Never written from values: a row's identity and its soft deletion.
+NOVA_PROTECTED = frozenset(['id', 'deleted', 'deleted_at'])
+
+
+@functools.lru_cache(maxsize=None)
+def column_converters(table, protected=NOVA_PROTECTED):
+    """Field name -> converter for every column of ``table`` but
+    ``protected``, from the column's type."""
+    return {c.key: _converter(c) for c in table.c if c.key not in protected}
+
+
+def check_nova_values(table, values, protected=NOVA_PROTECTED):
+    """``values`` checked and converted as nova's ORM would take them for
+    ``table``: an unknown field, a bad type, text too long or NULL where
+    the column takes none is ``InvalidUpdate`` naming the field.
+
+    :param protected: a frozenset of fields never written from values.
+    """
+    return check_values(values, column_converters(table, protected),
+                        protected=protected, table=table)
+
+
+def read_deleted_filter(context, table, read_deleted=None):
+    """The conditions of nova's ``model_query`` for soft-deleted rows of
+    ``table``: ``read_deleted``, else the context's (``no``, ``yes`` or
+    ``only``)."""
+    mode = read_deleted or getattr(context, 'read_deleted', None) or 'no'
+    if mode == 'no':
+        return [table.c.deleted == 0]
+    if mode == 'yes':
+        return []
+    if mode == 'only':
+        return [table.c.deleted != 0]
+    raise exception.Invalid(
+        reason="read_deleted must be 'no', 'yes' or 'only', not %r"
+               % (mode,))
+
+
+def rows(connection, statement, params=None):
+    """Every row of ``statement`` as the wire's dicts."""
+    result = connection.execute(statement, params or {})
+    keys = list(result.keys())
+    return [row_to_dict(row, keys) for row in result]
