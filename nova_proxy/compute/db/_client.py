@@ -121,7 +121,7 @@ def _get_client():
                     signer = auth.Signer('compute', _host())
                 _client = rpc.get_client(
                     messaging.Target(topic=CONF.proxy.topic),
-                    version_cap=rpc.version_cap('compute_proxy'),
+                    version_cap=rpc.version_cap('compute_proxy', major=2),
                     timeout=CONF.proxy_client.rpc_timeout, signer=signer,
                     transport=transport)
     return _client
