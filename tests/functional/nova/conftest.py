@@ -42,6 +42,11 @@ from tests import databases
 from tests.functional.nova import RESULT
 from tests.functional import procs
 
+# The runner is a module of this tree's tests package, wherever the
+# test process was started from.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))))
+
 CONF = conf.CONF
 
 BACKENDS = ('postgresql', 'mysql')
@@ -74,7 +79,9 @@ class NovaProcess:
              'tests.functional.nova.runner', self._confs[host], target,
              json.dumps(kwargs)],
             capture_output=True, text=True, timeout=timeout,
-            cwd=self.cluster.directory)
+            cwd=self.cluster.directory, env=dict(
+                os.environ, PYTHONPATH=os.pathsep.join(
+                    filter(None, [REPO, os.environ.get('PYTHONPATH')]))))
         output = result.stdout + result.stderr
         assert result.returncode == 0, '%s failed:\n%s' % (target, output)
         lines = [line for line in result.stdout.splitlines()
