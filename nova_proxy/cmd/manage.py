@@ -35,8 +35,14 @@ class DBCommands:
         print('Database at revision %s' % migration.db_version())
 
     def version(self):
+        """Print the revision; an empty database is an error, so that a
+        unit's ``ExecStartPre`` stops there."""
         from nova_proxy.db import migration
-        print(migration.db_version() or 'empty (run "db sync")')
+        revision = migration.db_version()
+        if revision is None:
+            raise SystemExit('Error: %s' % _run_db_sync(
+                'the database has no tables'))
+        print(revision)
 
 
 def _add_db_parsers(subparsers):
@@ -135,6 +141,10 @@ def _schema_mismatch(error):
         return None
     if problem is None:
         return None
+    return _run_db_sync(problem)
+
+
+def _run_db_sync(problem):
     return '%s%s: run "nova-compute-proxy-manage db sync"' % (
         problem[0].upper(), problem[1:])
 

@@ -132,3 +132,12 @@ def test_database_driver_not_installed(tmp_path):
     line = _one_line(_manage(tmp_path, ['db', 'version'], config))
     assert line.startswith("Error: Cannot load the database driver (No "
                            "module named 'psycopg'): install it")
+
+
+def test_db_version_of_an_empty_database_fails(tmp_path):
+    # The proxy unit's ExecStartPre runs "db version": it must stop there.
+    config = '[database]\nconnection = sqlite:///%s\n' % (
+        tmp_path / 'empty.sqlite')
+    line = _one_line(_manage(tmp_path, ['db', 'version'], config))
+    assert line == ('Error: The database has no tables: run '
+                    '"nova-compute-proxy-manage db sync"')
