@@ -11,6 +11,7 @@
 """
 
 import sys
+import traceback
 
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from oslo_config import cfg
@@ -120,7 +121,6 @@ def explain(error):
 def _driver_missing(error):
     """Whether ``error`` is SQLAlchemy failing to import the driver that
     ``[database] connection`` names."""
-    import traceback
     return isinstance(error, ImportError) and any(
         '/sqlalchemy/dialects/' in frame.filename
         for frame in traceback.extract_tb(error.__traceback__))
@@ -149,15 +149,25 @@ def _run_db_sync(problem):
         problem[0].upper(), problem[1:])
 
 
+# Libraries whose log lines about a failure that ends in our one-line
+# ``Error:`` are shown only with --debug: oslo.db logs the failed statement
+# with its traceback, oslo.messaging each reconnection to a broker it
+# cannot reach.
+QUIET_LOGGERS = ('oslo_db', 'oslo.messaging', 'oslo_messaging')
+
+
 def main(argv=None):
     CONF.register_cli_opt(command_opt)
-    service.prepare_service(sys.argv if argv is None else argv)
+    service.prepare_service(sys.argv if argv is None else argv,
+                            quiet_loggers=QUIET_LOGGERS)
     try:
         CONF.command.func()
     except Exception as e:
         problem = explain(e)
         if problem is None:
             raise
+        if CONF.debug:
+            traceback.print_exc()
         print('Error: %s' % problem, file=sys.stderr)
         return 1
     return 0

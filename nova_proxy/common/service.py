@@ -29,8 +29,15 @@ __all__ = ['prepare_service', 'config_problem', 'option_rules_broken',
 PROJECT = 'nova-compute-proxy'
 
 
-def prepare_service(argv=None, default_config_files=None):
-    """Parse config files and command line, and set up logging."""
+def prepare_service(argv=None, default_config_files=None,
+                    quiet_loggers=()):
+    """Parse config files and command line, and set up logging.
+
+    ``quiet_loggers``: loggers that log only CRITICAL unless ``--debug``:
+    for a command that explains its failures in one line of its own, the
+    libraries' log lines of the same failure (a traceback, a reconnection
+    every few seconds) would only bury it.
+    """
     argv = sys.argv if argv is None else argv
     logging.register_options(CONF)
     rpc.set_defaults()
@@ -50,6 +57,9 @@ def prepare_service(argv=None, default_config_files=None):
     problem = option_rules_broken()
     if problem is not None:
         raise SystemExit('Error: %s' % problem)
+    if quiet_loggers and not CONF.debug:
+        CONF.set_override('default_log_levels', CONF.default_log_levels + [
+            '%s=CRITICAL' % name for name in quiet_loggers])
     logging.setup(CONF, PROJECT)
 
 

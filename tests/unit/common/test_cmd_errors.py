@@ -6,10 +6,12 @@ traceback."""
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from nova_proxy.cmd import manage
+from tests import databases
 
 # Nothing listens on port 1: the connection is refused at once.
 DOWN = 'postgresql+psycopg2://root@127.0.0.1:1/x'
@@ -141,3 +143,36 @@ def test_db_version_of_an_empty_database_fails(tmp_path):
     line = _one_line(_manage(tmp_path, ['db', 'version'], config))
     assert line == ('Error: The database has no tables: run '
                     '"nova-compute-proxy-manage db sync"')
+
+
+@pytest.mark.parametrize('argv', [['operation', 'list'],
+                                  ['server', 'list']])
+def test_database_without_tables_on_postgresql(tmp_path, argv):
+    # oslo.db logs the failed statement with its traceback at ERROR, on
+    # PostgreSQL and MariaDB: shown with --debug only.
+    url = databases.create_database('postgresql', tmp_path)
+    try:
+        config = '[database]\nconnection = %s\n' % url
+        line = _one_line(_manage(tmp_path, argv, config))
+        assert line == ('Error: The database has no tables: run '
+                        '"nova-compute-proxy-manage db sync"')
+        debug = _manage(tmp_path, ['--debug'] + argv, config)
+        assert debug.returncode == 1
+        assert 'Traceback' in debug.stderr
+        assert debug.stderr.splitlines()[-1] == line
+    finally:
+        databases.drop_database(url)
+
+
+@pytest.mark.parametrize('argv', [['server', 'build', 'web-1'],
+                                  ['server', 'watch', 'op-1']])
+def test_broker_unreachable(tmp_path, argv):
+    # The rabbit driver reconnects forever to a broker it cannot reach.
+    started = time.monotonic()
+    line = _one_line(_manage(
+        tmp_path, argv, '[DEFAULT]\ntransport_url = '
+                        'rabbit://guest:guest@127.0.0.1:1/\n'
+                        'rpc_response_timeout = 2\n'))
+    assert line == ('Error: Cannot reach the message broker within 2 s: '
+                    'check transport_url and that the broker runs')
+    assert time.monotonic() - started < 20
