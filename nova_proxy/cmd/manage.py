@@ -159,7 +159,8 @@ QUIET_LOGGERS = ('oslo_db', 'oslo.messaging', 'oslo_messaging')
 def main(argv=None):
     CONF.register_cli_opt(command_opt)
     service.prepare_service(sys.argv if argv is None else argv,
-                            quiet_loggers=QUIET_LOGGERS)
+                            quiet_loggers=QUIET_LOGGERS,
+                            program='nova-compute-proxy-manage')
     try:
         CONF.command.func()
     except Exception as e:

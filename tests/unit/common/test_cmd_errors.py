@@ -4,6 +4,7 @@ ends with status 1 and one line on stderr saying what to check, not a
 traceback."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -175,4 +176,78 @@ def test_broker_unreachable(tmp_path, argv):
                         'rpc_response_timeout = 2\n'))
     assert line == ('Error: Cannot reach the message broker within 2 s: '
                     'check transport_url and that the broker runs')
+    assert time.monotonic() - started < 20
+
+
+UNREACHABLE_BROKER = 'rabbit://guest:guest@127.0.0.1:1/'
+
+
+def _synced_sqlite(tmp_path):
+    url = 'sqlite:///%s' % (tmp_path / 'proxy.sqlite')
+    config = '[database]\nconnection = %s\n' % url
+    assert _manage(tmp_path, ['db', 'sync'], config).returncode == 0
+    return config
+
+
+def test_proxy_with_an_unreachable_broker_cannot_start(tmp_path):
+    config = _synced_sqlite(tmp_path) + (
+        '[DEFAULT]\ntransport_url = %s\n[proxy]\nstart_check_timeout = 3\n'
+        % UNREACHABLE_BROKER)
+    started = time.monotonic()
+    result = _run(tmp_path, 'nova_proxy.cmd.proxy', [], config)
+    assert time.monotonic() - started < 20
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert 'Traceback' not in output
+    assert output.splitlines()[-1].endswith(
+        'Cannot start: Message broker rabbit://127.0.0.1:1/: no connection '
+        'within 3s: check transport_url (host, port, user, password, '
+        'virtual host) and that the broker runs')
+
+
+def test_proxy_stops_at_once_on_sigterm_while_it_waits_for_the_broker(
+        tmp_path):
+    config = _synced_sqlite(tmp_path) + (
+        '[DEFAULT]\ntransport_url = %s\n' % UNREACHABLE_BROKER)
+    path = tmp_path / 'proxy.conf'
+    path.write_text(config)
+    proxy = subprocess.Popen(
+        [sys.executable, '-W', 'ignore', '-m', 'nova_proxy.cmd.proxy',
+         '--config-file', str(path)], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, OSLO_LOCK_PATH=str(tmp_path)))
+    try:
+        # Past the database check, in the broker's.
+        line = proxy.stdout.readline()
+        while 'Connection failed' not in line:
+            assert line, 'the proxy ended before it tried the broker'
+            line = proxy.stdout.readline()
+        proxy.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        proxy.wait(timeout=10)
+        assert time.monotonic() - started < 5
+    finally:
+        proxy.kill()
+        proxy.wait()
+
+
+@pytest.mark.parametrize('module, config, words', [
+    ('nova_proxy.cmd.proxy', '[proxy]\nworkers = -3\n',
+     '[proxy] workers in %s: Should be greater than or equal to 1'),
+    ('nova_proxy.cmd.proxy', '[proxy]\nworkers = abc\n',
+     "[proxy] workers in %s: invalid literal for int() with base 10: 'abc'"),
+    # Before anything else: the compute would wait for a proxy first.
+    ('nova_proxy.cmd.compute', '[compute]\nreport_interval = abc\n',
+     "[compute] report_interval in %s: invalid literal for int() with "
+     "base 10: 'abc'"),
+    ('nova_proxy.cmd.manage', '[orchestration]\npoll_interval = 0\n',
+     '[orchestration] poll_interval in %s: Should be greater than or '
+     'equal to 0.05'),
+])
+def test_invalid_option_values(tmp_path, module, config, words):
+    argv = ['db', 'version'] if module.endswith('manage') else []
+    started = time.monotonic()
+    line = _one_line(_run(tmp_path, module, argv, config))
+    assert line == 'Error: Invalid value for ' + words % (
+        tmp_path / 'test.conf')
     assert time.monotonic() - started < 20
