@@ -95,7 +95,9 @@ def explain(error):
     from alembic import util as alembic_util
     from nova_proxy import exception
     if isinstance(error, exception.NovaProxyException):
-        return str(error)
+        # Not str(): an error a proxy raised is rebuilt here with the
+        # proxy's traceback in it.
+        return error.format_message()
     if db_errors.is_database_unavailable(error):
         return ('Cannot reach the database: %s; check [database] connection'
                 % db_errors.describe(error))

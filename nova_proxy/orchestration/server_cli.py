@@ -119,7 +119,7 @@ def flavor_named(name):
     try:
         return FLAVORS[name]
     except KeyError:
-        raise SystemExit('Unknown flavor %s; known: %s'
+        raise SystemExit('Error: Unknown flavor %s; known: %s'
                          % (name, ', '.join(sorted(FLAVORS))))
 
 

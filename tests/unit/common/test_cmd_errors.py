@@ -251,3 +251,30 @@ def test_invalid_option_values(tmp_path, module, config, words):
     assert line == 'Error: Invalid value for ' + words % (
         tmp_path / 'test.conf')
     assert time.monotonic() - started < 20
+
+
+def test_an_error_of_a_proxy_is_explained_without_its_traceback():
+    from oslo_messaging._drivers import common as driver_common
+    from nova_proxy.common import rpc
+    from nova_proxy import exception
+    try:
+        raise exception.OperationInProgress(
+            instance_uuid='u-1', operation_id='op-1', kind='migrate')
+    except exception.OperationInProgress:
+        wire = driver_common.serialize_remote_exception(sys.exc_info())
+    error = driver_common.deserialize_remote_exception(
+        wire, rpc.ALLOWED_EXMODS)
+    assert 'Traceback' in str(error)
+    problem = manage.explain(error)
+    assert 'Traceback' not in problem
+    assert problem == exception.OperationInProgress(
+        instance_uuid='u-1', operation_id='op-1', kind='migrate').message
+
+
+@pytest.mark.parametrize('argv', [['server', 'build', 'web-1'],
+                                  ['server', 'resize', 'u-1']])
+def test_unknown_flavor(tmp_path, argv):
+    line = _one_line(_manage(tmp_path, argv + ['--flavor', 'm1.huge'],
+                             '[DEFAULT]\ntransport_url = fake:/\n'))
+    assert line == ('Error: Unknown flavor m1.huge; known: m1.large, '
+                    'm1.medium, m1.small, m1.tiny')
