@@ -90,3 +90,22 @@ def test_a_destination_that_does_not_exist_is_refused(orch, api, start):
     assert 'cmp9' in e.value.format_message()
     assert journal.get_all(orch) == []
     assert db_api.instance_get_by_uuid(orch, inst['uuid']) == inst
+
+
+@pytest.mark.parametrize('finish', ['confirm_resize', 'revert_resize'])
+def test_confirm_or_revert_during_a_resize_names_the_resize(
+        orch, api, finish):
+    inst = oc.add_instance(orch)
+    resize = api.migrate_server(orch, inst['uuid'], dest_host='cmp2',
+                                flavor=oc.BIG, operation_id='resize-1')
+    with pytest.raises(exception.OperationInProgress) as e:
+        getattr(api, finish)(orch, inst['uuid'])
+    assert e.value.kwargs['operation_id'] == resize['id']
+    assert [r['id'] for r in journal.get_all(orch)] == ['resize-1']
+
+
+def test_confirm_without_a_resize_is_invalid(orch, api):
+    inst = oc.add_instance(orch)
+    with pytest.raises(exception.Invalid) as e:
+        api.confirm_resize(orch, inst['uuid'])
+    assert 'has no finished resize' in e.value.format_message()
