@@ -25,6 +25,7 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 
+from nova_proxy.common import utils
 from tests import databases
 from tests.functional import procs
 
@@ -145,11 +146,8 @@ def test_the_installed_scripts_sync_serve_and_resize(installed, tmp_path):
             tmp_path / ('state-' + host)))
         for group, values in extra.items():
             sections.setdefault(group, {}).update(values)
-        path = str(tmp_path / (host + '.conf'))
-        with open(path, 'w') as f:
-            for group, values in sections.items():
-                f.write('[%s]\n' % group)
-                f.writelines('%s = %s\n' % kv for kv in values.items())
+        path = utils.write_config(str(tmp_path / (host + '.conf')),
+                                  sections)
         example = os.path.join(installed.share, 'etc', kind + '.conf')
         return ['--config-file', example, '--config-file', path]
 
