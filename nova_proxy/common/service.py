@@ -103,22 +103,27 @@ def invalid_option_value(conf=CONF):
     process would start, even call the proxies, and then die with a
     traceback where it first reads the option.
     """
-    groups = [(None, conf)] + [
-        (name, getattr(conf, name)) for name in sorted(conf._groups)]
-    for group, namespace in groups:
-        for name in sorted(namespace):
-            try:
-                getattr(namespace, name)
-            except cfg.ConfigFileValueError as e:
-                # "Value for option <name> from LocationInfo(...,
-                # detail='<file>') is not valid: <reason>"
-                reason = str(e).split(' is not valid: ', 1)[-1]
-                where = re.search(r"detail='([^']*)'", str(e))
-                return 'Invalid value for [%s] %s%s: %s' % (
-                    group or 'DEFAULT', name,
-                    ' in %s' % where.group(1) if where else '', reason)
-            except cfg.NoSuchOptError:
-                pass  # a group, from the first loop
+    return _invalid_value_in(conf, None)
+
+
+def _invalid_value_in(namespace, group):
+    """``invalid_option_value()`` of the options of ``namespace`` (the
+    ConfigOpts, which lists the groups among its names, or a group)."""
+    for name in sorted(namespace):
+        try:
+            value = getattr(namespace, name)
+        except cfg.ConfigFileValueError as e:
+            # "Value for option <name> from LocationInfo(...,
+            # detail='<file>') is not valid: <reason>"
+            reason = str(e).split(' is not valid: ', 1)[-1]
+            where = re.search(r"detail='([^']*)'", str(e))
+            return 'Invalid value for [%s] %s%s: %s' % (
+                group or 'DEFAULT', name,
+                ' in %s' % where.group(1) if where else '', reason)
+        if group is None and isinstance(value, cfg.ConfigOpts.GroupAttr):
+            problem = _invalid_value_in(value, name)
+            if problem is not None:
+                return problem
     return None
 
 
