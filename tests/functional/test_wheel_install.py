@@ -195,6 +195,19 @@ def test_the_installed_scripts_sync_serve_and_resize(installed, tmp_path):
             assert (instance.host, instance.memory_mb, instance.vm_state,
                     instance.task_state) == (COMPUTES[1], 2048, 'active',
                                              None)
+            # A proxy's refusals, one line each, without its traceback.
+            for argv, words in (
+                    (['server', 'confirm-resize', instance.uuid],
+                     'has no finished resize'),
+                    (['server', 'resize', instance.uuid, '--flavor',
+                      'm1.medium', '--host', 'compute-9'], 'compute-9'),
+                    (['server', 'watch', 'no-such-operation'],
+                     'no-such-operation')):
+                refused = installed.run(manage + argv)
+                assert refused.returncode == 1, refused.stderr
+                assert refused.stderr.startswith('Error: ')
+                assert refused.stderr.count('\n') == 1, refused.stderr
+                assert words in refused.stderr
         finally:
             engine.dispose()
         for popen in daemons:
