@@ -14,6 +14,7 @@ pip reuses its cache of downloaded wheels: about 30 s in all once the
 dependencies have been downloaded once.
 """
 
+import fcntl
 import os
 import shutil
 import signal
@@ -68,19 +69,37 @@ def _check(result):
     return result.stdout
 
 
+def _shared_directory(tmp_path_factory):
+    """A directory of this test run, the same in every pytest-xdist
+    worker: the tests of this module may run in both, and one install
+    serves them all."""
+    run = os.environ.get('PYTEST_XDIST_TESTRUNUID')
+    if run is None:
+        return tmp_path_factory.mktemp('wheel')
+    path = tmp_path_factory.getbasetemp().parent / ('wheel-' + run)
+    path.mkdir(exist_ok=True)
+    return path
+
+
 @pytest.fixture(scope='module')
 def installed(tmp_path_factory):
-    inst = Installed(str(tmp_path_factory.mktemp('wheel')))
-    # "python -m build" makes the sdist, then the wheel from the unpacked
-    # sdist: a file the sdist leaves out breaks the wheel.
-    _check(inst.run([sys.executable, '-m', 'build', '--outdir', inst.dist,
-                     ROOT], timeout=300))
-    _check(inst.run([sys.executable, '-m', 'venv', inst.venv]))
-    pip = os.path.join(inst.bin, 'pip')
-    _check(inst.run([pip, 'install', '-q',
-                     inst.artifact('.whl') + '[postgresql,mysql]'],
-                    timeout=600))
-    _check(inst.run([pip, 'check']))
+    directory = _shared_directory(tmp_path_factory)
+    inst = Installed(str(directory))
+    with open(str(directory / 'lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = directory / 'installed'
+        if not done.exists():
+            # "python -m build" makes the sdist, then the wheel from the
+            # unpacked sdist: a file the sdist leaves out breaks the wheel.
+            _check(inst.run([sys.executable, '-m', 'build', '--outdir',
+                             inst.dist, ROOT], timeout=300))
+            _check(inst.run([sys.executable, '-m', 'venv', inst.venv]))
+            pip = os.path.join(inst.bin, 'pip')
+            _check(inst.run([pip, 'install', '-q',
+                             inst.artifact('.whl') + '[postgresql,mysql]'],
+                            timeout=600))
+            _check(inst.run([pip, 'check']))
+            done.touch()
     return inst
 
 
