@@ -24,25 +24,17 @@ from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import sqlalchemy as sa
 
+from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ['PENDING', 'RUNNING', 'DONE', 'FAILED', 'ROLLED_BACK',
-           'ACTIVE_STATUSES', 'STATUSES', 'KINDS', 'create', 'get',
+__all__ = ['KINDS', 'create', 'get',
            'get_all', 'active_for_instance', 'fenced_write', 'take',
            'candidates', 'to_record', 'check_same']
 
-PENDING = 'pending'
-RUNNING = 'running'
-DONE = 'done'
-FAILED = 'failed'
-ROLLED_BACK = 'rolled_back'
-ACTIVE_STATUSES = (PENDING, RUNNING)
-FINAL_STATUSES = (DONE, FAILED, ROLLED_BACK)
-STATUSES = ACTIVE_STATUSES + FINAL_STATUSES
 
 KINDS = ('build', 'migrate', 'confirm_resize', 'revert_resize')
 
@@ -112,7 +104,7 @@ def active_for_instance(context, instance_uuid):
     """The pending or running operation of an instance, or None."""
     row = context.session.execute(
         sa.select(Op).where(Op.instance_uuid == instance_uuid,
-                            Op.status.in_(ACTIVE_STATUSES))
+                            Op.status.in_(states.OP_ACTIVE_STATUSES))
         .order_by(Op.created_at)).scalars().first()
     return to_record(row) if row is not None else None
 
@@ -138,7 +130,7 @@ def _check_no_active(session, instance_uuid):
     the accepting transaction ends."""
     active = session.execute(
         sa.select(Op.id).where(Op.instance_uuid == instance_uuid,
-                               Op.status.in_(ACTIVE_STATUSES))
+                               Op.status.in_(states.OP_ACTIVE_STATUSES))
         .limit(1)).scalar_one_or_none()
     if active is not None:
         raise exception.OperationInProgress(instance_uuid=instance_uuid,
@@ -164,8 +156,9 @@ def _create(context, operation_id, kind, instance_uuid, owner, params,
         _check_no_active(session, instance_uuid)
     now = db_session.utcnow()
     values = dict(id=operation_id, kind=kind, instance_uuid=instance_uuid,
-                  status=PENDING, step=None, progress=0, owner=owner,
-                  epoch=1, attempts=1, params=json.dumps(params or {}),
+                  status=states.OP_PENDING, step=None, progress=0,
+                  owner=owner, epoch=1, attempts=1,
+                  params=json.dumps(params or {}),
                   state=json.dumps(dict(state or {}, **extra.get('state',
                                                                  {}))),
                   migration_id=extra.get('migration_id'),
@@ -272,7 +265,7 @@ def _take(context, operation_id, seen_owner, seen_epoch, new_owner,
             sa.update(Op).where(Op.id == operation_id,
                                 Op.owner == seen_owner,
                                 Op.epoch == seen_epoch,
-                                Op.status.in_(ACTIVE_STATUSES))
+                                Op.status.in_(states.OP_ACTIVE_STATUSES))
             .values(**values).execution_options(synchronize_session=False))
     finally:
         restore()
@@ -322,7 +315,7 @@ def candidates(context, me, live_members, exclude=(), limit=None):
     restart) and those whose owner is not among ``live_members``. Oldest
     first; returns ``[(id, owner, epoch)]``."""
     query = sa.select(Op.id, Op.owner, Op.epoch).where(
-        Op.status.in_(ACTIVE_STATUSES),
+        Op.status.in_(states.OP_ACTIVE_STATUSES),
         sa.or_(Op.owner == me, Op.owner.is_(None),
                Op.owner.not_in(list(live_members) or [''])))
     if exclude:

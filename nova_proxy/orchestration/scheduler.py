@@ -20,6 +20,7 @@ import datetime
 
 import sqlalchemy as sa
 
+from nova_proxy.common import states
 from nova_proxy import conf
 from nova_proxy import exception
 from nova_proxy.db import models
@@ -101,8 +102,9 @@ def _room_now(context, host, node, flavor):
         sa.select(sa.func.coalesce(sa.func.sum(i.memory_mb), 0),
                   sa.func.coalesce(sa.func.sum(i.vcpus), 0),
                   sa.func.coalesce(sa.func.sum(i.root_gb), 0))
-        .where(i.host == host, i.deleted == 0, i.vm_state == 'building',
-               i.task_state == 'scheduling')).one()
+        .where(i.host == host, i.deleted == 0,
+               i.vm_state == states.VM_BUILDING,
+               i.task_state == states.TASK_SCHEDULING)).one()
     return all(have - placed >= need for have, placed, need in zip(
         free, pending, _flavor_need(flavor)))
 

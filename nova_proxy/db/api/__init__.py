@@ -26,7 +26,6 @@ their metadata) and ``_host_rows`` (rows of the per-host tables).
 
 from nova_proxy.db.api._instance_rows import INSTANCE_PROTECTED_FIELDS
 from nova_proxy.db.api._instance_rows import INSTANCE_UPDATABLE_FIELDS
-from nova_proxy.db.api._scope import MIGRATION_DONE_STATUSES
 from nova_proxy.db.api.actions import action_event_finish
 from nova_proxy.db.api.actions import action_event_start
 from nova_proxy.db.api.actions import actions_get
@@ -38,7 +37,6 @@ from nova_proxy.db.api.compute_nodes import compute_node_create
 from nova_proxy.db.api.compute_nodes import compute_node_get_all
 from nova_proxy.db.api.compute_nodes import compute_node_get_by_host_and_node
 from nova_proxy.db.api.compute_nodes import compute_node_update
-from nova_proxy.db.api.instance_cas import DELETING
 from nova_proxy.db.api.instance_cas import instance_update
 from nova_proxy.db.api.instance_cas import instance_update_and_get_original
 from nova_proxy.db.api.instance_cas import instance_update_and_record
@@ -106,11 +104,10 @@ __all__ = [
     'INSTANCE_PROTECTED_FIELDS', 'INSTANCE_UPDATABLE_FIELDS',
     # instance_cas
     'instance_update', 'instance_update_and_get_original',
-    'instance_update_and_record', 'DELETING',
+    'instance_update_and_record',
     # migrations
     'migration_create', 'migration_get', 'migration_get_by_instance',
     'migration_get_in_progress_by_host_and_node', 'migration_update',
-    'MIGRATION_DONE_STATUSES',
     # services
     'service_create', 'service_destroy', 'service_get', 'service_get_all',
     'service_get_all_by_binary', 'service_get_all_by_host',

@@ -27,6 +27,7 @@ import datetime
 from oslo_log import log as logging
 import sqlalchemy as sa
 
+from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
@@ -45,7 +46,7 @@ GAVE_UP = 'gave_up'
 
 # Automatic confirmations of one migration, counting the first.
 MAX_ATTEMPTS = 3
-_UNSUCCESSFUL = ('failed', 'rolled_back')
+_UNSUCCESSFUL = (states.OP_FAILED, states.OP_ROLLED_BACK)
 
 
 def operation_id_for(migration_uuid, attempt=1):
@@ -134,9 +135,10 @@ def _due(context, cutoff, instance_uuid=None):
               .correlate(i).scalar_subquery())
     query = (sa.select(i.uuid, m.uuid)
              .join(m, m.instance_uuid == i.uuid)
-             .where(i.deleted == 0, i.vm_state == 'resized',
+             .where(i.deleted == 0, i.vm_state == states.VM_RESIZED,
                     i.task_state.is_(None), m.id == newest,
-                    m.status == 'finished', m.updated_at < cutoff)
+                    m.status == states.MIGRATION_FINISHED,
+                    m.updated_at < cutoff)
              .order_by(m.updated_at))
     if instance_uuid is not None:
         query = query.where(i.uuid == instance_uuid)

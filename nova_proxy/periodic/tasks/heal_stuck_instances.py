@@ -39,21 +39,17 @@ import datetime
 
 import sqlalchemy as sa
 
-from nova_proxy.db import api as db_api
+from nova_proxy.common import states
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 from nova_proxy.periodic.tasks import base
 
 __all__ = ['HealStuckInstances', 'STUCK_STATES', 'ERROR', 'CLEAR',
-           'ROLLBACK', 'ACTIVE_OPERATION_STATUSES']
+           'ROLLBACK']
 
 ERROR = 'error'
 CLEAR = 'clear'
 ROLLBACK = 'rollback'
-
-# The statuses of ``nova_proxy.orchestration.journal.ACTIVE_STATUSES``
-# (a unit test keeps them equal): such an operation holds the instance.
-ACTIVE_OPERATION_STATUSES = ('pending', 'running')
 
 
 def _states(action, *names):
@@ -62,33 +58,37 @@ def _states(action, *names):
 
 # task_state -> what healing does. docs/periodic.rst has the same table.
 STUCK_STATES = {
-    **_states(ERROR, 'scheduling', 'block_device_mapping', 'networking',
-              'spawning'),
-    **_states(ERROR, 'rebuilding', 'rebuild_block_device_mapping',
-              'rebuild_spawning'),
-    **_states(ERROR, 'deleting'),
-    **_states(CLEAR, 'soft_deleting', 'restoring'),
-    **_states(CLEAR, 'powering_off', 'powering_on', 'rebooting',
-              'reboot_pending', 'reboot_started', 'rebooting_hard',
-              'reboot_pending_hard', 'reboot_started_hard', 'pausing',
-              'unpausing', 'suspending', 'resuming'),
-    **_states(CLEAR, 'image_snapshot', 'image_snapshot_pending',
-              'image_pending_upload', 'image_uploading', 'image_backup'),
-    **_states(ERROR, 'rescuing', 'unrescuing'),
-    **_states(ROLLBACK, 'resize_prep', 'resize_migrating'),
-    **_states(ERROR, 'resize_migrated', 'resize_finish',
-              'resize_reverting'),
-    **_states(ROLLBACK, 'resize_confirming'),
-    **_states(ROLLBACK, 'migrating'),
-    **_states(CLEAR, 'shelving', 'shelving_image_pending_upload',
-              'shelving_image_uploading', 'shelving_offloading'),
-    **_states(ERROR, 'unshelving'),
+    **_states(ERROR, states.TASK_SCHEDULING, states.TASK_BLOCK_DEVICE_MAPPING,
+              states.TASK_NETWORKING, states.TASK_SPAWNING),
+    **_states(ERROR, states.TASK_REBUILDING,
+              states.TASK_REBUILD_BLOCK_DEVICE_MAPPING,
+              states.TASK_REBUILD_SPAWNING),
+    **_states(ERROR, states.TASK_DELETING),
+    **_states(CLEAR, states.TASK_SOFT_DELETING, states.TASK_RESTORING),
+    **_states(CLEAR, states.TASK_POWERING_OFF, states.TASK_POWERING_ON,
+              states.TASK_REBOOTING, states.TASK_REBOOT_PENDING,
+              states.TASK_REBOOT_STARTED, states.TASK_REBOOTING_HARD,
+              states.TASK_REBOOT_PENDING_HARD,
+              states.TASK_REBOOT_STARTED_HARD, states.TASK_PAUSING,
+              states.TASK_UNPAUSING, states.TASK_SUSPENDING,
+              states.TASK_RESUMING),
+    **_states(CLEAR, states.TASK_IMAGE_SNAPSHOT,
+              states.TASK_IMAGE_SNAPSHOT_PENDING,
+              states.TASK_IMAGE_PENDING_UPLOAD, states.TASK_IMAGE_UPLOADING,
+              states.TASK_IMAGE_BACKUP),
+    **_states(ERROR, states.TASK_RESCUING, states.TASK_UNRESCUING),
+    **_states(ROLLBACK, states.TASK_RESIZE_PREP,
+              states.TASK_RESIZE_MIGRATING),
+    **_states(ERROR, states.TASK_RESIZE_MIGRATED, states.TASK_RESIZE_FINISH,
+              states.TASK_RESIZE_REVERTING),
+    **_states(ROLLBACK, states.TASK_RESIZE_CONFIRMING),
+    **_states(ROLLBACK, states.TASK_MIGRATING),
+    **_states(CLEAR, states.TASK_SHELVING,
+              states.TASK_SHELVING_IMAGE_PENDING_UPLOAD,
+              states.TASK_SHELVING_IMAGE_UPLOADING,
+              states.TASK_SHELVING_OFFLOADING),
+    **_states(ERROR, states.TASK_UNSHELVING),
 }
-
-# States whose unfinished migrations are failed with the instance.
-_MIGRATION_STATES = frozenset([
-    'resize_prep', 'resize_migrating', 'resize_migrated', 'resize_finish',
-    'resize_reverting', 'migrating'])
 
 # Outcomes recorded per item besides the three actions.
 PROGRESSED = 'progressed'
@@ -129,7 +129,7 @@ def _list_stuck(context, cutoff):
 
 
 def _in_progress(migration):
-    return migration.status not in db_api.MIGRATION_DONE_STATUSES
+    return migration.status not in states.MIGRATION_DONE_STATUSES
 
 
 @db_session.writer
@@ -156,7 +156,7 @@ def heal(context, instance_uuid, timeout, member=None):
     ops = session.execute(
         sa.select(op.status, op.updated_at)
         .where(op.instance_uuid == instance_uuid)).all()
-    if any(status in ACTIVE_OPERATION_STATUSES for status, _ in ops):
+    if any(status in states.OP_ACTIVE_STATUSES for status, _ in ops):
         return HAS_OPERATION
     if any(updated >= cutoff for _, updated in ops if updated is not None):
         return PROGRESSED
@@ -205,19 +205,21 @@ def heal(context, instance_uuid, timeout, member=None):
 def _plan(instance, action, migrations):
     """``(instance values, migration -> new status or None)``."""
     state = instance.task_state
-    fail_migrations = (lambda mig: 'error') if state in _MIGRATION_STATES \
-        else (lambda mig: None)
+    fail_migrations = (lambda mig: states.MIGRATION_ERROR) \
+        if state in states.RESIZE_TASK_STATES else (lambda mig: None)
     if action == ERROR:
-        return {'vm_state': 'error', 'task_state': None}, fail_migrations
+        return {'vm_state': states.VM_ERROR, 'task_state': None}, \
+            fail_migrations
     if action == CLEAR:
         return {'task_state': None}, (lambda mig: None)
     # ROLLBACK
     values = {'task_state': None}
-    if state == 'resize_confirming':
-        return values, (lambda mig: 'finished'
-                        if mig.status == 'confirming' else None)
+    if state == states.TASK_RESIZE_CONFIRMING:
+        return values, (lambda mig: states.MIGRATION_FINISHED
+                        if mig.status == states.MIGRATION_CONFIRMING
+                        else None)
     source = migrations[-1] if migrations else None
-    if source is not None and state != 'migrating':
+    if source is not None and state != states.TASK_MIGRATING:
         if source.source_compute:
             values['host'] = source.source_compute
         if source.source_node:

@@ -6,6 +6,7 @@ import datetime
 import pytest
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import states
 from nova_proxy.db import api
 from nova_proxy.db.api import _values
 from nova_proxy.db.api import actions
@@ -85,7 +86,7 @@ def test_migration_in_progress_by_host_and_node(db_all, admin_context):
                       source_node='other-n', dest_compute='src',
                       dest_node='src-n', status='post-migrating')
     _migration(admin_context, inst['uuid'], source_node='another-node')
-    for status in api.MIGRATION_DONE_STATUSES:
+    for status in states.MIGRATION_DONE_STATUSES:
         _migration(admin_context, inst['uuid'], status=status)
     assert [m['id'] for m in
             api.migration_get_in_progress_by_host_and_node(
