@@ -18,6 +18,12 @@ One module per resource, re-exported here (callers use
 * ``actions``: instance actions, their events, instance faults;
 * ``purge``: hard-deleting soft-deleted rows.
 
+The proxy's own machinery keeps its statements here too, in modules its
+callers import by name (not re-exported: they are not nova's calls):
+``operations`` (the orchestration journal), ``scheduling`` (the
+orchestration's scheduler), ``proxies`` (liveness) and ``periodic`` (the
+periodic tasks' claims, runs, clock and sweeps).
+
 The private head they share: ``_values`` (checking and converting values,
 rows to dicts), ``_scope`` (host scope in SQL), ``_dialect`` (statement
 pieces that differ by dialect), ``_instance_rows`` (instance rows with
