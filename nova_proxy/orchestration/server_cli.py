@@ -18,6 +18,8 @@ import sys
 import time
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import states
+from nova_proxy.common import utils
 from nova_proxy import conf
 from nova_proxy.orchestration import cli as operation_cli
 from nova_proxy.orchestration import rpcapi
@@ -40,15 +42,45 @@ FLAVORS = {
                  'vcpus': 4, 'root_gb': 80},
 }
 
-FINAL = ('done', 'failed', 'rolled_back')
-
 
 def _context():
     return np_context.get_admin_context()
 
 
+# Seconds past rpc_response_timeout a call may take to publish before it
+# counts as stuck connecting to the broker.
+_PUBLISH_GRACE = 2
+
+
+class _BoundedAPI:
+    """``rpcapi.ComputeTaskAPI`` whose calls end within
+    ``rpc_response_timeout`` (plus a grace to publish) even when the
+    broker cannot be reached: the rabbit driver would reconnect forever
+    (``utils.call_within``). The command then ends with one line."""
+
+    def __init__(self, api):
+        self._api = api
+
+    def __getattr__(self, name):
+        method = getattr(self._api, name)
+        # Making the client registers rpc_response_timeout.
+        self._api.client  # noqa: B018
+        limit = CONF.rpc_response_timeout + _PUBLISH_GRACE
+
+        def call(*args, **kwargs):
+            try:
+                return utils.call_within(
+                    lambda: method(*args, **kwargs), limit, name)
+            except TimeoutError:
+                raise SystemExit(
+                    'Error: Cannot reach the message broker within %s s: '
+                    'check transport_url and that the broker runs'
+                    % CONF.rpc_response_timeout)
+        return call
+
+
 def _api():
-    return rpcapi.ComputeTaskAPI()
+    return _BoundedAPI(rpcapi.ComputeTaskAPI())
 
 
 def watch(operation_id, interval=0.5, out=None, api=None):
@@ -66,7 +98,7 @@ def watch(operation_id, interval=0.5, out=None, api=None):
                          record['progress'], record['owner']))
             out.flush()
             last = seen
-        if record['status'] in FINAL:
+        if record['status'] in states.OP_FINAL_STATUSES:
             if record.get('error'):
                 out.write('  error: %s\n' % record['error'])
             return record
@@ -86,7 +118,7 @@ def flavor_named(name):
     try:
         return FLAVORS[name]
     except KeyError:
-        raise SystemExit('Unknown flavor %s; known: %s'
+        raise SystemExit('Error: Unknown flavor %s; known: %s'
                          % (name, ', '.join(sorted(FLAVORS))))
 
 
@@ -145,7 +177,8 @@ def revert_resize(uuid, wait=False, out=None):
 
 
 def _exit_unless_done(record):
-    if record['status'] in FINAL and record['status'] != 'done':
+    if record['status'] in states.OP_FINAL_STATUSES and \
+            record['status'] != states.OP_DONE:
         raise SystemExit(1)
 
 

@@ -15,9 +15,9 @@ from oslo_db.sqlalchemy import utils as sqlalchemyutils
 from oslo_utils import uuidutils
 import sqlalchemy as sa
 
+from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db.api import _dialect
-from nova_proxy.db.api import _scope
 from nova_proxy.db.api import _values
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
@@ -126,7 +126,7 @@ def migration_get_unconfirmed_by_dest_compute(context, confirm_window,
     cutoff = db_session.utcnow() - datetime.timedelta(
         seconds=confirm_window)
     return _migrations(context, _M.updated_at <= cutoff,
-                       _M.status == 'finished',
+                       _M.status == states.MIGRATION_FINISHED,
                        _M.dest_compute == dest_compute, read_deleted='yes')
 
 
@@ -140,7 +140,7 @@ def migration_get_in_progress_by_host_and_node(context, host, node):
     """Migrations to or from ``host``/``node`` not yet in a final status
     (``finished`` is not final: the resize awaits its confirmation)."""
     return _migrations(context, _on_host_and_node(host, node),
-                       *_not_done(_scope.MIGRATION_DONE_STATUSES))
+                       *_not_done(states.MIGRATION_DONE_STATUSES))
 
 
 @db_session.core_reader
@@ -150,8 +150,8 @@ def migration_get_in_progress_and_error_by_host_and_node(context, host,
     ``error``."""
     return _migrations(context, _on_host_and_node(host, node),
                        *_not_done(status for status in
-                                  _scope.MIGRATION_DONE_STATUSES
-                                  if status != 'error'))
+                                  states.MIGRATION_DONE_STATUSES
+                                  if status != states.MIGRATION_ERROR))
 
 
 @db_session.core_reader
@@ -319,7 +319,7 @@ def _check_migration_scope(migration, values, scope_host):
         raise exception.HostScopeViolation(
             caller=scope_host, resource='migration %s' % migration.id,
             owner=migration.source_compute)
-    if migration.status in _scope.MIGRATION_DONE_STATUSES:
+    if migration.status in states.MIGRATION_DONE_STATUSES:
         raise exception.Forbidden(
             reason='compute host %s may not change migration %s, which is '
                    '%s' % (scope_host, migration.id, migration.status))
