@@ -19,7 +19,9 @@ LOG = logging.getLogger(__name__)
 
 __all__ = [
     'NovaProxyException', 'Invalid', 'InvalidUUID', 'InvalidUpdate',
-    'InvalidRequest', 'NotFound', 'InstanceNotFound', 'MigrationNotFound',
+    'InvalidRequest', 'InvalidInput', 'InvalidSortKey', 'NotFound',
+    'InstanceNotFound', 'MigrationNotFound', 'MigrationNotFoundByStatus',
+    'MigrationNotFoundForInstance', 'MarkerNotFound', 'ConstraintNotMet',
     'ServiceNotFound', 'ComputeHostNotFound', 'HostBinaryNotFound',
     'InstanceActionNotFound',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
@@ -93,6 +95,14 @@ class InvalidRequest(Invalid):
     msg_fmt = 'Invalid request to %(method)s: %(reason)s'
 
 
+class InvalidInput(Invalid):
+    msg_fmt = 'Invalid input received: %(reason)s'
+
+
+class InvalidSortKey(Invalid):
+    msg_fmt = 'Sort key supplied was not valid.'
+
+
 class NotFound(NovaProxyException):
     msg_fmt = 'Resource could not be found.'
 
@@ -105,12 +115,28 @@ class MigrationNotFound(NotFound):
     msg_fmt = 'Migration %(migration_id)s could not be found.'
 
 
+class MigrationNotFoundByStatus(MigrationNotFound):
+    msg_fmt = ('Migration not found for instance %(instance_id)s with '
+               'status %(status)s.')
+
+
+class MigrationNotFoundForInstance(MigrationNotFound):
+    msg_fmt = ('Migration %(migration_id)s not found for instance '
+               '%(instance_id)s')
+
+
+class MarkerNotFound(NotFound):
+    msg_fmt = 'Marker %(marker)s could not be found.'
+
+
 class ServiceNotFound(NotFound):
     msg_fmt = 'Service %(service_id)s could not be found.'
 
 
 class ComputeHostNotFound(NotFound):
-    msg_fmt = 'Compute node %(host)s/%(node)s could not be found.'
+    # nova's message and kwarg (``host``: a host, node name, id or uuid,
+    # whatever was looked for); the 1.x calls also give ``node``.
+    msg_fmt = 'Compute host %(host)s could not be found.'
 
 
 class HostBinaryNotFound(ServiceNotFound):
@@ -198,6 +224,11 @@ class OperationConflict(Conflict):
 class StaleEpoch(Conflict):
     msg_fmt = ('Operation %(operation_id)s is no longer owned at epoch '
                '%(epoch)s by this proxy.')
+
+
+class ConstraintNotMet(Conflict):
+    # nova's (a row was there, but not as a ``constraint`` required).
+    msg_fmt = 'Constraint not met.'
 
 
 class Forbidden(NovaProxyException):

@@ -71,8 +71,12 @@ What differs from nova's, and why
 
 from nova_proxy.compute.db import _helpers
 from nova_proxy.compute.db._helpers import *  # noqa: F401,F403
+from nova_proxy.compute.db import compute_nodes
+from nova_proxy.compute.db.compute_nodes import *  # noqa: F401,F403
 from nova_proxy.compute.db import console_auth_tokens
 from nova_proxy.compute.db.console_auth_tokens import *  # noqa: F401,F403
+from nova_proxy.compute.db import migrations
+from nova_proxy.compute.db.migrations import *  # noqa: F401,F403
 from nova_proxy.compute.db import services
 from nova_proxy.compute.db.services import *  # noqa: F401,F403
 from nova_proxy.compute.db import security_groups
@@ -86,6 +90,8 @@ from nova_proxy.compute.db.volume_usage import *  # noqa: F401,F403
 
 __all__ = [
     *_helpers.__all__,
+    *compute_nodes.__all__,
+    *migrations.__all__,
     *services.__all__,
     *console_auth_tokens.__all__,
     *security_groups.__all__,

@@ -40,9 +40,22 @@ from nova_proxy.db.api.actions import instance_action_start
 from nova_proxy.db.api.actions import instance_fault_create
 from nova_proxy.db.api.actions import instance_fault_get_by_instance_uuids
 from nova_proxy.db.api.compute_nodes import compute_node_create
+from nova_proxy.db.api.compute_nodes import compute_node_delete
+from nova_proxy.db.api.compute_nodes import compute_node_get
 from nova_proxy.db.api.compute_nodes import compute_node_get_all
+from nova_proxy.db.api.compute_nodes import compute_node_get_all_by_host
+from nova_proxy.db.api.compute_nodes import \
+    compute_node_get_all_by_pagination
+from nova_proxy.db.api.compute_nodes import compute_node_get_all_by_uuids
+from nova_proxy.db.api.compute_nodes import \
+    compute_node_get_all_mapped_less_than
 from nova_proxy.db.api.compute_nodes import compute_node_get_by_host_and_node
+from nova_proxy.db.api.compute_nodes import \
+    compute_node_get_by_host_and_nodename
+from nova_proxy.db.api.compute_nodes import compute_node_get_by_nodename
+from nova_proxy.db.api.compute_nodes import compute_node_search_by_hypervisor
 from nova_proxy.db.api.compute_nodes import compute_node_update
+from nova_proxy.db.api.compute_nodes import compute_nodes_get_by_service_id
 from nova_proxy.db.api.instance_cas import instance_update
 from nova_proxy.db.api.instance_cas import instance_update_and_get_original
 from nova_proxy.db.api.instance_cas import instance_update_and_record
@@ -53,9 +66,20 @@ from nova_proxy.db.api.instances import instance_get_all_by_host
 from nova_proxy.db.api.instances import instance_get_by_uuid
 from nova_proxy.db.api.migrations import migration_create
 from nova_proxy.db.api.migrations import migration_get
+from nova_proxy.db.api.migrations import migration_get_all_by_filters
+from nova_proxy.db.api.migrations import migration_get_by_id_and_instance
 from nova_proxy.db.api.migrations import migration_get_by_instance
 from nova_proxy.db.api.migrations import \
+    migration_get_by_instance_and_status
+from nova_proxy.db.api.migrations import migration_get_by_uuid
+from nova_proxy.db.api.migrations import \
+    migration_get_in_progress_and_error_by_host_and_node
+from nova_proxy.db.api.migrations import \
     migration_get_in_progress_by_host_and_node
+from nova_proxy.db.api.migrations import \
+    migration_get_in_progress_by_instance
+from nova_proxy.db.api.migrations import \
+    migration_get_unconfirmed_by_dest_compute
 from nova_proxy.db.api.migrations import migration_update
 from nova_proxy.db.api.purge import purge_deleted_instances
 from nova_proxy.db.api.services import service_create
@@ -112,8 +136,13 @@ __all__ = [
     'instance_update', 'instance_update_and_get_original',
     'instance_update_and_record',
     # migrations
-    'migration_create', 'migration_get', 'migration_get_by_instance',
-    'migration_get_in_progress_by_host_and_node', 'migration_update',
+    'migration_create', 'migration_get', 'migration_get_all_by_filters',
+    'migration_get_by_id_and_instance', 'migration_get_by_instance',
+    'migration_get_by_instance_and_status', 'migration_get_by_uuid',
+    'migration_get_in_progress_and_error_by_host_and_node',
+    'migration_get_in_progress_by_host_and_node',
+    'migration_get_in_progress_by_instance',
+    'migration_get_unconfirmed_by_dest_compute', 'migration_update',
     # services
     'service_create', 'service_destroy', 'service_get', 'service_get_all',
     'service_get_all_by_binary', 'service_get_all_by_host',
@@ -122,8 +151,14 @@ __all__ = [
     'service_get_by_host_and_topic', 'service_get_by_uuid',
     'service_get_minimum_version', 'service_heartbeat', 'service_update',
     # compute_nodes
-    'compute_node_create', 'compute_node_get_all',
-    'compute_node_get_by_host_and_node', 'compute_node_update',
+    'compute_node_create', 'compute_node_delete', 'compute_node_get',
+    'compute_node_get_all', 'compute_node_get_all_by_host',
+    'compute_node_get_all_by_pagination', 'compute_node_get_all_by_uuids',
+    'compute_node_get_all_mapped_less_than',
+    'compute_node_get_by_host_and_node',
+    'compute_node_get_by_host_and_nodename', 'compute_node_get_by_nodename',
+    'compute_node_search_by_hypervisor', 'compute_node_update',
+    'compute_nodes_get_by_service_id',
     # actions
     'action_event_finish', 'action_event_start', 'actions_get',
     'instance_action_finish', 'instance_action_start',
