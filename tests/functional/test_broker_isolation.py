@@ -8,6 +8,8 @@ and what a root attacker on ``cmp-a`` tries with ``cmp-a``'s credentials,
 in raw AMQP, is refused by the broker itself (ACCESS_REFUSED).
 """
 
+import glob
+import os
 import ssl
 import subprocess
 import sys
@@ -72,7 +74,7 @@ class Layout:
                 'heartbeat_timeout_threshold': '0'},
         }
 
-    def connect(self, user, password=None, certificate=True):
+    def connect(self, user, password=None, certificate=True, vhost='/'):
         """A raw AMQP connection as ``user`` (py-amqp, no oslo)."""
         options = {'ca_certs': self.broker.ca.cert_file,
                    'cert_reqs': ssl.CERT_REQUIRED,
@@ -83,6 +85,7 @@ class Layout:
         connection = amqp.Connection(
             '127.0.0.1:%d' % self.broker.port, userid=user,
             password=password or self.passwords[user], ssl=options,
+            virtual_host=vhost,
             connect_timeout=10)
         connection.connect()
         return connection
@@ -137,6 +140,10 @@ def layout(tmp_path_factory):
         broker.stop()
         if layout.db_url:
             databases.drop_database(layout.db_url)
+        # The queue manager's counters (oslo.messaging keeps them there).
+        for host in COMPUTES:
+            for path in glob.glob('/dev/shm/%s_*_qmanager' % host):
+                os.remove(path)
 
 
 def _refused(action):
@@ -288,6 +295,25 @@ def test_the_default_exchange_is_the_layouts_known_limit(layout, attacker):
         _refused(lambda: Attacker(connection).publish('', 'compute.cmp-b'))
     finally:
         connection.collect()
+
+
+def test_a_compute_may_delete_the_exchange_the_layouts_other_limit(
+        layout):
+    """oslo.messaging declares the exchange, and RabbitMQ grants delete
+    with declare: shown on a vhost of its own, not to break the others."""
+    layout.broker.ctl('add_vhost', 'scratch')
+    for argv in broker_cli.commands(host='cmp-a', vhost='scratch'):
+        layout.broker.ctl(*argv[1:])
+    connection = layout.connect('cmp-a', vhost='scratch')
+    try:
+        channel = connection.channel()
+        channel.exchange_declare(EXCHANGE, 'topic', durable=False,
+                                 auto_delete=False)
+        channel.exchange_delete(EXCHANGE)
+        _refused(lambda: connection.channel().exchange_delete('amq.topic'))
+    finally:
+        connection.collect()
+        layout.broker.ctl('delete_vhost', 'scratch')
 
 
 def test_without_a_client_certificate_or_password_nothing_connects(layout):
