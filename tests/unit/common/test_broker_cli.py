@@ -116,12 +116,12 @@ def _manage(tmp_path, *argv):
     path.write_text('[DEFAULT]\ntransport_url = fake:/\n')
     return subprocess.run(
         [sys.executable, '-W', 'ignore', '-m', 'nova_proxy.cmd.manage',
-         '--config-file', str(path), 'broker', 'permissions'] + list(argv),
+         '--config-file', str(path)] + list(argv),
         capture_output=True, text=True, timeout=60)
 
 
 def test_the_command_prints_a_script_for_one_host(tmp_path):
-    result = _manage(tmp_path, '--host', 'cmp-1')
+    result = _manage(tmp_path, 'broker', 'permissions', '--host', 'cmp-1')
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[1].startswith('rabbitmqctl set_permissions -p / cmp-1 ')
@@ -131,8 +131,17 @@ def test_the_command_prints_a_script_for_one_host(tmp_path):
 
 
 def test_the_command_fails_in_one_line(tmp_path):
-    result = _manage(tmp_path, '--host', 'a/b')
+    result = _manage(tmp_path, 'broker', 'permissions', '--host', 'a/b')
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         'Error: Broker permissions for host \'a/b\': not a host name '
         '(letters, digits, ".", "_", "-")']
+
+
+def test_a_new_host_key_names_its_broker_user_beside_it(tmp_path):
+    result = _manage(tmp_path, 'key', 'create', '--host', 'cmp-1', '--dir',
+                     str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        'Its broker user: nova-compute-proxy-manage broker permissions '
+        '--host cmp-1')
