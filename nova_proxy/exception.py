@@ -33,7 +33,8 @@ __all__ = [
     'OperationInProgress', 'OperationConflict', 'Forbidden',
     'HostScopeViolation', 'DBNotAllowed', 'NoValidHost',
     'ComputeUnavailable', 'StepFailed', 'StaleEpoch', 'ProxyInternalError',
-    'NotAuthenticated', 'InvalidKeyFile', 'DatabaseUnavailable',
+    'NotAuthenticated', 'InvalidKeyFile', 'BrokerCommandFailed',
+    'DatabaseUnavailable',
 ]
 
 
@@ -277,6 +278,12 @@ class NotAuthenticated(Forbidden):
 class InvalidKeyFile(Invalid):
     """A key file of ``nova_proxy.common.auth`` is missing or malformed."""
     msg_fmt = 'Key file %(path)s cannot be used: %(reason)s'
+
+
+class BrokerCommandFailed(Invalid):
+    """``nova-compute-proxy-manage broker`` could not make or apply a
+    broker user's permissions."""
+    msg_fmt = 'Broker permissions for %(who)s: %(reason)s'
 
 
 class DatabaseUnavailable(NovaProxyException):
