@@ -21,7 +21,8 @@ __all__ = [
     'NovaProxyException', 'Invalid', 'InvalidUUID', 'InvalidUpdate',
     'InvalidRequest', 'NotFound', 'InstanceNotFound', 'MigrationNotFound',
     'ServiceNotFound', 'ComputeHostNotFound', 'HostBinaryNotFound',
-    'InstanceActionNotFound',
+    'InstanceActionNotFound', 'InstanceInfoCacheNotFound',
+    'InstanceTagNotFound', 'BDMNotFound', 'InvalidBDM', 'InvalidBDMFormat',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
     'ServiceBinaryExists', 'ServiceTopicExists',
     'ComputeNodeExists', 'UnexpectedTaskStateError',
@@ -86,6 +87,14 @@ class InvalidRequest(Invalid):
     msg_fmt = 'Invalid request to %(method)s: %(reason)s'
 
 
+class InvalidBDM(Invalid):
+    msg_fmt = 'Block Device Mapping is Invalid.'
+
+
+class InvalidBDMFormat(InvalidBDM):
+    msg_fmt = 'Block Device Mapping is Invalid: %(details)s'
+
+
 class NotFound(NovaProxyException):
     msg_fmt = 'Resource could not be found.'
 
@@ -113,6 +122,18 @@ class HostBinaryNotFound(ServiceNotFound):
 class InstanceActionNotFound(NotFound):
     msg_fmt = ('Action %(action)s for request %(request_id)s on instance '
                '%(instance_uuid)s could not be found.')
+
+
+class InstanceInfoCacheNotFound(NotFound):
+    msg_fmt = 'Info cache for instance %(instance_uuid)s could not be found.'
+
+
+class InstanceTagNotFound(NotFound):
+    msg_fmt = "Instance %(instance_id)s has no tag '%(tag)s'"
+
+
+class BDMNotFound(NotFound):
+    msg_fmt = 'No Block Device Mapping with id %(id)s.'
 
 
 class OperationNotFound(NotFound):

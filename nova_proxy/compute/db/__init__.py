@@ -71,10 +71,16 @@ What differs from nova's, and why
 
 from nova_proxy.compute.db import _helpers
 from nova_proxy.compute.db._helpers import *  # noqa: F401,F403
+from nova_proxy.compute.db import block_devices
+from nova_proxy.compute.db.block_devices import *  # noqa: F401,F403
+from nova_proxy.compute.db import instance_children
+from nova_proxy.compute.db.instance_children import *  # noqa: F401,F403
 from nova_proxy.compute.db import services
 from nova_proxy.compute.db.services import *  # noqa: F401,F403
 
 __all__ = [
     *_helpers.__all__,
+    *block_devices.__all__,
+    *instance_children.__all__,
     *services.__all__,
 ]
