@@ -169,3 +169,29 @@ def test_soft_delete_children_is_nova_s_destroy_cascade(db_all,
     assert [b['deleted'] for b in
             api.block_device_mapping_get_all_by_instance(
                 reads_deleted, uuid)] == [bdm['id']]
+
+
+def test_joined_children_for_the_instance_reads(db_all, admin_context):
+    a = _instance(admin_context)['uuid']
+    b = _instance(admin_context)['uuid']
+    api.instance_info_cache_update(admin_context, a, {'network_info': '[]'})
+    api.instance_extra_update_by_uuid(admin_context, a, {
+        'flavor': '{"f": 1}', 'numa_topology': '{"n": 1}'})
+    api.instance_tag_set(admin_context, a, ['y', 'x'])
+    from nova_proxy.db.api import instance_children
+
+    @db_session.core_reader
+    def joined(context, columns):
+        return instance_children.joined_children(context.connection,
+                                                 [a, b, a], columns)
+
+    both = joined(admin_context, ['info_cache', 'extra.flavor', 'tags',
+                                  'security_groups'])
+    assert set(both) == {a, b}
+    assert both[b] == {'info_cache': None, 'extra': None, 'tags': []}
+    assert both[a]['info_cache']['network_info'] == '[]'
+    assert both[a]['extra']['flavor'] == '{"f": 1}'
+    assert 'numa_topology' not in both[a]['extra']
+    assert [t['tag'] for t in both[a]['tags']] == ['x', 'y']
+    assert joined(admin_context, ['extra'])[a]['extra']['instance_uuid'] == a
+    assert joined(admin_context, []) == {a: {}, b: {}}
