@@ -3,7 +3,10 @@ cache, extra, tags): they belong to the instance's host, and to the other
 end of a migration of the instance in progress (``_scope.SCOPE_CONDITION``).
 
 Writes need the live instance in the caller's scope
-(``_scope.scoped_instance``, in the write's transaction). Reads also reach
+(``_scope.scoped_instance``, in the write's transaction), and an UPDATE
+or DELETE of a child row carries the condition in its WHERE clause too
+(``scoped_write``): an instance that moves away meanwhile is not
+written. Reads also reach
 the children of a soft-deleted instance that was the caller's: nova-compute
 reads the block devices of the deleted instances it still finds on its
 host, and nova answers them (with no live rows) rather than refuses.
@@ -54,6 +57,28 @@ def in_scope(instance_uuid_column):
     bound ``scope_host``."""
     return instance_uuid_column.in_(
         sa.select(_INSTANCES.c.uuid).where(_scope.SCOPE_CONDITION))
+
+
+# The live instance is in the scope of the bound ``scope_host``.
+_LIVE_IN_SCOPE = sa.select(_INSTANCES.c.uuid).where(
+    _INSTANCES.c.deleted == 0, _scope.SCOPE_CONDITION)
+
+
+def scoped_write(connection, statement, instance_uuid_column,
+                 instance_uuid, scope_host):
+    """Execute the UPDATE or DELETE ``statement`` of child rows; for a
+    confined caller with the live instance in its scope as a condition of
+    the statement. When that matched nothing, the instance is checked
+    again (``check_live``), which raises if it left the caller's scope.
+    Returns the result."""
+    if scope_host is None:
+        return connection.execute(statement)
+    result = connection.execute(
+        statement.where(instance_uuid_column.in_(_LIVE_IN_SCOPE)),
+        {'scope_host': scope_host})
+    if not result.rowcount:
+        check_live(connection, instance_uuid, scope_host)
+    return result
 
 
 def checked_uuid(instance_uuid):

@@ -197,11 +197,13 @@ def _insert(context, values):
     return _one(context, _BDM.c.id == result.inserted_primary_key[0])
 
 
-def _update(context, bdm_id, values):
+def _update(context, current, values, scope_host):
     values.setdefault('updated_at', db_session.utcnow())
-    context.connection.execute(sa.update(_BDM).where(
-        _BDM.c.id == bdm_id).values(values))
-    return _one(context, _BDM.c.id == bdm_id)
+    _child_scope.scoped_write(
+        context.connection, sa.update(_BDM).where(
+            _BDM.c.id == current['id']).values(values),
+        _BDM.c.instance_uuid, current['instance_uuid'], scope_host)
+    return _one(context, _BDM.c.id == current['id'])
 
 
 @db_session.core_writer
@@ -239,7 +241,7 @@ def block_device_mapping_update(context, bdm_id, values, legacy=True, *,
     if values.get('instance_uuid', current['instance_uuid']) != \
             current['instance_uuid']:
         _check_instance(connection, values, scope_host)
-    return _update(context, bdm_id, values)
+    return _update(context, current, values, scope_host)
 
 
 @db_session.core_writer
@@ -265,7 +267,7 @@ def block_device_mapping_update_or_create(context, values, legacy=True, *,
         found = _one(context, _BDM.c.instance_uuid == instance_uuid,
                      _BDM.c.device_name == values['device_name'])
     if found is not None:
-        result = _update(context, found['id'], values)
+        result = _update(context, found, values, scope_host)
     else:
         result = _insert(context, values)
     if (values.get('source_type'), values.get('destination_type'),
@@ -355,9 +357,11 @@ def block_device_mapping_destroy(context, bdm_id, *, scope_host=None):
     if scope_host is not None:
         _child_scope.check_live(context.connection,
                                 current['instance_uuid'], scope_host)
-    context.connection.execute(sa.update(_BDM).where(
-        _BDM.c.id == bdm_id, _BDM.c.deleted == 0).values(
-        deleted=_BDM.c.id, deleted_at=db_session.utcnow()))
+    _child_scope.scoped_write(
+        context.connection, sa.update(_BDM).where(
+            _BDM.c.id == bdm_id, _BDM.c.deleted == 0).values(
+            deleted=_BDM.c.id, deleted_at=db_session.utcnow()),
+        _BDM.c.instance_uuid, current['instance_uuid'], scope_host)
 
 
 @db_session.core_writer
@@ -385,6 +389,7 @@ def block_device_mapping_create_uuid(context, bdm_id, uuid, *,
                                 scope_host)
     connection.execute(sa.update(_BDM).where(
         _BDM.c.id == bdm_id,
-        sa.or_(_BDM.c.uuid.is_(None), _BDM.c.uuid == '')).values(uuid=uuid))
+        sa.or_(_BDM.c.uuid.is_(None), _BDM.c.uuid == '')).values(
+        uuid=uuid))
     return connection.execute(sa.select(_BDM.c.uuid).where(
         _BDM.c.id == bdm_id)).scalar()

@@ -84,8 +84,10 @@ def instance_extra_update_by_uuid(context, instance_uuid, updates, *,
     found = connection.execute(sa.select(sa.func.count()).select_from(
         _EXTRA).where(*conditions)).scalar()
     if found:
-        connection.execute(sa.update(_EXTRA).where(*conditions).values(
-            dict({'updated_at': now}, **updates)))
+        _child_scope.scoped_write(
+            connection, sa.update(_EXTRA).where(*conditions).values(
+                dict({'updated_at': now}, **updates)),
+            _EXTRA.c.instance_uuid, instance_uuid, scope_host)
         return found
     connection.execute(sa.insert(_EXTRA).values(
         dict({'created_at': now, 'deleted': 0}, **updates,
@@ -136,8 +138,10 @@ def instance_info_cache_update(context, instance_uuid, values, *,
             instance_uuid=instance_uuid)
     if cache is not None:
         values.setdefault('updated_at', now)
-        connection.execute(sa.update(_INFO_CACHES).where(
-            _INFO_CACHES.c.id == cache['id']).values(values))
+        _child_scope.scoped_write(
+            connection, sa.update(_INFO_CACHES).where(
+                _INFO_CACHES.c.id == cache['id']).values(values),
+            _INFO_CACHES.c.instance_uuid, instance_uuid, scope_host)
         return _values.rows(connection, sa.select(_INFO_CACHES).where(
             _INFO_CACHES.c.id == cache['id']))[0]
     values.setdefault('created_at', now)
@@ -165,11 +169,14 @@ def instance_info_cache_delete(context, instance_uuid, *, scope_host=None):
     connection = context.connection
     if scope_host is not None:
         _child_scope.check_live(connection, instance_uuid, scope_host)
-    connection.execute(sa.update(_INFO_CACHES).where(
+    statement = sa.update(_INFO_CACHES).where(
         _INFO_CACHES.c.instance_uuid == _child_scope.checked_uuid(
             instance_uuid),
         *_values.read_deleted_filter(context, _INFO_CACHES)).values(
-        deleted=_INFO_CACHES.c.id, deleted_at=db_session.utcnow()))
+        deleted=_INFO_CACHES.c.id, deleted_at=db_session.utcnow())
+    _child_scope.scoped_write(connection, statement,
+                              _INFO_CACHES.c.instance_uuid, instance_uuid,
+                              scope_host)
 
 
 # -- tags -----------------------------------------------------------------
@@ -217,9 +224,10 @@ def instance_tag_set(context, instance_uuid, tags, *, scope_host=None):
     _child_scope.check_live(connection, instance_uuid, scope_host)
     existing = {row['tag'] for row in _tags(connection, instance_uuid)}
     if existing - wanted:
-        connection.execute(sa.delete(_TAGS).where(
+        _child_scope.scoped_write(connection, sa.delete(_TAGS).where(
             _TAGS.c.resource_id == instance_uuid,
-            _TAGS.c.tag.in_(sorted(existing - wanted))))
+            _TAGS.c.tag.in_(sorted(existing - wanted))),
+            _TAGS.c.resource_id, instance_uuid, scope_host)
     if wanted - existing:
         connection.execute(sa.insert(_TAGS), [
             {'resource_id': instance_uuid, 'tag': tag}
@@ -241,8 +249,9 @@ def instance_tag_delete(context, instance_uuid, tag, *, scope_host=None):
     """:raises: InstanceNotFound, InstanceTagNotFound, HostScopeViolation"""
     connection = context.connection
     _child_scope.check_live(connection, instance_uuid, scope_host)
-    result = connection.execute(sa.delete(_TAGS).where(
-        _TAGS.c.resource_id == instance_uuid, _TAGS.c.tag == tag))
+    result = _child_scope.scoped_write(connection, sa.delete(_TAGS).where(
+        _TAGS.c.resource_id == instance_uuid, _TAGS.c.tag == tag),
+        _TAGS.c.resource_id, instance_uuid, scope_host)
     if not result.rowcount:
         raise exception.InstanceTagNotFound(instance_id=instance_uuid,
                                             tag=tag)
@@ -253,8 +262,9 @@ def instance_tag_delete_all(context, instance_uuid, *, scope_host=None):
     """:raises: InstanceNotFound, HostScopeViolation"""
     connection = context.connection
     _child_scope.check_live(connection, instance_uuid, scope_host)
-    connection.execute(sa.delete(_TAGS).where(
-        _TAGS.c.resource_id == instance_uuid))
+    _child_scope.scoped_write(connection, sa.delete(_TAGS).where(
+        _TAGS.c.resource_id == instance_uuid), _TAGS.c.resource_id,
+        instance_uuid, scope_host)
 
 
 @db_session.core_reader

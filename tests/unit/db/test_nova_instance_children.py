@@ -195,3 +195,27 @@ def test_joined_children_for_the_instance_reads(db_all, admin_context):
     assert [t['tag'] for t in both[a]['tags']] == ['x', 'y']
     assert joined(admin_context, ['extra'])[a]['extra']['instance_uuid'] == a
     assert joined(admin_context, []) == {a: {}, b: {}}
+
+
+def test_a_scoped_write_carries_the_scope_in_its_statement(db_all,
+                                                           admin_context):
+    # Without the check before it (an instance that moved away between
+    # the check and the write): the statement itself writes nothing, and
+    # the refusal names the instance's host.
+    theirs = _instance(admin_context, 'h2')['uuid']
+    api.instance_tag_add(admin_context, theirs, 'keep')
+    from nova_proxy.db import models
+    tags = models.Tag.__table__
+
+    @db_session.core_writer
+    def delete_tags(context):
+        return _child_scope.scoped_write(
+            context.connection, tags.delete().where(
+                tags.c.resource_id == theirs), tags.c.resource_id, theirs,
+            'h1')
+
+    with pytest.raises(exception.HostScopeViolation) as raised:
+        delete_tags(admin_context)
+    assert raised.value.kwargs['owner'] == 'h2'
+    assert [t['tag'] for t in api.instance_tag_get_by_instance_uuid(
+        admin_context, theirs)] == ['keep']
