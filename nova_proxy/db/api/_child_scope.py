@@ -21,9 +21,11 @@ from nova_proxy.db import models
 _INSTANCES = models.Instance.__table__
 
 # Instances of ``uuids`` (live or soft-deleted) outside the caller's scope.
+# A CASE, not NOT: the condition is NULL, not false, for an instance of no
+# host, which is no compute host's.
 _OUT_OF_SCOPE = sa.select(_INSTANCES.c.uuid, _INSTANCES.c.host).where(
     _INSTANCES.c.uuid.in_(sa.bindparam('uuids', expanding=True)),
-    sa.not_(_scope.SCOPE_CONDITION)).limit(1)
+    sa.case((_scope.SCOPE_CONDITION, 0), else_=1) == 1).limit(1)
 
 
 def check_live(connection, instance_uuid, scope_host):

@@ -173,3 +173,13 @@ def test_scope_of_mappings(db_all, admin_context):
         scope_host='h1')['boot_index'] == 3
     assert len(api.block_device_mapping_get_all_by_volume_id(
         admin_context, VOLUME, scope_host='h1')) == 2
+
+
+def test_an_instance_of_no_host_is_no_compute_s(db_all, admin_context):
+    unhosted = api.instance_create(admin_context, {})['uuid']
+    _volume_bdm(admin_context, unhosted)
+    with pytest.raises(exception.HostScopeViolation):
+        api.block_device_mapping_get_all_by_instance(
+            admin_context, unhosted, scope_host='h1')
+    assert api.block_device_mapping_get_all_by_volume_id(
+        admin_context, VOLUME, scope_host='h1') == []
