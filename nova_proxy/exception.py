@@ -19,12 +19,16 @@ LOG = logging.getLogger(__name__)
 
 __all__ = [
     'NovaProxyException', 'Invalid', 'InvalidUUID', 'InvalidUpdate',
-    'InvalidRequest', 'NotFound', 'InstanceNotFound', 'MigrationNotFound',
+    'InvalidRequest', 'InvalidInput', 'InvalidSortKey', 'NotFound',
+    'InstanceNotFound', 'MigrationNotFound', 'MigrationNotFoundByStatus',
+    'MigrationNotFoundForInstance', 'MarkerNotFound', 'ConstraintNotMet',
     'ServiceNotFound', 'ComputeHostNotFound', 'HostBinaryNotFound',
     'InstanceActionNotFound', 'InstanceInfoCacheNotFound',
     'InstanceTagNotFound', 'BDMNotFound', 'InvalidBDM', 'InvalidBDMFormat',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
-    'ServiceBinaryExists', 'ServiceTopicExists',
+    'ServiceBinaryExists', 'ServiceTopicExists', 'SecurityGroupNotFound',
+    'SecurityGroupNotFoundForProject', 'SecurityGroupExists',
+    'TaskAlreadyRunning', 'TaskNotRunning', 'TokenInUse',
     'ComputeNodeExists', 'UnexpectedTaskStateError',
     'UnexpectedDeletingTaskStateError', 'UnexpectedVMStateError',
     'OperationInProgress', 'OperationConflict', 'Forbidden',
@@ -83,6 +87,11 @@ class InvalidUpdate(Invalid):
     msg_fmt = 'Field %(field)s cannot be updated: %(reason)s'
 
 
+class SecurityGroupExists(Invalid):
+    msg_fmt = ('Security group %(security_group_name)s already exists for '
+               'project %(project_id)s.')
+
+
 class InvalidRequest(Invalid):
     msg_fmt = 'Invalid request to %(method)s: %(reason)s'
 
@@ -93,6 +102,14 @@ class InvalidBDM(Invalid):
 
 class InvalidBDMFormat(InvalidBDM):
     msg_fmt = 'Block Device Mapping is Invalid: %(details)s'
+
+
+class InvalidInput(Invalid):
+    msg_fmt = 'Invalid input received: %(reason)s'
+
+
+class InvalidSortKey(Invalid):
+    msg_fmt = 'Sort key supplied was not valid.'
 
 
 class NotFound(NovaProxyException):
@@ -107,12 +124,28 @@ class MigrationNotFound(NotFound):
     msg_fmt = 'Migration %(migration_id)s could not be found.'
 
 
+class MigrationNotFoundByStatus(MigrationNotFound):
+    msg_fmt = ('Migration not found for instance %(instance_id)s with '
+               'status %(status)s.')
+
+
+class MigrationNotFoundForInstance(MigrationNotFound):
+    msg_fmt = ('Migration %(migration_id)s not found for instance '
+               '%(instance_id)s')
+
+
+class MarkerNotFound(NotFound):
+    msg_fmt = 'Marker %(marker)s could not be found.'
+
+
 class ServiceNotFound(NotFound):
     msg_fmt = 'Service %(service_id)s could not be found.'
 
 
 class ComputeHostNotFound(NotFound):
-    msg_fmt = 'Compute node %(host)s/%(node)s could not be found.'
+    # nova's message and kwarg (``host``: a host, node name, id or uuid,
+    # whatever was looked for); the 1.x calls also give ``node``.
+    msg_fmt = 'Compute host %(host)s could not be found.'
 
 
 class HostBinaryNotFound(ServiceNotFound):
@@ -134,6 +167,19 @@ class InstanceTagNotFound(NotFound):
 
 class BDMNotFound(NotFound):
     msg_fmt = 'No Block Device Mapping with id %(id)s.'
+
+
+class SecurityGroupNotFound(NotFound):
+    msg_fmt = 'Security group %(security_group_id)s not found.'
+
+
+class SecurityGroupNotFoundForProject(SecurityGroupNotFound):
+    msg_fmt = ('Security group %(security_group_id)s not found for project '
+               '%(project_id)s.')
+
+
+class TaskNotRunning(NotFound):
+    msg_fmt = 'Task %(task_name)s is not running on host %(host)s'
 
 
 class OperationNotFound(NotFound):
@@ -158,6 +204,14 @@ class ServiceBinaryExists(ServiceExists):
 
 class ServiceTopicExists(ServiceExists):
     msg_fmt = 'Service with host %(host)s topic %(topic)s exists.'
+
+
+class TokenInUse(Conflict):
+    msg_fmt = 'The supplied token is already in use.'
+
+
+class TaskAlreadyRunning(Conflict):
+    msg_fmt = 'Task %(task_name)s is already running on host %(host)s'
 
 
 class ComputeNodeExists(Conflict):
@@ -191,6 +245,11 @@ class OperationConflict(Conflict):
 class StaleEpoch(Conflict):
     msg_fmt = ('Operation %(operation_id)s is no longer owned at epoch '
                '%(epoch)s by this proxy.')
+
+
+class ConstraintNotMet(Conflict):
+    # nova's (a row was there, but not as a ``constraint`` required).
+    msg_fmt = 'Constraint not met.'
 
 
 class Forbidden(NovaProxyException):

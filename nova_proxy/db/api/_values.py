@@ -271,6 +271,26 @@ def read_deleted_filter(context, table, read_deleted=None):
                % (mode,))
 
 
+def table_rows(context, table, *conditions, read_deleted=None, limit=None):
+    """The rows of ``table`` that meet ``conditions`` and nova's soft-delete
+    rule (``read_deleted_filter``), by id, as the wire's dicts."""
+    statement = sa.select(table).where(
+        *read_deleted_filter(context, table, read_deleted),
+        *conditions).order_by(table.c.id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return rows(context.connection, statement)
+
+
+def table_row(context, table, not_found, *conditions, read_deleted=None):
+    """The first of ``table_rows``; else raise ``not_found``."""
+    found = table_rows(context, table, *conditions,
+                       read_deleted=read_deleted, limit=1)
+    if not found:
+        raise not_found
+    return found[0]
+
+
 def rows(connection, statement, params=None):
     """Every row of ``statement`` as the wire's dicts."""
     result = connection.execute(statement, params or {})

@@ -8,7 +8,6 @@ from nova_proxy.common import context as np_context
 from nova_proxy.db import api as db
 from nova_proxy import exception
 from nova_proxy.proxy import rpcapi
-from tests.unit.proxy.test_endpoints_services import nova  # noqa: F401
 
 ADMIN = np_context.get_admin_context()
 VOLUME = '11111111-1111-4111-8111-111111111111'
@@ -29,7 +28,7 @@ def _seed():
     return own, other, bdms[0], bdms[1]
 
 
-def test_a_compute_host_uses_its_own_mappings(nova):  # noqa: F811
+def test_a_compute_host_uses_its_own_mappings(nova):
     own, other, own_bdm, _ = _seed()
     ctx = compute('h1')
     made = nova.call(ctx, 'block_device_mapping_create', values={
@@ -96,7 +95,7 @@ def test_every_call_is_refused_or_filtered():
 
 @pytest.mark.parametrize('method, kwargs', REFUSED,
                          ids=[name for name, _ in REFUSED])
-def test_refused_for_another_host(nova, method, kwargs):  # noqa: F811
+def test_refused_for_another_host(nova, method, kwargs):
     _, other, _, other_bdm = _seed()
     with pytest.raises(exception.HostScopeViolation):
         nova.call(compute('h1'), method, **kwargs(other, other_bdm))

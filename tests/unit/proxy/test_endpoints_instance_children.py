@@ -8,7 +8,6 @@ from nova_proxy.common import context as np_context
 from nova_proxy.db import api as db
 from nova_proxy import exception
 from nova_proxy.proxy import rpcapi
-from tests.unit.proxy.test_endpoints_services import nova  # noqa: F401
 
 ADMIN = np_context.get_admin_context()
 METHODS = ('instance_extra_', 'instance_info_cache_', 'instance_tag_')
@@ -24,7 +23,7 @@ def _own_and_other():
     return own['uuid'], other['uuid']
 
 
-def test_a_compute_host_uses_its_own_instance_s_children(nova):  # noqa: F811
+def test_a_compute_host_uses_its_own_instance_s_children(nova):
     own, _ = _own_and_other()
     ctx = compute('h1')
     assert nova.call(ctx, 'instance_extra_update_by_uuid',
@@ -86,7 +85,7 @@ def test_every_call_is_in_the_refused_list():
 
 @pytest.mark.parametrize('method, kwargs', REFUSED,
                          ids=[name for name, _ in REFUSED])
-def test_refused_for_another_host(nova, method, kwargs):  # noqa: F811
+def test_refused_for_another_host(nova, method, kwargs):
     _, other = _own_and_other()
     db.instance_tag_add(ADMIN, other, 'keep')
     db.instance_info_cache_update(ADMIN, other, {'network_info': '"o"'})
