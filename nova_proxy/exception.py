@@ -23,7 +23,8 @@ __all__ = [
     'InstanceNotFound', 'MigrationNotFound', 'MigrationNotFoundByStatus',
     'MigrationNotFoundForInstance', 'MarkerNotFound', 'ConstraintNotMet',
     'ServiceNotFound', 'ComputeHostNotFound', 'HostBinaryNotFound',
-    'InstanceActionNotFound',
+    'InstanceActionNotFound', 'InstanceInfoCacheNotFound',
+    'InstanceTagNotFound', 'BDMNotFound', 'InvalidBDM', 'InvalidBDMFormat',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
     'ServiceBinaryExists', 'ServiceTopicExists', 'SecurityGroupNotFound',
     'SecurityGroupNotFoundForProject', 'SecurityGroupExists',
@@ -96,6 +97,14 @@ class InvalidRequest(Invalid):
     msg_fmt = 'Invalid request to %(method)s: %(reason)s'
 
 
+class InvalidBDM(Invalid):
+    msg_fmt = 'Block Device Mapping is Invalid.'
+
+
+class InvalidBDMFormat(InvalidBDM):
+    msg_fmt = 'Block Device Mapping is Invalid: %(details)s'
+
+
 class InvalidInput(Invalid):
     msg_fmt = 'Invalid input received: %(reason)s'
 
@@ -147,6 +156,18 @@ class HostBinaryNotFound(ServiceNotFound):
 class InstanceActionNotFound(NotFound):
     msg_fmt = ('Action %(action)s for request %(request_id)s on instance '
                '%(instance_uuid)s could not be found.')
+
+
+class InstanceInfoCacheNotFound(NotFound):
+    msg_fmt = 'Info cache for instance %(instance_uuid)s could not be found.'
+
+
+class InstanceTagNotFound(NotFound):
+    msg_fmt = "Instance %(instance_id)s has no tag '%(tag)s'"
+
+
+class BDMNotFound(NotFound):
+    msg_fmt = 'No Block Device Mapping with id %(id)s.'
 
 
 class SecurityGroupNotFound(NotFound):

@@ -108,6 +108,35 @@ NOVA_METHODS = {
     # A repeated update writes the same values; nova's own
     # servicegroup driver sends report_count as a value, not an increment.
     'service_update': ('2.0', True),
+    # -- instance children: extra, info cache, tags --
+    'instance_extra_get_by_instance_uuid': ('2.0', True),
+    # Sets values (and makes the row once).
+    'instance_extra_update_by_uuid': ('2.0', True),
+    'instance_info_cache_get': ('2.0', True),
+    'instance_info_cache_update': ('2.0', True),
+    'instance_info_cache_delete': ('2.0', True),
+    # A tag the instance has is no error.
+    'instance_tag_add': ('2.0', True),
+    'instance_tag_set': ('2.0', True),
+    'instance_tag_get_by_instance_uuid': ('2.0', True),
+    # A repeat after the first deleted it raises InstanceTagNotFound.
+    'instance_tag_delete': ('2.0', False),
+    'instance_tag_delete_all': ('2.0', True),
+    'instance_tag_exists': ('2.0', True),
+    # -- block device mappings --
+    # A repeat creates a second mapping (nova's object sends no uuid).
+    'block_device_mapping_create': ('2.0', False),
+    'block_device_mapping_update': ('2.0', True),
+    # Not idempotent: without a uuid or device name a repeat creates
+    # another mapping.
+    'block_device_mapping_update_or_create': ('2.0', False),
+    'block_device_mapping_get_all_by_instance_uuids': ('2.0', True),
+    'block_device_mapping_get_all_by_instance': ('2.0', True),
+    'block_device_mapping_get_all_by_volume_id': ('2.0', True),
+    'block_device_mapping_get_by_instance_and_volume_id': ('2.0', True),
+    'block_device_mapping_destroy': ('2.0', True),
+    # Not nova's: compare-and-swap of a missing uuid, for enable().
+    'block_device_mapping_create_uuid': ('2.0', True),
     # -- migrations --
     'migration_create': ('2.0', False),
     'migration_get': ('2.0', True),

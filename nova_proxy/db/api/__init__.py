@@ -16,6 +16,8 @@ One module per resource, re-exported here (callers use
 * ``instance_cas``: the compare-and-swap ``instance_update`` and friends;
 * ``migrations``, ``services``, ``compute_nodes``;
 * ``actions``: instance actions, their events, instance faults;
+* ``instance_children``: an instance's extra, info cache and tags;
+* ``block_devices``: block device mappings;
 * ``purge``: hard-deleting soft-deleted rows.
 
 The proxy's own machinery keeps its statements here too, in modules its
@@ -27,7 +29,8 @@ periodic tasks' claims, runs, clock and sweeps).
 The private head they share: ``_values`` (checking and converting values,
 rows to dicts), ``_scope`` (host scope in SQL), ``_dialect`` (statement
 pieces that differ by dialect), ``_instance_rows`` (instance rows with
-their metadata) and ``_host_rows`` (rows of the per-host tables).
+their metadata), ``_host_rows`` (rows of the per-host tables) and
+``_child_scope`` (host scope of an instance's children).
 """
 
 from nova_proxy.db.api._instance_rows import INSTANCE_PROTECTED_FIELDS
@@ -39,6 +42,20 @@ from nova_proxy.db.api.actions import instance_action_finish
 from nova_proxy.db.api.actions import instance_action_start
 from nova_proxy.db.api.actions import instance_fault_create
 from nova_proxy.db.api.actions import instance_fault_get_by_instance_uuids
+from nova_proxy.db.api.block_devices import block_device_mapping_create
+from nova_proxy.db.api.block_devices import block_device_mapping_create_uuid
+from nova_proxy.db.api.block_devices import block_device_mapping_destroy
+from nova_proxy.db.api.block_devices import \
+    block_device_mapping_get_all_by_instance
+from nova_proxy.db.api.block_devices import \
+    block_device_mapping_get_all_by_instance_uuids
+from nova_proxy.db.api.block_devices import \
+    block_device_mapping_get_all_by_volume_id
+from nova_proxy.db.api.block_devices import \
+    block_device_mapping_get_by_instance_and_volume_id
+from nova_proxy.db.api.block_devices import block_device_mapping_update
+from nova_proxy.db.api.block_devices import \
+    block_device_mapping_update_or_create
 from nova_proxy.db.api.compute_nodes import compute_node_create
 from nova_proxy.db.api.compute_nodes import compute_node_delete
 from nova_proxy.db.api.compute_nodes import compute_node_get
@@ -59,6 +76,19 @@ from nova_proxy.db.api.compute_nodes import compute_nodes_get_by_service_id
 from nova_proxy.db.api.instance_cas import instance_update
 from nova_proxy.db.api.instance_cas import instance_update_and_get_original
 from nova_proxy.db.api.instance_cas import instance_update_and_record
+from nova_proxy.db.api.instance_children import \
+    instance_extra_get_by_instance_uuid
+from nova_proxy.db.api.instance_children import instance_extra_update_by_uuid
+from nova_proxy.db.api.instance_children import instance_info_cache_delete
+from nova_proxy.db.api.instance_children import instance_info_cache_get
+from nova_proxy.db.api.instance_children import instance_info_cache_update
+from nova_proxy.db.api.instance_children import instance_tag_add
+from nova_proxy.db.api.instance_children import instance_tag_delete
+from nova_proxy.db.api.instance_children import instance_tag_delete_all
+from nova_proxy.db.api.instance_children import instance_tag_exists
+from nova_proxy.db.api.instance_children import \
+    instance_tag_get_by_instance_uuid
+from nova_proxy.db.api.instance_children import instance_tag_set
 from nova_proxy.db.api.instances import instance_create
 from nova_proxy.db.api.instances import instance_destroy
 from nova_proxy.db.api.instances import instance_get_all_by_filters
@@ -163,6 +193,19 @@ __all__ = [
     'action_event_finish', 'action_event_start', 'actions_get',
     'instance_action_finish', 'instance_action_start',
     'instance_fault_create', 'instance_fault_get_by_instance_uuids',
+    # instance_children
+    'instance_extra_get_by_instance_uuid', 'instance_extra_update_by_uuid',
+    'instance_info_cache_delete', 'instance_info_cache_get',
+    'instance_info_cache_update', 'instance_tag_add', 'instance_tag_delete',
+    'instance_tag_delete_all', 'instance_tag_exists',
+    'instance_tag_get_by_instance_uuid', 'instance_tag_set',
+    # block_devices
+    'block_device_mapping_create', 'block_device_mapping_create_uuid',
+    'block_device_mapping_destroy', 'block_device_mapping_get_all_by_instance',
+    'block_device_mapping_get_all_by_instance_uuids',
+    'block_device_mapping_get_all_by_volume_id',
+    'block_device_mapping_get_by_instance_and_volume_id',
+    'block_device_mapping_update', 'block_device_mapping_update_or_create',
     # console_auth_tokens
     'console_auth_token_create', 'console_auth_token_destroy_all_by_instance',
     'console_auth_token_destroy_expired',

@@ -202,6 +202,11 @@ def number(value):
     return float(value)
 
 
+def _boolean_or_null(value):
+    # NULL is refused by name where the column takes none (_check_fits).
+    return None if value is None else boolean(value)
+
+
 def _one_of(choices):
     def convert(value):
         value = text(value)
@@ -216,7 +221,7 @@ def _converter(column):
     if isinstance(kind, sa.Enum):
         return _one_of(frozenset(kind.enums))
     if isinstance(kind, sa.Boolean):
-        return boolean
+        return _boolean_or_null
     if isinstance(kind, sa.BigInteger):
         return big_integer
     if isinstance(kind, sa.Integer):
