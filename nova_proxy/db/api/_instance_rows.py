@@ -14,20 +14,22 @@ from nova_proxy.db.api import _values
 from nova_proxy.db import models
 
 
-_string, _integer, _time = (_values.string, _values.integer,
-                            _values.parse_time)
+_string, _count, _time = (_values.string, _values.count,
+                          _values.parse_time)
 INSTANCE_FIELDS = {
     'host': _string, 'node': _string, 'launched_on': _string,
     'availability_zone': _string, 'vm_state': _string, 'task_state': _string,
-    'power_state': _integer, 'instance_type_id': _integer,
-    'instance_type_name': _string, 'memory_mb': _integer, 'vcpus': _integer,
-    'root_gb': _integer, 'ephemeral_gb': _integer, 'image_ref': _string,
-    'display_name': _string, 'hostname': _string, 'progress': _integer,
+    'power_state': _count, 'instance_type_id': _count,
+    'instance_type_name': _string, 'memory_mb': _count, 'vcpus': _count,
+    'root_gb': _count, 'ephemeral_gb': _count, 'image_ref': _string,
+    'display_name': _string, 'hostname': _string,
+    'progress': _values.percent,
     'launched_at': _time, 'terminated_at': _time,
-    'metadata': _values.metadata_dict,
-    'system_metadata': _values.metadata_dict,
+    'metadata': _values.metadata,
+    'system_metadata': _values.system_metadata,
 }
-INSTANCE_CREATE_FIELDS = dict(INSTANCE_FIELDS, uuid=_string, user_id=_string,
+INSTANCE_CREATE_FIELDS = dict(INSTANCE_FIELDS, uuid=_values.uuid_field,
+                              user_id=_string,
                               project_id=_string)
 INSTANCE_UPDATABLE_FIELDS = frozenset(INSTANCE_FIELDS)
 INSTANCE_PROTECTED_FIELDS = frozenset(

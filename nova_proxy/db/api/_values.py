@@ -9,8 +9,8 @@ the wire carries it: times as ISO 8601 UTC strings.
 
 import datetime
 import functools
+import uuid
 
-from oslo_utils import uuidutils
 import sqlalchemy as sa
 
 from nova_proxy.common import utils
@@ -48,9 +48,10 @@ _INT_MAX = 2 ** 31 - 1
 def integer(value):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
+    # "5" is refused too: a caller that sends text where a number belongs
+    # has a bug worth seeing.
+    if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError('not an integer')
-    value = int(value)
     if not _INT_MIN <= value <= _INT_MAX:
         raise ValueError('out of range')
     return value
@@ -104,7 +105,75 @@ def metadata_dict(value):
         if item is not None and not isinstance(item, (str, int, float, bool)):
             raise ValueError('value of %r is not a scalar' % key)
         result[key] = None if item is None else text(str(item))
+        if result[key] is not None and len(result[key]) > METADATA_LENGTH:
+            raise ValueError('value of %r is longer than %d characters'
+                             % (key, METADATA_LENGTH))
     return result
+
+
+# -- bounds: what no caller may store, whatever it claims -----------------
+
+# nova's metadata tables hold keys and values of up to 255 characters.
+METADATA_LENGTH = 255
+# nova's quota allows 128 metadata items per instance by default
+# ([quota] metadata_items); an instance that has more did not come
+# through nova's API. System metadata also carries the image properties
+# and flavor details nova copies into it: more room, still bounded.
+METADATA_MAX_ITEMS = 128
+SYSTEM_METADATA_MAX_ITEMS = 512
+
+
+def _non_negative(convert):
+    """``convert``, and refused below zero."""
+    def check(value):
+        value = convert(value)
+        if value is not None and value < 0:
+            raise ValueError('is negative')
+        return value
+    return check
+
+
+# An integer that counts or sizes something (memory_mb, vcpus, root_gb,
+# ids, ...): never negative.
+count = _non_negative(integer)
+
+
+def percent(value):
+    value = integer(value)
+    if value is not None and not 0 <= value <= 100:
+        raise ValueError('not between 0 and 100')
+    return value
+
+
+def _bounded_metadata(max_items):
+    def convert(value):
+        if isinstance(value, dict) and len(value) > max_items:
+            raise ValueError('more than %d items' % max_items)
+        return metadata_dict(value)
+    return convert
+
+
+metadata = _bounded_metadata(METADATA_MAX_ITEMS)
+system_metadata = _bounded_metadata(SYSTEM_METADATA_MAX_ITEMS)
+
+
+def canonical_uuid(value):
+    """True if ``value`` is a UUID as nova stores it: lower case, dashed.
+    Upper case, braces or no dashes would store a second row for one
+    UUID that canonical reads never find."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def uuid_field(value):
+    """A UUID field of a create or update: canonical, or InvalidUUID."""
+    if value is not None:
+        validate_uuid(value)
+    return value
 
 
 def check_values(values, allowed, protected=(), table=None):
@@ -149,8 +218,7 @@ def _check_fits(table, field, value):
 
 
 def validate_uuid(instance_uuid):
-    if not isinstance(instance_uuid, str) or \
-            not uuidutils.is_uuid_like(instance_uuid):
+    if not canonical_uuid(instance_uuid):
         raise exception.InvalidUUID(uuid=instance_uuid)
 
 
@@ -216,8 +284,33 @@ def _one_of(choices):
     return convert
 
 
+# nova's integer columns that count or size something: never negative
+# (free_ram_mb, free_disk_gb and disk_available_least may be).
+NON_NEGATIVE_COLUMNS = frozenset([
+    'memory_mb', 'vcpus', 'root_gb', 'ephemeral_gb', 'swap', 'local_gb',
+    'vcpus_used', 'memory_mb_used', 'local_gb_used', 'running_vms',
+    'current_workload', 'report_count', 'version', 'power_state',
+    'instance_type_id', 'old_instance_type_id', 'new_instance_type_id',
+    'memory_total', 'memory_processed', 'memory_remaining', 'disk_total',
+    'disk_processed', 'disk_remaining', 'volume_size',
+])
+# nova's columns that hold a UUID: canonical, as nova writes them.
+UUID_COLUMNS = frozenset(['uuid', 'instance_uuid'])
+
+
 def _converter(column):
     kind = column.type
+    if column.key in UUID_COLUMNS:
+        return uuid_field
+    if column.key == 'progress' and isinstance(kind, sa.Integer):
+        return percent
+    convert = _type_converter(kind)
+    if column.key in NON_NEGATIVE_COLUMNS and isinstance(kind, sa.Integer):
+        return _non_negative(convert)
+    return convert
+
+
+def _type_converter(kind):
     if isinstance(kind, sa.Enum):
         return _one_of(frozenset(kind.enums))
     if isinstance(kind, sa.Boolean):

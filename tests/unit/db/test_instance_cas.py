@@ -159,13 +159,24 @@ def test_unknown_or_protected_field_writes_nothing(db_all, admin_context):
     ('launched_at', 12), ('metadata', ['a']), ('metadata', {'k': {}}),
     ('metadata', {'': 'v'}), ('system_metadata', 'a=b'),
     ('expected_task_state', 5), ('expected_vm_state', [{'a': 1}]),
+    # Out of bounds: negative resources, numbers as text, metadata
+    # beyond nova's limits.
+    ('memory_mb', -5), ('vcpus', -1), ('root_gb', -1), ('ephemeral_gb', -1),
+    ('memory_mb', '5'), ('vcpus', '2'), ('progress', 101),
+    ('progress', -1), ('power_state', -1), ('instance_type_id', '1'),
+    ('metadata', {'k': 'v' * 256}), ('metadata', {'k' * 256: 'v'}),
+    ('metadata', {'k%d' % i: 'v' for i in range(129)}),
+    ('system_metadata', {'k': 'v' * 256}),
+    ('system_metadata', {'k%d' % i: 'v' for i in range(513)}),
 ])
 def test_wrong_value_type_is_invalid_update(db, admin_context, field,
                                             value):
     inst = factories.instance(admin_context)
+    before = api.instance_get_by_uuid(admin_context, inst['uuid'])
     with pytest.raises(exception.InvalidUpdate) as e:
         api.instance_update(admin_context, inst['uuid'], {field: value})
     assert e.value.kwargs['field'] == field
+    assert api.instance_get_by_uuid(admin_context, inst['uuid']) == before
 
 
 def test_values_must_be_a_dict(db_all, admin_context):

@@ -162,15 +162,43 @@ def test_text_is_stored_and_compared_alike_on_every_backend(
     """Any length, byte for byte: MariaDB's TEXT held 64 KB and its
     default collation made 'a', 'A' and 'a ' one metadata key."""
     long = 'x' * 70000
+    # Metadata values are bounded as in nova (255), in characters.
+    widest = '日' * 255
     inst = factories.instance(
         admin_context, display_name='vm-日本',
-        metadata={'a': '1', 'A': '2', 'a ': '3', 'long': long})
+        metadata={'a': '1', 'A': '2', 'a ': '3', 'wide': widest})
     got = api.instance_get_by_uuid(admin_context, inst['uuid'])
     assert got['display_name'] == 'vm-日本'
-    assert got['metadata'] == {'a': '1', 'A': '2', 'a ': '3', 'long': long}
+    assert got['metadata'] == {'a': '1', 'A': '2', 'a ': '3',
+                               'wide': widest}
     api.instance_action_start(admin_context, {
         'instance_uuid': inst['uuid'], 'action': 'a', 'request_id': 'r'})
     event = api.action_event_start(admin_context, {
         'instance_uuid': inst['uuid'], 'request_id': 'r', 'event': 'e',
         'traceback': long})
     assert len(event['traceback']) == 70000
+
+
+def test_metadata_at_nova_limits_is_stored(db, admin_context):
+    metadata = {'k%03d' % i + 'x' * 251: 'v' * 255 for i in range(128)}
+    inst = factories.instance(admin_context, memory_mb=0, metadata=metadata)
+    assert api.instance_get_by_uuid(admin_context,
+                                    inst['uuid'])['metadata'] == metadata
+
+
+@pytest.mark.parametrize('spelling', [str.upper, lambda u: u.replace('-', ''),
+                                      lambda u: '{%s}' % u])
+def test_only_canonical_uuids_are_stored_or_read(db, admin_context,
+                                                 spelling):
+    canonical = '6f1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b'
+    with pytest.raises(exception.InvalidUUID):
+        factories.instance(admin_context, uuid=spelling(canonical))
+    inst = factories.instance(admin_context, uuid=canonical)
+    with pytest.raises(exception.InvalidUUID):
+        api.instance_get_by_uuid(admin_context, spelling(canonical))
+    with pytest.raises(exception.InvalidUUID):
+        api.instance_update(admin_context, spelling(canonical),
+                            {'display_name': 'copy'})
+    # One row for the UUID, however it was spelled.
+    assert [i['uuid'] for i in api.instance_get_all_by_host(
+        admin_context, 'host1')] == [inst['uuid']]

@@ -231,14 +231,23 @@ def test_bad_arguments_are_invalid_request(raw, method, kwargs, words):
     ('migration_create', {'values': {'instance_uuid': MISSING,
                                      'migration_type': 'x' * 40}},
      'migration_type'),
-    ('instance_create', {'values': {'uuid': '{%s}' % MISSING}}, 'uuid'),
-    ('service_create', {'values': {'host': 'h', 'binary': 'b',
-                                   'uuid': 'u' * 40}}, 'uuid'),
 ])
 def test_bad_values_are_invalid_update(raw, method, kwargs, field):
     with pytest.raises(exception.InvalidUpdate) as e:
         raw.call({}, method, **kwargs)
     assert e.value.kwargs['field'] == field
+
+
+@pytest.mark.parametrize('method, kwargs', [
+    ('instance_create', {'values': {'uuid': '{%s}' % MISSING}}),
+    ('instance_create', {'values': {'uuid': MISSING.upper()}}),
+    ('service_create', {'values': {'host': 'h', 'binary': 'b',
+                                   'uuid': 'u' * 40}}),
+])
+def test_a_uuid_not_spelled_canonically_is_invalid_uuid(raw, method,
+                                                        kwargs):
+    with pytest.raises(exception.InvalidUUID):
+        raw.call({}, method, **kwargs)
 
 
 def test_unexpected_error_is_internal_and_server_keeps_serving(
