@@ -7,6 +7,7 @@
   each test. ``db`` is SQLite; ``db_all`` runs the test on SQLite,
   PostgreSQL and MariaDB.
 * ``admin_context``.
+* every test starts with ``wire_guard``'s counts and log windows empty.
 * ``fresh_amqp_guard``: ``amqp_guard.install()`` may run again in the
   test, on oslo.messaging's own listener methods; both are put back after.
 """
@@ -22,6 +23,7 @@ import pytest
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
+from nova_proxy.common import wire_guard
 from nova_proxy import conf
 from nova_proxy.conf import database as conf_database
 from tests import databases
@@ -39,6 +41,7 @@ def config(tmp_path):
     CONF.set_override('transport_url', 'fake:/')
     CONF.set_override('state_path', str(tmp_path / 'state'))
     CONF.set_override('host', 'test-host')
+    wire_guard.reset()
     yield CONF
     rpc.cleanup()
     msg_fixture.cleanUp()
@@ -113,6 +116,7 @@ def db_all(request, config, tmp_path_factory):
 @pytest.fixture
 def fresh_amqp_guard(monkeypatch):
     from oslo_messaging._drivers import amqpdriver
+    from oslo_messaging._drivers import impl_rabbit
 
     from nova_proxy.common import amqp_guard
     listener = amqpdriver.RpcAMQPListener
@@ -120,6 +124,10 @@ def fresh_amqp_guard(monkeypatch):
     monkeypatch.setattr(listener, 'poll', listener.poll)
     monkeypatch.setattr(amqpdriver.ReplyWaiter, '__init__',
                         amqpdriver.ReplyWaiter.__init__)
+    monkeypatch.setattr(impl_rabbit.Consumer, '_callback',
+                        impl_rabbit.Consumer._callback)
+    monkeypatch.setattr(amqpdriver.AMQPIncomingMessage, 'reply',
+                        amqpdriver.AMQPIncomingMessage.reply)
     monkeypatch.setattr(amqp_guard, '_installed', False)
     return amqp_guard
 

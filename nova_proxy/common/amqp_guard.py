@@ -43,13 +43,42 @@ each empty one, up to the driver's maximum, as the loop would. A reply
 still ends a wait the moment it arrives; a client's transport stopped
 right after a reply waits up to ``POLL_FLOOR`` for its reply thread
 instead of a few milliseconds (an idle one already takes up to 5 s).
+
+**Messages that would cost a server more than they are worth.** Below
+the RPC server (``nova_proxy.common.wire_guard`` screens what reaches
+it), ``install()`` makes the rabbit consumer of an RPC listener:
+
+* drop a body above ``[proxy] max_request_bytes`` before decoding it;
+* drop a body that is no oslo.messaging message (not JSON, unknown
+  envelope version) with one rate-limited WARNING, where the driver logs
+  a traceback for each;
+* drop a second delivery of a message id it has seen, again as one
+  rate-limited line instead of a traceback each.
+
+And on the reply side: oslo.messaging retries a reply whose queue does
+not exist for ``missing_destination_retry_timeout`` (60 s), holding an
+executor thread throughout, so that a client's reply queue may come back
+after a broker fail-over. Any caller can name a reply queue that does not
+exist: 16 such calls took every thread of a proxy for a minute and a
+stop waited for them. ``install()`` keeps that retry for the queues that
+took a reply of this process before (a client across a fail-over) and
+gives up at once, after one attempt, on any other: the reply is dropped,
+counted and logged (rate-limited). A new client whose very first reply
+meets a fail-over times out and calls again, as after any lost reply.
+The retry oslo.messaging does inline is its design (see the note on
+``ObsoleteReplyQueuesCache`` in ``amqpdriver``), not a bug to wait for.
 """
 
+import collections
 import functools
 import threading
 
 from oslo_log import log as logging
 
+from nova_proxy.common import wire_guard
+from nova_proxy import conf
+
+CONF = conf.CONF
 LOG = logging.getLogger(__name__)
 
 __all__ = ['install', 'POLL_FLOOR']
@@ -83,11 +112,15 @@ def install():
                 LOG.debug('Listener stopping: call left unacknowledged for '
                           'another server')
                 return
+            if _seen_before(self, message):
+                return
             return original(self, message)
 
         listener.__call__ = call
         _raise_poll_floor(listener)
         _floor_reply_waits(amqpdriver)
+        _screen_bodies(amqpdriver)
+        _give_up_on_unknown_reply_queues(amqpdriver)
 
 
 def _raise_poll_floor(listener):
@@ -146,3 +179,168 @@ def _floor_reply_waits(amqpdriver):
         conn.consume = floored
 
     waiter.__init__ = init
+
+
+def _seen_before(listener, message):
+    """True (the message acknowledged and counted) if ``message`` repeats
+    a message id this listener has seen: the driver would log a
+    traceback for it."""
+    cache = getattr(getattr(listener, 'msg_id_cache', None), 'prev_msgids',
+                    None)
+    if cache is None or not isinstance(message, dict):
+        return False
+    unique_id = message.get('_unique_id')
+    if unique_id is None or unique_id not in cache:
+        return False
+    try:
+        message.acknowledge()
+    except Exception:  # as the driver: a lost ack is a lost delivery
+        pass
+    wire_guard.refused('duplicate', 'a repeated message id',
+                       'Dropped a repeated delivery of message id %s',
+                       wire_guard._clean(unique_id))
+    return True
+
+
+def _screen_bodies(amqpdriver):
+    """Wrap the rabbit ``Consumer._callback`` of RPC listeners: bodies
+    above ``[proxy] max_request_bytes`` and bodies that do not decode are
+    dropped (rejected) as one rate-limited line. Others go on as the
+    driver sends them. Left as is when the driver changed, and for
+    stream fan-out consumers (whose offsets the driver tracks there)."""
+    try:
+        from oslo_messaging._drivers import impl_rabbit
+        consumer = impl_rabbit.Consumer
+        original = consumer._callback
+        rabbit_message = impl_rabbit.RabbitMessage
+    except (ImportError, AttributeError):
+        LOG.warning('oslo.messaging changed: oversized and undecodable '
+                    'messages are not screened')
+        return
+    rpc_listener = amqpdriver.RpcAMQPListener
+
+    @functools.wraps(original)
+    def callback(self, message):
+        if (not isinstance(getattr(self, 'callback', None), rpc_listener)
+                or getattr(self, 'rabbit_stream_fanout', False)):
+            return original(self, message)
+        m2p = getattr(self.queue.channel, 'message_to_python', None)
+        if m2p:
+            message = m2p(message)
+        queue = getattr(self, 'queue_name', '?')
+        size = len(message.body or b'')
+        limit = CONF.proxy.max_request_bytes
+        if size > limit:
+            wire_guard.refused(
+                'too_large', 'queue %s' % queue,
+                'Dropped a message of %d bytes on %s: above [proxy] '
+                'max_request_bytes (%d)', size, queue, limit)
+            message.reject()
+            return
+        try:
+            decoded = rabbit_message(message)
+        except Exception as e:
+            wire_guard.refused(
+                'malformed', 'queue %s' % queue,
+                'Dropped a message on %s that is no oslo.messaging '
+                'message (%s)', queue, type(e).__name__)
+            message.reject()
+            return
+        try:
+            self.callback(decoded)
+        except Exception:
+            # As the driver's own callback does.
+            LOG.exception('Failed to process message ... skipping it.')
+            message.reject()
+
+    consumer._callback = callback
+
+
+class _RecentSet:
+    """The last ``size`` distinct items added."""
+
+    def __init__(self, size):
+        self.size = size
+        self._items = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, item):
+        with self._lock:
+            self._items[item] = True
+            self._items.move_to_end(item)
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def discard(self, item):
+        with self._lock:
+            self._items.pop(item, None)
+
+    def __contains__(self, item):
+        with self._lock:
+            return item in self._items
+
+
+# Reply queues that took a reply of this process: a client's reply queue
+# lives as long as its transport, so this holds every live client of a
+# large cloud many times over.
+KNOWN_REPLY_QUEUES = 20000
+_known_reply_queues = _RecentSet(KNOWN_REPLY_QUEUES)
+
+
+def _give_up_on_unknown_reply_queues(amqpdriver):
+    """Wrap ``AMQPIncomingMessage.reply`` (see the module docstring).
+    Left as is when the driver no longer has what this needs."""
+    incoming = getattr(amqpdriver, 'AMQPIncomingMessage', None)
+    rpc_amqp = getattr(amqpdriver, 'rpc_amqp', None)
+    rpc_common = getattr(amqpdriver, 'rpc_common', None)
+    missing_queue = getattr(amqpdriver.oslo_messaging,
+                            'MessageUndeliverable', None)
+    if (incoming is None or rpc_amqp is None or rpc_common is None or
+            missing_queue is None or
+            not hasattr(amqpdriver.ObsoleteReplyQueuesCache, 'SIZE')):
+        LOG.warning('oslo.messaging changed: a reply to a missing queue '
+                    'holds an executor thread for a minute')
+        return
+    undeliverable = (missing_queue, rpc_amqp.AMQPDestinationNotFound)
+    original = incoming.reply
+
+    @functools.wraps(original)
+    def reply(self, reply=None, failure=None):
+        if not self.orig_msg_id:
+            return
+        obsolete = self._obsolete_reply_queues
+        gone = getattr(obsolete, '_cache', None)
+        if gone is None:
+            return original(self, reply, failure)
+        source = wire_guard.source_of(getattr(self, 'ctxt', None))
+        if self.reply_q in gone:
+            # The driver would log a warning for each.
+            wire_guard.refused(
+                'reply_undeliverable', source,
+                'Dropped a reply to %s (from %s): the queue is gone',
+                self.reply_q, source)
+            return
+        if self.reply_q in _known_reply_queues:
+            original(self, reply, failure)
+            if self.reply_q in gone:
+                _known_reply_queues.discard(self.reply_q)
+            return
+        try:
+            with self.listener.driver._get_connection(
+                    rpc_common.PURPOSE_SEND) as conn:
+                self._send_reply(conn, reply, failure)
+            delivered = True
+        except undeliverable:
+            delivered = False
+        if delivered:
+            _known_reply_queues.add(self.reply_q)
+            return
+        with obsolete._lock:
+            gone[self.reply_q] = self.msg_id
+        wire_guard.refused(
+            'reply_undeliverable', source,
+            'Dropped a reply to %s (from %s): no such queue, and none of '
+            'that name took a reply of this process before', self.reply_q,
+            source)
+
+    incoming.reply = reply

@@ -65,6 +65,7 @@ import time
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
 
+from nova_proxy.common import wire_guard
 from nova_proxy import conf
 from nova_proxy import exception
 
@@ -407,9 +408,9 @@ class NonceCache:
 
 def _refuse(method, envelope, reason):
     who = envelope.get('key') if isinstance(envelope, dict) else None
-    LOG.warning('Refused %(method)s from %(who)s: %(reason)s',
-                {'method': method, 'who': who or 'an unsigned caller',
-                 'reason': reason})
+    who = who if isinstance(who, str) else 'an unsigned caller'
+    wire_guard.refused('not_authenticated', who,
+                       'Refused %s from %s: %s', method, who, reason)
     raise exception.NotAuthenticated(method=method, reason=reason)
 
 

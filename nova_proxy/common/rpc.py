@@ -26,6 +26,7 @@ from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
 from nova_proxy.common import utils
+from nova_proxy.common import wire_guard
 from nova_proxy import conf
 from nova_proxy import exception
 
@@ -299,8 +300,9 @@ def remotable(fn):
       themselves, and the server logs no traceback for them: they are the
       caller's business.
     * Anything else is logged here once with an error id, and the caller
-      gets ``ProxyInternalError`` with that id: never a bare traceback, and
-      the server keeps serving.
+      gets ``ProxyInternalError`` with that id and the error's class name
+      (not its text, which may hold SQL): never a traceback, and the
+      server keeps serving.
     * The database being unreachable is logged as one warning line and
       gives ``DatabaseUnavailable``.
     """
@@ -332,10 +334,12 @@ def remotable(fn):
             error_id = uuid.uuid4().hex[:12]
             LOG.exception('Error %(id)s while serving %(method)s',
                           {'id': error_id, 'method': method})
+            # The error's name only: its text may hold SQL, values or
+            # paths; the log has it under error_id.
             try:
                 raise exception.ProxyInternalError(
                     method=method, error_id=error_id,
-                    reason='%s: %s' % (type(e).__name__, e))
+                    reason=type(e).__name__)
             except exception.ProxyInternalError:
                 raise messaging.ExpectedException()
 
@@ -402,13 +406,15 @@ def get_client(target, version_cap=None, timeout=None, signer=None,
 
 def get_server(target, endpoints):
     """An RPC server; ``remotable`` checks its callers with
-    ``auth.get_verifier(target)``.
+    ``auth.get_verifier(target)``, and ``wire_guard`` drops what cannot
+    be served before it takes a thread, logs refusals quietly and keeps
+    tracebacks out of replies.
 
     No executor is named: oslo.messaging 18 deprecates the argument and
     picks its threading executor in a process that is not monkey-patched,
     which our daemons never are.
     """
-    return messaging.get_rpc_server(
+    return wire_guard.get_server(
         get_transport(), target, endpoints,
         serializer=RequestContextSerializer(auth.get_verifier(target)),
         access_policy=AllowListAccessPolicy)

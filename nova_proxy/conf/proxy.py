@@ -91,6 +91,23 @@ proxy_opts = [
                     'refuse replays within signature_max_age. Should '
                     'exceed the calls one process serves in that window; '
                     'when full, the oldest are forgotten first.'),
+    cfg.IntOpt('max_request_bytes',
+               default=1048576, min=4096,
+               help='Largest message body, in bytes, an RPC server of this '
+                    'project reads (the proxies\' and the compute '
+                    'services\'). A larger one is dropped before it is '
+                    'decoded, with a rate-limited warning: its caller gets '
+                    'no answer and times out. The largest call a compute '
+                    'node makes (an instance with 128 metadata items of '
+                    '255 characters) is well under 100 KiB.'),
+    cfg.IntOpt('refused_log_interval',
+               default=60, min=1,
+               help='Seconds during which further messages refused for '
+                    'the same reason (failed authentication, unknown '
+                    'method or version, malformed envelope, no reply '
+                    'address, too large) from the same source are '
+                    'counted but not logged. Each first one is one '
+                    'WARNING line without a traceback.'),
 ]
 
 

@@ -11,13 +11,20 @@ one queue (and serve each other's calls from the wrong database).
 stops them (SIGKILL if they do not stop) at the end.
 ``pg_cluster``: a ``cluster`` on a fresh PostgreSQL database that this
 test process reads and writes too.
+``signed_cluster``: a ``pg_cluster`` with one proxy requiring signed
+calls, keys for compute-1, compute-2 and the proxies, and this process
+an operator (the proxy key).
 """
 
 import uuid
 
 import pytest
 
+from nova_proxy.common import auth
+from nova_proxy.common import context as np_context
+from nova_proxy.common import key_cli
 from nova_proxy import conf
+from nova_proxy.proxy import rpcapi as proxy_rpcapi
 from tests.functional import periodic_fixtures as pf
 from tests.functional import procs
 
@@ -59,3 +66,23 @@ def pg_cluster(cluster, tmp_path):
     for proc in reversed(cluster.processes):
         proc.stop(timeout=10)
     pf.drop(cluster.db_url)
+
+
+@pytest.fixture
+def signed_cluster(pg_cluster, tmp_path):
+    """``(pg_cluster, keys directory, proxy process, operator ProxyAPI)``."""
+    keys = tmp_path / 'keys'
+    for host in ('compute-1', 'compute-2'):
+        key_cli.create(host=host, directory=str(keys))
+    key_cli.create(proxy=True, directory=str(keys))
+    proxy = pg_cluster.start('proxy', 'proxy-a', extra={'proxy': {
+        'host_keys_dir': str(keys), 'require_signed_context': 'true'}})
+    # This process is an operator until a test says otherwise.
+    CONF.set_override('host_keys_dir', str(keys), group='proxy')
+    CONF.set_override('retries', 0, group='proxy_client')
+    auth.reset()
+    operator = proxy_rpcapi.ProxyAPI(timeout=10)
+    admin = np_context.get_admin_context()
+    procs.wait_for(lambda: operator.ping(admin, 'up', timeout=2) == 'up',
+                   timeout=60, message='the proxy to answer a signed ping')
+    yield pg_cluster, keys, proxy, operator

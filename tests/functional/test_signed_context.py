@@ -9,9 +9,7 @@ act on compute-1, and a plain oslo.messaging client with no key at all.
 import oslo_messaging as messaging
 import pytest
 
-from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
-from nova_proxy.common import key_cli
 from nova_proxy.common import rpc
 from nova_proxy.compute import rpcapi as compute_rpcapi
 from nova_proxy.orchestration import rpcapi as orchestration_rpcapi
@@ -21,24 +19,6 @@ from nova_proxy.proxy import rpcapi as proxy_rpcapi
 from tests.functional.procs import wait_for
 
 CONF = conf.CONF
-
-
-@pytest.fixture
-def signed_cluster(pg_cluster, tmp_path):
-    keys = tmp_path / 'keys'
-    for host in ('compute-1', 'compute-2'):
-        key_cli.create(host=host, directory=str(keys))
-    key_cli.create(proxy=True, directory=str(keys))
-    proxy = pg_cluster.start('proxy', 'proxy-a', extra={'proxy': {
-        'host_keys_dir': str(keys), 'require_signed_context': 'true'}})
-    # This process is an operator until a test says otherwise.
-    CONF.set_override('host_keys_dir', str(keys), group='proxy')
-    CONF.set_override('retries', 0, group='proxy_client')
-    auth.reset()
-    operator = proxy_rpcapi.ProxyAPI(timeout=10)
-    wait_for(lambda: operator.ping(admin(), 'up', timeout=2) == 'up',
-             timeout=60, message='the proxy to answer a signed ping')
-    yield pg_cluster, keys, proxy, operator
 
 
 def admin():

@@ -14,6 +14,7 @@ from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import key_cli
 from nova_proxy.common import rpc
+from nova_proxy.common import wire_guard
 from nova_proxy import exception
 from nova_proxy.proxy import manager
 from nova_proxy.proxy import rpcapi
@@ -221,13 +222,17 @@ def test_validly_signed_nan_timestamp_never_passes(keys):
 
 def test_refusal_is_logged_without_traceback(keys, caplog):
     raw = signed_by_host(keys, 'compute-1', {'compute_host': 'compute-2'})
-    with caplog.at_level(logging.WARNING, logger='nova_proxy.common.auth'):
-        with pytest.raises(exception.NotAuthenticated):
-            verify(auth.ProxyVerifier(), raw)
+    with caplog.at_level(logging.WARNING,
+                         logger='nova_proxy.common.wire_guard'):
+        for _ in range(3):
+            with pytest.raises(exception.NotAuthenticated):
+                verify(auth.ProxyVerifier(), raw)
     records = [r for r in caplog.records if 'Refused' in r.getMessage()]
+    # One line per source and interval; every refusal counted.
     assert len(records) == 1
     assert 'host:compute-1' in records[0].getMessage()
     assert records[0].exc_info is None
+    assert wire_guard.refused_counts()['not_authenticated'] == 3
 
 
 # -- the compute side -----------------------------------------------------

@@ -1,0 +1,167 @@
+"""The screen, the quiet log and the scrubbed replies of ``wire_guard``
+(the functional tests in tests/functional/test_wire_guard.py send the
+same traffic to a real proxy)."""
+
+import logging
+import sys
+import traceback
+import types
+
+import oslo_messaging as messaging
+from oslo_messaging.rpc import dispatcher as rpc_dispatcher
+import pytest
+
+from nova_proxy.common import wire_guard
+from nova_proxy import exception
+
+
+def _lines(caplog):
+    return [r for r in caplog.records
+            if r.name == 'nova_proxy.common.wire_guard']
+
+
+def test_one_line_per_kind_and_source_per_interval(caplog, config,
+                                                   monkeypatch):
+    config.set_override('refused_log_interval', 60, group='proxy')
+    now = [1000.0]
+    monkeypatch.setattr(wire_guard.time, 'monotonic', lambda: now[0])
+    with caplog.at_level(logging.WARNING):
+        for _ in range(5):
+            wire_guard.refused('malformed', 'a', 'bad from %s', 'a')
+            wire_guard.refused('malformed', 'b', 'bad from %s', 'b')
+            wire_guard.refused('unknown_method', 'a', 'unknown')
+        assert len(_lines(caplog)) == 3
+        now[0] += 61
+        wire_guard.refused('malformed', 'a', 'bad again')
+    lines = _lines(caplog)
+    assert len(lines) == 4
+    # The next line of a kind says how many the last interval held back.
+    assert '8 more in the last interval' in lines[-1].getMessage()
+    assert all(r.levelno == logging.WARNING and r.exc_info is None
+               for r in lines)
+    assert wire_guard.refused_counts() == {'malformed': 11,
+                                           'unknown_method': 5}
+
+
+def test_changing_the_claimed_source_does_not_flood_the_log(caplog):
+    with caplog.at_level(logging.WARNING):
+        for n in range(100):
+            wire_guard.refused('not_authenticated', 'host-%d' % n, 'x')
+    assert len(_lines(caplog)) == wire_guard.SOURCES_PER_INTERVAL
+    assert wire_guard.refused_counts()['not_authenticated'] == 100
+
+
+def test_a_logged_source_is_printable_and_bounded(caplog):
+    with caplog.at_level(logging.WARNING):
+        wire_guard.refused('malformed', 'x\nFAKE LINE' + 'y' * 500,
+                           'from %s', 'x\nFAKE LINE')
+    message = _lines(caplog)[0].getMessage()
+    assert '\n' not in message and len(message) < 600
+
+
+def _incoming(message=None, msg_id='0' * 32, reply_q='reply_' + 'a' * 32,
+              ctxt=None, client_timeout=None):
+    return types.SimpleNamespace(
+        message={'method': 'ping', 'args': {}, 'version': '1.0'}
+        if message is None else message,
+        orig_msg_id=msg_id, reply_q=reply_q, client_timeout=client_timeout,
+        ctxt={} if ctxt is None else ctxt)
+
+
+@pytest.mark.parametrize('incoming, kind', [
+    (_incoming(), None),
+    (_incoming(msg_id=None, reply_q=None), None),  # a cast
+    (_incoming(client_timeout=30), None),
+    (_incoming(message={'method': 'ping', 'namespace': 'compute_task',
+                        'version': '2.13'}), None),
+    (_incoming(reply_q=None), 'no_reply_address'),
+    (_incoming(reply_q='compute_proxy'), 'no_reply_address'),
+    (_incoming(reply_q='compute.host-1'), 'no_reply_address'),
+    (_incoming(reply_q=['reply_x']), 'no_reply_address'),
+    (_incoming(msg_id={'a': 1}), 'no_reply_address'),
+    (_incoming(msg_id='x' * 500), 'no_reply_address'),
+    (_incoming(message={'method': 5}), 'malformed'),
+    (_incoming(message={'method': 'a b'}), 'malformed'),
+    (_incoming(message={'args': {}}), 'malformed'),
+    (_incoming(message={'method': 'ping', 'args': [1]}), 'malformed'),
+    (_incoming(message={'method': 'ping', 'version': 1.0}), 'malformed'),
+    (_incoming(message={'method': 'ping', 'version': 'x'}), 'malformed'),
+    (_incoming(message={'method': 'ping', 'namespace': ['a']}),
+     'malformed'),
+    (_incoming(client_timeout='30'), 'malformed'),
+    (_incoming(client_timeout=True), 'malformed'),
+    (_incoming(ctxt=[]), 'malformed'),
+])
+def test_screen(incoming, kind):
+    problem = wire_guard.screen(incoming)
+    assert (problem[0] if problem else None) == kind
+
+
+def test_source_is_the_signing_key_else_the_claim():
+    assert wire_guard.source_of({'signature': {'key': 'host:c1'},
+                                 'compute_host': 'c2'}) == 'host:c1'
+    assert wire_guard.source_of({'compute_host': 'c2'}) == \
+        'unsigned, claims c2'
+    assert wire_guard.source_of({'signature': 'x'}) == 'anonymous'
+    assert wire_guard.source_of(None) == 'anonymous'
+
+
+def test_scrubbed_error_formats_as_its_name_and_message_only():
+    try:
+        try:
+            raise ValueError('INSERT INTO instances ... /srv/secret.py')
+        except ValueError:
+            raise exception.InstanceExists(instance_uuid='u-1')
+    except exception.InstanceExists:
+        info = wire_guard.scrubbed(sys.exc_info())
+    text = ''.join(traceback.format_exception(*info))
+    assert text == ('nova_proxy.exception.InstanceExists: Instance u-1 '
+                    'already exists.\n')
+
+
+class _Endpoint:
+    target = messaging.Target(version='1.0')
+
+    def known(self, context):
+        return 'ok'
+
+
+class _Policy(rpc_dispatcher.RPCAccessPolicyBase):
+    def is_allowed(self, endpoint, method):
+        return True
+
+
+class _Serializer(messaging.NoOpSerializer):
+    def deserialize_context(self, context):
+        if context.get('broken'):
+            raise KeyError('broken')
+        return context
+
+
+def _dispatch(message, ctxt=None):
+    dispatcher = wire_guard.QuietDispatcher([_Endpoint()], _Serializer(),
+                                            _Policy)
+    incoming = types.SimpleNamespace(message=message, ctxt=ctxt or {},
+                                     client_timeout=None)
+    with pytest.raises(rpc_dispatcher.ExpectedException) as error:
+        dispatcher.dispatch(incoming)
+    kind, value, tb = error.value.exc_info
+    assert tb is None and value.__context__ is None
+    return value
+
+
+@pytest.mark.parametrize('message, ctxt, error, kind', [
+    ({'method': 'unknown', 'args': {}}, None, rpc_dispatcher.NoSuchMethod,
+     'unknown_method'),
+    ({'method': 'known', 'args': {}, 'version': '7.0'}, None,
+     rpc_dispatcher.UnsupportedVersion, 'bad_version'),
+    ({'method': 'known', 'args': {}}, {'broken': True},
+     exception.InvalidRequest, 'malformed'),
+])
+def test_dispatcher_refusals_are_quiet_and_scrubbed(caplog, message, ctxt,
+                                                    error, kind):
+    with caplog.at_level(logging.WARNING):
+        assert isinstance(_dispatch(message, ctxt), error)
+    lines = _lines(caplog)
+    assert len(lines) == 1 and lines[0].exc_info is None
+    assert wire_guard.refused_counts() == {kind: 1}
