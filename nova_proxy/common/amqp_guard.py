@@ -65,6 +65,9 @@ took a reply of this process before (a client across a fail-over) and
 gives up at once, after one attempt, on any other: the reply is dropped,
 counted and logged (rate-limited). A new client whose very first reply
 meets a fail-over times out and calls again, as after any lost reply.
+Even that one attempt is most of what a refused call costs: a refusal
+(``wire_guard.is_refusal``) to a queue that never took a reply is
+answered within ``wire_guard.REFUSAL_REPLIES_PER_SECOND`` only.
 The retry oslo.messaging does inline is its design (see the note on
 ``ObsoleteReplyQueuesCache`` in ``amqpdriver``), not a bug to wait for.
 """
@@ -324,6 +327,14 @@ def _give_up_on_unknown_reply_queues(amqpdriver):
             original(self, reply, failure)
             if self.reply_q in gone:
                 _known_reply_queues.discard(self.reply_q)
+            return
+        if (failure is not None and wire_guard.is_refusal(failure[1]) and
+                not wire_guard.may_answer_refusal()):
+            wire_guard.refused(
+                'reply_withheld', source,
+                'Withheld the refusal of a call from %s to %s: more than '
+                '%d refusals a second to new reply queues', source,
+                self.reply_q, wire_guard.REFUSAL_REPLIES_PER_SECOND)
             return
         try:
             with self.listener.driver._get_connection(

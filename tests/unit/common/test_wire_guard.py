@@ -165,3 +165,27 @@ def test_dispatcher_refusals_are_quiet_and_scrubbed(caplog, message, ctxt,
     lines = _lines(caplog)
     assert len(lines) == 1 and lines[0].exc_info is None
     assert wire_guard.refused_counts() == {kind: 1}
+
+
+def test_refusals_to_new_reply_queues_are_answered_within_a_budget(
+        monkeypatch):
+    now = [50.0]
+    monkeypatch.setattr(wire_guard.time, 'monotonic', lambda: now[0])
+    wire_guard.reset()
+    answered = sum(wire_guard.may_answer_refusal() for _ in range(1000))
+    assert answered == 2 * wire_guard.REFUSAL_REPLIES_PER_SECOND
+    now[0] += 1
+    answered = sum(wire_guard.may_answer_refusal() for _ in range(1000))
+    assert answered == wire_guard.REFUSAL_REPLIES_PER_SECOND
+
+
+def test_what_counts_as_a_refusal():
+    assert wire_guard.is_refusal(exception.NotAuthenticated(method='m',
+                                                            reason='r'))
+    assert wire_guard.is_refusal(rpc_dispatcher.NoSuchMethod('m'))
+    assert wire_guard.is_refusal(rpc_dispatcher.UnsupportedVersion('9.0'))
+    # What an endpoint answers is the caller's answer, whatever the budget.
+    assert not wire_guard.is_refusal(exception.InstanceNotFound(
+        instance_id='u'))
+    assert not wire_guard.is_refusal(exception.InvalidRequest(
+        method='m', reason='r'))
