@@ -30,14 +30,15 @@ def test_smoke_run(tmp_path):
         report = json.load(f)
     assert set(report['results']) == {
         'direct', 'direct-scoped', 'direct-build', 'amqp', 'oslo',
-        'proxy-1', 'proxy-signed-1', 'build-1', 'build-combined-1',
-        'proxy-2', 'build-2', 'build-combined-2'}
+        'proxy-1', 'proxy-signed-1', 'proxy-signed-burst-1', 'build-1',
+        'build-combined-1', 'proxy-2', 'build-2', 'build-combined-2'}
     for name, per_callers in report['results'].items():
         assert list(per_callers) == ['1', '2']
         for row in per_callers.values():
             assert row['errors'] == 0, (name, row['first_error'])
             if name in ('direct', 'direct-scoped', 'amqp', 'oslo', 'proxy-1',
-                        'proxy-signed-1', 'proxy-2'):
+                        'proxy-signed-1', 'proxy-signed-burst-1',
+                        'proxy-2'):
                 assert row['calls_per_s'] > 0, name
     proxy = report['results']['proxy-1']['1']['cpu_us_per_call']
     assert proxy['server'] > 0 and proxy['database'] > 0

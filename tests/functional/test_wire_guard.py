@@ -10,15 +10,14 @@ its timeout, a stop still drained in its normal time, quiet logs, error
 replies without internals, nothing stored out of bounds.
 """
 
-import json
 import signal
 import subprocess
 import uuid
 
-import kombu
 import oslo_messaging as messaging
 import pytest
 
+from nova_proxy.bench import attack
 from nova_proxy.common import context as np_context
 from nova_proxy import conf
 from nova_proxy import exception
@@ -37,57 +36,11 @@ def admin():
     return np_context.get_admin_context()
 
 
-class Attacker:
-    """Raw AMQP messages on the proxies' topic, as oslo.messaging's
-    rabbit driver frames them, with whatever the attacker likes in
-    them."""
-
-    def __init__(self, exchange, topic):
-        self.exchange = exchange
-        self.topic = topic
-        # kombu spells oslo.messaging's rabbit:// as amqp://.
-        self.connection = kombu.Connection(
-            procs.RABBIT_URL.replace('rabbit://', 'amqp://', 1))
-        self.producer = self.connection.Producer()
-
-    def publish(self, body, serializer='json'):
-        self.producer.publish(body, exchange=self.exchange,
-                              routing_key=self.topic, serializer=serializer)
-
-    def call(self, method='instance_get_by_uuid', args=None,
-             reply_q='missing', msg_id='fresh', context=None,
-             version='1.0', **extra):
-        """A call; ``reply_q='missing'`` names a reply queue that does not
-        exist, None leaves ``_reply_q`` out."""
-        message = {'method': method, 'version': version,
-                   'args': {'instance_uuid': str(uuid.uuid4())}
-                   if args is None else args,
-                   '_unique_id': uuid.uuid4().hex}
-        if msg_id is not None:
-            message['_msg_id'] = (uuid.uuid4().hex if msg_id == 'fresh'
-                                  else msg_id)
-        if reply_q is not None:
-            message['_reply_q'] = ('reply_' + uuid.uuid4().hex
-                                   if reply_q == 'missing' else reply_q)
-        for key, value in (context or {'compute_host': 'compute-1'}).items():
-            message['_context_' + key] = value
-        message.update(extra)
-        self.publish({'oslo.version': '2.0',
-                      'oslo.message': json.dumps(message)})
-
-    def close(self):
-        self.connection.release()
-
-
-FORGED = {'compute_host': 'compute-1', 'signature': {
-    'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'to': None,
-    'ts': 1.0, 'nonce': '0' * 32, 'mac': '0' * 64}}
-
-
 @pytest.fixture
 def guarded(signed_cluster):
     cluster, keys, proxy, operator = signed_cluster
-    attacker = Attacker(CONF.control_exchange, CONF.proxy.topic)
+    attacker = attack.BadTraffic(procs.RABBIT_URL, CONF.control_exchange,
+                                 CONF.proxy.topic)
     yield proxy, operator, attacker
     attacker.close()
 
@@ -102,18 +55,9 @@ def _stops_in_time(proxy):
 
 def test_a_burst_without_keys_stalls_neither_calls_nor_stop(guarded):
     proxy, operator, attacker = guarded
-    for n in range(1000):
-        kind = n % 5
-        if kind == 0:    # unsigned, its reply queue does not exist
-            attacker.call()
-        elif kind == 1:  # a forged signature, no such reply queue
-            attacker.call(context=FORGED)
-        elif kind == 2:  # a call that gives no reply queue at all
-            attacker.call(reply_q=None)
-        elif kind == 3:  # malformed, no such reply queue
-            attacker.call(args=['not', 'a', 'dict'])
-        else:            # an unknown method, no such reply queue
-            attacker.call(method='no_such_method')
+    # Unsigned or forged, naming a missing reply queue or none, malformed,
+    # unknown methods.
+    attacker.burst(1000)
     # Sent after the burst: served within its own timeout.
     assert operator.ping(admin(), 'still here') == 'still here'
     created = operator.instance_create(admin(), {'host': 'compute-1'})
