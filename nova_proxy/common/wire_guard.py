@@ -1,7 +1,8 @@
 """What an RPC server does with traffic it will not serve.
 
 A caller that holds no key can still put messages on our topics. This
-module makes sure such messages cost the server microseconds and one log
+module makes sure such messages take no executor thread for longer than
+one attempt at a reply (a fraction of a millisecond of CPU each), one log
 line per kind and source per interval, and that what any caller gets
 back names the error without showing our internals:
 
@@ -151,7 +152,7 @@ class _Budget:
 # asked for a method or version no endpoint serves) to a reply queue that
 # never took one of our replies is answered within this budget only: a
 # misconfigured compute node still learns why it is refused; a burst of
-# refusals costs microseconds each past the budget.
+# refusals costs no publish past the budget.
 REFUSAL_REPLIES_PER_SECOND = 50
 _refusal_replies = _Budget(REFUSAL_REPLIES_PER_SECOND,
                            2 * REFUSAL_REPLIES_PER_SECOND)
