@@ -36,9 +36,10 @@ def test_smoke_run(tmp_path):
         assert list(per_callers) == ['1', '2']
         for row in per_callers.values():
             assert row['errors'] == 0, (name, row['first_error'])
+            # Not proxy-signed-burst-1: on a busy machine the proxy may
+            # still be working through the burst when a 0.5 s round ends.
             if name in ('direct', 'direct-scoped', 'amqp', 'oslo', 'proxy-1',
-                        'proxy-signed-1', 'proxy-signed-burst-1',
-                        'proxy-2'):
+                        'proxy-signed-1', 'proxy-2'):
                 assert row['calls_per_s'] > 0, name
     proxy = report['results']['proxy-1']['1']['cpu_us_per_call']
     assert proxy['server'] > 0 and proxy['database'] > 0
