@@ -21,7 +21,8 @@ __all__ = [
     'NovaProxyException', 'Invalid', 'InvalidUUID', 'InvalidUpdate',
     'InvalidRequest', 'NotFound', 'InstanceNotFound', 'MigrationNotFound',
     'ServiceNotFound', 'ComputeHostNotFound', 'HostBinaryNotFound',
-    'InstanceActionNotFound',
+    'InstanceActionNotFound', 'InstanceActionEventNotFound', 'MarkerNotFound',
+    'PciDeviceNotFound', 'PciDeviceNotFoundById',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
     'ServiceBinaryExists', 'ServiceTopicExists',
     'ComputeNodeExists', 'UnexpectedTaskStateError',
@@ -111,8 +112,24 @@ class HostBinaryNotFound(ServiceNotFound):
 
 
 class InstanceActionNotFound(NotFound):
-    msg_fmt = ('Action %(action)s for request %(request_id)s on instance '
-               '%(instance_uuid)s could not be found.')
+    msg_fmt = ('Action for request_id %(request_id)s on instance '
+               '%(instance_uuid)s not found')
+
+
+class InstanceActionEventNotFound(NotFound):
+    msg_fmt = 'Event %(event)s not found for action id %(action_id)s'
+
+
+class MarkerNotFound(NotFound):
+    msg_fmt = 'Marker %(marker)s could not be found.'
+
+
+class PciDeviceNotFound(NotFound):
+    msg_fmt = 'PCI Device %(node_id)s:%(address)s not found.'
+
+
+class PciDeviceNotFoundById(NotFound):
+    msg_fmt = 'PCI device %(id)s not found'
 
 
 class OperationNotFound(NotFound):

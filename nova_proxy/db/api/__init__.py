@@ -16,6 +16,7 @@ One module per resource, re-exported here (callers use
 * ``instance_cas``: the compare-and-swap ``instance_update`` and friends;
 * ``migrations``, ``services``, ``compute_nodes``;
 * ``actions``: instance actions, their events, instance faults;
+* ``pci_devices``: a compute node's PCI devices;
 * ``purge``: hard-deleting soft-deleted rows.
 
 The private head they share: ``_values`` (checking and converting values,
@@ -28,8 +29,14 @@ from nova_proxy.db.api._instance_rows import INSTANCE_PROTECTED_FIELDS
 from nova_proxy.db.api._instance_rows import INSTANCE_UPDATABLE_FIELDS
 from nova_proxy.db.api._scope import MIGRATION_DONE_STATUSES
 from nova_proxy.db.api.actions import action_event_finish
+from nova_proxy.db.api.actions import action_event_get_by_id
 from nova_proxy.db.api.actions import action_event_start
+from nova_proxy.db.api.actions import action_events_get
+from nova_proxy.db.api.actions import action_finish
+from nova_proxy.db.api.actions import action_get_by_request_id
+from nova_proxy.db.api.actions import action_start
 from nova_proxy.db.api.actions import actions_get
+from nova_proxy.db.api.actions import actions_get_with_events
 from nova_proxy.db.api.actions import instance_action_finish
 from nova_proxy.db.api.actions import instance_action_start
 from nova_proxy.db.api.actions import instance_fault_create
@@ -53,6 +60,15 @@ from nova_proxy.db.api.migrations import migration_get_by_instance
 from nova_proxy.db.api.migrations import \
     migration_get_in_progress_by_host_and_node
 from nova_proxy.db.api.migrations import migration_update
+from nova_proxy.db.api.pci_devices import pci_device_create_uuid
+from nova_proxy.db.api.pci_devices import pci_device_destroy
+from nova_proxy.db.api.pci_devices import \
+    pci_device_get_all_by_instance_uuid
+from nova_proxy.db.api.pci_devices import pci_device_get_all_by_node
+from nova_proxy.db.api.pci_devices import pci_device_get_all_by_parent_addr
+from nova_proxy.db.api.pci_devices import pci_device_get_by_addr
+from nova_proxy.db.api.pci_devices import pci_device_get_by_id
+from nova_proxy.db.api.pci_devices import pci_device_update
 from nova_proxy.db.api.purge import purge_deleted_instances
 from nova_proxy.db.api.services import service_create
 from nova_proxy.db.api.services import service_destroy
@@ -93,9 +109,16 @@ __all__ = [
     'compute_node_create', 'compute_node_get_all',
     'compute_node_get_by_host_and_node', 'compute_node_update',
     # actions
-    'action_event_finish', 'action_event_start', 'actions_get',
+    'action_event_finish', 'action_event_get_by_id', 'action_event_start',
+    'action_events_get', 'action_finish', 'action_get_by_request_id',
+    'action_start', 'actions_get', 'actions_get_with_events',
     'instance_action_finish', 'instance_action_start',
     'instance_fault_create', 'instance_fault_get_by_instance_uuids',
+    # pci_devices
+    'pci_device_create_uuid', 'pci_device_destroy',
+    'pci_device_get_all_by_instance_uuid', 'pci_device_get_all_by_node',
+    'pci_device_get_all_by_parent_addr', 'pci_device_get_by_addr',
+    'pci_device_get_by_id', 'pci_device_update',
     # purge
     'purge_deleted_instances',
 ]
