@@ -71,10 +71,16 @@ What differs from nova's, and why
 
 from nova_proxy.compute.db import _helpers
 from nova_proxy.compute.db._helpers import *  # noqa: F401,F403
+from nova_proxy.compute.db import actions
+from nova_proxy.compute.db.actions import *  # noqa: F401,F403
+from nova_proxy.compute.db import pci_devices
+from nova_proxy.compute.db.pci_devices import *  # noqa: F401,F403
 from nova_proxy.compute.db import services
 from nova_proxy.compute.db.services import *  # noqa: F401,F403
 
 __all__ = [
     *_helpers.__all__,
+    *actions.__all__,
+    *pci_devices.__all__,
     *services.__all__,
 ]
