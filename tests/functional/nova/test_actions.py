@@ -9,6 +9,7 @@ Scenarios run in the nova object process (see conftest.py).
 
 from nova_proxy.common import context as np_context
 from nova_proxy.proxy import rpcapi
+from tests.functional import nova as nova_tests
 from tests.functional.nova import conftest
 
 
@@ -127,12 +128,7 @@ def record_and_read(ctx, host, uuid, other_uuid, other_action_id,
         'faults': lambda: objects.InstanceFaultList.get_by_instance_uuids(
             ctx, [uuid, other_uuid]),
     }
-    refused = {}
-    for what, attempt in attempts.items():
-        try:
-            attempt()
-        except exception.Forbidden as e:
-            refused[what] = type(e).__name__
+    refused = nova_tests.refusals(attempts)
     facts['refused'] = refused
     return facts
 

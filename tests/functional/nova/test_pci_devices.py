@@ -9,6 +9,7 @@ Scenarios run in the nova object process (see conftest.py).
 
 from nova_proxy.common import context as np_context
 from nova_proxy.proxy import rpcapi
+from tests.functional import nova as nova_tests
 from tests.functional.nova import conftest
 
 PF, VF, OTHER_VF = '0000:81:00.0', '0000:81:00.1', '0000:81:00.2'
@@ -106,12 +107,7 @@ def track_devices(ctx, host, node_id, uuid, other_node_id, other_dev_id,
         'save': lambda: theirs(fields.PciDeviceStatus.AVAILABLE).save(),
         'destroy': lambda: theirs(fields.PciDeviceStatus.REMOVED).save(),
     }
-    refused = {}
-    for what, attempt in attempts.items():
-        try:
-            attempt()
-        except exception.Forbidden as e:
-            refused[what] = type(e).__name__
+    refused = nova_tests.refusals(attempts)
     facts['refused'] = refused
     return facts
 
