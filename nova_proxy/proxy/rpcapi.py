@@ -356,7 +356,8 @@ class ProxyAPI:
     def action_event_finish(self, context, values):
         """:param values: ``instance_uuid``, ``request_id``, ``event``,
             ``result`` (``Success`` or ``Error``), optionally ``traceback``.
-        :returns: the event. :raises: InstanceActionNotFound"""
+        :returns: the event. :raises: InstanceActionNotFound,
+            InstanceActionEventNotFound (the event was never started)"""
         return self._call(context, 'action_event_finish', values=values)
 
     # -- a state change with its bookkeeping --
