@@ -24,7 +24,9 @@ __all__ = [
     'InstanceActionNotFound', 'InstanceActionEventNotFound', 'MarkerNotFound',
     'PciDeviceNotFound', 'PciDeviceNotFoundById',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
-    'ServiceBinaryExists', 'ServiceTopicExists',
+    'ServiceBinaryExists', 'ServiceTopicExists', 'SecurityGroupNotFound',
+    'SecurityGroupNotFoundForProject', 'SecurityGroupExists',
+    'TaskAlreadyRunning', 'TaskNotRunning', 'TokenInUse',
     'ComputeNodeExists', 'UnexpectedTaskStateError',
     'UnexpectedDeletingTaskStateError', 'UnexpectedVMStateError',
     'OperationInProgress', 'OperationConflict', 'Forbidden',
@@ -83,6 +85,11 @@ class InvalidUpdate(Invalid):
     msg_fmt = 'Field %(field)s cannot be updated: %(reason)s'
 
 
+class SecurityGroupExists(Invalid):
+    msg_fmt = ('Security group %(security_group_name)s already exists for '
+               'project %(project_id)s.')
+
+
 class InvalidRequest(Invalid):
     msg_fmt = 'Invalid request to %(method)s: %(reason)s'
 
@@ -132,6 +139,19 @@ class PciDeviceNotFoundById(NotFound):
     msg_fmt = 'PCI device %(id)s not found'
 
 
+class SecurityGroupNotFound(NotFound):
+    msg_fmt = 'Security group %(security_group_id)s not found.'
+
+
+class SecurityGroupNotFoundForProject(SecurityGroupNotFound):
+    msg_fmt = ('Security group %(security_group_id)s not found for project '
+               '%(project_id)s.')
+
+
+class TaskNotRunning(NotFound):
+    msg_fmt = 'Task %(task_name)s is not running on host %(host)s'
+
+
 class OperationNotFound(NotFound):
     msg_fmt = 'Operation %(operation_id)s could not be found.'
 
@@ -154,6 +174,14 @@ class ServiceBinaryExists(ServiceExists):
 
 class ServiceTopicExists(ServiceExists):
     msg_fmt = 'Service with host %(host)s topic %(topic)s exists.'
+
+
+class TokenInUse(Conflict):
+    msg_fmt = 'The supplied token is already in use.'
+
+
+class TaskAlreadyRunning(Conflict):
+    msg_fmt = 'Task %(task_name)s is already running on host %(host)s'
 
 
 class ComputeNodeExists(Conflict):

@@ -16,6 +16,7 @@ API, which gives the more precise ``InvalidUpdate`` / ``InvalidUUID``.
 import oslo_messaging as messaging
 
 from nova_proxy.common import rpc
+from nova_proxy.common import states
 from nova_proxy.db import api as db
 from nova_proxy.proxy import endpoints as nova_endpoints
 from nova_proxy.proxy.endpoints import actions as nova_actions
@@ -58,7 +59,7 @@ class InstanceEndpoint(_Endpoint):
             return
         migrations = db.migration_get_by_instance(context, instance['uuid'])
         if not any(caller in (m['source_compute'], m['dest_compute'])
-                   and m['status'] not in db.MIGRATION_DONE_STATUSES
+                   and m['status'] not in states.MIGRATION_DONE_STATUSES
                    for m in migrations):
             policy.check_host(context, instance['host'],
                               'instance %s' % instance['uuid'])

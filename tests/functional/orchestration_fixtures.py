@@ -10,6 +10,7 @@ import os
 import pytest
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import states
 from nova_proxy import conf
 from nova_proxy.db import api as db_api
 from nova_proxy.orchestration import hooks
@@ -186,7 +187,7 @@ class Orchestra:
     def wait_finished(self, operation_id, timeout=90):
         def finished():
             record = self.op(operation_id)
-            return record if record['status'] in journal.FINAL_STATUSES \
+            return record if record['status'] in states.OP_FINAL_STATUSES \
                 else None
         return wait_for(finished, timeout=timeout, interval=0.2,
                         message='operation %s finished' % operation_id)

@@ -19,6 +19,12 @@ One module per resource, re-exported here (callers use
 * ``pci_devices``: a compute node's PCI devices;
 * ``purge``: hard-deleting soft-deleted rows.
 
+The proxy's own machinery keeps its statements here too, in modules its
+callers import by name (not re-exported: they are not nova's calls):
+``operations`` (the orchestration journal), ``scheduling`` (the
+orchestration's scheduler), ``proxies`` (liveness) and ``periodic`` (the
+periodic tasks' claims, runs, clock and sweeps).
+
 The private head they share: ``_values`` (checking and converting values,
 rows to dicts), ``_scope`` (host scope in SQL), ``_dialect`` (statement
 pieces that differ by dialect), ``_instance_rows`` (instance rows with
@@ -27,7 +33,6 @@ their metadata) and ``_host_rows`` (rows of the per-host tables).
 
 from nova_proxy.db.api._instance_rows import INSTANCE_PROTECTED_FIELDS
 from nova_proxy.db.api._instance_rows import INSTANCE_UPDATABLE_FIELDS
-from nova_proxy.db.api._scope import MIGRATION_DONE_STATUSES
 from nova_proxy.db.api.actions import action_event_finish
 from nova_proxy.db.api.actions import action_event_get_by_id
 from nova_proxy.db.api.actions import action_event_start
@@ -45,7 +50,6 @@ from nova_proxy.db.api.compute_nodes import compute_node_create
 from nova_proxy.db.api.compute_nodes import compute_node_get_all
 from nova_proxy.db.api.compute_nodes import compute_node_get_by_host_and_node
 from nova_proxy.db.api.compute_nodes import compute_node_update
-from nova_proxy.db.api.instance_cas import DELETING
 from nova_proxy.db.api.instance_cas import instance_update
 from nova_proxy.db.api.instance_cas import instance_update_and_get_original
 from nova_proxy.db.api.instance_cas import instance_update_and_record
@@ -85,6 +89,35 @@ from nova_proxy.db.api.services import service_get_by_uuid
 from nova_proxy.db.api.services import service_get_minimum_version
 from nova_proxy.db.api.services import service_heartbeat
 from nova_proxy.db.api.services import service_update
+from nova_proxy.db.api.console_auth_tokens import console_auth_token_create
+from nova_proxy.db.api.console_auth_tokens import \
+    console_auth_token_destroy_all_by_instance
+from nova_proxy.db.api.console_auth_tokens import \
+    console_auth_token_destroy_expired
+from nova_proxy.db.api.console_auth_tokens import \
+    console_auth_token_destroy_expired_by_host
+from nova_proxy.db.api.console_auth_tokens import console_auth_token_get_valid
+from nova_proxy.db.api.security_groups import security_group_get
+from nova_proxy.db.api.security_groups import security_group_get_all
+from nova_proxy.db.api.security_groups import security_group_get_by_instance
+from nova_proxy.db.api.security_groups import security_group_get_by_name
+from nova_proxy.db.api.security_groups import security_group_get_by_project
+from nova_proxy.db.api.security_groups import security_group_in_use
+from nova_proxy.db.api.security_groups import security_group_update
+from nova_proxy.db.api.share_mappings import \
+    share_mapping_delete_by_instance_uuid_and_share_id
+from nova_proxy.db.api.share_mappings import share_mapping_get_by_instance_uuid
+from nova_proxy.db.api.share_mappings import \
+    share_mapping_get_by_instance_uuid_and_share_id
+from nova_proxy.db.api.share_mappings import \
+    share_mapping_get_by_instance_uuids
+from nova_proxy.db.api.share_mappings import share_mapping_get_by_share_id
+from nova_proxy.db.api.share_mappings import share_mapping_update
+from nova_proxy.db.api.task_log import task_log_begin_task
+from nova_proxy.db.api.task_log import task_log_end_task
+from nova_proxy.db.api.task_log import task_log_get
+from nova_proxy.db.api.task_log import task_log_get_all
+from nova_proxy.db.api.volume_usage import vol_usage_update
 
 __all__ = [
     # instances
@@ -93,11 +126,10 @@ __all__ = [
     'INSTANCE_PROTECTED_FIELDS', 'INSTANCE_UPDATABLE_FIELDS',
     # instance_cas
     'instance_update', 'instance_update_and_get_original',
-    'instance_update_and_record', 'DELETING',
+    'instance_update_and_record',
     # migrations
     'migration_create', 'migration_get', 'migration_get_by_instance',
     'migration_get_in_progress_by_host_and_node', 'migration_update',
-    'MIGRATION_DONE_STATUSES',
     # services
     'service_create', 'service_destroy', 'service_get', 'service_get_all',
     'service_get_all_by_binary', 'service_get_all_by_host',
@@ -119,6 +151,27 @@ __all__ = [
     'pci_device_get_all_by_instance_uuid', 'pci_device_get_all_by_node',
     'pci_device_get_all_by_parent_addr', 'pci_device_get_by_addr',
     'pci_device_get_by_id', 'pci_device_update',
+    # console_auth_tokens
+    'console_auth_token_create', 'console_auth_token_destroy_all_by_instance',
+    'console_auth_token_destroy_expired',
+    'console_auth_token_destroy_expired_by_host',
+    'console_auth_token_get_valid',
+    # security_groups
+    'security_group_get', 'security_group_get_all',
+    'security_group_get_by_instance', 'security_group_get_by_name',
+    'security_group_get_by_project', 'security_group_in_use',
+    'security_group_update',
+    # share_mappings
+    'share_mapping_delete_by_instance_uuid_and_share_id',
+    'share_mapping_get_by_instance_uuid',
+    'share_mapping_get_by_instance_uuid_and_share_id',
+    'share_mapping_get_by_instance_uuids', 'share_mapping_get_by_share_id',
+    'share_mapping_update',
+    # task_log
+    'task_log_begin_task', 'task_log_end_task', 'task_log_get',
+    'task_log_get_all',
+    # volume_usage
+    'vol_usage_update',
     # purge
     'purge_deleted_instances',
 ]

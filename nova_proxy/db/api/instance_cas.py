@@ -11,6 +11,7 @@ import functools
 
 import sqlalchemy as sa
 
+from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _instance_rows
@@ -19,10 +20,6 @@ from nova_proxy.db.api import _values
 from nova_proxy.db.api import actions
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
-
-
-# task_states and vm_states that the API treats specially.
-DELETING = 'deleting'
 
 
 def _expected_list(expected):
@@ -226,7 +223,7 @@ def _raise_cas_miss(connection, instance_uuid, has_task, expected_task,
     task_state, vm_state, host = row
     if has_task and task_state not in _expected_list(expected_task):
         cls = (exception.UnexpectedDeletingTaskStateError
-               if task_state == DELETING else
+               if task_state == states.TASK_DELETING else
                exception.UnexpectedTaskStateError)
         raise cls(instance_uuid=instance_uuid, expected=expected_task,
                   actual=task_state)

@@ -3,9 +3,9 @@
 from oslo_utils import uuidutils
 import sqlalchemy as sa
 
+from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db.api import _dialect
-from nova_proxy.db.api import _scope
 from nova_proxy.db.api import _values
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
@@ -105,7 +105,7 @@ def _check_migration_scope(migration, values, scope_host):
         raise exception.HostScopeViolation(
             caller=scope_host, resource='migration %s' % migration.id,
             owner=migration.source_compute)
-    if migration.status in _scope.MIGRATION_DONE_STATUSES:
+    if migration.status in states.MIGRATION_DONE_STATUSES:
         raise exception.Forbidden(
             reason='compute host %s may not change migration %s, which is '
                    '%s' % (scope_host, migration.id, migration.status))
@@ -122,7 +122,7 @@ def migration_get_in_progress_by_host_and_node(context, host, node):
     """Migrations to or from ``host``/``node`` not yet in a final status."""
     m = _MIGRATIONS.c
     query = sa.select(*m).where(
-        m.deleted == 0, m.status.not_in(_scope.MIGRATION_DONE_STATUSES),
+        m.deleted == 0, m.status.not_in(states.MIGRATION_DONE_STATUSES),
         sa.or_(sa.and_(m.source_compute == host, m.source_node == node),
                sa.and_(m.dest_compute == host, m.dest_node == node))
     ).order_by(m.id)

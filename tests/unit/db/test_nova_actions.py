@@ -9,17 +9,14 @@ import pytest
 from nova_proxy.common import context as np_context
 from nova_proxy.db import api
 from nova_proxy import exception
+from tests.unit.db import factories
 
-MISSING = '2c7c3c5e-0000-4000-8000-000000000000'
+MISSING = factories.MISSING
 T0 = datetime.datetime(2030, 1, 2, 3, 4, 5)
 
 
 def _time(minutes):
     return (T0 + datetime.timedelta(minutes=minutes)).isoformat()
-
-
-def _instance(ctx, host='h1'):
-    return api.instance_create(ctx, {'host': host, 'node': host + '-n'})
 
 
 def _project():
@@ -37,7 +34,7 @@ def _start(ctx, uuid, request_id, action='reboot', minute=0):
 
 def test_action_start_and_finish_take_what_nova_objects_send(db_all):
     ctx = _project()
-    inst = _instance(ctx)
+    inst = factories.instance(ctx, 'h1')
     action = _start(ctx, inst['uuid'], 'req-1')
     assert (action['action'], action['user_id'], action['finish_time'],
             action['deleted']) == ('reboot', 'u1', None, 0)
@@ -64,7 +61,7 @@ def test_action_start_and_finish_take_what_nova_objects_send(db_all):
 
 def test_actions_get_pages_and_filters_as_nova(db_all):
     ctx = _project()
-    inst = _instance(ctx)
+    inst = factories.instance(ctx, 'h1')
     made = [_start(ctx, inst['uuid'], 'req-%d' % i, minute=i)
             for i in range(4)]
     ids = [a['id'] for a in reversed(made)]
@@ -89,7 +86,7 @@ def test_actions_get_pages_and_filters_as_nova(db_all):
 
 def test_events_as_nova(db_all):
     ctx = _project()
-    inst = _instance(ctx)
+    inst = factories.instance(ctx, 'h1')
     action = _start(ctx, inst['uuid'], 'req-1')
     base = {'instance_uuid': inst['uuid'], 'request_id': 'req-1'}
     started = api.action_event_start(ctx, dict(
@@ -129,7 +126,7 @@ def test_a_context_without_project_falls_back_to_the_last_action(
         db_all, admin_context):
     # nova-compute's init_host finishes what a request before its restart
     # began: its new context has another request id and no project.
-    inst = _instance(admin_context)
+    inst = factories.instance(admin_context, 'h1')
     _start(admin_context, inst['uuid'], 'req-old', minute=0)
     last = _start(admin_context, inst['uuid'], 'req-last', minute=1)
     values = {'instance_uuid': inst['uuid'], 'request_id': 'req-new',
@@ -152,8 +149,8 @@ def test_a_context_without_project_falls_back_to_the_last_action(
 
 
 def test_faults_as_nova(db_all, admin_context):
-    inst = _instance(admin_context)
-    other = _instance(admin_context)
+    inst = factories.instance(admin_context, 'h1')
+    other = factories.instance(admin_context, 'h1')
     first = api.instance_fault_create(admin_context, {
         'instance_uuid': inst['uuid'], 'code': 500, 'message': 'm1',
         'details': 'd1', 'host': 'h1'})
@@ -178,7 +175,7 @@ def test_faults_as_nova(db_all, admin_context):
 
 def test_scope_of_actions_events_and_faults(db_all, admin_context):
     ctx = _project()
-    mine, theirs = _instance(ctx, 'h1'), _instance(ctx, 'h2')
+    mine, theirs = factories.instance(ctx, 'h1'), factories.instance(ctx, 'h2')
     action = _start(ctx, theirs['uuid'], 'req-1')
     base = {'instance_uuid': theirs['uuid'], 'request_id': 'req-1'}
     event = api.action_event_start(ctx, dict(base, event='e'))

@@ -6,15 +6,9 @@ import pytest
 
 from nova_proxy.db import api
 from nova_proxy import exception
+from tests.unit.db import factories
 
 UUID = '5f0b8b53-0d8c-4b7b-9b84-1d5f0d1b2c3d'
-
-
-def _node(ctx, host):
-    return api.compute_node_create(ctx, {
-        'host': host, 'node': host + '-n', 'vcpus': 1, 'memory_mb': 1,
-        'local_gb': 1, 'vcpus_used': 0, 'memory_mb_used': 0,
-        'local_gb_used': 0, 'hypervisor_type': 'fake'})
 
 
 def _device(address, **values):
@@ -28,7 +22,7 @@ def _device(address, **values):
 
 
 def test_update_is_nova_s_upsert(db_all, admin_context):
-    node = _node(admin_context, 'h1')
+    node = factories.compute_node(admin_context, 'h1')
     created = api.pci_device_update(
         admin_context, node['id'], '0000:09:00.1', _device(
             '0000:09:00.1', compute_node_id=node['id'], uuid=UUID,
@@ -69,7 +63,7 @@ def test_update_is_nova_s_upsert(db_all, admin_context):
 
 
 def test_destroy_and_not_found_are_nova_s(db_all, admin_context):
-    node = _node(admin_context, 'h1')
+    node = factories.compute_node(admin_context, 'h1')
     device = api.pci_device_update(admin_context, node['id'], '0000:09:00.1',
                                    _device('0000:09:00.1'))
     api.pci_device_destroy(admin_context, node['id'], '0000:09:00.1')
@@ -91,7 +85,7 @@ def test_destroy_and_not_found_are_nova_s(db_all, admin_context):
 
 
 def test_create_uuid_is_a_compare_and_swap(db_all, admin_context):
-    node = _node(admin_context, 'h1')
+    node = factories.compute_node(admin_context, 'h1')
     device = api.pci_device_update(admin_context, node['id'], '0000:09:00.1',
                                    _device('0000:09:00.1', uuid=UUID))
     # The row has one: it stays, and is what every call returns.
@@ -106,8 +100,9 @@ def test_create_uuid_is_a_compare_and_swap(db_all, admin_context):
 
 
 def test_scope_of_pci_devices(db_all, admin_context):
-    mine, theirs = _node(admin_context, 'h1'), _node(admin_context, 'h2')
-    inst = api.instance_create(admin_context, {'host': 'h2', 'node': 'n'})
+    mine = factories.compute_node(admin_context, 'h1')
+    theirs = factories.compute_node(admin_context, 'h2')
+    inst = factories.instance(admin_context, 'h2')
     device = api.pci_device_update(
         admin_context, theirs['id'], '0000:09:00.1', _device(
             '0000:09:00.1', status='allocated',
