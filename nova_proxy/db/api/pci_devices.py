@@ -159,8 +159,6 @@ def pci_device_destroy(context, node_id, address, *, scope_host=None):
         raise exception.PciDeviceNotFound(node_id=node_id, address=address)
 
 
-# A device's identity and soft deletion are never written from values.
-_PROTECTED = _values.NOVA_PROTECTED | {'created_at'}
 # What a new device must have (the columns that take no NULL and have no
 # default, but the two the arguments give).
 _REQUIRED = ('vendor_id', 'product_id', 'dev_type', 'label', 'status')
@@ -183,7 +181,7 @@ def pci_device_update(context, node_id, address, values, *,
         # nova's objects send what they hold of a live row's soft deletion.
         values = {k: v for k, v in values.items()
                   if not (k in ('deleted', 'deleted_at') and not v)}
-    values = _values.check_nova_values(_DEVICES, values, protected=_PROTECTED)
+    values = _values.check_nova_values(_DEVICES, values)
     connection = context.connection
     _check_node_writable(connection, node_id, scope_host)
     if values.get('compute_node_id', node_id) != node_id:
