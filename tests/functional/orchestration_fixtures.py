@@ -19,6 +19,7 @@ from nova_proxy.orchestration import rpcapi
 from nova_proxy.orchestration import scheduler
 from nova_proxy.proxy import liveness
 from tests.functional import periodic_fixtures as pf
+from tests.functional.procs import merge_options as _merge
 from tests.functional.procs import wait_for
 
 CONF = conf.CONF
@@ -38,14 +39,6 @@ def topics(exchange):
     tests' proxies running at the same time would answer ours."""
     return {'proxy': {'topic': 'compute_proxy-%s' % exchange},
             'compute': {'topic': 'compute-%s' % exchange}}
-
-
-def _merge(*dicts):
-    result = {}
-    for options in dicts:
-        for group, values in options.items():
-            result.setdefault(group, {}).update(values)
-    return result
 
 
 def proxy_options(exchange, liveness_deadline=LIVENESS_DEADLINE):

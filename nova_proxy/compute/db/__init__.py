@@ -75,8 +75,16 @@ from nova_proxy.compute.db import actions
 from nova_proxy.compute.db.actions import *  # noqa: F401,F403
 from nova_proxy.compute.db import pci_devices
 from nova_proxy.compute.db.pci_devices import *  # noqa: F401,F403
+from nova_proxy.compute.db import block_devices
+from nova_proxy.compute.db.block_devices import *  # noqa: F401,F403
+from nova_proxy.compute.db import compute_nodes
+from nova_proxy.compute.db.compute_nodes import *  # noqa: F401,F403
 from nova_proxy.compute.db import console_auth_tokens
 from nova_proxy.compute.db.console_auth_tokens import *  # noqa: F401,F403
+from nova_proxy.compute.db import instance_children
+from nova_proxy.compute.db.instance_children import *  # noqa: F401,F403
+from nova_proxy.compute.db import migrations
+from nova_proxy.compute.db.migrations import *  # noqa: F401,F403
 from nova_proxy.compute.db import services
 from nova_proxy.compute.db.services import *  # noqa: F401,F403
 from nova_proxy.compute.db import security_groups
@@ -92,6 +100,10 @@ __all__ = [
     *_helpers.__all__,
     *actions.__all__,
     *pci_devices.__all__,
+    *block_devices.__all__,
+    *instance_children.__all__,
+    *compute_nodes.__all__,
+    *migrations.__all__,
     *services.__all__,
     *console_auth_tokens.__all__,
     *security_groups.__all__,

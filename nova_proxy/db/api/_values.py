@@ -202,6 +202,11 @@ def number(value):
     return float(value)
 
 
+def _boolean_or_null(value):
+    # NULL is refused by name where the column takes none (_check_fits).
+    return None if value is None else boolean(value)
+
+
 def _one_of(choices):
     def convert(value):
         value = text(value)
@@ -216,7 +221,7 @@ def _converter(column):
     if isinstance(kind, sa.Enum):
         return _one_of(frozenset(kind.enums))
     if isinstance(kind, sa.Boolean):
-        return boolean
+        return _boolean_or_null
     if isinstance(kind, sa.BigInteger):
         return big_integer
     if isinstance(kind, sa.Integer):
@@ -264,6 +269,26 @@ def read_deleted_filter(context, table, read_deleted=None):
     raise exception.Invalid(
         reason="read_deleted must be 'no', 'yes' or 'only', not %r"
                % (mode,))
+
+
+def table_rows(context, table, *conditions, read_deleted=None, limit=None):
+    """The rows of ``table`` that meet ``conditions`` and nova's soft-delete
+    rule (``read_deleted_filter``), by id, as the wire's dicts."""
+    statement = sa.select(table).where(
+        *read_deleted_filter(context, table, read_deleted),
+        *conditions).order_by(table.c.id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return rows(context.connection, statement)
+
+
+def table_row(context, table, not_found, *conditions, read_deleted=None):
+    """The first of ``table_rows``; else raise ``not_found``."""
+    found = table_rows(context, table, *conditions,
+                       read_deleted=read_deleted, limit=1)
+    if not found:
+        raise not_found
+    return found[0]
 
 
 def rows(connection, statement, params=None):

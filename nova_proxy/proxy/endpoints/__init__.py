@@ -14,7 +14,11 @@ oslo.messaging hands a call to the endpoint of its major version.
 
 from nova_proxy.proxy.endpoints import actions
 from nova_proxy.proxy.endpoints import pci_devices
+from nova_proxy.proxy.endpoints import block_devices
+from nova_proxy.proxy.endpoints import compute_nodes
 from nova_proxy.proxy.endpoints import console_auth_tokens
+from nova_proxy.proxy.endpoints import instance_children
+from nova_proxy.proxy.endpoints import migrations
 from nova_proxy.proxy.endpoints import security_groups
 from nova_proxy.proxy.endpoints import services
 from nova_proxy.proxy.endpoints import share_mappings
@@ -26,8 +30,11 @@ __all__ = ['endpoints']
 
 def endpoints():
     """The 2.x endpoints, fresh for each server."""
-    return [services.ServiceEndpoint(), actions.ActionEndpoint(),
-            pci_devices.PciDeviceEndpoint(),
+    return [services.ServiceEndpoint(), migrations.MigrationEndpoint(),
+            actions.ActionEndpoint(), pci_devices.PciDeviceEndpoint(),
+            instance_children.InstanceChildrenEndpoint(),
+            block_devices.BlockDeviceMappingEndpoint(),
+            compute_nodes.ComputeNodeEndpoint(),
             console_auth_tokens.ConsoleAuthTokenEndpoint(),
             security_groups.SecurityGroupEndpoint(),
             share_mappings.ShareMappingEndpoint(),

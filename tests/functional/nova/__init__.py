@@ -5,9 +5,9 @@ RESULT = 'NOVA-SCENARIO-RESULT: '
 
 
 def refusals(attempts):
-    """Run each of ``attempts`` (what -> callable) in a nova object
-    process; returns {what: class name} of those nova's ``Forbidden``
-    refused (the others are left out)."""
+    """``{what: error class name}`` of ``attempts`` (``{what: callable}``)
+    that nova's code sees refused (``nova.exception.Forbidden``); for
+    scenarios, in the nova object process."""
     from nova import exception
 
     refused = {}
