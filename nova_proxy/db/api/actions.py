@@ -25,6 +25,7 @@ from oslo_db import exception as db_exc
 import sqlalchemy as sa
 
 from nova_proxy import exception
+from nova_proxy.db.api import _child_scope
 from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _scope
 from nova_proxy.db.api import _values
@@ -34,7 +35,6 @@ from nova_proxy.db import session as db_session
 _FAULTS = models.InstanceFault.__table__
 _ACTIONS = models.InstanceAction.__table__
 _EVENTS = models.InstanceActionEvent.__table__
-_INSTANCES = models.Instance.__table__
 
 # An event's values name its action by (instance_uuid, request_id), as
 # nova's do; ``action_id`` is found, never taken.
@@ -51,29 +51,6 @@ def _not_found(instance_uuid, request_id):
 
 # -- scope ---------------------------------------------------------------
 
-# Instances of ``uuids`` (live or soft-deleted) outside the caller's scope.
-_OUT_OF_SCOPE = sa.select(_INSTANCES.c.uuid, _INSTANCES.c.host).where(
-    _INSTANCES.c.uuid.in_(sa.bindparam('uuids', expanding=True)),
-    sa.not_(_scope.SCOPE_CONDITION)).limit(1)
-
-
-def _check_readable(connection, instance_uuids, scope_host):
-    """For a confined caller, no instance of ``instance_uuids`` that
-    exists, live or soft-deleted, is outside its scope (an instance that
-    does not exist has no records to protect).
-
-    :raises: HostScopeViolation
-    """
-    if scope_host is None or not instance_uuids:
-        return
-    row = connection.execute(_OUT_OF_SCOPE, {
-        'uuids': list(instance_uuids), 'scope_host': scope_host}).first()
-    if row is not None:
-        raise exception.HostScopeViolation(
-            caller=scope_host, resource='instance %s' % row.uuid,
-            owner=row.host)
-
-
 def _check_writable(connection, instance_uuid, scope_host):
     """:raises: InvalidUUID, InstanceNotFound, HostScopeViolation"""
     _scope.scoped_instance(connection, instance_uuid, scope_host,
@@ -87,7 +64,7 @@ def _check_action_readable(connection, action_id, scope_host):
         sa.select(_ACTIONS.c.instance_uuid).where(
             _ACTIONS.c.id == action_id)).scalar()
     if instance_uuid is not None:
-        _check_readable(connection, [instance_uuid], scope_host)
+        _child_scope.check_readable(connection, [instance_uuid], scope_host)
 
 
 # -- faults --------------------------------------------------------------
@@ -129,7 +106,7 @@ def instance_fault_get_by_instance_uuids(context, instance_uuids,
     if not instance_uuids:
         return {}
     connection = context.connection
-    _check_readable(connection, instance_uuids, scope_host)
+    _child_scope.check_readable(connection, instance_uuids, scope_host)
     f = _FAULTS.c
     statement = sa.select(_FAULTS).where(
         f.instance_uuid.in_(list(instance_uuids)), f.deleted == 0)
@@ -242,7 +219,7 @@ def action_get_by_request_id(context, instance_uuid, request_id, *,
     :raises: HostScopeViolation
     """
     connection = context.connection
-    _check_readable(connection, [instance_uuid], scope_host)
+    _child_scope.check_readable(connection, [instance_uuid], scope_host)
     action = _newest_action(connection, instance_uuid, request_id)
     return None if action is None else _values.row_to_dict(
         action, _ACTIONS.c.keys())
@@ -262,7 +239,7 @@ def actions_get(context, instance_uuid, limit=None, marker=None,
     if limit == 0:
         return []
     connection = context.connection
-    _check_readable(connection, [instance_uuid], scope_host)
+    _child_scope.check_readable(connection, [instance_uuid], scope_host)
     a = _ACTIONS.c
     statement = sa.select(_ACTIONS).where(
         a.instance_uuid == instance_uuid,

@@ -18,15 +18,14 @@ from oslo_utils import uuidutils
 import sqlalchemy as sa
 
 from nova_proxy import exception
+from nova_proxy.db.api import _child_scope
 from nova_proxy.db.api import _dialect
-from nova_proxy.db.api import _scope
 from nova_proxy.db.api import _values
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
 _DEVICES = models.PciDevice.__table__
 _NODES = models.ComputeNode.__table__
-_INSTANCES = models.Instance.__table__
 
 
 def _check_node(connection, node_id, scope_host):
@@ -116,13 +115,6 @@ def pci_device_get_all_by_parent_addr(context, node_id, parent_addr, *,
                     _DEVICES.c.parent_addr == parent_addr)
 
 
-# The instance (live or soft-deleted) outside the caller's scope, if it
-# is.
-_INSTANCE_OUT_OF_SCOPE = sa.select(_INSTANCES.c.host).where(
-    _INSTANCES.c.uuid == sa.bindparam('uuid'),
-    sa.not_(_scope.SCOPE_CONDITION)).limit(1)
-
-
 @db_session.core_reader
 def pci_device_get_all_by_instance_uuid(context, instance_uuid, *,
                                         scope_host=None):
@@ -130,13 +122,8 @@ def pci_device_get_all_by_instance_uuid(context, instance_uuid, *,
 
     :raises: HostScopeViolation
     """
-    if scope_host is not None:
-        row = context.connection.execute(_INSTANCE_OUT_OF_SCOPE, {
-            'uuid': instance_uuid, 'scope_host': scope_host}).first()
-        if row is not None:
-            raise exception.HostScopeViolation(
-                caller=scope_host, resource='instance %s' % instance_uuid,
-                owner=row.host)
+    _child_scope.check_readable(context.connection, [instance_uuid],
+                                scope_host)
     return _devices(context, _DEVICES.c.status == 'allocated',
                     _DEVICES.c.instance_uuid == instance_uuid)
 
