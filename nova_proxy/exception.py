@@ -23,7 +23,8 @@ __all__ = [
     'InstanceNotFound', 'MigrationNotFound', 'MigrationNotFoundByStatus',
     'MigrationNotFoundForInstance', 'MarkerNotFound', 'ConstraintNotMet',
     'ServiceNotFound', 'ComputeHostNotFound', 'HostBinaryNotFound',
-    'InstanceActionNotFound', 'InstanceInfoCacheNotFound',
+    'InstanceActionNotFound', 'InstanceActionEventNotFound',
+    'PciDeviceNotFound', 'PciDeviceNotFoundById', 'InstanceInfoCacheNotFound',
     'InstanceTagNotFound', 'BDMNotFound', 'InvalidBDM', 'InvalidBDMFormat',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
     'ServiceBinaryExists', 'ServiceTopicExists', 'SecurityGroupNotFound',
@@ -154,8 +155,20 @@ class HostBinaryNotFound(ServiceNotFound):
 
 
 class InstanceActionNotFound(NotFound):
-    msg_fmt = ('Action %(action)s for request %(request_id)s on instance '
-               '%(instance_uuid)s could not be found.')
+    msg_fmt = ('Action for request_id %(request_id)s on instance '
+               '%(instance_uuid)s not found')
+
+
+class InstanceActionEventNotFound(NotFound):
+    msg_fmt = 'Event %(event)s not found for action id %(action_id)s'
+
+
+class PciDeviceNotFound(NotFound):
+    msg_fmt = 'PCI Device %(node_id)s:%(address)s not found.'
+
+
+class PciDeviceNotFoundById(NotFound):
+    msg_fmt = 'PCI device %(id)s not found'
 
 
 class InstanceInfoCacheNotFound(NotFound):

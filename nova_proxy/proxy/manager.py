@@ -19,6 +19,7 @@ from nova_proxy.common import rpc
 from nova_proxy.common import states
 from nova_proxy.db import api as db
 from nova_proxy.proxy import endpoints as nova_endpoints
+from nova_proxy.proxy.endpoints import actions as nova_actions
 from nova_proxy.proxy.endpoints import compute_nodes as nova_compute_nodes
 from nova_proxy.proxy.endpoints import migrations as nova_migrations
 from nova_proxy.proxy.endpoints import services as nova_services
@@ -145,10 +146,22 @@ class ComputeNodeEndpoint(_Endpoint):
 
 class ActionEndpoint(_Endpoint):
 
+    # The same call as nova's (2.x): one DB function, one scope rule.
+    instance_fault_create = nova_actions.ActionEndpoint.instance_fault_create
+
+    # nova's functions, without nova's fallback to the instance's last
+    # action: a 1.x caller starts the action it does not find.
     @rpc.remotable
-    def instance_fault_create(self, context, values):
-        return db.instance_fault_create(
-            context, values, scope_host=policy.scope_host(context))
+    def action_event_start(self, context, values):
+        return db.action_event_start(
+            context, values, scope_host=policy.scope_host(context),
+            last_action_fallback=False)
+
+    @rpc.remotable
+    def action_event_finish(self, context, values):
+        return db.action_event_finish(
+            context, values, scope_host=policy.scope_host(context),
+            last_action_fallback=False)
 
     @rpc.remotable
     def instance_action_start(self, context, values):
@@ -158,16 +171,6 @@ class ActionEndpoint(_Endpoint):
     @rpc.remotable
     def instance_action_finish(self, context, values):
         return db.instance_action_finish(
-            context, values, scope_host=policy.scope_host(context))
-
-    @rpc.remotable
-    def action_event_start(self, context, values):
-        return db.action_event_start(
-            context, values, scope_host=policy.scope_host(context))
-
-    @rpc.remotable
-    def action_event_finish(self, context, values):
-        return db.action_event_finish(
             context, values, scope_host=policy.scope_host(context))
 
 

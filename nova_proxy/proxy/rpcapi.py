@@ -26,6 +26,12 @@ API version history:
   host-scope rule). They are served beside the 1.x methods, which keep
   their 1.x contract for 1.x clients: oslo.messaging dispatches a call to
   the endpoint of its major version, so a 1.x client of a 2.x proxy gets
+  exactly what a 1.1 proxy gave it, but where a 1.x method has nova's
+  name and nova's behaviour is now the contract of both: 1.x
+  ``action_event_finish`` of an event never started raises
+  ``InstanceActionEventNotFound`` (1.1 recorded it finished), and
+  ``InstanceActionNotFound`` carries nova's kwargs (``request_id``,
+  ``instance_uuid``; no ``action``). The 1.x methods go at 3.0.
   exactly what a 1.1 proxy gave it. The 1.x methods go at 3.0.
   Where a 1.x method shares its name with nova's, both run nova's DB
   function, so a 1.x client sees nova's semantics there: migration_get
@@ -108,6 +114,33 @@ NOVA_METHODS = {
     # A repeated update writes the same values; nova's own
     # servicegroup driver sends report_count as a value, not an increment.
     'service_update': ('2.0', True),
+    # -- actions, events, faults --
+    # A repeat records a second action.
+    'action_start': ('2.0', False),
+    # Sets the values nova's object sends again.
+    'action_finish': ('2.0', True),
+    'action_get_by_request_id': ('2.0', True),
+    'actions_get': ('2.0', True),
+    # A repeat restarts the same event (one event of a name per action).
+    'action_event_start': ('2.0', True),
+    'action_event_finish': ('2.0', True),
+    'action_events_get': ('2.0', True),
+    'action_event_get_by_id': ('2.0', True),
+    # A repeat records a second fault.
+    'instance_fault_create': ('2.0', False),
+    'instance_fault_get_by_instance_uuids': ('2.0', True),
+    # -- PCI devices --
+    'pci_device_get_by_addr': ('2.0', True),
+    'pci_device_get_by_id': ('2.0', True),
+    'pci_device_get_all_by_node': ('2.0', True),
+    'pci_device_get_all_by_parent_addr': ('2.0', True),
+    'pci_device_get_all_by_instance_uuid': ('2.0', True),
+    # A repeat after the first deleted it raises PciDeviceNotFound.
+    'pci_device_destroy': ('2.0', False),
+    # An upsert by node and address: a repeat writes the same values.
+    'pci_device_update': ('2.0', True),
+    # Not nova's: compare-and-swap of a missing uuid, for enable().
+    'pci_device_create_uuid': ('2.0', True),
     # -- instance children: extra, info cache, tags --
     'instance_extra_get_by_instance_uuid': ('2.0', True),
     # Sets values (and makes the row once).
@@ -422,7 +455,8 @@ class ProxyAPI:
     def action_event_finish(self, context, values):
         """:param values: ``instance_uuid``, ``request_id``, ``event``,
             ``result`` (``Success`` or ``Error``), optionally ``traceback``.
-        :returns: the event. :raises: InstanceActionNotFound"""
+        :returns: the event. :raises: InstanceActionNotFound,
+            InstanceActionEventNotFound (the event was never started)"""
         return self._call(context, 'action_event_finish', values=values)
 
     # -- a state change with its bookkeeping --

@@ -106,7 +106,8 @@ def test_lifecycle_with_the_database_blocked(pg_cluster):
     with pytest.raises(exception.InstanceNotFound):
         db.instance_get_by_uuid(ctx(), uuid)
 
-    recorded = {a['action']: a for a in db.actions_get(ctx(), uuid)}
+    recorded = {a['action']: a
+                for a in db.actions_get_with_events(ctx(), uuid)}
     assert set(recorded) == {'create', 'stop', 'start', 'delete'}
     assert all(a['events'][0]['result'] == 'Success' and
                a['events'][0]['host'] == 'cmp-1' and a['finish_time']

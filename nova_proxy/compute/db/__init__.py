@@ -71,6 +71,10 @@ What differs from nova's, and why
 
 from nova_proxy.compute.db import _helpers
 from nova_proxy.compute.db._helpers import *  # noqa: F401,F403
+from nova_proxy.compute.db import actions
+from nova_proxy.compute.db.actions import *  # noqa: F401,F403
+from nova_proxy.compute.db import pci_devices
+from nova_proxy.compute.db.pci_devices import *  # noqa: F401,F403
 from nova_proxy.compute.db import block_devices
 from nova_proxy.compute.db.block_devices import *  # noqa: F401,F403
 from nova_proxy.compute.db import compute_nodes
@@ -94,6 +98,8 @@ from nova_proxy.compute.db.volume_usage import *  # noqa: F401,F403
 
 __all__ = [
     *_helpers.__all__,
+    *actions.__all__,
+    *pci_devices.__all__,
     *block_devices.__all__,
     *instance_children.__all__,
     *compute_nodes.__all__,

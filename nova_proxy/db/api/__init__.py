@@ -16,6 +16,7 @@ One module per resource, re-exported here (callers use
 * ``instance_cas``: the compare-and-swap ``instance_update`` and friends;
 * ``migrations``, ``services``, ``compute_nodes``;
 * ``actions``: instance actions, their events, instance faults;
+* ``pci_devices``: a compute node's PCI devices;
 * ``instance_children``: an instance's extra, info cache and tags;
 * ``block_devices``: block device mappings;
 * ``purge``: hard-deleting soft-deleted rows.
@@ -36,8 +37,14 @@ their metadata), ``_host_rows`` (rows of the per-host tables) and
 from nova_proxy.db.api._instance_rows import INSTANCE_PROTECTED_FIELDS
 from nova_proxy.db.api._instance_rows import INSTANCE_UPDATABLE_FIELDS
 from nova_proxy.db.api.actions import action_event_finish
+from nova_proxy.db.api.actions import action_event_get_by_id
 from nova_proxy.db.api.actions import action_event_start
+from nova_proxy.db.api.actions import action_events_get
+from nova_proxy.db.api.actions import action_finish
+from nova_proxy.db.api.actions import action_get_by_request_id
+from nova_proxy.db.api.actions import action_start
 from nova_proxy.db.api.actions import actions_get
+from nova_proxy.db.api.actions import actions_get_with_events
 from nova_proxy.db.api.actions import instance_action_finish
 from nova_proxy.db.api.actions import instance_action_start
 from nova_proxy.db.api.actions import instance_fault_create
@@ -111,6 +118,15 @@ from nova_proxy.db.api.migrations import \
 from nova_proxy.db.api.migrations import \
     migration_get_unconfirmed_by_dest_compute
 from nova_proxy.db.api.migrations import migration_update
+from nova_proxy.db.api.pci_devices import pci_device_create_uuid
+from nova_proxy.db.api.pci_devices import pci_device_destroy
+from nova_proxy.db.api.pci_devices import \
+    pci_device_get_all_by_instance_uuid
+from nova_proxy.db.api.pci_devices import pci_device_get_all_by_node
+from nova_proxy.db.api.pci_devices import pci_device_get_all_by_parent_addr
+from nova_proxy.db.api.pci_devices import pci_device_get_by_addr
+from nova_proxy.db.api.pci_devices import pci_device_get_by_id
+from nova_proxy.db.api.pci_devices import pci_device_update
 from nova_proxy.db.api.purge import purge_deleted_instances
 from nova_proxy.db.api.services import service_create
 from nova_proxy.db.api.services import service_destroy
@@ -190,9 +206,16 @@ __all__ = [
     'compute_node_search_by_hypervisor', 'compute_node_update',
     'compute_nodes_get_by_service_id',
     # actions
-    'action_event_finish', 'action_event_start', 'actions_get',
+    'action_event_finish', 'action_event_get_by_id', 'action_event_start',
+    'action_events_get', 'action_finish', 'action_get_by_request_id',
+    'action_start', 'actions_get', 'actions_get_with_events',
     'instance_action_finish', 'instance_action_start',
     'instance_fault_create', 'instance_fault_get_by_instance_uuids',
+    # pci_devices
+    'pci_device_create_uuid', 'pci_device_destroy',
+    'pci_device_get_all_by_instance_uuid', 'pci_device_get_all_by_node',
+    'pci_device_get_all_by_parent_addr', 'pci_device_get_by_addr',
+    'pci_device_get_by_id', 'pci_device_update',
     # instance_children
     'instance_extra_get_by_instance_uuid', 'instance_extra_update_by_uuid',
     'instance_info_cache_delete', 'instance_info_cache_get',

@@ -306,7 +306,8 @@ def instance_update_and_record(context, instance_uuid, values,
     :raises: InvalidUpdate (also for a part that is not a dict),
         InstanceNotFound, InvalidUUID, UnexpectedTaskStateError,
         UnexpectedDeletingTaskStateError, UnexpectedVMStateError,
-        HostScopeViolation, InstanceActionNotFound, Conflict
+        HostScopeViolation, InstanceActionNotFound,
+        InstanceActionEventNotFound, Conflict
     """
     for name, part in (('event_start', event_start), ('fault', fault),
                        ('event_finish', event_finish)):

@@ -12,6 +12,8 @@ The 1.x methods (``nova_proxy.proxy.manager``) are served beside these:
 oslo.messaging hands a call to the endpoint of its major version.
 """
 
+from nova_proxy.proxy.endpoints import actions
+from nova_proxy.proxy.endpoints import pci_devices
 from nova_proxy.proxy.endpoints import block_devices
 from nova_proxy.proxy.endpoints import compute_nodes
 from nova_proxy.proxy.endpoints import console_auth_tokens
@@ -29,6 +31,7 @@ __all__ = ['endpoints']
 def endpoints():
     """The 2.x endpoints, fresh for each server."""
     return [services.ServiceEndpoint(), migrations.MigrationEndpoint(),
+            actions.ActionEndpoint(), pci_devices.PciDeviceEndpoint(),
             instance_children.InstanceChildrenEndpoint(),
             block_devices.BlockDeviceMappingEndpoint(),
             compute_nodes.ComputeNodeEndpoint(),

@@ -19,8 +19,8 @@ def test_seeded_hosts_update_and_repeated_builds(db, admin_context):
             admin_context, host.instance_uuids[0])
         assert (instance['vm_state'], instance['task_state'],
                 instance['power_state']) == ('active', None, 1)
-    events = db_api.actions_get(admin_context, host.instance_uuids[0])[0][
-        'events']
+    events = db_api.actions_get_with_events(
+        admin_context, host.instance_uuids[0])[0]['events']
     assert [(e['event'], e['result']) for e in events] == [
         ('compute__do_build_and_run_instance', 'Success')]
 
@@ -56,7 +56,7 @@ def test_combined_build_makes_the_same_writes(db, admin_context):
     def state(host):
         uuid = host.instance_uuids[0]
         instance = db_api.instance_get_by_uuid(admin_context, uuid)
-        [action] = db_api.actions_get(admin_context, uuid)
+        [action] = db_api.actions_get_with_events(admin_context, uuid)
         node = db_api.compute_node_get_by_host_and_node(admin_context,
                                                         host.name, host.name)
         return ((instance['vm_state'], instance['task_state'],

@@ -62,7 +62,7 @@ def _new_instance():
 def _records(uuid):
     ctx = np_context.get_admin_context()
     result = []
-    for action in db.actions_get(ctx, uuid):
+    for action in db.actions_get_with_events(ctx, uuid):
         result.append((action['action'], action['message'],
                        action['finish_time'] is not None,
                        [(e['event'], e['result'], e['host'],
@@ -159,8 +159,8 @@ def test_a_refused_state_change_records_what_it_always_did(
     records, faults = _records(uuid)
     assert records[-1] == ('stop', 'Error', True, [
         ('compute_stop_instance', 'Error', 'c1', True)])
-    [stop] = [a for a in db.actions_get(np_context.get_admin_context(),
-                                        uuid) if a['action'] == 'stop']
+    [stop] = [a for a in db.actions_get_with_events(
+        np_context.get_admin_context(), uuid) if a['action'] == 'stop']
     assert 'UnexpectedTaskStateError' in stop['events'][0]['traceback']
     assert faults == []
     assert db.instance_get_by_uuid(np_context.get_admin_context(), uuid)[

@@ -40,8 +40,8 @@ def effects(service):
 
 
 def actions(instance_uuid):
-    return {a['action']: a for a in db.actions_get(new_context(),
-                                                   instance_uuid)}
+    return {a['action']: a for a in db.actions_get_with_events(
+        new_context(), instance_uuid)}
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def test_build_uses_the_callers_action(stack, compute):
                                        'request_id': 'req-orchestrated'})
     stack.api.build_and_run_instance(context, 'c1', uuid,
                                      request_id='req-orchestrated')
-    (action,) = db.actions_get(context, uuid)
+    (action,) = db.actions_get_with_events(context, uuid)
     assert action['request_id'] == 'req-orchestrated'
     # The caller started the action, so the caller finishes it.
     assert action['finish_time'] is None
@@ -172,7 +172,7 @@ def _assert_failed_build(uuid, compute, error_name):
     assert len(faults) == 1 and error_name in faults[0]['message']
     assert faults[0]['host'] == 'c1'
     assert uuid not in compute.driver.get_state()['claims']
-    (action,) = db.actions_get(new_context(), uuid)
+    (action,) = db.actions_get_with_events(new_context(), uuid)
     assert action['message'] == 'Error'
     assert action['events'][0]['result'] == 'Error'
     assert error_name in action['events'][0]['traceback']

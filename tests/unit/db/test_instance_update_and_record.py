@@ -38,7 +38,7 @@ def _fault(inst):
 
 def _records(ctx, inst):
     """Everything the call may write besides the instance row."""
-    [action] = api.actions_get(ctx, inst['uuid'])
+    [action] = api.actions_get_with_events(ctx, inst['uuid'])
     faults = api.instance_fault_get_by_instance_uuids(
         ctx, [inst['uuid']])[inst['uuid']]
     return action, faults

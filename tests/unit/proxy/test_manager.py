@@ -441,7 +441,7 @@ def test_malformed_compute_host_is_invalid(raw, ctx):
 # -- instance_update_and_record -------------------------------------------
 
 def _records(ctx, instance_uuid):
-    [action] = db.actions_get(ctx, instance_uuid)
+    [action] = db.actions_get_with_events(ctx, instance_uuid)
     faults = db.instance_fault_get_by_instance_uuids(
         ctx, [instance_uuid])[instance_uuid]
     return ([(e['event'], e['host'], e['result']) for e in action['events']],
