@@ -31,6 +31,7 @@ from oslo_log import log as logging
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
+from nova_proxy.common import metrics
 from nova_proxy import conf
 from nova_proxy.periodic import claims
 from nova_proxy.periodic import clock
@@ -145,6 +146,7 @@ class TaskLoop:
         claims.record_run(self.context, name, period, self.member, now,
                           handled, result, details,
                           duration=time.monotonic() - started)
+        self._count(result, now, period)
         return True
 
     def sweep(self, now, period, members):
@@ -212,7 +214,15 @@ class TaskLoop:
         claims.record_run(self.context, name, period, self.member, now,
                           handled, result, details,
                           duration=time.monotonic() - started)
+        self._count(result, now, period)
         return handled
+
+    def _count(self, result, now, period):
+        """The run in the metrics, with how late in its period it began
+        (by the database's clock)."""
+        start = clock.period_start(period, self.task.interval)
+        metrics.periodic_run(self.task.name, result,
+                             clock.to_unix(now) - clock.to_unix(start))
 
     def _handle(self, items, now):
         if not items:
