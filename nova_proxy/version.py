@@ -5,6 +5,7 @@
 other functions are what oslo.reports' Guru Meditation Report prints.
 """
 
+import functools
 from importlib import metadata
 
 __all__ = ['release', 'vendor_string', 'product_string',
@@ -13,9 +14,11 @@ __all__ = ['release', 'vendor_string', 'product_string',
 PACKAGE = 'nova-compute-proxy'
 
 
+@functools.lru_cache(maxsize=None)
 def release():
     """The installed package's version, or ``unknown`` when the code runs
-    from a tree that was never installed."""
+    from a tree that was never installed. Read once per process: the
+    code a process runs does not change under it."""
     try:
         return metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:

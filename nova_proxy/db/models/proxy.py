@@ -71,6 +71,8 @@ class Proxy(Base):
     started_at = mapped_column(Timestamp, nullable=False)
     heartbeat_at = mapped_column(Timestamp, nullable=False)
     stopped = mapped_column(Boolean, nullable=False, default=False)
+    # nova_proxy.version.release() of the worker, at its latest heartbeat.
+    release = mapped_column(String(255))
 
 
 class PeriodicClaim(Base):
