@@ -39,7 +39,8 @@ def _add(parser, formats, default):
     group = parser.add_argument_group('output formatters')
     group.add_argument('-f', '--format', dest=_FORMAT, choices=formats,
                        default=default,
-                       help='The output format (default %s).' % default)
+                       help='The output format (default %s).' % (
+                           default or 'a line for people'))
     group.add_argument('-c', '--column', dest=_COLUMNS, action='append',
                        metavar='COLUMN', default=[],
                        help='Print only this column (repeatable).')
@@ -51,14 +52,18 @@ def add_list_options(parser):
 
 
 def add_show_options(parser, default='table'):
-    """``-f`` and ``-c`` for a command that prints one record."""
+    """``-f`` and ``-c`` for a command that prints one record; ``default``
+    None: the command prints something else unless ``-f`` is given."""
     _add(parser, SHOW_FORMATS, default)
 
 
 def _parsed(args):
     if args is None:
         from nova_proxy import conf
-        args = conf.CONF.command
+        # Called outside the command line (the demo's in-process mode, a
+        # test): the defaults.
+        args = getattr(conf.CONF, 'command', None) if 'command' in \
+            conf.CONF else None
     return (getattr(args, _FORMAT, None) or 'table',
             list(getattr(args, _COLUMNS, None) or []))
 
@@ -89,9 +94,10 @@ def _table(headers, rows, max_width=None):
     table = prettytable.PrettyTable(headers, print_empty=False)
     table.padding_width = 1
     for index, header in enumerate(headers):
-        numeric = rows and all(
-            isinstance(row[index], (int, float)) and
-            not isinstance(row[index], bool) for row in rows)
+        present = [row[index] for row in rows if row[index] is not None]
+        numeric = present and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool)
+            for v in present)
         table.align[header] = 'r' if numeric else 'l'
     if max_width:
         table.max_width = max_width
@@ -126,7 +132,7 @@ def emit_list(columns, rows, out=None, args=None, table_cells=None):
             out.write(text + '\n')
     elif fmt == 'json':
         out.write(json.dumps([dict(zip(names, row)) for row in picked],
-                             indent=2) + '\n')
+                             indent=2, default=str) + '\n')
     elif fmt == 'yaml':
         if picked:
             out.write(_yaml([dict(zip(names, row)) for row in picked])
@@ -158,7 +164,8 @@ def emit_one(record, columns=None, out=None, args=None):
                          [[n, _text(record.get(n))] for n in names],
                          max_width=100) + '\n')
     elif fmt == 'json':
-        out.write(json.dumps({n: record.get(n) for n in names}, indent=2)
+        out.write(json.dumps({n: record.get(n) for n in names}, indent=2,
+                             default=str)
                   + '\n')
     elif fmt == 'yaml':
         out.write(_yaml({n: record.get(n) for n in names}) + '\n')
