@@ -99,8 +99,9 @@ def _define(prometheus_client, registry):
             '(ok, partial, error).', ['task', 'result']),
         'periodic_lag': gauge(
             PREFIX + 'periodic_lag_seconds',
-            'Seconds between the start of a task\'s period and its latest '
-            'run here (how late the task runs).', ['task'],
+            'Seconds between when a task\'s latest run here was due (the '
+            'start of its period, or of this process when later) and when '
+            'it began: how late the task runs.', ['task'],
             multiprocess_mode='mostrecent'),
         'live_proxies': gauge(
             PREFIX + 'live_proxies',

@@ -70,6 +70,9 @@ class TaskLoop:
         self.swept_at = None
         self.sweeps = 0
         self.offset = None
+        # The database's time at this loop's first wake-up: no run was
+        # due here before it.
+        self.first_tick = None
 
     # -- thread -----------------------------------------------------------
 
@@ -100,6 +103,8 @@ class TaskLoop:
         wake-up."""
         interval = self.task.interval
         now = clock.db_now(self.context)
+        if self.first_tick is None:
+            self.first_tick = now
         # Read right after the database's clock, so that the run records
         # show this proxy's skew, not the time the run took.
         self.offset = round((clock.local_now(self.skew) - now)
@@ -218,11 +223,14 @@ class TaskLoop:
         return handled
 
     def _count(self, result, now, period):
-        """The run in the metrics, with how late in its period it began
-        (by the database's clock)."""
-        start = clock.period_start(period, self.task.interval)
+        """The run in the metrics, with how late it began after it was
+        due: the start of its period, or of this loop when later (by the
+        database's clock)."""
+        due = clock.period_start(period, self.task.interval)
+        if self.first_tick is not None and self.first_tick > due:
+            due = self.first_tick
         metrics.periodic_run(self.task.name, result,
-                             clock.to_unix(now) - clock.to_unix(start))
+                             clock.to_unix(now) - clock.to_unix(due))
 
     def _handle(self, items, now):
         if not items:

@@ -79,7 +79,7 @@ class Heartbeat:
         self._thread = None
 
     def start(self):
-        heartbeat_once(self.context, self.member, self.host)
+        heartbeat_once(self.context, self.member, self.host, starting=True)
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name='proxy-heartbeat')
         self._thread.start()

@@ -49,10 +49,13 @@ def _proxy_state(row):
     return DEAD
 
 
-def _lag(run, interval):
-    """Seconds between the start of the run's period and the run."""
-    start = clock.period_start(run['period'], interval)
-    return round(clock.to_unix(run['started_at']) - clock.to_unix(start), 1)
+def _lag(run, interval, started):
+    """Seconds between when the run was due (the start of its period, or
+    of its proxy when that came later) and when it began."""
+    due = clock.period_start(run['period'], interval)
+    if started is not None and started > due:
+        due = started
+    return round(clock.to_unix(run['started_at']) - clock.to_unix(due), 1)
 
 
 def gather(context=None):
@@ -68,6 +71,7 @@ def gather(context=None):
     for op in operations:
         op['stuck'] = op['idle'] > bound
     runs = db_status.latest_runs(context)
+    started = {p['member']: p['started_at'] for p in proxies}
     periodic = []
     for task in np_tasks.all_tasks():
         run = runs.get(task.name)
@@ -78,7 +82,8 @@ def gather(context=None):
             'last_run_age': run['age'] if run else None,
             'owner': run['owner'] if run else None,
             'result': run['result'] if run else None,
-            'lag': _lag(run, task.interval) if run else None})
+            'lag': _lag(run, task.interval, started.get(run['owner']))
+            if run else None})
     return {'proxies': proxies, 'operations': operations,
             'periodic': periodic}
 

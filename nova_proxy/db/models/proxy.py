@@ -60,7 +60,8 @@ class Proxy(Base):
     ``member`` is ``<host>`` plus the worker slot, stable across restarts, so
     a restarted proxy finds its own unfinished operations.
     ``heartbeat_at`` is written with the database's clock, so the proxies'
-    own clocks never decide who is alive.
+    own clocks never decide who is alive; ``started_at`` is when the
+    worker last started.
     """
 
     __tablename__ = 'proxies'
