@@ -6,6 +6,7 @@ builds an instance and lets a periodic task run, then reads the counters
 from ``GET /metrics``.
 """
 
+import signal
 import socket
 import subprocess
 import sys
@@ -123,6 +124,45 @@ def test_counters_move_on_a_proxy_with_two_workers_and_a_compute(
                  release=_release()) == 1
     # The proxy drove the build's steps on the compute: served there.
     assert total(computed, 'rpc_calls_total', outcome='ok') >= 1
+
+
+def test_a_takeover_and_the_stale_owner_s_fenced_write_are_counted(
+        orchestra):
+    """The owner of a migration stops (SIGSTOP by its step hook) after
+    resize_instance; the survivor takes the operation over and finishes
+    it; woken, the stale owner's next journal write is fenced. Each
+    proxy's endpoint (served by its launcher, which is not stopped)
+    counts its side."""
+    o = orchestra
+    survivor_port, stale_port = free_port(), free_port()
+    o.start_proxy('survivor', extra=metrics_options(survivor_port))
+    o.start_proxy('stale', hook='after:resize_instance:stop:op-stale',
+                  liveness_deadline=60, extra=metrics_options(stale_port))
+    o.start_compute('cmp1')
+    o.start_compute('cmp2')
+    [instance] = o.build(1, host='cmp1', proxy='survivor')
+    o.call('stale', 'migrate_server', instance_uuid=instance,
+           dest_host='cmp2', flavor=None, operation_id='op-stale')
+    o.wait_stopped('stale')
+    record = o.wait_finished('op-stale')
+    assert (record['status'], record['owner']) == ('done', 'survivor')
+
+    survivor = scrape(survivor_port)
+    assert value(survivor, 'operation_takeovers_total',
+                 reason='dead_owner') == 1
+    assert value(survivor, 'operations_total', kind='migrate',
+                 status='done') == 1
+    assert value(survivor, 'fenced_writes_total') == 0
+
+    o.procs['stale'].signal(signal.SIGCONT)
+    wait_for(lambda: 'is no longer ours' in o.procs['stale'].log(),
+             timeout=60, message='the stale owner seeing it is fenced')
+    stale = scrape(stale_port)
+    assert value(stale, 'fenced_writes_total') == 1
+    assert value(stale, 'operations_total', kind='migrate',
+                 status='pending') == 1
+    assert value(stale, 'operations_total', kind='migrate',
+                 status='done') == 0
 
 
 def test_a_taken_metrics_port_stops_the_proxy_with_one_line(

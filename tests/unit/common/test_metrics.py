@@ -80,3 +80,44 @@ def test_every_metric_is_listed_in_the_docs():
     defined = {m._name[len(metrics.PREFIX):] for m in metrics._define(
         prometheus_client, prometheus_client.CollectorRegistry()).values()}
     assert defined == listed
+
+
+def test_database_retries_and_outages_are_counted(registry):
+    import logging
+
+    from oslo_db import exception as db_exc
+    import sqlalchemy as sa
+
+    from nova_proxy.common import db_errors
+    from nova_proxy.db import session as db_session
+
+    attempts = []
+
+    def deadlocks_twice():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise db_exc.DBDeadlock()
+        return 'written'
+
+    assert db_session._retry_on_deadlock(deadlocks_twice)() == 'written'
+    assert sample(registry, 'db_retries_total', reason='deadlock') == 2
+
+    refused = sa.exc.OperationalError(None, None, Exception('refused'))
+    runs = []
+
+    def lost_once(done):
+        runs.append(1)
+        if len(runs) == 1:
+            raise refused
+        done()
+        return 'committed'
+
+    assert db_session._run_once_more_if_lost(lost_once) == 'committed'
+    assert sample(registry, 'db_retries_total',
+                  reason='connection_lost') == 1
+
+    try:
+        raise refused
+    except Exception:
+        db_errors.log_failure(logging.getLogger('test'), 'Heartbeat failed')
+    assert sample(registry, 'db_unavailable_total', where='background') == 1
