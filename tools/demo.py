@@ -64,7 +64,7 @@ def write_conf(state, name, transport_url, extra=''):
 def say(text, story=None):
     print('\n== %s' % text, flush=True)
     if story:
-        print(textwrap.fill(story, 76), flush=True)
+        print(textwrap.fill(story, 76, break_on_hyphens=False), flush=True)
 
 
 def shown(argv):
