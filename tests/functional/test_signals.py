@@ -138,3 +138,25 @@ def test_sigusr2_writes_a_report_with_every_thread(pg_cluster, proxy):
     assert proxy.alive()
     ctx = np_context.get_admin_context()
     assert proxy_rpcapi.ProxyAPI(timeout=30).ping(ctx, 1) == 1
+
+
+def test_sighup_turns_on_debug_in_a_compute_service(pg_cluster, proxy):
+    options = {'DEFAULT': {'debug': 'false'},
+               'compute': {'report_interval': '1'},
+               'proxy_client': {'startup_ping_timeout': '60'}}
+    compute = pg_cluster.start('compute', 'cmp-1', extra=options)
+    wait_for(lambda: 'Compute service cmp-1 started' in compute.log(),
+             timeout=60, message='the compute to start')
+    assert ' DEBUG ' not in compute.log()
+    options['DEFAULT'] = {'debug': 'true'}
+    pg_cluster.write_config('cmp-1', options)
+    offset = len(compute.log())
+    os.kill(compute.pid, signal.SIGHUP)
+    # Its heartbeat and periodic tasks log at DEBUG once debug is on.
+    wait_for(lambda: ' DEBUG ' in compute.log()[offset:], timeout=30,
+             message='DEBUG lines from the compute')
+    # The launcher and the worker each applied it.
+    assert compute.log().count(
+        'Option DEFAULT.debug changed from [false] to [true]') == 2
+    assert compute.log().count('Compute service cmp-1 started') == 1
+    assert compute.alive()
