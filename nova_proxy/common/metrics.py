@@ -17,7 +17,6 @@ import functools
 import glob
 import os
 import re
-import shutil
 import time
 
 from oslo_log import log as logging
@@ -29,7 +28,7 @@ CONF = conf.CONF
 
 __all__ = ['setup', 'enabled', 'served', 'db_retry', 'db_unavailable',
            'operation', 'takeover', 'fenced_write', 'periodic_run',
-           'live_proxies', 'PREFIX', 'MetricsUnavailable']
+           'live_proxies', 'forget_worker', 'PREFIX', 'MetricsUnavailable']
 
 PREFIX = 'nova_compute_proxy_'
 
@@ -208,13 +207,6 @@ def forget_worker():
     if _metrics is not None:
         from prometheus_client import multiprocess
         multiprocess.mark_process_dead(os.getpid())
-
-
-def reset_for_tests(directory=None):
-    global _metrics
-    _metrics = None
-    if directory:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 # -- what the code reports ----------------------------------------------
