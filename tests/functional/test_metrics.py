@@ -89,6 +89,11 @@ def test_counters_move_on_a_proxy_with_two_workers_and_a_compute(
     with pytest.raises(exception.InstanceNotFound):
         api.instance_get_by_uuid(o.ctx, missing)
     [built] = o.build(1, host='cmp1')
+    # Counted right after the journal's DONE commits, which the test may
+    # see first.
+    wait_for(lambda: value(scrape(proxy_port), 'operations_total',
+                           kind='build', status='done') == 1,
+             timeout=10, message='the build counted done')
 
     after = scrape(proxy_port)
     # Five pings served, by either worker: the endpoint adds them up.
@@ -147,11 +152,14 @@ def test_a_takeover_and_the_stale_owner_s_fenced_write_are_counted(
     record = o.wait_finished('op-stale')
     assert (record['status'], record['owner']) == ('done', 'survivor')
 
+    # Counted right after the journal's DONE commits, which the test may
+    # see first.
+    wait_for(lambda: value(scrape(survivor_port), 'operations_total',
+                           kind='migrate', status='done') == 1,
+             timeout=10, message='the migration counted done')
     survivor = scrape(survivor_port)
     assert value(survivor, 'operation_takeovers_total',
                  reason='dead_owner') == 1
-    assert value(survivor, 'operations_total', kind='migrate',
-                 status='done') == 1
     assert value(survivor, 'fenced_writes_total') == 0
 
     o.procs['stale'].signal(signal.SIGCONT)
