@@ -1,11 +1,15 @@
 """The main job of README.rst: the whole system on one machine.
 
-With RabbitMQ answering at 127.0.0.1:5672 it runs real processes, as an
-operator would: ``nova-compute-proxy-manage db sync`` on the embedded
-SQLite default, one ``nova-compute-proxy`` and two
-``nova-compute-proxy-compute`` services (compute-1, compute-2), then the
-``nova-compute-proxy-manage server`` commands to build instances and to
-resize one across the two computes, watch it and confirm it.
+A story in six acts. With RabbitMQ answering at 127.0.0.1:5672 it runs
+real processes, as an operator would: ``nova-compute-proxy-manage db
+sync`` on the embedded SQLite default, one ``nova-compute-proxy`` (with
+its metrics endpoint on) and two ``nova-compute-proxy-compute`` services
+(compute-1, compute-2), then the ``nova-compute-proxy-manage server``
+commands to build instances and to resize one across the two computes,
+follow it and confirm it, and last what an operator looks at: the
+journal, ``status``, ``nova-compute-proxy-status upgrade check`` and the
+metrics. Each command is shown as typed; it runs as ``python -m`` of the
+same interpreter, so the demo runs this tree's code, installed or not.
 
 With no broker it runs the proxy and both compute services as threads of
 this one process on oslo.messaging's in-process ("fake") transport and says
@@ -23,11 +27,12 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BIN = os.path.dirname(sys.executable)
 COMPUTES = ('compute-1', 'compute-2')
 
 
@@ -56,27 +61,44 @@ def write_conf(state, name, transport_url, extra=''):
     return path
 
 
-def say(text):
+def say(text, story=None):
     print('\n== %s' % text, flush=True)
+    if story:
+        print(textwrap.fill(story, 76, break_on_hyphens=False), flush=True)
 
 
-def run(argv, check=True):
-    shown = [os.path.basename(argv[0])] + [
-        a for a in argv[1:] if not a.startswith('--config-file') and
-        not a.endswith('.conf')]
-    print('$ %s' % ' '.join(shown), flush=True)
-    result = subprocess.run(argv, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    print(result.stdout.rstrip(), flush=True)
+def shown(argv):
+    """The command as an operator types it: the console script's name,
+    without the config file the demo passes."""
+    script = {'nova_proxy.cmd.manage': 'nova-compute-proxy-manage',
+              'nova_proxy.cmd.status': 'nova-compute-proxy-status'}
+    words = [script.get(argv[2], argv[2])] if argv[1] == '-m' else [
+        os.path.basename(argv[0])]
+    rest = argv[3:] if argv[1] == '-m' else argv[1:]
+    words += [a for a in rest if a != '--config-file' and
+              not a.endswith('.conf')]
+    return '$ %s' % ' '.join(words)
+
+
+def run(argv, check=True, capture=False):
+    """Run a command as the demo's reader would, showing it. With
+    ``capture``, return its stdout (its stderr, where ``--wait`` draws its
+    progress line for a script, stays on the terminal)."""
+    print(shown(argv), flush=True)
+    if capture:
+        result = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
+        print(result.stdout.rstrip(), flush=True)
+    else:
+        result = subprocess.run(argv)
     if check and result.returncode != 0:
         raise SystemExit('command failed with exit code %d'
                          % result.returncode)
-    return result.stdout
+    return result.stdout if capture else result.returncode
 
 
-def manage(conf_path, *args, check=True):
-    return run([os.path.join(BIN, 'nova-compute-proxy-manage'),
-                '--config-file', conf_path] + list(args), check=check)
+def module(name, conf_path, *args):
+    return [sys.executable, '-m', name, '--config-file', conf_path] + list(
+        args)
 
 
 def wait_for(predicate, timeout, what):
@@ -104,32 +126,56 @@ def services_up(conf_path, names):
 
 def start_service(state, script, name, conf_path):
     log = open(os.path.join(state, name + '.log'), 'w')
-    return subprocess.Popen([os.path.join(BIN, script), '--config-file',
+    return subprocess.Popen([sys.executable, '-m', script, '--config-file',
                              conf_path], stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
 
 
+METRICS = ('[metrics]\nenabled = true\nport = %d\n')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def broker_mode(state):
     url = 'rabbit://guest:guest@127.0.0.1:5672/'
-    proxy_conf = write_conf(state, 'proxy-1', url)
-    say('Database sync (embedded SQLite in WAL mode)')
-    manage(proxy_conf, 'db', 'sync')
+    port = free_port()
+    proxy_conf = write_conf(state, 'proxy-1', url, METRICS % port)
+    say('Act 1: a database for the proxies',
+        'The proxies are the only processes that open the database; they '
+        'keep nova\'s tables and their own (the operations journal, the '
+        'liveness of each proxy, the periodic tasks\' claims). Here it is '
+        'the embedded SQLite default; "db sync" creates the schema.')
+    run(module('nova_proxy.cmd.manage', proxy_conf, 'db', 'sync'))
 
-    say('Starting one proxy and two compute services on RabbitMQ')
+    say('Act 2: one proxy and two compute hosts',
+        'nova-compute-proxy serves the database over RabbitMQ; each '
+        'nova-compute-proxy-compute plays nova-compute with a fake '
+        'hypervisor and has no database access at all: every read and '
+        'write goes through the proxy. The proxy also serves Prometheus '
+        'metrics on port %d.' % port)
     procs = []
     try:
-        procs.append(start_service(state, 'nova-compute-proxy', 'proxy-1',
-                                   proxy_conf))
+        procs.append(start_service(state, 'nova_proxy.cmd.proxy',
+                                   'proxy-1', proxy_conf))
         for name in COMPUTES:
-            procs.append(start_service(state, 'nova-compute-proxy-compute',
+            procs.append(start_service(state, 'nova_proxy.cmd.compute',
                                        name, write_conf(state, name, url)))
         wait_for(lambda: services_up(proxy_conf, COMPUTES), 90,
                  'the compute services to register and heartbeat')
-        print('proxy-1, compute-1 and compute-2 are up (logs in %s)'
-              % state)
-        scenario(CommandLine(proxy_conf))
+        print('proxy-1, compute-1 and compute-2 are up (their logs are in '
+              '%s). What the database says about them:' % state)
+        cli = CommandLine(proxy_conf, port)
+        cli.status()
+        scenario(cli)
     finally:
-        say('Stopping the services')
+        say('The end: stopping the services',
+            'SIGTERM: each process finishes the calls it is serving, the '
+            'proxy marks itself stopped so that another would take over '
+            'its operations at once.')
         for p in procs:
             try:
                 os.killpg(p.pid, signal.SIGTERM)
@@ -143,82 +189,158 @@ def broker_mode(state):
 
 
 class CommandLine:
-    """The scenario's commands, run as ``nova-compute-proxy-manage``."""
+    """The scenario's steps, run as an operator runs them."""
 
-    def __init__(self, conf_path):
+    def __init__(self, conf_path, metrics_port=None):
         self.conf_path = conf_path
+        self.metrics_port = metrics_port
 
-    def __call__(self, *args):
-        return manage(self.conf_path, *args)
+    def manage(self, *args, capture=False):
+        return run(module('nova_proxy.cmd.manage', self.conf_path, *args),
+                   capture=capture)
+
+    def build(self, name, flavor):
+        return self.manage('server', 'build', name, '--flavor', flavor,
+                           '--wait', '-f', 'value', '-c', 'instance_uuid',
+                           capture=True).strip()
+
+    def host_of(self, uuid):
+        return self.manage('server', 'list', '-f', 'value', '-c', 'uuid',
+                           '-c', 'host', capture=True).split(
+                               uuid + ' ')[1].split()[0]
+
+    def list(self):
+        self.manage('server', 'list', '-c', 'name', '-c', 'host', '-c',
+                    'flavor', '-c', 'vm_state', '-c', 'task_state')
+
+    def resize(self, uuid, flavor, host):
+        self.manage('server', 'resize', uuid, '--flavor', flavor, '--host',
+                    host, '--wait')
+
+    def confirm(self, uuid):
+        self.manage('server', 'confirm-resize', uuid, '--wait')
+
+    def operations(self):
+        self.manage('operation', 'list', '-c', 'id', '-c', 'kind', '-c',
+                    'status', '-c', 'owner', '-c', 'attempts')
+
+    def status(self):
+        self.manage('status')
+
+    def upgrade_check(self):
+        run(module('nova_proxy.cmd.status', self.conf_path, 'upgrade',
+                   'check'), check=False)
+
+    def metrics(self, names):
+        if self.metrics_port is None:
+            return
+        url = 'http://127.0.0.1:%d/metrics' % self.metrics_port
+        print('$ curl -s %s | grep ...' % url, flush=True)
+        with urllib.request.urlopen(url, timeout=10) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(names) and not line.endswith(' 0.0'):
+                    print(line)
 
 
 class InProcessCommandLine:
-    """The same commands, called as functions in this process (the
+    """The same steps, called as functions in this process (the
     in-process transport does not reach other processes)."""
 
-    def __call__(self, *args):
-        import io
-        from nova_proxy.orchestration import cli as operation_cli
-        from nova_proxy.orchestration import journal
-        from nova_proxy.orchestration import server_cli
-        from nova_proxy.common import context
+    def _show(self, *args):
         print('$ nova-compute-proxy-manage %s' % ' '.join(args), flush=True)
-        out = io.StringIO()
-        group, action, rest = args[0], args[1], list(args[2:])
-        opts = {}
-        positional = []
-        while rest:
-            item = rest.pop(0)
-            if item == '--wait':
-                opts['wait'] = True
-            elif item.startswith('--'):
-                opts[item[2:]] = rest.pop(0)
-            else:
-                positional.append(item)
-        if group == 'operation':
-            out.write(operation_cli.format_table(journal.get_all(
-                context.get_admin_context())) + '\n')
-        elif action == 'list':
-            server_cli.list_instances(out=out, **opts)
-        else:
-            fn = {'build': server_cli.build, 'resize': server_cli.resize,
-                  'confirm-resize': server_cli.confirm_resize}[action]
-            fn(*positional, out=out, **opts)
-        print(out.getvalue().rstrip(), flush=True)
-        return out.getvalue()
+
+    def build(self, name, flavor):
+        from nova_proxy.orchestration import server_cli
+        self._show('server', 'build', name, '--flavor', flavor, '--wait')
+        return server_cli.build(name, flavor=flavor,
+                                wait=True)['instance_uuid']
+
+    def host_of(self, uuid):
+        from nova_proxy.common import context
+        from nova_proxy.db import api
+        return api.instance_get_by_uuid(context.get_admin_context(),
+                                        uuid)['host']
+
+    def list(self):
+        from nova_proxy.orchestration import server_cli
+        self._show('server', 'list')
+        server_cli.list_instances()
+
+    def resize(self, uuid, flavor, host):
+        from nova_proxy.orchestration import server_cli
+        self._show('server', 'resize', uuid, '--flavor', flavor, '--host',
+                   host, '--wait')
+        server_cli.resize(uuid, flavor, host=host, wait=True)
+
+    def confirm(self, uuid):
+        from nova_proxy.orchestration import server_cli
+        self._show('server', 'confirm-resize', uuid, '--wait')
+        server_cli.confirm_resize(uuid, wait=True)
+
+    def operations(self):
+        from nova_proxy.common import context
+        from nova_proxy.common import output
+        from nova_proxy.orchestration import journal
+        self._show('operation', 'list')
+        columns = ('id', 'kind', 'status', 'owner', 'attempts')
+        output.emit_list(columns, [
+            [r[c] for c in columns]
+            for r in journal.get_all(context.get_admin_context())])
+
+    def status(self):
+        from nova_proxy.common import output
+        from nova_proxy.proxy import status
+        self._show('status')
+        output.emit_sections(status.sections(status.gather()))
+
+    def upgrade_check(self):
+        from nova_proxy.cmd import status
+        print('$ nova-compute-proxy-status upgrade check', flush=True)
+        status.Checks().check()
+
+    def metrics(self, names):
+        pass
 
 
 def scenario(cli):
-    say('Building three instances (the proxy picks hosts with room)')
-    uuids = []
-    for name, flavor in (('web-1', 'm1.small'), ('web-2', 'm1.small'),
-                         ('db-1', 'm1.medium')):
-        out = cli('server', 'build', name, '--flavor', flavor, '--wait')
-        uuids.append(_field(out, 'instance_uuid'))
-    out = cli('server', 'list')
+    say('Act 3: three instances',
+        'A build is an operation: the proxy that accepts it journals it, '
+        'picks a host with room and drives the compute through its steps. '
+        '--wait follows it on one line (rewritten in place on a terminal); '
+        'with "-f value -c instance_uuid" the command prints only what a '
+        'script needs.')
+    uuids = [cli.build(name, flavor) for name, flavor in (
+        ('web-1', 'm1.small'), ('web-2', 'm1.small'),
+        ('db-1', 'm1.medium'))]
+    cli.list()
 
-    say('Resizing web-1 to m1.large on the other compute host, watched')
-    source = [line.split()[2] for line in out.splitlines()
-              if line.startswith(uuids[0])][0]
+    source = cli.host_of(uuids[0])
     dest = [c for c in COMPUTES if c != source][0]
-    cli('server', 'resize', uuids[0], '--flavor', 'm1.large', '--host',
-        dest, '--wait')
-    cli('server', 'list')
+    say('Act 4: web-1 grows, and moves to %s' % dest,
+        'A resize to m1.large on the other host: prep_resize on %s, the '
+        'disk copy from %s (its progress shows in the operation), '
+        'finish_resize on %s. Every step is journaled, so a proxy that '
+        'died in the middle would be replaced by another that resumes '
+        'the operation where it stopped.' % (dest, source, dest))
+    cli.resize(uuids[0], 'm1.large', dest)
+    cli.list()
 
-    say('Confirming the resize')
-    cli('server', 'confirm-resize', uuids[0], '--wait')
-    cli('server', 'list')
+    say('Act 5: the resize is confirmed',
+        'Until then the source still holds the old disk, and a revert '
+        'would bring the instance back.')
+    cli.confirm(uuids[0])
+    cli.list()
 
-    say('The operations journal')
-    cli('operation', 'list')
-
-
-def _field(output, name):
-    for line in output.splitlines():
-        parts = line.split(None, 1)
-        if len(parts) == 2 and parts[0].rstrip(':') == name:
-            return parts[1].strip()
-    raise SystemExit('no %s in command output' % name)
+    say('Act 6: what an operator sees',
+        'The journal of every operation; the fleet in one screen; the '
+        'checks to run before and after an upgrade; and the counters a '
+        'Prometheus server would scrape.')
+    cli.operations()
+    cli.status()
+    cli.upgrade_check()
+    cli.metrics(('nova_compute_proxy_operations_total',
+                 'nova_compute_proxy_rpc_calls_total{method="build',
+                 'nova_compute_proxy_live_proxies'))
 
 
 def in_process_mode(state):

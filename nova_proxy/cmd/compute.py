@@ -11,9 +11,11 @@ import sys
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from oslo_log import log as logging
 
+from nova_proxy.common import metrics
 from nova_proxy.common import service
 from nova_proxy.compute import service as compute_service
 from nova_proxy import conf
+from nova_proxy.conf import metrics as metrics_conf
 
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
@@ -21,6 +23,7 @@ CONF = conf.CONF
 
 def main(argv=None):
     compute_service.block_database()
+    CONF.set_default('port', metrics_conf.COMPUTE_PORT, group='metrics')
     service.prepare_service(sys.argv if argv is None else argv,
                             program=compute_service.BINARY)
     if not compute_service.check_proxy_before_fork(CONF.host):
@@ -32,6 +35,11 @@ def main(argv=None):
                   {'topic': CONF.proxy.topic,
                    'exchange': CONF.control_exchange,
                    'timeout': CONF.proxy_client.startup_ping_timeout})
+        return 1
+    try:
+        metrics.setup('compute')
+    except metrics.MetricsUnavailable as e:
+        LOG.error('Cannot start: %s', e)
         return 1
     server = compute_service.ComputeService(CONF.host)
     service.launch(server, workers=1)

@@ -1,5 +1,6 @@
 """``nova-compute-proxy-manage``: operator commands.
 
+    nova-compute-proxy-manage status
     nova-compute-proxy-manage db sync [--version REV]
     nova-compute-proxy-manage db version
     nova-compute-proxy-manage periodic list|tasks
@@ -26,6 +27,7 @@ from nova_proxy import conf
 from nova_proxy.orchestration import cli as orchestration_cli
 from nova_proxy.orchestration import server_cli
 from nova_proxy.periodic import cli as periodic_cli
+from nova_proxy.proxy import status
 
 CONF = conf.CONF
 
@@ -69,6 +71,7 @@ COMMAND_GROUPS.append(orchestration_cli.add_parsers)
 COMMAND_GROUPS.append(server_cli.add_parsers)
 COMMAND_GROUPS.append(key_cli.add_parsers)
 COMMAND_GROUPS.append(broker_cli.add_parsers)
+COMMAND_GROUPS.append(status.add_parsers)
 
 
 def _add_subcommands(subparsers):

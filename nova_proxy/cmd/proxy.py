@@ -10,6 +10,7 @@ import sys
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from oslo_log import log as logging
 
+from nova_proxy.common import metrics
 from nova_proxy.common import rpc
 from nova_proxy.common import service
 from nova_proxy import conf
@@ -32,6 +33,11 @@ def main(argv=None):
         problem = preflight.check_broker(timeout)
     if problem is not None:
         LOG.error('Cannot start: %s', problem)
+        return 1
+    try:
+        metrics.setup('proxy')
+    except metrics.MetricsUnavailable as e:
+        LOG.error('Cannot start: %s', e)
         return 1
     server = proxy_service.ProxyService(CONF.host, workers=CONF.proxy.workers)
     service.launch(server, workers=CONF.proxy.workers)

@@ -19,6 +19,8 @@ import sys
 from oslo_db import exception as db_exc
 import sqlalchemy as sa
 
+from nova_proxy.common import metrics
+
 __all__ = ['is_database_unavailable', 'describe', 'log_failure']
 
 
@@ -52,6 +54,7 @@ def log_failure(log, message, *args):
     back, so no traceback); anything else is logged with its traceback."""
     error = sys.exc_info()[1]
     if error is not None and is_database_unavailable(error):
+        metrics.db_unavailable('background')
         log.warning(message + ': database unavailable: %s',
                     *(args + (describe(error),)))
     else:

@@ -4,7 +4,7 @@
     nova-compute-proxy-manage key create --proxy [--rotate | --force]
     nova-compute-proxy-manage key promote --host HOST | --proxy
     nova-compute-proxy-manage key retire --host HOST | --proxy
-    nova-compute-proxy-manage key list
+    nova-compute-proxy-manage key list [-f FORMAT] [-c COLUMN ...]
 
 Keys are written to ``[proxy] host_keys_dir`` (or ``--dir``): ``<host>.key``
 for a compute host, ``_proxy.key`` for the proxies and operators, mode
@@ -20,6 +20,7 @@ A new host also needs its broker user (``broker permissions --host``,
 import os
 
 from nova_proxy.common import auth
+from nova_proxy.common import output
 from nova_proxy import conf
 from nova_proxy import exception
 
@@ -128,8 +129,7 @@ def _retire():
 
 
 def _list():
-    for who, count in list_keys(CONF.command.key_dir):
-        print('%-40s %s' % (who, count))
+    output.emit_list(('for', 'keys'), list_keys(CONF.command.key_dir))
 
 
 def _add_who(parser):
@@ -170,4 +170,5 @@ def add_parsers(subparsers):
         'list', help='Key files and how many keys each holds.')
     list_parser.add_argument('--dir', dest='key_dir',
                              help='Default: [proxy] host_keys_dir.')
+    output.add_list_options(list_parser)
     list_parser.set_defaults(func=_list)

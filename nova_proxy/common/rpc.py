@@ -25,6 +25,7 @@ from nova_proxy.common import amqp_guard
 from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
+from nova_proxy.common import metrics
 from nova_proxy.common import utils
 from nova_proxy.common import wire_guard
 from nova_proxy import conf
@@ -343,6 +344,7 @@ def remotable(fn):
             except exception.ProxyInternalError:
                 raise messaging.ExpectedException()
 
+    wrapper = metrics.served(method, wrapper)
     wrapper.remotable = True
     return wrapper
 

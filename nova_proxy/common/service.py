@@ -8,24 +8,40 @@ oslo.service's fork rules: ``__init__`` keeps plain values only;
 transports, engines, servers and threads are built in ``start()``, after
 the launcher has forked the worker; ``stop()`` stops taking messages,
 drains what is in flight, then releases everything.
+
+``launch()`` runs the workers as OpenStack daemons do: SIGTERM stops them
+gracefully, SIGHUP reloads the mutable options (``[DEFAULT] debug`` and
+``log_levels``, oslo.log's ``log_config_append``) in every process without
+restarting a worker or dropping a call, and SIGUSR2 writes a Guru
+Meditation Report (oslo.reports: every thread's stack, the options) to
+stderr or ``[oslo_reports] log_dir``.
 """
 
+import logging as std_logging
 import re
 import sys
+import traceback
 
+import cotyledon
 from oslo_config import cfg
 from oslo_log import log as logging
 import oslo_messaging as messaging
+from oslo_reports import guru_meditation_report as gmr
+from oslo_reports import opts as gmr_opts
+from oslo_service import opts as service_opts
 from oslo_service import service
 
+from nova_proxy.common import metrics
 from nova_proxy.common import rpc
 from nova_proxy import conf
+from nova_proxy import version
 
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 __all__ = ['prepare_service', 'config_problem', 'invalid_option_value',
-           'option_rules_broken', 'RPCService', 'launch']
+           'option_rules_broken', 'RPCService', 'launch', 'log_levels',
+           'apply_log_levels']
 
 PROJECT = 'nova-compute-proxy'
 
@@ -60,10 +76,68 @@ def prepare_service(argv=None, default_config_files=None,
     problem = invalid_option_value() or option_rules_broken()
     if problem is not None:
         raise SystemExit('Error: %s' % problem)
+    try:
+        levels = log_levels()
+    except ValueError as e:
+        raise SystemExit('Error: %s' % e)
     if quiet_loggers and not CONF.debug:
         CONF.set_override('default_log_levels', CONF.default_log_levels + [
             '%s=CRITICAL' % name for name in quiet_loggers])
     logging.setup(CONF, program)
+    apply_log_levels(levels)
+    CONF.register_mutate_hook(_on_mutate)
+
+
+_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
+
+
+def log_levels(items=None):
+    """``[(logger, LEVEL)]`` of ``[DEFAULT] log_levels``.
+
+    :raises: ValueError naming the first item that is not ``logger=LEVEL``
+    """
+    pairs = []
+    for item in CONF.log_levels if items is None else items:
+        name, sep, level = item.partition('=')
+        level = level.strip().upper()
+        if not sep or not name.strip() or level not in _LEVELS:
+            raise ValueError(
+                '[DEFAULT] log_levels: %r is not logger=LEVEL with LEVEL '
+                'one of %s' % (item, ', '.join(_LEVELS)))
+        pairs.append((name.strip(), level))
+    return pairs
+
+
+# The loggers whose level log_levels set in this process.
+_leveled = set()
+
+
+def apply_log_levels(levels):
+    """Set the levels of ``log_levels()``; on SIGHUP again, after oslo.log
+    has applied ``debug``. A logger set before and not named now goes back
+    to the level of its parent."""
+    names = {name for name, _ in levels}
+    for name in _leveled - names:
+        std_logging.getLogger(name).setLevel(std_logging.NOTSET)
+    for name, level in levels:
+        std_logging.getLogger(name).setLevel(level)
+    _leveled.clear()
+    _leveled.update(names)
+
+
+def _on_mutate(conf, fresh):
+    # fresh: {(group, option): (old, new)} of the mutable options that
+    # changed (oslo.log has applied debug already).
+    try:
+        levels = log_levels()
+    except ValueError as e:
+        LOG.error('Not applied: %s', e)
+        return
+    apply_log_levels(levels)
+    if fresh:
+        LOG.info('Reloaded options: %s', ', '.join(
+            '[%s] %s' % (group or 'DEFAULT', name)
+            for group, name in sorted(fresh, key=str)))
 
 
 # (smaller option, larger option, why): pairs of options whose help says
@@ -215,10 +289,62 @@ class RPCService(service.Service):
         """Free what ``start()`` took beyond the RPC server."""
 
 
+class _Worker(cotyledon.Service):
+    """One worker process running ``rpc_service``.
+
+    What oslo.service's threading launcher runs, with one difference: it
+    reloads in place on SIGHUP. oslo.service 4.8's worker wrapper has no
+    ``reload()``, so cotyledon's default ends the worker and forks a new
+    one (every worker re-joins the liveness table and the queues, and a
+    call in flight meets a stopping server); cotyledon's oslo.config glue
+    defines a reloading hook for workers but never installs it.
+    """
+
+    def __init__(self, worker_id, rpc_service):
+        super().__init__(worker_id)
+        self.rpc_service = rpc_service
+
+    def run(self):
+        try:
+            self.rpc_service.start()
+            self.rpc_service.wait()
+        except Exception:
+            traceback.print_exc()
+            sys.exit(1)
+
+    def terminate(self):
+        self.rpc_service.stop()
+        metrics.forget_worker()
+
+    def reload(self):
+        LOG.info('SIGHUP: reloading the mutable options of %s',
+                 type(self.rpc_service).__name__)
+        CONF.mutate_config_files()
+        self.rpc_service.reset()
+
+
+def _reload_launcher():
+    # The launcher's own copy, which later forked workers inherit.
+    CONF.mutate_config_files()
+
+
+def setup_reports():
+    """SIGUSR2 writes a Guru Meditation Report; the handler is inherited
+    by the workers forked after."""
+    gmr_opts.set_defaults(CONF)
+    gmr.TextGuruMeditation.setup_autorun(version, service_name=PROJECT,
+                                         conf=CONF)
+
+
 def launch(rpc_service, workers=1):
-    launcher = service.launch(CONF, rpc_service, workers=workers,
-                              restart_method='mutate')
-    launcher.wait()
+    """Run ``workers`` processes of ``rpc_service`` until SIGTERM."""
+    service_opts.register_service_opts(CONF)
+    setup_reports()
+    manager = cotyledon.ServiceManager(
+        graceful_shutdown_timeout=CONF.graceful_shutdown_timeout)
+    manager.register_hooks(on_reload=_reload_launcher)
+    manager.add(_Worker, workers, args=(rpc_service,))
+    manager.run()
 
 
 def make_target(topic, server=None, namespace=None, version=None):

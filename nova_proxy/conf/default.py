@@ -28,6 +28,18 @@ default_opts = [
                     'path, or start the service in a directory of its own '
                     '(the shipped systemd units run it in '
                     '/var/lib/nova-compute-proxy, their StateDirectory).'),
+    cfg.ListOpt('log_levels',
+                default=[],
+                mutable=True,
+                help='Levels of single loggers, as ``logger=LEVEL`` pairs '
+                     '(for example ``nova_proxy.db=DEBUG,'
+                     'oslo.messaging=WARNING``), applied after '
+                     'default_log_levels and debug. Mutable: change it and '
+                     'send the daemon SIGHUP (``systemctl reload``) to '
+                     'apply it without a restart, as ``debug``; a logger '
+                     'removed from the list goes back to the level of its '
+                     'parent. Possible levels: DEBUG, INFO, WARNING, ERROR, '
+                     'CRITICAL.'),
 ]
 
 

@@ -12,6 +12,7 @@ import collections
 from nova_proxy.conf import compute
 from nova_proxy.conf import database
 from nova_proxy.conf import default
+from nova_proxy.conf import metrics
 from nova_proxy.conf import orchestration
 from nova_proxy.conf import periodic
 from nova_proxy.conf import proxy
@@ -19,9 +20,9 @@ from nova_proxy.conf import proxy_client
 from nova_proxy.conf import upgrade_levels
 
 MODULES = (default, proxy, proxy_client, upgrade_levels, database, compute,
-           orchestration, periodic)
+           orchestration, periodic, metrics)
 
-COMPUTE_MODULES = (default, proxy_client, upgrade_levels, compute)
+COMPUTE_MODULES = (default, proxy_client, upgrade_levels, compute, metrics)
 
 # The [proxy] options a compute service reads as well: the topic it calls
 # the proxies on, and the replay window and nonce cache of the checks of
@@ -56,8 +57,11 @@ def set_compute_defaults():
     """Defaults we change in libraries' options, as a compute service has
     them (``oslo.config.opts.defaults`` entry point: the generator calls
     it before listing options)."""
+    from oslo_config import cfg
+
     from nova_proxy.common import rpc
     rpc.set_defaults()
+    cfg.set_defaults(metrics.metrics_opts, port=metrics.COMPUTE_PORT)
 
 
 def set_defaults():

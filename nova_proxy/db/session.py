@@ -24,6 +24,7 @@ import sqlite3
 import threading
 
 from oslo_db import api as oslo_db_api
+from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import enginefacade
 from oslo_log import log as logging
 from oslo_utils import timeutils
@@ -34,6 +35,7 @@ from sqlalchemy.sql import expression
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
+from nova_proxy.common import metrics
 from nova_proxy import conf
 from nova_proxy.db import guard
 
@@ -307,6 +309,7 @@ def _run_once_more_if_lost(fn):
     except Exception as e:
         if done or not db_errors.is_database_unavailable(e):
             raise
+        metrics.db_retry('connection_lost')
         LOG.info('Database connection lost before the transaction '
                  'committed (%s): running it again on a new connection',
                  db_errors.describe(e))
@@ -350,13 +353,27 @@ _wrap_deadlock_retry = oslo_db_api.wrap_db_retry(
     inc_retry_interval=True, max_retry_interval=1)
 
 
+def _counting_deadlocks(scoped):
+    """``scoped``, each deadlock it meets counted as a retry (after its
+    fifth, ``_wrap_deadlock_retry`` gives up instead; counted all the
+    same)."""
+    @functools.wraps(scoped)
+    def wrapper(*args, **kwargs):
+        try:
+            return scoped(*args, **kwargs)
+        except db_exc.DBDeadlock:
+            metrics.db_retry('deadlock')
+            raise
+    return wrapper
+
+
 def _retry_on_deadlock(scoped):
     """``scoped`` retried whole on deadlock, unless it runs nested in
     another transaction: the database has then rolled back (MariaDB) or
     aborted (PostgreSQL) the outer transaction too, so retrying the nested
     part alone would write it without the outer one's earlier writes, or
     fail; the outermost transaction is retried instead."""
-    retried = _wrap_deadlock_retry(scoped)
+    retried = _wrap_deadlock_retry(_counting_deadlocks(scoped))
 
     @functools.wraps(scoped)
     def wrapper(*args, **kwargs):

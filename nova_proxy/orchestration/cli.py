@@ -1,60 +1,41 @@
 """``nova-compute-proxy-manage operation list|show``: see the journal.
 
     nova-compute-proxy-manage operation list [--instance UUID]
-                                             [--status STATUS] [--limit N]
-    nova-compute-proxy-manage operation show ID
+        [--status STATUS] [--limit N] [-f table|json|yaml|value|csv]
+        [-c COLUMN ...]
+    nova-compute-proxy-manage operation show ID [-f table|json|yaml|value]
 
 Reads the ``operations`` table directly (the manage command runs where the
-database is reachable), so it works while every proxy is down.
+database is reachable), so it works while every proxy is down. In the
+table, an error longer than 60 characters is cut; the other formats carry
+it whole.
 """
 
-import json
-
+from nova_proxy.common import context as np_context
+from nova_proxy.common import output
 from nova_proxy.common import states
 from nova_proxy import conf
-from nova_proxy.common import context as np_context
 from nova_proxy.orchestration import journal
 
 CONF = conf.CONF
 
-__all__ = ['add_parsers']
+__all__ = ['add_parsers', 'LIST_COLUMNS', 'RECORD_FIELDS']
 
-_LIST_COLUMNS = ('id', 'kind', 'instance_uuid', 'status', 'step',
-                 'progress', 'owner', 'epoch', 'attempts', 'updated_at',
-                 'error')
+LIST_COLUMNS = ('id', 'kind', 'instance_uuid', 'status', 'step',
+                'progress', 'owner', 'epoch', 'attempts', 'updated_at',
+                'error')
+RECORD_FIELDS = ('id', 'kind', 'instance_uuid', 'status', 'step',
+                 'progress', 'owner', 'epoch', 'attempts', 'migration_id',
+                 'created_at', 'updated_at', 'step_started_at',
+                 'finished_at', 'error', 'params', 'state')
+
+_ERROR_WIDTH = 60
 
 
-def _cell(value, width=None):
-    text = '' if value is None else str(value)
-    if width and len(text) > width:
-        text = text[:width - 3] + '...'
+def _short(text):
+    if text and len(text) > _ERROR_WIDTH:
+        return text[:_ERROR_WIDTH - 3] + '...'
     return text
-
-
-def format_table(records):
-    """The records as a plain text table, one line each."""
-    rows = [[_cell(r[c], 60 if c == 'error' else None)
-             for c in _LIST_COLUMNS] for r in records]
-    widths = [max([len(c)] + [len(row[i]) for row in rows])
-              for i, c in enumerate(_LIST_COLUMNS)]
-    lines = ['  '.join(c.ljust(w) for c, w in zip(_LIST_COLUMNS, widths))]
-    lines += ['  '.join(v.ljust(w) for v, w in zip(row, widths))
-              for row in rows]
-    return '\n'.join(line.rstrip() for line in lines)
-
-
-def format_record(record):
-    lines = []
-    for key in ('id', 'kind', 'instance_uuid', 'status', 'step',
-                'progress', 'owner', 'epoch', 'attempts', 'migration_id',
-                'created_at', 'updated_at', 'step_started_at',
-                'finished_at', 'error'):
-        lines.append('%-16s %s' % (key, _cell(record.get(key))))
-    lines.append('%-16s %s' % ('params', json.dumps(record['params'],
-                                                    sort_keys=True)))
-    lines.append('%-16s %s' % ('state', json.dumps(record['state'],
-                                                   sort_keys=True)))
-    return '\n'.join(lines)
 
 
 def _list():
@@ -62,12 +43,14 @@ def _list():
                               instance_uuid=CONF.command.instance,
                               status=CONF.command.status,
                               limit=CONF.command.limit)
-    print(format_table(records))
+    output.emit_list(LIST_COLUMNS,
+                     [[r[c] for c in LIST_COLUMNS] for r in records],
+                     table_cells={'error': _short})
 
 
 def _show():
-    print(format_record(journal.get(np_context.get_admin_context(),
-                                    CONF.command.id)))
+    output.emit_one(journal.get(np_context.get_admin_context(),
+                                CONF.command.id), RECORD_FIELDS)
 
 
 def add_parsers(subparsers):
@@ -84,7 +67,9 @@ def add_parsers(subparsers):
                          help='Only operations in this status.')
     listing.add_argument('--limit', type=int, default=100,
                          help='At most this many (default 100).')
+    output.add_list_options(listing)
     listing.set_defaults(func=_list)
     show = actions.add_parser('show', help='Show one operation.')
     show.add_argument('id', help='The operation id.')
+    output.add_show_options(show)
     show.set_defaults(func=_show)

@@ -26,6 +26,7 @@ from oslo_log import log as logging
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
+from nova_proxy.common import metrics
 from nova_proxy.common import states
 from nova_proxy import conf
 from nova_proxy.orchestration import hooks as test_hooks
@@ -172,6 +173,8 @@ class Engine:
                                   self.member)
             if record is None:
                 continue
+            metrics.takeover('restart' if owner == self.member
+                             else 'dead_owner')
             LOG.warning('Took operation %(id)s (%(kind)s of %(uuid)s) from '
                         '%(owner)s at epoch %(epoch)s, attempt %(n)s',
                         {'id': op_id, 'kind': record['kind'],

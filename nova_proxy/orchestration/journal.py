@@ -24,6 +24,7 @@ from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import sqlalchemy as sa
 
+from nova_proxy.common import metrics
 from nova_proxy import exception
 from nova_proxy.db.api import operations as db_operations
 
@@ -38,7 +39,6 @@ to_record = db_operations.to_record
 get = db_operations.operation_get
 get_all = db_operations.operation_get_all
 active_for_instance = db_operations.operation_get_active_for_instance
-fenced_write = db_operations.operation_fenced_write
 candidates = db_operations.operation_candidates
 
 
@@ -87,7 +87,19 @@ def create(context, operation_id, kind, instance_uuid, owner, params=None,
                           expected_instance), False
     if not created:
         return check_same(record, kind, expected_instance), False
+    metrics.operation(kind, record['status'])
     return record, True
+
+
+def fenced_write(context, op, values=None, then=None):
+    """``db.api.operations.operation_fenced_write``, each write refused
+    (``StaleEpoch``: another proxy owns the operation now) counted."""
+    try:
+        return db_operations.operation_fenced_write(context, op, values,
+                                                    then=then)
+    except exception.StaleEpoch:
+        metrics.fenced_write()
+        raise
 
 
 def _lock_timed_out(error):

@@ -35,6 +35,7 @@ import oslo_messaging as messaging
 import sqlalchemy as sa
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import metrics
 from nova_proxy.common import states
 from nova_proxy import conf
 from nova_proxy import exception
@@ -141,6 +142,7 @@ class Runner:
         self._write(op, {'status': states.OP_DONE, 'step': None,
                          'progress': 100, 'error': None,
                          'finished_at': db_session.utcnow()})
+        metrics.operation(op['kind'], states.OP_DONE)
         LOG.info('Operation %(id)s (%(kind)s of %(uuid)s) done',
                  {'id': op['id'], 'kind': op['kind'],
                   'uuid': op['instance_uuid']})
@@ -233,6 +235,7 @@ class Runner:
             values['error'] = ('%s; final writes skipped: %s' % (
                 error, _error_text(e)))[:4000]
             self._write(op, values)
+        metrics.operation(op['kind'], status)
         LOG.warning('Operation %(id)s ended %(status)s: %(error)s',
                     {'id': op['id'], 'status': status, 'error': error})
 

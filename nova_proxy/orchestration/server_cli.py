@@ -2,22 +2,31 @@
 
 These commands go through the proxies' ``compute_task`` API over RPC, as
 any client would, so they need ``transport_url``; ``server list`` reads the
-database. ``--wait`` (and ``server watch``) polls the operation and prints
-each change of step, progress or status until it ends.
+database.
 
-    server list [--host HOST]
-    server build NAME [--flavor F] [--host HOST] [--wait]
-    server resize UUID --flavor F [--host HOST] [--wait]
-    server migrate UUID [--host HOST] [--wait]
-    server confirm-resize UUID [--wait]
-    server revert-resize UUID [--wait]
-    server watch OPERATION_ID
+    server list [--host HOST] [-f FORMAT] [-c COLUMN]
+    server build NAME [--flavor F] [--host HOST] [--wait] [-f FORMAT]
+    server resize UUID --flavor F [--host HOST] [--wait] [-f FORMAT]
+    server migrate UUID [--host HOST] [--wait] [-f FORMAT]
+    server confirm-resize UUID [--wait] [-f FORMAT]
+    server revert-resize UUID [--wait] [-f FORMAT]
+    server watch OPERATION_ID [-f FORMAT]
+
+A command that starts an operation prints one line saying what was
+accepted; with ``-f json|yaml|value|table`` it prints the operation's
+record instead (``-f value -c id`` is the id alone, for scripts).
+``--wait`` and ``server watch`` follow the operation on one progress line
+(rewritten in place on a terminal, a line per change when piped) until it
+ends, then print how it ended; with ``-f``, the progress goes to stderr
+and the final record to stdout. The exit status is 1 when the operation
+failed or rolled back.
 """
 
 import sys
 import time
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import output
 from nova_proxy.common import states
 from nova_proxy.common import utils
 from nova_proxy import conf
@@ -27,7 +36,8 @@ from nova_proxy.orchestration import rpcapi
 CONF = conf.CONF
 
 __all__ = ['add_parsers', 'FLAVORS', 'watch', 'list_instances', 'build',
-           'resize', 'migrate', 'confirm_resize', 'revert_resize']
+           'resize', 'migrate', 'confirm_resize', 'revert_resize',
+           'accepted_line', 'progress_text']
 
 # The flavors these commands know by name. The API takes any flavor dict;
 # this table is only the command line's shorthand.
@@ -83,34 +93,76 @@ def _api():
     return _BoundedAPI(rpcapi.ComputeTaskAPI())
 
 
-def watch(operation_id, interval=0.5, out=None, api=None):
-    """Print the operation's changes until it ends; return the record."""
-    out = out or sys.stdout
+def progress_text(record, elapsed=None):
+    """The progress line of an operation."""
+    text = '%s %s of %s: %s' % (record['id'], record['kind'],
+                                record['instance_uuid'], record['status'])
+    if record['status'] not in states.OP_FINAL_STATUSES:
+        text += ', step %s, %s%%, on %s' % (record['step'] or '-',
+                                            record['progress'],
+                                            record['owner'])
+    if elapsed is not None:
+        text += ' (%.0f s)' % elapsed
+    return text
+
+
+def _ended_text(record, elapsed):
+    text = 'Operation %s %s after %.1f s' % (
+        record['id'], record['status'].replace('_', ' '), elapsed)
+    if record.get('error'):
+        text += ': %s' % record['error']
+    return text
+
+
+def watch(operation_id, interval=0.5, out=None, api=None, clock=None):
+    """Follow the operation on one progress line until it ends; returns
+    the final record."""
+    progress = output.Progress(out)
     api = api or _api()
+    clock = clock or time.monotonic
+    started = clock()
     last = None
     while True:
         record = api.operation_get(_context(), operation_id)
         seen = (record['status'], record['step'], record['progress'],
                 record['owner'])
-        if seen != last:
-            out.write('  %-11s step=%-22s progress=%3s%% owner=%s\n'
-                      % (record['status'], record['step'],
-                         record['progress'], record['owner']))
-            out.flush()
+        # On a terminal the seconds tick on; in a log, a line per change.
+        if progress.tty or seen != last:
+            progress.update(progress_text(
+                record, clock() - started if progress.tty else None))
             last = seen
         if record['status'] in states.OP_FINAL_STATUSES:
-            if record.get('error'):
-                out.write('  error: %s\n' % record['error'])
+            progress.finish(_ended_text(record, clock() - started))
             return record
         time.sleep(interval)
 
 
+def accepted_line(record):
+    """The one line a command that starts an operation prints."""
+    return ('Accepted %s of instance %s as operation %s (%s on %s); follow '
+            'it with: nova-compute-proxy-manage server watch %s'
+            % (record['kind'].replace('_', ' '), record['instance_uuid'],
+               record['id'], record['status'], record['owner'],
+               record['id']))
+
+
+def _formatted():
+    """The -f of the command line, or None (the one line)."""
+    if 'command' not in CONF:
+        return None
+    return getattr(CONF.command, 'output_format', None)
+
+
 def _start(record, wait, out):
     out = out or sys.stdout
-    out.write(operation_cli.format_record(record) + '\n')
+    fmt = _formatted()
     if wait:
-        out.write('Watching operation %s:\n' % record['id'])
-        record = watch(record['id'], out=out)
+        # Progress on stderr when stdout carries a format for a script.
+        record = watch(record['id'], out=sys.stderr if fmt else out)
+    elif fmt is None:
+        out.write(accepted_line(record) + '\n')
+    if fmt is not None:
+        output.emit_one(record, operation_cli.RECORD_FIELDS, out=out)
     return record
 
 
@@ -122,25 +174,22 @@ def flavor_named(name):
                          % (name, ', '.join(sorted(FLAVORS))))
 
 
+_INSTANCE_COLUMNS = ('uuid', 'name', 'host', 'flavor', 'vm_state',
+                     'task_state', 'power_state')
+
+
 def list_instances(host=None, out=None):
-    """Print the live instances (of ``host``) as a table."""
-    out = out or sys.stdout
+    """Print the live instances (of ``host``); returns them."""
     from nova_proxy.db import api as db
     ctx = _context()
     if host:
         instances = db.instance_get_all_by_host(ctx, host)
     else:
         instances = db.instance_get_all_by_filters(ctx)
-    rows = [('UUID', 'NAME', 'HOST', 'FLAVOR', 'VM_STATE', 'TASK_STATE',
-             'POWER')]
-    for i in instances:
-        rows.append((i['uuid'], i['display_name'] or '', i['host'] or '',
-                     i['instance_type_name'] or '', i['vm_state'] or '',
-                     i['task_state'] or '-', str(i['power_state'])))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for row in rows:
-        out.write('  '.join(v.ljust(w) for v, w in zip(row, widths))
-                  .rstrip() + '\n')
+    output.emit_list(_INSTANCE_COLUMNS, [
+        (i['uuid'], i['display_name'], i['host'], i['instance_type_name'],
+         i['vm_state'], i['task_state'], i['power_state'])
+        for i in instances], out=out)
     return instances
 
 
@@ -200,7 +249,12 @@ def _list():
 
 
 def _watch():
-    _exit_unless_done(watch(CONF.command.operation_id))
+    fmt = _formatted()
+    record = watch(CONF.command.operation_id,
+                   out=sys.stderr if fmt else None)
+    if fmt is not None:
+        output.emit_one(record, operation_cli.RECORD_FIELDS)
+    _exit_unless_done(record)
 
 
 def add_parsers(subparsers):
@@ -214,11 +268,13 @@ def add_parsers(subparsers):
     listing = actions.add_parser('list', help='List live instances.')
     listing.add_argument('--host', dest='target_host',
                          help='Only the instances of this host.')
+    output.add_list_options(listing)
     listing.set_defaults(func=_list)
 
     def with_wait(p):
         p.add_argument('--wait', action='store_true',
-                       help='Watch the operation until it ends.')
+                       help='Follow the operation until it ends.')
+        output.add_show_options(p, default=None)
         return p
 
     build_parser = with_wait(actions.add_parser('build',
@@ -264,7 +320,8 @@ def add_parsers(subparsers):
     revert_parser.set_defaults(
         func=_command(revert_resize, 'uuid', 'wait'))
 
-    watch_p = actions.add_parser('watch', help='Watch an operation until '
+    watch_p = actions.add_parser('watch', help='Follow an operation until '
                                                'it ends.')
     watch_p.add_argument('operation_id')
+    output.add_show_options(watch_p, default=None)
     watch_p.set_defaults(func=_watch)

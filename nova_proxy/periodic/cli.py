@@ -1,19 +1,21 @@
 """``nova-compute-proxy-manage periodic``: what the periodic tasks did.
 
     nova-compute-proxy-manage periodic list [--task T] [--member M]
-                                            [--period N] [--limit N] [--json]
-    nova-compute-proxy-manage periodic tasks
+        [--period N] [--limit N] [--long] [-f FORMAT] [-c COLUMN ...]
+    nova-compute-proxy-manage periodic tasks [-f FORMAT] [-c COLUMN ...]
 
 ``list`` prints the run records, newest first: task, period, the proxy
 that ran it, when (database clock), how many items, the result, and the
-items themselves. ``tasks`` prints each task with its kind, interval,
-whether it is enabled here, its current period, and the live proxies that
-share it.
+items themselves (the first few in the table, all in the other formats);
+``--long`` adds the details (outcomes per item, errors, clock offset).
+``tasks`` prints each task with its kind, interval, whether it is enabled
+here, its current period, and (under the table) the live proxies that
+share it. ``-f json|yaml|value|csv`` as for every listing
+(``nova_proxy.common.output``).
 """
 
-import json
-
 from nova_proxy.common import context as np_context
+from nova_proxy.common import output
 from nova_proxy import conf
 from nova_proxy.periodic import claims
 from nova_proxy.periodic import clock
@@ -34,16 +36,9 @@ def _short(items):
                              len(items) - _ITEMS_SHOWN)
 
 
-def _table(headers, rows):
-    rows = [[('' if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows])
-              for i, h in enumerate(headers)]
-    lines = ['  '.join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines.append('  '.join('-' * w for w in widths))
-    for row in rows:
-        lines.append('  '.join(v.ljust(w)
-                               for v, w in zip(row, widths)).rstrip())
-    return '\n'.join(lines)
+_RUN_COLUMNS = ('task', 'period', 'proxy', 'started_at', 'items', 'result',
+                'handled')
+_TASK_COLUMNS = ('task', 'kind', 'interval', 'enabled', 'period')
 
 
 def list_runs():
@@ -53,14 +48,13 @@ def list_runs():
     runs = claims.run_list(np_context.get_admin_context(), task=cmd.task,
                            period=cmd.period, owner=cmd.member,
                            limit=cmd.limit)
-    if cmd.json:
-        print(json.dumps(runs, indent=2, sort_keys=True))
-        return
-    print(_table(
-        ['task', 'period', 'proxy', 'started_at', 'items', 'result',
-         'handled'],
+    columns = _RUN_COLUMNS + (('details',) if cmd.long else ())
+    output.emit_list(
+        columns,
         [[r['task'], r['period'], r['owner'], r['started_at'], r['items'],
-          r['result'], _short(r['handled'])] for r in runs]))
+          r['result'], r['handled']] + ([r['details']] if cmd.long else [])
+         for r in runs],
+        table_cells={'handled': _short})
 
 
 def show_tasks():
@@ -72,9 +66,10 @@ def show_tasks():
         rows.append([task.name, 'global' if task.is_global else 'per-item',
                      task.interval, task.enabled,
                      clock.period_of(now, task.interval)])
-    print(_table(['task', 'kind', 'interval', 'enabled', 'period'], rows))
-    print('\nlive proxies (%d): %s' % (len(members),
-                                       ', '.join(members) or 'none'))
+    output.emit_list(_TASK_COLUMNS, rows)
+    if CONF.command.output_format == 'table':
+        print('live proxies (%d): %s' % (len(members),
+                                         ', '.join(members) or 'none'))
 
 
 def _run(func):
@@ -100,9 +95,12 @@ def add_parsers(subparsers):
     runs.add_argument('--period', type=int, help='Only this period.')
     runs.add_argument('--limit', type=int, default=50,
                       help='At most this many runs (default 50; 0: all).')
-    runs.add_argument('--json', action='store_true',
-                      help='Print JSON, with every item and the details.')
+    runs.add_argument('--long', action='store_true',
+                      help='Add the details of each run (outcomes per '
+                           'item, errors, clock offset).')
+    output.add_list_options(runs)
     runs.set_defaults(func=_run(list_runs))
     tasks = actions.add_parser(
         'tasks', help='The tasks, their intervals and the live proxies.')
+    output.add_list_options(tasks)
     tasks.set_defaults(func=_run(show_tasks))

@@ -31,6 +31,7 @@ from oslo_log import log as logging
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
+from nova_proxy.common import metrics
 from nova_proxy import conf
 from nova_proxy.periodic import claims
 from nova_proxy.periodic import clock
@@ -69,6 +70,9 @@ class TaskLoop:
         self.swept_at = None
         self.sweeps = 0
         self.offset = None
+        # The database's time at this loop's first wake-up: no run was
+        # due here before it.
+        self.first_tick = None
 
     # -- thread -----------------------------------------------------------
 
@@ -99,6 +103,8 @@ class TaskLoop:
         wake-up."""
         interval = self.task.interval
         now = clock.db_now(self.context)
+        if self.first_tick is None:
+            self.first_tick = now
         # Read right after the database's clock, so that the run records
         # show this proxy's skew, not the time the run took.
         self.offset = round((clock.local_now(self.skew) - now)
@@ -145,6 +151,7 @@ class TaskLoop:
         claims.record_run(self.context, name, period, self.member, now,
                           handled, result, details,
                           duration=time.monotonic() - started)
+        self._count(result, now, period)
         return True
 
     def sweep(self, now, period, members):
@@ -212,7 +219,18 @@ class TaskLoop:
         claims.record_run(self.context, name, period, self.member, now,
                           handled, result, details,
                           duration=time.monotonic() - started)
+        self._count(result, now, period)
         return handled
+
+    def _count(self, result, now, period):
+        """The run in the metrics, with how late it began after it was
+        due: the start of its period, or of this loop when later (by the
+        database's clock)."""
+        due = clock.period_start(period, self.task.interval)
+        if self.first_tick is not None and self.first_tick > due:
+            due = self.first_tick
+        metrics.periodic_run(self.task.name, result,
+                             clock.to_unix(now) - clock.to_unix(due))
 
     def _handle(self, items, now):
         if not items:

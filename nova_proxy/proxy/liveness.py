@@ -19,6 +19,7 @@ import threading
 from oslo_log import log as logging
 
 from nova_proxy.common import db_errors
+from nova_proxy.common import metrics
 from nova_proxy import conf
 from nova_proxy.db.api import proxies as db_proxies
 
@@ -78,7 +79,7 @@ class Heartbeat:
         self._thread = None
 
     def start(self):
-        heartbeat_once(self.context, self.member, self.host)
+        heartbeat_once(self.context, self.member, self.host, starting=True)
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name='proxy-heartbeat')
         self._thread.start()
@@ -87,6 +88,8 @@ class Heartbeat:
         while not self._stop.wait(CONF.proxy.heartbeat_interval):
             try:
                 heartbeat_once(self.context, self.member, self.host)
+                if metrics.enabled():
+                    metrics.live_proxies(len(live_members(self.context)))
             except Exception:
                 db_errors.log_failure(LOG, 'Proxy heartbeat of %s failed',
                                       self.member)

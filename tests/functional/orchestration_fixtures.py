@@ -87,12 +87,13 @@ class Orchestra:
     # -- processes --------------------------------------------------------
 
     def start_proxy(self, name, hook=None, liveness_deadline=None,
-                    wait=True):
+                    wait=True, extra=None):
         env = {hooks.ENV: hook} if hook else {hooks.ENV: ''}
         proc = self.cluster.start(
             'proxy', name,
-            extra=proxy_options(self.cluster.exchange,
-                                liveness_deadline or LIVENESS_DEADLINE),
+            extra=_merge(proxy_options(self.cluster.exchange,
+                                       liveness_deadline or
+                                       LIVENESS_DEADLINE), extra or {}),
             env=env)
         self.procs[name] = proc
         if wait:
@@ -104,10 +105,12 @@ class Orchestra:
             self.ctx, deadline=LIVENESS_DEADLINE), timeout=60,
             message='proxy %s live' % name)
 
-    def start_compute(self, name, wait=True, env=None):
-        proc = self.cluster.start('compute', name,
-                                  extra=compute_options(self.cluster.exchange),
-                                  env=env)
+    def start_compute(self, name, wait=True, env=None, extra=None):
+        proc = self.cluster.start(
+            'compute', name,
+            extra=_merge(compute_options(self.cluster.exchange),
+                         extra or {}),
+            env=env)
         self.procs[name] = proc
         if wait:
             wait_for(lambda: scheduler.compute_host_up(self.ctx, name) and

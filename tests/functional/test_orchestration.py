@@ -82,11 +82,11 @@ def test_resize_confirm_and_migrate_revert(orchestra):
     assert [r['kind'] for r in state] == ['revert_resize', 'migrate',
                                           'build']
 
-    listing = _manage(o, 'operation', 'list', '--instance', first)
+    listing = _manage(o, 'operation', 'list', '--instance', first, '-f',
+                      'value', '-c', 'kind', '-c', 'status')
     assert listing.returncode == 0, listing.stderr
-    lines = listing.stdout.splitlines()
-    assert len(lines) == 4      # header, build, migrate, confirm
-    assert all(' done ' in line for line in lines[1:])
+    assert listing.stdout.splitlines() == [
+        'confirm_resize done', 'migrate done', 'build done']
 
 
 def test_failed_step_rolls_back_and_bad_requests_are_named(orchestra):

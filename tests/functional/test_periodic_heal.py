@@ -9,6 +9,7 @@ one journaled ``confirm_resize`` operation of the orchestration API.
 
 import collections
 import datetime
+import json
 import re
 import subprocess
 import sys
@@ -149,21 +150,20 @@ def test_each_stuck_state_ends_as_the_table_says(cluster, pg,
     out = subprocess.run(
         [sys.executable, '-m', 'nova_proxy.cmd.manage', '--config-file',
          cluster.processes[0].conf_path, 'periodic', 'list', '--task',
-         'heal_stuck_instances'], capture_output=True, text=True,
-        timeout=60, check=True).stdout
-    lines = out.splitlines()
-    assert lines[0].split() == ['task', 'period', 'proxy', 'started_at',
-                                'items', 'result', 'handled']
-    assert all(line.split()[0] == 'heal_stuck_instances'
-               for line in lines[2:]) and len(lines) > 2
-    assert sum(int(line.split()[4]) for line in lines[2:]) == sum(
-        r['items'] for r in runs)
+         'heal_stuck_instances', '-f', 'json'], capture_output=True,
+        text=True, timeout=60, check=True).stdout
+    listed = json.loads(out)
+    assert list(listed[0]) == ['task', 'period', 'proxy', 'started_at',
+                               'items', 'result', 'handled']
+    assert {r['task'] for r in listed} == {'heal_stuck_instances'}
+    assert sum(r['items'] for r in listed) == sum(r['items'] for r in runs)
     tasks = subprocess.run(
         [sys.executable, '-m', 'nova_proxy.cmd.manage', '--config-file',
          cluster.processes[0].conf_path, 'periodic', 'tasks'],
         capture_output=True, text=True, timeout=60, check=True).stdout
     assert 'live proxies (2): h1, h2' in tasks
-    assert re.search(r'heal_stuck_instances +per-item +1 +True', tasks)
+    assert re.search(r'\| heal_stuck_instances +\| per-item +\| +1 \| '
+                     r'True +\|', tasks)
     bad = subprocess.run(
         [sys.executable, '-m', 'nova_proxy.cmd.manage', '--config-file',
          cluster.processes[0].conf_path, 'periodic', 'list', '--task',

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
+from nova_proxy import version
 
 __all__ = ['proxy_heartbeat', 'proxy_members']
 
@@ -16,18 +17,23 @@ _PROXIES = models.Proxy.__table__
 
 
 @db_session.core_writer
-def proxy_heartbeat(context, member, host, stopped=False):
-    """Insert or refresh ``member``'s row with the database's clock."""
+def proxy_heartbeat(context, member, host, stopped=False, starting=False):
+    """Insert or refresh ``member``'s row with the database's clock, and
+    the release this process runs (``nova_proxy.version``); ``starting``:
+    the worker (re)starts now (``started_at``)."""
     connection = context.connection
     now = db_session.db_utcnow()
+    values = dict(heartbeat_at=now, host=host, pid=os.getpid(),
+                  stopped=stopped, release=version.release())
+    if starting:
+        values['started_at'] = now
     result = connection.execute(
         sa.update(_PROXIES).where(_PROXIES.c.member == member)
-        .values(heartbeat_at=now, host=host, pid=os.getpid(),
-                stopped=stopped))
+        .values(**values))
     if result.rowcount == 0:
         connection.execute(sa.insert(_PROXIES).values(
             member=member, host=host, pid=os.getpid(), started_at=now,
-            heartbeat_at=now, stopped=stopped))
+            heartbeat_at=now, stopped=stopped, release=version.release()))
 
 
 @db_session.core_reader

@@ -60,7 +60,8 @@ class Proxy(Base):
     ``member`` is ``<host>`` plus the worker slot, stable across restarts, so
     a restarted proxy finds its own unfinished operations.
     ``heartbeat_at`` is written with the database's clock, so the proxies'
-    own clocks never decide who is alive.
+    own clocks never decide who is alive; ``started_at`` is when the
+    worker last started.
     """
 
     __tablename__ = 'proxies'
@@ -71,6 +72,8 @@ class Proxy(Base):
     started_at = mapped_column(Timestamp, nullable=False)
     heartbeat_at = mapped_column(Timestamp, nullable=False)
     stopped = mapped_column(Boolean, nullable=False, default=False)
+    # nova_proxy.version.release() of the worker, at its latest heartbeat.
+    release = mapped_column(String(255))
 
 
 class PeriodicClaim(Base):

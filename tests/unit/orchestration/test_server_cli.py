@@ -2,6 +2,7 @@
 compute_task API exactly, and ``--wait`` follows the operation."""
 
 import io
+import json
 from unittest import mock
 
 from oslo_config import cfg
@@ -48,7 +49,19 @@ def test_build_passes_name_flavor_and_host(api, capsys):
     assert (values['memory_mb'], values['vcpus'], values['root_gb']) == (
         2048, 1, 20)
     assert kwargs == {'host': 'cmp-2'}
-    assert 'op-1' in capsys.readouterr().out
+    # One line, not the record.
+    assert capsys.readouterr().out == (
+        'Accepted migrate of instance u as operation op-1 (pending on p); '
+        'follow it with: nova-compute-proxy-manage server watch op-1\n')
+
+
+def test_build_prints_the_record_in_a_format_for_scripts(api, capsys):
+    api.build_instance.return_value = _record()
+    _run(['server', 'build', 'web-1', '-f', 'value', '-c', 'id'])
+    assert capsys.readouterr().out == 'op-1\n'
+    _run(['server', 'build', 'web-1', '-f', 'json'])
+    shown = json.loads(capsys.readouterr().out)
+    assert shown['id'] == 'op-1' and shown['status'] == 'pending'
 
 
 def test_resize_sends_the_named_flavor_and_destination(api):
@@ -69,22 +82,68 @@ def test_migrate_without_flavor(api):
 def test_unknown_flavor_is_a_clear_error(api):
     with pytest.raises(SystemExit) as e:
         _run(['server', 'resize', 'uuid-1', '--flavor', 'm9.huge'])
-    assert 'm9.huge' in str(e.value)
+    assert str(e.value).startswith('Error: Unknown flavor m9.huge')
     api.migrate_server.assert_not_called()
 
 
-def test_watch_prints_each_change_and_returns_the_final_record(api):
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _changes(api):
     api.operation_get.side_effect = [
         _record('running', 'prep_resize', 0),
         _record('running', 'prep_resize', 0),
         _record('running', 'resize_instance', 40),
         _record('done', None, 100)]
+
+
+def _ticks():
+    """A clock that moves one second per reading."""
+    seconds = iter(range(100))
+    return lambda: next(seconds)
+
+
+def test_watch_piped_prints_a_line_per_change(api):
+    _changes(api)
     out = io.StringIO()
-    final = server_cli.watch('op-1', interval=0, out=out)
+    final = server_cli.watch('op-1', interval=0, out=out, clock=_ticks())
     assert final['status'] == 'done'
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 3
-    assert 'resize_instance' in lines[1] and ' 40%' in lines[1]
+    assert out.getvalue().splitlines() == [
+        'op-1 migrate of u: running, step prep_resize, 0%, on p',
+        'op-1 migrate of u: running, step resize_instance, 40%, on p',
+        'op-1 migrate of u: done',
+        'Operation op-1 done after 1.0 s']
+    assert '\r' not in out.getvalue()
+
+
+def test_watch_on_a_terminal_rewrites_one_line(api):
+    _changes(api)
+    out = Terminal()
+    server_cli.watch('op-1', interval=0, out=out, clock=_ticks())
+    text = out.getvalue()
+    # One line, rewritten with a carriage return at each poll, ended once.
+    assert text.count('\n') == 1 and text.endswith('\n')
+    updates = text.rstrip('\n').split('\r')[1:]
+    assert [u.rstrip() for u in updates] == [
+        'op-1 migrate of u: running, step prep_resize, 0%, on p (1 s)',
+        'op-1 migrate of u: running, step prep_resize, 0%, on p (2 s)',
+        'op-1 migrate of u: running, step resize_instance, 40%, on p (3 s)',
+        'op-1 migrate of u: done (4 s)',
+        'Operation op-1 done after 5.0 s']
+    # A shorter line blanks what the longer one before it left.
+    assert len(updates[3]) == len(updates[2].rstrip())
+
+
+def test_wait_with_a_format_keeps_stdout_for_the_record(api, capsys):
+    api.migrate_server.return_value = _record()
+    api.operation_get.return_value = _record('done', None, 100)
+    with mock.patch.object(server_cli.time, 'sleep'):
+        _run(['server', 'migrate', 'uuid-1', '--wait', '-f', 'json'])
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)['status'] == 'done'
+    assert 'Operation op-1 done after' in captured.err
 
 
 def test_wait_exits_non_zero_when_the_operation_rolls_back(api):
