@@ -215,11 +215,13 @@ def _type_name(types):
 
 
 def _argument_types(fn):
-    """``{argument: (type, ...)}`` from ``fn``'s annotations.
+    """``{argument: ((type, ...), item types or None)}`` from ``fn``'s
+    annotations.
 
     Only plain JSON types are checked (``str``, ``int``, ``dict``, ``list``,
-    ``bool`` and ``X | None``); an argument without an annotation takes any
-    JSON value and is checked by the code that uses it.
+    ``bool`` and ``X | None``), and the items of a ``list[X]``; an argument
+    without an annotation takes any JSON value and is checked by the code
+    that uses it.
     """
     checks = {}
     for name, hint in typing.get_type_hints(fn).items():
@@ -230,30 +232,48 @@ def _argument_types(fn):
             members = typing.get_args(hint)
         else:
             members = (hint,)
-        # list[str] is checked as a list; Any (or anything that is not a
-        # class) turns the check off for that argument.
+        items = None
+        for member in members:
+            if typing.get_origin(member) is list and typing.get_args(member):
+                items = typing.get_args(member)
+        # Any (or anything that is not a class) turns the check off for
+        # that argument.
         members = tuple(typing.get_origin(m) or m for m in members)
         if all(isinstance(m, type) and m is not typing.Any
                for m in members):
-            checks[name] = members
+            if items is not None and not all(
+                    isinstance(i, type) and i is not typing.Any
+                    for i in items):
+                items = None
+            checks[name] = (members, items)
     return checks
 
 
+def _type_ok(value, allowed):
+    # bool is an int to Python but never a valid id or count on the wire.
+    if isinstance(value, bool) and bool not in allowed:
+        return False
+    return isinstance(value, allowed)
+
+
 def _check_argument_types(method, checks, arguments):
-    for name, allowed in checks.items():
+    for name, (allowed, items) in checks.items():
         if name not in arguments:
             continue
         value = arguments[name]
-        # bool is an int to Python but never a valid id or count on the wire.
-        if isinstance(value, bool) and bool not in allowed:
-            ok = False
-        else:
-            ok = isinstance(value, allowed)
-        if not ok:
+        if not _type_ok(value, allowed):
             raise exception.InvalidRequest(
                 method=method,
                 reason='argument %s must be %s, not %s' % (
                     name, _type_name(allowed), type(value).__name__))
+        if items is not None and isinstance(value, list):
+            for item in value:
+                if not _type_ok(item, items):
+                    raise exception.InvalidRequest(
+                        method=method,
+                        reason='argument %s must be a list of %s, not of %s'
+                               % (name, _type_name(items),
+                                  type(item).__name__))
         problem = _unstorable(value)
         if problem:
             raise exception.InvalidRequest(
@@ -273,6 +293,11 @@ def _unstorable(value):
         return utils.text_problem(value)
     if isinstance(value, int) and not -_INT64 <= value < _INT64:
         return 'is out of range'
+    if isinstance(value, list):
+        for item in value:
+            problem = _unstorable(item)
+            if problem:
+                return 'has an item that %s' % problem
     return None
 
 

@@ -156,3 +156,15 @@ def test_refused_for_another_host(nova, world, method, kwargs):
     assert nova.call(ADMIN, 'share_mapping_get_by_instance_uuid_and_share_id',
                      instance_uuid=world['h2'],
                      share_id='s-h2')['status'] == 'active'
+
+
+def test_list_arguments_are_checked_item_by_item(nova, world):
+    # A list of the wrong items is the caller's named error, not a
+    # database error: list[str] annotations check each item.
+    for bad in ([{}], [['x']], [1], ['ok', None], ['a\x00b']):
+        with pytest.raises(exception.InvalidRequest) as raised:
+            nova.call(ADMIN, 'share_mapping_get_by_instance_uuids',
+                      instance_uuids=bad)
+        assert 'instance_uuids' in str(raised.value)
+    assert nova.call(ADMIN, 'share_mapping_get_by_instance_uuids',
+                     instance_uuids=[world['h1']])[0]['share_id'] == 's-h1'
