@@ -24,8 +24,11 @@ __all__ = [
     'InstanceActionNotFound',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
     'ServiceBinaryExists', 'ServiceTopicExists',
-    'ComputeNodeExists', 'UnexpectedTaskStateError',
+    'ComputeNodeExists', 'InstanceUpdateConflict',
+    'UnknownInstanceUpdateConflict', 'UnexpectedTaskStateError',
     'UnexpectedDeletingTaskStateError', 'UnexpectedVMStateError',
+    'ConstraintNotMet', 'InvalidID', 'InvalidSortKey', 'MarkerNotFound',
+    'SecurityGroupNotFoundForProject',
     'OperationInProgress', 'OperationConflict', 'Forbidden',
     'HostScopeViolation', 'DBNotAllowed', 'NoValidHost',
     'ComputeUnavailable', 'StepFailed', 'StaleEpoch', 'ProxyInternalError',
@@ -86,6 +89,18 @@ class InvalidRequest(Invalid):
     msg_fmt = 'Invalid request to %(method)s: %(reason)s'
 
 
+class InvalidID(Invalid):
+    msg_fmt = 'Invalid ID received %(id)s.'
+
+
+class InvalidSortKey(Invalid):
+    msg_fmt = 'Sort key supplied was not valid.'
+
+
+class ConstraintNotMet(NovaProxyException):
+    msg_fmt = 'Constraint not met.'
+
+
 class NotFound(NovaProxyException):
     msg_fmt = 'Resource could not be found.'
 
@@ -113,6 +128,15 @@ class HostBinaryNotFound(ServiceNotFound):
 class InstanceActionNotFound(NotFound):
     msg_fmt = ('Action %(action)s for request %(request_id)s on instance '
                '%(instance_uuid)s could not be found.')
+
+
+class MarkerNotFound(NotFound):
+    msg_fmt = 'Marker %(marker)s could not be found.'
+
+
+class SecurityGroupNotFoundForProject(NotFound):
+    msg_fmt = ('Security group %(security_group_id)s not found for project '
+               '%(project_id)s.')
 
 
 class OperationNotFound(NotFound):
@@ -143,7 +167,22 @@ class ComputeNodeExists(Conflict):
     msg_fmt = 'Compute node %(host)s/%(node)s already exists.'
 
 
-class UnexpectedTaskStateError(Conflict):
+class InstanceUpdateConflict(Conflict):
+    """nova's: a compare-and-swap of an instance found other values than
+    expected. The 2.x calls give nova's kwargs, ``expected`` and ``actual``
+    as dicts of the fields in conflict (``{'task_state': ['spawning']}``,
+    ``{'task_state': None}``); the 1.x calls give the expected value as
+    sent and the actual value of the one field named by the class."""
+    msg_fmt = ('Conflict updating instance %(instance_uuid)s. '
+               'Expected: %(expected)s. Actual: %(actual)s')
+
+
+class UnknownInstanceUpdateConflict(InstanceUpdateConflict):
+    msg_fmt = ('Conflict updating instance %(instance_uuid)s, but the '
+               'cause could not be determined')
+
+
+class UnexpectedTaskStateError(InstanceUpdateConflict):
     msg_fmt = ('Conflict updating instance %(instance_uuid)s. '
                'Expected task_state: %(expected)s. Actual: %(actual)s')
 
@@ -152,7 +191,10 @@ class UnexpectedDeletingTaskStateError(UnexpectedTaskStateError):
     pass
 
 
-class UnexpectedVMStateError(Conflict):
+class UnexpectedVMStateError(InstanceUpdateConflict):
+    """Ours: nova raises its InstanceUpdateConflict for a vm_state
+    conflict; nova's shim raises this as a subclass of it."""
+
     msg_fmt = ('Conflict updating instance %(instance_uuid)s. '
                'Expected vm_state: %(expected)s. Actual: %(actual)s')
 

@@ -98,7 +98,9 @@ def list_instances(host=None, out=None):
     if host:
         instances = db.instance_get_all_by_host(ctx, host)
     else:
-        instances = db.instance_get_all_by_filters(ctx)
+        instances = db.instance_get_all_by_filters_sort(
+            ctx, {'deleted': False, 'soft_deleted': True},
+            sort_keys=['id'], sort_dirs=['asc'])
     rows = [('UUID', 'NAME', 'HOST', 'FLAVOR', 'VM_STATE', 'TASK_STATE',
              'POWER')]
     for i in instances:

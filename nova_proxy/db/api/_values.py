@@ -271,3 +271,54 @@ def rows(connection, statement, params=None):
     result = connection.execute(statement, params or {})
     keys = list(result.keys())
     return [row_to_dict(row, keys) for row in result]
+
+
+# nova's ``constraint(**conditions)`` as the shim sends it (docs/wire.rst,
+# "Arguments the shim encodes").
+CONSTRAINT_KEY = '__constraint__'
+
+
+def constraint_conditions(table, constraint):
+    """The WHERE conditions of nova's ``constraint`` on ``table``, as the
+    shim encodes it: ``{"__constraint__": {column: {"equal_any": [...]}
+    or {"not_equal": [...]}}}``. ``equal_any`` holds when the column equals
+    one of the values, ``not_equal`` when it equals none (None is NULL, as
+    in nova). None gives no conditions.
+
+    :raises: Invalid for any other shape, or a column ``table`` lacks.
+    """
+    if constraint is None:
+        return []
+    if not isinstance(constraint, dict) or \
+            set(constraint) != {CONSTRAINT_KEY} or \
+            not isinstance(constraint[CONSTRAINT_KEY], dict):
+        raise exception.Invalid(
+            reason='constraint must be {"%s": {column: condition}}'
+                   % CONSTRAINT_KEY)
+    result = []
+    for name, condition in constraint[CONSTRAINT_KEY].items():
+        column = table.c.get(name) if isinstance(name, str) else None
+        if column is None:
+            raise exception.Invalid(
+                reason='constraint on unknown column %r' % (name,))
+        if not isinstance(condition, dict) or len(condition) != 1 or \
+                not isinstance(next(iter(condition.values())), list):
+            raise exception.Invalid(
+                reason='constraint on %s: one of equal_any, not_equal with '
+                       'a list of values' % name)
+        (operator, values), = condition.items()
+        convert = _converter(column)
+        try:
+            values = [convert(v) for v in values]
+        except (TypeError, ValueError) as e:
+            raise exception.Invalid(
+                reason='constraint on %s: %s' % (name, e)) from None
+        if operator == 'equal_any':
+            result.append(sa.or_(sa.false(), *[column == v for v in values]))
+        elif operator == 'not_equal':
+            result.append(sa.and_(sa.true(), *[column != v for v in values]))
+        else:
+            raise exception.Invalid(
+                reason='constraint on %s: unknown condition %r'
+                       % (name, operator))
+    return result

@@ -70,4 +70,6 @@ def test_no_second_operation_while_one_is_active(orch, api):
     assert e.value.kwargs['operation_id'] == 'first'
     assert [r['id'] for r in journal.get_all(orch)] == ['first']
     # Nothing of the refused operation stays: the instance is as it was.
-    assert db_api.instance_get_by_uuid(orch, inst['uuid']) == inst
+    # (nova's create brings the instance's extra row, a read does not.)
+    assert db_api.instance_get_by_uuid(orch, inst['uuid']) == {
+        k: v for k, v in inst.items() if k != 'extra'}
