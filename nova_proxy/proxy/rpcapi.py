@@ -27,6 +27,14 @@ API version history:
   their 1.x contract for 1.x clients: oslo.messaging dispatches a call to
   the endpoint of its major version, so a 1.x client of a 2.x proxy gets
   exactly what a 1.1 proxy gave it. The 1.x methods go at 3.0.
+  Where the 1.x instance methods share a name with nova's, they run
+  nova's code with the 1.x result shapes and errors, and take nova's
+  behaviour where it is the contract now: ``instance_destroy`` leaves
+  ``updated_at`` as it was and soft-deletes the instance's info cache,
+  extra, faults, block device mappings and migrations with it (and
+  deletes its tags); ``instance_create`` accepts every column of nova's
+  ``instances`` table (``created_at`` among them) and writes the
+  instance's info cache and extra rows.
 """
 
 import time
@@ -104,6 +112,26 @@ NOVA_METHODS = {
     # A repeated update writes the same values; nova's own
     # servicegroup driver sends report_count as a value, not an increment.
     'service_update': ('2.0', True),
+    # -- instances --
+    'instance_create': ('2.0', False),
+    # A repeat finds the instance deleted: InstanceNotFound.
+    'instance_destroy': ('2.0', False),
+    'instance_get': ('2.0', True),
+    'instance_get_active_by_window_joined': ('2.0', True),
+    'instance_get_all': ('2.0', True),
+    'instance_get_all_by_filters': ('2.0', True),
+    'instance_get_all_by_filters_sort': ('2.0', True),
+    'instance_get_all_by_host': ('2.0', True),
+    'instance_get_all_by_host_and_node': ('2.0', True),
+    'instance_get_all_by_host_and_not_type': ('2.0', True),
+    'instance_get_all_hung_in_rebooting': ('2.0', True),
+    'instance_get_all_uuids_by_hosts': ('2.0', True),
+    'instance_get_by_uuid': ('2.0', True),
+    # The original it returns is the state a repeat would see changed, and
+    # an expected state fails its own compare-and-swap the second time.
+    'instance_update_and_get_original': ('2.0', False),
+    'instances_fill_metadata': ('2.0', True),
+    'instance_metadata_delete': ('2.0', True),
 }
 
 

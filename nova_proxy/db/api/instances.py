@@ -415,7 +415,8 @@ def instance_get_all_by_host_and_node(context, host, node,
 @db_session.core_reader
 def instance_get_all_by_host_and_not_type(context, host, type_id=None):
     """The instances on ``host`` whose ``instance_type_id`` is not
-    ``type_id`` (NULL compares as nova's SQL does: never)."""
+    ``type_id``; ``type_id`` None: those that have one (nova's
+    ``!= None`` is SQL's ``IS NOT NULL``)."""
     return _list(context, [_INSTANCES.c.host == host,
                            _INSTANCES.c.instance_type_id != type_id], None,
                  None)

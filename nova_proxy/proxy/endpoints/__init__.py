@@ -12,6 +12,7 @@ The 1.x methods (``nova_proxy.proxy.manager``) are served beside these:
 oslo.messaging hands a call to the endpoint of its major version.
 """
 
+from nova_proxy.proxy.endpoints import instances
 from nova_proxy.proxy.endpoints import services
 
 __all__ = ['endpoints']
@@ -19,4 +20,4 @@ __all__ = ['endpoints']
 
 def endpoints():
     """The 2.x endpoints, fresh for each server."""
-    return [services.ServiceEndpoint()]
+    return [services.ServiceEndpoint(), instances.InstanceEndpoint()]
