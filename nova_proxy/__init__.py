@@ -6,9 +6,9 @@ The package is laid out by architecture:
     The ``nova-compute-proxy`` daemon's database endpoints (``manager.py``)
     and their client (``rpcapi.py``).
 ``compute/``
-    The compute side: the shim that replaces nova-compute's database API
-    (``compute/db.py``) and the reference compute service with its fake
-    virt driver.
+    The compute side: nova's database API over RPC for nova-compute
+    (``compute/db/``), the 1.x shim (``compute/db_v1.py``) and the
+    reference compute service with its fake virt driver that uses it.
 ``orchestration/``
     The ``compute_task`` namespace: resize, cold migration and build,
     driven step by step by a proxy and journaled in the database.

@@ -8,8 +8,8 @@ One run measures, against the same RabbitMQ and the same database:
   any RPC (:mod:`nova_proxy.bench.echo`);
 * ``oslo``: a plain oslo.messaging echo server with default settings, the
   floor of any oslo.messaging service;
-* ``proxy``: ``instance_update`` through the shim (``nova_proxy.compute.db``,
-  over ``ProxyAPI``) to running
+* ``proxy``: ``instance_update`` through the 1.x shim
+  (``nova_proxy.compute.db_v1``, over ``ProxyAPI``) to running
   ``nova-compute-proxy`` processes, and ``build``: the calls of one instance
   build (:mod:`nova_proxy.bench.workloads`);
 

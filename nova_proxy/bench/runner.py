@@ -127,7 +127,7 @@ class Bench:
 
     def _configure(self):
         from nova_proxy.common import rpc
-        from nova_proxy.compute import db as shim
+        from nova_proxy.compute import db_v1 as shim
         from nova_proxy import conf
         from nova_proxy.db import session as db_session
         CONF = conf.CONF

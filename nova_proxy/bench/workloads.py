@@ -40,8 +40,8 @@ class DirectAPI:
 
 def remote_api():
     """What nova-compute calls instead of its database: the shim
-    (``nova_proxy.compute.db``), one ``rpc.call`` per function."""
-    from nova_proxy.compute import db as shim
+    (``nova_proxy.compute.db_v1``), one ``rpc.call`` per function."""
+    from nova_proxy.compute import db_v1 as shim
     return shim
 
 

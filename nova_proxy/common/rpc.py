@@ -12,6 +12,7 @@ worker after a fork), then ``get_client()`` / ``get_server()``.
 import functools
 import inspect
 import threading
+import time
 import types
 import typing
 import uuid
@@ -33,7 +34,8 @@ CONF = conf.CONF
 
 __all__ = ['init', 'cleanup', 'get_transport', 'get_client', 'get_server',
            'RequestContextSerializer', 'AllowListAccessPolicy', 'remotable',
-           'version_cap', 'RELEASE_MAPPING', 'ALLOWED_EXMODS']
+           'version_cap', 'call_retrying', 'RELEASE_MAPPING',
+           'ALLOWED_EXMODS']
 
 # Exceptions of these modules are rebuilt as themselves on the client.
 ALLOWED_EXMODS = [exception.__name__]
@@ -360,14 +362,41 @@ def version_cap(api, major=None):
     return cap
 
 
-def get_client(target, version_cap=None, timeout=None, signer=None):
+def call_retrying(cctxt, context, method, retry_safe, kwargs):
+    """``cctxt.call(context, method, **kwargs)``; after a
+    ``MessagingTimeout`` sent again ``[proxy_client] retries`` times,
+    ``[proxy_client] retry_interval`` apart, when ``retry_safe`` (a call
+    whose repetition changes nothing); the last timeout is raised."""
+    attempts = 1 + (CONF.proxy_client.retries if retry_safe else 0)
+    for attempt in range(1, attempts + 1):
+        try:
+            return cctxt.call(context, method, **kwargs)
+        except messaging.MessagingTimeout:
+            if attempt >= attempts:
+                raise
+            LOG.warning('Proxy call %(method)s timed out; retrying '
+                        '(%(attempt)d of %(retries)d)',
+                        {'method': method, 'attempt': attempt,
+                         'retries': attempts - 1})
+            time.sleep(CONF.proxy_client.retry_interval)
+
+
+def get_client(target, version_cap=None, timeout=None, signer=None,
+               transport=None):
     """An RPC client; its calls are signed by ``signer`` (an
     ``auth.Signer``), by default this process's when it has a key
-    (``auth.get_signer()``)."""
+    (``auth.get_signer()``).
+
+    :param transport: an oslo.messaging transport of the caller's own (the
+        shim in a nova process keeps one apart from nova's); by default
+        this process's (``init()``). With one, the default signer is not
+        looked up: pass ``signer`` (or None for unsigned calls).
+    """
     client = messaging.get_rpc_client(
-        get_transport(), target, version_cap=version_cap, timeout=timeout,
-        serializer=RequestContextSerializer())
-    signer = signer or auth.get_signer()
+        transport or get_transport(), target, version_cap=version_cap,
+        timeout=timeout, serializer=RequestContextSerializer())
+    if transport is None:
+        signer = signer or auth.get_signer()
     return client if signer is None else _SigningClient(client, signer)
 
 

@@ -4,7 +4,7 @@ As in nova: an instance action (``create``, ``stop``, ...) groups the
 events of one request (``request_id``); the compute records one event per
 operation it runs (``compute_stop_instance``, ...) with its result, and a
 fault when an operation fails. Here every write is an RPC call to the
-proxies (``nova_proxy.compute.db``).
+proxies (``nova_proxy.compute.db_v1``).
 
 A state change and its bookkeeping go in one call
 (``instance_update_and_record``, proxy API 1.1) where the proxies have it:
@@ -22,7 +22,7 @@ import traceback
 
 from oslo_log import log as logging
 
-from nova_proxy.compute import db
+from nova_proxy.compute import db_v1 as db
 from nova_proxy import exception
 
 LOG = logging.getLogger(__name__)

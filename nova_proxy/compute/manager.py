@@ -3,7 +3,7 @@
 Three small endpoint classes: instance lifecycle, migration steps, driver
 state. Only ``@rpc.remotable`` methods are callable, and they are exactly
 ``rpcapi.METHODS`` (a test checks). Endpoints never touch the database:
-every read and write goes through the shim (``nova_proxy.compute.db``) with
+every read and write goes through the shim (``nova_proxy.compute.db_v1``) with
 this host's compute context, so the proxies' host scope applies.
 """
 
@@ -18,7 +18,7 @@ from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
 from nova_proxy.common import utils
 from nova_proxy.compute import actions
-from nova_proxy.compute import db
+from nova_proxy.compute import db_v1 as db
 from nova_proxy.compute import rpcapi
 from nova_proxy.compute.virt import fake
 from nova_proxy import exception

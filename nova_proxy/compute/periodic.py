@@ -28,7 +28,7 @@ import time
 
 from oslo_log import log as logging
 
-from nova_proxy.compute import db
+from nova_proxy.compute import db_v1 as db
 from nova_proxy.compute.virt import fake
 from nova_proxy import exception
 

@@ -31,7 +31,7 @@ import oslo_messaging as messaging
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
 from nova_proxy.common import service
-from nova_proxy.compute import db
+from nova_proxy.compute import db_v1 as db
 from nova_proxy.compute import manager
 from nova_proxy.compute import periodic
 from nova_proxy.compute import rpcapi

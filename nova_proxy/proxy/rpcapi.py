@@ -37,8 +37,6 @@ API version history:
   instance's info cache and extra rows.
 """
 
-import time
-
 from oslo_log import log as logging
 import oslo_messaging as messaging
 
@@ -162,18 +160,7 @@ class ProxyAPI:
         if retry_safe is None:
             retry_safe = idempotent
         cctxt = self.client.prepare(version=version)
-        attempts = 1 + (CONF.proxy_client.retries if retry_safe else 0)
-        for attempt in range(1, attempts + 1):
-            try:
-                return cctxt.call(context, method, **kwargs)
-            except messaging.MessagingTimeout:
-                if attempt >= attempts:
-                    raise
-                LOG.warning('Proxy call %(method)s timed out; retrying '
-                            '(%(attempt)d of %(retries)d)',
-                            {'method': method, 'attempt': attempt,
-                             'retries': attempts - 1})
-                time.sleep(CONF.proxy_client.retry_interval)
+        return rpc.call_retrying(cctxt, context, method, retry_safe, kwargs)
 
     def can_send_version(self, version):
         """Whether ``[upgrade_levels] compute_proxy`` lets this client

@@ -31,7 +31,7 @@ import time  # noqa: E402
 
 from nova_proxy.common import context  # noqa: E402
 from nova_proxy.common import rpc  # noqa: E402
-from nova_proxy.compute import db  # noqa: E402
+from nova_proxy.compute import db_v1 as db  # noqa: E402
 from nova_proxy import conf  # noqa: E402
 from nova_proxy import exception  # noqa: E402
 

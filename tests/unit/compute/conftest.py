@@ -9,7 +9,7 @@ import pytest
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
-from nova_proxy.compute import db as shim
+from nova_proxy.compute import db_v1 as shim
 from nova_proxy.compute import rpcapi
 from nova_proxy.compute import service as compute_service
 from nova_proxy.compute.virt import fake

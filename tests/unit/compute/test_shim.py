@@ -8,7 +8,7 @@ import oslo_messaging as messaging
 import pytest
 
 from nova_proxy.common import context as np_context
-from nova_proxy.compute import db as shim
+from nova_proxy.compute import db_v1 as shim
 from nova_proxy import conf
 from nova_proxy.proxy import manager
 from nova_proxy.proxy import rpcapi

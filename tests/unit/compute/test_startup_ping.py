@@ -8,7 +8,7 @@ import time
 import oslo_messaging as messaging
 import pytest
 
-from nova_proxy.compute import db as shim
+from nova_proxy.compute import db_v1 as shim
 from nova_proxy.compute import service as compute_service
 
 

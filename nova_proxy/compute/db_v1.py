@@ -15,7 +15,7 @@ Each makes one ``rpc.call`` to the proxies, on topic
 ``[proxy] topic``, through one lazily built
 ``nova_proxy.proxy.rpcapi.ProxyAPI`` per process. So, in nova-compute::
 
-    from nova_proxy.compute import db
+    from nova_proxy.compute import db_v1 as db
 
     instance = db.instance_update(context, instance_uuid,
                                   {'task_state': None,
