@@ -71,10 +71,13 @@ What differs from nova's, and why
 
 from nova_proxy.compute.db import _helpers
 from nova_proxy.compute.db._helpers import *  # noqa: F401,F403
+from nova_proxy.compute.db import instances
+from nova_proxy.compute.db.instances import *  # noqa: F401,F403
 from nova_proxy.compute.db import services
 from nova_proxy.compute.db.services import *  # noqa: F401,F403
 
 __all__ = [
     *_helpers.__all__,
+    *instances.__all__,
     *services.__all__,
 ]
