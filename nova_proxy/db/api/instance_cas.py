@@ -370,6 +370,11 @@ def instance_update_and_get_original(context, instance_uuid, values,
                                             locked=True)
     if original is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
+    if isinstance(values, dict):
+        # nova's ORM takes the row's own id and uuid as a no-op (an object
+        # built by hand sends them as changes); any other is refused.
+        values = {k: v for k, v in values.items()
+                  if k not in ('id', 'uuid') or v != original[k]}
     updated = _instance_cas(connection, instance_uuid, values, scope_host,
                             locked_original=original, expected=expected,
                             nova=True)

@@ -409,8 +409,12 @@ def test_update_and_get_original_takes_nova_s_values(db_all,
         columns_to_join=['metadata', 'extra.flavor'])
     assert _joined(new) == {'metadata', 'extra'}
     assert (old['metadata'], new['metadata']) == ({'m': '1'}, {'n': '2'})
-    for values in ({'uuid': MISSING}, {'deleted': 1}, {'vcpus': 'x'},
-                   {'bogus': 1}):
+    # Its own id and uuid are no change, as in nova.
+    assert api.instance_update_and_get_original(
+        admin_context, inst['uuid'], {'id': inst['id'], 'uuid': inst['uuid'],
+                                      'progress': 4})[1]['progress'] == 4
+    for values in ({'uuid': MISSING}, {'id': inst['id'] + 1},
+                   {'deleted': 1}, {'vcpus': 'x'}, {'bogus': 1}):
         with pytest.raises(exception.InvalidUpdate):
             api.instance_update_and_get_original(admin_context,
                                                  inst['uuid'], values)
