@@ -2,3 +2,17 @@
 
 # The line prefix of a scenario's result in the nova object process.
 RESULT = 'NOVA-SCENARIO-RESULT: '
+
+
+def refusals(attempts):
+    """``{what: error class name}`` of the ``attempts`` (``{what: callable}``)
+    that nova's code sees refused as nova's ``Forbidden``. For scenarios,
+    in the nova object process."""
+    from nova import exception
+    refused = {}
+    for what, attempt in attempts.items():
+        try:
+            attempt()
+        except exception.Forbidden as e:
+            refused[what] = type(e).__name__
+    return refused

@@ -8,6 +8,7 @@ host's instances and lists).
 Scenarios run in the nova object process (see conftest.py).
 """
 
+from tests.functional import nova as nova_scenarios
 from tests.functional.nova import conftest
 
 NODE = 'node-1'
@@ -167,7 +168,6 @@ def lifecycle(ctx, host):
 
 
 def refused_to_another_host(ctx, host, other_uuid, other_id, other_host):
-    from nova import exception
     from nova import objects
 
     own = _new(ctx, host)
@@ -200,12 +200,7 @@ def refused_to_another_host(ctx, host, other_uuid, other_id, other_host):
         'uuids by host': lambda: objects.InstanceList.get_uuids_by_host(
             ctx, other_host),
     }
-    refused = {}
-    for what, attempt in attempts.items():
-        try:
-            attempt()
-        except exception.Forbidden as e:
-            refused[what] = type(e).__name__
+    refused = nova_scenarios.refusals(attempts)
     # A list without a host: this host's scope, not the cloud.
     refused['unfiltered'] = [i.uuid == own.uuid for i in
                              objects.InstanceList.get_by_filters(ctx, {})]

@@ -6,6 +6,7 @@ scope refuses it (another host's record, the lists of all hosts, delete).
 Scenarios run in the nova object process (see conftest.py).
 """
 
+from tests.functional import nova as nova_scenarios
 from tests.functional.nova import conftest
 
 
@@ -88,7 +89,6 @@ def create_service(ctx, host):
 
 
 def refused_to_another_host(ctx, host, other_host, other_id):
-    from nova import exception
     from nova import objects
 
     own = objects.Service(ctx, host=host, binary='nova-compute',
@@ -116,12 +116,7 @@ def refused_to_another_host(ctx, host, other_host, other_id):
         'list all': lambda: objects.ServiceList.get_all(ctx),
         'destroy': own.destroy,
     }
-    refused = {}
-    for what, attempt in attempts.items():
-        try:
-            attempt()
-        except exception.Forbidden as e:
-            refused[what] = type(e).__name__
+    refused = nova_scenarios.refusals(attempts)
     # Still there: the refused destroy changed nothing.
     refused['own after all'] = objects.Service.get_by_compute_host(
         ctx, host).id == own.id
