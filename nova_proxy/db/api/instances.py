@@ -19,6 +19,7 @@ from oslo_utils import uuidutils
 import sqlalchemy as sa
 
 from nova_proxy import exception
+from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _instance_joins as _joins
 from nova_proxy.db.api import _instance_rows
 from nova_proxy.db.api import _scope
@@ -99,12 +100,18 @@ def _one(context, condition, missing, columns_to_join, scope_host,
     :raises: ``missing``, HostScopeViolation
     """
     joins = _joins.parse(columns_to_join, _joins.GET_DEFAULT)
+    connection = context.connection
     in_scope = () if scope_host is None else (sa.case(
         (_scope.SCOPE_CONDITION, 1), else_=0).label('_in_scope'),)
-    statement = sa.select(*_COLUMNS, *in_scope).where(
+    # The metadata in the same statement where the dialect aggregates it
+    # (the 1.x calls read an instance this way on every operation).
+    metadata_from = _dialect.aggregating_dialect(
+        connection.dialect.name) if joins.metadata else None
+    statement = sa.select(
+        *_COLUMNS, *in_scope,
+        *_dialect.returned_metadata(metadata_from, _INSTANCES)).where(
         *_values.read_deleted_filter(context, _INSTANCES, read_deleted),
         *_project_only(context), condition).order_by(_INSTANCES.c.id)
-    connection = context.connection
     row = connection.execute(statement, _params(scope_host)).first()
     if row is None:
         raise missing
@@ -112,7 +119,11 @@ def _one(context, condition, missing, columns_to_join, scope_host,
         raise exception.HostScopeViolation(
             caller=scope_host, resource='instance %s' % row.uuid,
             owner=row.host)
-    return _row_dicts(connection, [row], joins)[0]
+    if metadata_from is None:
+        return _row_dicts(connection, [row], joins)[0]
+    return _joins.fill(connection,
+                       [_instance_rows.with_returned_metadata(row)],
+                       joins)[0]
 
 
 def _project_only(context):

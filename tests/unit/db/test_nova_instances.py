@@ -573,3 +573,34 @@ def test_destroy_with_nova_s_constraint_and_the_scope(db_all,
                                 constraint={'__constraint__': {
                                     'host': {'equal_any': ['h1']}}},
                                 scope_host='h1')['deleted']
+
+
+def test_a_read_with_metadata_is_one_statement_where_it_can_be(
+        db_all, admin_context):
+    # PostgreSQL and SQLite aggregate the metadata into the instance's
+    # SELECT; MariaDB reads it after. Each asked-for join is one more.
+    inst = _create(admin_context, metadata={'m': '1'},
+                   system_metadata={'s': '2'})
+    sent = []
+
+    def record(conn, cursor, statement, *args):
+        sent.append(statement.split(None, 1)[0].upper())
+
+    engine = db_session.get_engine()
+    sa.event.listen(engine, 'before_cursor_execute', record)
+    try:
+        got = api.instance_get_by_uuid(
+            admin_context, inst['uuid'],
+            columns_to_join=['metadata', 'system_metadata'])
+        plain = len([s for s in sent if s == 'SELECT'])
+        del sent[:]
+        api.instance_get_by_uuid(admin_context, inst['uuid'],
+                                 columns_to_join=['metadata', 'tags'])
+        tagged = len([s for s in sent if s == 'SELECT'])
+    finally:
+        sa.event.remove(engine, 'before_cursor_execute', record)
+    backend = sa.engine.make_url(db_all).get_backend_name()
+    assert plain == (2 if backend == 'mysql' else 1)
+    assert tagged == plain + 1
+    assert (got['metadata'], got['system_metadata']) == ({'m': '1'},
+                                                         {'s': '2'})
