@@ -23,12 +23,13 @@ __all__ = [
     'ServiceNotFound', 'ComputeHostNotFound', 'HostBinaryNotFound',
     'InstanceActionNotFound',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
-    'ServiceBinaryExists', 'ServiceTopicExists',
+    'ServiceBinaryExists', 'ServiceTopicExists', 'SecurityGroupNotFound',
+    'SecurityGroupNotFoundForProject', 'SecurityGroupExists',
+    'TaskAlreadyRunning', 'TaskNotRunning', 'TokenInUse',
     'ComputeNodeExists', 'InstanceUpdateConflict',
     'UnknownInstanceUpdateConflict', 'UnexpectedTaskStateError',
     'UnexpectedDeletingTaskStateError', 'UnexpectedVMStateError',
     'ConstraintNotMet', 'InvalidID', 'InvalidSortKey', 'MarkerNotFound',
-    'SecurityGroupNotFoundForProject',
     'OperationInProgress', 'OperationConflict', 'Forbidden',
     'HostScopeViolation', 'DBNotAllowed', 'NoValidHost',
     'ComputeUnavailable', 'StepFailed', 'StaleEpoch', 'ProxyInternalError',
@@ -85,6 +86,11 @@ class InvalidUpdate(Invalid):
     msg_fmt = 'Field %(field)s cannot be updated: %(reason)s'
 
 
+class SecurityGroupExists(Invalid):
+    msg_fmt = ('Security group %(security_group_name)s already exists for '
+               'project %(project_id)s.')
+
+
 class InvalidRequest(Invalid):
     msg_fmt = 'Invalid request to %(method)s: %(reason)s'
 
@@ -134,9 +140,17 @@ class MarkerNotFound(NotFound):
     msg_fmt = 'Marker %(marker)s could not be found.'
 
 
-class SecurityGroupNotFoundForProject(NotFound):
+class SecurityGroupNotFound(NotFound):
+    msg_fmt = 'Security group %(security_group_id)s not found.'
+
+
+class SecurityGroupNotFoundForProject(SecurityGroupNotFound):
     msg_fmt = ('Security group %(security_group_id)s not found for project '
                '%(project_id)s.')
+
+
+class TaskNotRunning(NotFound):
+    msg_fmt = 'Task %(task_name)s is not running on host %(host)s'
 
 
 class OperationNotFound(NotFound):
@@ -161,6 +175,14 @@ class ServiceBinaryExists(ServiceExists):
 
 class ServiceTopicExists(ServiceExists):
     msg_fmt = 'Service with host %(host)s topic %(topic)s exists.'
+
+
+class TokenInUse(Conflict):
+    msg_fmt = 'The supplied token is already in use.'
+
+
+class TaskAlreadyRunning(Conflict):
+    msg_fmt = 'Task %(task_name)s is already running on host %(host)s'
 
 
 class ComputeNodeExists(Conflict):

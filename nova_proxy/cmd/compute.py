@@ -21,7 +21,8 @@ CONF = conf.CONF
 
 def main(argv=None):
     compute_service.block_database()
-    service.prepare_service(sys.argv if argv is None else argv)
+    service.prepare_service(sys.argv if argv is None else argv,
+                            program=compute_service.BINARY)
     if not compute_service.check_proxy_before_fork(CONF.host):
         LOG.error('Cannot start: no proxy answered ping on topic %(topic)s '
                   '(exchange %(exchange)s) within %(timeout)s seconds: check '

@@ -11,6 +11,7 @@
 """
 
 import sys
+import traceback
 
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from oslo_config import cfg
@@ -35,8 +36,14 @@ class DBCommands:
         print('Database at revision %s' % migration.db_version())
 
     def version(self):
+        """Print the revision; an empty database is an error, so that a
+        unit's ``ExecStartPre`` stops there."""
         from nova_proxy.db import migration
-        print(migration.db_version() or 'empty (run "db sync")')
+        revision = migration.db_version()
+        if revision is None:
+            raise SystemExit('Error: %s' % _run_db_sync(
+                'the database has no tables'))
+        print(revision)
 
 
 def _add_db_parsers(subparsers):
@@ -88,7 +95,9 @@ def explain(error):
     from alembic import util as alembic_util
     from nova_proxy import exception
     if isinstance(error, exception.NovaProxyException):
-        return str(error)
+        # Not str(): an error a proxy raised is rebuilt here with the
+        # proxy's traceback in it.
+        return error.format_message()
     if db_errors.is_database_unavailable(error):
         return ('Cannot reach the database: %s; check [database] connection'
                 % db_errors.describe(error))
@@ -114,7 +123,6 @@ def explain(error):
 def _driver_missing(error):
     """Whether ``error`` is SQLAlchemy failing to import the driver that
     ``[database] connection`` names."""
-    import traceback
     return isinstance(error, ImportError) and any(
         '/sqlalchemy/dialects/' in frame.filename
         for frame in traceback.extract_tb(error.__traceback__))
@@ -135,19 +143,34 @@ def _schema_mismatch(error):
         return None
     if problem is None:
         return None
+    return _run_db_sync(problem)
+
+
+def _run_db_sync(problem):
     return '%s%s: run "nova-compute-proxy-manage db sync"' % (
         problem[0].upper(), problem[1:])
 
 
+# Libraries whose log lines about a failure that ends in our one-line
+# ``Error:`` are shown only with --debug: oslo.db logs the failed statement
+# with its traceback, oslo.messaging each reconnection to a broker it
+# cannot reach.
+QUIET_LOGGERS = ('oslo_db', 'oslo.messaging', 'oslo_messaging')
+
+
 def main(argv=None):
     CONF.register_cli_opt(command_opt)
-    service.prepare_service(sys.argv if argv is None else argv)
+    service.prepare_service(sys.argv if argv is None else argv,
+                            quiet_loggers=QUIET_LOGGERS,
+                            program='nova-compute-proxy-manage')
     try:
         CONF.command.func()
     except Exception as e:
         problem = explain(e)
         if problem is None:
             raise
+        if CONF.debug:
+            traceback.print_exc()
         print('Error: %s' % problem, file=sys.stderr)
         return 1
     return 0

@@ -1,8 +1,8 @@
 """``nova-compute-proxy``: the proxy daemon.
 
-Before forking its workers it checks its database
+Before forking its workers it checks its database and its message broker
 (``nova_proxy.proxy.preflight``) and exits with status 1 and one error line
-saying what to do when it cannot serve from it.
+saying what to do when it cannot serve.
 """
 
 import sys
@@ -24,9 +24,12 @@ CONF = conf.CONF
 def main(argv=None):
     rpc.set_executor_threads_default(rpc.PROXY_EXECUTOR_THREADS)
     service.prepare_service(sys.argv if argv is None else argv)
-    problem = preflight.check_database()
+    timeout = CONF.proxy.start_check_timeout
+    problem = preflight.check_database(timeout)
     # Nothing of the database may cross the fork.
     db_session.dispose()
+    if problem is None:
+        problem = preflight.check_broker(timeout)
     if problem is not None:
         LOG.error('Cannot start: %s', problem)
         return 1

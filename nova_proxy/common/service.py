@@ -10,6 +10,7 @@ the launcher has forked the worker; ``stop()`` stops taking messages,
 drains what is in flight, then releases everything.
 """
 
+import re
 import sys
 
 from oslo_config import cfg
@@ -23,14 +24,23 @@ from nova_proxy import conf
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-__all__ = ['prepare_service', 'config_problem', 'option_rules_broken',
-           'RPCService', 'launch']
+__all__ = ['prepare_service', 'config_problem', 'invalid_option_value',
+           'option_rules_broken', 'RPCService', 'launch']
 
 PROJECT = 'nova-compute-proxy'
 
 
-def prepare_service(argv=None, default_config_files=None):
-    """Parse config files and command line, and set up logging."""
+def prepare_service(argv=None, default_config_files=None,
+                    quiet_loggers=(), program=PROJECT):
+    """Parse config files and command line, check the values, and set up
+    logging; ``program`` names the process in its log (an error that
+    escapes is logged under it).
+
+    ``quiet_loggers``: loggers that log only CRITICAL unless ``--debug``:
+    for a command that explains its failures in one line of its own, the
+    libraries' log lines of the same failure (a traceback, a reconnection
+    every few seconds) would only bury it.
+    """
     argv = sys.argv if argv is None else argv
     logging.register_options(CONF)
     rpc.set_defaults()
@@ -47,10 +57,13 @@ def prepare_service(argv=None, default_config_files=None):
             raise
         # Logging is not set up yet: one line on stderr, status 1.
         raise SystemExit('Error: %s' % problem)
-    problem = option_rules_broken()
+    problem = invalid_option_value() or option_rules_broken()
     if problem is not None:
         raise SystemExit('Error: %s' % problem)
-    logging.setup(CONF, PROJECT)
+    if quiet_loggers and not CONF.debug:
+        CONF.set_override('default_log_levels', CONF.default_log_levels + [
+            '%s=CRITICAL' % name for name in quiet_loggers])
+    logging.setup(CONF, program)
 
 
 # (smaller option, larger option, why): pairs of options whose help says
@@ -78,6 +91,39 @@ def option_rules_broken():
             return ('[%s] %s (%s) must be below [%s] %s (%s): otherwise %s'
                     % (small_group, small, low, large_group, large, high,
                        why))
+    return None
+
+
+def invalid_option_value(conf=CONF):
+    """One line naming the first option whose value in a config file is
+    not valid (not a number, out of its bounds, not one of its choices),
+    or None.
+
+    oslo.config checks a value when it is first read: without this the
+    process would start, even call the proxies, and then die with a
+    traceback where it first reads the option.
+    """
+    return _invalid_value_in(conf, None)
+
+
+def _invalid_value_in(namespace, group):
+    """``invalid_option_value()`` of the options of ``namespace`` (the
+    ConfigOpts, which lists the groups among its names, or a group)."""
+    for name in sorted(namespace):
+        try:
+            value = getattr(namespace, name)
+        except cfg.ConfigFileValueError as e:
+            # "Value for option <name> from LocationInfo(...,
+            # detail='<file>') is not valid: <reason>"
+            reason = str(e).split(' is not valid: ', 1)[-1]
+            where = re.search(r"detail='([^']*)'", str(e))
+            return 'Invalid value for [%s] %s%s: %s' % (
+                group or 'DEFAULT', name,
+                ' in %s' % where.group(1) if where else '', reason)
+        if group is None and isinstance(value, cfg.ConfigOpts.GroupAttr):
+            problem = _invalid_value_in(value, name)
+            if problem is not None:
+                return problem
     return None
 
 
@@ -110,6 +156,9 @@ class RPCService(service.Service):
         self.host = host
         self.rpcserver = None
         self.components = []
+        # While the RPC server connects (forever, if the broker cannot be
+        # reached): a stop then must not wait for it.
+        self._server_starting = False
 
     def _target(self):
         raise NotImplementedError
@@ -124,7 +173,9 @@ class RPCService(service.Service):
         super().start()
         rpc.init()
         self.rpcserver = rpc.get_server(self._target(), self._endpoints())
+        self._server_starting = True
         self.rpcserver.start()
+        self._server_starting = False
         self.components = self._components()
         for component in self.components:
             component.start()
@@ -138,6 +189,16 @@ class RPCService(service.Service):
                 component.stop()
             except Exception:
                 LOG.exception('Failed to stop %s', component)
+        if self._server_starting:
+            # oslo.messaging's stop() would wait for the start, which
+            # waits for the broker: the process exits without either,
+            # with nothing served to drain.
+            LOG.warning('%s stopped while its RPC server was still '
+                        'connecting to the message broker: check '
+                        'transport_url', type(self).__name__)
+            self._release()
+            super().stop(graceful=graceful)
+            return
         if self.rpcserver is not None:
             try:
                 self.rpcserver.stop()

@@ -4,7 +4,8 @@ import contextlib
 import threading
 import time
 
-__all__ = ['KeyedLocks', 'text_problem', 'wait_for', 'write_config']
+__all__ = ['KeyedLocks', 'call_within', 'text_problem', 'wait_for',
+           'write_config']
 
 
 class KeyedLocks:
@@ -67,6 +68,34 @@ def wait_for(predicate, timeout=30, interval=0.1, message='condition',
         time.sleep(interval)
     raise error('Timed out after %ss waiting for %s (last error: %r)'
                 % (timeout, message, last_error))
+
+
+def call_within(fn, limit, name='call-within'):
+    """``fn()``'s result, or what it raised, if it ends within ``limit``
+    seconds; else TimeoutError, and ``fn`` is left running in its daemon
+    thread.
+
+    For a call that its own timeout does not bound: oslo.messaging's
+    rabbit driver reconnects forever to a broker it cannot reach, before
+    a call's timeout starts. The caller must not wait for the abandoned
+    thread (it ends with the process).
+    """
+    outcome = {}
+
+    def run():
+        try:
+            outcome['result'] = fn()
+        except BaseException as e:
+            outcome['error'] = e
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    thread.join(limit)
+    if 'error' in outcome:
+        raise outcome['error']
+    if 'result' not in outcome:
+        raise TimeoutError('%s still running after %ss' % (name, limit))
+    return outcome['result']
 
 
 def write_config(path, sections):

@@ -22,6 +22,14 @@ proxy_opts = [
                     'Related options: [DEFAULT] executor_thread_pool_size '
                     'sets the threads of each worker (8 by default in this '
                     'daemon).'),
+    cfg.IntOpt('start_check_timeout',
+               default=30, min=1,
+               help='Seconds the daemon waits at start, before it forks its '
+                    'workers, for its database and then its message broker '
+                    '(transport_url) to answer. When either does not, or '
+                    'the schema is not this release\'s, it exits with '
+                    'status 1 and one line saying what to fix (the systemd '
+                    'unit then starts it again).'),
     cfg.IntOpt('heartbeat_interval',
                default=2, min=1,
                help='Seconds between two heartbeats of a proxy in the '

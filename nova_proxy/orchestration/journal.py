@@ -156,6 +156,10 @@ def _create(context, operation_id, kind, instance_uuid, owner, params,
                           instance_uuid if check_instance else None), False
     extra = {}
     if prepare is not None:
+        # Before prepare too: a caller that meets a running operation is
+        # told so by name, whatever prepare would refuse first (a confirm
+        # during a resize finds no finished migration yet).
+        _check_no_active(session, instance_uuid)
         extra = prepare(context)
         _check_no_active(session, instance_uuid)
     now = db_session.utcnow()

@@ -85,7 +85,8 @@ class ComputeTaskAPI:
             with room
         :param operation_id: idempotency key; None for a new one
         :returns: the operation record (kind ``build``)
-        :raises: NoValidHost, InstanceExists, InvalidUpdate, InvalidUUID,
+        :raises: NoValidHost, ComputeHostNotFound (``host`` has no compute
+            node), InstanceExists, InvalidUpdate, InvalidUUID,
             OperationConflict
         """
         return self._call(context, 'build_instance', values=values,
@@ -107,6 +108,7 @@ class ComputeTaskAPI:
         :returns: the operation record (kind ``migrate``)
         :raises: InstanceNotFound, OperationInProgress (the instance has an
             operation running), UnexpectedVMStateError, NoValidHost,
+            ComputeHostNotFound (``dest_host`` has no compute node),
             Invalid, OperationConflict
         """
         return self._call(context, 'migrate_server',
@@ -117,8 +119,9 @@ class ComputeTaskAPI:
         """Confirm a finished resize or migration: clean up the source.
 
         :returns: the operation record (kind ``confirm_resize``)
-        :raises: InstanceNotFound, Invalid (no finished resize),
-            OperationInProgress, UnexpectedVMStateError, OperationConflict
+        :raises: InstanceNotFound, OperationInProgress (the instance has
+            an operation running, the resize itself included), Invalid (no
+            finished resize), UnexpectedVMStateError, OperationConflict
         """
         return self._call(context, 'confirm_resize',
                           instance_uuid=instance_uuid,
@@ -129,8 +132,9 @@ class ComputeTaskAPI:
         with the old flavor.
 
         :returns: the operation record (kind ``revert_resize``)
-        :raises: InstanceNotFound, Invalid (no finished resize),
-            OperationInProgress, UnexpectedVMStateError, OperationConflict
+        :raises: InstanceNotFound, OperationInProgress (the instance has
+            an operation running, the resize itself included), Invalid (no
+            finished resize), UnexpectedVMStateError, OperationConflict
         """
         return self._call(context, 'revert_resize',
                           instance_uuid=instance_uuid,

@@ -127,9 +127,17 @@ def select_host(context, flavor, exclude=()):
 
 @db_session.reader
 def node_of(context, host):
-    """The node name of ``host``'s compute node (the first one)."""
+    """The node name of ``host``'s compute node (the first one), for a
+    destination the caller named.
+
+    :raises: ComputeHostNotFound when ``host`` has no compute node: an
+        operation sent there would wait for a compute that does not
+        exist, then be rolled back, minutes later.
+    """
     n = models.ComputeNode
     node = context.session.execute(
         sa.select(n.node).where(n.host == host, n.deleted == 0)
         .order_by(n.id)).scalars().first()
-    return node or host
+    if node is None:
+        raise exception.ComputeHostNotFound(host=host, node=host)
+    return node

@@ -18,6 +18,7 @@ import sys
 import time
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import utils
 from nova_proxy import conf
 from nova_proxy.orchestration import cli as operation_cli
 from nova_proxy.orchestration import rpcapi
@@ -47,8 +48,40 @@ def _context():
     return np_context.get_admin_context()
 
 
+# Seconds past rpc_response_timeout a call may take to publish before it
+# counts as stuck connecting to the broker.
+_PUBLISH_GRACE = 2
+
+
+class _BoundedAPI:
+    """``rpcapi.ComputeTaskAPI`` whose calls end within
+    ``rpc_response_timeout`` (plus a grace to publish) even when the
+    broker cannot be reached: the rabbit driver would reconnect forever
+    (``utils.call_within``). The command then ends with one line."""
+
+    def __init__(self, api):
+        self._api = api
+
+    def __getattr__(self, name):
+        method = getattr(self._api, name)
+        # Making the client registers rpc_response_timeout.
+        self._api.client  # noqa: B018
+        limit = CONF.rpc_response_timeout + _PUBLISH_GRACE
+
+        def call(*args, **kwargs):
+            try:
+                return utils.call_within(
+                    lambda: method(*args, **kwargs), limit, name)
+            except TimeoutError:
+                raise SystemExit(
+                    'Error: Cannot reach the message broker within %s s: '
+                    'check transport_url and that the broker runs'
+                    % CONF.rpc_response_timeout)
+        return call
+
+
 def _api():
-    return rpcapi.ComputeTaskAPI()
+    return _BoundedAPI(rpcapi.ComputeTaskAPI())
 
 
 def watch(operation_id, interval=0.5, out=None, api=None):
@@ -86,7 +119,7 @@ def flavor_named(name):
     try:
         return FLAVORS[name]
     except KeyError:
-        raise SystemExit('Unknown flavor %s; known: %s'
+        raise SystemExit('Error: Unknown flavor %s; known: %s'
                          % (name, ', '.join(sorted(FLAVORS))))
 
 

@@ -2,25 +2,31 @@
 
 A worker that fails its start-up is respawned by the launcher forever, a
 traceback each time; a worker whose database hangs waits on oslo.db's
-connection retries. So the launcher checks the database once, with its
-own short-lived engine and a time limit, and the daemon exits with one
-clear log line when it cannot serve.
+connection retries, and one whose broker cannot be reached reconnects
+forever (oslo.messaging's rabbit driver). So the launcher checks the
+database and then the broker once, each with a connection of its own and
+``[proxy] start_check_timeout``, and the daemon exits with one clear log
+line when it cannot serve.
 """
 
 import os
 import threading
 
+import oslo_messaging as messaging
+from oslo_messaging._drivers import common as driver_common
 import sqlalchemy as sa
 
 from nova_proxy.common import db_errors
+from nova_proxy.common import utils
 from nova_proxy import conf
 from nova_proxy.db import migration
 
 CONF = conf.CONF
 
-__all__ = ['check_database', 'CHECK_TIMEOUT']
+__all__ = ['check_database', 'check_broker', 'CHECK_TIMEOUT']
 
-# Seconds the check waits for the database to answer at all.
+# Seconds the check waits for the database to answer at all, when not
+# given ([proxy] start_check_timeout's default).
 CHECK_TIMEOUT = 30
 
 SYNC = 'run "nova-compute-proxy-manage db sync" with this configuration'
@@ -91,3 +97,60 @@ def check_database(timeout=CHECK_TIMEOUT):
     if problem is None:
         return None
     return 'Database %s: %s' % (_safe_url(url), problem)
+
+
+def _broker_hosts(url):
+    """``transport_url`` without its credentials, for the log."""
+    try:
+        parsed = messaging.TransportURL.parse(CONF, url)
+    except Exception:
+        return '(unparsable transport_url)'
+    hosts = ','.join('%s:%s' % (h.hostname, h.port) for h in parsed.hosts)
+    return '%s://%s/%s' % (parsed.transport, hosts,
+                           parsed.virtual_host or '')
+
+
+def check_broker(timeout=CHECK_TIMEOUT):
+    """Can this proxy connect to the broker of ``transport_url``?
+
+    One connection of the driver's own pool, on a transport of its own
+    that is cleaned up before the fork. Drivers without a connection pool
+    (the in-process ``fake`` driver) are not checked.
+
+    :returns: None when the broker accepted a connection within
+        ``timeout`` seconds; otherwise one sentence saying what is wrong
+        and what to do, for the log.
+    """
+    try:
+        transport = messaging.get_rpc_transport(CONF)
+    except (messaging.InvalidTransportURL,
+            messaging.DriverLoadFailure) as e:
+        return ('transport_url is not usable (%s): fix it in the '
+                'configuration file' % e)
+    url = CONF.transport_url  # registered by the transport
+    # NOTE: oslo.messaging has no public way to open a connection; a
+    # pooled connection is what its calls open first.
+    connect = getattr(transport._driver, '_get_connection', None)
+    if connect is None:
+        transport.cleanup()
+        return None
+
+    def run():
+        with connect(driver_common.PURPOSE_SEND):
+            pass
+
+    try:
+        utils.call_within(run, timeout, 'broker-check')
+    except TimeoutError:
+        # The abandoned thread holds the pool: no cleanup, the process
+        # is about to exit.
+        return ('Message broker %s: no connection within %ss: check '
+                'transport_url (host, port, user, password, virtual host) '
+                'and that the broker runs' % (_broker_hosts(url), timeout))
+    except Exception as e:
+        transport.cleanup()
+        return ('Message broker %s: connection failed (%s): check '
+                'transport_url (host, port, user, password, virtual host)'
+                % (_broker_hosts(url), e))
+    transport.cleanup()
+    return None

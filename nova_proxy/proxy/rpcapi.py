@@ -130,6 +130,37 @@ NOVA_METHODS = {
     'instance_update_and_get_original': ('2.0', False),
     'instances_fill_metadata': ('2.0', True),
     'instance_metadata_delete': ('2.0', True),
+    # -- console auth tokens --
+    'console_auth_token_create': ('2.0', False),
+    'console_auth_token_destroy_all_by_instance': ('2.0', True),
+    'console_auth_token_destroy_expired': ('2.0', True),
+    'console_auth_token_destroy_expired_by_host': ('2.0', True),
+    'console_auth_token_get_valid': ('2.0', True),
+    # -- security groups --
+    'security_group_get': ('2.0', True),
+    'security_group_get_all': ('2.0', True),
+    'security_group_get_by_instance': ('2.0', True),
+    'security_group_get_by_name': ('2.0', True),
+    'security_group_get_by_project': ('2.0', True),
+    'security_group_in_use': ('2.0', True),
+    'security_group_update': ('2.0', True),
+    # -- share mappings --
+    'share_mapping_delete_by_instance_uuid_and_share_id': ('2.0', True),
+    'share_mapping_get_by_instance_uuid': ('2.0', True),
+    'share_mapping_get_by_instance_uuid_and_share_id': ('2.0', True),
+    'share_mapping_get_by_instance_uuids': ('2.0', True),
+    'share_mapping_get_by_share_id': ('2.0', True),
+    # An upsert: the same arguments again give the same row.
+    'share_mapping_update': ('2.0', True),
+    # -- task log --
+    # A second begin of the same period raises TaskAlreadyRunning.
+    'task_log_begin_task': ('2.0', False),
+    'task_log_end_task': ('2.0', True),
+    'task_log_get': ('2.0', True),
+    'task_log_get_all': ('2.0', True),
+    # -- volume usage --
+    # With update_totals a repeat would add the counters twice.
+    'vol_usage_update': ('2.0', False),
 }
 
 

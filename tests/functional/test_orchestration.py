@@ -120,9 +120,13 @@ def test_failed_step_rolls_back_and_bad_requests_are_named(orchestra):
     with pytest.raises(exception.InvalidRequest):
         o.api.client.prepare(version='1.0').call(
             o.ctx, 'migrate_server', instance_uuid=uuid, bogus=1)
-    # A destination that never answers: the call returns at once, the
-    # operation waits for the host up to the deadline, then rolls back.
-    op = o.api.migrate_server(o.ctx, uuid, dest_host='nowhere')
+    # A destination that does not exist is refused at once.
+    with pytest.raises(exception.ComputeHostNotFound):
+        o.api.migrate_server(o.ctx, uuid, dest_host='nowhere')
+    # One that never answers: the call returns at once, the operation
+    # waits for the host up to the deadline, then rolls back.
+    o.kill('cmp2')
+    op = o.api.migrate_server(o.ctx, uuid, dest_host='cmp2')
     assert op['status'] in ('pending', 'running')
     record = o.wait_finished(op['id'])
     assert record['status'] == 'rolled_back'

@@ -71,13 +71,28 @@ What differs from nova's, and why
 
 from nova_proxy.compute.db import _helpers
 from nova_proxy.compute.db._helpers import *  # noqa: F401,F403
+from nova_proxy.compute.db import console_auth_tokens
+from nova_proxy.compute.db.console_auth_tokens import *  # noqa: F401,F403
 from nova_proxy.compute.db import instances
 from nova_proxy.compute.db.instances import *  # noqa: F401,F403
 from nova_proxy.compute.db import services
 from nova_proxy.compute.db.services import *  # noqa: F401,F403
+from nova_proxy.compute.db import security_groups
+from nova_proxy.compute.db.security_groups import *  # noqa: F401,F403
+from nova_proxy.compute.db import share_mappings
+from nova_proxy.compute.db.share_mappings import *  # noqa: F401,F403
+from nova_proxy.compute.db import task_log
+from nova_proxy.compute.db.task_log import *  # noqa: F401,F403
+from nova_proxy.compute.db import volume_usage
+from nova_proxy.compute.db.volume_usage import *  # noqa: F401,F403
 
 __all__ = [
     *_helpers.__all__,
     *instances.__all__,
     *services.__all__,
+    *console_auth_tokens.__all__,
+    *security_groups.__all__,
+    *share_mappings.__all__,
+    *task_log.__all__,
+    *volume_usage.__all__,
 ]

@@ -82,6 +82,35 @@ from nova_proxy.db.api.services import service_get_by_uuid
 from nova_proxy.db.api.services import service_get_minimum_version
 from nova_proxy.db.api.services import service_heartbeat
 from nova_proxy.db.api.services import service_update
+from nova_proxy.db.api.console_auth_tokens import console_auth_token_create
+from nova_proxy.db.api.console_auth_tokens import \
+    console_auth_token_destroy_all_by_instance
+from nova_proxy.db.api.console_auth_tokens import \
+    console_auth_token_destroy_expired
+from nova_proxy.db.api.console_auth_tokens import \
+    console_auth_token_destroy_expired_by_host
+from nova_proxy.db.api.console_auth_tokens import console_auth_token_get_valid
+from nova_proxy.db.api.security_groups import security_group_get
+from nova_proxy.db.api.security_groups import security_group_get_all
+from nova_proxy.db.api.security_groups import security_group_get_by_instance
+from nova_proxy.db.api.security_groups import security_group_get_by_name
+from nova_proxy.db.api.security_groups import security_group_get_by_project
+from nova_proxy.db.api.security_groups import security_group_in_use
+from nova_proxy.db.api.security_groups import security_group_update
+from nova_proxy.db.api.share_mappings import \
+    share_mapping_delete_by_instance_uuid_and_share_id
+from nova_proxy.db.api.share_mappings import share_mapping_get_by_instance_uuid
+from nova_proxy.db.api.share_mappings import \
+    share_mapping_get_by_instance_uuid_and_share_id
+from nova_proxy.db.api.share_mappings import \
+    share_mapping_get_by_instance_uuids
+from nova_proxy.db.api.share_mappings import share_mapping_get_by_share_id
+from nova_proxy.db.api.share_mappings import share_mapping_update
+from nova_proxy.db.api.task_log import task_log_begin_task
+from nova_proxy.db.api.task_log import task_log_end_task
+from nova_proxy.db.api.task_log import task_log_get
+from nova_proxy.db.api.task_log import task_log_get_all
+from nova_proxy.db.api.volume_usage import vol_usage_update
 
 __all__ = [
     # instances
@@ -115,6 +144,27 @@ __all__ = [
     'action_event_finish', 'action_event_start', 'actions_get',
     'instance_action_finish', 'instance_action_start',
     'instance_fault_create', 'instance_fault_get_by_instance_uuids',
+    # console_auth_tokens
+    'console_auth_token_create', 'console_auth_token_destroy_all_by_instance',
+    'console_auth_token_destroy_expired',
+    'console_auth_token_destroy_expired_by_host',
+    'console_auth_token_get_valid',
+    # security_groups
+    'security_group_get', 'security_group_get_all',
+    'security_group_get_by_instance', 'security_group_get_by_name',
+    'security_group_get_by_project', 'security_group_in_use',
+    'security_group_update',
+    # share_mappings
+    'share_mapping_delete_by_instance_uuid_and_share_id',
+    'share_mapping_get_by_instance_uuid',
+    'share_mapping_get_by_instance_uuid_and_share_id',
+    'share_mapping_get_by_instance_uuids', 'share_mapping_get_by_share_id',
+    'share_mapping_update',
+    # task_log
+    'task_log_begin_task', 'task_log_end_task', 'task_log_get',
+    'task_log_get_all',
+    # volume_usage
+    'vol_usage_update',
     # purge
     'purge_deleted_instances',
 ]

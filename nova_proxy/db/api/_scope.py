@@ -68,15 +68,29 @@ _INSTANCE_SCOPE = sa.select(
         models.Instance.deleted == 0)
 
 
-def scoped_instance(connection, instance_uuid, scope_host):
+# The same, also for a soft-deleted instance (the live row first): nova's
+# compute cleans up after an instance it has just destroyed (its BDMs, its
+# console tokens), and a soft-deleted instance is in the scope of the host
+# it was on.
+_ANY_INSTANCE_SCOPE = sa.select(
+    models.Instance.host,
+    sa.case((SCOPE_CONDITION, 1), else_=0)).where(
+        models.Instance.uuid == sa.bindparam('uuid')).order_by(
+        models.Instance.deleted).limit(1)
+
+
+def scoped_instance(connection, instance_uuid, scope_host,
+                    deleted_too=False):
     """Check that the live instance exists and, for a caller confined to
     ``scope_host``, is in its scope.
 
+    :param deleted_too: a soft-deleted instance counts too (in the scope
+        of the host it was on).
     :raises: InvalidUUID, InstanceNotFound, HostScopeViolation
     """
     _values.validate_uuid(instance_uuid)
     row = connection.execute(
-        _INSTANCE_SCOPE,
+        _ANY_INSTANCE_SCOPE if deleted_too else _INSTANCE_SCOPE,
         {'uuid': instance_uuid, 'scope_host': scope_host}).first()
     if row is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
@@ -85,3 +99,15 @@ def scoped_instance(connection, instance_uuid, scope_host):
         raise exception.HostScopeViolation(
             caller=scope_host, resource='instance %s' % instance_uuid,
             owner=host)
+
+
+def instance_in_scope(uuid_column, scope_host):
+    """The condition "the live instance ``uuid_column`` names is in the
+    scope of ``scope_host``", for the rows of a list that a confined
+    caller may see: none when ``scope_host`` is None."""
+    if scope_host is None:
+        return sa.true()
+    return uuid_column.in_(
+        sa.select(models.Instance.uuid).where(
+            models.Instance.deleted == 0,
+            SCOPE_CONDITION).params(scope_host=scope_host))

@@ -12,12 +12,23 @@ The 1.x methods (``nova_proxy.proxy.manager``) are served beside these:
 oslo.messaging hands a call to the endpoint of its major version.
 """
 
+from nova_proxy.proxy.endpoints import console_auth_tokens
+from nova_proxy.proxy.endpoints import security_groups
 from nova_proxy.proxy.endpoints import instances
 from nova_proxy.proxy.endpoints import services
+from nova_proxy.proxy.endpoints import share_mappings
+from nova_proxy.proxy.endpoints import task_log
+from nova_proxy.proxy.endpoints import volume_usage
 
 __all__ = ['endpoints']
 
 
 def endpoints():
     """The 2.x endpoints, fresh for each server."""
-    return [services.ServiceEndpoint(), instances.InstanceEndpoint()]
+    return [services.ServiceEndpoint(),
+            console_auth_tokens.ConsoleAuthTokenEndpoint(),
+            security_groups.SecurityGroupEndpoint(),
+            share_mappings.ShareMappingEndpoint(),
+            task_log.TaskLogEndpoint(),
+            volume_usage.VolumeUsageEndpoint(),
+            instances.InstanceEndpoint()]

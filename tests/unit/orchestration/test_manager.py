@@ -70,6 +70,42 @@ def test_no_second_operation_while_one_is_active(orch, api):
     assert e.value.kwargs['operation_id'] == 'first'
     assert [r['id'] for r in journal.get_all(orch)] == ['first']
     # Nothing of the refused operation stays: the instance is as it was.
-    # (nova's create brings the instance's extra row, a read does not.)
-    assert db_api.instance_get_by_uuid(orch, inst['uuid']) == {
-        k: v for k, v in inst.items() if k != 'extra'}
+    assert db_api.instance_get_by_uuid(orch, inst['uuid']) == inst
+
+
+@pytest.mark.parametrize('start', [
+    lambda api, ctx, inst: api.migrate_server(
+        ctx, inst['uuid'], dest_host='cmp9', flavor=oc.BIG),
+    lambda api, ctx, inst: api.migrate_server(ctx, inst['uuid'],
+                                              dest_host='cmp9'),
+    lambda api, ctx, inst: api.build_instance(
+        ctx, {'memory_mb': 512, 'vcpus': 1, 'root_gb': 1}, host='cmp9'),
+])
+def test_a_destination_that_does_not_exist_is_refused(orch, api, start):
+    # Accepted, it would wait for cmp9 at its first step, then undo it:
+    # minutes before the caller learns anything.
+    inst = oc.add_instance(orch)
+    with pytest.raises(exception.ComputeHostNotFound) as e:
+        start(api, orch, inst)
+    assert 'cmp9' in e.value.format_message()
+    assert journal.get_all(orch) == []
+    assert db_api.instance_get_by_uuid(orch, inst['uuid']) == inst
+
+
+@pytest.mark.parametrize('finish', ['confirm_resize', 'revert_resize'])
+def test_confirm_or_revert_during_a_resize_names_the_resize(
+        orch, api, finish):
+    inst = oc.add_instance(orch)
+    resize = api.migrate_server(orch, inst['uuid'], dest_host='cmp2',
+                                flavor=oc.BIG, operation_id='resize-1')
+    with pytest.raises(exception.OperationInProgress) as e:
+        getattr(api, finish)(orch, inst['uuid'])
+    assert e.value.kwargs['operation_id'] == resize['id']
+    assert [r['id'] for r in journal.get_all(orch)] == ['resize-1']
+
+
+def test_confirm_without_a_resize_is_invalid(orch, api):
+    inst = oc.add_instance(orch)
+    with pytest.raises(exception.Invalid) as e:
+        api.confirm_resize(orch, inst['uuid'])
+    assert 'has no finished resize' in e.value.format_message()

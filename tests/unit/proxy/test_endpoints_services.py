@@ -11,16 +11,6 @@ from nova_proxy import exception
 from nova_proxy.proxy import rpcapi
 
 
-@pytest.fixture
-def nova(server, config):
-    """A bare client of the 2.x methods, as any oslo.messaging program."""
-    target = messaging.Target(topic=config.proxy.topic,
-                              version=rpcapi.NOVA_API_VERSION)
-    return messaging.get_rpc_client(
-        rpc.get_transport(), target, timeout=10,
-        serializer=rpc.RequestContextSerializer())
-
-
 ADMIN = np_context.get_admin_context()
 
 
