@@ -477,7 +477,12 @@ def _marker_row(context, marker):
 def _paginated(context, statement, joins, limit, sort_keys, sort_dirs,
                marker, scope_host):
     if limit is not None:
-        limit = _values.integer(limit)
+        try:
+            limit = _values.integer(limit)
+        except ValueError as e:
+            raise exception.Invalid(reason='limit: %s' % e) from None
+        if limit < 0:
+            raise exception.Invalid(reason='limit must not be negative')
     if marker is not None:
         marker = _marker_row(context, marker)
     try:
@@ -759,10 +764,12 @@ def instances_fill_metadata(context, instances, manual_joins=None, *,
     uuids = [i['uuid'] for i in instances]
     connection = context.connection
     if scope_host is not None and uuids:
+        # Not NOT(scope): an instance without a host makes the scope
+        # NULL, and NOT NULL would let it through.
+        out_of_scope = sa.case((_scope.SCOPE_CONDITION, 1), else_=0) == 0
         for row in connection.execute(sa.select(
                 _INSTANCES.c.uuid, _INSTANCES.c.host).where(
-                _INSTANCES.c.uuid.in_(uuids),
-                sa.not_(_scope.SCOPE_CONDITION)),
+                _INSTANCES.c.uuid.in_(uuids), out_of_scope),
                 {'scope_host': scope_host}):
             raise exception.HostScopeViolation(
                 caller=scope_host, resource='instance %s' % row.uuid,

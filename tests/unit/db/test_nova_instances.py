@@ -292,6 +292,8 @@ def test_filters_as_nova(db_all, admin_context):
     assert _uuids(ctx, {'deleted': False}, sort_keys=['display_name'],
                   sort_dirs=['asc']) == [B, A, C]
     assert api.instance_get_all_by_filters(ctx, {}, limit=0) == []
+    with pytest.raises(exception.Invalid):
+        _uuids(ctx, {}, limit=-1)
     with pytest.raises(exception.MarkerNotFound) as raised:
         _uuids(ctx, {}, marker=MISSING)
     assert raised.value.kwargs == {'marker': MISSING}
@@ -363,9 +365,11 @@ def test_fill_metadata(db_all, admin_context):
     assert (only['metadata'], only['system_metadata']) == ({}, {'s': '1'})
     assert only['fault']['message'] == 'new'
     other = _create(admin_context, host='h2')
-    with pytest.raises(exception.HostScopeViolation):
-        api.instances_fill_metadata(admin_context, [{'uuid': other['uuid']}],
-                                    scope_host='h1')
+    unhosted = _create(admin_context, host=None)
+    for theirs in (other, unhosted):
+        with pytest.raises(exception.HostScopeViolation):
+            api.instances_fill_metadata(
+                admin_context, [{'uuid': theirs['uuid']}], scope_host='h1')
 
 
 def test_metadata_delete(db_all, admin_context):
