@@ -19,9 +19,12 @@ LOG = logging.getLogger(__name__)
 
 __all__ = [
     'NovaProxyException', 'Invalid', 'InvalidUUID', 'InvalidUpdate',
-    'InvalidRequest', 'NotFound', 'InstanceNotFound', 'MigrationNotFound',
+    'InvalidRequest', 'InvalidInput', 'InvalidSortKey', 'NotFound',
+    'InstanceNotFound', 'MigrationNotFound', 'MigrationNotFoundByStatus',
+    'MigrationNotFoundForInstance', 'MarkerNotFound', 'ConstraintNotMet',
     'ServiceNotFound', 'ComputeHostNotFound', 'HostBinaryNotFound',
-    'InstanceActionNotFound',
+    'InstanceActionNotFound', 'InstanceInfoCacheNotFound',
+    'InstanceTagNotFound', 'BDMNotFound', 'InvalidBDM', 'InvalidBDMFormat',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
     'ServiceBinaryExists', 'ServiceTopicExists', 'SecurityGroupNotFound',
     'SecurityGroupNotFoundForProject', 'SecurityGroupExists',
@@ -29,11 +32,12 @@ __all__ = [
     'ComputeNodeExists', 'InstanceUpdateConflict',
     'UnknownInstanceUpdateConflict', 'UnexpectedTaskStateError',
     'UnexpectedDeletingTaskStateError', 'UnexpectedVMStateError',
-    'ConstraintNotMet', 'InvalidID', 'InvalidSortKey', 'MarkerNotFound',
+    'InvalidID',
     'OperationInProgress', 'OperationConflict', 'Forbidden',
     'HostScopeViolation', 'DBNotAllowed', 'NoValidHost',
     'ComputeUnavailable', 'StepFailed', 'StaleEpoch', 'ProxyInternalError',
-    'NotAuthenticated', 'InvalidKeyFile', 'DatabaseUnavailable',
+    'NotAuthenticated', 'InvalidKeyFile', 'BrokerCommandFailed',
+    'DatabaseUnavailable',
 ]
 
 
@@ -99,12 +103,20 @@ class InvalidID(Invalid):
     msg_fmt = 'Invalid ID received %(id)s.'
 
 
+class InvalidBDM(Invalid):
+    msg_fmt = 'Block Device Mapping is Invalid.'
+
+
+class InvalidBDMFormat(InvalidBDM):
+    msg_fmt = 'Block Device Mapping is Invalid: %(details)s'
+
+
+class InvalidInput(Invalid):
+    msg_fmt = 'Invalid input received: %(reason)s'
+
+
 class InvalidSortKey(Invalid):
     msg_fmt = 'Sort key supplied was not valid.'
-
-
-class ConstraintNotMet(NovaProxyException):
-    msg_fmt = 'Constraint not met.'
 
 
 class NotFound(NovaProxyException):
@@ -119,12 +131,28 @@ class MigrationNotFound(NotFound):
     msg_fmt = 'Migration %(migration_id)s could not be found.'
 
 
+class MigrationNotFoundByStatus(MigrationNotFound):
+    msg_fmt = ('Migration not found for instance %(instance_id)s with '
+               'status %(status)s.')
+
+
+class MigrationNotFoundForInstance(MigrationNotFound):
+    msg_fmt = ('Migration %(migration_id)s not found for instance '
+               '%(instance_id)s')
+
+
+class MarkerNotFound(NotFound):
+    msg_fmt = 'Marker %(marker)s could not be found.'
+
+
 class ServiceNotFound(NotFound):
     msg_fmt = 'Service %(service_id)s could not be found.'
 
 
 class ComputeHostNotFound(NotFound):
-    msg_fmt = 'Compute node %(host)s/%(node)s could not be found.'
+    # nova's message and kwarg (``host``: a host, node name, id or uuid,
+    # whatever was looked for); the 1.x calls also give ``node``.
+    msg_fmt = 'Compute host %(host)s could not be found.'
 
 
 class HostBinaryNotFound(ServiceNotFound):
@@ -136,8 +164,16 @@ class InstanceActionNotFound(NotFound):
                '%(instance_uuid)s could not be found.')
 
 
-class MarkerNotFound(NotFound):
-    msg_fmt = 'Marker %(marker)s could not be found.'
+class InstanceInfoCacheNotFound(NotFound):
+    msg_fmt = 'Info cache for instance %(instance_uuid)s could not be found.'
+
+
+class InstanceTagNotFound(NotFound):
+    msg_fmt = "Instance %(instance_id)s has no tag '%(tag)s'"
+
+
+class BDMNotFound(NotFound):
+    msg_fmt = 'No Block Device Mapping with id %(id)s.'
 
 
 class SecurityGroupNotFound(NotFound):
@@ -236,6 +272,11 @@ class StaleEpoch(Conflict):
                '%(epoch)s by this proxy.')
 
 
+class ConstraintNotMet(Conflict):
+    # nova's (a row was there, but not as a ``constraint`` required).
+    msg_fmt = 'Constraint not met.'
+
+
 class Forbidden(NovaProxyException):
     msg_fmt = 'Not allowed: %(reason)s'
 
@@ -282,6 +323,12 @@ class NotAuthenticated(Forbidden):
 class InvalidKeyFile(Invalid):
     """A key file of ``nova_proxy.common.auth`` is missing or malformed."""
     msg_fmt = 'Key file %(path)s cannot be used: %(reason)s'
+
+
+class BrokerCommandFailed(Invalid):
+    """``nova-compute-proxy-manage broker`` could not make or apply a
+    broker user's permissions."""
+    msg_fmt = 'Broker permissions for %(who)s: %(reason)s'
 
 
 class DatabaseUnavailable(NovaProxyException):

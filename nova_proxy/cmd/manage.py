@@ -8,6 +8,7 @@
     nova-compute-proxy-manage server confirm-resize|revert-resize
     nova-compute-proxy-manage key create --host HOST|--proxy [--rotate|--force]
     nova-compute-proxy-manage key list
+    nova-compute-proxy-manage broker permissions --host HOST|--proxy|--control
 """
 
 import sys
@@ -17,6 +18,7 @@ from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from oslo_config import cfg
 import oslo_messaging as messaging
 
+from nova_proxy.common import broker_cli
 from nova_proxy.common import db_errors
 from nova_proxy.common import key_cli
 from nova_proxy.common import service
@@ -66,6 +68,7 @@ COMMAND_GROUPS.append(periodic_cli.add_parsers)
 COMMAND_GROUPS.append(orchestration_cli.add_parsers)
 COMMAND_GROUPS.append(server_cli.add_parsers)
 COMMAND_GROUPS.append(key_cli.add_parsers)
+COMMAND_GROUPS.append(broker_cli.add_parsers)
 
 
 def _add_subcommands(subparsers):

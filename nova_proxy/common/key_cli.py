@@ -13,6 +13,8 @@ key_file`` at it. A rotation (docs/security.rst) is ``create --rotate``
 (a new, verify-only last line), ``promote`` (the new key signs) and
 ``retire`` (only the signing key is left), copying the file to the compute
 host and the other proxies after each step. No secret is ever printed.
+A new host also needs its broker user (``broker permissions --host``,
+``nova_proxy.common.broker_cli``).
 """
 
 import os
@@ -106,6 +108,9 @@ def _create():
     if not cmd.key_proxy:
         print('Copy it to compute host %s and set [proxy_client] key_file '
               'there.' % cmd.key_host)
+        if not cmd.key_rotate:
+            print('Its broker user: nova-compute-proxy-manage broker '
+                  'permissions --host %s' % cmd.key_host)
 
 
 def _promote():

@@ -16,31 +16,17 @@ from oslo_utils import uuidutils
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
+from nova_proxy.common import states
 from nova_proxy.common import utils
 from nova_proxy.compute import actions
 from nova_proxy.compute import db_v1 as db
 from nova_proxy.compute import rpcapi
-from nova_proxy.compute.virt import fake
 from nova_proxy import exception
 
 LOG = logging.getLogger(__name__)
 
 __all__ = ['endpoints', 'LifecycleEndpoint', 'MigrationEndpoint',
            'DriverEndpoint']
-
-# vm_states and task_states, as nova names them.
-BUILDING = 'building'
-ACTIVE = 'active'
-STOPPED = 'stopped'
-ERROR = 'error'
-DELETED = 'deleted'
-SPAWNING = 'spawning'
-POWERING_OFF = 'powering-off'
-POWERING_ON = 'powering-on'
-DELETING = 'deleting'
-# task_states an instance may have while it waits to be built.
-BUILD_TASK_STATES = [None, 'scheduling', 'networking',
-                     'block_device_mapping', SPAWNING]
 
 
 class _Endpoint:
@@ -109,16 +95,17 @@ class LifecycleEndpoint(_Endpoint):
         ctx = self._context(context)
         instance = db.instance_get_by_uuid(ctx, instance_uuid)
         if (self.driver.step_done(operation_id, 'spawn') and
-                instance['vm_state'] == ACTIVE and
+                instance['vm_state'] == states.VM_ACTIVE and
                 instance['host'] == self.host):
             LOG.info('Build of %(uuid)s (operation %(op)s) is already done',
                      {'uuid': instance_uuid, 'op': operation_id})
             return instance
         request_id = request_id or ctx.request_id
         spawning = {'host': self.host, 'node': self.node,
-                    'launched_on': self.host, 'task_state': SPAWNING,
-                    'expected_vm_state': BUILDING,
-                    'expected_task_state': BUILD_TASK_STATES}
+                    'launched_on': self.host,
+                    'task_state': states.TASK_SPAWNING,
+                    'expected_vm_state': states.VM_BUILDING,
+                    'expected_task_state': list(states.BUILD_TASK_STATES)}
         with actions.record_event(ctx, instance_uuid, 'create',
                                   'compute_build_and_run_instance',
                                   request_id, self.host,
@@ -134,13 +121,13 @@ class LifecycleEndpoint(_Endpoint):
                 self.driver.release_claim(instance_uuid)
                 self._resources_changed()
                 self._fail(ctx, instance_uuid, e, {
-                    'vm_state': ERROR, 'task_state': None})
+                    'vm_state': states.VM_ERROR, 'task_state': None})
                 raise self._as_step_error(e, 'spawn', operation_id)
             instance = record.update_and_finish({
-                'vm_state': ACTIVE, 'task_state': None,
-                'power_state': fake.RUNNING,
+                'vm_state': states.VM_ACTIVE, 'task_state': None,
+                'power_state': states.POWER_RUNNING,
                 'launched_at': timeutils.utcnow().isoformat(),
-                'expected_task_state': SPAWNING})
+                'expected_task_state': states.TASK_SPAWNING})
             self._resources_changed()
         LOG.info('Instance %s is active', instance_uuid)
         return instance
@@ -150,7 +137,8 @@ class LifecycleEndpoint(_Endpoint):
         ctx = self._context(context)
         begin = {'task_state': task_state,
                  'expected_task_state': [None, task_state],
-                 'expected_vm_state': [ACTIVE, STOPPED]}
+                 'expected_vm_state': [states.VM_ACTIVE,
+                                       states.VM_STOPPED]}
         with actions.record_event(ctx, instance_uuid, action,
                                   'compute_%s_instance' % action,
                                   ctx.request_id, self.host,
@@ -169,19 +157,21 @@ class LifecycleEndpoint(_Endpoint):
 
     @rpc.remotable
     def stop_instance(self, context, instance_uuid: str):
-        return self._power(context, instance_uuid, 'stop', POWERING_OFF,
-                           STOPPED, fake.SHUTDOWN, self.driver.power_off)
+        return self._power(context, instance_uuid, 'stop',
+                           states.TASK_POWERING_OFF, states.VM_STOPPED,
+                           states.POWER_SHUTDOWN, self.driver.power_off)
 
     @rpc.remotable
     def start_instance(self, context, instance_uuid: str):
-        return self._power(context, instance_uuid, 'start', POWERING_ON,
-                           ACTIVE, fake.RUNNING, self.driver.power_on)
+        return self._power(context, instance_uuid, 'start',
+                           states.TASK_POWERING_ON, states.VM_ACTIVE,
+                           states.POWER_RUNNING, self.driver.power_on)
 
     @rpc.remotable
     def terminate_instance(self, context, instance_uuid: str):
         ctx = self._context(context)
-        deleting = {'task_state': DELETING,
-                    'expected_task_state': [None, DELETING]}
+        deleting = {'task_state': states.TASK_DELETING,
+                    'expected_task_state': [None, states.TASK_DELETING]}
         with actions.record_event(ctx, instance_uuid, 'delete',
                                   'compute_terminate_instance',
                                   ctx.request_id, self.host,
@@ -190,14 +180,14 @@ class LifecycleEndpoint(_Endpoint):
                 self.driver.destroy(instance_uuid)
             except Exception as e:
                 self._fail(ctx, instance_uuid, e, {
-                    'vm_state': ERROR, 'task_state': None})
+                    'vm_state': states.VM_ERROR, 'task_state': None})
                 raise self._as_step_error(e, 'destroy', None)
             self._resources_changed()
             record.update_and_finish({
-                'vm_state': DELETED, 'task_state': None,
-                'power_state': fake.NOSTATE,
+                'vm_state': states.VM_DELETED, 'task_state': None,
+                'power_state': states.POWER_NOSTATE,
                 'terminated_at': timeutils.utcnow().isoformat(),
-                'expected_task_state': DELETING})
+                'expected_task_state': states.TASK_DELETING})
         instance = db.instance_destroy(ctx, instance_uuid)
         LOG.info('Instance %s is deleted', instance_uuid)
         return instance

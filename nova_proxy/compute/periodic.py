@@ -28,8 +28,8 @@ import time
 
 from oslo_log import log as logging
 
+from nova_proxy.common import states
 from nova_proxy.compute import db_v1 as db
-from nova_proxy.compute.virt import fake
 from nova_proxy import exception
 
 LOG = logging.getLogger(__name__)
@@ -152,12 +152,13 @@ class PowerStateSync(PeriodicThread):
                 continue
             actual = self.driver.power_state(instance['uuid'])
             if actual is None:
-                actual = fake.NOSTATE
+                actual = states.POWER_NOSTATE
             if actual == instance['power_state']:
                 continue
             values = {'power_state': actual, 'expected_task_state': None}
-            if instance['vm_state'] == 'active' and actual == fake.SHUTDOWN:
-                values['vm_state'] = 'stopped'
+            if instance['vm_state'] == states.VM_ACTIVE and \
+                    actual == states.POWER_SHUTDOWN:
+                values['vm_state'] = states.VM_STOPPED
             LOG.info('Instance %(uuid)s: power state %(db)s in the database, '
                      '%(actual)s on the hypervisor; updating',
                      {'uuid': instance['uuid'],

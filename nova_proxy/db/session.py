@@ -40,7 +40,8 @@ from nova_proxy.db import guard
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-__all__ = ['writer', 'reader', 'core_writer', 'core_reader', 'get_engine',
+__all__ = ['writer', 'reader', 'core_writer', 'core_reader',
+           'unretried_writer', 'unretried_core_writer', 'get_engine',
            'dispose', 'db_utcnow', 'utcnow', 'reset_for_tests']
 
 SQLITE_BUSY_TIMEOUT_MS = 30000
@@ -393,6 +394,12 @@ def core_writer(fn):
     its transaction) instead of ``context.session``. Nested in an outer
     session transaction, it runs on that session's connection."""
     return _retry_on_deadlock(_session_scope(fn, write=True, core=True))
+
+
+def unretried_core_writer(fn):
+    """As ``unretried_writer``, with ``context.connection`` instead of
+    ``context.session``."""
+    return _session_scope(fn, write=True, core=True)
 
 
 def core_reader(fn):

@@ -10,6 +10,7 @@ database is reachable), so it works while every proxy is down.
 
 import json
 
+from nova_proxy.common import states
 from nova_proxy import conf
 from nova_proxy.common import context as np_context
 from nova_proxy.orchestration import journal
@@ -79,7 +80,7 @@ def add_parsers(subparsers):
     listing = actions.add_parser('list', help='List operations, newest '
                                               'first.')
     listing.add_argument('--instance', help='Only this instance\'s.')
-    listing.add_argument('--status', choices=journal.STATUSES,
+    listing.add_argument('--status', choices=states.OP_STATUSES,
                          help='Only operations in this status.')
     listing.add_argument('--limit', type=int, default=100,
                          help='At most this many (default 100).')

@@ -26,6 +26,7 @@ from oslo_log import log as logging
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
+from nova_proxy.common import states
 from nova_proxy import conf
 from nova_proxy.orchestration import hooks as test_hooks
 from nova_proxy.orchestration import journal
@@ -104,7 +105,7 @@ class Engine:
     def submit(self, record):
         """Start driving ``record`` (owned by us) if not already."""
         if record['owner'] != self.member or \
-                record['status'] not in journal.ACTIVE_STATUSES:
+                record['status'] not in states.OP_ACTIVE_STATUSES:
             return False
         with self._lock:
             if record['id'] in self._running or self._pool is None or \

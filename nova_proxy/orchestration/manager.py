@@ -19,6 +19,7 @@ import oslo_messaging as messaging
 from oslo_utils import uuidutils
 
 from nova_proxy.common import rpc
+from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.orchestration.flows import build
 from nova_proxy.orchestration.flows import migrate
@@ -159,10 +160,10 @@ class ComputeTaskManager:
         if status is not None:
             statuses = [status] if isinstance(status, str) else status
             if not isinstance(statuses, list) or any(
-                    s not in journal.STATUSES for s in statuses):
+                    s not in states.OP_STATUSES for s in statuses):
                 raise exception.Invalid(
                     reason='status must be one of %s' %
-                    ', '.join(journal.STATUSES))
+                    ', '.join(states.OP_STATUSES))
         return journal.get_all(context.elevated(),
                                instance_uuid=instance_uuid, status=status,
                                limit=MAX_LIST)

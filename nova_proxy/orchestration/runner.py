@@ -35,6 +35,7 @@ import oslo_messaging as messaging
 import sqlalchemy as sa
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import states
 from nova_proxy import conf
 from nova_proxy import exception
 from nova_proxy.db import api as db_api
@@ -137,7 +138,7 @@ class Runner:
                                   {'step': step.name, 'id': op['id']})
                 self._rollback(flow, op, _error_text(e))
                 return
-        self._write(op, {'status': journal.DONE, 'step': None,
+        self._write(op, {'status': states.OP_DONE, 'step': None,
                          'progress': 100, 'error': None,
                          'finished_at': db_session.utcnow()})
         LOG.info('Operation %(id)s (%(kind)s of %(uuid)s) done',
@@ -150,14 +151,14 @@ class Runner:
             new_state = copy.deepcopy(state)
             new_state['started'].append(step.name)
             before = step.before
-            self._write(op, {'status': journal.RUNNING, 'step': step.name,
+            self._write(op, {'status': states.OP_RUNNING, 'step': step.name,
                              'state': new_state,
                              'progress': int(100 * index / total),
                              'step_started_at': db_session.utcnow()},
                         then=(lambda c: before(c, op)) if before else None)
             op['state'] = new_state
         else:
-            self._write(op, {'status': journal.RUNNING, 'step': step.name})
+            self._write(op, {'status': states.OP_RUNNING, 'step': step.name})
         self.hooks.fire('before', step.name, op['id'])
         result = self._call(op, step, base_progress=(index, total),
                             deadline=CONF.orchestration.compute_wait_deadline)
@@ -178,7 +179,7 @@ class Runner:
             new_state = copy.deepcopy(state)
             new_state.update(rolling_back=True, error=error, undone=[],
                              rollback_errors=[])
-            self._write(op, {'status': journal.RUNNING, 'step': 'rollback',
+            self._write(op, {'status': states.OP_RUNNING, 'step': 'rollback',
                              'error': error, 'state': new_state})
             op['state'] = state = new_state
             LOG.warning('Operation %(id)s rolling back: %(error)s',
@@ -210,7 +211,7 @@ class Runner:
     def _give_up(self, flow, op):
         error = op['state'].get('error') or 'attempts exhausted'
         error = '%s (gave up after %d attempts)' % (error, op['attempts'])
-        self._finish(flow, op, error, journal.FAILED, flow.failed)
+        self._finish(flow, op, error, states.OP_FAILED, flow.failed)
 
     def _finish(self, flow, op, error, status, final_writes):
         errors = op['state'].get('rollback_errors') or []

@@ -18,6 +18,7 @@ import sys
 import time
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import states
 from nova_proxy.common import utils
 from nova_proxy import conf
 from nova_proxy.orchestration import cli as operation_cli
@@ -40,8 +41,6 @@ FLAVORS = {
     'm1.large': {'name': 'm1.large', 'id': 4, 'memory_mb': 8192,
                  'vcpus': 4, 'root_gb': 80},
 }
-
-FINAL = ('done', 'failed', 'rolled_back')
 
 
 def _context():
@@ -99,7 +98,7 @@ def watch(operation_id, interval=0.5, out=None, api=None):
                          record['progress'], record['owner']))
             out.flush()
             last = seen
-        if record['status'] in FINAL:
+        if record['status'] in states.OP_FINAL_STATUSES:
             if record.get('error'):
                 out.write('  error: %s\n' % record['error'])
             return record
@@ -180,7 +179,8 @@ def revert_resize(uuid, wait=False, out=None):
 
 
 def _exit_unless_done(record):
-    if record['status'] in FINAL and record['status'] != 'done':
+    if record['status'] in states.OP_FINAL_STATUSES and \
+            record['status'] != states.OP_DONE:
         raise SystemExit(1)
 
 

@@ -20,8 +20,7 @@ clocks disagree by seconds.
 import datetime
 import os
 
-import sqlalchemy as sa
-
+from nova_proxy.db.api import periodic as db_periodic
 from nova_proxy.db import session as db_session
 
 __all__ = ['SKEW_ENV', 'read_skew', 'db_now', 'local_now', 'period_of',
@@ -47,11 +46,7 @@ def read_skew(environ=None):
                          % (SKEW_ENV, value))
 
 
-@db_session.reader
-def db_now(context):
-    """The database's current time (naive UTC)."""
-    return context.session.execute(
-        sa.select(db_session.db_utcnow())).scalar_one()
+db_now = db_periodic.database_now
 
 
 def local_now(skew=0.0):

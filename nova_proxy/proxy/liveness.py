@@ -12,18 +12,15 @@ It is stable across restarts, so a restarted proxy recognises its own
 unfinished operations.
 """
 
-import datetime
 import fcntl
 import os
 import threading
 
 from oslo_log import log as logging
-import sqlalchemy as sa
 
 from nova_proxy.common import db_errors
 from nova_proxy import conf
-from nova_proxy.db import models
-from nova_proxy.db import session as db_session
+from nova_proxy.db.api import proxies as db_proxies
 
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
@@ -55,46 +52,19 @@ def acquire_member_name(host, workers):
     raise RuntimeError('No free proxy worker slot for host %s' % host)
 
 
-@db_session.writer
-def heartbeat_once(context, member, host, stopped=False):
-    """Insert or refresh ``member``'s row with the database's clock."""
-    session = context.session
-    now = db_session.db_utcnow()
-    result = session.execute(
-        sa.update(models.Proxy).where(models.Proxy.member == member)
-        .values(heartbeat_at=now, host=host, pid=os.getpid(),
-                stopped=stopped)
-        .execution_options(synchronize_session=False))
-    if result.rowcount == 0:
-        session.execute(sa.insert(models.Proxy).values(
-            member=member, host=host, pid=os.getpid(), started_at=now,
-            heartbeat_at=now, stopped=stopped))
-
-
-@db_session.reader
-def _members(context, deadline, alive):
-    # The cutoff comes from the database's clock, read once; comparing in
-    # Python-built SQL keeps it portable across our three backends.
-    session = context.session
-    db_now = session.execute(sa.select(db_session.db_utcnow())).scalar_one()
-    cutoff = db_now - datetime.timedelta(seconds=deadline)
-    p = models.Proxy
-    if alive:
-        cond = sa.and_(p.heartbeat_at >= cutoff, p.stopped.is_(False))
-    else:
-        cond = sa.or_(p.heartbeat_at < cutoff, p.stopped.is_(True))
-    return sorted(session.execute(sa.select(p.member).where(cond))
-                  .scalars().all())
+heartbeat_once = db_proxies.proxy_heartbeat
 
 
 def live_members(context, deadline=None):
     """Members whose heartbeat is younger than the deadline, sorted."""
-    return _members(context, deadline or CONF.proxy.liveness_deadline, True)
+    return db_proxies.proxy_members(
+        context, deadline or CONF.proxy.liveness_deadline, True)
 
 
 def dead_members(context, deadline=None):
     """Members past the deadline or stopped, sorted."""
-    return _members(context, deadline or CONF.proxy.liveness_deadline, False)
+    return db_proxies.proxy_members(
+        context, deadline or CONF.proxy.liveness_deadline, False)
 
 
 class Heartbeat:

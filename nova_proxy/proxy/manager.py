@@ -19,6 +19,8 @@ from nova_proxy.common import rpc
 from nova_proxy.db import api as db
 from nova_proxy import exception
 from nova_proxy.proxy import endpoints as nova_endpoints
+from nova_proxy.proxy.endpoints import compute_nodes as nova_compute_nodes
+from nova_proxy.proxy.endpoints import migrations as nova_migrations
 from nova_proxy.proxy.endpoints import services as nova_services
 from nova_proxy.proxy import policy
 from nova_proxy.proxy import rpcapi
@@ -122,36 +124,13 @@ def _v1_conflict(error, values):
 
 class MigrationEndpoint(_Endpoint):
 
-    @rpc.remotable
-    def migration_create(self, context, values):
-        # A migration in progress opens its instance to both the hosts it
-        # names: only the control plane (the orchestration, operators)
-        # may open one. nova-compute does not create migrations either;
-        # nova-conductor and nova-api do.
-        policy.check_unconfined(context, 'create a migration')
-        return db.migration_create(context, values)
-
-    @rpc.remotable
-    def migration_get(self, context, migration_id: int):
-        migration = db.migration_get(context, migration_id)
-        caller = policy.scope_host(context)
-        if caller is not None and caller not in (
-                migration['source_compute'], migration['dest_compute']):
-            policy.check_host(context, migration['source_compute'],
-                              'migration %s' % migration_id)
-        return migration
-
-    @rpc.remotable
-    def migration_update(self, context, migration_id: int, values):
-        return db.migration_update(context, migration_id, values,
-                                   scope_host=policy.scope_host(context))
-
-    @rpc.remotable
-    def migration_get_in_progress_by_host_and_node(self, context, host: str,
-                                                   node: str):
-        policy.check_host(context, host, 'the migrations of %s' % host)
-        return db.migration_get_in_progress_by_host_and_node(context, host,
-                                                             node)
+    # The same calls as nova's (2.x): one DB function, one host check.
+    migration_create = nova_migrations.MigrationEndpoint.migration_create
+    migration_get = nova_migrations.MigrationEndpoint.migration_get
+    migration_update = nova_migrations.MigrationEndpoint.migration_update
+    migration_get_in_progress_by_host_and_node = \
+        nova_migrations.MigrationEndpoint.\
+        migration_get_in_progress_by_host_and_node
 
 
 class ServiceEndpoint(_Endpoint):
@@ -170,6 +149,9 @@ class ServiceEndpoint(_Endpoint):
 
 class ComputeNodeEndpoint(_Endpoint):
 
+    compute_node_create = \
+        nova_compute_nodes.ComputeNodeEndpoint.compute_node_create
+
     @rpc.remotable
     def compute_node_get_by_host_and_node(self, context, host: str,
                                           node: str):
@@ -177,15 +159,9 @@ class ComputeNodeEndpoint(_Endpoint):
         return db.compute_node_get_by_host_and_node(context, host, node)
 
     @rpc.remotable
-    def compute_node_create(self, context, values):
-        if isinstance(values, dict):
-            policy.check_host(context, values.get('host'),
-                              'a new compute node')
-        return db.compute_node_create(context, values)
-
-    @rpc.remotable
     def compute_node_update(self, context, compute_node_id: int,
                             values):
+        # nova's compute_node_update, under the 1.x argument name.
         return db.compute_node_update(context, compute_node_id, values,
                                       scope_host=policy.scope_host(context))
 

@@ -27,6 +27,12 @@ API version history:
   their 1.x contract for 1.x clients: oslo.messaging dispatches a call to
   the endpoint of its major version, so a 1.x client of a 2.x proxy gets
   exactly what a 1.1 proxy gave it. The 1.x methods go at 3.0.
+  Where a 1.x method shares its name with nova's, both run nova's DB
+  function, so a 1.x client sees nova's semantics there: migration_get
+  finds a deleted migration, compute_node_create/update take any of
+  nova's columns and keep node and hypervisor_hostname equal, a new
+  compute node has no updated_at, and ComputeHostNotFound's message is
+  nova's.
   Where the 1.x instance methods share a name with nova's, they run
   nova's code with the 1.x result shapes and errors, and take nova's
   behaviour where it is the contract now: ``instance_destroy`` leaves
@@ -130,6 +136,67 @@ NOVA_METHODS = {
     'instance_update_and_get_original': ('2.0', False),
     'instances_fill_metadata': ('2.0', True),
     'instance_metadata_delete': ('2.0', True),
+    # -- instance children: extra, info cache, tags --
+    'instance_extra_get_by_instance_uuid': ('2.0', True),
+    # Sets values (and makes the row once).
+    'instance_extra_update_by_uuid': ('2.0', True),
+    'instance_info_cache_get': ('2.0', True),
+    'instance_info_cache_update': ('2.0', True),
+    'instance_info_cache_delete': ('2.0', True),
+    # A tag the instance has is no error.
+    'instance_tag_add': ('2.0', True),
+    'instance_tag_set': ('2.0', True),
+    'instance_tag_get_by_instance_uuid': ('2.0', True),
+    # A repeat after the first deleted it raises InstanceTagNotFound.
+    'instance_tag_delete': ('2.0', False),
+    'instance_tag_delete_all': ('2.0', True),
+    'instance_tag_exists': ('2.0', True),
+    # -- block device mappings --
+    # A repeat creates a second mapping (nova's object sends no uuid).
+    'block_device_mapping_create': ('2.0', False),
+    'block_device_mapping_update': ('2.0', True),
+    # Not idempotent: without a uuid or device name a repeat creates
+    # another mapping.
+    'block_device_mapping_update_or_create': ('2.0', False),
+    'block_device_mapping_get_all_by_instance_uuids': ('2.0', True),
+    'block_device_mapping_get_all_by_instance': ('2.0', True),
+    'block_device_mapping_get_all_by_volume_id': ('2.0', True),
+    'block_device_mapping_get_by_instance_and_volume_id': ('2.0', True),
+    'block_device_mapping_destroy': ('2.0', True),
+    # Not nova's: compare-and-swap of a missing uuid, for enable().
+    'block_device_mapping_create_uuid': ('2.0', True),
+    # -- migrations --
+    'migration_create': ('2.0', False),
+    'migration_get': ('2.0', True),
+    'migration_get_all_by_filters': ('2.0', True),
+    'migration_get_by_id_and_instance': ('2.0', True),
+    'migration_get_by_instance_and_status': ('2.0', True),
+    'migration_get_by_uuid': ('2.0', True),
+    'migration_get_in_progress_and_error_by_host_and_node': ('2.0', True),
+    'migration_get_in_progress_by_host_and_node': ('2.0', True),
+    'migration_get_in_progress_by_instance': ('2.0', True),
+    'migration_get_unconfirmed_by_dest_compute': ('2.0', True),
+    # Sets the values given; a repeat sets them again.
+    'migration_update': ('2.0', True),
+    # -- compute nodes --
+    # A repeat with the same uuid revives and updates the row it made (as
+    # nova's); without a uuid it would be refused as a duplicate.
+    'compute_node_create': ('2.0', False),
+    # A repeat finds the node deleted: ComputeHostNotFound.
+    'compute_node_delete': ('2.0', False),
+    'compute_node_get': ('2.0', True),
+    'compute_node_get_all': ('2.0', True),
+    'compute_node_get_all_by_host': ('2.0', True),
+    'compute_node_get_all_by_pagination': ('2.0', True),
+    # ComputeNodeList.get_all_by_uuids queries by itself in nova; the
+    # shim's nova.enable() sends it here.
+    'compute_node_get_all_by_uuids': ('2.0', True),
+    'compute_node_get_all_mapped_less_than': ('2.0', True),
+    'compute_node_get_by_host_and_nodename': ('2.0', True),
+    'compute_node_get_by_nodename': ('2.0', True),
+    'compute_node_search_by_hypervisor': ('2.0', True),
+    'compute_node_update': ('2.0', True),
+    'compute_nodes_get_by_service_id': ('2.0', True),
     # -- console auth tokens --
     'console_auth_token_create': ('2.0', False),
     'console_auth_token_destroy_all_by_instance': ('2.0', True),

@@ -10,6 +10,7 @@ import os
 import pytest
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import states
 from nova_proxy import conf
 from nova_proxy.db import api as db_api
 from nova_proxy.orchestration import hooks
@@ -18,6 +19,7 @@ from nova_proxy.orchestration import rpcapi
 from nova_proxy.orchestration import scheduler
 from nova_proxy.proxy import liveness
 from tests.functional import periodic_fixtures as pf
+from tests.functional.procs import merge_options as _merge
 from tests.functional.procs import wait_for
 
 CONF = conf.CONF
@@ -37,14 +39,6 @@ def topics(exchange):
     tests' proxies running at the same time would answer ours."""
     return {'proxy': {'topic': 'compute_proxy-%s' % exchange},
             'compute': {'topic': 'compute-%s' % exchange}}
-
-
-def _merge(*dicts):
-    result = {}
-    for options in dicts:
-        for group, values in options.items():
-            result.setdefault(group, {}).update(values)
-    return result
 
 
 def proxy_options(exchange, liveness_deadline=LIVENESS_DEADLINE):
@@ -186,7 +180,7 @@ class Orchestra:
     def wait_finished(self, operation_id, timeout=90):
         def finished():
             record = self.op(operation_id)
-            return record if record['status'] in journal.FINAL_STATUSES \
+            return record if record['status'] in states.OP_FINAL_STATUSES \
                 else None
         return wait_for(finished, timeout=timeout, interval=0.2,
                         message='operation %s finished' % operation_id)

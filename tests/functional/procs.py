@@ -113,6 +113,15 @@ class Cluster:
                 proc.kill()
 
 
+def merge_options(*dicts):
+    """``{group: {opt: value}}`` dicts merged, later values winning."""
+    result = {}
+    for options in dicts:
+        for group, values in options.items():
+            result.setdefault(group, {}).update(values)
+    return result
+
+
 def wait_for(predicate, timeout=30, interval=0.1, message='condition'):
     """Poll ``predicate`` until it returns a truthy value; return it (a
     test failure, AssertionError, on timeout)."""

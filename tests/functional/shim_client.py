@@ -82,6 +82,10 @@ def worker(tracker, index, own):
 
 
 def main():
+    # The 1.x shim lives in our own compute service, which registers every
+    # option of the project (nova_proxy.cmd does; the eventlet mode does
+    # not import it, to leave oslo.service's backend alone).
+    conf.register_opts()
     rpc.set_defaults()
     conf.CONF(['--config-file', SPEC['config']],
               project='nova-compute-proxy')

@@ -16,6 +16,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
+from nova_proxy.common import states
 from nova_proxy.db import api as db_api
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
@@ -28,8 +29,6 @@ from tests.functional import periodic_fixtures as pf
 from tests.functional.procs import wait_for
 
 HOUR = datetime.timedelta(hours=1)
-MIGRATION_STATES = ('resize_prep', 'resize_migrating', 'resize_migrated',
-                    'resize_finish', 'resize_reverting', 'migrating')
 
 
 @pytest.fixture
@@ -64,7 +63,7 @@ def _expected(state):
     """(vm_state, task_state, host, migration status) the table gives."""
     action = heal.STUCK_STATES[state]
     vm_state = 'resized' if state == 'resize_confirming' else 'active'
-    migration = 'error' if state in MIGRATION_STATES else None
+    migration = 'error' if state in states.RESIZE_TASK_STATES else None
     if state == 'resize_confirming':
         migration = 'finished'
     if action == heal.ERROR:
@@ -83,7 +82,8 @@ def test_each_stuck_state_ends_as_the_table_says(cluster, pg,
                                   'resize_reverting') else 'src'
         uuid = _instance(admin_context, state, vm_state, host)
         stuck[state] = uuid
-        if state in MIGRATION_STATES or state == 'resize_confirming':
+        if state in states.RESIZE_TASK_STATES or \
+                state == 'resize_confirming':
             migrations[state] = _migration(
                 admin_context, uuid,
                 'confirming' if state == 'resize_confirming'

@@ -185,9 +185,11 @@ def test_migration_service_node_contract(client, cluster):
     beat = call(client, 'service_heartbeat', service_id=svc['id'])
     assert beat['report_count'] == svc['report_count'] + 1
     assert utc(beat['last_seen_up'])
-    raises(exception.ServiceExists, client, 'service_create',
+    # nova's names for these, subclasses of what 1.x callers catch
+    # (ServiceExists, ServiceNotFound).
+    raises(exception.ServiceBinaryExists, client, 'service_create',
            values={'host': 'cmp-1', 'binary': 'nova-compute'})
-    raises(exception.ServiceNotFound, client,
+    raises(exception.HostBinaryNotFound, client,
            'service_get_by_host_and_binary', host='cmp-9', binary='x')
     raises(exception.ServiceNotFound, client, 'service_update',
            service_id=987654, values={})

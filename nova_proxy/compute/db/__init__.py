@@ -71,8 +71,16 @@ What differs from nova's, and why
 
 from nova_proxy.compute.db import _helpers
 from nova_proxy.compute.db._helpers import *  # noqa: F401,F403
+from nova_proxy.compute.db import block_devices
+from nova_proxy.compute.db.block_devices import *  # noqa: F401,F403
+from nova_proxy.compute.db import compute_nodes
+from nova_proxy.compute.db.compute_nodes import *  # noqa: F401,F403
 from nova_proxy.compute.db import console_auth_tokens
 from nova_proxy.compute.db.console_auth_tokens import *  # noqa: F401,F403
+from nova_proxy.compute.db import instance_children
+from nova_proxy.compute.db.instance_children import *  # noqa: F401,F403
+from nova_proxy.compute.db import migrations
+from nova_proxy.compute.db.migrations import *  # noqa: F401,F403
 from nova_proxy.compute.db import instances
 from nova_proxy.compute.db.instances import *  # noqa: F401,F403
 from nova_proxy.compute.db import services
@@ -88,6 +96,10 @@ from nova_proxy.compute.db.volume_usage import *  # noqa: F401,F403
 
 __all__ = [
     *_helpers.__all__,
+    *block_devices.__all__,
+    *instance_children.__all__,
+    *compute_nodes.__all__,
+    *migrations.__all__,
     *instances.__all__,
     *services.__all__,
     *console_auth_tokens.__all__,

@@ -46,6 +46,7 @@ import time
 
 from oslo_log import log as logging
 
+from nova_proxy.common import states
 from nova_proxy.common import utils
 from nova_proxy import conf
 from nova_proxy.conf import compute as compute_conf
@@ -54,12 +55,7 @@ from nova_proxy import exception
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-__all__ = ['FakeDriver', 'NOSTATE', 'RUNNING', 'SHUTDOWN', 'STEPS']
-
-# nova.compute.power_state values.
-NOSTATE = 0
-RUNNING = 1
-SHUTDOWN = 4
+__all__ = ['FakeDriver', 'STEPS']
 
 STEPS = ('spawn', 'power_off', 'power_on', 'destroy', 'prep_resize',
          'resize_instance', 'finish_resize', 'confirm_resize',
@@ -249,7 +245,7 @@ class FakeDriver:
             used['local_gb_used'] += claim['disk_gb']
         used['running_vms'] = sum(
             1 for i in state['instances'].values()
-            if i['power_state'] == RUNNING)
+            if i['power_state'] == states.POWER_RUNNING)
         return used
 
     def _claim(self, state, claim_id, instance_uuid, resources,
@@ -311,7 +307,7 @@ class FakeDriver:
     # -- lifecycle ----------------------------------------------------------
 
     def _record(self, instance_uuid, flavor, role=ACTIVE, migration_id=None,
-                power_state=RUNNING):
+                power_state=states.POWER_RUNNING):
         resources = flavor_resources(flavor)
         return {'uuid': instance_uuid, 'power_state': power_state,
                 'memory_mb': resources['memory_mb'],
@@ -343,14 +339,14 @@ class FakeDriver:
     def power_off(self, instance_uuid, operation_id=None):
         def apply(state, _):
             self._instance(state, instance_uuid,
-                           'power_off')['power_state'] = SHUTDOWN
+                           'power_off')['power_state'] = states.POWER_SHUTDOWN
             return {}
         return self._run('power_off', operation_id, instance_uuid, apply)
 
     def power_on(self, instance_uuid, operation_id=None):
         def apply(state, _):
             self._instance(state, instance_uuid,
-                           'power_on')['power_state'] = RUNNING
+                           'power_on')['power_state'] = states.POWER_RUNNING
             return {}
         return self._run('power_on', operation_id, instance_uuid, apply)
 
@@ -410,7 +406,7 @@ class FakeDriver:
         def apply(state, _):
             instance = state['instances'].get(instance_uuid)
             if instance is not None:
-                instance['power_state'] = SHUTDOWN
+                instance['power_state'] = states.POWER_SHUTDOWN
                 instance['role'] = RESIZE_SOURCE
                 instance['migration_id'] = migration_id
             return {}
@@ -430,7 +426,8 @@ class FakeDriver:
             state['instances'][instance_uuid] = self._record(
                 instance_uuid, flavor, role=RESIZE_DEST,
                 migration_id=migration_id,
-                power_state=RUNNING if power_on else SHUTDOWN)
+                power_state=(states.POWER_RUNNING if power_on
+                             else states.POWER_SHUTDOWN))
             return {}
         return self._run('finish_resize', operation_id, instance_uuid, apply)
 
@@ -469,7 +466,8 @@ class FakeDriver:
         def apply(state, _):
             state['instances'][instance_uuid] = self._record(
                 instance_uuid, flavor,
-                power_state=RUNNING if power_on else SHUTDOWN)
+                power_state=(states.POWER_RUNNING if power_on
+                             else states.POWER_SHUTDOWN))
             held = [c for c, claim in state['claims'].items()
                     if claim['instance_uuid'] == instance_uuid and
                     c != _migration_claim_id(migration_id)]

@@ -17,17 +17,25 @@ One module per resource, re-exported here (callers use
 * ``instance_cas``: the compare-and-swap ``instance_update`` and friends;
 * ``migrations``, ``services``, ``compute_nodes``;
 * ``actions``: instance actions, their events, instance faults;
+* ``instance_children``: an instance's extra, info cache and tags;
+* ``block_devices``: block device mappings;
 * ``purge``: hard-deleting soft-deleted rows.
+
+The proxy's own machinery keeps its statements here too, in modules its
+callers import by name (not re-exported: they are not nova's calls):
+``operations`` (the orchestration journal), ``scheduling`` (the
+orchestration's scheduler), ``proxies`` (liveness) and ``periodic`` (the
+periodic tasks' claims, runs, clock and sweeps).
 
 The private head they share: ``_values`` (checking and converting values,
 rows to dicts), ``_scope`` (host scope in SQL), ``_dialect`` (statement
 pieces that differ by dialect), ``_instance_rows`` (instance rows with
-their metadata) and ``_host_rows`` (rows of the per-host tables).
+their metadata), ``_host_rows`` (rows of the per-host tables) and
+``_child_scope`` (host scope of an instance's children).
 """
 
 from nova_proxy.db.api._instance_rows import INSTANCE_PROTECTED_FIELDS
 from nova_proxy.db.api._instance_rows import INSTANCE_UPDATABLE_FIELDS
-from nova_proxy.db.api._scope import MIGRATION_DONE_STATUSES
 from nova_proxy.db.api.actions import action_event_finish
 from nova_proxy.db.api.actions import action_event_start
 from nova_proxy.db.api.actions import actions_get
@@ -35,14 +43,53 @@ from nova_proxy.db.api.actions import instance_action_finish
 from nova_proxy.db.api.actions import instance_action_start
 from nova_proxy.db.api.actions import instance_fault_create
 from nova_proxy.db.api.actions import instance_fault_get_by_instance_uuids
+from nova_proxy.db.api.block_devices import block_device_mapping_create
+from nova_proxy.db.api.block_devices import block_device_mapping_create_uuid
+from nova_proxy.db.api.block_devices import block_device_mapping_destroy
+from nova_proxy.db.api.block_devices import \
+    block_device_mapping_get_all_by_instance
+from nova_proxy.db.api.block_devices import \
+    block_device_mapping_get_all_by_instance_uuids
+from nova_proxy.db.api.block_devices import \
+    block_device_mapping_get_all_by_volume_id
+from nova_proxy.db.api.block_devices import \
+    block_device_mapping_get_by_instance_and_volume_id
+from nova_proxy.db.api.block_devices import block_device_mapping_update
+from nova_proxy.db.api.block_devices import \
+    block_device_mapping_update_or_create
 from nova_proxy.db.api.compute_nodes import compute_node_create
+from nova_proxy.db.api.compute_nodes import compute_node_delete
+from nova_proxy.db.api.compute_nodes import compute_node_get
 from nova_proxy.db.api.compute_nodes import compute_node_get_all
+from nova_proxy.db.api.compute_nodes import compute_node_get_all_by_host
+from nova_proxy.db.api.compute_nodes import \
+    compute_node_get_all_by_pagination
+from nova_proxy.db.api.compute_nodes import compute_node_get_all_by_uuids
+from nova_proxy.db.api.compute_nodes import \
+    compute_node_get_all_mapped_less_than
 from nova_proxy.db.api.compute_nodes import compute_node_get_by_host_and_node
+from nova_proxy.db.api.compute_nodes import \
+    compute_node_get_by_host_and_nodename
+from nova_proxy.db.api.compute_nodes import compute_node_get_by_nodename
+from nova_proxy.db.api.compute_nodes import compute_node_search_by_hypervisor
 from nova_proxy.db.api.compute_nodes import compute_node_update
-from nova_proxy.db.api.instance_cas import DELETING
+from nova_proxy.db.api.compute_nodes import compute_nodes_get_by_service_id
 from nova_proxy.db.api.instance_cas import instance_update
 from nova_proxy.db.api.instance_cas import instance_update_and_get_original
 from nova_proxy.db.api.instance_cas import instance_update_and_record
+from nova_proxy.db.api.instance_children import \
+    instance_extra_get_by_instance_uuid
+from nova_proxy.db.api.instance_children import instance_extra_update_by_uuid
+from nova_proxy.db.api.instance_children import instance_info_cache_delete
+from nova_proxy.db.api.instance_children import instance_info_cache_get
+from nova_proxy.db.api.instance_children import instance_info_cache_update
+from nova_proxy.db.api.instance_children import instance_tag_add
+from nova_proxy.db.api.instance_children import instance_tag_delete
+from nova_proxy.db.api.instance_children import instance_tag_delete_all
+from nova_proxy.db.api.instance_children import instance_tag_exists
+from nova_proxy.db.api.instance_children import \
+    instance_tag_get_by_instance_uuid
+from nova_proxy.db.api.instance_children import instance_tag_set
 from nova_proxy.db.api.instances import instance_create
 from nova_proxy.db.api.instances import instance_destroy
 from nova_proxy.db.api.instances import instance_get
@@ -62,9 +109,20 @@ from nova_proxy.db.api.instances import instance_metadata_delete
 from nova_proxy.db.api.instances import instances_fill_metadata
 from nova_proxy.db.api.migrations import migration_create
 from nova_proxy.db.api.migrations import migration_get
+from nova_proxy.db.api.migrations import migration_get_all_by_filters
+from nova_proxy.db.api.migrations import migration_get_by_id_and_instance
 from nova_proxy.db.api.migrations import migration_get_by_instance
 from nova_proxy.db.api.migrations import \
+    migration_get_by_instance_and_status
+from nova_proxy.db.api.migrations import migration_get_by_uuid
+from nova_proxy.db.api.migrations import \
+    migration_get_in_progress_and_error_by_host_and_node
+from nova_proxy.db.api.migrations import \
     migration_get_in_progress_by_host_and_node
+from nova_proxy.db.api.migrations import \
+    migration_get_in_progress_by_instance
+from nova_proxy.db.api.migrations import \
+    migration_get_unconfirmed_by_dest_compute
 from nova_proxy.db.api.migrations import migration_update
 from nova_proxy.db.api.purge import purge_deleted_instances
 from nova_proxy.db.api.services import service_create
@@ -125,11 +183,15 @@ __all__ = [
     'INSTANCE_PROTECTED_FIELDS', 'INSTANCE_UPDATABLE_FIELDS',
     # instance_cas
     'instance_update', 'instance_update_and_get_original',
-    'instance_update_and_record', 'DELETING',
+    'instance_update_and_record',
     # migrations
-    'migration_create', 'migration_get', 'migration_get_by_instance',
-    'migration_get_in_progress_by_host_and_node', 'migration_update',
-    'MIGRATION_DONE_STATUSES',
+    'migration_create', 'migration_get', 'migration_get_all_by_filters',
+    'migration_get_by_id_and_instance', 'migration_get_by_instance',
+    'migration_get_by_instance_and_status', 'migration_get_by_uuid',
+    'migration_get_in_progress_and_error_by_host_and_node',
+    'migration_get_in_progress_by_host_and_node',
+    'migration_get_in_progress_by_instance',
+    'migration_get_unconfirmed_by_dest_compute', 'migration_update',
     # services
     'service_create', 'service_destroy', 'service_get', 'service_get_all',
     'service_get_all_by_binary', 'service_get_all_by_host',
@@ -138,12 +200,31 @@ __all__ = [
     'service_get_by_host_and_topic', 'service_get_by_uuid',
     'service_get_minimum_version', 'service_heartbeat', 'service_update',
     # compute_nodes
-    'compute_node_create', 'compute_node_get_all',
-    'compute_node_get_by_host_and_node', 'compute_node_update',
+    'compute_node_create', 'compute_node_delete', 'compute_node_get',
+    'compute_node_get_all', 'compute_node_get_all_by_host',
+    'compute_node_get_all_by_pagination', 'compute_node_get_all_by_uuids',
+    'compute_node_get_all_mapped_less_than',
+    'compute_node_get_by_host_and_node',
+    'compute_node_get_by_host_and_nodename', 'compute_node_get_by_nodename',
+    'compute_node_search_by_hypervisor', 'compute_node_update',
+    'compute_nodes_get_by_service_id',
     # actions
     'action_event_finish', 'action_event_start', 'actions_get',
     'instance_action_finish', 'instance_action_start',
     'instance_fault_create', 'instance_fault_get_by_instance_uuids',
+    # instance_children
+    'instance_extra_get_by_instance_uuid', 'instance_extra_update_by_uuid',
+    'instance_info_cache_delete', 'instance_info_cache_get',
+    'instance_info_cache_update', 'instance_tag_add', 'instance_tag_delete',
+    'instance_tag_delete_all', 'instance_tag_exists',
+    'instance_tag_get_by_instance_uuid', 'instance_tag_set',
+    # block_devices
+    'block_device_mapping_create', 'block_device_mapping_create_uuid',
+    'block_device_mapping_destroy', 'block_device_mapping_get_all_by_instance',
+    'block_device_mapping_get_all_by_instance_uuids',
+    'block_device_mapping_get_all_by_volume_id',
+    'block_device_mapping_get_by_instance_and_volume_id',
+    'block_device_mapping_update', 'block_device_mapping_update_or_create',
     # console_auth_tokens
     'console_auth_token_create', 'console_auth_token_destroy_all_by_instance',
     'console_auth_token_destroy_expired',

@@ -8,38 +8,11 @@ not move a row to another host.
 import functools
 
 from oslo_db import exception as db_exc
-from oslo_utils import uuidutils
 import sqlalchemy as sa
 
 from nova_proxy import exception
 from nova_proxy.db.api import _dialect
-from nova_proxy.db.api import _values
 from nova_proxy.db import session as db_session
-
-
-CREATE_PROTECTED = ('id', 'created_at', 'updated_at', 'deleted',
-                    'deleted_at')
-UPDATE_PROTECTED = CREATE_PROTECTED + ('uuid',)
-
-
-def create_host_row(connection, table, values, allowed, required, exists):
-    """Insert a row of a per-host table (services, compute nodes); returns
-    the new row's dict.
-
-    :param required: fields that must be given and not empty.
-    :param exists: the error class for a duplicate, built from the
-        ``required`` fields.
-    """
-    values = _values.check_values(values, allowed,
-                                  protected=CREATE_PROTECTED, table=table)
-    _values.require(values, *required)
-    values.setdefault('uuid', uuidutils.generate_uuid())
-    now = db_session.utcnow()
-    try:
-        return _dialect.insert_row(connection, table, dict(
-            values, created_at=now, updated_at=now, deleted=0))
-    except db_exc.DBDuplicateEntry:
-        raise exists(**{field: values[field] for field in required})
 
 
 def host_row_where(table, scoped):
@@ -54,10 +27,32 @@ def host_row_where(table, scoped):
 @functools.lru_cache(maxsize=256)
 def _host_row_update(table, fields, scoped, returning):
     """The UPDATE of one row of a per-host table by id, built once per
-    shape: ``v_<field>`` for the new values, ``w_id`` and ``scope_host``."""
+    shape: ``v_<field>`` for the new values, ``w_id`` and ``scope_host``.
+    Building it for each call would cost the frequent
+    ``compute_node_update`` as much CPU again as running it."""
     statement = sa.update(table).where(
         *host_row_where(table, scoped)).values(
             _dialect.bound_values(table, fields))
+    if returning:
+        statement = statement.returning(*table.c)
+    return statement
+
+
+def _expression_update(table, values, scoped, returning):
+    """The UPDATE for ``values`` holding SQL expressions (nova's
+    ``service_update`` sets ``last_seen_up`` by a CASE on the stored
+    ``report_count``), built for the call."""
+    # Expressions first: MySQL and MariaDB evaluate SET left to right
+    # with the values already assigned, so a CASE on report_count must
+    # read the old count before report_count is set.
+    ordered = [(table.c[field], value) for field, value in values.items()
+               if isinstance(value, sa.ColumnElement)]
+    ordered += [(table.c[field], sa.bindparam('v_' + field,
+                                              type_=table.c[field].type))
+                for field, value in values.items()
+                if not isinstance(value, sa.ColumnElement)]
+    statement = sa.update(table).where(
+        *host_row_where(table, scoped)).ordered_values(*ordered)
     if returning:
         statement = statement.returning(*table.c)
     return statement
@@ -76,30 +71,41 @@ def _host_row_miss(connection, table, row_id, scope_host, resource,
                                        owner=owner)
 
 
-def update_host_row(connection, model, row_id, values, scope_host,
+def update_host_row(connection, table, row_id, values, scope_host,
                     resource, not_found):
-    """Apply checked ``values`` to the row ``row_id`` of a per-host table
-    (services, compute nodes) in one UPDATE, confined to ``scope_host``:
-    the row must be its own and stay its own. Returns the row's dict.
+    """Apply checked ``values`` to the live row ``row_id`` of a per-host
+    table (services, compute nodes) in one UPDATE, confined to
+    ``scope_host``: the row must be its own and stay its own. ``updated_at``
+    is now unless ``values`` sets it. Returns the row's dict.
+
+    The statement is cached by shape (which fields, scoped or not); where
+    ``values`` holds SQL expressions it is built for the call.
 
     :param not_found: raises the table's not-found error when called.
+    :raises: HostScopeViolation, Conflict (a duplicate key)
     """
     if isinstance(row_id, bool) or not isinstance(row_id, int):
         raise not_found()
-    table = model.__table__
-    moving = values.get('host', scope_host) != scope_host
-    if scope_host is not None and moving:
+    if scope_host is not None and \
+            values.get('host', scope_host) != scope_host:
         # Moving the row to another host: refused whoever owns it now.
         _host_row_miss(connection, table, row_id, scope_host, resource,
                        not_found)
-    values['updated_at'] = db_session.utcnow()
+    values.setdefault('updated_at', db_session.utcnow())
+    scoped = scope_host is not None
+    returning = connection.dialect.update_returning
+    expressions = {field: value for field, value in values.items()
+                   if isinstance(value, sa.ColumnElement)}
+    if expressions:
+        statement = _expression_update(table, values, scoped, returning)
+        values = {f: v for f, v in values.items() if f not in expressions}
+    else:
+        statement = _host_row_update(table, tuple(sorted(values)), scoped,
+                                     returning)
     params = dict(_dialect.value_params(values), w_id=row_id,
                   scope_host=scope_host)
-    returning = connection.dialect.update_returning
     try:
-        result = connection.execute(_host_row_update(
-            table, tuple(sorted(values)), scope_host is not None,
-            returning), params)
+        result = connection.execute(statement, params)
     except db_exc.DBDuplicateEntry as e:
         # Renamed onto another live row's host and binary (or node).
         raise exception.Conflict(
@@ -118,38 +124,3 @@ def host_row_result(connection, table, row_id, result, returning,
         _host_row_miss(connection, table, row_id, scope_host, resource,
                        not_found)
     return _dialect.written_row(connection, table, row_id, row)
-
-
-def update_nova_host_row(connection, table, row_id, values, scope_host,
-                         resource, not_found):
-    """As ``update_host_row``, for the 2.x calls: ``values`` may hold SQL
-    expressions (nova's ``service_update`` sets ``last_seen_up`` by a
-    CASE on the stored ``report_count``), so the statement is built for
-    the call rather than cached by shape."""
-    if isinstance(row_id, bool) or not isinstance(row_id, int):
-        raise not_found()
-    if scope_host is not None and \
-            values.get('host', scope_host) != scope_host:
-        _host_row_miss(connection, table, row_id, scope_host, resource,
-                       not_found)
-    values.setdefault('updated_at', db_session.utcnow())
-    conditions = [table.c.id == row_id, table.c.deleted == 0]
-    if scope_host is not None:
-        conditions.append(table.c.host == scope_host)
-    # SQL expressions first: MySQL and MariaDB evaluate SET left to right
-    # with the values already assigned, so a CASE on report_count must
-    # read the old count before report_count is set.
-    ordered = sorted(values.items(), key=lambda item: not isinstance(
-        item[1], sa.ColumnElement))
-    statement = sa.update(table).where(*conditions).ordered_values(*ordered)
-    returning = connection.dialect.update_returning
-    if returning:
-        statement = statement.returning(*table.c)
-    try:
-        result = connection.execute(statement)
-    except db_exc.DBDuplicateEntry as e:
-        raise exception.Conflict(
-            reason='%s: another one has the same %s' % (
-                resource, ', '.join(e.columns or ()) or 'key')) from None
-    return host_row_result(connection, table, row_id, result, returning,
-                           scope_host, resource, not_found)

@@ -7,14 +7,10 @@ or from it (a migration not in ``MIGRATION_DONE_STATUSES``).
 
 import sqlalchemy as sa
 
+from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db.api import _values
 from nova_proxy.db import models
-
-
-# Migration statuses after which a migration is no longer in progress.
-MIGRATION_DONE_STATUSES = ('confirmed', 'reverted', 'error', 'failed',
-                           'completed', 'done', 'cancelled')
 
 
 # "The instance is on the caller's host or is migrating to or from it",
@@ -29,7 +25,7 @@ SCOPE_CONDITION = sa.or_(
             # Not NOT IN (...): a literal list is rendered into the SQL
             # at every execution (an "expanding" parameter).
             *[models.Migration.status != status
-              for status in MIGRATION_DONE_STATUSES],
+              for status in states.MIGRATION_DONE_STATUSES],
             sa.or_(models.Migration.source_compute ==
                    sa.bindparam('scope_host'),
                    models.Migration.dest_compute ==
@@ -45,7 +41,7 @@ def check_host_move(connection, instance_uuid, scope_host, new_host):
     found = connection.execute(
         sa.select(m.id).where(
             m.instance_uuid == instance_uuid, m.deleted == 0,
-            m.status.not_in(MIGRATION_DONE_STATUSES),
+            m.status.not_in(states.MIGRATION_DONE_STATUSES),
             sa.or_(sa.and_(m.source_compute == scope_host,
                            m.dest_compute == new_host),
                    sa.and_(m.dest_compute == scope_host,

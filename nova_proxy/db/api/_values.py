@@ -202,6 +202,11 @@ def number(value):
     return float(value)
 
 
+def _boolean_or_null(value):
+    # NULL is refused by name where the column takes none (_check_fits).
+    return None if value is None else boolean(value)
+
+
 def _one_of(choices):
     def convert(value):
         value = text(value)
@@ -216,7 +221,7 @@ def _converter(column):
     if isinstance(kind, sa.Enum):
         return _one_of(frozenset(kind.enums))
     if isinstance(kind, sa.Boolean):
-        return boolean
+        return _boolean_or_null
     if isinstance(kind, sa.BigInteger):
         return big_integer
     if isinstance(kind, sa.Integer):
@@ -266,59 +271,28 @@ def read_deleted_filter(context, table, read_deleted=None):
                % (mode,))
 
 
+def table_rows(context, table, *conditions, read_deleted=None, limit=None):
+    """The rows of ``table`` that meet ``conditions`` and nova's soft-delete
+    rule (``read_deleted_filter``), by id, as the wire's dicts."""
+    statement = sa.select(table).where(
+        *read_deleted_filter(context, table, read_deleted),
+        *conditions).order_by(table.c.id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return rows(context.connection, statement)
+
+
+def table_row(context, table, not_found, *conditions, read_deleted=None):
+    """The first of ``table_rows``; else raise ``not_found``."""
+    found = table_rows(context, table, *conditions,
+                       read_deleted=read_deleted, limit=1)
+    if not found:
+        raise not_found
+    return found[0]
+
+
 def rows(connection, statement, params=None):
     """Every row of ``statement`` as the wire's dicts."""
     result = connection.execute(statement, params or {})
     keys = list(result.keys())
     return [row_to_dict(row, keys) for row in result]
-
-
-# nova's ``constraint(**conditions)`` as the shim sends it (docs/wire.rst,
-# "Arguments the shim encodes").
-CONSTRAINT_KEY = '__constraint__'
-
-
-def constraint_conditions(table, constraint):
-    """The WHERE conditions of nova's ``constraint`` on ``table``, as the
-    shim encodes it: ``{"__constraint__": {column: {"equal_any": [...]}
-    or {"not_equal": [...]}}}``. ``equal_any`` holds when the column equals
-    one of the values, ``not_equal`` when it equals none (None is NULL, as
-    in nova). None gives no conditions.
-
-    :raises: Invalid for any other shape, or a column ``table`` lacks.
-    """
-    if constraint is None:
-        return []
-    if not isinstance(constraint, dict) or \
-            set(constraint) != {CONSTRAINT_KEY} or \
-            not isinstance(constraint[CONSTRAINT_KEY], dict):
-        raise exception.Invalid(
-            reason='constraint must be {"%s": {column: condition}}'
-                   % CONSTRAINT_KEY)
-    result = []
-    for name, condition in constraint[CONSTRAINT_KEY].items():
-        column = table.c.get(name) if isinstance(name, str) else None
-        if column is None:
-            raise exception.Invalid(
-                reason='constraint on unknown column %r' % (name,))
-        if not isinstance(condition, dict) or len(condition) != 1 or \
-                not isinstance(next(iter(condition.values())), list):
-            raise exception.Invalid(
-                reason='constraint on %s: one of equal_any, not_equal with '
-                       'a list of values' % name)
-        (operator, values), = condition.items()
-        convert = _converter(column)
-        try:
-            values = [convert(v) for v in values]
-        except (TypeError, ValueError) as e:
-            raise exception.Invalid(
-                reason='constraint on %s: %s' % (name, e)) from None
-        if operator == 'equal_any':
-            result.append(sa.or_(sa.false(), *[column == v for v in values]))
-        elif operator == 'not_equal':
-            result.append(sa.and_(sa.true(), *[column != v for v in values]))
-        else:
-            raise exception.Invalid(
-                reason='constraint on %s: unknown condition %r'
-                       % (name, operator))
-    return result

@@ -13,6 +13,7 @@ import functools
 
 import sqlalchemy as sa
 
+from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _instance_joins as _joins
@@ -22,10 +23,6 @@ from nova_proxy.db.api import _values
 from nova_proxy.db.api import actions
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
-
-
-# task_states and vm_states that the API treats specially.
-DELETING = 'deleting'
 
 
 def _expected_list(expected):
@@ -284,7 +281,7 @@ def _raise_cas_miss(connection, instance_uuid, expected, as_sent,
     if 'task_state' in conflicts:
         field = 'task_state'
         cls = (exception.UnexpectedDeletingTaskStateError
-               if conflicts['task_state'] == DELETING else
+               if conflicts['task_state'] == states.TASK_DELETING else
                exception.UnexpectedTaskStateError)
     elif 'vm_state' in conflicts:
         field, cls = 'vm_state', exception.UnexpectedVMStateError

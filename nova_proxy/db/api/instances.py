@@ -18,7 +18,9 @@ from oslo_db.sqlalchemy import utils as sqlalchemyutils
 from oslo_utils import uuidutils
 import sqlalchemy as sa
 
+from nova_proxy.common import states
 from nova_proxy import exception
+from nova_proxy.db.api import _constraint
 from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _instance_joins as _joins
 from nova_proxy.db.api import _instance_rows
@@ -27,11 +29,6 @@ from nova_proxy.db.api import _values
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
-
-# nova's vm and task states these calls name (``nova.compute.vm_states``,
-# ``task_states``).
-_SOFT_DELETED = 'soft-delete'
-_REBOOTING = 'rebooting'
 
 _INSTANCES = models.Instance.__table__
 _COLUMNS = [_INSTANCES.c[name] for name in _instance_rows.INSTANCE_COLUMNS]
@@ -312,7 +309,7 @@ def instance_destroy(context, instance_uuid, constraint=None,
     deleted.
 
     :param constraint: nova's ``constraint`` as the shim sends it
-        (``_values.constraint_conditions``), checked in the UPDATE.
+        (``_constraint.conditions``), checked in the UPDATE.
     :param scope_host: the instance must be on this host, in the UPDATE.
     :returns: the instance as deleted (``deleted`` its id, ``deleted_at``
         set), with nova's default joins as read before.
@@ -321,7 +318,7 @@ def instance_destroy(context, instance_uuid, constraint=None,
     """
     if not uuidutils.is_uuid_like(instance_uuid):
         raise exception.InvalidUUID(uuid=instance_uuid)
-    conditions = _values.constraint_conditions(_INSTANCES, constraint)
+    conditions = _constraint.conditions(_INSTANCES, constraint)
     if not isinstance(hard_delete, bool):
         raise exception.Invalid(reason='hard_delete must be a boolean')
     connection = context.connection
@@ -441,7 +438,7 @@ def instance_get_all_hung_in_rebooting(context, reboot_window, *,
     reboot_window = _values.integer(reboot_window)
     cutoff = db_session.utcnow() - datetime.timedelta(seconds=reboot_window)
     return _list(context, [_INSTANCES.c.updated_at <= cutoff,
-                           _INSTANCES.c.task_state == _REBOOTING],
+                           _INSTANCES.c.task_state == states.TASK_REBOOTING],
                  [], scope_host)
 
 
@@ -656,7 +653,7 @@ def _filter_conditions(context, filters):
     filters.pop('changes-since', None)
     filters.pop('changes-before', None)
     if 'deleted' in filters:
-        soft_deleted = _INSTANCES.c.vm_state == _SOFT_DELETED
+        soft_deleted = _INSTANCES.c.vm_state == states.VM_SOFT_DELETED
         if filters.pop('deleted'):
             if filters.pop('soft_deleted', True):
                 conditions.append(sa.or_(
@@ -667,7 +664,7 @@ def _filter_conditions(context, filters):
             conditions.append(_INSTANCES.c.deleted == 0)
             if not filters.pop('soft_deleted', False):
                 conditions.append(sa.or_(
-                    _INSTANCES.c.vm_state != _SOFT_DELETED,
+                    _INSTANCES.c.vm_state != states.VM_SOFT_DELETED,
                     _INSTANCES.c.vm_state.is_(None)))
     filters.pop('soft_deleted', None)
     if 'cleaned' in filters:

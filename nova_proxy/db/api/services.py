@@ -21,17 +21,13 @@ _SERVICES = models.Service.__table__
 
 
 def _services(context, *conditions, read_deleted=None):
-    statement = sa.select(_SERVICES).where(
-        *_values.read_deleted_filter(context, _SERVICES, read_deleted),
-        *conditions).order_by(_SERVICES.c.id)
-    return _values.rows(context.connection, statement)
+    return _values.table_rows(context, _SERVICES, *conditions,
+                              read_deleted=read_deleted)
 
 
 def _one_service(context, not_found, *conditions, read_deleted=None):
-    rows = _services(context, *conditions, read_deleted=read_deleted)
-    if not rows:
-        raise not_found
-    return rows[0]
+    return _values.table_row(context, _SERVICES, not_found, *conditions,
+                             read_deleted=read_deleted)
 
 
 @db_session.core_reader
@@ -191,7 +187,7 @@ def service_update(context, service_id, values, *, scope_host=None):
             (_SERVICES.c.report_count < report_count,
              db_session.db_utcnow()),
             else_=_SERVICES.c.last_seen_up)
-    return _host_rows.update_nova_host_row(
+    return _host_rows.update_host_row(
         context.connection, _SERVICES, service_id, values, scope_host,
         'service %s' % service_id,
         lambda: exception.ServiceNotFound(service_id=service_id))

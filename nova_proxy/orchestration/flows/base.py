@@ -14,12 +14,10 @@ of what was started), and what the instance looks like at the end
 (``rolled_back`` / ``failed``). The ``Runner`` in ``runner.py`` drives it.
 """
 
+from nova_proxy.common import states
 from nova_proxy.db import api as db_api
 
-__all__ = ['Step', 'Flow', 'record_fault', 'POWER_RUNNING', 'POWER_SHUTDOWN']
-
-POWER_RUNNING = 1
-POWER_SHUTDOWN = 4
+__all__ = ['Step', 'Flow', 'record_fault']
 
 
 class Step:
@@ -55,7 +53,7 @@ class Flow:
 
     kind = None
     # Status of an operation whose rollback finished.
-    rollback_status = 'rolled_back'
+    rollback_status = states.OP_ROLLED_BACK
 
     def steps(self, op):
         raise NotImplementedError

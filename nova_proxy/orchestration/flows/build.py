@@ -13,6 +13,7 @@ is never rolled back: its status ends ``failed``.
 
 from oslo_utils import uuidutils
 
+from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db import api as db_api
 from nova_proxy.orchestration.flows import base
@@ -44,7 +45,8 @@ def accept_build(values, host):
         else:
             chosen, node = host, scheduler.node_of(context, host)
         create = dict(values, host=chosen, node=node, launched_on=chosen,
-                      vm_state='building', task_state='scheduling')
+                      vm_state=states.VM_BUILDING,
+                      task_state=states.TASK_SCHEDULING)
         db_api.instance_create(context, create)
         return {'state': {'host': chosen, 'node': node}}
     return prepare
@@ -52,7 +54,7 @@ def accept_build(values, host):
 
 class BuildFlow(base.Flow):
     kind = 'build'
-    rollback_status = 'failed'
+    rollback_status = states.OP_FAILED
 
     def steps(self, op):
         return [base.Step(
@@ -62,17 +64,17 @@ class BuildFlow(base.Flow):
 
     def rolled_back(self, context, op, error):
         instance = db_api.instance_get_by_uuid(context, op['instance_uuid'])
-        if instance['vm_state'] == 'building':
+        if instance['vm_state'] == states.VM_BUILDING:
             # The compute did not finish the build, or not yet: failed,
             # unless it finishes first (its answer is what was lost).
             try:
                 db_api.instance_update(context, op['instance_uuid'], {
-                    'vm_state': 'error', 'task_state': None,
-                    'expected_vm_state': 'building'})
+                    'vm_state': states.VM_ERROR, 'task_state': None,
+                    'expected_vm_state': states.VM_BUILDING})
             except exception.UnexpectedVMStateError:
                 return
             base.record_fault(context, op, error, host=op['state']['host'])
-        elif instance['vm_state'] == 'error' and \
+        elif instance['vm_state'] == states.VM_ERROR and \
                 instance['task_state'] is not None:
             db_api.instance_update(context, op['instance_uuid'],
                                    {'task_state': None})

@@ -34,6 +34,7 @@ with its old flavor and vm_state, task_state None, a fault recorded and the
 migration in ``error``.
 """
 
+from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db import api as db_api
 from nova_proxy.orchestration.flows import base
@@ -43,7 +44,6 @@ __all__ = ['MigrateFlow', 'ConfirmFlow', 'RevertFlow', 'accept_migrate',
            'accept_confirm', 'accept_revert', 'FLAVOR_FIELDS']
 
 FLAVOR_FIELDS = ('name', 'memory_mb', 'vcpus', 'root_gb')
-MIGRATABLE_VM_STATES = ('active', 'stopped')
 
 
 def _flavor_of(instance):
@@ -88,14 +88,14 @@ def check_flavor(flavor):
 
 
 def _vm_power(vm_state):
-    return (base.POWER_SHUTDOWN if vm_state == 'stopped'
-            else base.POWER_RUNNING)
+    return (states.POWER_SHUTDOWN if vm_state == states.VM_STOPPED
+            else states.POWER_RUNNING)
 
 
 def _power_on(op):
     """Whether the finish steps start the instance: not when it was
     stopped before the resize (nova's ``old_vm_state != STOPPED``)."""
-    return op['state']['old_vm_state'] != 'stopped'
+    return op['state']['old_vm_state'] != states.VM_STOPPED
 
 
 # -- accepting ------------------------------------------------------------
@@ -124,13 +124,14 @@ def accept_migrate(instance_uuid, dest_host, flavor):
             dest, dest_node = dest_host, scheduler.node_of(context,
                                                            dest_host)
         db_api.instance_update(context, instance_uuid, {
-            'task_state': 'resize_prep', 'expected_task_state': [None],
-            'expected_vm_state': list(MIGRATABLE_VM_STATES)})
+            'task_state': states.TASK_RESIZE_PREP,
+            'expected_task_state': [None],
+            'expected_vm_state': list(states.MIGRATABLE_VM_STATES)})
         migration = db_api.migration_create(context, {
             'instance_uuid': instance_uuid, 'source_compute': source,
             'source_node': instance['node'] or source, 'dest_compute': dest,
             'dest_node': dest_node, 'dest_host': dest,
-            'status': 'pre-migrating',
+            'status': states.MIGRATION_PRE_MIGRATING,
             'migration_type': 'resize' if flavor else 'migration',
             'old_instance_type_id': instance['instance_type_id'],
             'new_instance_type_id': new_flavor.get(
@@ -148,7 +149,7 @@ def accept_migrate(instance_uuid, dest_host, flavor):
 def _finished_migration(context, instance_uuid):
     for migration in reversed(db_api.migration_get_by_instance(
             context, instance_uuid)):
-        if migration['status'] == 'finished':
+        if migration['status'] == states.MIGRATION_FINISHED:
             return migration
     raise exception.Invalid(
         reason='instance %s has no finished resize to confirm or revert' %
@@ -173,7 +174,7 @@ def _accept_finished(instance_uuid, task_state, migration_status):
         previous = _migrate_state(context, migration)
         db_api.instance_update(context, instance_uuid, {
             'task_state': task_state, 'expected_task_state': [None],
-            'expected_vm_state': ['resized']})
+            'expected_vm_state': [states.VM_RESIZED]})
         db_api.migration_update(context, migration['id'],
                                 {'status': migration_status})
         instance = db_api.instance_get_by_uuid(context, instance_uuid)
@@ -184,18 +185,19 @@ def _accept_finished(instance_uuid, task_state, migration_status):
             'dest_node': migration['dest_node'],
             'old_flavor': previous.get('old_flavor') or _flavor_of(instance),
             'new_flavor': previous.get('new_flavor') or _flavor_of(instance),
-            'old_vm_state': previous.get('old_vm_state') or 'active',
+            'old_vm_state': previous.get('old_vm_state') or states.VM_ACTIVE,
             'migration_id': migration['id']}}
     return prepare
 
 
 def accept_confirm(instance_uuid):
-    return _accept_finished(instance_uuid, 'resize_confirming',
-                            'confirming')
+    return _accept_finished(instance_uuid, states.TASK_RESIZE_CONFIRMING,
+                            states.MIGRATION_CONFIRMING)
 
 
 def accept_revert(instance_uuid):
-    return _accept_finished(instance_uuid, 'resize_reverting', 'reverting')
+    return _accept_finished(instance_uuid, states.TASK_RESIZE_REVERTING,
+                            states.MIGRATION_REVERTING)
 
 
 # -- the flows ------------------------------------------------------------
@@ -248,22 +250,22 @@ class MigrateFlow(base.Flow):
     @staticmethod
     def _before_resize(context, op):
         db_api.instance_update(context, op['instance_uuid'], {
-            'task_state': 'resize_migrating',
-            'expected_task_state': ['resize_prep']})
-        _migration(context, op, 'migrating')
+            'task_state': states.TASK_RESIZE_MIGRATING,
+            'expected_task_state': [states.TASK_RESIZE_PREP]})
+        _migration(context, op, states.MIGRATION_MIGRATING)
 
     @staticmethod
     def _after_resize(context, op, result):
         db_api.instance_update(context, op['instance_uuid'], {
-            'task_state': 'resize_migrated',
-            'expected_task_state': ['resize_migrating']})
-        _migration(context, op, 'post-migrating')
+            'task_state': states.TASK_RESIZE_MIGRATED,
+            'expected_task_state': [states.TASK_RESIZE_MIGRATING]})
+        _migration(context, op, states.MIGRATION_POST_MIGRATING)
 
     @staticmethod
     def _before_finish(context, op):
         state = op['state']
-        values = {'task_state': 'resize_finish',
-                  'expected_task_state': ['resize_migrated'],
+        values = {'task_state': states.TASK_RESIZE_FINISH,
+                  'expected_task_state': [states.TASK_RESIZE_MIGRATED],
                   'host': state['dest'], 'node': state['dest_node']}
         values.update(_flavor_values(state['new_flavor']))
         db_api.instance_update(context, op['instance_uuid'], values)
@@ -273,10 +275,10 @@ class MigrateFlow(base.Flow):
         # Started, or left shut down (power_on False), as the vm_state
         # before the resize says; confirm restores that vm_state.
         db_api.instance_update(context, op['instance_uuid'], {
-            'vm_state': 'resized', 'task_state': None,
+            'vm_state': states.VM_RESIZED, 'task_state': None,
             'power_state': _vm_power(op['state']['old_vm_state']),
-            'expected_task_state': ['resize_finish']})
-        _migration(context, op, 'finished')
+            'expected_task_state': [states.TASK_RESIZE_FINISH]})
+        _migration(context, op, states.MIGRATION_FINISHED)
 
     def rollback_steps(self, op, started):
         undo = []
@@ -292,15 +294,15 @@ class MigrateFlow(base.Flow):
 
     def rolled_back(self, context, op, error):
         _restore_on_source(context, op)
-        _migration(context, op, 'error')
+        _migration(context, op, states.MIGRATION_ERROR)
         base.record_fault(context, op, error, host=op['state']['source'])
 
     def failed(self, context, op, error):
         # Given up without undo: where the instance really is, only an
         # operator can tell. ERROR says so, with the fault.
         db_api.instance_update(context, op['instance_uuid'], {
-            'vm_state': 'error', 'task_state': None})
-        _migration(context, op, 'error')
+            'vm_state': states.VM_ERROR, 'task_state': None})
+        _migration(context, op, states.MIGRATION_ERROR)
         base.record_fault(context, op, error)
 
 
@@ -308,12 +310,12 @@ class _FinishedResizeFlow(base.Flow):
     """Confirm and revert: there is nothing to undo; a failure leaves the
     instance in ERROR with a fault, as nova does."""
 
-    rollback_status = 'failed'
+    rollback_status = states.OP_FAILED
 
     def rolled_back(self, context, op, error):
         db_api.instance_update(context, op['instance_uuid'], {
-            'vm_state': 'error', 'task_state': None})
-        _migration(context, op, 'error')
+            'vm_state': states.VM_ERROR, 'task_state': None})
+        _migration(context, op, states.MIGRATION_ERROR)
         base.record_fault(context, op, error)
 
 
@@ -329,8 +331,8 @@ class ConfirmFlow(_FinishedResizeFlow):
         old_vm_state = op['state']['old_vm_state']
         db_api.instance_update(context, op['instance_uuid'], {
             'vm_state': old_vm_state, 'task_state': None,
-            'expected_task_state': ['resize_confirming']})
-        _migration(context, op, 'confirmed')
+            'expected_task_state': [states.TASK_RESIZE_CONFIRMING]})
+        _migration(context, op, states.MIGRATION_CONFIRMED)
 
 
 class RevertFlow(_FinishedResizeFlow):
@@ -347,4 +349,4 @@ class RevertFlow(_FinishedResizeFlow):
     @staticmethod
     def _after_revert(context, op, result):
         _restore_on_source(context, op)
-        _migration(context, op, 'reverted')
+        _migration(context, op, states.MIGRATION_REVERTED)

@@ -25,11 +25,10 @@ Items: one per unconfirmed instance (its uuid).
 import datetime
 
 from oslo_log import log as logging
-import sqlalchemy as sa
-
+from nova_proxy.common import states
+from nova_proxy.db.api import operations as db_operations
+from nova_proxy.db.api import periodic as db_periodic
 from nova_proxy import exception
-from nova_proxy.db import models
-from nova_proxy.db import session as db_session
 from nova_proxy.periodic.tasks import base
 
 LOG = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ GAVE_UP = 'gave_up'
 
 # Automatic confirmations of one migration, counting the first.
 MAX_ATTEMPTS = 3
-_UNSUCCESSFUL = ('failed', 'rolled_back')
+_UNSUCCESSFUL = (states.OP_FAILED, states.OP_ROLLED_BACK)
 
 
 def operation_id_for(migration_uuid, attempt=1):
@@ -54,17 +53,12 @@ def operation_id_for(migration_uuid, attempt=1):
     return base_id if attempt == 1 else '%s-%d' % (base_id, attempt)
 
 
-@db_session.reader
 def _attempt(context, migration_uuid):
     """The attempt to make now: 1 + the automatic confirmations of this
     migration that ended without success."""
-    op = models.Operation
     ids = [operation_id_for(migration_uuid, n)
            for n in range(1, MAX_ATTEMPTS + 1)]
-    ended = context.session.execute(
-        sa.select(sa.func.count()).select_from(op)
-        .where(op.id.in_(ids), op.status.in_(_UNSUCCESSFUL))).scalar_one()
-    return ended + 1
+    return db_operations.operation_count(context, ids, _UNSUCCESSFUL) + 1
 
 
 def _rpc_confirm(context, instance_uuid, operation_id):
@@ -124,20 +118,7 @@ def _cutoff(now, window):
     return now - datetime.timedelta(seconds=window)
 
 
-@db_session.reader
 def _due(context, cutoff, instance_uuid=None):
     """``[(instance uuid, migration uuid)]`` of unconfirmed resizes."""
-    i = models.Instance
-    m = models.Migration
-    newest = (sa.select(sa.func.max(m.id)).where(m.instance_uuid == i.uuid,
-                                                 m.deleted == 0)
-              .correlate(i).scalar_subquery())
-    query = (sa.select(i.uuid, m.uuid)
-             .join(m, m.instance_uuid == i.uuid)
-             .where(i.deleted == 0, i.vm_state == 'resized',
-                    i.task_state.is_(None), m.id == newest,
-                    m.status == 'finished', m.updated_at < cutoff)
-             .order_by(m.updated_at))
-    if instance_uuid is not None:
-        query = query.where(i.uuid == instance_uuid)
-    return [tuple(r) for r in context.session.execute(query)]
+    return db_periodic.migration_get_unconfirmed(context, cutoff,
+                                                 instance_uuid=instance_uuid)

@@ -37,23 +37,16 @@ Items: one per stuck instance (its uuid).
 
 import datetime
 
-import sqlalchemy as sa
-
-from nova_proxy.db import api as db_api
-from nova_proxy.db import models
-from nova_proxy.db import session as db_session
+from nova_proxy.common import states
+from nova_proxy.db.api import periodic as db_periodic
 from nova_proxy.periodic.tasks import base
 
 __all__ = ['HealStuckInstances', 'STUCK_STATES', 'ERROR', 'CLEAR',
-           'ROLLBACK', 'ACTIVE_OPERATION_STATUSES']
+           'ROLLBACK']
 
 ERROR = 'error'
 CLEAR = 'clear'
 ROLLBACK = 'rollback'
-
-# The statuses of ``nova_proxy.orchestration.journal.ACTIVE_STATUSES``
-# (a unit test keeps them equal): such an operation holds the instance.
-ACTIVE_OPERATION_STATUSES = ('pending', 'running')
 
 
 def _states(action, *names):
@@ -62,33 +55,37 @@ def _states(action, *names):
 
 # task_state -> what healing does. docs/periodic.rst has the same table.
 STUCK_STATES = {
-    **_states(ERROR, 'scheduling', 'block_device_mapping', 'networking',
-              'spawning'),
-    **_states(ERROR, 'rebuilding', 'rebuild_block_device_mapping',
-              'rebuild_spawning'),
-    **_states(ERROR, 'deleting'),
-    **_states(CLEAR, 'soft_deleting', 'restoring'),
-    **_states(CLEAR, 'powering_off', 'powering_on', 'rebooting',
-              'reboot_pending', 'reboot_started', 'rebooting_hard',
-              'reboot_pending_hard', 'reboot_started_hard', 'pausing',
-              'unpausing', 'suspending', 'resuming'),
-    **_states(CLEAR, 'image_snapshot', 'image_snapshot_pending',
-              'image_pending_upload', 'image_uploading', 'image_backup'),
-    **_states(ERROR, 'rescuing', 'unrescuing'),
-    **_states(ROLLBACK, 'resize_prep', 'resize_migrating'),
-    **_states(ERROR, 'resize_migrated', 'resize_finish',
-              'resize_reverting'),
-    **_states(ROLLBACK, 'resize_confirming'),
-    **_states(ROLLBACK, 'migrating'),
-    **_states(CLEAR, 'shelving', 'shelving_image_pending_upload',
-              'shelving_image_uploading', 'shelving_offloading'),
-    **_states(ERROR, 'unshelving'),
+    **_states(ERROR, states.TASK_SCHEDULING, states.TASK_BLOCK_DEVICE_MAPPING,
+              states.TASK_NETWORKING, states.TASK_SPAWNING),
+    **_states(ERROR, states.TASK_REBUILDING,
+              states.TASK_REBUILD_BLOCK_DEVICE_MAPPING,
+              states.TASK_REBUILD_SPAWNING),
+    **_states(ERROR, states.TASK_DELETING),
+    **_states(CLEAR, states.TASK_SOFT_DELETING, states.TASK_RESTORING),
+    **_states(CLEAR, states.TASK_POWERING_OFF, states.TASK_POWERING_ON,
+              states.TASK_REBOOTING, states.TASK_REBOOT_PENDING,
+              states.TASK_REBOOT_STARTED, states.TASK_REBOOTING_HARD,
+              states.TASK_REBOOT_PENDING_HARD,
+              states.TASK_REBOOT_STARTED_HARD, states.TASK_PAUSING,
+              states.TASK_UNPAUSING, states.TASK_SUSPENDING,
+              states.TASK_RESUMING),
+    **_states(CLEAR, states.TASK_IMAGE_SNAPSHOT,
+              states.TASK_IMAGE_SNAPSHOT_PENDING,
+              states.TASK_IMAGE_PENDING_UPLOAD, states.TASK_IMAGE_UPLOADING,
+              states.TASK_IMAGE_BACKUP),
+    **_states(ERROR, states.TASK_RESCUING, states.TASK_UNRESCUING),
+    **_states(ROLLBACK, states.TASK_RESIZE_PREP,
+              states.TASK_RESIZE_MIGRATING),
+    **_states(ERROR, states.TASK_RESIZE_MIGRATED, states.TASK_RESIZE_FINISH,
+              states.TASK_RESIZE_REVERTING),
+    **_states(ROLLBACK, states.TASK_RESIZE_CONFIRMING),
+    **_states(ROLLBACK, states.TASK_MIGRATING),
+    **_states(CLEAR, states.TASK_SHELVING,
+              states.TASK_SHELVING_IMAGE_PENDING_UPLOAD,
+              states.TASK_SHELVING_IMAGE_UPLOADING,
+              states.TASK_SHELVING_OFFLOADING),
+    **_states(ERROR, states.TASK_UNSHELVING),
 }
-
-# States whose unfinished migrations are failed with the instance.
-_MIGRATION_STATES = frozenset([
-    'resize_prep', 'resize_migrating', 'resize_migrated', 'resize_finish',
-    'resize_reverting', 'migrating'])
 
 # Outcomes recorded per item besides the three actions.
 PROGRESSED = 'progressed'
@@ -118,106 +115,86 @@ def _cutoff(now, timeout=None):
     return now - datetime.timedelta(seconds=timeout)
 
 
-@db_session.reader
 def _list_stuck(context, cutoff):
-    i = models.Instance
-    return list(context.session.execute(
-        sa.select(i.uuid).where(i.deleted == 0,
-                                i.task_state.in_(sorted(STUCK_STATES)),
-                                i.updated_at < cutoff)
-        .order_by(i.updated_at, i.id).limit(LIST_LIMIT)).scalars())
+    return db_periodic.instance_get_stuck_uuids(context, STUCK_STATES,
+                                                cutoff, LIST_LIMIT)
 
 
-def _in_progress(migration):
-    return migration.status not in db_api.MIGRATION_DONE_STATUSES
-
-
-@db_session.writer
 def heal(context, instance_uuid, timeout, member=None):
     """Heal one instance if it is stuck; returns what was done: ``error``,
     ``clear`` or ``rollback``, or why nothing was (``progressed``,
     ``has_operation``, ``gone``)."""
-    session = context.session
-    now = session.execute(sa.select(db_session.db_utcnow())).scalar_one()
-    cutoff = now - datetime.timedelta(seconds=timeout)
-    i = models.Instance
-    instance = session.execute(
-        sa.select(i).where(i.uuid == instance_uuid, i.deleted == 0)
-        .with_for_update()).scalar_one_or_none()
+
+    def plan(instance, operations, migrations, now):
+        return _healing(instance, operations, migrations, now, timeout,
+                        member)
+
+    outcome = db_periodic.instance_heal(context, instance_uuid, plan)
+    # None: the instance changed since it was read (its compare-and-swap
+    # missed).
+    return PROGRESSED if outcome is None else outcome
+
+
+def _healing(instance, operations, migrations, now, timeout, member):
+    """What to do with ``instance``: an outcome when nothing is to be
+    written, else a ``Healing``."""
     if instance is None:
         return GONE
+    cutoff = now - datetime.timedelta(seconds=timeout)
     state = instance.task_state
     action = STUCK_STATES.get(state)
     if action is None or instance.updated_at is None or \
             instance.updated_at >= cutoff:
         return PROGRESSED
-
-    op = models.Operation
-    ops = session.execute(
-        sa.select(op.status, op.updated_at)
-        .where(op.instance_uuid == instance_uuid)).all()
-    if any(status in ACTIVE_OPERATION_STATUSES for status, _ in ops):
+    if any(status in states.OP_ACTIVE_STATUSES
+           for status, _ in operations):
         return HAS_OPERATION
-    if any(updated >= cutoff for _, updated in ops if updated is not None):
+    if any(updated >= cutoff for _, updated in operations
+           if updated is not None):
         return PROGRESSED
-
-    m = models.Migration
-    migrations = [mig for mig in session.execute(
-        sa.select(m).where(m.instance_uuid == instance_uuid, m.deleted == 0)
-        .order_by(m.id)).scalars() if _in_progress(mig)]
     if any(mig.updated_at is not None and mig.updated_at >= cutoff
            for mig in migrations):
         return PROGRESSED
 
     values, migration_status = _plan(instance, action, migrations)
-    stamp = db_session.utcnow()
-    values['updated_at'] = stamp
-    result = session.execute(
-        sa.update(i).where(i.id == instance.id, i.deleted == 0,
-                           i.task_state == state,
-                           i.updated_at == instance.updated_at)
-        .values(**values).execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        return PROGRESSED
+    statuses = {}
     for mig in migrations:
         status = migration_status(mig)
         if status is not None:
-            mig.status = status
-            mig.updated_at = stamp
+            statuses[mig.id] = status
     idle = int((now - instance.updated_at).total_seconds())
-    session.add(models.InstanceFault(
-        instance_uuid=instance_uuid, code=500, host=instance.host,
-        created_at=stamp, updated_at=stamp, deleted=0,
-        message=('Stuck in task_state %s for %ds: healed (%s)'
-                 % (state, idle, action))[:255],
-        details=('The instance stayed in task_state %s with no operation '
-                 'in progress and no progress for %d seconds (limit %d). '
-                 'The periodic task heal_stuck_instances of proxy %s '
-                 'applied "%s": %s.' % (
-                     state, idle, timeout, member or 'unknown', action,
-                     ', '.join('%s=%s' % kv for kv in sorted(
-                         (k, v) for k, v in values.items()
-                         if k != 'updated_at'))))))
-    session.flush()
-    return action
+    return db_periodic.Healing(
+        values=values, migrations=statuses,
+        fault_message=('Stuck in task_state %s for %ds: healed (%s)'
+                       % (state, idle, action)),
+        fault_details=(
+            'The instance stayed in task_state %s with no operation '
+            'in progress and no progress for %d seconds (limit %d). '
+            'The periodic task heal_stuck_instances of proxy %s '
+            'applied "%s": %s.' % (
+                state, idle, timeout, member or 'unknown', action,
+                ', '.join('%s=%s' % kv for kv in sorted(values.items())))),
+        outcome=action)
 
 
 def _plan(instance, action, migrations):
     """``(instance values, migration -> new status or None)``."""
     state = instance.task_state
-    fail_migrations = (lambda mig: 'error') if state in _MIGRATION_STATES \
-        else (lambda mig: None)
+    fail_migrations = (lambda mig: states.MIGRATION_ERROR) \
+        if state in states.RESIZE_TASK_STATES else (lambda mig: None)
     if action == ERROR:
-        return {'vm_state': 'error', 'task_state': None}, fail_migrations
+        return {'vm_state': states.VM_ERROR, 'task_state': None}, \
+            fail_migrations
     if action == CLEAR:
         return {'task_state': None}, (lambda mig: None)
     # ROLLBACK
     values = {'task_state': None}
-    if state == 'resize_confirming':
-        return values, (lambda mig: 'finished'
-                        if mig.status == 'confirming' else None)
+    if state == states.TASK_RESIZE_CONFIRMING:
+        return values, (lambda mig: states.MIGRATION_FINISHED
+                        if mig.status == states.MIGRATION_CONFIRMING
+                        else None)
     source = migrations[-1] if migrations else None
-    if source is not None and state != 'migrating':
+    if source is not None and state != states.TASK_MIGRATING:
         if source.source_compute:
             values['host'] = source.source_compute
         if source.source_node:

@@ -20,10 +20,7 @@ Items: one per live service row, named ``<host>/<binary>``.
 
 import datetime
 
-import sqlalchemy as sa
-
-from nova_proxy.db import models
-from nova_proxy.db import session as db_session
+from nova_proxy.db.api import periodic as db_periodic
 from nova_proxy.periodic.tasks import base
 
 __all__ = ['MarkServicesDown', 'DOWN_REASON_PREFIX', 'is_up']
@@ -71,39 +68,32 @@ class MarkServicesDown(base.ItemTask):
                      base.CONF.periodic.service_down_time), {}
 
 
-@db_session.reader
 def _list_items(context):
-    s = models.Service
-    rows = context.session.execute(
-        sa.select(s.host, s.binary).where(s.deleted == 0).order_by(s.id))
-    return ['%s/%s' % (host, binary) for host, binary in rows]
+    return ['%s/%s' % key for key in db_periodic.service_keys(context)]
 
 
-@db_session.writer
 def _mark(context, items, down_time):
     """Mark the services named by ``items`` down or up as their heartbeat
-    says; returns ``{item: outcome}``."""
-    session = context.session
-    s = models.Service
-    # The database's time read in this transaction, not the sweep's: a
-    # heartbeat that landed since the sweep started still counts.
-    now = session.execute(sa.select(db_session.db_utcnow())).scalar_one()
+    says, in one transaction; returns ``{item: outcome}``."""
     wanted = {tuple(item.split('/', 1)): item for item in items}
-    services = session.execute(
-        sa.select(s).where(s.host.in_(sorted({h for h, _ in wanted})),
-                           s.deleted == 0)
-        .order_by(s.id).with_for_update()).scalars()
+
+    def decide(service, now):
+        # ``now``: the database's time read in that transaction, not the
+        # sweep's: a heartbeat that landed since the sweep started still
+        # counts.
+        if (service.host, service.binary) not in wanted:
+            return None
+        return _decide(service, now, down_time)
+
     outcomes = dict.fromkeys(items, GONE)
-    stamp = db_session.utcnow()
-    for service in services:
-        item = wanted.get((service.host, service.binary))
-        if item is not None:
-            outcomes[item] = _decide(service, now, down_time, stamp)
-    session.flush()
+    for key, outcome in db_periodic.services_mark(
+            context, [host for host, _ in wanted], decide).items():
+        outcomes[wanted[key]] = outcome
     return outcomes
 
 
-def _decide(service, now, down_time, stamp):
+def _decide(service, now, down_time):
+    """``(outcome, values to write)`` for one service row."""
     up = is_up(service, now, down_time)
     ours = (service.disabled and
             (service.disabled_reason or '').startswith(DOWN_REASON_PREFIX))
@@ -112,13 +102,8 @@ def _decide(service, now, down_time, stamp):
         reason = '%s: no heartbeat since %s' % (
             DOWN_REASON_PREFIX,
             last.isoformat(timespec='seconds') if last else 'ever')
-        service.disabled = True
-        service.disabled_reason = reason[:255]
-        service.updated_at = stamp
-        return MARKED_DOWN
+        return MARKED_DOWN, {'disabled': True,
+                             'disabled_reason': reason[:255]}
     if up and ours:
-        service.disabled = False
-        service.disabled_reason = None
-        service.updated_at = stamp
-        return MARKED_UP
-    return UP if up else DOWN
+        return MARKED_UP, {'disabled': False, 'disabled_reason': None}
+    return (UP if up else DOWN), {}

@@ -12,7 +12,11 @@ The 1.x methods (``nova_proxy.proxy.manager``) are served beside these:
 oslo.messaging hands a call to the endpoint of its major version.
 """
 
+from nova_proxy.proxy.endpoints import block_devices
+from nova_proxy.proxy.endpoints import compute_nodes
 from nova_proxy.proxy.endpoints import console_auth_tokens
+from nova_proxy.proxy.endpoints import instance_children
+from nova_proxy.proxy.endpoints import migrations
 from nova_proxy.proxy.endpoints import security_groups
 from nova_proxy.proxy.endpoints import instances
 from nova_proxy.proxy.endpoints import services
@@ -25,7 +29,10 @@ __all__ = ['endpoints']
 
 def endpoints():
     """The 2.x endpoints, fresh for each server."""
-    return [services.ServiceEndpoint(),
+    return [services.ServiceEndpoint(), migrations.MigrationEndpoint(),
+            instance_children.InstanceChildrenEndpoint(),
+            block_devices.BlockDeviceMappingEndpoint(),
+            compute_nodes.ComputeNodeEndpoint(),
             console_auth_tokens.ConsoleAuthTokenEndpoint(),
             security_groups.SecurityGroupEndpoint(),
             share_mappings.ShareMappingEndpoint(),

@@ -5,10 +5,11 @@ RESULT = 'NOVA-SCENARIO-RESULT: '
 
 
 def refusals(attempts):
-    """``{what: error class name}`` of the ``attempts`` (``{what: callable}``)
-    that nova's code sees refused as nova's ``Forbidden``. For scenarios,
-    in the nova object process."""
+    """``{what: error class name}`` of ``attempts`` (``{what: callable}``)
+    that nova's code sees refused (``nova.exception.Forbidden``); for
+    scenarios, in the nova object process."""
     from nova import exception
+
     refused = {}
     for what, attempt in attempts.items():
         try:

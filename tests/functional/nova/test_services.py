@@ -6,7 +6,7 @@ scope refuses it (another host's record, the lists of all hosts, delete).
 Scenarios run in the nova object process (see conftest.py).
 """
 
-from tests.functional import nova as nova_scenarios
+from tests.functional import nova as nova_tests
 from tests.functional.nova import conftest
 
 
@@ -116,7 +116,7 @@ def refused_to_another_host(ctx, host, other_host, other_id):
         'list all': lambda: objects.ServiceList.get_all(ctx),
         'destroy': own.destroy,
     }
-    refused = nova_scenarios.refusals(attempts)
+    refused = nova_tests.refusals(attempts)
     # Still there: the refused destroy changed nothing.
     refused['own after all'] = objects.Service.get_by_compute_host(
         ctx, host).id == own.id

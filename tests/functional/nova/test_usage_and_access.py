@@ -12,6 +12,7 @@ import uuid
 import sqlalchemy as sa
 
 from nova_proxy.db import models
+from tests.functional import nova as nova_tests
 from tests.functional.nova import conftest
 
 
@@ -117,7 +118,6 @@ def own_records(ctx, host, mine):
 def others_records(ctx, host, theirs, other_host):
     import datetime
 
-    from nova import exception
     from nova import objects
 
     begin = datetime.datetime(2026, 11, 1)
@@ -151,13 +151,7 @@ def others_records(ctx, host, theirs, other_host):
             ctx, objects.Instance(uuid=theirs)),
         'all groups': lambda: objects.SecurityGroupList.get_all(ctx),
     }
-    refused = {}
-    for what, attempt in attempts.items():
-        try:
-            attempt()
-        except exception.Forbidden as e:
-            refused[what] = type(e).__name__
-    return refused
+    return nova_tests.refusals(attempts)
 
 
 def test_nova_compute_keeps_its_own_records(nova):

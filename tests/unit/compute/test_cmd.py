@@ -53,7 +53,7 @@ def test_exits_when_the_broker_is_unreachable(tmp_path):
             result = subprocess.run(
                 [sys.executable, '-W', 'ignore', '-m',
                  'nova_proxy.cmd.compute', '--config-file', str(config)],
-                capture_output=True, text=True, timeout=12,
+                capture_output=True, text=True, timeout=60,
                 env=dict(os.environ, OSLO_LOCK_PATH=str(tmp_path)))
         except subprocess.TimeoutExpired as e:
             pytest.fail('still running after %ss: the broker is down and '
@@ -67,5 +67,9 @@ def test_exits_when_the_broker_is_unreachable(tmp_path):
         in output
     assert 'within 2 seconds' in output
     assert 'guest:guest' not in output  # no password in the log
-    assert elapsed < 10, elapsed
+    # A generous deadline, not a speed target: without the start-up
+    # ping's own timeout it reconnects forever; with it, it ends after
+    # its 2 s plus the start of a Python process, which took up to 11 s
+    # on a loaded machine.
+    assert elapsed < 45, elapsed
     assert not (tmp_path / 'state' / 'fake-virt').exists()

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from nova_proxy.common import states
 from nova_proxy.compute.virt import fake
 from nova_proxy import conf
 from nova_proxy import exception
@@ -38,7 +39,7 @@ def test_spawn_claims_and_reports_usage(driver):
     assert usage['local_gb_used'] == 10
     assert usage['running_vms'] == 1
     assert usage['vcpus'] == 4
-    assert driver.power_state(UUID) == fake.RUNNING
+    assert driver.power_state(UUID) == states.POWER_RUNNING
 
 
 def test_claim_without_room_is_refused_and_changes_nothing(driver):
@@ -108,7 +109,7 @@ def test_resize_copy_reports_progress_and_powers_off(driver):
     assert driver.resize_instance(UUID, 7, 'op-1',
                                   progress=seen.append) == {}
     assert seen == [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
-    assert driver.power_state(UUID) == fake.SHUTDOWN
+    assert driver.power_state(UUID) == states.POWER_SHUTDOWN
     # A replay neither copies nor reports again.
     seen.clear()
     driver.resize_instance(UUID, 7, 'op-1', progress=seen.append)
@@ -159,7 +160,7 @@ def test_full_resize_then_confirm_on_two_hosts(tmp_path):
     source.confirm_resize(UUID, 3, 'op')
     assert source.get_state()['instances'] == {}
     assert source.usage()['memory_mb_used'] == 0
-    assert dest.power_state(UUID) == fake.RUNNING
+    assert dest.power_state(UUID) == states.POWER_RUNNING
     assert dest.usage()['memory_mb_used'] == 2048
     # Terminating on the destination frees the migration claim too.
     dest.destroy(UUID)
@@ -172,7 +173,7 @@ def test_full_resize_then_revert_on_two_hosts(tmp_path):
     source.finish_revert_resize(UUID, 3, SMALL, 'op-revert')
     assert dest.get_state()['instances'] == {}
     assert dest.usage()['memory_mb_used'] == 0
-    assert source.power_state(UUID) == fake.RUNNING
+    assert source.power_state(UUID) == states.POWER_RUNNING
     state = source.get_state()['instances'][UUID]
     assert state['memory_mb'] == 1024 and state['role'] == 'active'
     assert source.usage()['memory_mb_used'] == 1024

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import states
 from nova_proxy.compute import periodic
 from nova_proxy.compute.virt import fake
 from nova_proxy import conf
@@ -69,7 +70,7 @@ def test_full_lifecycle(stack, compute):
     built = api.build_and_run_instance(new_context(), 'c1', uuid,
                                        operation_id='op-build')
     assert (built['vm_state'], built['task_state'], built['power_state']) \
-        == ('active', None, fake.RUNNING)
+        == ('active', None, states.POWER_RUNNING)
     assert built['launched_at'] and built['node'] == 'c1'
     assert built['launched_on'] == 'c1'
 
@@ -218,7 +219,7 @@ def test_stop_during_another_task_is_refused(stack, compute):
     db.instance_update(new_context(), uuid, {'task_state': 'resize_prep'})
     with pytest.raises(exception.UnexpectedTaskStateError):
         stack.api.stop_instance(new_context(), 'c1', uuid)
-    assert compute.driver.power_state(uuid) == fake.RUNNING
+    assert compute.driver.power_state(uuid) == states.POWER_RUNNING
 
 
 def test_failed_power_off_resets_the_task_and_records_a_fault(
@@ -284,17 +285,17 @@ def test_finish_steps_without_power_on_leave_the_instance_shut_down(
     api = stack.api
     assert api.finish_resize(new_context(), 'c1', uuid, migration_id,
                              FLAVOR, 'op-m', power_on=False) == {}
-    assert _power(stack, uuid) == fake.SHUTDOWN
+    assert _power(stack, uuid) == states.POWER_SHUTDOWN
     # Called again (even asking for power): answered from the ledger.
     api.finish_resize(new_context(), 'c1', uuid, migration_id, FLAVOR,
                       'op-m', power_on=True)
-    assert compute.driver.power_state(uuid) == fake.SHUTDOWN
+    assert compute.driver.power_state(uuid) == states.POWER_SHUTDOWN
     assert [e['step'] for e in effects(compute)].count('finish_resize') == 1
 
     api.revert_resize(new_context(), 'c1', uuid, migration_id, 'op-r')
     api.finish_revert_resize(new_context(), 'c1', uuid, migration_id,
                              FLAVOR, 'op-r', power_on=False)
-    assert _power(stack, uuid) == fake.SHUTDOWN
+    assert _power(stack, uuid) == states.POWER_SHUTDOWN
     assert compute.driver.get_state()['instances'][uuid]['role'] == 'active'
 
 
@@ -303,11 +304,11 @@ def test_finish_steps_power_on_by_default(stack, compute):
     migration_id = _resized(stack, uuid)
     stack.api.finish_resize(new_context(), 'c1', uuid, migration_id, FLAVOR,
                             'op-m')
-    assert _power(stack, uuid) == fake.RUNNING
+    assert _power(stack, uuid) == states.POWER_RUNNING
     stack.api.revert_resize(new_context(), 'c1', uuid, migration_id, 'op-r')
     stack.api.finish_revert_resize(new_context(), 'c1', uuid, migration_id,
                                    FLAVOR, 'op-r')
-    assert _power(stack, uuid) == fake.RUNNING
+    assert _power(stack, uuid) == states.POWER_RUNNING
 
 
 def test_a_cap_below_1_1_sends_no_power_on(stack, compute, monkeypatch):
@@ -328,11 +329,11 @@ def test_a_cap_below_1_1_sends_no_power_on(stack, compute, monkeypatch):
     migration_id = _resized(stack, uuid)
     api.finish_resize(new_context(), 'c1', uuid, migration_id, FLAVOR,
                       'op-m', power_on=False)
-    assert _power(stack, uuid) == fake.RUNNING
+    assert _power(stack, uuid) == states.POWER_RUNNING
     api.revert_resize(new_context(), 'c1', uuid, migration_id, 'op-r')
     api.finish_revert_resize(new_context(), 'c1', uuid, migration_id,
                              FLAVOR, 'op-r', power_on=False)
-    assert _power(stack, uuid) == fake.RUNNING
+    assert _power(stack, uuid) == states.POWER_RUNNING
     args = ['flavor', 'instance_uuid', 'migration_id', 'operation_id']
     assert [s for s in sent if s[0].startswith('finish_')] == [
         ('finish_resize', '1.0', args),

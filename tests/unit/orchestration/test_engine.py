@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from nova_proxy.common import rpc
+from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db import api as db_api
 from nova_proxy.db import models
@@ -58,7 +59,7 @@ def _migrate_op(ctx, owner):
 
 def _done(ctx, op_id):
     record = journal.get(ctx, op_id)
-    return record if record['status'] not in journal.ACTIVE_STATUSES \
+    return record if record['status'] not in states.OP_ACTIVE_STATUSES \
         else None
 
 

@@ -8,6 +8,7 @@ import pytest
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
 from nova_proxy import exception
+from nova_proxy.proxy.endpoints import instances
 from nova_proxy.proxy import rpcapi
 
 
@@ -22,8 +23,9 @@ def nova(server, config):
 
 
 ADMIN = np_context.get_admin_context()
-INSTANCE_METHODS = {n for n in rpcapi.NOVA_METHODS
-                    if n.startswith('instance')}
+# The calls of this endpoint (an instance's children have theirs).
+INSTANCE_METHODS = {n for n in dir(instances.InstanceEndpoint)
+                    if n in rpcapi.NOVA_METHODS}
 
 
 def compute(host):

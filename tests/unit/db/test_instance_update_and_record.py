@@ -10,14 +10,16 @@ import pytest
 
 from nova_proxy.db import api
 from nova_proxy import exception
+from tests.unit.db import factories
 
 REQUEST = 'req-update-and-record'
 
 
 def _instance(ctx, host='h1', **values):
-    values = dict({'host': host, 'node': host, 'vm_state': 'building',
-                   'task_state': 'scheduling'}, **values)
-    inst = api.instance_create(ctx, values)
+    """A building instance with its create action started."""
+    values = dict({'vm_state': 'building', 'task_state': 'scheduling'},
+                  **values)
+    inst = factories.instance(ctx, host=host, node=host, **values)
     api.instance_action_start(ctx, {
         'instance_uuid': inst['uuid'], 'action': 'create',
         'request_id': REQUEST})
