@@ -30,8 +30,10 @@ __all__ = [
     'ServiceBinaryExists', 'ServiceTopicExists', 'SecurityGroupNotFound',
     'SecurityGroupNotFoundForProject', 'SecurityGroupExists',
     'TaskAlreadyRunning', 'TaskNotRunning', 'TokenInUse',
-    'ComputeNodeExists', 'UnexpectedTaskStateError',
+    'ComputeNodeExists', 'InstanceUpdateConflict',
+    'UnknownInstanceUpdateConflict', 'UnexpectedTaskStateError',
     'UnexpectedDeletingTaskStateError', 'UnexpectedVMStateError',
+    'InvalidID',
     'OperationInProgress', 'OperationConflict', 'Forbidden',
     'HostScopeViolation', 'DBNotAllowed', 'NoValidHost',
     'ComputeUnavailable', 'StepFailed', 'StaleEpoch', 'ProxyInternalError',
@@ -96,6 +98,10 @@ class SecurityGroupExists(Invalid):
 
 class InvalidRequest(Invalid):
     msg_fmt = 'Invalid request to %(method)s: %(reason)s'
+
+
+class InvalidID(Invalid):
+    msg_fmt = 'Invalid ID received %(id)s.'
 
 
 class InvalidBDM(Invalid):
@@ -232,7 +238,22 @@ class ComputeNodeExists(Conflict):
     msg_fmt = 'Compute node %(host)s/%(node)s already exists.'
 
 
-class UnexpectedTaskStateError(Conflict):
+class InstanceUpdateConflict(Conflict):
+    """nova's: a compare-and-swap of an instance found other values than
+    expected. The 2.x calls give nova's kwargs, ``expected`` and ``actual``
+    as dicts of the fields in conflict (``{'task_state': ['spawning']}``,
+    ``{'task_state': None}``); the 1.x calls give the expected value as
+    sent and the actual value of the one field named by the class."""
+    msg_fmt = ('Conflict updating instance %(instance_uuid)s. '
+               'Expected: %(expected)s. Actual: %(actual)s')
+
+
+class UnknownInstanceUpdateConflict(InstanceUpdateConflict):
+    msg_fmt = ('Conflict updating instance %(instance_uuid)s, but the '
+               'cause could not be determined')
+
+
+class UnexpectedTaskStateError(InstanceUpdateConflict):
     msg_fmt = ('Conflict updating instance %(instance_uuid)s. '
                'Expected task_state: %(expected)s. Actual: %(actual)s')
 
@@ -241,7 +262,10 @@ class UnexpectedDeletingTaskStateError(UnexpectedTaskStateError):
     pass
 
 
-class UnexpectedVMStateError(Conflict):
+class UnexpectedVMStateError(InstanceUpdateConflict):
+    """Ours: nova raises its InstanceUpdateConflict for a vm_state
+    conflict; nova's shim raises this as a subclass of it."""
+
     msg_fmt = ('Conflict updating instance %(instance_uuid)s. '
                'Expected vm_state: %(expected)s. Actual: %(actual)s')
 

@@ -14,7 +14,7 @@ Every module compares and writes states by these names; none keeps a copy.
 __all__ = [
     # vm_state
     'VM_ACTIVE', 'VM_BUILDING', 'VM_STOPPED', 'VM_RESIZED', 'VM_ERROR',
-    'VM_DELETED', 'MIGRATABLE_VM_STATES',
+    'VM_DELETED', 'VM_SOFT_DELETED', 'MIGRATABLE_VM_STATES',
     # task_state
     'TASK_SCHEDULING', 'TASK_BLOCK_DEVICE_MAPPING', 'TASK_NETWORKING',
     'TASK_SPAWNING', 'TASK_IMAGE_SNAPSHOT', 'TASK_IMAGE_SNAPSHOT_PENDING',
@@ -54,6 +54,8 @@ VM_STOPPED = 'stopped'
 VM_RESIZED = 'resized'
 VM_ERROR = 'error'
 VM_DELETED = 'deleted'
+# nova's: a delete that waits for [DEFAULT] reclaim_instance_interval.
+VM_SOFT_DELETED = 'soft-delete'
 
 # The vm_states a resize or cold migration starts from.
 MIGRATABLE_VM_STATES = (VM_ACTIVE, VM_STOPPED)

@@ -185,7 +185,9 @@ def list_instances(host=None, out=None):
     if host:
         instances = db.instance_get_all_by_host(ctx, host)
     else:
-        instances = db.instance_get_all_by_filters(ctx)
+        instances = db.instance_get_all_by_filters_sort(
+            ctx, {'deleted': False, 'soft_deleted': True},
+            sort_keys=['id'], sort_dirs=['asc'])
     output.emit_list(_INSTANCE_COLUMNS, [
         (i['uuid'], i['display_name'], i['host'], i['instance_type_name'],
          i['vm_state'], i['task_state'], i['power_state'])

@@ -16,8 +16,8 @@ API, which gives the more precise ``InvalidUpdate`` / ``InvalidUUID``.
 import oslo_messaging as messaging
 
 from nova_proxy.common import rpc
-from nova_proxy.common import states
 from nova_proxy.db import api as db
+from nova_proxy import exception
 from nova_proxy.proxy import endpoints as nova_endpoints
 from nova_proxy.proxy.endpoints import actions as nova_actions
 from nova_proxy.proxy.endpoints import compute_nodes as nova_compute_nodes
@@ -40,37 +40,43 @@ class BaseEndpoint(_Endpoint):
         return arg
 
 
+# The 1.x shape of an instance: its columns, metadata and system metadata.
+_V1_JOINS = ['metadata', 'system_metadata']
+
+
+def _v1_instance(instance):
+    """An instance as the 1.x calls give it: nova's create and destroy
+    bring joins the 1.x contract does not have."""
+    for name in ('info_cache', 'security_groups', 'extra'):
+        instance.pop(name, None)
+    return instance
+
+
 class InstanceEndpoint(_Endpoint):
+    """The 1.x instance calls. Those that nova has too run nova's DB
+    functions (one function per name), with the 1.x results and errors."""
 
     @rpc.remotable
     def instance_create(self, context, values):
         if isinstance(values, dict):
             policy.check_host(context, values.get('host'), 'a new instance')
-        return db.instance_create(context, values)
+        return _v1_instance(db.instance_create(context, values))
 
     @rpc.remotable
     def instance_get_by_uuid(self, context, instance_uuid):
-        instance = db.instance_get_by_uuid(context, instance_uuid)
-        self._check_readable(context, instance)
-        return instance
-
-    @staticmethod
-    def _check_readable(context, instance):
-        caller = policy.scope_host(context)
-        if caller is None or instance['host'] == caller:
-            return
-        migrations = db.migration_get_by_instance(context, instance['uuid'])
-        if not any(caller in (m['source_compute'], m['dest_compute'])
-                   and m['status'] not in states.MIGRATION_DONE_STATUSES
-                   for m in migrations):
-            policy.check_host(context, instance['host'],
-                              'instance %s' % instance['uuid'])
+        return db.instance_get_by_uuid(context, instance_uuid,
+                                       columns_to_join=_V1_JOINS,
+                                       scope_host=policy.scope_host(context))
 
     @rpc.remotable
     def instance_get_all_by_host(self, context, host: str,
                                  node: str | None = None):
         policy.check_host(context, host, 'the instances of %s' % host)
-        return db.instance_get_all_by_host(context, host, node=node)
+        if node is None:
+            return db.instance_get_all_by_host(context, host,
+                                               columns_to_join=_V1_JOINS)
+        return db.instance_get_all_by_host_and_node(
+            context, host, node, columns_to_join=_V1_JOINS)
 
     @rpc.remotable
     def instance_update(self, context, instance_uuid, values):
@@ -80,9 +86,12 @@ class InstanceEndpoint(_Endpoint):
     @rpc.remotable
     def instance_update_and_get_original(self, context, instance_uuid,
                                          values):
-        return db.instance_update_and_get_original(
-            context, instance_uuid, values,
-            scope_host=policy.scope_host(context))
+        try:
+            return db.instance_update_and_get_original(
+                context, instance_uuid, values, columns_to_join=_V1_JOINS,
+                scope_host=policy.scope_host(context))
+        except exception.InstanceUpdateConflict as e:
+            raise _v1_conflict(e, values) from None
 
     @rpc.remotable
     def instance_update_and_record(self, context, instance_uuid, values,
@@ -96,8 +105,22 @@ class InstanceEndpoint(_Endpoint):
 
     @rpc.remotable
     def instance_destroy(self, context, instance_uuid):
-        return db.instance_destroy(context, instance_uuid,
-                                   scope_host=policy.scope_host(context))
+        return _v1_instance(db.instance_destroy(
+            context, instance_uuid, scope_host=policy.scope_host(context)))
+
+
+def _v1_conflict(error, values):
+    """nova's conflict (``expected``/``actual`` dicts) as 1.x gives it:
+    the expectation as sent and the actual value of the field the class
+    names."""
+    field = 'vm_state' if isinstance(
+        error, exception.UnexpectedVMStateError) else 'task_state'
+    actual = error.kwargs.get('actual')
+    if not isinstance(actual, dict) or field not in actual:
+        return error
+    return type(error)(instance_uuid=error.kwargs['instance_uuid'],
+                       expected=values.get('expected_' + field),
+                       actual=actual[field])
 
 
 class MigrationEndpoint(_Endpoint):

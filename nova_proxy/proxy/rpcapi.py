@@ -39,6 +39,14 @@ API version history:
   nova's columns and keep node and hypervisor_hostname equal, a new
   compute node has no updated_at, and ComputeHostNotFound's message is
   nova's.
+  Where the 1.x instance methods share a name with nova's, they run
+  nova's code with the 1.x result shapes and errors, and take nova's
+  behaviour where it is the contract now: ``instance_destroy`` leaves
+  ``updated_at`` as it was and soft-deletes the instance's info cache,
+  extra, faults, block device mappings and migrations with it (and
+  deletes its tags); ``instance_create`` accepts every column of nova's
+  ``instances`` table (``created_at`` among them) and writes the
+  instance's info cache and extra rows.
 """
 
 from oslo_log import log as logging
@@ -141,6 +149,26 @@ NOVA_METHODS = {
     'pci_device_update': ('2.0', True),
     # Not nova's: compare-and-swap of a missing uuid, for enable().
     'pci_device_create_uuid': ('2.0', True),
+    # -- instances --
+    'instance_create': ('2.0', False),
+    # A repeat finds the instance deleted: InstanceNotFound.
+    'instance_destroy': ('2.0', False),
+    'instance_get': ('2.0', True),
+    'instance_get_active_by_window_joined': ('2.0', True),
+    'instance_get_all': ('2.0', True),
+    'instance_get_all_by_filters': ('2.0', True),
+    'instance_get_all_by_filters_sort': ('2.0', True),
+    'instance_get_all_by_host': ('2.0', True),
+    'instance_get_all_by_host_and_node': ('2.0', True),
+    'instance_get_all_by_host_and_not_type': ('2.0', True),
+    'instance_get_all_hung_in_rebooting': ('2.0', True),
+    'instance_get_all_uuids_by_hosts': ('2.0', True),
+    'instance_get_by_uuid': ('2.0', True),
+    # The original it returns is the state a repeat would see changed, and
+    # an expected state fails its own compare-and-swap the second time.
+    'instance_update_and_get_original': ('2.0', False),
+    'instances_fill_metadata': ('2.0', True),
+    'instance_metadata_delete': ('2.0', True),
     # -- instance children: extra, info cache, tags --
     'instance_extra_get_by_instance_uuid': ('2.0', True),
     # Sets values (and makes the row once).

@@ -107,7 +107,8 @@ def test_each_stuck_state_ends_as_the_table_says(cluster, pg,
 
     def healed():
         left = db_api.instance_get_all_by_filters(
-            admin_context, task_states=sorted(heal.STUCK_STATES))
+            admin_context, {'deleted': False,
+                            'task_state': sorted(heal.STUCK_STATES)})
         return [i['uuid'] for i in left] == [busy]
     wait_for(healed, timeout=60, interval=0.5, message='every stuck '
              'instance healed')

@@ -85,6 +85,8 @@ from nova_proxy.compute.db import instance_children
 from nova_proxy.compute.db.instance_children import *  # noqa: F401,F403
 from nova_proxy.compute.db import migrations
 from nova_proxy.compute.db.migrations import *  # noqa: F401,F403
+from nova_proxy.compute.db import instances
+from nova_proxy.compute.db.instances import *  # noqa: F401,F403
 from nova_proxy.compute.db import services
 from nova_proxy.compute.db.services import *  # noqa: F401,F403
 from nova_proxy.compute.db import security_groups
@@ -104,6 +106,7 @@ __all__ = [
     *instance_children.__all__,
     *compute_nodes.__all__,
     *migrations.__all__,
+    *instances.__all__,
     *services.__all__,
     *console_auth_tokens.__all__,
     *security_groups.__all__,

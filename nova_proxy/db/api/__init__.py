@@ -12,7 +12,8 @@ docstring. Only allow-listed fields may be written; anything else raises
 One module per resource, re-exported here (callers use
 ``from nova_proxy.db import api as db; db.instance_update(...)``):
 
-* ``instances``: create, read, list, soft-delete;
+* ``instances``: nova's calls to create, read, list and delete instances
+  (with ``_instance_joins``, their ``columns_to_join``);
 * ``instance_cas``: the compare-and-swap ``instance_update`` and friends;
 * ``migrations``, ``services``, ``compute_nodes``;
 * ``actions``: instance actions, their events, instance faults;
@@ -98,9 +99,21 @@ from nova_proxy.db.api.instance_children import \
 from nova_proxy.db.api.instance_children import instance_tag_set
 from nova_proxy.db.api.instances import instance_create
 from nova_proxy.db.api.instances import instance_destroy
+from nova_proxy.db.api.instances import instance_get
+from nova_proxy.db.api.instances import \
+    instance_get_active_by_window_joined
+from nova_proxy.db.api.instances import instance_get_all
 from nova_proxy.db.api.instances import instance_get_all_by_filters
+from nova_proxy.db.api.instances import instance_get_all_by_filters_sort
 from nova_proxy.db.api.instances import instance_get_all_by_host
+from nova_proxy.db.api.instances import instance_get_all_by_host_and_node
+from nova_proxy.db.api.instances import \
+    instance_get_all_by_host_and_not_type
+from nova_proxy.db.api.instances import instance_get_all_hung_in_rebooting
+from nova_proxy.db.api.instances import instance_get_all_uuids_by_hosts
 from nova_proxy.db.api.instances import instance_get_by_uuid
+from nova_proxy.db.api.instances import instance_metadata_delete
+from nova_proxy.db.api.instances import instances_fill_metadata
 from nova_proxy.db.api.migrations import migration_create
 from nova_proxy.db.api.migrations import migration_get
 from nova_proxy.db.api.migrations import migration_get_all_by_filters
@@ -175,8 +188,14 @@ from nova_proxy.db.api.volume_usage import vol_usage_update
 
 __all__ = [
     # instances
-    'instance_create', 'instance_destroy', 'instance_get_all_by_filters',
-    'instance_get_all_by_host', 'instance_get_by_uuid',
+    'instance_create', 'instance_destroy', 'instance_get',
+    'instance_get_active_by_window_joined', 'instance_get_all',
+    'instance_get_all_by_filters', 'instance_get_all_by_filters_sort',
+    'instance_get_all_by_host', 'instance_get_all_by_host_and_node',
+    'instance_get_all_by_host_and_not_type',
+    'instance_get_all_hung_in_rebooting', 'instance_get_all_uuids_by_hosts',
+    'instance_get_by_uuid', 'instance_metadata_delete',
+    'instances_fill_metadata',
     'INSTANCE_PROTECTED_FIELDS', 'INSTANCE_UPDATABLE_FIELDS',
     # instance_cas
     'instance_update', 'instance_update_and_get_original',

@@ -8,6 +8,8 @@ on a table, so the write and its condition are one statement, and refuses
 any other shape by name.
 """
 
+import sqlalchemy as sa
+
 from nova_proxy import exception
 
 __all__ = ['KEY', 'conditions']
@@ -18,13 +20,16 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def _equal_any(column, values):
-    # nova's EqualityCondition: the column equals one of the values
-    # (none given: nothing matches, as nova's empty OR).
-    return column.in_(values)
+    # nova's EqualityCondition: the column equals one of the values, an
+    # OR of ``==``, so None is IS NULL (nova's Instance.destroy sends
+    # equal_any(None) for an instance without a host); none given: nothing
+    # matches, as nova's empty OR.
+    return sa.or_(sa.false(), *[column == value for value in values])
 
 
 def _not_equal(column, values):
-    return column.not_in(values)
+    # nova's InequalityCondition: an AND of ``!=`` (None: IS NOT NULL).
+    return sa.and_(sa.true(), *[column != value for value in values])
 
 
 _CONDITIONS = {'equal_any': _equal_any, 'not_equal': _not_equal}

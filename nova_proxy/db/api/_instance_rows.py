@@ -65,7 +65,7 @@ def _all_metadata(condition):
 
 _ALL_METADATA = _all_metadata(
     lambda model: model.instance_uuid == sa.bindparam('uuid'))
-_CHUNK = 1000
+CHUNK = 1000
 _ALL_METADATA_IN = _all_metadata(
     lambda model: model.instance_uuid.in_(
         sa.bindparam('uuids', expanding=True)))
@@ -90,39 +90,33 @@ def instance_dicts(connection, rows):
     """Instance dicts from instance rows (``INSTANCE_COLUMNS`` order),
     with their metadata read in one statement on ``connection``."""
     result = []
-    by_uuid = {}
     for row in rows:
         item = _values.row_to_dict(row, INSTANCE_COLUMNS)
         item['metadata'], item['system_metadata'] = {}, {}
-        by_uuid[item['uuid']] = item
         result.append(item)
-    if len(result) == 1:
+    return fill_metadata(connection, result)
+
+
+def fill_metadata(connection, instances):
+    """Fill the ``metadata`` and ``system_metadata`` dicts of
+    ``instances`` (dicts with a ``uuid``), in place: one statement per
+    thousand instances. Returns ``instances``."""
+    by_uuid = {item['uuid']: item for item in instances}
+    if len(instances) == 1:
         reads = [connection.execute(_ALL_METADATA,
-                                    {'uuid': result[0]['uuid']})]
+                                    {'uuid': instances[0]['uuid']})]
     else:
         # In chunks: a whole cloud's list must not exceed the bound
         # parameters a backend takes in one statement (SQLite: 32,766).
         uuids = list(by_uuid)
         reads = (connection.execute(
-            _ALL_METADATA_IN, {'uuids': uuids[start:start + _CHUNK]})
-            for start in range(0, len(uuids), _CHUNK))
+            _ALL_METADATA_IN, {'uuids': uuids[start:start + CHUNK]})
+            for start in range(0, len(uuids), CHUNK))
     for metadata in reads:
         for kind, instance_uuid, key, value in metadata:
             item = by_uuid[instance_uuid]
             item['system_metadata' if kind else 'metadata'][key] = value
-    return result
-
-
-def instances_where(connection, *conditions, limit=None):
-    """Live instances matching ``conditions``, oldest first, as dicts:
-    two Core statements whatever their number."""
-    query = sa.select(*[getattr(models.Instance, name)
-                        for name in INSTANCE_COLUMNS]).where(
-        models.Instance.deleted == 0, *conditions).order_by(
-        models.Instance.id)
-    if limit:
-        query = query.limit(limit)
-    return instance_dicts(connection, connection.execute(query).all())
+    return instances
 
 
 def replace_metadata(connection, model, instance_uuid, metadata, now):

@@ -7,6 +7,8 @@ original under the row lock first; ``instance_update_and_record`` adds an
 action event and a fault in the same transaction.
 """
 
+import copy
+import datetime
 import functools
 
 import sqlalchemy as sa
@@ -14,6 +16,7 @@ import sqlalchemy as sa
 from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db.api import _dialect
+from nova_proxy.db.api import _instance_joins as _joins
 from nova_proxy.db.api import _instance_rows
 from nova_proxy.db.api import _scope
 from nova_proxy.db.api import _values
@@ -40,38 +43,33 @@ def _check_expected_value(field, expected):
 
 
 @functools.lru_cache(maxsize=1024)
-def _cas_statement(fields, task_check, vm_check, scoped, returning,
-                   metadata_from=None, guarded=False):
+def _cas_statement(fields, checks, scoped, returning, metadata_from=None,
+                   guarded=False):
     """The compare-and-swap UPDATE for one shape of call, built once.
 
-    A shape is what changes the SQL: the fields set, whether each expected
-    state is checked and how many values and whether NULL its list holds
-    (``task_check``/``vm_check``: None, or ``(values, has_null)``), the
-    host scope, and whether the dialect returns the row from the UPDATE
+    A shape is what changes the SQL: the fields set, the expected values
+    checked (``checks``: ``(column, values, has_null)`` for each column
+    with an expectation: how many values and whether NULL its list holds),
+    the host scope, and whether the dialect returns the row from the UPDATE
     (``metadata_from``: the dialect's name when the row's metadata comes
     back with it, see ``_dialect.returned_metadata``), and whether the
     UPDATE requires ``_dialect.unchanged_since_snapshot`` (``guarded``).
     Every value is a bound parameter: ``v_<field>`` for the new values,
-    ``w_uuid``, ``expected_task_state_<n>``/``expected_vm_state_<n>`` and
-    ``scope_host``; none is an "expanding" list, which SQLAlchemy renders
-    into the SQL at every execution. Building the statement for every
-    call cost more CPU than running it (measured, see
-    docs/benchmark.rst).
+    ``w_uuid``, ``expected_<column>_<n>`` and ``scope_host``; none is an
+    "expanding" list, which SQLAlchemy renders into the SQL at every
+    execution. Building the statement for every call cost more CPU than
+    running it (measured, see docs/benchmark.rst).
     """
     table = models.Instance.__table__
     conditions = [table.c.uuid == sa.bindparam('w_uuid'),
                   table.c.deleted == 0]
-    for column, check, name in ((table.c.task_state, task_check,
-                                 'expected_task_state'),
-                                (table.c.vm_state, vm_check,
-                                 'expected_vm_state')):
-        if check is None:
-            continue
-        count, has_null = check
+    for name, count, has_null in checks:
+        column = table.c[name]
         clauses = []
         if count:
-            clauses.append(column.in_([sa.bindparam('%s_%d' % (name, i))
-                                       for i in range(count)]))
+            clauses.append(column.in_([
+                sa.bindparam('expected_%s_%d' % (name, i), type_=column.type)
+                for i in range(count)]))
         if has_null:
             clauses.append(column.is_(None))
         conditions.append(sa.or_(*clauses) if clauses else sa.false())
@@ -89,17 +87,68 @@ def _cas_statement(fields, task_check, vm_check, scoped, returning,
 
 
 def _state_check(params, name, expected):
-    """The shape of an expected-state check, with its values put in
-    ``params``."""
-    expected = _expected_list(expected)
+    """The shape of the check of ``name`` against the list ``expected``,
+    with its values put in ``params``."""
     values = [v for v in expected if v is not None]
     for i, value in enumerate(values):
-        params['%s_%d' % (name, i)] = value
-    return len(values), len(values) != len(expected)
+        params['expected_%s_%d' % (name, i)] = value
+    return name, len(values), len(values) != len(expected)
+
+
+# Never written by a 2.x update: the row's identity and soft deletion.
+_NOVA_PROTECTED = frozenset(['id', 'uuid', 'deleted', 'deleted_at',
+                             'internal_id'])
+
+
+def _nova_expected(expected):
+    """nova's ``expected``: column -> a value or a list of values (None
+    is NULL), as lists, each value checked against its column."""
+    if expected is None:
+        return {}
+    if not isinstance(expected, dict):
+        raise exception.InvalidUpdate(field='expected', reason='not a dict')
+    table = models.Instance.__table__
+    converters = _values.column_converters(table, _NOVA_PROTECTED)
+    result = {}
+    for name, value in expected.items():
+        convert = converters.get(name)
+        if convert is None:
+            raise exception.InvalidUpdate(
+                field='expected', reason='unknown column %r' % (name,))
+        try:
+            result[name] = [None if v is None else convert(v)
+                            for v in _expected_list(value)]
+        except (TypeError, ValueError) as e:
+            raise exception.InvalidUpdate(field='expected',
+                                          reason='%s: %s' % (name, e))
+    return result
+
+
+def _checked_values(values, nova):
+    """``values`` checked (the 2.x calls: against the instance's columns;
+    1.x: its field table), and the (system) metadata given, or None."""
+    if nova:
+        metadata = {}
+        for key in ('metadata', 'system_metadata'):
+            if key in values:
+                try:
+                    metadata[key] = _values.metadata_dict(values.pop(key))
+                except ValueError as e:
+                    raise exception.InvalidUpdate(field=key, reason=str(e))
+        values = _values.check_nova_values(models.Instance.__table__, values,
+                                           protected=_NOVA_PROTECTED)
+        return values, metadata.get('metadata'), metadata.get(
+            'system_metadata')
+    values = _values.check_values(
+        values, _instance_rows.INSTANCE_FIELDS,
+        protected=_instance_rows.INSTANCE_PROTECTED_FIELDS,
+        table=models.Instance.__table__)
+    return values, values.pop('metadata', None), values.pop(
+        'system_metadata', None)
 
 
 def _instance_cas(connection, instance_uuid, values, scope_host,
-                  locked_original=None):
+                  locked_original=None, expected=None, nova=False):
     """The compare-and-swap: one conditional UPDATE. Returns the updated
     instance's dict; raises the error that explains a miss.
 
@@ -120,25 +169,21 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
         raise exception.InvalidUpdate(field='values', reason='not a dict')
     # Our own copy: the caller's dict is never changed.
     values = dict(values or {})
-    has_task = 'expected_task_state' in values
-    has_vm = 'expected_vm_state' in values
-    expected_task = values.pop('expected_task_state', None)
-    expected_vm = values.pop('expected_vm_state', None)
-    if has_task:
-        _check_expected_value('expected_task_state', expected_task)
-    if has_vm:
-        _check_expected_value('expected_vm_state', expected_vm)
+    expected = _nova_expected(expected) if nova else {}
+    # The expectations as the 1.x calls name them in their errors.
+    as_sent = {}
+    for field in ('task_state', 'vm_state'):
+        key = 'expected_' + field
+        if key in values:
+            as_sent[field] = values.pop(key)
+            _check_expected_value(key, as_sent[field])
+            expected[field] = _expected_list(as_sent[field])
     for key in ('metadata', 'system_metadata'):
         # As in nova's DB API: None leaves the dict as it is (an empty
         # dict empties it).
         if key in values and values[key] is None:
             del values[key]
-    values = _values.check_values(
-        values, _instance_rows.INSTANCE_FIELDS,
-        protected=_instance_rows.INSTANCE_PROTECTED_FIELDS,
-        table=models.Instance.__table__)
-    metadata = values.pop('metadata', None)
-    system_metadata = values.pop('system_metadata', None)
+    values, metadata, system_metadata = _checked_values(values, nova)
     if scope_host is not None and values.get('host', scope_host) not in (
             scope_host, None):
         _scope.check_host_move(connection, instance_uuid, scope_host,
@@ -147,12 +192,8 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     values['updated_at'] = now
 
     params = dict(_dialect.value_params(values), w_uuid=instance_uuid)
-    task_check = vm_check = None
-    if has_task:
-        task_check = _state_check(params, 'expected_task_state',
-                                  expected_task)
-    if has_vm:
-        vm_check = _state_check(params, 'expected_vm_state', expected_vm)
+    checks = tuple(_state_check(params, name, expected[name])
+                   for name in sorted(expected))
     if scope_host is not None:
         params['scope_host'] = scope_host
     dialect = connection.dialect
@@ -163,8 +204,8 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     if returning and metadata is None and system_metadata is None and \
             locked_original is None:
         metadata_from = _dialect.aggregating_dialect(dialect.name)
-    shape = (tuple(sorted(values)), task_check, vm_check,
-             scope_host is not None, returning)
+    shape = (tuple(sorted(values)), checks, scope_host is not None,
+             returning)
     # Guarded where a statement that waited for the row's lock would read
     # its subqueries from before the wait: the metadata it returns, and
     # the migrations of the host scope (one ended by the writer it waited
@@ -187,8 +228,8 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
         matched, row = _dialect.update_outcome(
             connection.execute(_cas_statement(*shape), params), returning)
     if not matched:
-        _raise_cas_miss(connection, instance_uuid, has_task, expected_task,
-                        has_vm, expected_vm, scope_host)
+        _raise_cas_miss(connection, instance_uuid, expected, as_sent,
+                        scope_host, nova)
     if metadata is not None:
         _instance_rows.replace_metadata(connection, models.InstanceMetadata,
                                         instance_uuid, metadata, now)
@@ -209,37 +250,67 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     return _instance_rows.instance_dicts(connection, [row])[0]
 
 
-def _raise_cas_miss(connection, instance_uuid, has_task, expected_task,
-                    has_vm, expected_vm, scope_host):
+def _raise_cas_miss(connection, instance_uuid, expected, as_sent,
+                    scope_host, nova):
     """Nothing was written; say why. The row may have changed since the
-    UPDATE, so this explains the miss, it never retries the write."""
+    UPDATE, so this explains the miss, it never retries the write.
+
+    The class is nova's choice: a task_state in conflict is
+    UnexpectedDeletingTaskStateError when it is ``deleting``, else
+    UnexpectedTaskStateError; a vm_state in conflict (without the task
+    state) UnexpectedVMStateError, ours, a subclass of nova's
+    InstanceUpdateConflict, which nova raises for any other column.
+    ``nova``: nova's kwargs, ``expected`` and ``actual`` as dicts of the
+    columns in conflict; else the 1.x ones: the expectation as sent and the
+    actual value of the field the class names.
+    """
+    table = models.Instance.__table__
     row = connection.execute(
-        sa.select(models.Instance.task_state, models.Instance.vm_state,
-                  models.Instance.host)
-        .where(models.Instance.uuid == instance_uuid,
-               models.Instance.deleted == 0)).one_or_none()
+        sa.select(table.c.host, *[table.c[name] for name in expected])
+        .where(table.c.uuid == instance_uuid,
+               table.c.deleted == 0)).one_or_none()
     if row is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
-    task_state, vm_state, host = row
-    if has_task and task_state not in _expected_list(expected_task):
-        cls = (exception.UnexpectedDeletingTaskStateError
-               if task_state == states.TASK_DELETING else
-               exception.UnexpectedTaskStateError)
-        raise cls(instance_uuid=instance_uuid, expected=expected_task,
-                  actual=task_state)
-    if has_vm and vm_state not in _expected_list(expected_vm):
-        raise exception.UnexpectedVMStateError(
-            instance_uuid=instance_uuid, expected=expected_vm,
-            actual=vm_state)
-    if scope_host is not None:
+    row = row._mapping
+    conflicts = {name: row[name] for name, values in expected.items()
+                 if row[name] not in values}
+    if not conflicts and scope_host is not None:
         raise exception.HostScopeViolation(
             caller=scope_host, resource='instance %s' % instance_uuid,
-            owner=host)
-    # The row matched nothing we can name: it changed between the UPDATE
-    # and this read. Report it as the task_state race it almost surely is.
-    raise exception.UnexpectedTaskStateError(
-        instance_uuid=instance_uuid, expected=expected_task,
-        actual=task_state)
+            owner=row['host'])
+    if 'task_state' in conflicts:
+        field = 'task_state'
+        cls = (exception.UnexpectedDeletingTaskStateError
+               if conflicts['task_state'] == states.TASK_DELETING else
+               exception.UnexpectedTaskStateError)
+    elif 'vm_state' in conflicts:
+        field, cls = 'vm_state', exception.UnexpectedVMStateError
+    elif conflicts:
+        field, cls = None, exception.InstanceUpdateConflict
+    elif nova:
+        # The row matched nothing we can name: it changed between the
+        # UPDATE and this read.
+        field, cls = None, exception.UnknownInstanceUpdateConflict
+    else:
+        # The 1.x calls report it as the task_state race it almost surely
+        # is.
+        raise exception.UnexpectedTaskStateError(
+            instance_uuid=instance_uuid, expected=as_sent.get('task_state'),
+            actual=row.get('task_state'))
+    if nova or field is None:
+        raise cls(instance_uuid=instance_uuid,
+                  expected={name: _values_json(expected[name])
+                            for name in conflicts},
+                  actual={name: _values.to_iso(value)
+                          if isinstance(value, datetime.datetime) else value
+                          for name, value in conflicts.items()})
+    raise cls(instance_uuid=instance_uuid, expected=as_sent.get(field),
+              actual=conflicts[field])
+
+
+def _values_json(values):
+    return [_values.to_iso(v) if isinstance(v, datetime.datetime) else v
+            for v in values]
 
 
 @db_session.core_writer
@@ -263,21 +334,52 @@ def instance_update(context, instance_uuid, values, scope_host=None):
 
 @db_session.core_writer
 def instance_update_and_get_original(context, instance_uuid, values,
+                                     columns_to_join=None, expected=None, *,
                                      scope_host=None):
-    """As ``instance_update``; returns ``[original, updated]``.
+    """nova's: the compare-and-swap of ``instance_update`` with every
+    column writable (but the row's identity and soft deletion), the
+    expectations of ``expected`` (column -> value or list) beside
+    ``expected_task_state``/``expected_vm_state`` in ``values``, and
+    nova's errors (``expected``/``actual`` dicts of the columns in
+    conflict; ``UnknownInstanceUpdateConflict`` when the row changed
+    between the UPDATE and the explanation).
 
     The original is read under a row lock (``SELECT ... FOR UPDATE``; on
     SQLite the transaction holds the write lock), so it is exactly the row
-    the compare-and-swap replaced.
+    the compare-and-swap replaced; the compare-and-swap is still one
+    UPDATE, with the expectations and ``scope_host``'s scope in its WHERE
+    clause.
+
+    :returns: ``[original, updated]``, each with ``columns_to_join``
+        (nova's default: metadata, system_metadata, info_cache,
+        security_groups); what the update does not write (all but the
+        metadata) is the original's.
+    :raises: InstanceNotFound, InvalidUUID, InvalidUpdate, Invalid,
+        UnexpectedTaskStateError, UnexpectedDeletingTaskStateError,
+        UnexpectedVMStateError, InstanceUpdateConflict,
+        UnknownInstanceUpdateConflict, HostScopeViolation, Forbidden (a
+        move to a host that is not the other end of a migration)
     """
     _values.validate_uuid(instance_uuid)
+    joins = _joins.parse(columns_to_join, _joins.GET_DEFAULT)
     connection = context.connection
     original = _instance_rows.read_instance(connection, instance_uuid,
                                             locked=True)
     if original is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
+    if isinstance(values, dict):
+        # nova's ORM takes the row's own id and uuid as a no-op (an object
+        # built by hand sends them as changes); any other is refused.
+        values = {k: v for k, v in values.items()
+                  if k not in ('id', 'uuid') or v != original[k]}
     updated = _instance_cas(connection, instance_uuid, values, scope_host,
-                            locked_original=original)
+                            locked_original=original, expected=expected,
+                            nova=True)
+    _joins.fill(connection, [original], joins)
+    for name in joins.names - {'metadata', 'system_metadata', 'fault'}:
+        updated[name] = copy.deepcopy(original[name])
+    _joins.fill(connection, [updated],
+                _joins.Joins(joins.metadata, joins.extra_columns))
     return [original, updated]
 
 

@@ -20,6 +20,7 @@ from nova_proxy.proxy.endpoints import console_auth_tokens
 from nova_proxy.proxy.endpoints import instance_children
 from nova_proxy.proxy.endpoints import migrations
 from nova_proxy.proxy.endpoints import security_groups
+from nova_proxy.proxy.endpoints import instances
 from nova_proxy.proxy.endpoints import services
 from nova_proxy.proxy.endpoints import share_mappings
 from nova_proxy.proxy.endpoints import task_log
@@ -39,4 +40,5 @@ def endpoints():
             security_groups.SecurityGroupEndpoint(),
             share_mappings.ShareMappingEndpoint(),
             task_log.TaskLogEndpoint(),
-            volume_usage.VolumeUsageEndpoint()]
+            volume_usage.VolumeUsageEndpoint(),
+            instances.InstanceEndpoint()]

@@ -32,6 +32,23 @@ def instance(ctx, host='host1', node=None, **values):
     return api.instance_create(ctx, values)
 
 
+# The joins of an instance as the 1.x calls give it.
+V1_JOINS = ['metadata', 'system_metadata']
+
+
+def v1_instance(instance):
+    """An instance of nova's calls in the 1.x shape: its columns,
+    metadata and system metadata."""
+    return {k: v for k, v in instance.items()
+            if k not in ('info_cache', 'security_groups', 'extra')}
+
+
+def v1_get(ctx, instance_uuid):
+    """The instance as the 1.x ``instance_get_by_uuid`` gives it."""
+    return api.instance_get_by_uuid(ctx, instance_uuid,
+                                    columns_to_join=V1_JOINS)
+
+
 def stored_instance(instance_uuid):
     """The instance's row as stored, read bypassing the DB API."""
     with db_session.get_engine().connect() as conn:

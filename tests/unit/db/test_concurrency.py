@@ -219,11 +219,11 @@ def test_a_confined_destroy_cannot_race_with_a_host_change(
         pytest.skip('SQLite: the write lock serialises the two')
     admin = np_context.get_admin_context()
     uuid = api.instance_create(admin, {'host': 'h1'})['uuid']
-    real = instances._instance_get
+    real = instances._one
     moved = []
 
-    def read_then_move(session, instance_uuid, **kwargs):
-        instance = real(session, instance_uuid, **kwargs)
+    def read_then_move(*args, **kwargs):
+        instance = real(*args, **kwargs)
         if not moved:
             moved.append(1)
             mover = threading.Thread(target=lambda: api.instance_update(
@@ -232,10 +232,10 @@ def test_a_confined_destroy_cannot_race_with_a_host_change(
             mover.join(30)
         return instance
 
-    monkeypatch.setattr(instances, '_instance_get', read_then_move)
+    monkeypatch.setattr(instances, '_one', read_then_move)
     with pytest.raises(exception.HostScopeViolation):
         api.instance_destroy(admin, uuid, scope_host='h1')
-    monkeypatch.setattr(instances, '_instance_get', real)
+    monkeypatch.setattr(instances, '_one', real)
     assert api.instance_get_by_uuid(admin, uuid)['host'] == 'h2'
 
 

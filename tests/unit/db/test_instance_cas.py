@@ -26,7 +26,7 @@ def test_update_without_expectations_writes(db_all, admin_context):
             new['progress']) == ('active', None, 1, 100)
     assert new['launched_at'] == '2026-03-04T05:06:07.123456+00:00'
     assert new['uuid'] == inst['uuid'] and new['host'] == 'host1'
-    assert api.instance_get_by_uuid(admin_context, inst['uuid']) == new
+    assert factories.v1_get(admin_context, inst['uuid']) == new
 
 
 @pytest.mark.parametrize('expected, actual, ok', [
@@ -148,8 +148,7 @@ def test_unknown_or_protected_field_writes_nothing(db_all, admin_context):
         assert e.value.kwargs['field'] == field
         assert field in str(e.value)
     assert factories.stored_instance(inst['uuid']) == before
-    assert api.instance_get_by_uuid(admin_context,
-                                    inst['uuid'])['metadata'] == {}
+    assert factories.v1_get(admin_context, inst['uuid'])['metadata'] == {}
 
 
 @pytest.mark.parametrize('field, value', [
@@ -206,17 +205,18 @@ def test_metadata_replaces_whole_dict(db_all, admin_context):
     assert new['metadata'] == {}
     # The same key may be written back after removal.
     new = api.instance_update(admin_context, uuid, {'metadata': {'a': '9'}})
-    assert api.instance_get_by_uuid(admin_context, uuid)['metadata'] == {
+    assert factories.v1_get(admin_context, uuid)['metadata'] == {
         'a': '9'}
     # None leaves a dict as it is, as in nova's DB API.
     for update in (api.instance_update,
-                   lambda *a: api.instance_update_and_get_original(*a)[1]):
+                   lambda *a: api.instance_update_and_get_original(
+                       *a, columns_to_join=factories.V1_JOINS)[1]):
         new = update(admin_context, uuid, {'metadata': None,
                                            'system_metadata': None,
                                            'progress': 5})
         assert (new['metadata'], new['system_metadata'], new['progress']) \
             == ({'a': '9'}, {'keep': 'k2'}, 5)
-    assert api.instance_get_by_uuid(admin_context, uuid)['metadata'] == {
+    assert factories.v1_get(admin_context, uuid)['metadata'] == {
         'a': '9'}
 
 
@@ -240,12 +240,11 @@ def test_update_returns_its_own_instances_metadata(db_all, admin_context,
     assert new['progress'] == 5
     assert new['metadata'] == {'k': 'mine', 'x': ''}
     assert new['system_metadata'] == {'image': 'mine'}
-    assert new == dict(api.instance_get_by_uuid(admin_context,
-                                                mine['uuid']))
+    assert new == dict(factories.v1_get(admin_context, mine['uuid']))
     new = api.instance_update(admin_context, bare['uuid'], {'progress': 1},
                               scope_host=scope_host)
     assert new['metadata'] == {} and new['system_metadata'] == {}
-    assert api.instance_get_by_uuid(admin_context, other['uuid'])[
+    assert factories.v1_get(admin_context, other['uuid'])[
         'metadata'] == {'k': 'other'}
 
 
@@ -283,10 +282,14 @@ def test_an_uncontended_update_sends_the_fewest_statements(
         db_all, admin_context, call):
     inst = factories.instance(admin_context, host='host1', metadata={'k': 'v'})
     result = []
+    # The 1.x shape: instance_update_and_get_original's other joins are
+    # reads of their own.
+    joins = {'columns_to_join': factories.V1_JOINS} \
+        if call.endswith('original') else {}
     sent = _statements_of(lambda: result.append(getattr(api, call)(
         admin_context, inst['uuid'], {'progress': 3,
                                       'expected_task_state': None},
-        scope_host='host1')))
+        scope_host='host1', **joins)))
     backend = sa.engine.make_url(db_all).get_backend_name()
     assert sent == _UNCONTENDED[call][backend]
     new = result[0][-1] if call.endswith('original') else result[0]
@@ -300,7 +303,7 @@ def test_metadata_not_written_on_cas_miss(db_all, admin_context):
         api.instance_update(admin_context, inst['uuid'], {
             'metadata': {'b': '2'}, 'system_metadata': {'c': '3'},
             'expected_task_state': None})
-    got = api.instance_get_by_uuid(admin_context, inst['uuid'])
+    got = factories.v1_get(admin_context, inst['uuid'])
     assert got['metadata'] == {'a': '1'} and got['system_metadata'] == {}
 
 
@@ -342,8 +345,9 @@ def test_update_and_get_original(db_all, admin_context):
     old, new = api.instance_update_and_get_original(
         admin_context, inst['uuid'], {
             'vm_state': 'active', 'task_state': None,
-            'metadata': {'b': '2'}, 'expected_task_state': 'spawning'})
-    assert old == inst
+            'metadata': {'b': '2'}, 'expected_task_state': 'spawning'},
+        columns_to_join=factories.V1_JOINS)
+    assert old == factories.v1_instance(inst)
     assert (new['vm_state'], new['task_state']) == ('active', None)
     assert new['metadata'] == {'b': '2'}
     assert new['updated_at'] > old['updated_at']
@@ -351,19 +355,21 @@ def test_update_and_get_original(db_all, admin_context):
         api.instance_update_and_get_original(
             admin_context, inst['uuid'], {'vm_state': 'error',
                                           'expected_task_state': 'spawning'})
-    assert api.instance_get_by_uuid(admin_context, inst['uuid']) == new
+    assert factories.v1_get(admin_context, inst['uuid']) == new
     # Without a metadata change the updated instance carries the
     # original's metadata (not read twice), equal to what a read gives,
     # and not the same dicts as the original's.
     old, newer = api.instance_update_and_get_original(
         admin_context, inst['uuid'], {'progress': 50,
-                                      'system_metadata': {'s': '1'}})
+                                      'system_metadata': {'s': '1'}},
+        columns_to_join=factories.V1_JOINS)
     old, newest = api.instance_update_and_get_original(
-        admin_context, inst['uuid'], {'progress': 60})
+        admin_context, inst['uuid'], {'progress': 60},
+        columns_to_join=factories.V1_JOINS)
     assert old == newer
     assert (newest['metadata'], newest['system_metadata']) == (
         {'b': '2'}, {'s': '1'})
-    assert api.instance_get_by_uuid(admin_context, inst['uuid']) == newest
+    assert factories.v1_get(admin_context, inst['uuid']) == newest
     assert newest['metadata'] is not old['metadata']
     with pytest.raises(exception.InstanceNotFound):
         api.instance_update_and_get_original(

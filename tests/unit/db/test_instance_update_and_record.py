@@ -53,7 +53,8 @@ def test_success_writes_every_part(db_all, admin_context):
         event_start=_event(inst, host='h1'), fault=_fault(inst),
         scope_host='h1')
     # The result is instance_update's: the instance as updated.
-    assert updated == api.instance_get_by_uuid(ctx, inst['uuid'])
+    assert updated == api.instance_get_by_uuid(
+        ctx, inst['uuid'], columns_to_join=['metadata', 'system_metadata'])
     assert updated['task_state'] == 'spawning'
     action, faults = _records(ctx, inst)
     [event] = action['events']

@@ -3,10 +3,12 @@ SQLite, PostgreSQL and MariaDB: nova's results and errors, and the host
 scope of the instance's children."""
 
 import pytest
+import sqlalchemy as sa
 
 from nova_proxy.common import context as np_context
 from nova_proxy.db.api import _child_scope
 from nova_proxy.db import api
+from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 from nova_proxy import exception
 
@@ -14,7 +16,15 @@ UNKNOWN = '00000000-0000-4000-8000-000000000000'
 
 
 def _instance(ctx, host='h1'):
-    return api.instance_create(ctx, {'host': host, 'node': host + '-node'})
+    """An instance without an extra or info cache row, as one created
+    before those tables (nova's instance_create makes both)."""
+    instance = api.instance_create(ctx, {'host': host,
+                                         'node': host + '-node'})
+    with db_session.get_engine().begin() as conn:
+        for model in (models.InstanceExtra, models.InstanceInfoCache):
+            conn.execute(sa.delete(model).where(
+                model.instance_uuid == instance['uuid']))
+    return instance
 
 
 def test_extra_is_made_on_first_update_then_updated(db_all, admin_context):

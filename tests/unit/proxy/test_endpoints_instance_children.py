@@ -33,8 +33,9 @@ def test_a_compute_host_uses_its_own_instance_s_children(nova):
                       instance_uuid=own, columns=['migration_context'])
     assert extra['migration_context'] == '{"m": 1}'
     assert 'flavor' not in extra
+    # nova's instance_create makes the instance's info cache, empty.
     assert nova.call(ctx, 'instance_info_cache_get',
-                     instance_uuid=own) is None
+                     instance_uuid=own)['network_info'] is None
     cache = nova.call(ctx, 'instance_info_cache_update', instance_uuid=own,
                       values={'network_info': '[]'})
     assert cache['network_info'] == '[]'

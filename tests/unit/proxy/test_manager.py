@@ -470,7 +470,8 @@ def test_update_and_record_through_the_server(proxy, ctx, config, cap):
         compute, uuid, {'vm_state': 'active', 'task_state': None,
                         'expected_task_state': 'spawning'},
         event_finish=dict(event, result='Success'))
-    assert active == db.instance_get_by_uuid(ctx, uuid)
+    assert active == db.instance_get_by_uuid(
+        ctx, uuid, columns_to_join=['metadata', 'system_metadata'])
     assert _records(ctx, uuid) == ([('build', 'h1', 'Success')],
                                    [(500, 'warn')])
     # The miss raises instance_update's error, rebuilt as itself.

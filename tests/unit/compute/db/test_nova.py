@@ -150,9 +150,9 @@ def test_enable_puts_the_shim_under_novas_objects():
                 lambda: objects.PciDevice.populate_dev_uuids(ctx, 5),
                 lambda: objects.instance.populate_instance_compute_id(
                     ctx, 5),
-                # Not in the shim yet: nova's own, refused by its flag.
-                lambda: nova_db.instance_get_all_by_host_and_node(
-                    ctx, 'h', 'n')):
+                # Not in the shim (nova-compute does not call it):
+                # nova's own, refused by its flag.
+                lambda: nova_db.virtual_interface_get_all(ctx)):
             try:
                 call()
             except exception.DBNotAllowed:

@@ -1,0 +1,176 @@
+"""nova's ``columns_to_join`` of instance reads: what they name, and the
+reads that add them to instance dicts.
+
+A joined key is in an instance dict exactly when asked for, in the shape
+nova's ``Instance._from_db_object`` reads:
+
+* ``metadata``, ``system_metadata``: dicts of key to value;
+* ``info_cache``: the ``instance_info_caches`` row, or None;
+* ``security_groups``: the live groups of the instance, a list of rows;
+* ``extra``: the ``instance_extra`` row (its ids and times, and the
+  columns named by ``extra.<column>``, every one when none is named), or
+  None;
+* ``tags``: ``[{'resource_id': uuid, 'tag': tag}]`` of a live instance;
+* ``pci_devices``: the live PCI devices of the instance, a list of rows;
+* ``services``: the ``nova-compute`` services of a live instance's host.
+
+``fault`` is accepted and adds nothing: nova's objects read an instance's
+latest fault by a call of their own (``InstanceFault``), and the lists'
+``fault`` key is never read.
+"""
+
+import collections
+
+import sqlalchemy as sa
+
+from nova_proxy import exception
+from nova_proxy.db.api import _instance_rows
+from nova_proxy.db.api import _values
+from nova_proxy.db import models
+
+__all__ = ['Joins', 'parse', 'fill', 'GET_DEFAULT', 'LIST_DEFAULT']
+
+_EXTRA = models.InstanceExtra.__table__
+_EXTRA_HEAD = ('id', 'instance_uuid', 'created_at', 'updated_at',
+               'deleted_at', 'deleted')
+EXTRA_COLUMNS = tuple(c for c in _EXTRA.c.keys() if c not in _EXTRA_HEAD)
+_JOINS = frozenset(['metadata', 'system_metadata', 'info_cache',
+                    'security_groups', 'extra', 'tags', 'pci_devices',
+                    'services', 'fault'])
+
+# nova's defaults when ``columns_to_join`` is None: a single instance
+# (``_build_instance_get``) and the lists (``_instance_get_all_query`` and
+# the manual joins) bring the same four.
+GET_DEFAULT = ('metadata', 'system_metadata', 'info_cache',
+               'security_groups')
+LIST_DEFAULT = GET_DEFAULT
+
+
+class Joins(collections.namedtuple('Joins', 'names extra_columns')):
+    """What to add: ``names`` (a frozenset of joins, ``extra`` included
+    when any ``extra.<column>`` is asked for) and ``extra_columns``."""
+
+    @property
+    def metadata(self):
+        return self.names & {'metadata', 'system_metadata'}
+
+
+def parse(columns_to_join, default):
+    """``columns_to_join`` (or ``default`` when None) as ``Joins``.
+
+    :raises: Invalid for a name nova cannot join.
+    """
+    if columns_to_join is None:
+        columns_to_join = default
+    if not isinstance(columns_to_join, (list, tuple)):
+        raise exception.Invalid(reason='columns_to_join must be a list')
+    names, extra = set(), []
+    for name in columns_to_join:
+        if not isinstance(name, str):
+            raise exception.Invalid(
+                reason='columns_to_join holds a %s' % type(name).__name__)
+        if name.startswith('extra.'):
+            column = name[len('extra.'):]
+            if column not in EXTRA_COLUMNS:
+                raise exception.Invalid(
+                    reason='instance_extra has no column %r' % column)
+            names.add('extra')
+            if column not in extra:
+                extra.append(column)
+        elif name in _JOINS:
+            names.add(name)
+        else:
+            raise exception.Invalid(
+                reason='an instance cannot join %r' % name)
+    return Joins(frozenset(names), tuple(extra or EXTRA_COLUMNS))
+
+
+def _chunks(values):
+    values = list(values)
+    for start in range(0, len(values), _instance_rows.CHUNK):
+        yield values[start:start + _instance_rows.CHUNK]
+
+
+def _rows_by(connection, statement, key, values):
+    """Rows of ``statement`` (with an expanding ``keys`` parameter) as
+    dicts, grouped by their ``key``."""
+    result = collections.defaultdict(list)
+    for chunk in _chunks(values):
+        for row in _values.rows(connection, statement, {'keys': chunk}):
+            result[row[key]].append(row)
+    return result
+
+
+def _keys(column):
+    return column.in_(sa.bindparam('keys', expanding=True))
+
+
+def fill(connection, instances, joins):
+    """Add ``joins`` to ``instances`` (dicts that carry their metadata,
+    as ``_instance_rows`` reads them), in place; drop the metadata keys
+    not asked for. A few statements for the whole list, whatever its
+    length. Returns ``instances``."""
+    for item in instances:
+        for name in ('metadata', 'system_metadata'):
+            if name not in joins.names:
+                item.pop(name, None)
+    names = joins.names - {'metadata', 'system_metadata', 'fault'}
+    if not instances or not names:
+        return instances
+    uuids = [item['uuid'] for item in instances]
+    live = [item['uuid'] for item in instances if not item['deleted']]
+    if 'info_cache' in names:
+        table = models.InstanceInfoCache.__table__
+        found = _rows_by(connection, sa.select(table).where(
+            _keys(table.c.instance_uuid)), 'instance_uuid', uuids)
+        for item in instances:
+            rows = found.get(item['uuid'])
+            item['info_cache'] = rows[0] if rows else None
+    if 'extra' in names:
+        columns = [_EXTRA.c[c] for c in _EXTRA_HEAD + joins.extra_columns]
+        found = _rows_by(connection, sa.select(*columns).where(
+            _keys(_EXTRA.c.instance_uuid)).order_by(_EXTRA.c.id),
+            'instance_uuid', uuids)
+        for item in instances:
+            rows = found.get(item['uuid'])
+            item['extra'] = rows[0] if rows else None
+    if 'security_groups' in names:
+        groups = models.SecurityGroup.__table__
+        links = models.SecurityGroupInstanceAssociation.__table__
+        found = _rows_by(connection, sa.select(
+            links.c.instance_uuid.label('_instance_uuid'), groups).join_from(
+            links, groups, links.c.security_group_id == groups.c.id).where(
+            _keys(links.c.instance_uuid), links.c.deleted == 0,
+            groups.c.deleted == 0).order_by(groups.c.id),
+            '_instance_uuid', uuids)
+        for item in instances:
+            item['security_groups'] = [
+                {k: v for k, v in row.items() if k != '_instance_uuid'}
+                for row in found.get(item['uuid'], ())]
+    if 'tags' in names:
+        tags = models.Tag.__table__
+        found = _rows_by(connection, sa.select(tags).where(
+            _keys(tags.c.resource_id)).order_by(tags.c.tag),
+            'resource_id', live)
+        for item in instances:
+            item['tags'] = found.get(item['uuid'], []) \
+                if not item['deleted'] else []
+    if 'pci_devices' in names:
+        devices = models.PciDevice.__table__
+        found = _rows_by(connection, sa.select(devices).where(
+            _keys(devices.c.instance_uuid), devices.c.deleted == 0).order_by(
+            devices.c.id), 'instance_uuid', uuids)
+        for item in instances:
+            item['pci_devices'] = found.get(item['uuid'], [])
+    if 'services' in names:
+        services = models.Service.__table__
+        hosts = {item['host'] for item in instances
+                 if not item['deleted'] and item['host'] is not None}
+        found = _rows_by(connection, sa.select(services).where(
+            _keys(services.c.host),
+            services.c.binary == 'nova-compute').order_by(services.c.id),
+            'host', sorted(hosts))
+        for item in instances:
+            item['services'] = [] if item['deleted'] else \
+                found.get(item['host'], [])
+    return instances
