@@ -295,8 +295,13 @@ class Forbidden(NovaProxyException):
 
 
 class HostScopeViolation(Forbidden):
-    msg_fmt = ('Compute host %(caller)s may not touch %(resource)s, which '
-               'belongs to host %(owner)s.')
+    msg_fmt = 'Compute host %(caller)s may not touch %(resource)s.'
+
+    def __init__(self, message=None, owner=None, **kwargs):
+        # The owner is not the caller's to learn: a compute host probing
+        # ids would otherwise map the other hosts' rows to their hosts.
+        # Raisers still name it, for reading the code.
+        super().__init__(message, **kwargs)
 
 
 class DBNotAllowed(NovaProxyException):

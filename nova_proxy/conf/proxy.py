@@ -49,6 +49,18 @@ proxy_opts = [
                      'of its own host (the ``compute_host`` of the request '
                      'context). Calls without a compute host (operators, '
                      'other proxies) are not restricted.'),
+    cfg.IntOpt('console_token_max_ttl',
+               default=600, min=1,
+               help='Longest life, in seconds, of a console authorization '
+                    'token that a compute host may create (nova\'s '
+                    'console_auth_token_create, wire 2.x): a token expiring '
+                    'later is refused. Keep it at or above nova\'s '
+                    '[consoleauth] token_ttl (600 by default). A token names '
+                    'the host and port the console proxy connects to, as '
+                    'the compute host states them: a compromised host '
+                    'could point its own instance\'s token anywhere the '
+                    'console proxy reaches, for this long at most '
+                    '(docs/security.rst).'),
     cfg.BoolOpt('enable_new_services',
                 default=True,
                 help='As nova\'s [DEFAULT] enable_new_services: when '

@@ -144,6 +144,32 @@ def compute_node_get_by_host_and_node(context, host, node):
         _NODES.c.host == host, _NODES.c.node == node)
 
 
+def _check_identity(connection, values, scope_host):
+    """A confined caller's node names its own service and a hypervisor
+    no other host's live node has: a node pointing at another host's
+    service or hypervisor would answer, and break, that host's lookups by
+    service id or node name."""
+    if scope_host is None:
+        return
+    service_id = values.get('service_id')
+    if service_id is not None:
+        services = models.Service.__table__
+        owner = connection.execute(sa.select(services.c.host).where(
+            services.c.id == service_id)).scalar()
+        if owner != scope_host:
+            raise exception.HostScopeViolation(
+                caller=scope_host, resource='service %s' % service_id,
+                owner=owner)
+    name = values.get('hypervisor_hostname')
+    if name is not None:
+        taken = connection.execute(sa.select(_NODES.c.host).where(
+            _NODES.c.hypervisor_hostname == name, _NODES.c.deleted == 0,
+            _NODES.c.host != scope_host).limit(1)).scalar()
+        if taken is not None:
+            raise exception.Conflict(
+                reason='hypervisor %s is a node of another host' % name)
+
+
 @db_session.core_writer
 def compute_node_create(context, values, *, scope_host=None):
     """Create a compute node. As nova, a duplicate that gives a ``uuid``
@@ -156,6 +182,7 @@ def compute_node_create(context, values, *, scope_host=None):
     values = _values.check_nova_values(_NODES, values)
     _name_both(values)
     _values.require(values, 'host', 'node')
+    _check_identity(context.connection, values, scope_host)
     given_uuid = 'uuid' in values
     values.setdefault('uuid', uuidutils.generate_uuid())
     values.setdefault('created_at', db_session.utcnow())
@@ -200,6 +227,7 @@ def compute_node_update(context, compute_id, values, *, scope_host=None):
     values = _values.check_nova_values(_NODES, values,
                                        protected=_UPDATE_PROTECTED)
     _name_both(values)
+    _check_identity(context.connection, values, scope_host)
     values['updated_at'] = db_session.utcnow()
     return _host_rows.update_host_row(
         context.connection, _NODES, compute_id, values, scope_host,

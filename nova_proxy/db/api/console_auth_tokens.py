@@ -7,6 +7,7 @@ import time
 from oslo_db import exception as db_exc
 import sqlalchemy as sa
 
+from nova_proxy import conf
 from nova_proxy import exception
 from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _scope
@@ -15,6 +16,7 @@ from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
 _TOKENS = models.ConsoleAuthToken.__table__
+CONF = conf.CONF
 
 
 def _now_ts():
@@ -34,6 +36,12 @@ def console_auth_token_create(context, values, *, scope_host=None):
     values = _values.check_nova_values(_TOKENS, values)
     _scope.scoped_instance(context.connection, values.get('instance_uuid'),
                            scope_host)
+    if scope_host is not None and values.get('expires') is not None and \
+            values['expires'] > _now_ts() + CONF.proxy.console_token_max_ttl:
+        raise exception.InvalidUpdate(
+            field='expires',
+            reason='more than [proxy] console_token_max_ttl (%s s) ahead'
+                   % CONF.proxy.console_token_max_ttl)
     values.setdefault('created_at', db_session.utcnow())
     try:
         with context.connection.begin_nested():

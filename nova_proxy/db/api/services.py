@@ -181,6 +181,9 @@ def service_update(context, service_id, values, *, scope_host=None):
     """
     values = _values.check_nova_values(
         _SERVICES, values, protected=_values.NOVA_PROTECTED | {'uuid'})
+    if scope_host is not None:
+        _check_confined_update(context.connection, service_id, values,
+                               scope_host)
     report_count = values.get('report_count')
     if report_count is not None:
         values['last_seen_up'] = sa.case(
@@ -191,6 +194,28 @@ def service_update(context, service_id, values, *, scope_host=None):
         context.connection, _SERVICES, service_id, values, scope_host,
         'service %s' % service_id,
         lambda: exception.ServiceNotFound(service_id=service_id))
+
+
+def _check_confined_update(connection, service_id, values, scope_host):
+    """A compute host's service keeps its binary and topic, and its
+    version does not go down: the lowest version of a binary pins the
+    RPC versions of the whole fleet (``service_get_minimum_version``),
+    which is no one host's to lower. An operator (unconfined) may."""
+    for field in ('binary', 'topic'):
+        if field in values:
+            raise exception.Forbidden(
+                reason='compute host %s may not change the %s of its '
+                       'service' % (scope_host, field))
+    if values.get('version') is None:
+        return
+    stored = connection.execute(sa.select(_SERVICES.c.version).where(
+        _SERVICES.c.id == service_id, _SERVICES.c.deleted == 0,
+        _SERVICES.c.host == scope_host).with_for_update()).scalar()
+    if stored is not None and values['version'] < stored:
+        raise exception.Forbidden(
+            reason='compute host %s may not lower the version of its '
+                   'service from %s to %s' % (scope_host, stored,
+                                              values['version']))
 
 
 @db_session.core_writer

@@ -20,6 +20,11 @@ class ServiceEndpoint(base.Endpoint):
     def service_create(self, context, values):
         if isinstance(values, dict):
             policy.check_host(context, values.get('host'), 'a new service')
+            if values.get('binary') != 'nova-compute':
+                # A compute host runs nova-compute; another binary's row
+                # would count in that binary's minimum version.
+                policy.check_unconfined(
+                    context, 'create a %s service' % values.get('binary'))
         return db.service_create(context, values)
 
     @rpc.remotable

@@ -80,7 +80,15 @@ def test_console_tokens_of_a_destroyed_instance_can_be_cleaned(
 
 
 def test_console_token_create_is_confined(db_all, admin_context):
-    theirs = _instance(admin_context, 'h2')
+    mine, theirs = _instance(admin_context), _instance(admin_context, 'h2')
+    # A token living longer than [proxy] console_token_max_ttl: refused to
+    # a compute host (its host and port are the compute's word).
+    with pytest.raises(exception.InvalidUpdate) as raised:
+        _token(admin_context, mine, 'g' * 64, expires_in=3600,
+               scope_host='h1')
+    assert raised.value.kwargs['field'] == 'expires'
+    assert _token(admin_context, mine, 'g' * 64, expires_in=590,
+                  scope_host='h1')['token_hash'] == 'g' * 64
     with pytest.raises(exception.HostScopeViolation):
         _token(admin_context, theirs, 'f' * 64, scope_host='h1')
     with pytest.raises(exception.InstanceNotFound):
@@ -88,7 +96,7 @@ def test_console_token_create_is_confined(db_all, admin_context):
     with pytest.raises(exception.InvalidUpdate):
         api.console_auth_token_create(admin_context, {'token_hash': 'x',
                                                       'port': 'many'})
-    assert _hashes() == []
+    assert _hashes() == ['g' * 64]
 
 
 def _hashes():

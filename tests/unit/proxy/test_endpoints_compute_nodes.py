@@ -128,3 +128,32 @@ def test_a_compute_host_may_not_hand_its_node_over(nova):
         nova.call(compute('h1'), 'compute_node_update', compute_id=own['id'],
                   values={'host': 'h2'})
     assert nova.call(ADMIN, 'compute_node_get_all') == [own, other]
+
+
+def test_a_compute_host_may_not_take_another_host_s_identity(nova):
+    # A node naming h2's service or hypervisor would answer h2's lookups
+    # by service id and node name in its place.
+    h2_service = nova.call(ADMIN, 'service_create', values={
+        'host': 'h2', 'binary': 'nova-compute', 'topic': 'compute'})
+    own, other = _nodes(nova)
+    ctx = compute('h1')
+    for values in ({'service_id': h2_service['id']},
+                   {'hypervisor_hostname': 'h2-n'}):
+        with pytest.raises(exception.Forbidden if 'service_id' in values
+                           else exception.Conflict):
+            nova.call(ctx, 'compute_node_update', compute_id=own['id'],
+                      values=values)
+        with pytest.raises(exception.Forbidden if 'service_id' in values
+                           else exception.Conflict):
+            nova.call(ctx, 'compute_node_create', values=dict(
+                values, host='h1', hypervisor_hostname=values.get(
+                    'hypervisor_hostname', 'h1-new')))
+    assert nova.call(ADMIN, 'compute_node_get_by_nodename',
+                     hypervisor_hostname='h2-n')['id'] == other['id']
+    # Its own service and a new name of its own are fine.
+    own_service = nova.call(ADMIN, 'service_create', values={
+        'host': 'h1', 'binary': 'nova-compute', 'topic': 'compute'})
+    assert nova.call(ctx, 'compute_node_update', compute_id=own['id'],
+                     values={'service_id': own_service['id'],
+                             'hypervisor_hostname': 'h1-m'})[
+        'hypervisor_hostname'] == 'h1-m'

@@ -110,6 +110,31 @@ def test_refused_for_another_host(nova, method, kwargs):
     assert nova.call(ADMIN, 'service_get', service_id=own['id']) == own
 
 
+def test_a_compute_host_cannot_bend_the_fleet_s_versions(nova):
+    # The lowest version of a binary pins every host's RPC versions: no
+    # compute host may lower its own, or count in another binary's.
+    own, _ = _own_and_other(nova)
+    nova.call(ADMIN, 'service_update', service_id=own['id'],
+              values={'version': 70})
+    ctx = compute('h1')
+    for values in ({'version': 1}, {'binary': 'nova-conductor'},
+                   {'topic': 'conductor'}):
+        with pytest.raises(exception.Forbidden):
+            nova.call(ctx, 'service_update', service_id=own['id'],
+                      values=values)
+    with pytest.raises(exception.Forbidden):
+        nova.call(ctx, 'service_create', values={
+            'host': 'h1', 'binary': 'nova-conductor', 'version': 1})
+    assert nova.call(ctx, 'service_update', service_id=own['id'],
+                     values={'version': 71})['version'] == 71
+    assert nova.call(ADMIN, 'service_get_minimum_version',
+                     binaries=['nova-compute', 'nova-conductor']) == {
+        'nova-compute': 0}
+    # An operator may roll a service back.
+    assert nova.call(ADMIN, 'service_update', service_id=own['id'],
+                     values={'version': 60})['version'] == 60
+
+
 def test_read_deleted_travels_with_the_context(nova):
     own, _ = _own_and_other(nova)
     nova.call(ADMIN, 'service_destroy', service_id=own['id'])

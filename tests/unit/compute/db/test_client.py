@@ -183,11 +183,10 @@ def test_an_error_class_this_client_lacks_still_becomes_novas(proxy):
 
 
 def test_errors_only_the_proxy_has_are_its_own_and_novas_ancestor(proxy):
-    error = _raised('HostScopeViolation', caller='h1', resource='x',
-                    owner='h2')
+    error = _raised('HostScopeViolation', caller='h1', resource='x')
     assert isinstance(error, exception.HostScopeViolation)
     assert isinstance(error, nova_exception.Forbidden)
-    assert error.kwargs == {'caller': 'h1', 'resource': 'x', 'owner': 'h2'}
+    assert error.kwargs == {'caller': 'h1', 'resource': 'x'}
     assert 'h1 may not touch x' in str(error)
 
     error = _raised('DatabaseUnavailable', method='m', reason='down')
