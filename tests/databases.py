@@ -65,9 +65,11 @@ def drop_database(url):
     admin.dispose()
 
 
-def wipe(engine):
-    """Delete every row of every table, children first."""
+def wipe(engine, keep=()):
+    """Delete every row of every table, children first, but of the
+    tables named in ``keep``."""
     from nova_proxy.db import models
     with engine.begin() as conn:
         for table in reversed(models.Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+            if table.name not in keep:
+                conn.execute(table.delete())

@@ -16,8 +16,6 @@ calls, keys for compute-1, compute-2 and the proxies, and this process
 an operator (the proxy key).
 """
 
-import uuid
-
 import pytest
 
 from nova_proxy.common import auth
@@ -35,12 +33,8 @@ RABBIT_URL = procs.RABBIT_URL
 
 @pytest.fixture
 def rabbit(config):
-    suffix = uuid.uuid4().hex[:10]
-    exchange = 'np-test-%s' % suffix
-    CONF.set_override('transport_url', RABBIT_URL)
-    CONF.set_override('control_exchange', exchange)
-    CONF.set_override('topic', 'compute_proxy_%s' % suffix, group='proxy')
-    CONF.set_override('topic', 'compute_%s' % suffix, group='compute')
+    exchange, topics = procs.unique_names()
+    procs.use_broker(CONF, exchange, topics)
     yield exchange
 
 

@@ -4,11 +4,22 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 
 from nova_proxy.common import utils
 
 RABBIT_URL = os.environ.get('NOVA_PROXY_TEST_RABBIT_URL',
                             'rabbit://guest:guest@127.0.0.1:5672/')
+
+
+def unique_names():
+    """``(exchange, topics)`` of one's own on the shared broker: a
+    ``control_exchange`` and the ``{'proxy': ..., 'compute': ...}`` topics
+    (the exchange alone does not isolate, see tests/functional/conftest)."""
+    suffix = uuid.uuid4().hex[:10]
+    return 'np-test-%s' % suffix, {'proxy': 'compute_proxy_%s' % suffix,
+                                   'compute': 'compute_%s' % suffix}
+
 
 _SCRIPTS = {
     'proxy': 'nova_proxy.cmd.proxy',
@@ -127,3 +138,12 @@ def wait_for(predicate, timeout=30, interval=0.1, message='condition'):
     test failure, AssertionError, on timeout)."""
     return utils.wait_for(predicate, timeout, interval, message,
                           error=AssertionError)
+
+
+def use_broker(conf, exchange, topics):
+    """Point this process's ``conf`` at the test broker, ``exchange`` and
+    ``topics`` (as ``unique_names`` gives them)."""
+    conf.set_override('transport_url', RABBIT_URL)
+    conf.set_override('control_exchange', exchange)
+    for group, topic in topics.items():
+        conf.set_override('topic', topic, group=group)

@@ -1,13 +1,19 @@
 """The proof harness: nova's own objects, unchanged, on live proxies.
 
-``nova`` (one run on PostgreSQL, one on MariaDB) starts two
-``nova-compute-proxy`` processes on RabbitMQ and a fresh, migrated
-database, with host keys and signed calls required, and gives the test a
-``NovaProcess``: ``nova.run(scenario, **kwargs)`` runs ``scenario`` (a
-module-level function of the test module, ``scenario(context, host,
-**kwargs)``, ``host`` being the process's compute host)
-in a new nova object process (``runner.py``): nova 34 configured from a
-nova.conf with no ``[database]`` and no conductor indirection,
+``nova`` (one run on PostgreSQL, one on MariaDB) gives the test two
+``nova-compute-proxy`` processes on RabbitMQ and a migrated database,
+with host keys and signed calls required, as a ``NovaProcess``. The
+cluster (database, keys, proxies) lives once per backend for the test
+session (``nova_cluster``; per xdist worker); before each test every
+proxy answers a ping on its own queue (one that died or hangs is started
+again) and the database's rows are deleted, but for the proxies' own
+``KEPT_TABLES``: a test sees an empty database.
+
+``nova.run(scenario, **kwargs)`` runs ``scenario`` (a module-level
+function of the test module, ``scenario(context, host, **kwargs)``,
+``host`` being the process's compute host) in a new nova object process
+(``runner.py``): nova 34 configured from a nova.conf with no
+``[database]`` and no conductor indirection,
 ``nova.objects.register_all()`` and ``nova_proxy.compute.db.nova.enable()``
 done, signing with the key of compute host ``HOST`` (or ``host=OTHER_HOST``,
 for rows of another host). The scenario asserts inside that process
@@ -54,16 +60,23 @@ PROXIES = ('proxy-a', 'proxy-b')
 # The nova-compute host of the object process; OTHER_HOST has a key too.
 HOST = 'nova-compute-1'
 OTHER_HOST = 'nova-compute-2'
+# Rows the proxies keep writing for themselves while they run (liveness,
+# periodic task bookkeeping) and no scenario reads: kept between tests.
+KEPT_TABLES = ('proxies', 'periodic_claims', 'periodic_runs')
 
 
 class NovaProcess:
     """Runs scenarios in nova object processes for one cluster, and makes
     the control plane's calls (seeding what a compute may not create)."""
 
-    def __init__(self, cluster, keys, backend):
+    def __init__(self, cluster, keys, backend, directory=None):
+        """``directory``: where the nova object processes' configuration,
+        state and locks go (the test's own; ``cluster.directory`` when
+        not given)."""
         self.cluster = cluster
         self.keys = keys
         self.backend = backend
+        self.directory = str(directory or cluster.directory)
         self._confs = {}
 
     def run(self, scenario, host=HOST, timeout=180, **kwargs):
@@ -72,14 +85,15 @@ class NovaProcess:
         signing with its own key); its return value, or a test failure
         with the process's output."""
         if host not in self._confs:
-            self._confs[host] = _nova_conf(self.cluster, self.keys, host)
+            self._confs[host] = _nova_conf(self.cluster, self.keys, host,
+                                           self.directory)
         target = '%s:%s' % (scenario.__module__, scenario.__name__)
         result = subprocess.run(
             [sys.executable, '-W', 'ignore', '-m',
              'tests.functional.nova.runner', self._confs[host], target,
              json.dumps(kwargs)],
             capture_output=True, text=True, timeout=timeout,
-            cwd=self.cluster.directory, env=dict(
+            cwd=self.directory, env=dict(
                 os.environ, PYTHONPATH=os.pathsep.join(
                     filter(None, [REPO, os.environ.get('PYTHONPATH')]))))
         output = result.stdout + result.stderr
@@ -101,16 +115,16 @@ class NovaProcess:
                            **kwargs)
 
 
-def _nova_conf(cluster, keys, host):
+def _nova_conf(cluster, keys, host, directory):
     """nova's configuration of an object process of ``host``: the
     broker, this host's key, the test's topic; nothing of a database."""
     return utils.write_config(
-        os.path.join(cluster.directory, 'nova-%s.conf' % host), {
+        os.path.join(directory, 'nova-%s.conf' % host), {
             'DEFAULT': {
                 'host': host,
                 'transport_url': procs.RABBIT_URL,
                 'control_exchange': cluster.exchange,
-                'state_path': os.path.join(cluster.directory,
+                'state_path': os.path.join(directory,
                                            'nova-state-' + host),
                 'debug': 'false',
             },
@@ -119,35 +133,124 @@ def _nova_conf(cluster, keys, host):
                 'key_file': str(keys / (host + '.key')),
                 'rpc_timeout': '30', 'retries': '1'},
             'oslo_concurrency': {
-                'lock_path': os.path.join(cluster.directory,
+                'lock_path': os.path.join(directory,
                                           'nova-locks-' + host)},
             'oslo_messaging_rabbit': {'heartbeat_timeout_threshold': '0'},
         })
 
 
-@pytest.fixture(params=BACKENDS)
-def nova(request, cluster, tmp_path):
-    url = databases.create_database(request.param, tmp_path)
-    engine = sa.create_engine(url)
-    migration.db_sync(engine=engine)
-    engine.dispose()
-    cluster.db_url = url
-    keys = tmp_path / 'keys'
-    for host in (HOST, OTHER_HOST):
-        key_cli.create(host=host, directory=str(keys))
-    key_cli.create(proxy=True, directory=str(keys))
-    for name in PROXIES:
-        cluster.start('proxy', name, extra={'proxy': {
-            'host_keys_dir': str(keys), 'require_signed_context': 'true'}})
-    # This process waits for them as an operator (the proxy key).
-    CONF.set_override('host_keys_dir', str(keys), group='proxy')
-    auth.reset()
-    operator = rpcapi.ProxyAPI(timeout=10)
-    procs.wait_for(
-        lambda: operator.ping(np_context.get_admin_context(), 'up',
-                              timeout=2) == 'up',
-        timeout=90, message='a proxy to answer a signed ping')
-    yield NovaProcess(cluster, keys, request.param)
-    for proc in reversed(cluster.processes):
-        proc.stop(timeout=10)
-    databases.drop_database(url)
+class _Cluster:
+    """The session's cluster of one backend: its database (``engine``),
+    keys and the two proxies, revived when one died or stopped
+    answering."""
+
+    def __init__(self, backend, directory):
+        self.backend = backend
+        exchange, topics = procs.unique_names()
+        self.cluster = procs.Cluster(directory, exchange=exchange,
+                                     topics=topics)
+        self.keys = directory / 'keys'
+        self.engine = None
+        self.proxies = {}
+        # Proxies that answered once: a silence of theirs for
+        # ``hang_timeout`` seconds is a hang.
+        self.answered = set()
+        self.hang_timeout = 30
+
+    def start(self):
+        self.cluster.db_url = databases.create_database(
+            self.backend, self.cluster.directory)
+        self.engine = sa.create_engine(self.cluster.db_url)
+        migration.db_sync(engine=self.engine)
+        for host in (HOST, OTHER_HOST):
+            key_cli.create(host=host, directory=str(self.keys))
+        key_cli.create(proxy=True, directory=str(self.keys))
+        for name in PROXIES:
+            self.start_proxy(name)
+
+    def start_proxy(self, name, hung=False):
+        old = self.proxies.get(name)
+        if old is not None:
+            if hung:
+                # A hung (or stopped) proxy may not end on SIGTERM.
+                old.kill()
+            else:
+                old.stop(timeout=10)
+            self.cluster.processes.remove(old)
+        self.answered.discard(name)
+        self.proxies[name] = self.cluster.start('proxy', name, extra={
+            'proxy': {'host_keys_dir': str(self.keys),
+                      'require_signed_context': 'true'}})
+
+    def stop(self):
+        # Nothing may hold the database when it is dropped.
+        for proc in reversed(self.cluster.processes):
+            proc.stop(timeout=10)
+        if self.engine is not None:
+            self.engine.dispose()
+        if self.cluster.db_url:
+            databases.drop_database(self.cluster.db_url)
+
+    def use(self):
+        """Point this test's CONF (reset after each test) at the
+        cluster: the broker, its exchange and topics, its keys."""
+        procs.use_broker(CONF, self.cluster.exchange, self.cluster.topics)
+        CONF.set_override('host_keys_dir', str(self.keys), group='proxy')
+        auth.reset()
+
+    def ensure_proxies(self):
+        """Every proxy answers a signed ping on its own queue; one that
+        exited, or that answered before and is silent now, is started
+        again (its log goes on in the same file)."""
+        operator = rpcapi.ProxyAPI(timeout=10)
+        for name in PROXIES:
+            if not self.proxies[name].alive():
+                self.start_proxy(name)
+            try:
+                self._wait_for(operator, name)
+            except AssertionError:
+                if name not in self.answered:
+                    raise
+                self.start_proxy(name, hung=True)
+                self._wait_for(operator, name)
+            self.answered.add(name)
+
+    def _wait_for(self, operator, name):
+        cctxt = operator.client.prepare(
+            server=name, version=rpcapi.METHODS['ping'][0], timeout=2)
+        try:
+            procs.wait_for(
+                lambda: cctxt.call(np_context.get_admin_context(), 'ping',
+                                   arg='up') == 'up',
+                timeout=self.hang_timeout if name in self.answered else 90,
+                message='proxy %s to answer a signed ping' % name)
+        except AssertionError as e:
+            raise AssertionError('%s\n%s log (end):\n%s' % (
+                e, name, self.proxies[name].log()[-4000:])) from None
+
+    def wipe(self):
+        databases.wipe(self.engine, keep=KEPT_TABLES)
+
+
+@pytest.fixture(scope='session', params=BACKENDS)
+def nova_cluster(request, tmp_path_factory):
+    """One cluster per backend for the session (per xdist worker); it
+    depends on no test's fixture (CONF is the test's, see ``use``)."""
+    session = _Cluster(request.param,
+                       tmp_path_factory.mktemp('nova-' + request.param))
+    try:
+        session.start()
+        yield session
+    finally:
+        session.stop()
+
+
+@pytest.fixture
+def nova(nova_cluster, config, tmp_path):
+    nova_cluster.use()
+    nova_cluster.ensure_proxies()
+    nova_cluster.wipe()
+    # The test's own directory for nova's files: no state of an earlier
+    # test's nova process.
+    yield NovaProcess(nova_cluster.cluster, nova_cluster.keys,
+                      nova_cluster.backend, directory=tmp_path)
