@@ -103,6 +103,7 @@ def init(url=None):
     """Build this process's transport. Idempotent; call after a fork."""
     global _transport
     amqp_guard.install()
+    auth.install_reply_binding()
     with _lock:
         if _transport is None:
             _transport = messaging.get_rpc_transport(

@@ -87,10 +87,12 @@ proxy_opts = [
                     'services.'),
     cfg.IntOpt('nonce_cache_size',
                default=100000, min=100,
-               help='Nonces of signed calls each process remembers to '
-                    'refuse replays within signature_max_age. Should '
-                    'exceed the calls one process serves in that window; '
-                    'when full, the oldest are forgotten first.'),
+               help='Nonces of signed calls a compute service remembers '
+                    'to refuse replays within signature_max_age. Should '
+                    'exceed the calls it serves in that window; when '
+                    'full, the oldest are forgotten first. The proxies '
+                    'do not use it: they share one record of nonces in '
+                    'the database (table signed_call_nonces).'),
 ]
 
 
