@@ -90,7 +90,8 @@ __all__ = ['SIGNATURE_KEY', 'PROXY_KEY_NAME', 'VERSION', 'new_key',
            'host_key_path', 'proxy_key_path', 'valid_host', 'sign', 'Signer',
            'get_signer', 'Verifier', 'ProxyVerifier', 'ComputeVerifier',
            'get_verifier', 'NonceCache', 'SignedContext',
-           'install_reply_binding', 'reset']
+           'install_reply_binding', 'check_signing',
+           'check_compute_signing', 'reset']
 
 VERSION = 2
 SIGNATURE_KEY = 'signature'
@@ -669,6 +670,65 @@ def get_verifier(target):
     if target.topic == CONF.compute.topic and target.server:
         return ComputeVerifier(target.server)
     return ProxyVerifier()
+
+
+# -- configuration checks (daemon start-up, the upgrade check) --
+
+def check_signing(conf=CONF):
+    """Whether the proxies' configuration ``conf`` makes every call be
+    signed, for the upgrade check and the proxy's start-up.
+
+    :returns: ``(ok, message)``: ``ok`` is False when unsigned calls are
+        served, or when signed calls cannot be checked (no keys), with
+        what to do in ``message``; True with a summary otherwise.
+    """
+    keys_dir = conf.proxy.host_keys_dir
+    if not conf.proxy.require_signed_context:
+        return False, ('[proxy] require_signed_context is off: an unsigned '
+                       'call is served with the compute host it claims, so '
+                       'any process that can publish on the broker acts as '
+                       'any compute host. Deploy keys (docs/security.rst) '
+                       'and remove the option or set it to true.')
+    if not keys_dir:
+        return False, ('[proxy] require_signed_context is on but [proxy] '
+                       'host_keys_dir is not set: every call will be '
+                       'refused. Create keys with "nova-compute-proxy-manage '
+                       'key create" and set host_keys_dir.')
+    if not os.path.isdir(keys_dir):
+        return False, ('[proxy] host_keys_dir %s is not a directory: every '
+                       'call will be refused.' % keys_dir)
+    hosts = [name for name in os.listdir(keys_dir)
+             if name.endswith('.key') and valid_host(name[:-4])]
+    if not os.path.exists(os.path.join(keys_dir, PROXY_KEY_NAME)):
+        return False, ('%s has no %s: operators cannot sign their calls '
+                       'and the proxies\' calls to compute hosts go '
+                       'unsigned. Create it with "nova-compute-proxy-manage '
+                       'key create --proxy".' % (keys_dir, PROXY_KEY_NAME))
+    if not hosts:
+        return False, ('%s has no compute host key: every compute host\'s '
+                       'call will be refused. Create them with '
+                       '"nova-compute-proxy-manage key create --host '
+                       '<host>".' % keys_dir)
+    return True, ('Every call must be signed; keys for %d compute host(s) '
+                  'in %s.' % (len(hosts), keys_dir))
+
+
+def check_compute_signing(conf=CONF):
+    """As ``check_signing``, for a compute service's configuration."""
+    if not conf.compute.require_signed_context:
+        return False, ('[compute] require_signed_context is off: this host '
+                       'serves unsigned calls on its compute topic, from '
+                       'any process that can publish on the broker.')
+    if not conf.proxy_client.key_file:
+        return False, ('[compute] require_signed_context is on but '
+                       '[proxy_client] key_file is not set: every call '
+                       'from the proxies will be refused, and this host\'s '
+                       'own calls go unsigned.')
+    try:
+        read_key_file(conf.proxy_client.key_file)
+    except exception.InvalidKeyFile as e:
+        return False, '%s: calls cannot be signed nor checked.' % e
+    return True, 'Every call is signed with %s.' % conf.proxy_client.key_file
 
 
 def reset():

@@ -72,13 +72,18 @@ proxy_opts = [
                     'nothing is signed. Related options: '
                     'require_signed_context.'),
     cfg.BoolOpt('require_signed_context',
-                default=False,
+                default=True,
                 help='Refuse calls without a signature (NotAuthenticated). '
-                     'When False, unsigned calls are served with the '
-                     'compute_host they assert, as before keys existed; '
-                     'signed calls are always checked. Turn on once every '
-                     'compute node signs. Related options: host_keys_dir, '
-                     '[compute] require_signed_context.'),
+                     'Needs host_keys_dir with a key for each compute '
+                     'host, and each compute host signing ([proxy_client] '
+                     'key_file). When False, unsigned calls are served '
+                     'with the compute_host they assert: any process that '
+                     'can publish on the broker acts as any compute host, '
+                     'and a plain oslo.messaging client works; signed '
+                     'calls are always checked. The upgrade check and the '
+                     'daemon\'s start-up warn when it is False. Related '
+                     'options: host_keys_dir, [compute] '
+                     'require_signed_context.'),
     cfg.IntOpt('signature_max_age',
                default=300, min=1,
                help='Seconds a signed call stays valid, either side of the '
