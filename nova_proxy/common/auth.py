@@ -55,8 +55,8 @@ Who may do what (``Verifier.authenticate``):
 
 A nonce is served once by all the proxies together, restarts included:
 they record it in the database (``nova_proxy.db.nonces``) before serving
-the call. A compute service, which has no database, remembers the nonces
-of the calls it served in memory (``NonceCache``).
+the call. A compute service, which has no database, keeps the nonces of
+the calls it served in a file under its ``state_path`` (``NonceFile``).
 
 Key files hold one key per line (URL-safe base64 of 32 random bytes; ``#``
 comments allowed). The first line signs; every line verifies, which is how
@@ -89,7 +89,7 @@ __all__ = ['SIGNATURE_KEY', 'PROXY_KEY_NAME', 'VERSION', 'new_key',
            'write_key_file', 'promote_key', 'retire_keys', 'read_key_file',
            'host_key_path', 'proxy_key_path', 'valid_host', 'sign', 'Signer',
            'get_signer', 'Verifier', 'ProxyVerifier', 'ComputeVerifier',
-           'get_verifier', 'NonceCache', 'SignedContext',
+           'get_verifier', 'NonceCache', 'NonceFile', 'SignedContext',
            'install_reply_binding', 'check_signing',
            'check_compute_signing', 'reset']
 
@@ -470,8 +470,8 @@ def get_signer():
 
 class NonceCache:
     """Nonces seen within the replay window by this process, at most
-    ``size`` of them: the record of a compute service (the proxies share
-    theirs: ``nova_proxy.db.nonces``).
+    ``size`` of them (the proxies share theirs: ``nova_proxy.db.nonces``;
+    a compute service keeps its own in a file, ``NonceFile``).
 
     When full, the oldest nonce is forgotten first (it is the closest to
     leaving the window anyway); ``[proxy] nonce_cache_size`` should exceed
@@ -495,6 +495,7 @@ class NonceCache:
             if nonce in self._seen:
                 return False
             self._seen[nonce] = expires
+            self._remember(nonce, expires)
             if len(self._seen) > self.size:
                 self._seen.popitem(last=False)
                 if not self._warned:
@@ -503,8 +504,69 @@ class NonceCache:
                                 'nonce_cache_size', self.size)
             return True
 
+    def _remember(self, nonce, expires):
+        """Called, under the lock, for each nonce added."""
+
     def __len__(self):
         return len(self._seen)
+
+
+class NonceFile(NonceCache):
+    """A ``NonceCache`` that a restart does not empty: each nonce is
+    appended to ``path`` (``<expiry> <nonce>`` lines) before its call is
+    served, and those still within their window are read back at start.
+
+    A compute service's record: it has no database, and without this a
+    copy of a proxy's call to it was served again after it restarted. The
+    file is rewritten without the expired lines at start and whenever it
+    holds more than twice the live ones (at least ``COMPACT_LINES``), so
+    it stays about the size of one window's calls. Lines are flushed, not
+    synced: a crash of the whole host may forget the last ones.
+    """
+
+    COMPACT_LINES = 1000
+
+    def __init__(self, size, path, now=None):
+        super().__init__(size)
+        self.path = path
+        self._lines = 0
+        self._file = None
+        now = time.time() if now is None else now
+        try:
+            with open(path) as f:
+                for line in f:
+                    expires, _, nonce = line.strip().partition(' ')
+                    try:
+                        if float(expires) >= now and nonce:
+                            self._seen[nonce] = float(expires)
+                    except ValueError:
+                        continue  # a line cut short by a crash
+        except FileNotFoundError:
+            pass
+        while len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+        self._rewrite()
+
+    def _rewrite(self):
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        tmp = '%s.tmp-%s' % (self.path, secrets.token_hex(4))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.writelines('%r %s\n' % (expires, nonce)
+                         for nonce, expires in self._seen.items())
+        os.replace(tmp, self.path)
+        if self._file is not None:
+            self._file.close()
+        self._file = open(self.path, 'a')
+        self._lines = len(self._seen)
+
+    def _remember(self, nonce, expires):
+        self._file.write('%r %s\n' % (expires, nonce))
+        self._file.flush()
+        self._lines += 1
+        if self._lines > max(2 * len(self._seen), self.COMPACT_LINES):
+            self._rewrite()
 
 
 def _refuse(method, envelope, reason):
@@ -519,7 +581,7 @@ class Verifier:
     """Checks the signature of calls one RPC server receives."""
 
     def __init__(self, nonces=None):
-        self.nonces = nonces or self._nonce_record()
+        self.nonces = nonces if nonces is not None else self._nonce_record()
 
     def _nonce_record(self):
         return NonceCache(CONF.proxy.nonce_cache_size)
@@ -640,11 +702,19 @@ class ProxyVerifier(Verifier):
 
 
 class ComputeVerifier(Verifier):
-    """Compute host ``host``: only proxies, with this host's key."""
+    """Compute host ``host``: only proxies, with this host's key. Its
+    nonce record is a file under ``[DEFAULT] state_path``, kept across
+    restarts."""
+
+    NONCE_FILE = 'signed-call-nonces'
 
     def __init__(self, host, nonces=None):
         super().__init__(nonces)
         self.host = host
+
+    def _nonce_record(self):
+        return NonceFile(CONF.proxy.nonce_cache_size,
+                         os.path.join(CONF.state_path, self.NONCE_FILE))
 
     def _require(self):
         return CONF.compute.require_signed_context

@@ -93,6 +93,7 @@ proxy_opts = [
     cfg.IntOpt('nonce_cache_size',
                default=100000, min=100,
                help='Nonces of signed calls a compute service remembers '
+                    '(in <state_path>/signed-call-nonces, across restarts) '
                     'to refuse replays within signature_max_age. Should '
                     'exceed the calls it serves in that window; when '
                     'full, the oldest are forgotten first. The proxies '

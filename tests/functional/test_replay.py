@@ -19,6 +19,7 @@ import pytest
 from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import key_cli
+from nova_proxy.compute import rpcapi as compute_rpcapi
 from nova_proxy import conf
 from nova_proxy import exception
 from nova_proxy.proxy import rpcapi as proxy_rpcapi
@@ -37,7 +38,9 @@ def admin():
 class Attacker:
     """Copies the calls published to ``topic`` and publishes them again."""
 
-    def __init__(self, exchange, topic):
+    def __init__(self, exchange, topic, server=None):
+        """Copies what is published to ``topic``, or to ``server``'s own
+        queue of it."""
         self.exchange = kombu.Exchange(exchange, type='topic',
                                        durable=False)
         self.topic = topic
@@ -45,9 +48,11 @@ class Attacker:
         self.connection = kombu.Connection(
             'amqp://' + procs.RABBIT_URL.split('://', 1)[1])
         self.channel = self.connection.channel()
-        self.tap = kombu.Queue('tap-' + uuid.uuid4().hex, self.exchange,
-                               routing_key=topic, auto_delete=True,
-                               channel=self.channel)
+        self.tap = kombu.Queue(
+            'tap-' + uuid.uuid4().hex, self.exchange,
+            routing_key=topic if server is None else '%s.%s' % (topic,
+                                                                server),
+            auto_delete=True, channel=self.channel)
         self.tap.declare()
         self.reply_q = 'reply_' + uuid.uuid4().hex
         self.replies = kombu.Queue(self.reply_q, auto_delete=True,
@@ -193,3 +198,42 @@ def test_replay_with_its_own_reply_queue_gets_no_answer(replay_cluster):
         assert failure['class'] == exception.NotAuthenticated.__name__
         assert 'bad signature' in failure['message']
         assert 'secret' not in json.dumps(answer)
+
+
+def test_captured_call_to_a_compute_is_refused_after_its_restart(
+        replay_cluster):
+    """A proxy's call to compute-1 (signed with compute-1's key, for
+    compute-1), copied off compute-1's queue: compute-1 refuses it, also
+    after a restart (its nonces are in a file of its state_path)."""
+    cluster, keys, proxies, operator, attacker, extra = replay_cluster
+    compute_extra = {
+        'proxy_client': {'key_file': str(keys / 'compute-1.key'),
+                         'startup_ping_timeout': '60'},
+        'compute': {'require_signed_context': 'true'}}
+    compute = cluster.start('compute', 'compute-1', extra=compute_extra)
+    started = 'Compute service compute-1 started'
+    wait_for(lambda: started in compute.log(), timeout=60,
+             message='compute-1 to start')
+    tap = Attacker(cluster.exchange, CONF.compute.topic, server='compute-1')
+    try:
+        # This process holds the keys dir: it calls as a proxy does.
+        assert 'instances' in compute_rpcapi.ComputeAPI(
+            timeout=10).get_driver_state(admin(), 'compute-1')
+        copy = tap.captured('get_driver_state')
+        refused = ('Refused get_driver_state from host:compute-1: replayed '
+                   'call')
+        tap.replay(copy, 'compute-1')
+        wait_for(lambda: compute.log().count(refused) == 1, timeout=15,
+                 message='compute-1 to refuse the replay')
+        compute.stop()
+        compute = cluster.start('compute', 'compute-1', extra=compute_extra)
+        wait_for(lambda: compute.log().count(started) == 2, timeout=60,
+                 message='compute-1 to start again')
+        tap.replay(copy, 'compute-1')
+        wait_for(lambda: compute.log().count(refused) == 2, timeout=15,
+                 message='compute-1 to refuse it after a restart')
+        # The proxies' calls to it still pass.
+        assert 'instances' in compute_rpcapi.ComputeAPI(
+            timeout=10).get_driver_state(admin(), 'compute-1')
+    finally:
+        tap.close()

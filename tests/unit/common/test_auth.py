@@ -380,6 +380,48 @@ def test_shared_nonces_purge_a_window_after_expiry(db):
     assert record.check_and_add('a' * 64, expires=1000, now=1402)
 
 
+def test_nonce_file_survives_a_restart_and_forgets_the_expired(tmp_path):
+    path = str(tmp_path / 'state' / 'nonces')
+    record = auth.NonceFile(size=100, path=path, now=0)
+    assert record.check_and_add('a', expires=10, now=0)
+    assert record.check_and_add('b', expires=30, now=1)
+    # A restart at 5 remembers both; one at 20 only the live one.
+    again = auth.NonceFile(size=100, path=path, now=5)
+    assert not again.check_and_add('a', expires=10, now=5)
+    assert not again.check_and_add('b', expires=30, now=5)
+    later = auth.NonceFile(size=100, path=path, now=20)
+    assert len(later) == 1
+    assert not later.check_and_add('b', expires=30, now=20)
+    with open(path) as f:
+        assert [line.split()[1] for line in f] == ['b']
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_nonce_file_skips_a_line_cut_short(tmp_path):
+    path = tmp_path / 'nonces'
+    path.write_text('40.0 a\n40.0 b\n4')
+    record = auth.NonceFile(size=100, path=str(path), now=0)
+    assert len(record) == 2
+    assert not record.check_and_add('b', expires=40, now=1)
+
+
+def test_nonce_file_stays_about_one_window_long(tmp_path, monkeypatch):
+    monkeypatch.setattr(auth.NonceFile, 'COMPACT_LINES', 10)
+    path = tmp_path / 'nonces'
+    record = auth.NonceFile(size=100, path=str(path), now=0)
+    for i in range(100):
+        # Each nonce lives 5 s; one a second.
+        assert record.check_and_add('n%d' % i, expires=i + 5, now=i)
+    assert len(path.read_text().splitlines()) <= 12
+
+
+def test_compute_verifier_keeps_its_nonces_in_its_state_path(config):
+    verifier = auth.ComputeVerifier('compute-1')
+    assert isinstance(verifier.nonces, auth.NonceFile)
+    assert verifier.nonces.path == os.path.join(config.state_path,
+                                                'signed-call-nonces')
+
+
 # -- key files and the key commands ---------------------------------------
 
 def _ping_signed_with(key):
