@@ -89,3 +89,11 @@ def test_compute_checks(proxy_conf, tmp_path):
                             group='compute')
     ok, message = auth.check_compute_signing(proxy_conf)
     assert not ok and 'require_signed_context is off' in message
+
+
+@pytest.mark.parametrize('daemon', ['nova-compute-proxy', 'compute'])
+def test_the_sample_files_sign_every_call(daemon, tmp_path):
+    from tests.unit.conf import test_opts
+    sample = test_opts._sample(daemon, tmp_path)
+    assert '#require_signed_context = true' in sample
+    assert '#require_signed_context = false' not in sample
