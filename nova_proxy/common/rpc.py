@@ -403,7 +403,11 @@ def get_client(target, version_cap=None, timeout=None, signer=None,
         timeout=timeout, serializer=RequestContextSerializer())
     if transport is None:
         signer = signer or auth.get_signer()
-    return client if signer is None else _SigningClient(client, signer)
+    if signer is None:
+        return client
+    # Also for a transport of the caller's own, which init() never saw.
+    auth.install_reply_binding()
+    return _SigningClient(client, signer)
 
 
 def get_server(target, endpoints):
@@ -414,6 +418,7 @@ def get_server(target, endpoints):
     picks its threading executor in a process that is not monkey-patched,
     which our daemons never are.
     """
+    auth.install_reply_binding()
     return messaging.get_rpc_server(
         get_transport(), target, endpoints,
         serializer=RequestContextSerializer(auth.get_verifier(target)),

@@ -1,7 +1,9 @@
 """The shim through a broker outage: a real proxy on RabbitMQ and
 PostgreSQL, and the shim in this process reaching the broker through a
 relay (``broker_cut``) that the test cuts and restores. The proxy keeps
-its own connection: only the compute side loses the broker.
+its own connection: only the compute side loses the broker. The shim is
+the 1.x one (``db_v1``) of the reference compute service; the 2.x shim's
+calls go through the same ``rpc.call_retrying`` and ``call_within``.
 """
 
 import threading
@@ -12,7 +14,7 @@ import pytest
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
-from nova_proxy.compute import db as shim
+from nova_proxy.compute import db_v1 as shim
 from nova_proxy import conf
 from nova_proxy.db import api as db
 from tests.functional import broker_cut
