@@ -42,6 +42,10 @@ def config(tmp_path):
     CONF.set_override('state_path', str(tmp_path / 'state'))
     CONF.set_override('host', 'test-host')
     wire_guard.reset()
+    # Signed calls are required by default; tests that are not about
+    # signing call without keys, the signing tests turn it back on.
+    CONF.set_override('require_signed_context', False, group='proxy')
+    CONF.set_override('require_signed_context', False, group='compute')
     yield CONF
     rpc.cleanup()
     msg_fixture.cleanUp()

@@ -44,7 +44,8 @@ def broker_answers(host='127.0.0.1', port=5672):
         return False
 
 
-def write_conf(state, name, transport_url, extra=''):
+def write_conf(state, name, transport_url, extra='', proxy='', compute=''):
+    """``proxy`` and ``compute``: more lines of those sections."""
     path = os.path.join(state, name + '.conf')
     with open(path, 'w') as f:
         # Names of its own on the broker, so that the demo never serves or
@@ -52,11 +53,11 @@ def write_conf(state, name, transport_url, extra=''):
         f.write('[DEFAULT]\nhost = %s\nstate_path = %s\n'
                 'transport_url = %s\ncontrol_exchange = nova_proxy_demo\n'
                 % (name, os.path.join(state, name), transport_url))
-        f.write('[proxy]\ntopic = compute_proxy_demo\n')
+        f.write('[proxy]\ntopic = compute_proxy_demo\n' + proxy)
         f.write('[database]\nconnection = sqlite:///%s\n'
                 % os.path.join(state, 'nova_proxy.sqlite'))
         f.write('[compute]\ntopic = compute_demo\nreport_interval = 2\n'
-                'fake_copy_seconds = 3\n')
+                'fake_copy_seconds = 3\n' + compute)
         f.write(extra)
     return path
 
@@ -143,13 +144,22 @@ def free_port():
 def broker_mode(state):
     url = 'rabbit://guest:guest@127.0.0.1:5672/'
     port = free_port()
-    proxy_conf = write_conf(state, 'proxy-1', url, METRICS % port)
+    keys = os.path.join(state, 'keys')
+    proxy_conf = write_conf(state, 'proxy-1', url, METRICS % port,
+                            proxy='host_keys_dir = %s\n' % keys)
     say('Act 1: a database for the proxies',
         'The proxies are the only processes that open the database; they '
         'keep nova\'s tables and their own (the operations journal, the '
         'liveness of each proxy, the periodic tasks\' claims). Here it is '
-        'the embedded SQLite default; "db sync" creates the schema.')
+        'the embedded SQLite default; "db sync" creates the schema. Then '
+        'the keys: every call is signed (the default requires it), with a '
+        'key per compute host and one of the proxies.')
     run(module('nova_proxy.cmd.manage', proxy_conf, 'db', 'sync'))
+    run(module('nova_proxy.cmd.manage', proxy_conf, 'key', 'create',
+               '--proxy'))
+    for name in COMPUTES:
+        run(module('nova_proxy.cmd.manage', proxy_conf, 'key', 'create',
+                   '--host', name))
 
     say('Act 2: one proxy and two compute hosts',
         'nova-compute-proxy serves the database over RabbitMQ; each '
@@ -162,8 +172,13 @@ def broker_mode(state):
         procs.append(start_service(state, 'nova_proxy.cmd.proxy',
                                    'proxy-1', proxy_conf))
         for name in COMPUTES:
+            # On one machine the compute reads its key where it was made;
+            # elsewhere it is a copy of it.
+            conf_path = write_conf(
+                state, name, url, extra='[proxy_client]\nkey_file = %s\n'
+                % os.path.join(keys, name + '.key'))
             procs.append(start_service(state, 'nova_proxy.cmd.compute',
-                                       name, write_conf(state, name, url)))
+                                       name, conf_path))
         wait_for(lambda: services_up(proxy_conf, COMPUTES), 90,
                  'the compute services to register and heartbeat')
         print('proxy-1, compute-1 and compute-2 are up (their logs are in '
@@ -347,7 +362,11 @@ def in_process_mode(state):
     """Proxy and computes as threads of this process, fake transport."""
     from nova_proxy import cmd  # noqa: F401
     from nova_proxy.common import service
-    conf_path = write_conf(state, 'proxy-1', 'fake:/')
+    # One process is the proxy and both computes: it cannot hold the keys
+    # of each side apart, so this mode calls unsigned.
+    unsigned = 'require_signed_context = false\n'
+    conf_path = write_conf(state, 'proxy-1', 'fake:/', proxy=unsigned,
+                           compute=unsigned)
     service.prepare_service(['demo', '--config-file', conf_path])
     from nova_proxy.compute import service as compute_service
     from nova_proxy import conf

@@ -103,6 +103,9 @@ def start_proxy(directory, name, url, exchange, db_url, overrides=None):
                     'state_path': os.path.join(directory, 'state-' + name),
                     'debug': 'false'},
         'database': {'connection': db_url},
+        # The scenarios call unsigned and signed (with keys in
+        # host_keys_dir): both must be served.
+        'proxy': {'require_signed_context': 'false'},
     }
     for group, values in (overrides or {}).items():
         sections.setdefault(group, {}).update(values)

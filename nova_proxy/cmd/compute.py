@@ -11,6 +11,7 @@ import sys
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from oslo_log import log as logging
 
+from nova_proxy.common import auth
 from nova_proxy.common import metrics
 from nova_proxy.common import service
 from nova_proxy.compute import service as compute_service
@@ -26,6 +27,9 @@ def main(argv=None):
     CONF.set_default('port', metrics_conf.COMPUTE_PORT, group='metrics')
     service.prepare_service(sys.argv if argv is None else argv,
                             program=compute_service.BINARY)
+    signed, message = auth.check_compute_signing(CONF)
+    if not signed:
+        LOG.warning('%s', message)
     if not compute_service.check_proxy_before_fork(CONF.host):
         LOG.error('Cannot start: no proxy answered ping on topic %(topic)s '
                   '(exchange %(exchange)s) within %(timeout)s seconds: check '

@@ -2,7 +2,9 @@
 
 Before forking its workers it checks its database and its message broker
 (``nova_proxy.proxy.preflight``) and exits with status 1 and one error line
-saying what to do when it cannot serve.
+saying what to do when it cannot serve. It logs one warning line when
+its configuration serves unsigned calls or cannot check signed ones
+(``nova_proxy.common.auth.check_signing``).
 """
 
 import sys
@@ -10,6 +12,7 @@ import sys
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from oslo_log import log as logging
 
+from nova_proxy.common import auth
 from nova_proxy.common import metrics
 from nova_proxy.common import rpc
 from nova_proxy.common import service
@@ -25,6 +28,9 @@ CONF = conf.CONF
 def main(argv=None):
     rpc.set_executor_threads_default(rpc.PROXY_EXECUTOR_THREADS)
     service.prepare_service(sys.argv if argv is None else argv)
+    signed, message = auth.check_signing(CONF)
+    if not signed:
+        LOG.warning('%s', message)
     timeout = CONF.proxy.start_check_timeout
     problem = preflight.check_database(timeout)
     # Nothing of the database may cross the fork.

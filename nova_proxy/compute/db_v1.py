@@ -25,7 +25,9 @@ What a call does:
 
 * it sends the lowest RPC version that has the method (the per-method
   version of ``ProxyAPI``), capped by ``[upgrade_levels] compute_proxy``;
-* it waits ``[proxy_client] rpc_timeout`` seconds for an answer;
+* it ends within ``[proxy_client] rpc_timeout`` seconds, publishing
+  included: while the broker cannot be reached it tries to publish again
+  until then (``nova_proxy.common.rpc.call_within``);
 * after a ``MessagingTimeout`` it retries (``[proxy_client] retries``)
   only the calls that are safe to repeat: reads, ``ping``, and writes that
   give the same result when applied twice (and ``service_heartbeat``,

@@ -87,12 +87,15 @@ compute_opts = [
                      'separated list), when set, replaces this option. '
                      'Empty in production.'),
     cfg.BoolOpt('require_signed_context',
-                default=False,
+                default=True,
                 help='Refuse calls on ``<topic>.<host>`` that a proxy did '
                      'not sign with this host\'s key (NotAuthenticated). '
-                     'When False, unsigned calls are served; signed calls '
-                     'are always checked. Related options: [proxy_client] '
-                     'key_file.'),
+                     'Needs [proxy_client] key_file. When False, unsigned '
+                     'calls are served: any process that can publish on '
+                     'the broker may, for example, terminate this host\'s '
+                     'instances; signed calls are always checked. The '
+                     'service warns at start when it is False. Related '
+                     'options: [proxy_client] key_file.'),
 ]
 
 

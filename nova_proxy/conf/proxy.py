@@ -84,13 +84,18 @@ proxy_opts = [
                     'nothing is signed. Related options: '
                     'require_signed_context.'),
     cfg.BoolOpt('require_signed_context',
-                default=False,
+                default=True,
                 help='Refuse calls without a signature (NotAuthenticated). '
-                     'When False, unsigned calls are served with the '
-                     'compute_host they assert, as before keys existed; '
-                     'signed calls are always checked. Turn on once every '
-                     'compute node signs. Related options: host_keys_dir, '
-                     '[compute] require_signed_context.'),
+                     'Needs host_keys_dir with a key for each compute '
+                     'host, and each compute host signing ([proxy_client] '
+                     'key_file). When False, unsigned calls are served '
+                     'with the compute_host they assert: any process that '
+                     'can publish on the broker acts as any compute host, '
+                     'and a plain oslo.messaging client works; signed '
+                     'calls are always checked. The upgrade check and the '
+                     'daemon\'s start-up warn when it is False. Related '
+                     'options: host_keys_dir, [compute] '
+                     'require_signed_context.'),
     cfg.IntOpt('signature_max_age',
                default=300, min=1,
                help='Seconds a signed call stays valid, either side of the '
@@ -99,10 +104,13 @@ proxy_opts = [
                     'services.'),
     cfg.IntOpt('nonce_cache_size',
                default=100000, min=100,
-               help='Nonces of signed calls each process remembers to '
-                    'refuse replays within signature_max_age. Should '
-                    'exceed the calls one process serves in that window; '
-                    'when full, the oldest are forgotten first.'),
+               help='Nonces of signed calls a compute service remembers '
+                    '(in <state_path>/signed-call-nonces, across restarts) '
+                    'to refuse replays within signature_max_age. Should '
+                    'exceed the calls it serves in that window; when '
+                    'full, the oldest are forgotten first. The proxies '
+                    'do not use it: they share one record of nonces in '
+                    'the database (table signed_call_nonces).'),
     cfg.IntOpt('max_request_bytes',
                default=1048576, min=4096,
                help='Largest message body, in bytes, an RPC server of this '

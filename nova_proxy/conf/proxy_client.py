@@ -9,8 +9,11 @@ client_group = cfg.OptGroup(
 client_opts = [
     cfg.IntOpt('rpc_timeout',
                default=60, min=1,
-               help='Seconds a compute node waits for a proxy to answer a '
-                    'database call before it raises MessagingTimeout.'),
+               help='Seconds a database call of a compute node may take, '
+                    'publishing it included (while the broker cannot be '
+                    'reached, it tries again every 0.5 s), before it '
+                    'raises MessagingTimeout. A call that is safe to '
+                    'repeat then starts again, up to ``retries`` times.'),
     cfg.IntOpt('retries',
                default=3, min=0,
                help='How many more times a call that is safe to repeat '

@@ -282,8 +282,7 @@ class ProxyAPI:
                                       version=RPC_API_VERSION)
             self._client = rpc.get_client(
                 target, version_cap=rpc.version_cap('compute_proxy', major=1),
-                timeout=self._timeout or CONF.proxy_client.rpc_timeout,
-                signer=self._signer)
+                timeout=self._call_timeout(), signer=self._signer)
         return self._client
 
     def _call(self, context, method, retry_safe=None, **kwargs):
@@ -291,7 +290,11 @@ class ProxyAPI:
         if retry_safe is None:
             retry_safe = idempotent
         cctxt = self.client.prepare(version=version)
-        return rpc.call_retrying(cctxt, context, method, retry_safe, kwargs)
+        return rpc.call_retrying(cctxt, context, method, retry_safe, kwargs,
+                                 timeout=self._call_timeout())
+
+    def _call_timeout(self):
+        return self._timeout or CONF.proxy_client.rpc_timeout
 
     def can_send_version(self, version):
         """Whether ``[upgrade_levels] compute_proxy`` lets this client
@@ -312,7 +315,7 @@ class ProxyAPI:
             return self._call(context, 'ping', arg=arg)
         cctxt = self.client.prepare(version=METHODS['ping'][0],
                                     timeout=timeout)
-        return cctxt.call(context, 'ping', arg=arg)
+        return rpc.call_within(cctxt, context, 'ping', timeout, arg=arg)
 
     # -- instances --
 

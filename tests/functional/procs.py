@@ -91,8 +91,13 @@ class Cluster:
                 'debug': 'false',
             },
             'database': {'connection': self.db_url},
-            'proxy': {'heartbeat_interval': '1', 'liveness_deadline': '5'},
-            'compute': {'report_interval': '1'},
+            # Signed calls are required by default; tests that are not
+            # about signing call without keys (extra= turns it back on,
+            # or None leaves the default).
+            'proxy': {'heartbeat_interval': '1', 'liveness_deadline': '5',
+                      'require_signed_context': 'false'},
+            'compute': {'report_interval': '1',
+                        'require_signed_context': 'false'},
             'oslo_messaging_rabbit': {'heartbeat_timeout_threshold': '0'},
         }
         for group, topic in self.topics.items():

@@ -159,6 +159,9 @@ def test_the_installed_scripts_sync_serve_and_resize(installed, tmp_path):
                          'report_interval': '1',
                          'fake_copy_seconds': '0.5'}}
 
+    # The examples sign every call: keys where this test keeps them.
+    keys = tmp_path / 'keys'
+
     def config(kind, host, extra):
         sections = {group: dict(values) for group, values in names.items()}
         sections['DEFAULT'].update(host=host, state_path=str(
@@ -173,7 +176,7 @@ def test_the_installed_scripts_sync_serve_and_resize(installed, tmp_path):
     proxy_args = config('nova-compute-proxy', 'proxy-1', {
         'DEFAULT': {'rpc_response_timeout': '30'},
         'database': {'connection': db_url},
-        'proxy': {'workers': '1'},
+        'proxy': {'workers': '1', 'host_keys_dir': str(keys)},
         'orchestration': {'poll_interval': '0.5'}})
     manage = [os.path.join(installed.bin, 'nova-compute-proxy-manage')
               ] + proxy_args
@@ -184,6 +187,9 @@ def test_the_installed_scripts_sync_serve_and_resize(installed, tmp_path):
         assert installed.run(manage + ['db', 'version']).returncode == 1
         _check(installed.run(manage + ['db', 'sync']))
         _check(installed.run(manage + ['db', 'version']))
+        _check(installed.run(manage + ['key', 'create', '--proxy']))
+        for host in COMPUTES:
+            _check(installed.run(manage + ['key', 'create', '--host', host]))
 
         def start(script, host, args):
             log = open(str(tmp_path / (host + '.log')), 'w')
@@ -195,7 +201,8 @@ def test_the_installed_scripts_sync_serve_and_resize(installed, tmp_path):
         start('nova-compute-proxy', 'proxy-1', proxy_args)
         for host in COMPUTES:
             start('nova-compute-proxy-compute', host,
-                  config('compute', host, {}))
+                  config('compute', host, {'proxy_client': {
+                      'key_file': str(keys / (host + '.key'))}}))
         engine = sa.create_engine(db_url)
         try:
             procs.wait_for(lambda: _computes_up(engine), timeout=90,

@@ -16,8 +16,8 @@ id once deleted, so unique constraints can include it.
 - ``pci``: PciDevice.
 - ``others``: TaskLog, ConsoleAuthToken, VolumeUsage, ShareMapping,
   SecurityGroup and its association with instances.
-- ``proxy``: the proxy's own tables: Operation, Proxy, PeriodicClaim and
-  PeriodicRun.
+- ``proxy``: the proxy's own tables: Operation, Proxy, PeriodicClaim,
+  PeriodicRun and SignedCallNonce.
 
 Where ours differ from nova's (each on purpose):
 

@@ -1,7 +1,8 @@
 """The proxy's own tables: ``operations`` (the orchestration journal),
 ``proxies`` (the liveness rows of the proxies, shared by orchestration
-takeover and periodic task membership), ``periodic_claims`` and
-``periodic_runs``."""
+takeover and periodic task membership), ``periodic_claims``,
+``periodic_runs`` and ``signed_call_nonces`` (the signed calls already
+served)."""
 
 from sqlalchemy import BigInteger
 from sqlalchemy import Boolean
@@ -16,7 +17,8 @@ from nova_proxy.db.models.base import Base
 from nova_proxy.db.models.base import LongText
 from nova_proxy.db.models.base import Timestamp
 
-__all__ = ['Operation', 'PeriodicClaim', 'PeriodicRun', 'Proxy']
+__all__ = ['Operation', 'PeriodicClaim', 'PeriodicRun', 'Proxy',
+           'SignedCallNonce']
 
 
 class Operation(Base):
@@ -115,3 +117,23 @@ class PeriodicRun(Base):
     result = mapped_column(String(32))
     details = mapped_column(LongText)
     duration = mapped_column(Float)
+
+
+class SignedCallNonce(Base):
+    """A signed call already served (``nova_proxy.common.auth``): every
+    proxy inserts here before serving one, so a replay is refused by all
+    of them, restarts included.
+
+    ``digest`` is the SHA-256 (hex) of the signing key's id and the call's
+    nonce: one fixed-width key whatever the host name's length.
+    ``expires_at`` (seconds since the epoch) is when the signature leaves
+    its window; rows are purged some time after (``nova_proxy.db.nonces``).
+    """
+
+    __tablename__ = 'signed_call_nonces'
+    __table_args__ = (
+        Index('signed_call_nonces_expires_at_idx', 'expires_at'),
+    )
+
+    digest = mapped_column(String(64), primary_key=True)
+    expires_at = mapped_column(BigInteger, nullable=False)

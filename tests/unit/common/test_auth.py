@@ -22,7 +22,7 @@ from tests.unit import servers
 
 
 @pytest.fixture
-def keys(config, tmp_path):
+def keys(config, db, tmp_path):
     """A proxies' keys dir with compute-1, compute-2 and the proxy key;
     ``[proxy] host_keys_dir`` points at it."""
     directory = tmp_path / 'keys'
@@ -138,6 +138,55 @@ def test_replayed_nonce_is_refused(keys):
     verify(verifier, signed_by_host(keys, 'compute-1'))
 
 
+def test_replay_to_another_proxy_is_refused(keys):
+    # Two proxies, two verifiers: one record of nonces, the database's.
+    raw = signed_by_host(keys, 'compute-1')
+    verify(auth.ProxyVerifier(), dict(raw))
+    with pytest.raises(exception.NotAuthenticated, match='replayed'):
+        verify(auth.ProxyVerifier(), dict(raw))
+
+
+def test_nonces_of_different_keys_do_not_collide(keys):
+    nonce = 'ab' * 16
+    verify(auth.ProxyVerifier(), signed_by_host(keys, 'compute-1',
+                                                nonce=nonce))
+    verify(auth.ProxyVerifier(), signed_by_host(keys, 'compute-2',
+                                                nonce=nonce))
+
+
+def _received(raw, msg_id, reply_q):
+    """``raw`` as a server gets it from the rabbit driver: with the
+    call's reply address added to the context."""
+    return dict(raw, msg_id=msg_id, reply_q=reply_q, client_timeout=10)
+
+
+def test_reply_address_is_signed(keys):
+    raw = signed_by_host(keys, 'compute-1')
+    raw.bind_reply('m1', 'reply_a')
+    assert verify(auth.ProxyVerifier(),
+                  _received(raw, 'm1', 'reply_a')).compute_host == \
+        'compute-1'
+
+
+@pytest.mark.parametrize('msg_id, reply_q', [
+    ('m1', 'reply_attacker'), ('m2', 'reply_a'), ('m1', None),
+    (None, 'reply_a'), (None, None)])
+def test_changed_reply_address_is_refused(keys, msg_id, reply_q):
+    raw = signed_by_host(keys, 'compute-1')
+    raw.bind_reply('m1', 'reply_a')
+    with pytest.raises(exception.NotAuthenticated, match='bad signature'):
+        verify(auth.ProxyVerifier(), _received(raw, msg_id, reply_q))
+
+
+def test_reply_address_added_to_a_signed_cast_is_refused(keys):
+    # Signed without a reply address (a cast, or the fake driver's call):
+    # adding one to make a server answer somewhere fails.
+    raw = signed_by_host(keys, 'compute-1')
+    raw.bind_reply(None, None)
+    with pytest.raises(exception.NotAuthenticated, match='bad signature'):
+        verify(auth.ProxyVerifier(), _received(raw, 'm1', 'reply_x'))
+
+
 def test_host_key_claiming_another_host_is_refused(keys):
     raw = signed_by_host(keys, 'compute-1', {'compute_host': 'compute-2'})
     with pytest.raises(exception.NotAuthenticated,
@@ -188,28 +237,36 @@ def test_signed_call_without_keys_dir_is_refused(keys, config):
 
 
 @pytest.mark.parametrize('signature', [
-    'not a dict', {'v': 2}, {'v': 1},
-    {'v': 1, 'by': 'compute', 'key': 'host:../../etc/passwd', 'ts': 1.0,
+    'not a dict', {'v': 3}, {'v': 2},
+    {'v': 2, 'by': 'compute', 'key': 'host:../../etc/passwd', 'ts': 1.0,
      'nonce': 'a' * 32, 'mac': '0' * 64},
-    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': 'now',
+    {'v': 2, 'by': 'compute', 'key': 'host:compute-1', 'ts': 'now',
      'nonce': 'a' * 32, 'mac': '0' * 64},
-    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': 1.0,
+    {'v': 2, 'by': 'compute', 'key': 'host:compute-1', 'ts': 1.0,
      'nonce': 'short', 'mac': '0' * 64},
-    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': True,
+    {'v': 2, 'by': 'compute', 'key': 'host:compute-1', 'ts': True,
      'nonce': 'a' * 32, 'mac': '0' * 64},
-    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': float('nan'),
+    {'v': 2, 'by': 'compute', 'key': 'host:compute-1', 'ts': float('nan'),
      'nonce': 'a' * 32, 'mac': '0' * 64},
-    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': float('inf'),
+    {'v': 2, 'by': 'compute', 'key': 'host:compute-1', 'ts': float('inf'),
      'nonce': 'a' * 32, 'mac': '0' * 64},
-    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': 1.0,
+    {'v': 2, 'by': 'compute', 'key': 'host:compute-1', 'ts': 1.0,
      'nonce': 'a' * 32, 'mac': '\u00e9' * 64},
-    {'v': 1, 'by': 'compute', 'key': 'host:compute-1', 'ts': 1.0,
+    {'v': 2, 'by': 'compute', 'key': 'host:compute-1', 'ts': 1.0,
      'nonce': 'a' * 32, 'mac': 'x'},
 ])
 def test_malformed_signature_is_a_named_error(keys, signature):
     with pytest.raises(exception.NotAuthenticated,
                        match='malformed signature'):
         verify(auth.ProxyVerifier(), {'signature': signature})
+
+
+def test_version_1_signature_is_refused_by_name(keys):
+    raw = signed_by_host(keys, 'compute-1')
+    raw['signature']['v'] = 1
+    with pytest.raises(exception.NotAuthenticated,
+                       match='version 1 does not cover the reply address'):
+        verify(auth.ProxyVerifier(), raw)
 
 
 def test_validly_signed_nan_timestamp_never_passes(keys):
@@ -314,6 +371,60 @@ def test_nonce_cache_forgets_expired_then_oldest():
     for nonce in 'def':
         assert cache.check_and_add(nonce, expires=40, now=12)
     assert len(cache) == 3
+
+
+def test_shared_nonces_purge_a_window_after_expiry(db):
+    from nova_proxy.db import nonces
+    record = nonces.SharedNonces(window=300, purge_every=0)
+    assert record.check_and_add('a' * 64, expires=1000, now=700)
+    assert not record.check_and_add('a' * 64, expires=1000, now=701)
+    # Expired at 1000, kept one more window for the proxies' clock skew.
+    assert record.check_and_add('b' * 64, expires=1400, now=1299)
+    assert not record.check_and_add('a' * 64, expires=1000, now=1299)
+    assert record.check_and_add('c' * 64, expires=1700, now=1402)
+    assert record.check_and_add('a' * 64, expires=1000, now=1402)
+
+
+def test_nonce_file_survives_a_restart_and_forgets_the_expired(tmp_path):
+    path = str(tmp_path / 'state' / 'nonces')
+    record = auth.NonceFile(size=100, path=path, now=0)
+    assert record.check_and_add('a', expires=10, now=0)
+    assert record.check_and_add('b', expires=30, now=1)
+    # A restart at 5 remembers both; one at 20 only the live one.
+    again = auth.NonceFile(size=100, path=path, now=5)
+    assert not again.check_and_add('a', expires=10, now=5)
+    assert not again.check_and_add('b', expires=30, now=5)
+    later = auth.NonceFile(size=100, path=path, now=20)
+    assert len(later) == 1
+    assert not later.check_and_add('b', expires=30, now=20)
+    with open(path) as f:
+        assert [line.split()[1] for line in f] == ['b']
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_nonce_file_skips_a_line_cut_short(tmp_path):
+    path = tmp_path / 'nonces'
+    path.write_text('40.0 a\n40.0 b\n4')
+    record = auth.NonceFile(size=100, path=str(path), now=0)
+    assert len(record) == 2
+    assert not record.check_and_add('b', expires=40, now=1)
+
+
+def test_nonce_file_stays_about_one_window_long(tmp_path, monkeypatch):
+    monkeypatch.setattr(auth.NonceFile, 'COMPACT_LINES', 10)
+    path = tmp_path / 'nonces'
+    record = auth.NonceFile(size=100, path=str(path), now=0)
+    for i in range(100):
+        # Each nonce lives 5 s; one a second.
+        assert record.check_and_add('n%d' % i, expires=i + 5, now=i)
+    assert len(path.read_text().splitlines()) <= 12
+
+
+def test_compute_verifier_keeps_its_nonces_in_its_state_path(config):
+    verifier = auth.ComputeVerifier('compute-1')
+    assert isinstance(verifier.nonces, auth.NonceFile)
+    assert verifier.nonces.path == os.path.join(config.state_path,
+                                                'signed-call-nonces')
 
 
 # -- key files and the key commands ---------------------------------------

@@ -78,6 +78,10 @@ def client():
     shim.reset()
     api = shim.get_api()
     fake_client = mock.Mock()
+    # rpc.call_within prepares each attempt's deadline on the versioned
+    # call context.
+    cctxt = fake_client.prepare.return_value
+    cctxt.prepare.return_value = cctxt
     api._client = fake_client
     yield fake_client
     shim.reset()

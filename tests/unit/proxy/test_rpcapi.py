@@ -3,12 +3,14 @@ prepares and the exact argument names it sends (these names are the wire
 contract of issue 2); the version cap; which calls are retried."""
 
 import inspect
+import time
 from unittest import mock
 
 import oslo_messaging as messaging
 import pytest
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import rpc
 from nova_proxy import exception
 from nova_proxy.proxy import manager
 from nova_proxy.proxy import rpcapi
@@ -68,6 +70,9 @@ def api(config):
     proxy._client = mock.Mock(name='client')
     proxy._client.can_send_version.return_value = True
     cctxt = proxy._client.prepare.return_value
+    # rpc.call_within prepares each attempt's deadline on the versioned
+    # call context.
+    cctxt.prepare.return_value = cctxt
     cctxt.call.return_value = 'result'
     return proxy
 
@@ -93,6 +98,17 @@ def test_method_contract(api, ctx, method):
         version=rpcapi.METHODS[method][0])
     api._client.prepare.return_value.call.assert_called_once_with(
         ctx, method, **wire)
+
+
+def test_each_call_publishes_once_per_attempt_within_its_timeout(config,
+                                                                 ctx):
+    api = rpcapi.ProxyAPI(timeout=7)
+    api._client = mock.Mock(name='client')
+    cctxt = api._client.prepare.return_value
+    cctxt.prepare.return_value.call.return_value = 'result'
+    assert api.instance_get_by_uuid(ctx, UUID) == 'result'
+    (kwargs,) = [c.kwargs for c in cctxt.prepare.call_args_list]
+    assert kwargs['retry'] == 0 and 6.5 < kwargs['timeout'] <= 7
 
 
 @pytest.mark.parametrize('method', sorted(CONTRACT))
@@ -205,10 +221,28 @@ def test_instance_update_retried_only_without_expectations(
 def test_other_errors_are_not_retried(api, ctx, config):
     config.set_override('retries', 3, group='proxy_client')
     cctxt = api._client.prepare.return_value
-    cctxt.call.side_effect = messaging.MessageDeliveryFailure('down')
-    with pytest.raises(messaging.MessageDeliveryFailure):
+    cctxt.call.side_effect = exception.InstanceNotFound(instance_id=UUID)
+    with pytest.raises(exception.InstanceNotFound):
         api.instance_get_by_uuid(ctx, UUID)
     assert cctxt.call.call_count == 1
+
+
+def test_an_unreachable_broker_is_a_timeout_at_the_deadline(api, ctx,
+                                                            config,
+                                                            monkeypatch):
+    # Publishing is tried again until the call's deadline (rpc.call_within),
+    # then it is a timeout like any other: retried when safe to repeat.
+    monkeypatch.setattr(rpc, 'PUBLISH_RETRY_INTERVAL', 0.05)
+    config.set_override('retries', 1, group='proxy_client')
+    api._timeout = 0.3
+    cctxt = api._client.prepare.return_value
+    cctxt.call.side_effect = messaging.MessageDeliveryFailure('down')
+    start = time.monotonic()
+    with pytest.raises(messaging.MessagingTimeout,
+                       match='broker could not be reached'):
+        api.instance_get_by_uuid(ctx, UUID)
+    assert 0.6 <= time.monotonic() - start < 1
+    assert cctxt.call.call_count > 4
 
 
 # -- instance_update_and_record under a 1.0 cap ---------------------------
@@ -232,6 +266,7 @@ def _one_call_per_prepare(api):
 
     def prepare(version):
         cctxt = mock.Mock()
+        cctxt.prepare.return_value = cctxt
         cctxt.call.side_effect = lambda c, method, **kw: (
             calls.append((version, method, kw)) or {'from': method})
         return cctxt
@@ -271,6 +306,7 @@ def test_update_and_record_fallback_stops_at_the_failing_call(api, ctx):
 
     def prepare(version):
         cctxt = mock.Mock()
+        cctxt.prepare.return_value = cctxt
 
         def call(c, method, **kw):
             calls.append((version, method, kw))

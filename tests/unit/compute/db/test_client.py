@@ -261,7 +261,7 @@ class NovaContext:
                 'service_catalog': [], 'timestamp': '2026-01-02T03:04:05Z'}
 
 
-def test_novas_context_goes_with_this_host_and_is_signed(proxy, tmp_path):
+def test_novas_context_goes_with_this_host_and_is_signed(proxy, db, tmp_path):
     keys = tmp_path / 'keys'
     key_cli.create(host='test-host', directory=str(keys))
     CONF.set_override('host_keys_dir', str(keys), group='proxy')

@@ -26,8 +26,10 @@ ANSWERS = {}
 
 
 class FakeClient:
-    def prepare(self, version):
-        self.version = version
+    def prepare(self, version=None, **deadline):
+        # rpc.call_within prepares each attempt's timeout and retry=0.
+        if version is not None:
+            self.version = version
         return self
 
     def call(self, context, method, **kwargs):

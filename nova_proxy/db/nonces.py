@@ -1,0 +1,101 @@
+"""The nonces of signed calls already served, shared by every proxy.
+
+``nova_proxy.common.auth`` refuses a signed call whose nonce was seen
+before. Kept in each process's memory, that record forgot a call when the
+process restarted and never knew the calls another proxy had served, so a
+captured call could be played again there. Here it is one table
+(``signed_call_nonces``) in the database every proxy already uses: a call
+is served only by the proxy whose INSERT of its nonce went in first.
+
+Why the database and not a cache such as Redis: every proxy already needs
+it (a call it cannot write a nonce for is a call it could not have served
+anyway), so it adds no process to run, secure or monitor, and no second
+thing to lose; it costs one small autocommitted INSERT per signed call
+(see docs/security.rst).
+
+Rows are purged, by whichever proxy gets there first, once they are past
+their signature's window by one more window: the proxies' clocks may
+disagree by up to that much (``[proxy] signature_max_age`` requires that
+they agree within it), and a proxy with a fast clock must not forget a
+nonce that a slow one would still accept. The table thus holds the signed
+calls of about two windows.
+"""
+
+import time
+
+from oslo_log import log as logging
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from nova_proxy.db import models
+from nova_proxy.db import session as db_session
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ['add', 'purge', 'SharedNonces']
+
+_TABLE = models.SignedCallNonce.__table__
+
+
+def _insert_unless_present(dialect, digest, expires_at):
+    """One INSERT that does nothing when the digest is there: no error,
+    so a replay leaves no unique-violation line in the database's log."""
+    values = {'digest': digest, 'expires_at': expires_at}
+    if dialect == 'postgresql':
+        return postgresql.insert(_TABLE).values(
+            values).on_conflict_do_nothing(index_elements=['digest'])
+    if dialect in ('mysql', 'mariadb'):
+        return sa.insert(_TABLE).values(values).prefix_with('IGNORE')
+    return sa.insert(_TABLE).values(values).prefix_with('OR IGNORE')
+
+
+@db_session.core_writer
+def add(context, digest, expires_at):
+    """Record ``digest`` until ``expires_at`` (seconds since the epoch).
+
+    :returns: False when it was already recorded (a replay).
+    """
+    connection = context.connection
+    dialect = connection.dialect.name
+    if dialect == 'postgresql':
+        # Return before the commit's WAL flush: a crash of the database
+        # may forget the nonces of the last moment (about 3x
+        # wal_writer_delay); the call's own transaction is flushed as usual.
+        connection.exec_driver_sql('SET LOCAL synchronous_commit TO OFF')
+    result = connection.execute(_insert_unless_present(
+        dialect, digest, int(expires_at) + 1))
+    return result.rowcount == 1
+
+
+@db_session.core_writer
+def purge(context, before):
+    """Delete the rows that expired before ``before``. :returns: how many."""
+    return context.connection.execute(
+        sa.delete(_TABLE).where(_TABLE.c.expires_at < int(before))).rowcount
+
+
+class SharedNonces:
+    """The nonce record ``auth.Verifier`` uses on the proxies.
+
+    :param window: the signature window in seconds (rows are kept for
+        twice as long).
+    :param purge_every: seconds between two purges by this process.
+    """
+
+    def __init__(self, window, purge_every=60):
+        self.window = window
+        self.purge_every = purge_every
+        self._next_purge = 0
+
+    def check_and_add(self, nonce, expires, now):
+        """:param nonce: a digest (text) unique to one signed call.
+        :returns: False if ``nonce`` was already seen (a replay).
+        :raises: the database's errors (the caller gets
+            DatabaseUnavailable when it is down)."""
+        if time.monotonic() >= self._next_purge:
+            # Not locked: two threads purging at once do no harm.
+            self._next_purge = time.monotonic() + self.purge_every
+            gone = purge(None, now - self.window)
+            if gone:
+                LOG.debug('Purged %d expired nonces', gone)
+        return add(None, nonce, expires)

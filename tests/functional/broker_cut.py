@@ -1,0 +1,105 @@
+"""A TCP relay on loopback between our processes and the broker, that a
+test cuts and restores: a broker outage for the processes behind it only.
+
+The machine's RabbitMQ is shared by everyone's tests and is never stopped;
+cutting the relay is what a stopped broker looks like from the client:
+open connections are closed, new ones are refused, until ``restore()``.
+"""
+
+import socket
+import threading
+import urllib.parse
+
+__all__ = ['BrokerCut']
+
+
+class BrokerCut:
+
+    def __init__(self, url):
+        """:param url: the broker's ``rabbit://`` transport URL."""
+        self.upstream_url = url
+        parts = urllib.parse.urlsplit(url)
+        self._upstream = (parts.hostname, parts.port or 5672)
+        self._lock = threading.Lock()
+        self._sockets = set()
+        self._listener = None
+        self.port = None
+
+    @property
+    def url(self):
+        """The transport URL through the relay."""
+        parts = urllib.parse.urlsplit(self.upstream_url)
+        netloc = '%s@127.0.0.1:%d' % (parts.netloc.rsplit('@', 1)[0],
+                                      self.port)
+        return parts._replace(netloc=netloc).geturl()
+
+    def start(self):
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(('127.0.0.1', self.port or 0))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,),
+                         name='broker-cut-accept', daemon=True).start()
+        return self
+
+    restore = start
+
+    def cut(self):
+        """Close every connection and refuse new ones."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            sockets, self._sockets = self._sockets, set()
+        if listener is not None:
+            listener.close()
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    stop = cut
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self._upstream,
+                                                    timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets.update((client, upstream))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst),
+                                 name='broker-cut-pipe', daemon=True).start()
+
+    def _pipe(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        # The other direction's thread then ends too, and closes dst.
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        with self._lock:
+            self._sockets.discard(src)
+        src.close()
