@@ -123,8 +123,13 @@ def migration_get_unconfirmed_by_dest_compute(context, confirm_window,
                                               dest_compute):
     """The ``finished`` migrations to ``dest_compute`` last updated
     ``confirm_window`` seconds ago or earlier, deleted or not (as nova)."""
-    cutoff = db_session.utcnow() - datetime.timedelta(
-        seconds=confirm_window)
+    try:
+        cutoff = db_session.utcnow() - datetime.timedelta(
+            seconds=confirm_window)
+    except OverflowError:
+        raise exception.InvalidInput(
+            reason='confirm_window %s is out of range' % confirm_window
+        ) from None
     return _migrations(context, _M.updated_at <= cutoff,
                        _M.status == states.MIGRATION_FINISHED,
                        _M.dest_compute == dest_compute, read_deleted='yes')
@@ -178,11 +183,35 @@ def _one_or_list(value):
     return [value] if isinstance(value, str) else list(value)
 
 
+_FILTER_KEYS = frozenset([
+    'uuid', 'status', 'host', 'source_compute', 'node', 'migration_type',
+    'hidden', 'instance_uuid', 'user_id', 'project_id'])
+
+
+def _check_filter_value(key, value):
+    """A filter's value is what its column can be compared with: text
+    (``hidden`` a boolean), or a list of text for the list filters;
+    anything else is the caller's InvalidInput, not a database error."""
+    if key == 'hidden':
+        ok = isinstance(value, bool)
+    elif key in ('uuid', 'status') and isinstance(value, list):
+        ok = all(isinstance(item, str) for item in value)
+    else:
+        ok = value is None or isinstance(value, str)
+    if not ok:
+        raise exception.InvalidInput(
+            reason='filter %s: %r is not a value its column takes'
+                   % (key, value))
+
+
 def _filter_conditions(filters):
     """The conditions of nova's ``migration_get_all_by_filters`` filters
     (others are ignored, as nova does)."""
     if not isinstance(filters, dict):
         raise exception.InvalidInput(reason='filters must be a dict')
+    for key, value in filters.items():
+        if key in _FILTER_KEYS:
+            _check_filter_value(key, value)
     conditions = []
     if 'uuid' in filters:
         conditions.append(_M.uuid.in_(_one_or_list(filters['uuid'])))

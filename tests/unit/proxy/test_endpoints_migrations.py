@@ -147,3 +147,21 @@ def test_a_compute_host_may_not_retarget_or_reopen(nova):
     with pytest.raises(exception.Forbidden):
         nova.call(compute('h2'), 'migration_update', migration_id=own['id'],
                   values={'status': 'running'})
+
+
+@pytest.mark.parametrize('kwargs', [
+    {'filters': {'host': 'h1', 'status': 5}},
+    {'filters': {'host': 'h1', 'node': {'a': 1}}},
+    {'filters': {'host': 'h1', 'hidden': 'yes'}},
+    {'filters': {'host': 'h1', 'uuid': [1, 2]}},
+])
+def test_filters_of_the_wrong_type_are_named(nova, kwargs):
+    # Not a database error (ProxyInternalError): the caller's InvalidInput.
+    with pytest.raises(exception.InvalidInput):
+        nova.call(ADMIN, 'migration_get_all_by_filters', **kwargs)
+
+
+def test_a_confirm_window_out_of_range_is_named(nova):
+    with pytest.raises(exception.InvalidInput):
+        nova.call(ADMIN, 'migration_get_unconfirmed_by_dest_compute',
+                  confirm_window=2 ** 62, dest_compute='h1')
