@@ -156,3 +156,19 @@ def test_refused_for_another_host(nova, world, method, kwargs):
     assert nova.call(ADMIN, 'share_mapping_get_by_instance_uuid_and_share_id',
                      instance_uuid=world['h2'],
                      share_id='s-h2')['status'] == 'active'
+
+
+@pytest.mark.parametrize('method,kwargs', [
+    ('console_auth_token_destroy_all_by_instance', {}),
+    ('console_auth_token_get_valid', {'token_hash': 'h'}),
+    ('security_group_get_by_instance', {}),
+    ('share_mapping_get_by_instance_uuid', {}),
+    ('share_mapping_get_by_instance_uuid_and_share_id', {'share_id': 's'}),
+])
+def test_an_instance_uuid_that_is_no_string_is_refused_by_name(
+        nova, method, kwargs):
+    # The fuzzer sent a dict and a list: they reached the SQL and came
+    # back as ProxyInternalError.
+    for bad in ({'k0': 1}, [1]):
+        with pytest.raises(exception.InvalidRequest):
+            nova.call(ADMIN, method, instance_uuid=bad, **kwargs)
