@@ -430,7 +430,8 @@ class Fuzzer:
         if stored != result:
             raise Violation('%s returned %r, read back %r' % (
                 method, result, stored))
-        for key, given in req['args']['values'].items():
+        values = req['args'].get('values')
+        for key, given in (values if isinstance(values, dict) else {}).items():
             if (key in stored and isinstance(given, (str, int))
                     and not key.endswith('_at') and given != stored[key]
                     and not _same_number(given, stored[key])):
