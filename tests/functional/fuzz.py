@@ -490,6 +490,11 @@ class Fuzzer:
             raise Violation('raw %s: no answer in %ss: %r' % (
                 flaw, REPLY_TIMEOUT, message))
         failure = reply.get('failure')
+        if failure is None and flaw == 'version_garbage' and \
+                message['version'] in ('1.0', '1.1', '2.0'):
+            # The draw may be a version the proxies serve.
+            self._count('result')
+            return
         if failure is None:
             raise Violation('raw %s: a result %r' % (flaw, reply))
         failure = json.loads(failure)
