@@ -167,6 +167,10 @@ def migration_get_in_progress_by_instance(context, instance_uuid,
     conditions = [_M.instance_uuid == instance_uuid,
                   _M.status.in_(_INSTANCE_IN_PROGRESS)]
     if migration_type:
+        if migration_type not in models.MIGRATION_TYPES:
+            # No row has it; and PostgreSQL refuses to compare its enum
+            # with a value outside it (the fuzzer found that).
+            return []
         conditions.append(_M.migration_type == migration_type)
     return _migrations(context, *conditions)
 

@@ -139,6 +139,11 @@ def service_create(context, values):
     :raises: InvalidUpdate, ServiceBinaryExists, ServiceTopicExists
     """
     values = _values.check_nova_values(_SERVICES, values)
+    for field in ('host', 'binary'):
+        # Our schema keeps both NOT NULL (nova's does not): a named error,
+        # not the database's IntegrityError (the fuzzer found that).
+        if values.get(field) is None:
+            raise exception.InvalidUpdate(field=field, reason='required')
     if not CONF.proxy.enable_new_services and \
             values.get('binary') == 'nova-compute':
         values['disabled'] = True

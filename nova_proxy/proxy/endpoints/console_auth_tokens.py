@@ -18,14 +18,14 @@ class ConsoleAuthTokenEndpoint(base.Endpoint):
 
     @rpc.remotable
     def console_auth_token_get_valid(self, context, token_hash: str,
-                                     instance_uuid=None):
+                                     instance_uuid: str | None = None):
         return db.console_auth_token_get_valid(
             context, token_hash, instance_uuid=instance_uuid,
             scope_host=policy.scope_host(context))
 
     @rpc.remotable
     def console_auth_token_destroy_all_by_instance(self, context,
-                                                   instance_uuid):
+                                                   instance_uuid: str):
         return db.console_auth_token_destroy_all_by_instance(
             context, instance_uuid, scope_host=policy.scope_host(context))
 

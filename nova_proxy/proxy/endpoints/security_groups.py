@@ -17,7 +17,7 @@ def _control_plane(context):
 class SecurityGroupEndpoint(base.Endpoint):
 
     @rpc.remotable
-    def security_group_get_by_instance(self, context, instance_uuid):
+    def security_group_get_by_instance(self, context, instance_uuid: str):
         return db.security_group_get_by_instance(
             context, instance_uuid, scope_host=policy.scope_host(context))
 

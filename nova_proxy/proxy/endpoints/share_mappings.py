@@ -17,7 +17,7 @@ class ShareMappingEndpoint(base.Endpoint):
             context, share_id, scope_host=policy.scope_host(context))
 
     @rpc.remotable
-    def share_mapping_get_by_instance_uuid(self, context, instance_uuid):
+    def share_mapping_get_by_instance_uuid(self, context, instance_uuid: str):
         return db.share_mapping_get_by_instance_uuid(
             context, instance_uuid, scope_host=policy.scope_host(context))
 
@@ -29,20 +29,21 @@ class ShareMappingEndpoint(base.Endpoint):
 
     @rpc.remotable
     def share_mapping_get_by_instance_uuid_and_share_id(
-            self, context, instance_uuid, share_id: str):
+            self, context, instance_uuid: str, share_id: str):
         return db.share_mapping_get_by_instance_uuid_and_share_id(
             context, instance_uuid, share_id,
             scope_host=policy.scope_host(context))
 
     @rpc.remotable
     def share_mapping_delete_by_instance_uuid_and_share_id(
-            self, context, instance_uuid, share_id: str):
+            self, context, instance_uuid: str, share_id: str):
         return db.share_mapping_delete_by_instance_uuid_and_share_id(
             context, instance_uuid, share_id,
             scope_host=policy.scope_host(context))
 
     @rpc.remotable
-    def share_mapping_update(self, context, uuid, instance_uuid,
+    def share_mapping_update(self, context, uuid: str | None,
+                             instance_uuid: str,
                              share_id: str, status: str | None,
                              tag: str | None, export_location: str | None,
                              share_proto: str | None):

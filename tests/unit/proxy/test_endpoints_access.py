@@ -168,3 +168,34 @@ def test_list_arguments_are_checked_item_by_item(nova, world):
         assert 'instance_uuids' in str(raised.value)
     assert nova.call(ADMIN, 'share_mapping_get_by_instance_uuids',
                      instance_uuids=[world['h1']])[0]['share_id'] == 's-h1'
+
+
+@pytest.mark.parametrize('method,kwargs', [
+    ('console_auth_token_destroy_all_by_instance', {}),
+    ('console_auth_token_get_valid', {'token_hash': 'h'}),
+    ('security_group_get_by_instance', {}),
+    ('share_mapping_get_by_instance_uuid', {}),
+    ('share_mapping_get_by_instance_uuid_and_share_id', {'share_id': 's'}),
+])
+def test_an_instance_uuid_that_is_no_string_is_refused_by_name(
+        nova, method, kwargs):
+    # The fuzzer sent a dict and a list: they reached the SQL and came
+    # back as ProxyInternalError.
+    for bad in ({'k0': 1}, [1]):
+        with pytest.raises(exception.InvalidRequest):
+            nova.call(ADMIN, method, instance_uuid=bad, **kwargs)
+
+
+@pytest.mark.parametrize('method,kwargs', [
+    ('share_mapping_get_by_instance_uuids', {'instance_uuids': [0]}),
+    ('share_mapping_get_by_instance_uuids', {'instance_uuids': ['a\x00']}),
+    ('service_get_minimum_version', {'binaries': ['nova-compute', 7]}),
+    ('service_get_minimum_version', {'binaries': ['x' * 300 + '\x00']}),
+    ('compute_node_get_all_by_uuids', {'compute_uuids': [None]}),
+])
+def test_list_items_of_the_wrong_type_are_refused_by_name(
+        nova, method, kwargs):
+    # The fuzzer's ints and NULs inside lists reached the SQL and came
+    # back as ProxyInternalError.
+    with pytest.raises(exception.InvalidRequest):
+        nova.call(ADMIN, method, **kwargs)
