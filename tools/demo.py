@@ -34,6 +34,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 COMPUTES = ('compute-1', 'compute-2')
+# This run's suffix of its names on the broker.
+RUN = os.urandom(4).hex()
 
 
 def broker_answers(host='127.0.0.1', port=5672):
@@ -49,15 +51,16 @@ def write_conf(state, name, transport_url, extra='', proxy='', compute=''):
     path = os.path.join(state, name + '.conf')
     with open(path, 'w') as f:
         # Names of its own on the broker, so that the demo never serves or
-        # steals the calls of a real deployment on the same RabbitMQ.
+        # steals the calls of a real deployment on the same RabbitMQ, nor
+        # of another demo (or the leftovers of one that was killed).
         f.write('[DEFAULT]\nhost = %s\nstate_path = %s\n'
-                'transport_url = %s\ncontrol_exchange = nova_proxy_demo\n'
-                % (name, os.path.join(state, name), transport_url))
-        f.write('[proxy]\ntopic = compute_proxy_demo\n' + proxy)
+                'transport_url = %s\ncontrol_exchange = nova_proxy_demo_%s\n'
+                % (name, os.path.join(state, name), transport_url, RUN))
+        f.write('[proxy]\ntopic = compute_proxy_demo_%s\n' % RUN + proxy)
         f.write('[database]\nconnection = sqlite:///%s\n'
                 % os.path.join(state, 'nova_proxy.sqlite'))
-        f.write('[compute]\ntopic = compute_demo\nreport_interval = 2\n'
-                'fake_copy_seconds = 3\n' + compute)
+        f.write('[compute]\ntopic = compute_demo_%s\nreport_interval = 2\n'
+                'fake_copy_seconds = 3\n' % RUN + compute)
         f.write(extra)
     return path
 
