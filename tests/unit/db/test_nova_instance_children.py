@@ -226,6 +226,7 @@ def test_a_scoped_write_carries_the_scope_in_its_statement(db_all,
 
     with pytest.raises(exception.HostScopeViolation) as raised:
         delete_tags(admin_context)
-    assert raised.value.kwargs['owner'] == 'h2'
+    assert raised.value.kwargs['caller'] == 'h1'
+    assert 'owner' not in raised.value.kwargs
     assert [t['tag'] for t in api.instance_tag_get_by_instance_uuid(
         admin_context, theirs)] == ['keep']

@@ -181,7 +181,9 @@ def test_a_confined_read_is_scoped_in_its_statement(db_all, admin_context):
     with pytest.raises(exception.HostScopeViolation) as raised:
         api.instance_get_by_uuid(admin_context, theirs['uuid'],
                                  scope_host='h1')
-    assert raised.value.kwargs['owner'] == 'h2'
+    # Refused naming the instance, not its host (not the caller's to learn).
+    assert raised.value.kwargs == {
+        'caller': 'h1', 'resource': 'instance %s' % theirs['uuid']}
     with pytest.raises(exception.HostScopeViolation):
         api.instance_get(admin_context, theirs['id'], scope_host='h1')
     # Migrating to the caller opens it.
@@ -572,7 +574,8 @@ def test_destroy_with_nova_s_constraint_and_the_scope(db_all,
                                  constraint=bad)
     with pytest.raises(exception.HostScopeViolation) as raised:
         api.instance_destroy(admin_context, placed['uuid'], scope_host='h2')
-    assert raised.value.kwargs['owner'] == 'h1'
+    assert raised.value.kwargs['caller'] == 'h2'
+    assert 'owner' not in raised.value.kwargs
     assert api.instance_destroy(admin_context, placed['uuid'],
                                 constraint={'__constraint__': {
                                     'host': {'equal_any': ['h1']}}},
