@@ -155,6 +155,9 @@ def _bounded_metadata(max_items):
 
 metadata = _bounded_metadata(METADATA_MAX_ITEMS)
 system_metadata = _bounded_metadata(SYSTEM_METADATA_MAX_ITEMS)
+# The converter of each of an instance's metadata dicts, by its key.
+METADATA_CONVERTERS = {'metadata': metadata,
+                       'system_metadata': system_metadata}
 
 
 def canonical_uuid(value):

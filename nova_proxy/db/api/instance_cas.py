@@ -132,7 +132,8 @@ def _checked_values(values, nova):
         for key in ('metadata', 'system_metadata'):
             if key in values:
                 try:
-                    metadata[key] = _values.metadata_dict(values.pop(key))
+                    metadata[key] = _values.METADATA_CONVERTERS[key](
+                        values.pop(key))
                 except ValueError as e:
                     raise exception.InvalidUpdate(field=key, reason=str(e))
         values = _values.check_nova_values(models.Instance.__table__, values,

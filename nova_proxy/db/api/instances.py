@@ -190,7 +190,7 @@ def _create_values(values):
     metadata = {}
     for key in ('metadata', 'system_metadata'):
         try:
-            metadata[key] = _values.metadata_dict(parts[key])
+            metadata[key] = _values.METADATA_CONVERTERS[key](parts[key])
         except ValueError as e:
             raise exception.InvalidUpdate(field=key, reason=str(e))
     extra = parts['extra'] or {}
