@@ -29,7 +29,9 @@ def test_a_test_starts_on_an_empty_database_but_the_proxies_rows(
     nova.control_plane('service_create', values={
         'host': conftest.HOST, 'binary': 'nova-compute',
         'topic': 'compute', 'report_count': 0})
-    assert _rows_left(nova_cluster.engine) == {'services': 1}
+    # The service, and the nonce of the signed call that made it.
+    assert _rows_left(nova_cluster.engine) == {'services': 1,
+                                               'signed_call_nonces': 1}
     nova_cluster.wipe()
     assert _rows_left(nova_cluster.engine) == {}
     # The proxies' own liveness rows stay.

@@ -10,7 +10,10 @@ seeded by the control plane with the 1.x ``instance_create`` until nova's
 is served on 2.x.
 """
 
+import sqlalchemy as sa
+
 from nova_proxy.common import context as np_context
+from nova_proxy.db import models
 from nova_proxy.proxy import rpcapi
 from tests.functional.nova import conftest
 
@@ -247,6 +250,14 @@ def _seed(nova):
         proxy.instance_create(admin, {'host': host, 'node': host})['uuid']
         for host in (conftest.HOST, conftest.OTHER_HOST,
                      conftest.OTHER_HOST)]
+    # instance_create makes an info cache, as nova's does: the scenario
+    # starts from an instance without one (a soft-deleted one would read
+    # as gone for good, as in nova).
+    engine = sa.create_engine(nova.cluster.db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(models.InstanceInfoCache.__table__).where(
+            models.InstanceInfoCache.__table__.c.instance_uuid == own))
+    engine.dispose()
     proxy.migration_create(admin, {
         'instance_uuid': migrating, 'source_compute': conftest.OTHER_HOST,
         'dest_compute': conftest.HOST, 'status': 'migrating'})
