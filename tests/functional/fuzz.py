@@ -60,21 +60,18 @@ MESSAGING_ERRORS = frozenset(('NoSuchMethod', 'UnsupportedVersion'))
 PROXY_ERRORS = frozenset(
     name for name in exception.__all__
     if name != 'ProxyInternalError')
-# Open findings, reported and not ours to fix here: oslo.messaging's
-# dispatcher answers these raw envelopes with a bare Python error (not a
-# named one). They are counted as ``known:...``, not failed; remove an entry
-# when its cause is fixed.
-KNOWN = {
-    # No 'method': getattr(endpoint, None) in RPCDispatcher.dispatch.
-    ('no_method', 'TypeError'),
-    # A method that is not a string: the same getattr.
-    ('method_not_str', 'TypeError'),
-    # 'args' not a dict: RPCDispatcher._do_dispatch calls args.items().
-    ('args_not_dict', 'AttributeError'),
-    # A version that is not "major.minor": utils.version_is_compatible.
-    ('version_garbage', 'ValueError'),
-    ('version_garbage', 'IndexError'),
-}
+# Open findings, reported and not ours to fix here, counted as
+# ``known:...`` rather than failed. Empty since the wire guard
+# (nova_proxy.common.wire_guard) drops envelopes without a string method,
+# with args that are not a dict or a version that is not major.minor in
+# the listener's thread: oslo.messaging's dispatcher answered those with
+# a bare TypeError, AttributeError or ValueError.
+KNOWN = set()
+# Envelopes the wire guard drops unanswered, by design: a malformed
+# message costs the proxy microseconds and no thread (issue 15, "no
+# cheap stall"); the daemon staying up is checked by the batch's ping.
+DROPPED_FLAWS = ('no_method', 'args_not_dict', 'method_not_str',
+                 'version_garbage')
 # Messages naming no reply queue that exists hold a proxy executor thread
 # for about 60 s (issue 15 item 3, "no cheap stall"): sent only with
 # --stalls until that is fixed, or every call after them times out.
@@ -462,8 +459,10 @@ class Fuzzer:
             del message['_reply_q']
         elif flaw == 'unknown_reply_q':
             message['_reply_q'] = 'reply_%s' % uuid.uuid4().hex
-        expects_reply = flaw in ('no_method', 'args_not_dict',
-                                 'method_not_str', 'version_garbage')
+        # A garbage version that happens to be one the proxies serve is
+        # a valid call, and answered.
+        expects_reply = flaw == 'version_garbage' and \
+            req['version'] in ('1.0', '1.1', '2.0')
         envelope = {'oslo.version': '2.0',
                     'oslo.message': _dumps(message)}
         if flaw == 'not_json':
