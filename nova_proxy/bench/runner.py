@@ -73,6 +73,9 @@ SCENARIOS = [
     ('direct-scoped', 'instance_update in-process with the host-scope '
                       'condition the proxy adds', 1),
     ('direct-build', 'an instance build in-process', workloads.BUILD_CALLS),
+    ('raw-sql', 'the compare-and-swap of direct-scoped as its driver runs '
+                'it: the same SQL, no database layer (floor of the '
+                'database part)', 1),
     ('amqp', 'raw AMQP echo, direct reply-to (floor of any RPC)', 1),
     ('oslo', 'oslo.messaging echo, default settings (floor of '
              'oslo.messaging)', 1),
@@ -86,6 +89,11 @@ SCENARIOS = [
      % BURST, 1),
     ('build-1', 'an instance build through the proxy, 1 process',
      workloads.BUILD_CALLS),
+    ('proxy-nova-1', 'Instance.save() through the 2.x shim (nova\'s '
+                     'instance_update_and_get_original), 1 process', 1),
+    ('build-nova-1', 'an instance build as nova 34\'s compute makes it, '
+                     'through the 2.x shim, 1 process',
+     workloads.BUILD_NOVA_CALLS),
     ('proxy-2', 'instance_update through the proxy, 2 processes', 1),
     ('build-2', 'an instance build through the proxy, 2 processes',
      workloads.BUILD_CALLS),
@@ -99,6 +107,19 @@ SCENARIOS = [
 BUILD_MAX_CALLERS = 16
 SCENARIO_CALLS = {name: calls for name, _, calls in SCENARIOS}
 SCENARIO_LABELS = {name: label for name, label, _ in SCENARIOS}
+# Served by one proxy process (``run_proxy(1)``), by two.
+_ONE_PROCESS = {'proxy-1', 'proxy-signed-1', 'proxy-signed-burst-1',
+                'build-1', 'build-combined-1', 'proxy-nova-1',
+                'build-nova-1'}
+_TWO_PROCESSES = {'proxy-2', 'build-2', 'build-combined-2'}
+
+
+def _on_state(workload):
+    """``call(state)`` of ``load.run_round`` for a caller's ``(api, host,
+    ctx)``: one ``workload(api, host, ctx)``."""
+    def call(state):
+        workload(*state)
+    return call
 
 
 class Bench:
@@ -141,6 +162,7 @@ class Bench:
 
     def _configure(self):
         from nova_proxy.common import rpc
+        from nova_proxy.compute.db import _client as nova_shim
         from nova_proxy.compute import db_v1 as shim
         from nova_proxy import conf
         from nova_proxy.db import session as db_session
@@ -165,6 +187,7 @@ class Bench:
         db_session.dispose()
         rpc.cleanup()
         shim.reset()
+        nova_shim.reset()
         rpc.init(url=RABBIT_URL)
         CONF.set_override('transport_url', RABBIT_URL)
 
@@ -276,7 +299,7 @@ class Bench:
         probes = [cpu.CpuProbe('client', lambda: [client_pid]),
                   cpu.CpuProbe('server', server_pids),
                   cpu.CpuProbe('broker', lambda: cpu.find_pids('beam.smp'))]
-        if self.backend == 'postgresql':
+        if self.backend != 'sqlite':
             probes.append(cpu.CpuProbe('database',
                                        self.database.backend_pids))
         return cpu.CpuMeter(probes)
@@ -347,8 +370,10 @@ class Bench:
         self.results[name] = per_callers
         return per_callers
 
-    def _db_states(self, remote):
-        api = workloads.remote_api() if remote else workloads.DirectAPI()
+    def _db_states(self, remote, api=None):
+        if api is None:
+            api = workloads.remote_api() if remote else \
+                workloads.DirectAPI()
 
         def states_for(callers):
             return [(api, host, host.context(remote))
@@ -389,25 +414,20 @@ class Bench:
             return states_for(callers)
         return under_burst
 
-    @staticmethod
-    def _update(state):
-        api, host, ctx = state
-        workloads.update_once(api, host, ctx)
+    _update = staticmethod(_on_state(workloads.update_once))
 
     @staticmethod
     def _update_scoped(state):
         api, host, ctx = state
         workloads.update_once(api, host, ctx, scope_host=host.name)
 
-    @staticmethod
-    def _build(state):
-        api, host, ctx = state
-        workloads.build_once(api, host, ctx)
+    _build = staticmethod(_on_state(workloads.build_once))
 
-    @staticmethod
-    def _build_combined(state):
-        api, host, ctx = state
-        workloads.build_once_combined(api, host, ctx)
+    _update_nova = staticmethod(_on_state(workloads.update_once_nova))
+
+    _build_nova = staticmethod(_on_state(workloads.build_once_nova))
+
+    _build_combined = staticmethod(_on_state(workloads.build_once_combined))
 
     def run_direct(self):
         no_server = (lambda: [])
@@ -420,6 +440,29 @@ class Bench:
         if 'direct-build' in self.scenarios:
             self.measure('direct-build', self._db_states(False),
                          self._build, no_server)
+        if 'raw-sql' in self.scenarios:
+            self.run_raw_sql()
+
+    def run_raw_sql(self):
+        """``raw-sql``: each caller replays, on a driver connection of its
+        own, the statements its host's scoped ``instance_update`` ran
+        (:mod:`nova_proxy.bench.rawsql`); the CPU is the bench process's,
+        as for ``direct``."""
+        from nova_proxy.bench import rawsql
+        callers = {}
+
+        def states_for(count):
+            for host in self.hosts[:count]:
+                if host.name not in callers:
+                    callers[host.name] = rawsql.RawCaller(
+                        self.database.url, rawsql.capture(host))
+            return [callers[host.name] for host in self.hosts[:count]]
+        try:
+            self.measure('raw-sql', states_for, lambda c: c.call(),
+                         lambda: [])
+        finally:
+            for caller in callers.values():
+                caller.close()
 
     def run_amqp(self):
         queue = 'np-bench-amqp-echo-%s' % self.run_id
@@ -480,6 +523,15 @@ class Bench:
         if build in self.scenarios:
             self.measure(build, self._db_states(True), self._build,
                          self.proxy_pids)
+        nova = 'proxy-nova-%d' % processes
+        if nova in self.scenarios:
+            self.measure(nova, self._db_states(True, workloads.nova_api()),
+                         self._update_nova, self.proxy_pids)
+        nova_build = 'build-nova-%d' % processes
+        if nova_build in self.scenarios:
+            self.measure(nova_build,
+                         self._db_states(True, workloads.nova_api()),
+                         self._build_nova, self.proxy_pids)
         combined = 'build-combined-%d' % processes
         if combined in self.scenarios:
             self.measure(combined, self._db_states(True),
@@ -524,11 +576,9 @@ class Bench:
             self.run_amqp()
         if 'oslo' in self.scenarios:
             self.run_oslo()
-        if {'proxy-1', 'proxy-signed-1', 'proxy-signed-burst-1', 'build-1',
-                'build-combined-1'} & set(self.scenarios):
+        if _ONE_PROCESS & set(self.scenarios):
             self.run_proxy(1)
-        if {'proxy-2', 'build-2', 'build-combined-2'} & set(
-                self.scenarios) or keep_proxies:
+        if _TWO_PROCESSES & set(self.scenarios) or keep_proxies:
             self.run_proxy(2)
         if not keep_proxies:
             self.stop_proxies()

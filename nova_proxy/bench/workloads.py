@@ -5,7 +5,15 @@ would find: its service, its compute node, its instances (``building``, no
 task) and the instance action of a pending build. The same calls then run
 in-process (``DirectAPI``: nova-compute before this project) or over RPC
 (the proxy client), so both paths do exactly the same database work.
+
+Two clients of the proxy: the 1.x shim (``nova_proxy.compute.db_v1``,
+``remote_api()``), which the figures of earlier runs measured, and the 2.x
+shim that nova-compute uses (``nova_proxy.compute.db``, ``nova_api()``):
+nova's own function names and arguments, as nova 34's objects call them
+(``update_once_nova``, ``build_once_nova``).
 """
+
+import datetime
 
 import itertools
 import uuid
@@ -17,9 +25,10 @@ from nova_proxy.db import api as db
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
-__all__ = ['DirectAPI', 'remote_api', 'Host', 'seed_hosts',
+__all__ = ['DirectAPI', 'remote_api', 'nova_api', 'Host', 'seed_hosts',
            'seed_hosts_bulk', 'update_once', 'build_once', 'BUILD_CALLS',
-           'build_once_combined', 'BUILD_COMBINED_CALLS']
+           'build_once_combined', 'BUILD_COMBINED_CALLS', 'update_once_nova',
+           'build_once_nova', 'BUILD_NOVA_CALLS', 'NOVA_SAVE_JOINS']
 
 # The calls one instance build makes from nova-compute
 # (_do_build_and_run_instance / _build_and_run_instance): the task state
@@ -28,6 +37,16 @@ BUILD_CALLS = 8
 # The same build with the event start and finish carried by the first and
 # the last state change (``instance_update_and_record``, proxy API 1.1).
 BUILD_COMBINED_CALLS = 6
+# The build as nova 34's compute makes it through its objects: the event
+# start, six ``Instance.save()`` (the build state, the claim's host and
+# node, networking, block device mapping, spawning, active), the claim's
+# ``ComputeNode.save()``, the event finish.
+BUILD_NOVA_CALLS = 9
+# What ``Instance.save()`` asks back (``columns_to_join``) for an instance
+# loaded as nova-compute gets it for a build: nova's default fields and
+# its flavor (``nova.objects.instance._expected_cols``).
+NOVA_SAVE_JOINS = ('metadata', 'system_metadata', 'info_cache',
+                   'security_groups', 'extra', 'extra.flavor')
 
 
 class DirectAPI:
@@ -42,6 +61,13 @@ def remote_api():
     """What nova-compute calls instead of its database: the shim
     (``nova_proxy.compute.db_v1``), one ``rpc.call`` per function."""
     from nova_proxy.compute import db_v1 as shim
+    return shim
+
+
+def nova_api():
+    """What nova-compute 34 calls instead of ``nova.db.main.api``: the 2.x
+    shim (``nova_proxy.compute.db``), one ``rpc.call`` per function."""
+    from nova_proxy.compute import db as shim
     return shim
 
 
@@ -224,3 +250,68 @@ def build_once_combined(api, host, ctx):
     api.instance_update_and_record(
         ctx, instance_uuid, _BUILD_DONE,
         event_finish=dict(event, result='Success'))
+
+
+def update_once_nova(api, host, ctx):
+    """``update_once`` as nova's ``Instance.save(expected_task_state=
+    [None])`` makes it: ``instance_update_and_get_original``, the
+    original and the updated instance back with their joins."""
+    api.instance_update_and_get_original(
+        ctx, host.instance_uuids[0], {
+            'progress': next(host.counter) % 100,
+            'expected_task_state': [None]},
+        columns_to_join=list(NOVA_SAVE_JOINS))
+
+
+# (values, expected_task_state) of each Instance.save() of a build in nova
+# 34's compute manager: _do_build_and_run_instance, the resource claim
+# (ResourceTracker._set_instance_host_and_node), _allocate_network,
+# _build_resources, _build_and_run_instance.
+_NOVA_BUILD_STEPS = (
+    ({'vm_state': 'building', 'task_state': None}, ('scheduling', None)),
+    (None, None),
+    ({'vm_state': 'building', 'task_state': 'networking'}, [None]),
+    ({'vm_state': 'building', 'task_state': 'block_device_mapping'}, None),
+    ({'task_state': 'spawning'}, 'block_device_mapping'),
+)
+
+
+def _nova_save(api, host, ctx, values, expected):
+    if expected is not None:
+        values = dict(values, expected_task_state=expected)
+    api.instance_update_and_get_original(
+        ctx, host.instance_uuids[0], values,
+        columns_to_join=list(NOVA_SAVE_JOINS))
+
+
+def build_once_nova(api, host, ctx):
+    """One build as nova 34's compute makes it, ``BUILD_NOVA_CALLS``
+    calls of the 2.x API: ``action_event_start`` (the
+    ``wrap_instance_event`` around ``_do_build_and_run_instance``), the
+    ``Instance.save()`` steps, the claim's ``compute_node_update``,
+    ``action_event_finish``. Like ``build_once``, it ends with the
+    instance active and no task, so builds repeat on one instance."""
+    now = datetime.datetime.utcnow
+    event = {'instance_uuid': host.instance_uuids[0],
+             'request_id': host.request_id,
+             'event': 'compute__do_build_and_run_instance'}
+    api.action_event_start(ctx, dict(event, start_time=now(),
+                                     host=host.name))
+    for values, expected in _NOVA_BUILD_STEPS:
+        if values is None:
+            # The claim: the instance's host and node, then the node's
+            # usage.
+            _nova_save(api, host, ctx, {'host': host.name,
+                                        'node': host.node_name,
+                                        'launched_on': host.name}, None)
+            n = next(host.counter) % 8
+            api.compute_node_update(ctx, host.node_id, {
+                'vcpus_used': n, 'memory_mb_used': 512 * n,
+                'running_vms': n})
+            continue
+        _nova_save(api, host, ctx, values, expected)
+    _nova_save(api, host, ctx, {
+        'vm_state': 'active', 'task_state': None, 'power_state': 1,
+        'launched_at': now()}, 'spawning')
+    api.action_event_finish(ctx, dict(event, finish_time=now(),
+                                      result='Success'))

@@ -36,6 +36,7 @@ def _int_list(text):
 
 
 def parse_args(argv):
+    from nova_proxy.bench import database
     from nova_proxy.bench import runner
     parser = argparse.ArgumentParser(
         prog='nova-compute-proxy-bench', description=__doc__.split('\n')[0])
@@ -45,10 +46,11 @@ def parse_args(argv):
     mode.add_argument('--smoke', action='store_const', dest='profile',
                       const='smoke', help='a few calls of everything (CI)')
     parser.set_defaults(profile='full')
-    parser.add_argument('--database', choices=('postgresql', 'sqlite'),
+    parser.add_argument('--database', choices=database.BACKENDS,
                         default='postgresql',
                         help='backend of the fresh database (default '
-                             'postgresql at 127.0.0.1:5432)')
+                             'postgresql at 127.0.0.1:5432; mariadb at '
+                             '127.0.0.1:3306)')
     parser.add_argument('--callers', type=_int_list,
                         help='comma-separated caller counts (default '
                              '1,16,64)')
