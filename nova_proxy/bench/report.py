@@ -29,7 +29,21 @@ def _machine_line(report):
     if not parts:
         return []
     return ['Machine: %s (1, 5 and 15 min averages; the run\'s own load '
-            'is in the last).' % '; '.join(parts), '']
+            'is in the last).' % '; '.join(parts)] + _calm_line(report) + ['']
+
+
+def _calm_line(report):
+    """Whether the run was calm, and so whether its targets are judged."""
+    calm = report.get('calm')
+    if calm is None:
+        return ['Calm run: unknown (no load average): targets not judged.']
+    if calm:
+        return ['Calm run: yes (1 and 5 min load under %.1f per core at the '
+                'start): targets judged.' % stats.CALM_LOAD_PER_CORE]
+    return ['Calm run: NO (1 or 5 min load at %.1f per core or more at the '
+            'start): targets NOT judged; the floors inflate more than the '
+            'proxy on a loaded machine, so its ratios say nothing.'
+            % stats.CALM_LOAD_PER_CORE]
 
 
 def _signed_line(results):
@@ -88,19 +102,7 @@ def markdown(report):
             if row['errors']:
                 lines.append('|  | ERRORS: %d, first: %s |' % (
                     row['errors'], row['first_error']))
-    lines += ['', 'Targets (ratios from this run):', '',
-              '| target | rule | ratio | met |', '|---|---|--:|---|']
-    for target in report['targets']:
-        if 'ratios' in target:
-            ratios = ', '.join('%s: %s' % (k, _x(v))
-                               for k, v in target['ratios'].items())
-            lines.append('| %s | %s | %s | |' % (
-                target['name'], target['rule'], ratios))
-            continue
-        met = {True: 'yes', False: 'NO', None: 'n/a'}[target['met']]
-        lines.append('| %s | %s | %s | %s |' % (
-            target['name'], target['rule'], _f(target['ratio'], '%.2f'),
-            met))
+    lines += [''] + targets_markdown(report['targets'])
     lines += _signed_line(results)
     idle = report.get('proxy_idle_cpu_cores') or {}
     if idle:
@@ -115,6 +117,43 @@ def markdown(report):
     if fleet:
         lines += ['', fleet_markdown(fleet)]
     return '\n'.join(lines)
+
+
+def _met(target, key='met'):
+    if not target.get('judged', True):
+        return 'not judged'
+    return {True: 'yes', False: 'NO', None: 'n/a'}[target.get(key)]
+
+
+def targets_markdown(targets):
+    """The targets: the figure, its floors' own figures, the ratio to
+    their sum, the limit, the verdict, and p99 and calls/s beside."""
+    lines = ['Targets (ratios from this run; CPU in µs per call):', '',
+             '| target | rule | figure | floors | ratio | limit | met | '
+             'stretch met | p99 ms | calls/s |',
+             '|---|---|--:|---|--:|--:|---|---|--:|--:|']
+    notes = []
+    for target in targets:
+        if 'ratios' in target:
+            notes.append('%s (%s): %s.' % (
+                target['name'], target['rule'], ', '.join(
+                    '%s: %s' % (k, _x(v))
+                    for k, v in target['ratios'].items())))
+            continue
+        floors = ' + '.join('%s %s' % (label, _f(value))
+                            for label, value in target['floors'].items())
+        beside = target['beside']
+        lines.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |'
+                     % (target['name'], target['rule'],
+                        _f(target['value'], '%.1f'
+                           if (target['value'] or 0) < 100 else '%.0f'),
+                        floors or '-', _x(target['ratio']),
+                        _x(target['limit']), _met(target),
+                        _met(target, 'stretch_met')
+                        if target['stretch'] is not None else '',
+                        _f(beside.get('p99_ms'), '%.2f'),
+                        _f(beside.get('calls_per_s'))))
+    return lines + [''] + notes if notes else lines
 
 
 def profile_markdown(samples):

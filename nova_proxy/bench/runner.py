@@ -584,6 +584,7 @@ class Bench:
             self.stop_proxies()
 
     def report(self, fleet_result, elapsed):
+        calm = stats.calm(self._load_at_start, os.cpu_count())
         return {
             'profile': vars(self.profile),
             'backend': self.backend,
@@ -602,7 +603,10 @@ class Bench:
                              for name in self.results},
             'results': self.results,
             'rounds': self.rounds,
-            'targets': stats.targets(self.results),
+            'calm': calm,
+            'targets': stats.targets(
+                self.results, capacity=(fleet_result or {}).get('capacity'),
+                calm_run=bool(calm)),
             'proxy_idle_cpu_cores': self.proxy_idle_cpu,
             'proxy_profile': self.samples,
             'fleet': fleet_result,

@@ -29,7 +29,8 @@ def _report():
         'backend': 'postgresql', 'profile': {'name': 'smoke'},
         'cpus': 2, 'load_average': {'start': [0.5, 0.25, 0.125],
                                     'end': [2.0, 1.5, 1.0]},
-        'results': results, 'targets': stats.targets(results),
+        'results': results, 'calm': True,
+        'targets': stats.targets(results),
         'proxy_idle_cpu_cores': {'1': 0.02},
         'fleet': {'bound_ms': 100.0, 'speedup': 1.0,
                   'calls_per_node_per_s': 0.18, 'steps': [step],
@@ -44,8 +45,15 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
     text = report.markdown(_report())
     assert '| proxy-1 | 16 | 450 | 30.00 | 60.00 | 100 | 1600 | 50 | 40 | ' \
         '0.50× | 1.88× | - | 2.00× |' in text
-    assert '| throughput, 16 callers, 1 proxy process | proxy >= 0.9 x ' \
-        'oslo echo | 0.50 | NO |' in text
+    assert '| throughput, 16 callers, 1 proxy process (retired) | proxy ' \
+        '>= 0.9 x oslo echo calls/s: printed, not judged | 450 | oslo ' \
+        'calls/s 900 | 0.50× | 0.90× | not judged |  | - | - |' in text
+    # Without raw-sql, the CPU target has its oslo floor and no verdict.
+    assert '| proxy CPU per call, 16 caller(s) | proxy-1 server <= 1.15 x ' \
+        '(oslo server + raw-sql client), stretch 1.0 x | 1600 | oslo ' \
+        'server 800 + raw-sql client - | - | 1.15× | n/a | n/a | 60.00 | ' \
+        '450 |' in text
+    assert '\nCalm run: yes' in text
     assert 'Largest fleet under the bound: 200 nodes' in text
     assert '(heartbeat every 10 s)' in text
     assert '| 200 | 36 | 36 | 3.0 | 20.0 | 2000 | 400 | 500 | yes |' in text
@@ -54,6 +62,16 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
     assert text.startswith(
         'Machine: 2 cores; load average 0.50, 0.25, 0.12 at the start; '
         'load average 2.00, 1.50, 1.00 at the end')
+
+
+def test_a_loaded_run_says_so_and_judges_nothing():
+    data = _report()
+    data['calm'] = False
+    data['targets'] = stats.targets(data['results'], calm_run=False)
+    text = report.markdown(data)
+    assert '\nCalm run: NO' in text
+    assert '| n/a |' not in text.partition('Targets')[2]
+    assert 'not judged' in text
 
 
 def test_markdown_compares_signed_calls_with_unsigned_ones():
