@@ -1,21 +1,49 @@
 """Fleet simulation: how many compute nodes the proxies serve.
 
 Each simulated node has its own rows (service, compute node, instances) and
-makes nova-compute's periodic database traffic through the proxy client,
-with the intervals of the reference compute service (``[compute]``
-options) and one instance build every ``BUILD_INTERVAL`` seconds. Nodes
-start at random phases, as a real fleet does.
+makes the database calls nova 34's compute service makes with its default
+options, through the 2.x shim (``nova_proxy.compute.db``, nova's names and
+arguments), plus one instance build every ``BUILD_INTERVAL`` seconds. The
+mix, per node (``NOVA_TASKS``; docs/benchmark.rst has the table):
 
-The load is open-loop: a scheduler thread releases each node's task when
-it is due into a pool of caller threads (a node's tasks are independent, as
-nova-compute's periodic tasks are), and a call's latency counts from its due
-time. A fleet the proxies cannot keep up with therefore shows as growing
-latency, never as a smaller offered load.
+* every ``report_interval`` (10 s): the service heartbeat
+  (``ServiceGroup``'s DB driver: ``Service.save()``, ``service_update``);
+* every 60 s, ``update_available_resource`` (``update_resources_interval``
+  0: the default spacing of oslo.service's periodic tasks): the node's
+  compute nodes, its instances on the node, its migrations in progress or
+  in error, the block device mappings of its instances (the libvirt
+  driver's disk over-commit), the compute node's save;
+* every ``scheduler_instance_sync_interval`` (120 s): the host's instances
+  (``_sync_scheduler_instance_info``);
+* every ``instance_delete_interval`` (300 s): deleted instances not yet
+  cleaned (``_run_pending_deletes``), migrations in error
+  (``_cleanup_incomplete_migrations``), expired console tokens
+  (``_cleanup_expired_console_auth_tokens``, by host: see
+  ``_deletes_and_cleanups``);
+* every ``sync_power_state_interval`` (600 s): the host's instances, then
+  each instance read again (``_sync_power_states``' ``refresh()``);
+* every ``running_deleted_instance_poll_interval`` (1,800 s): deleted
+  instances still on the hypervisor; every ``[image_cache]
+  manager_interval`` (2,400 s): the instances using the image cache;
+* one build (``workloads.build_once_nova``) every ``BUILD_INTERVAL``.
+
+``_heal_instance_info_cache`` is not in it: ``heal_instance_info_cache_
+interval`` is -1 (off) in nova 34. The other periodic tasks return before
+any database call with nova's defaults (build, reboot, rescue and resize
+timeouts 0, no usage audit, no volume usage poll, no shelved offload).
+
+Nodes start at random phases, as a real fleet does. The load is open-loop:
+a scheduler thread releases each node's task when it is due into a pool of
+caller threads (a node's tasks are independent, as nova-compute's periodic
+tasks are), and a call's latency counts from its due time. A fleet the
+proxies cannot keep up with therefore shows as growing latency, never as a
+smaller offered load.
 
 ``find_capacity()`` doubles the node count until the p99 latency passes the
 bound (or fewer than 90% of the calls released in the measured time are
-answered in it), then
-bisects once between the last good and the first bad count.
+answered in it), then bisects once between the last good and the first bad
+count; ``capacity_model()`` turns the CPU per call of the largest good
+fleet into cores per 10,000 nodes of this mix.
 """
 
 import concurrent.futures
@@ -26,12 +54,10 @@ import time
 
 from nova_proxy.bench import load
 from nova_proxy.bench import workloads
-from nova_proxy import conf
-
-CONF = conf.CONF
 
 __all__ = ['periodic_tasks', 'calls_per_node_per_s', 'run_fleet',
-           'find_capacity', 'capacity_model', 'BUILD_INTERVAL']
+           'find_capacity', 'capacity_model', 'BUILD_INTERVAL',
+           'NOVA_INTERVALS']
 
 # One instance build per node every ten minutes: a busy cloud.
 BUILD_INTERVAL = 600.0
@@ -39,39 +65,101 @@ INSTANCES_PER_NODE = 4
 # Caller threads of the simulation: calls in flight at once at most.
 CALLER_THREADS = 64
 
+# nova 34's defaults (nova/conf/service.py, compute.py, imagecache.py) of
+# the periodic tasks that reach the database; 60 s is oslo.service's
+# spacing of a periodic task with none of its own.
+NOVA_INTERVALS = {
+    'heartbeat': 10.0,              # [DEFAULT] report_interval
+    'resources': 60.0,              # update_resources_interval = 0
+    'scheduler_sync': 120.0,        # scheduler_instance_sync_interval
+    'deletes_and_cleanups': 300.0,  # instance_delete_interval
+    'power_sync': 600.0,            # sync_power_state_interval
+    'running_deleted': 1800.0,      # running_deleted_instance_poll_interval
+    'image_cache': 2400.0,          # [image_cache] manager_interval
+}
+
+# columns_to_join of the resource tracker's InstanceList.get_by_host_and_node
+# (expected_attrs system_metadata, numa_topology, flavor,
+# migration_context, resources, through nova's _expected_cols).
+_TRACKER_JOINS = ['system_metadata', 'extra', 'extra.numa_topology',
+                  'extra.flavor', 'extra.migration_context',
+                  'extra.resources']
+
 
 def _heartbeat(api, host, ctx):
-    api.service_heartbeat(ctx, host.service_id)
+    api.service_update(ctx, host.service_id,
+                       {'report_count': next(host.counter)})
 
 
 def _resources(api, host, ctx):
-    # update_available_resource: the node's instances and migrations, then
-    # the new usage figures.
-    instances = api.instance_get_all_by_host(ctx, host.name, host.node_name)
-    api.migration_get_in_progress_by_host_and_node(ctx, host.name,
-                                                   host.node_name)
+    api.compute_node_get_all_by_host(ctx, host.name)
+    instances = api.instance_get_all_by_host_and_node(
+        ctx, host.name, host.node_name, columns_to_join=_TRACKER_JOINS)
+    api.migration_get_in_progress_and_error_by_host_and_node(
+        ctx, host.name, host.node_name)
+    api.block_device_mapping_get_all_by_instance_uuids(
+        ctx, [i['uuid'] for i in instances] or host.instance_uuids)
     api.compute_node_update(ctx, host.node_id, {
         'running_vms': len(instances), 'vcpus_used': len(instances),
         'memory_mb_used': 512 * len(instances)})
 
 
+def _scheduler_sync(api, host, ctx):
+    api.instance_get_all_by_host(ctx, host.name, columns_to_join=[])
+
+
+def _deletes_and_cleanups(api, host, ctx):
+    api.instance_get_all_by_filters_sort(
+        ctx, {'deleted': True, 'soft_deleted': False, 'host': host.name,
+              'cleaned': False}, columns_to_join=['system_metadata'])
+    api.migration_get_all_by_filters(ctx, {'host': host.name,
+                                           'status': 'error'})
+    # nova 34's ConsoleAuthToken.clean_expired_console_auths calls
+    # console_auth_token_destroy_expired, every host's tokens, which the
+    # proxies refuse to a compute host: its own host's is the call that
+    # can be served.
+    api.console_auth_token_destroy_expired_by_host(ctx, host.name)
+
+
 def _power_sync(api, host, ctx):
-    api.instance_get_all_by_host(ctx, host.name)
+    instances = api.instance_get_all_by_host(ctx, host.name,
+                                             columns_to_join=[])
+    for uuid in [i['uuid'] for i in instances] or host.instance_uuids:
+        api.instance_get_by_uuid(ctx, uuid, columns_to_join=[])
+
+
+def _running_deleted(api, host, ctx):
+    api.instance_get_all_by_filters_sort(
+        ctx, {'deleted': True, 'soft_deleted': False,
+              'uuid': list(host.instance_uuids)}, columns_to_join=[])
+
+
+def _image_cache(api, host, ctx):
+    api.instance_get_all_by_filters_sort(
+        ctx, {'deleted': False, 'soft_deleted': True, 'host': [host.name]},
+        columns_to_join=[])
 
 
 def _build(api, host, ctx):
-    workloads.build_once(api, host, ctx)
+    # In the user's context, as the build request comes.
+    workloads.build_once_nova(api, host, host.nova_context())
 
 
 def periodic_tasks():
     """``[(name, interval_s, calls, function)]`` of one node."""
     return [
-        ('heartbeat', float(CONF.compute.report_interval), 1, _heartbeat),
-        ('resources', float(CONF.compute.resource_update_interval), 3,
-         _resources),
-        ('power_sync', float(CONF.compute.sync_power_state_interval), 1,
-         _power_sync),
-        ('build', BUILD_INTERVAL, workloads.BUILD_CALLS, _build),
+        ('heartbeat', NOVA_INTERVALS['heartbeat'], 1, _heartbeat),
+        ('resources', NOVA_INTERVALS['resources'], 5, _resources),
+        ('scheduler_sync', NOVA_INTERVALS['scheduler_sync'], 1,
+         _scheduler_sync),
+        ('deletes_and_cleanups', NOVA_INTERVALS['deletes_and_cleanups'], 3,
+         _deletes_and_cleanups),
+        ('power_sync', NOVA_INTERVALS['power_sync'],
+         1 + INSTANCES_PER_NODE, _power_sync),
+        ('running_deleted', NOVA_INTERVALS['running_deleted'], 1,
+         _running_deleted),
+        ('image_cache', NOVA_INTERVALS['image_cache'], 1, _image_cache),
+        ('build', BUILD_INTERVAL, workloads.BUILD_NOVA_CALLS, _build),
     ]
 
 
@@ -86,7 +174,8 @@ class _Fleet:
     def __init__(self, api, hosts, speedup, rng):
         self.api = api
         self.hosts = hosts
-        self.contexts = [host.context(True) for host in hosts]
+        # The periodic tasks' admin context, with the host's scope.
+        self.contexts = [host.nova_context(admin=True) for host in hosts]
         self.tasks = periodic_tasks()
         self.speedup = speedup
         self.lock = threading.Lock()
@@ -121,7 +210,7 @@ class _Fleet:
             if fn is _build:
                 with self.lock:
                     self.building.discard(n)
-        # Per call of the task: a build's eight calls share its delay.
+        # Per call of the task: a build's calls share its delay.
         latency = (time.monotonic() - due) / calls
         with self.lock:
             if self.measuring:
@@ -149,7 +238,7 @@ class _Fleet:
 
 def run_fleet(bench, hosts, duration, speedup=1.0):
     """Run ``len(hosts)`` simulated nodes for ``duration`` seconds."""
-    fleet = _Fleet(workloads.remote_api(), hosts, speedup,
+    fleet = _Fleet(workloads.nova_api(), hosts, speedup,
                    random.Random(42))
     stop = threading.Event()
     meter = bench._meter(bench.proxy_pids)

@@ -91,6 +91,18 @@ class Host:
             return np_context.get_compute_context(self.name)
         return np_context.get_admin_context()
 
+    def nova_context(self, admin=False):
+        """The context nova-compute 34 sends with this host's calls:
+        ``admin``, its periodic tasks' (``nova.context.get_admin_context``);
+        else the user's request (a build, an action), whose project owns
+        the instances."""
+        if admin:
+            return np_context.RequestContext(
+                compute_host=self.name, is_admin=True, overwrite=False)
+        return np_context.RequestContext(
+            compute_host=self.name, user_id='bench-user',
+            project_id='bench-project', overwrite=False)
+
 
 def seed_hosts(prefix, count, instances_per_host=1):
     """Create ``count`` hosts named ``<prefix>-<n>`` with their rows."""

@@ -3,13 +3,17 @@ import pytest
 from nova_proxy.bench import fleet
 
 
-def test_calls_per_node_follow_the_compute_options(config):
-    # heartbeat 1/10 s, resources 3/60 s, power sync 1/60 s, a build of
-    # 8 calls every 600 s
-    expected = 1 / 10 + 3 / 60 + 1 / 60 + 8 / 600
+def test_calls_per_node_are_nova_34_defaults():
+    # heartbeat 1/10 s; update_available_resource 5/60 s; scheduler
+    # sync 1/120 s; pending deletes, migrations in error and console
+    # tokens 3/300 s; power sync 1 + 4 instances/600 s; running deleted
+    # 1/1800 s; image cache 1/2400 s; a build of 9 calls every 600 s.
+    expected = (1 / 10 + 5 / 60 + 1 / 120 + 3 / 300 + 5 / 600 + 1 / 1800 +
+                1 / 2400 + 9 / 600)
     assert fleet.calls_per_node_per_s() == pytest.approx(expected)
-    config.set_override('report_interval', 20, group='compute')
-    assert fleet.calls_per_node_per_s() == pytest.approx(expected - 0.05)
+    # Each task's count is the calls its function makes (see below).
+    assert {name for name, _, _, _ in fleet.periodic_tasks()} == set(
+        fleet.NOVA_INTERVALS) | {'build'}
 
 
 def test_capacity_model():
@@ -34,7 +38,7 @@ class _FakeAPI:
     def __getattr__(self, name):
         def call(ctx, *args, **kwargs):
             self.calls.append((name, ctx.compute_host))
-            return [] if name.startswith('instance_get_all') else {}
+            return [] if '_get_all' in name else {}
         return call
 
 
@@ -53,19 +57,28 @@ class _FakeBench:
 def test_run_fleet_releases_every_task_of_every_node(monkeypatch):
     from nova_proxy.bench import workloads
     api = _FakeAPI()
-    monkeypatch.setattr(workloads, 'remote_api', lambda: api)
+    monkeypatch.setattr(workloads, 'nova_api', lambda: api)
     hosts = [workloads.Host('h%d' % n, n, n, 'h%d' % n, ['u%d' % n], 'r')
              for n in range(3)]
-    # 600x: a heartbeat every 1/60 s, a build every second.
-    step = fleet.run_fleet(_FakeBench(), hosts, duration=1.0, speedup=600)
+    # 2400x: a heartbeat every 1/240 s, the image cache pass and a
+    # build every second or less.
+    step = fleet.run_fleet(_FakeBench(), hosts, duration=1.5, speedup=2400)
     names = {name for name, _ in api.calls}
-    assert {'service_heartbeat', 'instance_get_all_by_host',
-            'migration_get_in_progress_by_host_and_node',
-            'compute_node_update', 'action_event_start',
-            'instance_update', 'action_event_finish'} <= names
+    # Every call of nova 34's mix, through nova's names.
+    assert names == {
+        'service_update', 'compute_node_get_all_by_host',
+        'instance_get_all_by_host_and_node',
+        'migration_get_in_progress_and_error_by_host_and_node',
+        'block_device_mapping_get_all_by_instance_uuids',
+        'compute_node_update', 'instance_get_all_by_host',
+        'instance_get_all_by_filters_sort', 'migration_get_all_by_filters',
+        'console_auth_token_destroy_expired_by_host',
+        'instance_get_by_uuid',
+        'action_event_start', 'instance_update_and_get_original',
+        'action_event_finish'}
     assert {host for _, host in api.calls} == {'h0', 'h1', 'h2'}
     assert step['errors'] == 0
-    assert step['nodes'] == 1800
+    assert step['nodes'] == 7200
     assert step['calls_per_s'] > 0
     assert step['p99_ms'] is not None
 
