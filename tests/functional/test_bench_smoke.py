@@ -29,32 +29,73 @@ def test_smoke_run(tmp_path):
     with open(out / 'bench.json') as f:
         report = json.load(f)
     assert set(report['results']) == {
-        'direct', 'direct-scoped', 'direct-build', 'amqp', 'oslo',
+        'direct', 'direct-scoped', 'direct-build', 'raw-sql', 'amqp', 'oslo',
         'proxy-1', 'proxy-signed-1', 'proxy-signed-burst-1', 'build-1',
-        'build-combined-1', 'proxy-2', 'build-2', 'build-combined-2'}
+        'proxy-nova-1', 'build-nova-1', 'build-combined-1', 'proxy-2',
+        'build-2', 'build-combined-2'}
     for name, per_callers in report['results'].items():
         assert list(per_callers) == ['1', '2']
         for row in per_callers.values():
             assert row['errors'] == 0, (name, row['first_error'])
             # Not proxy-signed-burst-1: on a busy machine the proxy may
             # still be working through the burst when a 0.5 s round ends.
-            if name in ('direct', 'direct-scoped', 'amqp', 'oslo', 'proxy-1',
-                        'proxy-signed-1', 'proxy-2'):
+            if name in ('direct', 'direct-scoped', 'raw-sql', 'amqp', 'oslo',
+                        'proxy-1', 'proxy-signed-1', 'proxy-nova-1',
+                        'proxy-2'):
                 assert row['calls_per_s'] > 0, name
     proxy = report['results']['proxy-1']['1']['cpu_us_per_call']
     assert proxy['server'] > 0 and proxy['database'] > 0
-    assert report['fleet']['steps'][0]['errors'] == 0
+    # The fleet's mix (nova 34's periodic calls) is served without error.
+    step = report['fleet']['steps'][0]
+    assert step['errors'] == 0, step['first_error']
+    # Every target is there, judged or not as the run's load says.
+    names = [t['name'] for t in report['targets']]
+    assert 'proxy CPU per call, 1 caller(s)' in names
+    assert 'database layer CPU per call, 1 caller(s)' in names
+    assert report['calm'] in (True, False)
+    if not report['calm']:
+        assert all(t['met'] is None for t in report['targets'])
     assert report['proxy_idle_cpu_cores']['1'] >= 0
     with open(out / 'bench.png', 'rb') as f:
         assert f.read(4) == b'\x89PNG'
     machine, _, table = (out / 'bench.md').read_text().partition('\n\n')
     assert machine.startswith('Machine: %d cores; load average ' %
                               os.cpu_count()), machine
+    assert machine.split('\n')[1].startswith('Calm run: %s' % (
+        'yes' if report['calm'] else 'NO')), machine
     assert len(report['load_average']['start']) == 3
     assert len(report['load_average']['end']) == 3
     assert table.startswith('| scenario |')
 
     _assert_cleaned_up(proc.stderr)
+
+
+def test_smoke_run_on_mariadb(tmp_path):
+    # The database-side scenarios and a proxy on MariaDB; its run drops
+    # its database too.
+    proc = subprocess.run(
+        [sys.executable, '-m', 'nova_proxy.cmd.bench', '--smoke',
+         '--no-fleet', '--database', 'mariadb', '--scenarios',
+         'direct-scoped,raw-sql,proxy-1,proxy-nova-1',
+         '--output-dir', str(tmp_path / 'out')],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / 'out' / 'bench.json') as f:
+        report = json.load(f)
+    assert report['backend'] == 'mariadb'
+    for name, per_callers in report['results'].items():
+        for row in per_callers.values():
+            assert row['errors'] == 0, (name, row['first_error'])
+            assert row['calls_per_s'] > 0, name
+    name = re.search(r'mariadb database (np_bench_\w+)',
+                     proc.stderr).group(1)
+    engine = sa.create_engine(databases.SERVER_URLS['mysql'] + '/mysql')
+    with engine.connect() as conn:
+        left = conn.execute(sa.text(
+            'SELECT count(*) FROM information_schema.schemata WHERE '
+            'schema_name = :name'), {'name': name}).scalar_one()
+    engine.dispose()
+    assert left == 0
 
 
 def test_a_terminated_run_cleans_up(tmp_path):
