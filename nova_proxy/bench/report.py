@@ -3,6 +3,7 @@
 import json
 
 from nova_proxy.bench import stats
+from nova_proxy.bench import workloads
 
 __all__ = ['markdown', 'write_json', 'plot']
 
@@ -46,14 +47,15 @@ def _calm_line(report):
             % stats.CALM_LOAD_PER_CORE]
 
 
-def _signed_line(results):
-    """Signed calls over unsigned ones, served by the same processes."""
-    signed, plain = results.get('proxy-signed-1'), results.get('proxy-1')
-    if not signed or not plain:
+def _compare_line(results, name, base_name, title):
+    """``name``'s figures over ``base_name``'s, per caller count: proxy
+    CPU per call, client CPU per call, p50 (per call for builds)."""
+    row_of, base_of = results.get(name), results.get(base_name)
+    if not row_of or not base_of:
         return []
     parts = []
-    for callers, row in signed.items():
-        base = plain.get(callers)
+    for callers, row in row_of.items():
+        base = base_of.get(callers)
         if base is None:
             continue
         cpu, base_cpu = row['cpu_us_per_call'], base['cpu_us_per_call']
@@ -67,8 +69,20 @@ def _signed_line(results):
                          _x(stats.ratio(row['p50_ms'], base['p50_ms']))))
     if not parts:
         return []
-    return ['', 'Signed calls (proxy-signed-1 over proxy-1, the same '
-            'processes): %s.' % '; '.join(parts)]
+    return ['', '%s (%s over %s): %s.' % (title, name, base_name,
+                                          '; '.join(parts))]
+
+
+def _comparison_lines(results):
+    return (_compare_line(results, 'proxy-signed-1', 'proxy-1',
+                          'Signed calls, the same processes') +
+            _compare_line(results, 'proxy-nova-1', 'proxy-1',
+                          "nova's Instance.save through the 2.x shim") +
+            _compare_line(results, 'build-nova-1', 'build-1',
+                          "nova 34's build through the 2.x shim (%d calls "
+                          "against %d; CPU per call, p50 per build)" % (
+                              workloads.BUILD_NOVA_CALLS,
+                              workloads.BUILD_CALLS)))
 
 
 def markdown(report):
@@ -103,7 +117,7 @@ def markdown(report):
                 lines.append('|  | ERRORS: %d, first: %s |' % (
                     row['errors'], row['first_error']))
     lines += [''] + targets_markdown(report['targets'])
-    lines += _signed_line(results)
+    lines += _comparison_lines(results)
     idle = report.get('proxy_idle_cpu_cores') or {}
     if idle:
         lines += ['', 'Proxy CPU with no caller (background threads), in '

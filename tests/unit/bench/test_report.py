@@ -74,15 +74,20 @@ def test_a_loaded_run_says_so_and_judges_nothing():
     assert 'not judged' in text
 
 
-def test_markdown_compares_signed_calls_with_unsigned_ones():
+def test_markdown_compares_signed_and_nova_calls_with_the_1x_ones():
     data = _report()
     assert 'Signed calls' not in report.markdown(data)
     signed = _summary(200, 5.0, 8.0, 2000.0)
     signed['cpu_us_per_call']['client'] = 150.0
     data['results']['proxy-signed-1'] = {'1': signed}
-    assert 'Signed calls (proxy-signed-1 over proxy-1, the same ' \
-        'processes): 1 caller(s): proxy CPU per call 1.25×, client 1.50×, ' \
+    assert 'Signed calls, the same processes (proxy-signed-1 over ' \
+        'proxy-1): 1 caller(s): proxy CPU per call 1.25×, client 1.50×, ' \
         'p50 1.25×.' in report.markdown(data)
+    data['results']['proxy-nova-1'] = {'16': _summary(400, 35.0, 70.0,
+                                                      1760.0)}
+    assert "nova's Instance.save through the 2.x shim (proxy-nova-1 over " \
+        "proxy-1): 16 caller(s): proxy CPU per call 1.10×" \
+        in report.markdown(data)
 
 
 def test_json_and_plot(tmp_path):
