@@ -4,7 +4,7 @@ Each simulated node has its own rows (service, compute node, instances) and
 makes the database calls nova 34's compute service makes with its default
 options, through the 2.x shim (``nova_proxy.compute.db``, nova's names and
 arguments), plus one instance build every ``BUILD_INTERVAL`` seconds. The
-mix, per node (``NOVA_TASKS``; docs/benchmark.rst has the table):
+mix, per node (``periodic_tasks()``; docs/benchmark.rst has the table):
 
 * every ``report_interval`` (10 s): the service heartbeat
   (``ServiceGroup``'s DB driver: ``Service.save()``, ``service_update``);

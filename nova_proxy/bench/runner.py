@@ -1,11 +1,11 @@
 """One benchmark run: set up, measure every scenario, tear down.
 
 The order is fixed so that a run is repeatable: direct (update and build),
-the raw AMQP echo, the oslo.messaging echo, the proxy with one process,
-then with two; then the fleet simulation against the two. Every server is
-started by the run and stopped at the end; the database is created by the
-run and dropped at the end, whatever happens (SIGTERM included:
-``nova_proxy.cmd.bench`` turns it into an exit).
+raw-sql, the raw AMQP echo, the oslo.messaging echo, the proxy with one
+process, then with two; then the fleet simulation against the two. Every
+server is started by the run and stopped at the end; the database is
+created by the run and dropped at the end, whatever happens (SIGTERM
+included: ``nova_proxy.cmd.bench`` turns it into an exit).
 """
 
 import contextlib
