@@ -1,5 +1,7 @@
 """A TCP relay on loopback between our processes and the broker, that a
 test cuts and restores: a broker outage for the processes behind it only.
+``switch()`` points it at another server, as a load balancer in front of
+database nodes does when the active one fails.
 
 The machine's RabbitMQ is shared by everyone's tests and is never stopped;
 cutting the relay is what a stopped broker looks like from the client:
@@ -11,6 +13,15 @@ import threading
 import urllib.parse
 
 __all__ = ['BrokerCut']
+
+
+def _close(sockets):
+    for sock in sockets:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
 
 
 class BrokerCut:
@@ -53,14 +64,18 @@ class BrokerCut:
             sockets, self._sockets = self._sockets, set()
         if listener is not None:
             listener.close()
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
+        _close(sockets)
 
     stop = cut
+
+    def switch(self, host, port):
+        """Send new connections to ``host:port`` and close the open ones,
+        as a load balancer does when its active backend is marked down
+        (HAProxy's ``on-marked-down shutdown-sessions``)."""
+        with self._lock:
+            self._upstream = (host, port)
+            sockets, self._sockets = self._sockets, set()
+        _close(sockets)
 
     def _accept(self, listener):
         while True:
@@ -69,8 +84,9 @@ class BrokerCut:
             except OSError:
                 return  # cut
             try:
-                upstream = socket.create_connection(self._upstream,
-                                                    timeout=5)
+                with self._lock:
+                    address = self._upstream
+                upstream = socket.create_connection(address, timeout=5)
                 upstream.settimeout(None)
             except OSError:
                 client.close()

@@ -21,17 +21,35 @@ callers reach the proxies through RabbitMQ like any compute.
 """
 
 import collections
+import os
 import threading
 import time
 
-from nova_proxy.common import context as np_context
-from nova_proxy.compute import db_v1 as shim
-from nova_proxy.db import api as db
+import sqlalchemy as sa
 
-__all__ = ['ShimLoad', 'Counts']
+from nova_proxy.common import context as np_context
+from nova_proxy.common import states
+from nova_proxy.compute import db_v1 as shim
+from nova_proxy import conf
+from nova_proxy.db import api as db
+from nova_proxy.db import migration
+from nova_proxy.db import session as db_session
+from tests.functional import orchestration_fixtures as of
+
+__all__ = ['ShimLoad', 'Counts', 'orchestra_on', 'under_load']
+
+CONF = conf.CONF
 
 # One fault in this many writes.
 FAULT_EVERY = 4
+
+# CI runs the fault scenarios short; NOVA_PROXY_FAULTS=full runs more
+# callers for longer (docs/operations.rst).
+FULL = os.environ.get('NOVA_PROXY_FAULTS') == 'full'
+CALLERS = 8 if FULL else 3
+# Seconds of load after the fault.
+LOAD_AFTER = 60 if FULL else 4
+BUILDS = 6 if FULL else 2
 
 
 class Counts:
@@ -179,3 +197,78 @@ class ShimLoad:
         edges = [self.started] + times + [self.stopped or time.monotonic()]
         counts.longest_gap = max(b - a for a, b in zip(edges, edges[1:]))
         return counts
+
+
+def orchestra_on(cluster, url):
+    """An ``Orchestra`` whose processes, and this one, use the database at
+    ``url`` (migrated here)."""
+    # The shim's client was built on an earlier test's configuration.
+    shim.reset()
+    engine = sa.create_engine(url)
+    migration.db_sync(engine=engine)
+    engine.dispose()
+    CONF.set_override('connection', url, group='database')
+    db_session.dispose()
+    cluster.db_url = url
+    return of.Orchestra(cluster, url)
+
+
+def build_values(n, prefix='load'):
+    """``build_instance`` values of the small flavor."""
+    return dict(display_name='%s-%d' % (prefix, n),
+                instance_type_name=of.FLAVOR['name'],
+                memory_mb=of.FLAVOR['memory_mb'], vcpus=of.FLAVOR['vcpus'],
+                root_gb=of.FLAVOR['root_gb'])
+
+
+def finish_operations(orchestra, operation_ids, counts, timeout=180):
+    """Wait for each operation to end; those that do not go to
+    ``counts.unfinished_operations``. Ended ones must have left their
+    instance with no task in progress (finished, or rolled back)."""
+    for op_id in operation_ids:
+        try:
+            record = orchestra.wait_finished(op_id, timeout=timeout)
+        except AssertionError:
+            counts.unfinished_operations.append(orchestra.op(op_id))
+            continue
+        instance = orchestra.instance(record['instance_uuid'])
+        assert instance['task_state'] is None, (record, instance)
+
+
+def under_load(orchestra, fault, label):
+    """Two proxies and two computes; while the shim load writes and a
+    resize and builds run, ``fault()``; then count and assert the zeros.
+    Returns the ``Counts``."""
+    o = orchestra
+    o.start_proxy('p1')
+    o.start_proxy('p2')
+    o.start_compute('cmp1')
+    o.start_compute('cmp2')
+    (moving,) = o.build(1, host='cmp1')
+
+    load = ShimLoad(callers=CALLERS).start()
+    load.wait_successes(20)
+    resize = o.api.migrate_server(o.ctx, moving, flavor=of.BIG,
+                                  operation_id='resize-under-fault')
+    builds = [o.api.build_instance(o.ctx, build_values(n))['id']
+              for n in range(BUILDS)]
+
+    fault()
+    faulted = time.monotonic()
+    # The load goes on after the fault.
+    load.wait_successes(20, timeout=180)
+    while time.monotonic() - faulted < LOAD_AFTER:
+        time.sleep(0.2)
+    load.stop()
+
+    counts = Counts()
+    finish_operations(o, [resize['id']] + builds, counts)
+    load.counts(counts)
+    print('\n%s: %s' % (label, counts))
+    counts.assert_nothing_lost()
+
+    resized = o.op('resize-under-fault')
+    if resized['status'] == states.OP_DONE:
+        o.assert_migrated(resized, moving)
+        o.assert_effects_once([resized['id']], of.MIGRATION_STEPS)
+    return counts

@@ -15,27 +15,11 @@ CI runs it short; ``NOVA_PROXY_FAULTS=full`` runs more callers for longer
 (docs/operations.rst, "Faults and what they look like").
 """
 
-import os
-import time
-
 import pytest
-import sqlalchemy as sa
 
-from nova_proxy.common import states
-from nova_proxy import conf
-from nova_proxy.db import migration
 from nova_proxy.db import session as db_session
 from tests.functional import fault_load
-from tests.functional import orchestration_fixtures as of
 from tests.functional import pg_pair
-
-CONF = conf.CONF
-
-FULL = os.environ.get('NOVA_PROXY_FAULTS') == 'full'
-CALLERS = 8 if FULL else 3
-# Seconds of load after the standby took over.
-LOAD_AFTER = 60 if FULL else 4
-BUILDS = 6 if FULL else 2
 
 pytestmark = pytest.mark.skipif(
     not pg_pair.available(),
@@ -53,69 +37,17 @@ def pair():
 
 @pytest.fixture
 def orchestra(cluster, pair):
-    url = pair.create_database('np_failover')
-    engine = sa.create_engine(url)
-    migration.db_sync(engine=engine)
-    engine.dispose()
-    CONF.set_override('connection', url, group='database')
-    db_session.dispose()
-    cluster.db_url = url
-    orchestra = of.Orchestra(cluster, url)
+    orchestra = fault_load.orchestra_on(
+        cluster, pair.create_database('np_failover'))
     yield orchestra
     orchestra.kill_all()
 
 
-def _values(n):
-    return dict(display_name='failover-%d' % n,
-                instance_type_name=of.FLAVOR['name'],
-                memory_mb=of.FLAVOR['memory_mb'], vcpus=of.FLAVOR['vcpus'],
-                root_gb=of.FLAVOR['root_gb'])
-
-
 def test_standby_promoted_under_load(orchestra, pair):
-    o = orchestra
-    o.start_proxy('p1')
-    o.start_proxy('p2')
-    o.start_compute('cmp1')
-    o.start_compute('cmp2')
-    (moving,) = o.build(1, host='cmp1')
+    def failover():
+        pair.primary.kill()
+        pair.standby.promote()
 
-    load = fault_load.ShimLoad(callers=CALLERS).start()
-    load.wait_successes(20)
-    resize = o.api.migrate_server(o.ctx, moving, flavor=of.BIG,
-                                  operation_id='failover-resize')
-    builds = [o.api.build_instance(o.ctx, _values(n))['id']
-              for n in range(BUILDS)]
-
-    pair.primary.kill()
-    pair.standby.promote()
-    promoted = time.monotonic()
-
-    # The load goes on against the new primary.
-    load.wait_successes(20, timeout=180)
-    while time.monotonic() - promoted < LOAD_AFTER:
-        time.sleep(0.2)
-    load.stop()
-
-    counts = fault_load.Counts()
-    for op_id in [resize['id']] + builds:
-        try:
-            record = o.wait_finished(op_id, timeout=180)
-        except AssertionError:
-            counts.unfinished_operations.append(o.op(op_id))
-            continue
-        assert record['status'] in states.OP_FINAL_STATUSES
-        instance = o.instance(record['instance_uuid'])
-        # Finished, or rolled back: never left half-way.
-        assert instance['task_state'] is None, (record, instance)
-    load.counts(counts)
-    print('\nPostgreSQL failover: %s' % counts)
-    counts.assert_nothing_lost()
-
-    resized = o.op('failover-resize')
-    if resized['status'] == states.OP_DONE:
-        o.assert_migrated(resized, moving)
-        o.assert_effects_once(['failover-resize'], of.MIGRATION_STEPS)
-    # The proxies run on the promoted node, which no longer follows
-    # anyone.
+    fault_load.under_load(orchestra, failover, 'PostgreSQL failover')
+    # The proxies ran on the promoted node, which follows no one now.
     assert pair.standby.sql('SELECT pg_is_in_recovery()')[0][0] is False
