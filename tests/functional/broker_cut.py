@@ -26,9 +26,12 @@ def _close(sockets):
 
 class BrokerCut:
 
-    def __init__(self, url):
-        """:param url: the broker's ``rabbit://`` transport URL."""
+    def __init__(self, url, bind='127.0.0.1'):
+        """:param url: the broker's ``rabbit://`` transport URL (or any
+            ``scheme://host:port`` of a TCP server)
+        :param bind: the address the relay listens on"""
         self.upstream_url = url
+        self.bind = bind
         parts = urllib.parse.urlsplit(url)
         self._upstream = (parts.hostname, parts.port or 5672)
         self._lock = threading.Lock()
@@ -40,14 +43,14 @@ class BrokerCut:
     def url(self):
         """The transport URL through the relay."""
         parts = urllib.parse.urlsplit(self.upstream_url)
-        netloc = '%s@127.0.0.1:%d' % (parts.netloc.rsplit('@', 1)[0],
-                                      self.port)
+        netloc = '%s@%s:%d' % (parts.netloc.rsplit('@', 1)[0], self.bind,
+                               self.port)
         return parts._replace(netloc=netloc).geturl()
 
     def start(self):
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(('127.0.0.1', self.port or 0))
+        listener.bind((self.bind, self.port or 0))
         listener.listen(64)
         self.port = listener.getsockname()[1]
         self._listener = listener

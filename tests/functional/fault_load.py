@@ -99,6 +99,9 @@ class ShimLoad:
     ``stop()``."""
 
     def __init__(self, callers=4, prefix='load'):
+        # The shim's client may have been built on an earlier test's
+        # configuration.
+        shim.reset()
         self.callers = []
         admin = np_context.get_admin_context()
         for n in range(callers):
@@ -202,8 +205,6 @@ class ShimLoad:
 def orchestra_on(cluster, url):
     """An ``Orchestra`` whose processes, and this one, use the database at
     ``url`` (migrated here)."""
-    # The shim's client was built on an earlier test's configuration.
-    shim.reset()
     engine = sa.create_engine(url)
     migration.db_sync(engine=engine)
     engine.dispose()
