@@ -1,5 +1,7 @@
 """A TCP relay on loopback between our processes and the broker, that a
 test cuts and restores: a broker outage for the processes behind it only.
+``switch()`` points it at another server, as a load balancer in front of
+database nodes does when the active one fails.
 
 The machine's RabbitMQ is shared by everyone's tests and is never stopped;
 cutting the relay is what a stopped broker looks like from the client:
@@ -13,11 +15,23 @@ import urllib.parse
 __all__ = ['BrokerCut']
 
 
+def _close(sockets):
+    for sock in sockets:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+
 class BrokerCut:
 
-    def __init__(self, url):
-        """:param url: the broker's ``rabbit://`` transport URL."""
+    def __init__(self, url, bind='127.0.0.1'):
+        """:param url: the broker's ``rabbit://`` transport URL (or any
+            ``scheme://host:port`` of a TCP server)
+        :param bind: the address the relay listens on"""
         self.upstream_url = url
+        self.bind = bind
         parts = urllib.parse.urlsplit(url)
         self._upstream = (parts.hostname, parts.port or 5672)
         self._lock = threading.Lock()
@@ -29,14 +43,14 @@ class BrokerCut:
     def url(self):
         """The transport URL through the relay."""
         parts = urllib.parse.urlsplit(self.upstream_url)
-        netloc = '%s@127.0.0.1:%d' % (parts.netloc.rsplit('@', 1)[0],
-                                      self.port)
+        netloc = '%s@%s:%d' % (parts.netloc.rsplit('@', 1)[0], self.bind,
+                               self.port)
         return parts._replace(netloc=netloc).geturl()
 
     def start(self):
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(('127.0.0.1', self.port or 0))
+        listener.bind((self.bind, self.port or 0))
         listener.listen(64)
         self.port = listener.getsockname()[1]
         self._listener = listener
@@ -53,14 +67,18 @@ class BrokerCut:
             sockets, self._sockets = self._sockets, set()
         if listener is not None:
             listener.close()
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
+        _close(sockets)
 
     stop = cut
+
+    def switch(self, host, port):
+        """Send new connections to ``host:port`` and close the open ones,
+        as a load balancer does when its active backend is marked down
+        (HAProxy's ``on-marked-down shutdown-sessions``)."""
+        with self._lock:
+            self._upstream = (host, port)
+            sockets, self._sockets = self._sockets, set()
+        _close(sockets)
 
     def _accept(self, listener):
         while True:
@@ -69,8 +87,9 @@ class BrokerCut:
             except OSError:
                 return  # cut
             try:
-                upstream = socket.create_connection(self._upstream,
-                                                    timeout=5)
+                with self._lock:
+                    address = self._upstream
+                upstream = socket.create_connection(address, timeout=5)
                 upstream.settimeout(None)
             except OSError:
                 client.close()

@@ -87,14 +87,14 @@ class Orchestra:
     # -- processes --------------------------------------------------------
 
     def start_proxy(self, name, hook=None, liveness_deadline=None,
-                    wait=True, extra=None):
+                    wait=True, extra=None, prefix=None):
         env = {hooks.ENV: hook} if hook else {hooks.ENV: ''}
         proc = self.cluster.start(
             'proxy', name,
             extra=_merge(proxy_options(self.cluster.exchange,
                                        liveness_deadline or
                                        LIVENESS_DEADLINE), extra or {}),
-            env=env)
+            env=env, prefix=prefix)
         self.procs[name] = proc
         if wait:
             self.wait_live(name)
@@ -105,12 +105,13 @@ class Orchestra:
             self.ctx, deadline=LIVENESS_DEADLINE), timeout=60,
             message='proxy %s live' % name)
 
-    def start_compute(self, name, wait=True, env=None, extra=None):
+    def start_compute(self, name, wait=True, env=None, extra=None,
+                      prefix=None):
         proc = self.cluster.start(
             'compute', name,
             extra=_merge(compute_options(self.cluster.exchange),
                          extra or {}),
-            env=env)
+            env=env, prefix=prefix)
         self.procs[name] = proc
         if wait:
             wait_for(lambda: scheduler.compute_host_up(self.ctx, name) and

@@ -107,14 +107,16 @@ class Cluster:
         return utils.write_config(
             os.path.join(self.directory, name + '.conf'), sections)
 
-    def start(self, kind, name, extra=None, env=None):
+    def start(self, kind, name, extra=None, env=None, prefix=None):
+        """Start a daemon; ``prefix``: argv put before it (``ip netns exec
+        NAME``, say)."""
         assert self.db_url or kind != 'proxy', 'set cluster.db_url first'
         conf_path = self.write_config(name, extra)
         log_path = os.path.join(self.directory, name + '.log')
         log = open(log_path, 'a')
         popen = subprocess.Popen(
-            [sys.executable, '-m', _SCRIPTS[kind], '--config-file',
-             conf_path],
+            list(prefix or ()) + [sys.executable, '-m', _SCRIPTS[kind],
+                                  '--config-file', conf_path],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env=dict(os.environ, **(env or {})))
         proc = Process(kind, name, popen, log_path, conf_path)

@@ -1,0 +1,173 @@
+"""Network partitions, with real processes in network namespaces
+(``netns``): a proxy cut off from the database, a proxy cut off from the
+broker, each while it owns a resize, and a compute cut off from the
+broker in the middle of one. Each cut is silent (packets dropped, as in a
+real partition) and healed after longer than the liveness deadline.
+
+What must hold, counted and asserted:
+
+* every operation ends finished or rolled back, with each compute step
+  applied once (the fake driver's effects log);
+* no stale owner writes after a takeover: once the partitioned owner is
+  back it finds itself fenced and changes nothing (the journal's epoch);
+* the other proxy keeps serving the shim's calls throughout (the load of
+  ``fault_load``, nothing acknowledged lost).
+"""
+
+import time
+import urllib.parse
+
+import pytest
+
+from tests.functional import fault_load
+from tests.functional import netns
+from tests.functional import orchestration_fixtures as of
+from tests.functional import procs
+
+orchestra = of.orchestra    # the fixture of this module's tests
+
+# The partition lasts this long past the liveness deadline.
+HEAL_AFTER = 2 * of.LIVENESS_DEADLINE + 4
+
+pytestmark = pytest.mark.skipif(
+    not netns.available(), reason='needs root and iproute2 (ip netns)')
+
+
+@pytest.fixture
+def host(orchestra):
+    """A network namespace whose links lead to the test's RabbitMQ and
+    PostgreSQL."""
+    broker = procs.RABBIT_URL
+    database = orchestra.cluster.db_url
+    upstreams = {'broker': _host_port(broker, 5672),
+                 'database': _host_port(database, 5432)}
+    host = netns.Host('part').start(upstreams)
+    host.options = {
+        'DEFAULT': {'transport_url': host.url('broker', broker)},
+        'database': {'connection': host.url('database', database)}}
+    yield host
+    orchestra.kill_all()
+    host.stop()
+
+
+def _host_port(url, default):
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname, parts.port or default
+
+
+def _assert_ended(o, record, uuid):
+    """Finished on the destination, or rolled back to a clean source."""
+    if record['status'] == 'done':
+        o.assert_migrated(record, uuid)
+    else:
+        assert record['status'] == 'rolled_back', record
+        o.assert_on_source_clean(record, uuid)
+
+
+def _assert_each_effect_once(o):
+    """No compute applied any step twice (rolled back operations never
+    ran their later steps; their undo steps count too)."""
+    effects = o.effects()
+    assert effects, 'no effect logged'
+    repeated = {k: v for k, v in effects.items() if v != 1}
+    assert not repeated, repeated
+
+
+def _partitioned_owner(o, host, service):
+    """``p1`` in the namespace owns a resize of an instance of cmp1, at
+    its copy step, when its link to ``service`` is cut; ``p2`` outside.
+    Returns ``(operation, instance uuid)``."""
+    o.start_proxy('p1', prefix=host.prefix, extra=host.options,
+                  liveness_deadline=60)
+    o.start_proxy('p2')
+    o.start_compute('cmp1')
+    o.start_compute('cmp2')
+    (uuid,) = o.build(1, host='cmp1', proxy='p2')
+    op = o.call('p1', 'migrate_server', instance_uuid=uuid,
+                dest_host='cmp2', flavor=None,
+                operation_id='cut-%s' % service)
+    assert op['owner'] == 'p1'
+    o.wait_step(op['id'], 'resize_instance', progress=True)
+    host.cut(service)
+    return op, uuid
+
+
+def test_owner_cut_off_from_the_database(orchestra, host):
+    o = orchestra
+    op, uuid = _partitioned_owner(o, host, 'database')
+    cut = time.monotonic()
+    load = fault_load.ShimLoad(callers=2, prefix='db-cut').start()
+    # p1 can no longer heartbeat: past the deadline p2 takes over and
+    # ends the resize: finished, or rolled back when a compute's calls
+    # meanwhile failed on p1 (it still takes calls off the shared queue
+    # and answers them DatabaseUnavailable).
+    record = o.wait_finished(op['id'], timeout=120)
+    _assert_ended(o, record, uuid)
+    assert (record['owner'], record['epoch']) == ('p2', 2), record
+    instance = o.instance(uuid)
+    while time.monotonic() - cut < HEAL_AFTER:
+        time.sleep(0.2)
+    host.heal('database')
+
+    # Back, p1 heartbeats again, and has written nothing: the step it
+    # was driving failed on the lost connection (a fenced write would
+    # have matched nothing: "is no longer ours").
+    o.wait_live('p1')
+    time.sleep(2)
+    assert o.op(op['id']) == record
+    assert o.instance(uuid) == instance
+    _assert_each_effect_once(o)
+    load.stop()
+    counts = load.counts()
+    print('\nowner cut off from the database: operation %s; load: %s'
+          % (record['status'], counts))
+    counts.assert_nothing_lost()
+    assert o.procs['p1'].alive()
+
+
+def test_owner_cut_off_from_the_broker(orchestra, host):
+    o = orchestra
+    op, uuid = _partitioned_owner(o, host, 'broker')
+    cut = time.monotonic()
+    load = fault_load.ShimLoad(callers=2, prefix='broker-cut').start()
+    while time.monotonic() - cut < HEAL_AFTER:
+        time.sleep(0.2)
+    host.heal('broker')
+
+    counts = fault_load.Counts()
+    fault_load.finish_operations(o, [op['id']], counts)
+    record = o.op(op['id'])
+    print('\nowner cut off from the broker: operation %s by %s at epoch '
+          '%s' % (record['status'], record['owner'], record['epoch']))
+    _assert_ended(o, record, uuid)
+    _assert_each_effect_once(o)
+    load.stop()
+    load.counts(counts)
+    print('load: %s' % counts)
+    counts.assert_nothing_lost()
+
+
+def test_compute_cut_off_from_the_broker_mid_resize(orchestra, host):
+    o = orchestra
+    o.start_proxy('p1')
+    o.start_proxy('p2')
+    o.start_compute('cmp1', prefix=host.prefix, extra=host.options)
+    o.start_compute('cmp2')
+    (uuid,) = o.build(1, host='cmp1')
+    op = o.api.migrate_server(o.ctx, uuid, dest_host='cmp2',
+                              operation_id='compute-cut')
+    o.wait_step(op['id'], 'resize_instance', progress=True)
+    host.cut('broker')
+    cut = time.monotonic()
+    while time.monotonic() - cut < HEAL_AFTER:
+        time.sleep(0.2)
+    host.heal('broker')
+
+    counts = fault_load.Counts()
+    fault_load.finish_operations(o, [op['id']], counts)
+    counts.assert_nothing_lost()
+    record = o.op(op['id'])
+    print('\ncompute cut off from the broker: operation %s (%s)'
+          % (record['status'], record.get('error')))
+    _assert_ended(o, record, uuid)
+    _assert_each_effect_once(o)
