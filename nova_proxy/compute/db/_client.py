@@ -61,7 +61,8 @@ CONF = conf.CONF
 # nova's configuration is parsed and read.
 conf.register_client_opts(CONF)
 
-__all__ = ['call', 'reset', 'get_transport', 'to_wire', 'from_wire',
+__all__ = ['call', 'reset', 'get_transport', 'this_host', 'to_wire',
+           'from_wire',
            'as_nova_error', 'nova_exception', 'DATETIME_KEYS',
            'CONSTRAINT_KEY']
 
@@ -105,8 +106,9 @@ def get_transport():
         return _transport
 
 
-def _host():
-    # nova's [DEFAULT] host in nova-compute; ours in our own processes.
+def this_host():
+    """The host this process calls as: nova's ``[DEFAULT] host`` in
+    nova-compute, ours in our own processes."""
     return CONF.host if 'host' in CONF else socket.gethostname()
 
 
@@ -118,7 +120,7 @@ def _get_client():
             if _client is None:
                 signer = None
                 if CONF.proxy_client.key_file:
-                    signer = auth.Signer('compute', _host())
+                    signer = auth.Signer('compute', this_host())
                 _client = rpc.get_client(
                     messaging.Target(topic=CONF.proxy.topic),
                     version_cap=rpc.version_cap('compute_proxy', major=2),
@@ -145,7 +147,7 @@ def _context_dict(context):
     else:
         values = context.to_dict()
     if not values.get('compute_host'):
-        values['compute_host'] = _host()
+        values['compute_host'] = this_host()
     return values
 
 
