@@ -40,8 +40,13 @@ def instance_uuid_of(values):
 
 def _flavor_extra(values):
     """``values['extra']`` with the instance's flavor as nova keeps it,
-    made from its flavor columns unless the caller gave one."""
-    extra = dict(values.get('extra') or {})
+    made from its flavor columns unless the caller gave one (an
+    ``extra`` that is not a dict is left for ``instance_create`` to
+    refuse)."""
+    extra = values.get('extra') or {}
+    if not isinstance(extra, dict):
+        return extra
+    extra = dict(extra)
     if not extra.get('flavor'):
         flavor = {'name': values.get('instance_type_name'),
                   'memory_mb': values.get('memory_mb') or 0,

@@ -198,3 +198,14 @@ def test_copy_progress_reads_nova_s_disk_counters_first():
         {'disk_total': None, 'disk_processed': None, 'progress': 90}) == 90
     assert runner.migration_percent(
         {'disk_total': 0, 'disk_processed': 0, 'progress': None}) == 0
+
+
+def test_a_build_keeps_the_flavor_its_caller_gave(orch, api):
+    given = flavors.extra_json(flavors.primitive(dict(
+        oc.FLAVOR, id=9, swap=64)))
+    op = api.build_instance(orch, values={
+        'memory_mb': 512, 'vcpus': 1, 'root_gb': 1,
+        'extra': {'flavor': given}})
+    assert _data(_flavor(orch, op['instance_uuid'])['cur'])['swap'] == 64
+    with pytest.raises(exception.InvalidUpdate):
+        api.build_instance(orch, values={'memory_mb': 1, 'extra': 'x'})
