@@ -209,3 +209,32 @@ def test_a_build_keeps_the_flavor_its_caller_gave(orch, api):
     assert _data(_flavor(orch, op['instance_uuid'])['cur'])['swap'] == 64
     with pytest.raises(exception.InvalidUpdate):
         api.build_instance(orch, values={'memory_mb': 1, 'extra': 'x'})
+
+
+def test_reverting_a_resize_nova_finished(orch, api, runner, compute):
+    """A resize that nova's services did (no operation of ours): the
+    revert takes the flavors nova's finish_resize left in
+    instance_extra, and the hosts and nodes from the migration."""
+    old = flavors.primitive(dict(oc.FLAVOR, id=2, swap=32))
+    new = flavors.primitive(dict(oc.BIG, id=4))
+    inst = oc.add_instance(orch, host='cmp2', vm_state='resized',
+                           flavor=oc.BIG)
+    flavors.write(orch, inst['uuid'], new, old=old, new=new)
+    migration = db_api.migration_create(orch, {
+        'instance_uuid': inst['uuid'], 'source_compute': 'cmp1',
+        'source_node': 'cmp1', 'dest_compute': 'cmp2', 'dest_node': 'cmp2',
+        'dest_compute_id': _node(orch, 'cmp2')['id'],
+        'status': 'finished', 'migration_type': 'resize'})
+    op = _run(runner, orch, api.revert_resize(orch,
+                                              instance_uuid=inst['uuid']))
+    assert op['status'] == 'done'
+    assert op['migration_id'] == migration['id']
+    assert [(c['step'], c['host']) for c in compute.calls] == [
+        ('revert_resize', 'cmp2'), ('finish_revert_resize', 'cmp1')]
+    assert compute.calls[-1]['kwargs']['flavor'] == dict(oc.FLAVOR, id=2)
+    instance = db_api.instance_get_by_uuid(orch, inst['uuid'])
+    assert (instance['host'], instance['compute_id'], instance['memory_mb'],
+            instance['instance_type_id'], instance['vm_state']) == (
+        'cmp1', _node(orch, 'cmp1')['id'], 512, 2, 'active')
+    info = _flavor(orch, inst['uuid'])
+    assert _data(info['cur'])['swap'] == 32 and info['old'] is None
