@@ -36,7 +36,7 @@ from oslo_serialization import jsonutils
 from nova_proxy.db import api as db_api
 
 __all__ = ['FLAVOR_FIELDS', 'primitive', 'compact', 'extra_json',
-           'instance_values', 'current', 'write']
+           'instance_values', 'current', 'write', 'name_of']
 
 # The proxy's flavor dict: these, and ``id`` when known.
 FLAVOR_FIELDS = ('name', 'memory_mb', 'vcpus', 'root_gb')
@@ -129,3 +129,15 @@ def write(context, instance_uuid, cur, old=None, new=None):
     """Store the instance's flavors in its ``instance_extra``."""
     db_api.instance_extra_update_by_uuid(
         context, instance_uuid, {'flavor': extra_json(cur, old, new)})
+
+
+def name_of(instance):
+    """The name of ``instance``'s current flavor: ``cur`` of its joined
+    ``extra`` (``columns_to_join=['extra.flavor']``), else its
+    ``instance_type_name``, as the 1.x calls wrote it."""
+    extra = instance.get('extra') or {}
+    if extra.get('flavor'):
+        cur = jsonutils.loads(extra['flavor']).get('cur')
+        if cur:
+            return cur['nova_object.data'].get('name')
+    return instance.get('instance_type_name')

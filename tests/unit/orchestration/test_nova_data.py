@@ -238,3 +238,23 @@ def test_reverting_a_resize_nova_finished(orch, api, runner, compute):
         'cmp1', _node(orch, 'cmp1')['id'], 512, 2, 'active')
     info = _flavor(orch, inst['uuid'])
     assert _data(info['cur'])['swap'] == 32 and info['old'] is None
+
+
+def test_server_list_names_the_flavor_nova_keeps(orch):
+    import io
+
+    from nova_proxy.orchestration import server_cli
+    ours = oc.add_instance(orch)
+    # As nova's services create one: no instance_type_name, the flavor
+    # in instance_extra only.
+    novas = db_api.instance_create(orch, {
+        'host': 'cmp2', 'node': 'cmp2', 'vm_state': 'active',
+        'extra': {'flavor': flavors.extra_json(flavors.primitive(
+            dict(oc.BIG, name='nova.large')))}})
+    out = io.StringIO()
+    listed = server_cli.list_instances(host=None, out=out)
+    assert {i['uuid']: flavors.name_of(i) for i in listed} == {
+        ours['uuid']: 'm1.small', novas['uuid']: 'nova.large'}
+    assert 'nova.large' in out.getvalue()
+    assert [flavors.name_of(i) for i in server_cli.list_instances(
+        host='cmp2', out=io.StringIO())] == ['nova.large']
