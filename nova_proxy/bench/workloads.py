@@ -21,6 +21,7 @@ import uuid
 import sqlalchemy as sa
 
 from nova_proxy.common import context as np_context
+from nova_proxy.common import states
 from nova_proxy.db import api as db
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
@@ -122,9 +123,9 @@ def seed_hosts(prefix, count, instances_per_host=1):
         for i in range(instances_per_host):
             instance = db.instance_create(ctx, {
                 'uuid': str(uuid.uuid4()), 'host': name, 'node': name,
-                'launched_on': name, 'vm_state': 'building',
-                'task_state': None, 'power_state': 0, 'memory_mb': 512,
-                'vcpus': 1, 'root_gb': 1, 'ephemeral_gb': 0,
+                'launched_on': name, 'vm_state': states.VM_BUILDING,
+                'task_state': None, 'power_state': states.POWER_NOSTATE,
+                'memory_mb': 512, 'vcpus': 1, 'root_gb': 1, 'ephemeral_gb': 0,
                 'instance_type_name': 'm1.tiny',
                 'display_name': 'bench-%d-%d' % (n, i),
                 'hostname': 'bench-%d-%d' % (n, i),
@@ -170,7 +171,8 @@ def seed_hosts_bulk(prefix, count, instances_per_host=1):
             for name in names])
         conn.execute(sa.insert(models.Instance.__table__), [
             {'uuid': u, 'host': name, 'node': name, 'launched_on': name,
-             'vm_state': 'active', 'task_state': None, 'power_state': 1,
+             'vm_state': states.VM_ACTIVE, 'task_state': None,
+             'power_state': states.POWER_RUNNING,
              'memory_mb': 512, 'vcpus': 1, 'root_gb': 1, 'ephemeral_gb': 0,
              'instance_type_name': 'm1.tiny', 'display_name': u[:8],
              'hostname': u[:8], 'user_id': 'bench-user',
@@ -205,17 +207,20 @@ def update_once(api, host, ctx, **kwargs):
 
 _BUILD_STEPS = (
     # (values, expected_task_state)
-    ({'vm_state': 'building', 'task_state': None},
-     ['scheduling', None]),
-    ({'task_state': 'networking'}, [None]),
-    ({'task_state': 'block_device_mapping'}, ['networking']),
-    ({'task_state': 'spawning'}, ['block_device_mapping']),
+    ({'vm_state': states.VM_BUILDING, 'task_state': None},
+     [states.TASK_SCHEDULING, None]),
+    ({'task_state': states.TASK_NETWORKING}, [None]),
+    ({'task_state': states.TASK_BLOCK_DEVICE_MAPPING},
+     [states.TASK_NETWORKING]),
+    ({'task_state': states.TASK_SPAWNING},
+     [states.TASK_BLOCK_DEVICE_MAPPING]),
 )
 
 
-_BUILD_DONE = {'vm_state': 'active', 'task_state': None, 'power_state': 1,
+_BUILD_DONE = {'vm_state': states.VM_ACTIVE, 'task_state': None,
+               'power_state': states.POWER_RUNNING,
                'launched_at': '2026-01-01T00:00:00+00:00',
-               'expected_task_state': 'spawning'}
+               'expected_task_state': states.TASK_SPAWNING}
 
 
 def _build_event(host):

@@ -48,7 +48,7 @@ from nova_proxy.orchestration import scheduler
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-__all__ = ['Runner', 'Stopping']
+__all__ = ['Runner', 'Stopping', 'migration_percent']
 
 # Rollbacks interrupted this many times beyond max_attempts give up.
 EXTRA_ROLLBACK_ATTEMPTS = 2
@@ -70,6 +70,16 @@ DATABASE_OUTAGES = (db_exc.DBConnectionError, db_exc.DBDeadlock,
 # (steps are idempotent), then the step fails.
 UNANSWERED = (messaging.MessagingTimeout, messaging.MessageDeliveryFailure,
               exception.DatabaseUnavailable)
+
+
+def migration_percent(migration):
+    """How far a migration's disk copy is, in percent: nova's
+    ``disk_processed`` of ``disk_total`` when the compute reports them,
+    else the ``progress`` the 1.x compute calls write."""
+    total = migration.get('disk_total')
+    if total:
+        return min(100, 100 * (migration.get('disk_processed') or 0) // total)
+    return migration.get('progress') or 0
 
 
 def _error_text(error):
@@ -299,8 +309,8 @@ class Runner:
         last = None
         while not done.wait(PROGRESS_POLL_SECONDS):
             try:
-                migration = db_api.migration_get(context, migration_id)
-                percent = migration.get('progress') or 0
+                percent = migration_percent(
+                    db_api.migration_get(context, migration_id))
                 progress = int(100 * (index + percent / 100.0) / total)
                 if progress != last:
                     journal.fenced_write(context, op, {'progress': progress})

@@ -8,9 +8,20 @@ placement is stable and easy to predict in tests. The destination's
 ``prep_resize`` claim is the real check: if the host filled up meanwhile,
 the claim fails and the operation rolls back.
 
+The room is read from nova's ``compute_nodes`` columns, as nova-compute's
+``update_available_resource`` writes them, with the arithmetic of nova's
+RAM, core and disk filters (``room()``): for memory and disk, the total
+times its allocation ratio less what is used (``total - free``, from
+``free_ram_mb``/``free_disk_gb``, the disk's free space never more than
+``disk_available_least``); for VCPUs, ``vcpus`` times the ratio less
+``vcpus_used``. A node that reports no ratio (None or 0.0, as the 1.x
+calls leave them) is not overcommitted: ratio 1.0. A node is named by its
+``hypervisor_hostname``, which is what nova writes to an instance's and a
+migration's ``node`` columns.
+
 Builds placed but not yet claimed (instances ``building`` and
-``scheduling`` on a host: the compute has not started them, and its
-report does not count them yet) are counted against the host's room,
+``scheduling`` on a node: the compute has not started them, and its
+report does not count them yet) are counted against the node's room,
 under a lock on its compute node row taken in the placing transaction:
 builds accepted at once do not all land on the best host, where every
 one after the first would fail its claim (a build is never moved).
@@ -22,8 +33,8 @@ from nova_proxy import exception
 
 CONF = conf.CONF
 
-__all__ = ['select_host', 'compute_host_up', 'hosts_with_room',
-           'COMPUTE_BINARY']
+__all__ = ['select_host', 'compute_host_up', 'hosts_with_room', 'room',
+           'compute_node', 'node_of', 'COMPUTE_BINARY']
 
 # The service record compute hosts register, as nova-compute does.
 COMPUTE_BINARY = db_scheduling.COMPUTE_BINARY
@@ -32,6 +43,32 @@ COMPUTE_BINARY = db_scheduling.COMPUTE_BINARY
 def _flavor_need(flavor):
     return (int(flavor.get('memory_mb') or 0), int(flavor.get('vcpus') or 0),
             int(flavor.get('root_gb') or 0))
+
+
+def _ratio(value):
+    return value or 1.0
+
+
+def _free(free, total, used):
+    return free if free is not None else total - used
+
+
+def room(node):
+    """``(memory MB, VCPUs, disk GB)`` that ``node`` (a compute node row
+    with nova's columns) still has room for, as nova's RAM, core and disk
+    filters count it."""
+    memory = node['memory_mb']
+    free_ram = _free(node['free_ram_mb'], memory, node['memory_mb_used'])
+    disk = node['local_gb']
+    free_disk = _free(node['free_disk_gb'], disk, node['local_gb_used'])
+    if node['disk_available_least'] is not None:
+        free_disk = min(free_disk, node['disk_available_least'])
+    return (memory * _ratio(node['ram_allocation_ratio']) -
+            (memory - free_ram),
+            node['vcpus'] * _ratio(node['cpu_allocation_ratio']) -
+            node['vcpus_used'],
+            disk * _ratio(node['disk_allocation_ratio']) -
+            (disk - free_disk))
 
 
 def compute_host_up(context, host):
@@ -43,16 +80,17 @@ def compute_host_up(context, host):
 
 def hosts_with_room(context, flavor, exclude=()):
     """``[(free_memory_mb, host, node)]`` of up hosts with room, best
-    first."""
-    memory, vcpus, disk = _flavor_need(flavor)
+    first; ``node`` is the node's ``hypervisor_hostname``."""
+    need = _flavor_need(flavor)
     result = []
-    for host, node, free_mem, free_cpu, free_disk in \
-            db_scheduling.compute_nodes_up(
-                context, CONF.periodic.service_down_time):
-        if host in exclude:
+    for node in db_scheduling.compute_nodes_up(
+            context, CONF.periodic.service_down_time):
+        if node['host'] in exclude:
             continue
-        if free_mem >= memory and free_cpu >= vcpus and free_disk >= disk:
-            result.append((free_mem, host, node))
+        free = room(node)
+        if all(have >= wanted for have, wanted in zip(free, need)):
+            result.append((free[0], node['host'],
+                           node['hypervisor_hostname']))
     result.sort(key=lambda r: (-r[0], r[1]))
     return result
 
@@ -61,12 +99,12 @@ def _room_now(context, host, node, flavor):
     """Whether ``host``/``node`` has room for ``flavor`` once the builds
     placed there and not yet claimed are counted, under its node row's
     lock (held until the caller's transaction ends)."""
-    room = db_scheduling.compute_node_room(context, host, node)
-    if room is None:
+    found = db_scheduling.compute_node_room(context, host, node)
+    if found is None:
         return False
-    free, placed = room
+    node_row, placed = found
     return all(have - taken >= need for have, taken, need in zip(
-        free, placed, _flavor_need(flavor)))
+        room(node_row), placed, _flavor_need(flavor)))
 
 
 def select_host(context, flavor, exclude=()):
@@ -87,15 +125,27 @@ def select_host(context, flavor, exclude=()):
                    if exclude else '',)))
 
 
-def node_of(context, host):
-    """The node name of ``host``'s compute node (the first one), for a
-    destination the caller named.
+def compute_node(context, host, node=None):
+    """``host``'s compute node named ``node`` (its first one when None):
+    a dict of ``db_scheduling.RESOURCE_COLUMNS``, whose ``id`` an
+    instance's and a migration's ``compute_id``/``dest_compute_id`` take
+    and whose ``host_ip`` a migration's ``dest_host`` takes, as nova's
+    resource tracker writes them.
 
-    :raises: ComputeHostNotFound when ``host`` has no compute node: an
+    :raises: ComputeHostNotFound when there is no such node: an
         operation sent there would wait for a compute that does not
         exist, then be rolled back, minutes later.
     """
-    node = db_scheduling.compute_node_name(context, host)
-    if node is None:
-        raise exception.ComputeHostNotFound(host=host, node=host)
-    return node
+    found = db_scheduling.compute_node_first(context, host, node)
+    if found is None:
+        raise exception.ComputeHostNotFound(host=host, node=node or host)
+    return found
+
+
+def node_of(context, host):
+    """The ``hypervisor_hostname`` of ``host``'s first compute node, for
+    a destination the caller named.
+
+    :raises: ComputeHostNotFound
+    """
+    return compute_node(context, host)['hypervisor_hostname']

@@ -31,6 +31,7 @@ from nova_proxy.common import states
 from nova_proxy.common import utils
 from nova_proxy import conf
 from nova_proxy.orchestration import cli as operation_cli
+from nova_proxy.orchestration import flavors
 from nova_proxy.orchestration import rpcapi
 
 CONF = conf.CONF
@@ -182,14 +183,18 @@ def list_instances(host=None, out=None):
     """Print the live instances (of ``host``); returns them."""
     from nova_proxy.db import api as db
     ctx = _context()
+    # The flavor as nova keeps it, so instances nova's services made
+    # show theirs too.
+    joins = ['extra.flavor']
     if host:
-        instances = db.instance_get_all_by_host(ctx, host)
+        instances = db.instance_get_all_by_host(ctx, host,
+                                                columns_to_join=joins)
     else:
         instances = db.instance_get_all_by_filters_sort(
             ctx, {'deleted': False, 'soft_deleted': True},
-            sort_keys=['id'], sort_dirs=['asc'])
+            columns_to_join=joins, sort_keys=['id'], sort_dirs=['asc'])
     output.emit_list(_INSTANCE_COLUMNS, [
-        (i['uuid'], i['display_name'], i['host'], i['instance_type_name'],
+        (i['uuid'], i['display_name'], i['host'], flavors.name_of(i),
          i['vm_state'], i['task_state'], i['power_state'])
         for i in instances], out=out)
     return instances

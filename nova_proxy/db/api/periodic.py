@@ -38,6 +38,7 @@ _INSTANCES = models.Instance.__table__
 _MIGRATIONS = models.Migration.__table__
 _OPS = models.Operation.__table__
 _FAULTS = models.InstanceFault.__table__
+_NODES = models.ComputeNode.__table__
 
 
 def _now(connection):
@@ -244,6 +245,16 @@ Healing = collections.namedtuple(
     'Healing', 'values migrations fault_message fault_details outcome')
 
 
+def _compute_id(connection, host, node):
+    """The id of ``host``'s live compute node ``node`` (nova's
+    ``hypervisor_hostname``), or None."""
+    n = _NODES.c
+    return connection.execute(
+        sa.select(n.id).where(n.host == host, n.hypervisor_hostname == node,
+                              n.deleted == 0)
+        .order_by(n.id)).scalars().first()
+
+
 @db_session.core_writer
 def instance_heal(context, instance_uuid, plan):
     """Heal one instance as ``plan`` decides, in one transaction.
@@ -254,7 +265,9 @@ def instance_heal(context, instance_uuid, plan):
     ``plan(instance, operations, migrations, now)`` returns either an
     outcome (nothing is written) or a ``Healing``. Its write is a
     compare-and-swap: the instance's ``task_state`` and ``updated_at``
-    must still be the ones read.
+    must still be the ones read. A healing that moves the instance to a
+    ``node`` also sets its ``compute_id`` to that node's id (None when the
+    host has no such node), as nova keeps the two together.
 
     :returns: the plan's outcome; None when the compare-and-swap missed
     """
@@ -278,12 +291,16 @@ def instance_heal(context, instance_uuid, plan):
     healing = plan(instance, operations, migrations, now)
     if not isinstance(healing, Healing):
         return healing
+    values = dict(healing.values)
+    if 'node' in values and 'compute_id' not in values:
+        values['compute_id'] = _compute_id(
+            connection, values.get('host', instance.host), values['node'])
     stamp = db_session.utcnow()
     result = connection.execute(
         sa.update(_INSTANCES).where(i.id == instance.id, i.deleted == 0,
                                     i.task_state == instance.task_state,
                                     i.updated_at == instance.updated_at)
-        .values(updated_at=stamp, **healing.values))
+        .values(updated_at=stamp, **values))
     if result.rowcount != 1:
         return None
     for migration_id, status in sorted(healing.migrations.items()):

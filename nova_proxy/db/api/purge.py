@@ -1,4 +1,10 @@
-"""Hard-deleting what was soft-deleted long enough ago."""
+"""Hard-deleting what was soft-deleted long enough ago.
+
+An instance goes with what hangs off it: metadata, faults, actions and
+their events and migrations (tables without a foreign key to it), and,
+through ``ON DELETE CASCADE``, nova's newer tables (extra, info cache,
+tags, block device mappings, ...).
+"""
 
 import sqlalchemy as sa
 
@@ -6,11 +12,15 @@ from nova_proxy.db.api import _values
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
+__all__ = ['purge_deleted_instances']
+
 
 @db_session.core_writer
 def purge_deleted_instances(context, before, limit):
     """Hard-delete up to ``limit`` instances soft-deleted before ``before``,
-    with their metadata, faults and actions. Returns the purged uuids."""
+    with their metadata, faults, actions and migrations (nova's
+    ``instance_destroy`` soft-deleted those with it). Returns the purged
+    uuids."""
     connection = context.connection
     rows = connection.execute(
         sa.select(models.Instance.id, models.Instance.uuid)
@@ -21,7 +31,7 @@ def purge_deleted_instances(context, before, limit):
     if not uuids:
         return []
     for model in (models.InstanceMetadata, models.InstanceSystemMetadata,
-                  models.InstanceFault):
+                  models.InstanceFault, models.Migration):
         connection.execute(sa.delete(model).where(
             model.instance_uuid.in_(uuids)))
     action_ids = sa.select(models.InstanceAction.id).where(

@@ -1,12 +1,14 @@
 """Build: create the instance record, then build and run it on one host.
 
 Accepting a build creates the instance (vm_state ``building``, task_state
-``scheduling``) on the chosen host in the same transaction as the journal
-row. The one step, ``build_and_run_instance`` on that host, claims the
-resources, spawns in the virt driver and leaves the instance active with
-task_state None; the compute writes those states itself. On failure the
-compute releases its claim and puts the instance in ERROR with a fault; if
-the compute never answered (down past ``[orchestration]
+``scheduling``) on the chosen host and node (``host``, ``node`` the node's
+``hypervisor_hostname``, ``compute_id`` its id), with its flavor in
+``instance_extra`` as nova keeps it (``flavors``), in the same transaction
+as the journal row. The one step, ``build_and_run_instance`` on that host,
+claims the resources, spawns in the virt driver and leaves the instance
+active with task_state None; the compute writes those states itself. On
+failure the compute releases its claim and puts the instance in ERROR with
+a fault; if the compute never answered (down past ``[orchestration]
 compute_wait_deadline``) the engine does the ERROR and the fault. A build
 is never rolled back: its status ends ``failed``.
 """
@@ -16,6 +18,7 @@ from oslo_utils import uuidutils
 from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db import api as db_api
+from nova_proxy.orchestration import flavors
 from nova_proxy.orchestration.flows import base
 from nova_proxy.orchestration import scheduler
 
@@ -35,6 +38,27 @@ def instance_uuid_of(values):
     return values['uuid']
 
 
+def _flavor_extra(values):
+    """``values['extra']`` with the instance's flavor as nova keeps it,
+    made from its flavor columns unless the caller gave one (an
+    ``extra`` that is not a dict is left for ``instance_create`` to
+    refuse)."""
+    extra = values.get('extra') or {}
+    if not isinstance(extra, dict):
+        return extra
+    extra = dict(extra)
+    if not extra.get('flavor'):
+        flavor = {'name': values.get('instance_type_name'),
+                  'memory_mb': values.get('memory_mb') or 0,
+                  'vcpus': values.get('vcpus') or 0,
+                  'root_gb': values.get('root_gb') or 0,
+                  'ephemeral_gb': values.get('ephemeral_gb') or 0}
+        if values.get('instance_type_id') is not None:
+            flavor['id'] = values['instance_type_id']
+        extra['flavor'] = flavors.extra_json(flavors.primitive(flavor))
+    return extra
+
+
 def accept_build(values, host):
     def prepare(context):
         flavor = {'memory_mb': values.get('memory_mb') or 0,
@@ -44,9 +68,15 @@ def accept_build(values, host):
             chosen, node = scheduler.select_host(context, flavor)
         else:
             chosen, node = host, scheduler.node_of(context, host)
-        create = dict(values, host=chosen, node=node, launched_on=chosen,
+        compute_node = scheduler.compute_node(context, chosen, node)
+        # host, node, compute_id and launched_on as nova's resource
+        # tracker sets them when it claims the build; the orchestration
+        # sets them when it places it, so the compute's host scope holds.
+        create = dict(values, host=chosen, node=node,
+                      compute_id=compute_node['id'], launched_on=chosen,
                       vm_state=states.VM_BUILDING,
-                      task_state=states.TASK_SCHEDULING)
+                      task_state=states.TASK_SCHEDULING,
+                      extra=_flavor_extra(values))
         db_api.instance_create(context, create)
         return {'state': {'host': chosen, 'node': node}}
     return prepare

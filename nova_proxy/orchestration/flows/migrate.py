@@ -20,6 +20,20 @@ copy there, ``finish_revert_resize`` on the source powers the original on
 with the old flavor; the instance is back on the source host, old flavor,
 vm_state as before; migration reverted.
 
+The migration row is nova's: ``source_compute``/``source_node`` the
+instance's host and node, ``dest_compute``/``dest_node`` the chosen host
+and its node's ``hypervisor_hostname``, ``dest_compute_id`` that node's
+id, ``dest_host`` its ``host_ip``, ``migration_type`` ``resize`` (a flavor
+was given) or ``migration``, ``old``/``new_instance_type_id``, and
+nova's statuses above. nova's conductor creates it with the source only
+and the destination compute fills in the destination when it claims
+(``ResourceTracker._move_claim``); the orchestration names the
+destination when it schedules, which is more than nova's conductor does:
+the destination's host scope (``docs/wire.rst``, ``migration_update``)
+rests on it. The instance's ``host``, ``node``, ``compute_id`` and its
+flavor (``instance_extra.flavor`` and the flavor columns, see
+``flavors``) move as nova's compute manager moves them.
+
 A stopped instance stays stopped, as in nova: ``finish_resize`` and
 ``finish_revert_resize`` (also as an undo) get ``power_on`` False when the
 vm_state before the resize was ``stopped`` (compute API 1.1), and the
@@ -37,33 +51,14 @@ migration in ``error``.
 from nova_proxy.common import states
 from nova_proxy import exception
 from nova_proxy.db import api as db_api
+from nova_proxy.orchestration import flavors
 from nova_proxy.orchestration.flows import base
 from nova_proxy.orchestration import scheduler
 
 __all__ = ['MigrateFlow', 'ConfirmFlow', 'RevertFlow', 'accept_migrate',
            'accept_confirm', 'accept_revert', 'FLAVOR_FIELDS']
 
-FLAVOR_FIELDS = ('name', 'memory_mb', 'vcpus', 'root_gb')
-
-
-def _flavor_of(instance):
-    flavor = {'name': instance['instance_type_name'],
-              'memory_mb': instance['memory_mb'], 'vcpus': instance['vcpus'],
-              'root_gb': instance['root_gb']}
-    if instance['instance_type_id'] is not None:
-        flavor['id'] = instance['instance_type_id']
-    return flavor
-
-
-def _flavor_values(flavor):
-    # A flavor without an id (the API does not require one) leaves the
-    # instance's instance_type_id as it is.
-    values = {'instance_type_name': flavor.get('name'),
-              'memory_mb': flavor.get('memory_mb'),
-              'vcpus': flavor.get('vcpus'), 'root_gb': flavor.get('root_gb')}
-    if flavor.get('id') is not None:
-        values['instance_type_id'] = flavor['id']
-    return values
+FLAVOR_FIELDS = flavors.FLAVOR_FIELDS
 
 
 def check_flavor(flavor):
@@ -85,6 +80,26 @@ def check_flavor(flavor):
             raise exception.Invalid(reason='flavor id must be an integer')
         checked['id'] = flavor_id
     return checked
+
+
+def _compute_id(context, host, node, default=None):
+    """The id of ``host``'s compute node ``node``, or ``default`` when it
+    has none (an instance placed by the 1.x calls on a node never
+    reported)."""
+    try:
+        return scheduler.compute_node(context, host, node)['id']
+    except exception.ComputeHostNotFound:
+        return default
+
+
+def _nova_flavors(state):
+    """``(old, new)`` primitives of an operation's state (made from its
+    flavor dicts for an operation journaled before they were kept)."""
+    old = state.get('old_flavor_nova') or flavors.primitive(
+        state['old_flavor'])
+    new = state.get('new_flavor_nova') or flavors.primitive(
+        state['new_flavor'], base=old)
+    return old, new
 
 
 def _vm_power(vm_state):
@@ -111,8 +126,11 @@ def accept_migrate(instance_uuid, dest_host, flavor):
         if not source:
             raise exception.Invalid(
                 reason='instance %s has no host' % instance_uuid)
-        old_flavor = _flavor_of(instance)
+        source_node = instance['node'] or source
+        cur = flavors.current(context, instance)[0]
+        old_flavor = flavors.compact(cur)
         new_flavor = check_flavor(flavor) if flavor else old_flavor
+        new = flavors.primitive(new_flavor, base=cur)
         if dest_host is None:
             dest, dest_node = scheduler.select_host(
                 context, new_flavor, exclude=(source,))
@@ -123,23 +141,33 @@ def accept_migrate(instance_uuid, dest_host, flavor):
         else:
             dest, dest_node = dest_host, scheduler.node_of(context,
                                                            dest_host)
+        dest_cn = scheduler.compute_node(context, dest, dest_node)
         db_api.instance_update(context, instance_uuid, {
             'task_state': states.TASK_RESIZE_PREP,
             'expected_task_state': [None],
             'expected_vm_state': list(states.MIGRATABLE_VM_STATES)})
+        # nova's prep_resize sets new_flavor on the destination.
+        flavors.write(context, instance_uuid, cur, new=new)
         migration = db_api.migration_create(context, {
             'instance_uuid': instance_uuid, 'source_compute': source,
-            'source_node': instance['node'] or source, 'dest_compute': dest,
-            'dest_node': dest_node, 'dest_host': dest,
+            'source_node': source_node, 'dest_compute': dest,
+            'dest_node': dest_node, 'dest_compute_id': dest_cn['id'],
+            'dest_host': dest_cn['host_ip'],
             'status': states.MIGRATION_PRE_MIGRATING,
             'migration_type': 'resize' if flavor else 'migration',
             'old_instance_type_id': instance['instance_type_id'],
             'new_instance_type_id': new_flavor.get(
-                'id', instance['instance_type_id'])})
+                'id', instance['instance_type_id']),
+            'user_id': instance['user_id'],
+            'project_id': instance['project_id']})
         return {'migration_id': migration['id'], 'state': {
-            'source': source, 'source_node': instance['node'] or source,
+            'source': source, 'source_node': source_node,
+            'source_compute_id': _compute_id(context, source, source_node,
+                                             instance['compute_id']),
             'dest': dest, 'dest_node': dest_node,
+            'dest_compute_id': dest_cn['id'],
             'old_flavor': old_flavor, 'new_flavor': new_flavor,
+            'old_flavor_nova': cur, 'new_flavor_nova': new,
             'old_vm_state': instance['vm_state'],
             'migration_id': migration['id']}}
 
@@ -178,13 +206,25 @@ def _accept_finished(instance_uuid, task_state, migration_status):
         db_api.migration_update(context, migration['id'],
                                 {'status': migration_status})
         instance = db_api.instance_get_by_uuid(context, instance_uuid)
+        if previous.get('old_flavor_nova'):
+            old, new = _nova_flavors(previous)
+        else:
+            # No migrate operation of ours (or an older one): the
+            # flavors nova's finish_resize left in instance_extra.
+            cur, old, _new = flavors.current(context, instance)
+            old, new = old or cur, cur
         return {'migration_id': migration['id'], 'state': {
             'source': migration['source_compute'],
             'source_node': migration['source_node'],
+            'source_compute_id': previous.get('source_compute_id') or
+            _compute_id(context, migration['source_compute'],
+                        migration['source_node']),
             'dest': migration['dest_compute'],
             'dest_node': migration['dest_node'],
-            'old_flavor': previous.get('old_flavor') or _flavor_of(instance),
-            'new_flavor': previous.get('new_flavor') or _flavor_of(instance),
+            'dest_compute_id': migration['dest_compute_id'],
+            'old_flavor': flavors.compact(old),
+            'new_flavor': flavors.compact(new),
+            'old_flavor_nova': old, 'new_flavor_nova': new,
             'old_vm_state': previous.get('old_vm_state') or states.VM_ACTIVE,
             'migration_id': migration['id']}}
     return prepare
@@ -221,15 +261,27 @@ def _migration(context, op, status):
                             {'status': status})
 
 
+def _move(context, op, values):
+    """Move the instance (host, node, ``compute_id``, flavor columns):
+    nova's compare-and-swap, which writes every column of nova's."""
+    db_api.instance_update_and_get_original(context, op['instance_uuid'],
+                                            values)
+
+
 def _restore_on_source(context, op):
-    """Instance back on the source with its old flavor and vm_state."""
+    """Instance back on the source with its old flavor and vm_state, as
+    nova's ``_revert_instance_flavor_host_node`` puts it."""
     state = op['state']
+    old, _new = _nova_flavors(state)
     values = {'host': state['source'], 'node': state['source_node'],
               'vm_state': state['old_vm_state'], 'task_state': None,
               'power_state': _vm_power(state['old_vm_state']),
               'progress': None}
-    values.update(_flavor_values(state['old_flavor']))
-    db_api.instance_update(context, op['instance_uuid'], values)
+    if state.get('source_compute_id') is not None:
+        values['compute_id'] = state['source_compute_id']
+    values.update(flavors.instance_values(old))
+    _move(context, op, values)
+    flavors.write(context, op['instance_uuid'], old)
 
 
 class MigrateFlow(base.Flow):
@@ -263,12 +315,18 @@ class MigrateFlow(base.Flow):
 
     @staticmethod
     def _before_finish(context, op):
+        # As nova's finish_resize: on the destination's host, node and
+        # compute node, the new flavor current, the old one kept.
         state = op['state']
+        old, new = _nova_flavors(state)
         values = {'task_state': states.TASK_RESIZE_FINISH,
                   'expected_task_state': [states.TASK_RESIZE_MIGRATED],
                   'host': state['dest'], 'node': state['dest_node']}
-        values.update(_flavor_values(state['new_flavor']))
-        db_api.instance_update(context, op['instance_uuid'], values)
+        if state.get('dest_compute_id') is not None:
+            values['compute_id'] = state['dest_compute_id']
+        values.update(flavors.instance_values(new))
+        _move(context, op, values)
+        flavors.write(context, op['instance_uuid'], new, old=old, new=new)
 
     @staticmethod
     def _after_finish(context, op, result):
@@ -332,6 +390,9 @@ class ConfirmFlow(_FinishedResizeFlow):
         db_api.instance_update(context, op['instance_uuid'], {
             'vm_state': old_vm_state, 'task_state': None,
             'expected_task_state': [states.TASK_RESIZE_CONFIRMING]})
+        # As nova's confirm_resize: old and new flavor dropped.
+        flavors.write(context, op['instance_uuid'],
+                      _nova_flavors(op['state'])[1])
         _migration(context, op, states.MIGRATION_CONFIRMED)
 
 

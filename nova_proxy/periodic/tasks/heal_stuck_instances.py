@@ -22,10 +22,11 @@ What happens to it depends on the state, as ``STUCK_STATES`` says:
     ``power_state`` with the hypervisor; the user may retry.
 ``rollback``
     An unfinished move is undone in the database: ``task_state = None``,
-    the instance on its migration's source host and node, ``vm_state``
-    kept, unfinished migrations in ``error``. For ``resize_confirming`` the
-    instance stays ``resized`` (the migration back to ``finished``) so that
-    the confirm can be retried.
+    the instance on its migration's source host and node (nova's
+    ``source_compute``/``source_node``, with that node's ``compute_id``),
+    ``vm_state`` kept, unfinished migrations in ``error``. For
+    ``resize_confirming`` the instance stays ``resized`` (the migration
+    back to ``finished``) so that the confirm can be retried.
 
 Every heal records an instance fault (code 500) that names the state, the
 time without progress, what was done and which proxy did it. The change is

@@ -2,7 +2,7 @@
 
 A global task: one proxy per period. It hard-deletes instances soft-deleted
 more than ``[periodic] purge_deleted_age`` seconds ago (by the database's
-clock), with their metadata, faults, actions and events
+clock), with their metadata, faults, actions, events and migrations
 (``nova_proxy.db.api.purge_deleted_instances``), ``purge_batch_size`` per
 transaction and at most ``purge_max_batches`` batches per run, so that no
 transaction holds locks for long; the rest waits for the next period. Then

@@ -15,6 +15,8 @@ def test_purge_deleted_instances(db_all, admin_context):
         admin_context, metadata={'a': '1'}, system_metadata={'b': '2'})
     api.instance_fault_create(admin_context, {'instance_uuid': old['uuid'],
                                               'message': 'boom'})
+    factories.migration(admin_context, old['uuid'], status='confirmed')
+    kept_migration = factories.migration(admin_context, keep['uuid'])
     api.instance_action_start(admin_context, {
         'instance_uuid': old['uuid'], 'action': 'create',
         'request_id': 'req-1'})
@@ -30,7 +32,7 @@ def test_purge_deleted_instances(db_all, admin_context):
     with engine.connect() as conn:
         for model in (models.Instance, models.InstanceMetadata,
                       models.InstanceSystemMetadata, models.InstanceFault,
-                      models.InstanceAction):
+                      models.InstanceAction, models.Migration):
             uuids = conn.execute(sa.select(
                 model.uuid if model is models.Instance
                 else model.instance_uuid)).scalars().all()
@@ -38,3 +40,5 @@ def test_purge_deleted_instances(db_all, admin_context):
         assert conn.execute(sa.select(sa.func.count()).select_from(
             models.InstanceActionEvent)).scalar() == 0
     api.instance_get_by_uuid(admin_context, keep['uuid'])
+    assert api.migration_get(admin_context, kept_migration['id'])[
+        'instance_uuid'] == keep['uuid']

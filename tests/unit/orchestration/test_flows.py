@@ -511,20 +511,21 @@ def test_final_writes_failing_still_finish_the_journal(orch, api, runner,
 def test_flavor_id_follows_a_resize_and_its_revert():
     """A flavor with an id moves instance_type_id with the sizes, and the
     revert restores the old one; a flavor without an id leaves it."""
+    from nova_proxy.orchestration import flavors
     from nova_proxy.orchestration.flows import migrate
-    instance = {'instance_type_name': 'm1.small', 'instance_type_id': 2,
-                'memory_mb': 2048, 'vcpus': 1, 'root_gb': 20}
-    old = migrate._flavor_of(instance)
-    new = migrate.check_flavor({'name': 'm1.large', 'id': 4,
-                                'memory_mb': 8192, 'vcpus': 4,
-                                'root_gb': 80})
-    assert migrate._flavor_values(new)['instance_type_id'] == 4
-    assert migrate._flavor_values(old)['instance_type_id'] == 2
-    no_id = migrate.check_flavor({'name': 'x', 'memory_mb': 1, 'vcpus': 1,
-                                  'root_gb': 1})
-    assert 'instance_type_id' not in migrate._flavor_values(no_id)
+    old = flavors.primitive({'name': 'm1.small', 'id': 2, 'memory_mb': 2048,
+                             'vcpus': 1, 'root_gb': 20})
+    new = flavors.primitive(migrate.check_flavor(
+        {'name': 'm1.large', 'id': 4, 'memory_mb': 8192, 'vcpus': 4,
+         'root_gb': 80}), base=old)
+    assert flavors.instance_values(new)['instance_type_id'] == 4
+    assert flavors.instance_values(old)['instance_type_id'] == 2
+    no_id = flavors.primitive(migrate.check_flavor(
+        {'name': 'x', 'memory_mb': 1, 'vcpus': 1, 'root_gb': 1}))
+    assert 'instance_type_id' not in flavors.instance_values(no_id)
     with pytest.raises(exception.Invalid):
-        migrate.check_flavor(dict(new, id='four'))
+        migrate.check_flavor({'name': 'm1.large', 'id': 'four',
+                              'memory_mb': 1, 'vcpus': 1, 'root_gb': 1})
 
 
 def test_operation_list_answers_the_newest_max_list(orch, api, monkeypatch):
