@@ -5,6 +5,7 @@ import datetime
 import threading
 import time
 
+from oslo_db import exception as db_exc
 import oslo_messaging as messaging
 import pytest
 import sqlalchemy as sa
@@ -236,3 +237,23 @@ def test_builds_placed_at_the_same_moment_take_turns_on_a_host(
         db_api.instance_get_by_uuid(orch, r['instance_uuid'])['host']
         for r in results)
     assert hosts_placed == ['cmp1', 'cmp2']
+
+
+@pytest.mark.parametrize('error, traceback', [
+    (db_exc.DBConnectionError('server closed the connection'), False),
+    (RuntimeError('a bug'), True),
+])
+def test_a_drive_lost_to_the_database_is_one_line(
+        config, caplog, error, traceback):
+    class Runner:
+        def run(self, record):
+            raise error
+
+    eng = op_engine.Engine('me', 'me', compute_api=None)
+    eng.runner = Runner()
+    with caplog.at_level('WARNING'):
+        eng._drive({'id': 'op-1'})
+    (record,) = [r for r in caplog.records if 'op-1' in r.getMessage()]
+    assert 'it will be taken back' in record.getMessage()
+    assert (record.exc_info is not None) is traceback
+    assert record.levelname == ('ERROR' if traceback else 'WARNING')
