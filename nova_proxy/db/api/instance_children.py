@@ -1,5 +1,8 @@
 """An instance's extra, info cache and tags: nova's calls (wire 2.x).
 
+The same children joined to instance reads (nova's ``columns_to_join``)
+are read by ``_instance_joins``.
+
 Each takes a keyword-only ``scope_host``: a confined caller reaches only
 the children of an instance in its scope (``_child_scope``). Writes and
 the tag calls need the live instance (nova's tag calls check it exists;
@@ -14,6 +17,7 @@ import sqlalchemy as sa
 
 from nova_proxy import exception
 from nova_proxy.db.api import _child_scope
+from nova_proxy.db.api import _instance_joins
 from nova_proxy.db.api import _values
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
@@ -24,10 +28,9 @@ _TAGS = models.Tag.__table__
 
 _CHILD_PROTECTED = _values.NOVA_PROTECTED | {'instance_uuid'}
 # The columns of an extra row always read; nova defers the others and
-# loads those ``columns`` names.
-_EXTRA_BASE = ('id', 'instance_uuid', 'created_at', 'updated_at',
-               'deleted_at', 'deleted')
-_EXTRA_DEFERRED = frozenset(_EXTRA.c.keys()) - frozenset(_EXTRA_BASE)
+# loads those ``columns`` names (as the instance reads' ``extra.<column>``).
+_EXTRA_BASE = _instance_joins.EXTRA_HEAD
+_EXTRA_DEFERRED = frozenset(_instance_joins.EXTRA_COLUMNS)
 # nova's default ``columns``.
 _EXTRA_DEFAULT = ('numa_topology', 'pci_requests', 'flavor', 'vcpu_model',
                   'trusted_certs', 'resources', 'migration_context')
@@ -275,59 +278,3 @@ def instance_tag_exists(context, instance_uuid, tag, *, scope_host=None):
     return bool(connection.execute(sa.select(sa.exists().where(
         _TAGS.c.resource_id == instance_uuid,
         _TAGS.c.tag == tag))).scalar())
-
-
-# -- joined to instances --------------------------------------------------
-
-def joined_children(connection, instance_uuids, columns_to_join):
-    """The children nova's instance reads join, for the instance calls
-    (``instances``): ``{instance_uuid: {name: value}}`` for every uuid of
-    ``instance_uuids``, with the names of ``columns_to_join`` this module
-    serves, in one statement each:
-
-    * ``info_cache``: the info cache row (deleted or not, as nova's
-      relationship) or None;
-    * ``extra`` or ``extra.<column>``: the extra row with its base columns
-      and the ``<column>``s named, or None;
-    * ``tags``: the tag rows (none for a deleted instance: the instance
-      calls leave them out, as nova's join does).
-
-    Other names are ignored (the caller's to serve).
-    """
-    uuids = sorted(set(instance_uuids))
-    result = {uuid: {} for uuid in uuids}
-    if not uuids:
-        return result
-    columns_to_join = set(columns_to_join or ())
-    params = {'uuids': uuids}
-    if 'info_cache' in columns_to_join:
-        for uuid in uuids:
-            result[uuid]['info_cache'] = None
-        for row in _values.rows(connection, sa.select(_INFO_CACHES).where(
-                _INFO_CACHES.c.instance_uuid.in_(
-                    sa.bindparam('uuids', expanding=True))).order_by(
-                _INFO_CACHES.c.id), params):
-            result[row['instance_uuid']]['info_cache'] = row
-    extra = {name.split('.', 1)[1] for name in columns_to_join
-             if name.startswith('extra.')} & _EXTRA_DEFERRED
-    if extra or 'extra' in columns_to_join:
-        for uuid in uuids:
-            result[uuid]['extra'] = None
-        names = list(_EXTRA_BASE) + sorted(extra)
-        for row in _values.rows(connection, sa.select(
-                *[_EXTRA.c[name] for name in names]).where(
-                _EXTRA.c.instance_uuid.in_(
-                    sa.bindparam('uuids', expanding=True))).order_by(
-                _EXTRA.c.id.desc()), params):
-            # The oldest row wins, as nova's one-to-one join would give
-            # the first it meets.
-            result[row['instance_uuid']]['extra'] = row
-    if 'tags' in columns_to_join:
-        for uuid in uuids:
-            result[uuid]['tags'] = []
-        for row in _values.rows(connection, sa.select(_TAGS).where(
-                _TAGS.c.resource_id.in_(
-                    sa.bindparam('uuids', expanding=True))).order_by(
-                _TAGS.c.resource_id, _TAGS.c.tag), params):
-            result[row['resource_id']]['tags'].append(row)
-    return result

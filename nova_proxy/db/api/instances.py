@@ -150,7 +150,7 @@ def _create_values(values):
     if extra.get('pci_devices') is None:
         extra = {k: v for k, v in extra.items() if k != 'pci_devices'}
     extra = _values.check_nova_values(
-        _EXTRA, extra, protected=frozenset(_joins._EXTRA_HEAD))
+        _EXTRA, extra, protected=frozenset(_joins.EXTRA_HEAD))
     info_cache = parts['info_cache'] or {}
     if not isinstance(info_cache, dict) or \
             set(info_cache) - {'network_info'}:
