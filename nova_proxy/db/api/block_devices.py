@@ -47,6 +47,8 @@ _NOT_COMPUTABLE = frozenset(['boot_index', 'disk_bus', 'guest_format',
 _EPHEMERAL = re.compile(r'^ephemeral(\d|[1-9]\d+)$')
 
 _JOINABLE = frozenset(['instance'])
+# What a confined caller reading another host's mappings is refused.
+_MAPPINGS_OF = 'the block device mappings of instance %(instance)s'
 
 
 def _invalid_format(details):
@@ -186,7 +188,14 @@ def _check_instance(connection, values, scope_host):
                 caller=scope_host, resource='a block device mapping of no '
                                             'instance', owner=None)
         return
-    _child_scope.check_live(connection, instance_uuid, scope_host)
+    _child_scope.lock_live(connection, instance_uuid, scope_host,
+                           'a block device mapping of instance '
+                           '%(instance)s')
+
+
+def _mapping(bdm_id):
+    """A mapping as HostScopeViolation names it."""
+    return 'block device mapping %s' % bdm_id
 
 
 def _insert(context, values):
@@ -202,7 +211,8 @@ def _update(context, current, values, scope_host):
     _child_scope.scoped_write(
         context.connection, sa.update(_BDM).where(
             _BDM.c.id == current['id']).values(values),
-        _BDM.c.instance_uuid, current['instance_uuid'], scope_host)
+        _BDM.c.instance_uuid, current['instance_uuid'], scope_host,
+        _mapping(current['id']))
     return _one(context, _BDM.c.id == current['id'])
 
 
@@ -236,8 +246,8 @@ def block_device_mapping_update(context, bdm_id, values, legacy=True, *,
         return None
     connection = context.connection
     if scope_host is not None:
-        _child_scope.check_live(connection, current['instance_uuid'],
-                                scope_host)
+        _child_scope.lock_live(connection, current['instance_uuid'],
+                               scope_host, _mapping(bdm_id))
     if values.get('instance_uuid', current['instance_uuid']) != \
             current['instance_uuid']:
         _check_instance(connection, values, scope_host)
@@ -295,7 +305,7 @@ def block_device_mapping_get_all_by_instance_uuids(context, instance_uuids,
             not all(isinstance(u, str) for u in instance_uuids):
         raise exception.Invalid(reason='instance_uuids must be strings')
     _child_scope.check_readable(context.connection, instance_uuids,
-                                scope_host)
+                                scope_host, _MAPPINGS_OF)
     return _bdms(context, _BDM.c.instance_uuid.in_(
         sa.bindparam('uuids', expanding=True)),
         params={'uuids': list(instance_uuids)})
@@ -307,7 +317,7 @@ def block_device_mapping_get_all_by_instance(context, instance_uuid, *,
     """:raises: HostScopeViolation"""
     _child_scope.check_readable(
         context.connection, [_child_scope.checked_uuid(instance_uuid)],
-        scope_host)
+        scope_host, _MAPPINGS_OF)
     return _bdms(context, _BDM.c.instance_uuid == instance_uuid)
 
 
@@ -336,7 +346,7 @@ def block_device_mapping_get_by_instance_and_volume_id(
     """
     _child_scope.check_readable(
         context.connection, [_child_scope.checked_uuid(instance_uuid)],
-        scope_host)
+        scope_host, _MAPPINGS_OF)
     return _one(context, _BDM.c.volume_id == volume_id,
                 _BDM.c.instance_uuid == instance_uuid,
                 columns_to_join=_checked_joins(columns_to_join))
@@ -355,13 +365,14 @@ def block_device_mapping_destroy(context, bdm_id, *, scope_host=None):
     if current is None:
         return
     if scope_host is not None:
-        _child_scope.check_live(context.connection,
-                                current['instance_uuid'], scope_host)
+        _child_scope.lock_live(context.connection, current['instance_uuid'],
+                               scope_host, _mapping(bdm_id))
     _child_scope.scoped_write(
         context.connection, sa.update(_BDM).where(
             _BDM.c.id == bdm_id, _BDM.c.deleted == 0).values(
             deleted=_BDM.c.id, deleted_at=db_session.utcnow()),
-        _BDM.c.instance_uuid, current['instance_uuid'], scope_host)
+        _BDM.c.instance_uuid, current['instance_uuid'], scope_host,
+        _mapping(bdm_id))
 
 
 @db_session.core_writer
@@ -385,8 +396,8 @@ def block_device_mapping_create_uuid(context, bdm_id, uuid, *,
     if current is None:
         raise exception.BDMNotFound(id=bdm_id)
     if scope_host is not None:
-        _child_scope.check_live(connection, current.instance_uuid,
-                                scope_host)
+        _child_scope.lock_live(connection, current.instance_uuid,
+                               scope_host, _mapping(bdm_id))
     connection.execute(sa.update(_BDM).where(
         _BDM.c.id == bdm_id,
         sa.or_(_BDM.c.uuid.is_(None), _BDM.c.uuid == '')).values(

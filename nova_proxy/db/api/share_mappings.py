@@ -18,10 +18,15 @@ def _mappings(context, *conditions, scope_host=None):
         .order_by(_SHARES.c.id))
 
 
-def _check_instance(context, instance_uuid, scope_host):
+# What a confined caller is refused.
+_MAPPINGS_OF = 'the share mappings of instance %(instance)s'
+
+
+def _check_instance(context, instance_uuid, scope_host, lock=False):
     if scope_host is not None:
         _scope.scoped_instance(context.connection, instance_uuid,
-                               scope_host, deleted_too=True)
+                               scope_host, deleted_too=True, lock=lock,
+                               resource=_MAPPINGS_OF)
 
 
 @db_session.core_reader
@@ -67,7 +72,7 @@ def share_mapping_delete_by_instance_uuid_and_share_id(
     """Delete the mapping (none is not an error).
 
     :raises: HostScopeViolation, InstanceNotFound (confined caller)"""
-    _check_instance(context, instance_uuid, scope_host)
+    _check_instance(context, instance_uuid, scope_host, lock=True)
     context.connection.execute(sa.delete(_SHARES).where(
         _SHARES.c.instance_uuid == instance_uuid,
         _SHARES.c.share_id == share_id))
@@ -85,7 +90,10 @@ def share_mapping_update(context, uuid, instance_uuid, share_id, status,
         InvalidUpdate
     """
     connection = context.connection
-    _scope.scoped_instance(connection, instance_uuid, scope_host)
+    # The instance's row locked: it stays in the caller's scope until
+    # the mapping is written.
+    _scope.scoped_instance(connection, instance_uuid, scope_host, lock=True,
+                           resource=_MAPPINGS_OF)
     values = _values.check_nova_values(_SHARES, {
         'uuid': uuid, 'instance_uuid': instance_uuid, 'share_id': share_id,
         'status': status, 'tag': tag, 'export_location': export_location,
