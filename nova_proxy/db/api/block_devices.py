@@ -13,6 +13,7 @@ always send ``legacy=False``.
 
 import re
 
+from oslo_db import exception as db_exc
 from oslo_utils import strutils
 from oslo_utils import uuidutils
 import sqlalchemy as sa
@@ -77,6 +78,10 @@ def _from_legacy(legacy):
     if not bdm.get('no_device'):
         _check_new_format(bdm)
     if bdm.get('device_name'):
+        # Also where nova skips the checks (a no_device mapping): a name
+        # that is not a string cannot be made a device path.
+        if not isinstance(bdm['device_name'], str):
+            raise _invalid_format('Device name empty or too long.')
         name = bdm['device_name']
         bdm['device_name'] = '/dev/' + (name[5:] if name.startswith('/dev/')
                                         else name)
@@ -202,17 +207,24 @@ def _insert(context, values):
     _checked_uuid(values)
     values.setdefault('created_at', db_session.utcnow())
     values['deleted'] = 0
-    result = context.connection.execute(sa.insert(_BDM).values(values))
+    try:
+        result = context.connection.execute(sa.insert(_BDM).values(values))
+    except db_exc.DBDuplicateEntry:
+        # The only unique key a new mapping can repeat is its uuid.
+        raise exception.BlockDeviceMappingExists(uuid=values['uuid'])
     return _one(context, _BDM.c.id == result.inserted_primary_key[0])
 
 
 def _update(context, current, values, scope_host):
     values.setdefault('updated_at', db_session.utcnow())
-    _child_scope.scoped_write(
-        context.connection, sa.update(_BDM).where(
-            _BDM.c.id == current['id']).values(values),
-        _BDM.c.instance_uuid, current['instance_uuid'], scope_host,
-        _mapping(current['id']))
+    try:
+        _child_scope.scoped_write(
+            context.connection, sa.update(_BDM).where(
+                _BDM.c.id == current['id']).values(values),
+            _BDM.c.instance_uuid, current['instance_uuid'], scope_host,
+            _mapping(current['id']))
+    except db_exc.DBDuplicateEntry:
+        raise exception.BlockDeviceMappingExists(uuid=values.get('uuid'))
     return _one(context, _BDM.c.id == current['id'])
 
 
@@ -222,7 +234,8 @@ def block_device_mapping_create(context, values, legacy=True, *,
     """Create a mapping; returns its row.
 
     :raises: InvalidUpdate, InvalidBDMFormat, InvalidUUID,
-        InstanceNotFound, HostScopeViolation
+        InstanceNotFound, HostScopeViolation, BlockDeviceMappingExists
+        (another mapping has the ``uuid``)
     """
     values = _prepared(values, legacy)
     _check_instance(context.connection, values, scope_host)
@@ -236,7 +249,7 @@ def block_device_mapping_update(context, bdm_id, values, legacy=True, *,
     there is no such mapping (as nova; its object raises BDMNotFound).
 
     :raises: InvalidUpdate, InvalidBDMFormat, InstanceNotFound,
-        HostScopeViolation
+        HostScopeViolation, BlockDeviceMappingExists
     """
     values = _prepared(values, legacy, allow_updates=True)
     if isinstance(bdm_id, bool) or not isinstance(bdm_id, int):
@@ -263,7 +276,7 @@ def block_device_mapping_update_or_create(context, values, legacy=True, *,
     swap mappings. Returns the row written.
 
     :raises: InvalidUpdate, InvalidBDMFormat, InvalidUUID,
-        InstanceNotFound, HostScopeViolation
+        InstanceNotFound, HostScopeViolation, BlockDeviceMappingExists
     """
     values = _prepared(values, legacy, allow_updates=True)
     _values.require(values, 'instance_uuid')

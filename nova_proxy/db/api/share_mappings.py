@@ -1,7 +1,9 @@
 """nova's share mappings: manila shares attached to instances."""
 
+from oslo_db import exception as db_exc
 import sqlalchemy as sa
 
+from nova_proxy import exception
 from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _scope
 from nova_proxy.db.api import _values
@@ -87,7 +89,8 @@ def share_mapping_update(context, uuid, instance_uuid, share_id, status,
 
     :returns: the mapping.
     :raises: InstanceNotFound, InvalidUUID, HostScopeViolation,
-        InvalidUpdate
+        InvalidUpdate, ShareMappingAlreadyExists (the instance has the
+        ``tag`` on another share)
     """
     connection = context.connection
     # The instance's row locked: it stays in the caller's scope until
@@ -102,10 +105,14 @@ def share_mapping_update(context, uuid, instance_uuid, share_id, status,
     current = connection.execute(sa.select(_SHARES.c.id).where(
         _SHARES.c.instance_uuid == instance_uuid,
         _SHARES.c.share_id == share_id).with_for_update()).first()
-    if current is None:
-        return _dialect.insert_row(connection, _SHARES,
-                                   dict(values, created_at=now))
-    changed = {k: values[k] for k in ('status', 'tag', 'export_location',
-                                      'share_proto')}
-    return _dialect.update_row(connection, _SHARES, current.id,
-                               dict(changed, updated_at=now))
+    try:
+        if current is None:
+            return _dialect.insert_row(connection, _SHARES,
+                                       dict(values, created_at=now))
+        changed = {k: values[k] for k in ('status', 'tag', 'export_location',
+                                          'share_proto')}
+        return _dialect.update_row(connection, _SHARES, current.id,
+                                   dict(changed, updated_at=now))
+    except db_exc.DBDuplicateEntry:
+        raise exception.ShareMappingAlreadyExists(share_id=share_id,
+                                                  tag=tag)
