@@ -26,6 +26,7 @@ __all__ = [
     'InstanceActionNotFound', 'InstanceActionEventNotFound',
     'PciDeviceNotFound', 'PciDeviceNotFoundById', 'InstanceInfoCacheNotFound',
     'InstanceTagNotFound', 'BDMNotFound', 'InvalidBDM', 'InvalidBDMFormat',
+    'BlockDeviceMappingExists', 'ShareMappingAlreadyExists',
     'OperationNotFound', 'Conflict', 'InstanceExists', 'ServiceExists',
     'ServiceBinaryExists', 'ServiceTopicExists', 'SecurityGroupNotFound',
     'SecurityGroupNotFoundForProject', 'SecurityGroupExists',
@@ -236,6 +237,19 @@ class TaskAlreadyRunning(Conflict):
 
 class ComputeNodeExists(Conflict):
     msg_fmt = 'Compute node %(host)s/%(node)s already exists.'
+
+
+class BlockDeviceMappingExists(Conflict):
+    # nova has no class: its database raises oslo.db's DBDuplicateEntry,
+    # which the shim raises in its place (nova_proxy.compute.db).
+    msg_fmt = 'Block device mapping %(uuid)s already exists.'
+
+
+class ShareMappingAlreadyExists(Conflict):
+    # nova's class of this name derives from NotFound; its API raises it
+    # for the DBDuplicateEntry of a share or tag used twice.
+    msg_fmt = ("Share '%(share_id)s' or tag '%(tag)s' already associated "
+               "to this server.")
 
 
 class InstanceUpdateConflict(Conflict):

@@ -5,10 +5,17 @@ proxies' endpoints (``nova_proxy.proxy.endpoints.block_devices``) say what
 each raises. A compute host reaches the mappings of its own instances and
 of instances migrating to or from it;
 ``block_device_mapping_get_all_by_volume_id`` gives it only those, and
-the other calls refuse the rest with ``HostScopeViolation``.
+the other calls refuse the rest with ``HostScopeViolation``. A mapping
+whose ``uuid`` another has is oslo.db's ``DBDuplicateEntry``, as from
+nova's own database.
 """
 
+import functools
+
+from oslo_db import exception as db_exc
+
 from nova_proxy.compute.db._client import call
+from nova_proxy import exception
 
 __all__ = [
     'block_device_mapping_create', 'block_device_mapping_destroy',
@@ -20,16 +27,32 @@ __all__ = [
 ]
 
 
+def _duplicate_as_nova(fn):
+    """The proxy's BlockDeviceMappingExists as what nova's database
+    raises there."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except exception.BlockDeviceMappingExists as e:
+            raise db_exc.DBDuplicateEntry(columns=['uuid'],
+                                          value=e.kwargs.get('uuid')) from e
+    return wrapper
+
+
+@_duplicate_as_nova
 def block_device_mapping_create(context, values, legacy=True):
     return call(context, 'block_device_mapping_create', values=values,
                 legacy=legacy)
 
 
+@_duplicate_as_nova
 def block_device_mapping_update(context, bdm_id, values, legacy=True):
     return call(context, 'block_device_mapping_update', bdm_id=bdm_id,
                 values=values, legacy=legacy)
 
 
+@_duplicate_as_nova
 def block_device_mapping_update_or_create(context, values, legacy=True):
     return call(context, 'block_device_mapping_update_or_create',
                 values=values, legacy=legacy)

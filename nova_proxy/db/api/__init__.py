@@ -12,8 +12,10 @@ docstring. Only allow-listed fields may be written; anything else raises
 One module per resource, re-exported here (callers use
 ``from nova_proxy.db import api as db; db.instance_update(...)``):
 
-* ``instances``: nova's calls to create, read, list and delete instances
+* ``instances``: nova's calls to create, read and delete one instance
   (with ``_instance_joins``, their ``columns_to_join``);
+* ``instance_lists``: the lists of instances, by nova's filters too;
+* ``instance_metadata``: instances' metadata;
 * ``instance_cas``: the compare-and-swap ``instance_update`` and friends;
 * ``migrations``, ``services``, ``compute_nodes``;
 * ``actions``: instance actions, their events, instance faults;
@@ -31,7 +33,8 @@ periodic tasks' claims, runs, clock and sweeps).
 The private head they share: ``_values`` (checking and converting values,
 rows to dicts), ``_scope`` (host scope in SQL), ``_dialect`` (statement
 pieces that differ by dialect), ``_instance_rows`` (instance rows with
-their metadata), ``_host_rows`` (rows of the per-host tables) and
+their metadata), ``_instance_reads`` (instance rows read into
+nova's dicts), ``_host_rows`` (rows of the per-host tables) and
 ``_child_scope`` (host scope of an instance's children).
 """
 
@@ -97,23 +100,23 @@ from nova_proxy.db.api.instance_children import instance_tag_exists
 from nova_proxy.db.api.instance_children import \
     instance_tag_get_by_instance_uuid
 from nova_proxy.db.api.instance_children import instance_tag_set
+from nova_proxy.db.api.instance_lists import \
+    instance_get_active_by_window_joined
+from nova_proxy.db.api.instance_lists import instance_get_all
+from nova_proxy.db.api.instance_lists import instance_get_all_by_filters
+from nova_proxy.db.api.instance_lists import instance_get_all_by_filters_sort
+from nova_proxy.db.api.instance_lists import instance_get_all_by_host
+from nova_proxy.db.api.instance_lists import instance_get_all_by_host_and_node
+from nova_proxy.db.api.instance_lists import \
+    instance_get_all_by_host_and_not_type
+from nova_proxy.db.api.instance_lists import instance_get_all_hung_in_rebooting
+from nova_proxy.db.api.instance_lists import instance_get_all_uuids_by_hosts
+from nova_proxy.db.api.instance_metadata import instance_metadata_delete
+from nova_proxy.db.api.instance_metadata import instances_fill_metadata
 from nova_proxy.db.api.instances import instance_create
 from nova_proxy.db.api.instances import instance_destroy
 from nova_proxy.db.api.instances import instance_get
-from nova_proxy.db.api.instances import \
-    instance_get_active_by_window_joined
-from nova_proxy.db.api.instances import instance_get_all
-from nova_proxy.db.api.instances import instance_get_all_by_filters
-from nova_proxy.db.api.instances import instance_get_all_by_filters_sort
-from nova_proxy.db.api.instances import instance_get_all_by_host
-from nova_proxy.db.api.instances import instance_get_all_by_host_and_node
-from nova_proxy.db.api.instances import \
-    instance_get_all_by_host_and_not_type
-from nova_proxy.db.api.instances import instance_get_all_hung_in_rebooting
-from nova_proxy.db.api.instances import instance_get_all_uuids_by_hosts
 from nova_proxy.db.api.instances import instance_get_by_uuid
-from nova_proxy.db.api.instances import instance_metadata_delete
-from nova_proxy.db.api.instances import instances_fill_metadata
 from nova_proxy.db.api.migrations import migration_create
 from nova_proxy.db.api.migrations import migration_get
 from nova_proxy.db.api.migrations import migration_get_all_by_filters

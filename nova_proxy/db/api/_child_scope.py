@@ -2,14 +2,19 @@
 cache, extra, tags): they belong to the instance's host, and to the other
 end of a migration of the instance in progress (``_scope.SCOPE_CONDITION``).
 
-Writes need the live instance in the caller's scope
-(``_scope.scoped_instance``, in the write's transaction), and an UPDATE
-or DELETE of a child row carries the condition in its WHERE clause too
-(``scoped_write``): an instance that moves away meanwhile is not
-written. Reads also reach
-the children of a soft-deleted instance that was the caller's: nova-compute
-reads the block devices of the deleted instances it still finds on its
-host, and nova answers them (with no live rows) rather than refuses.
+Writes need the live instance in the caller's scope, its row locked
+until the write's transaction ends (``lock_live``: an INSERT of a child
+row cannot carry the condition, and the instance must not move between
+the check and the insert), and an UPDATE or DELETE of a child row carries
+the condition in its WHERE clause too (``scoped_write``).
+
+Reads also reach the children of a soft-deleted instance that was the
+caller's: nova-compute reads the block devices of the deleted instances it
+still finds on its host, and nova answers them (with no live rows) rather
+than refuses.
+
+A refusal names what was refused (``resource``: a format where
+``%(instance)s`` is the instance's uuid), the instance by default.
 """
 
 import sqlalchemy as sa
@@ -28,16 +33,28 @@ _OUT_OF_SCOPE = sa.select(_INSTANCES.c.uuid, _INSTANCES.c.host).where(
     sa.case((_scope.SCOPE_CONDITION, 0), else_=1) == 1).limit(1)
 
 
-def check_live(connection, instance_uuid, scope_host):
+def check_live(connection, instance_uuid, scope_host, resource=None):
     """The live instance exists and, for a confined caller, is in its
     scope.
 
     :raises: InvalidUUID, InstanceNotFound, HostScopeViolation
     """
-    _scope.scoped_instance(connection, instance_uuid, scope_host)
+    _scope.scoped_instance(connection, instance_uuid, scope_host,
+                           resource=resource)
 
 
-def check_readable(connection, instance_uuids, scope_host):
+def lock_live(connection, instance_uuid, scope_host, resource=None):
+    """``check_live`` for a write: the instance's row stays locked until
+    the transaction ends, so it stays in the caller's scope (and live)
+    until the write is committed.
+
+    :raises: InvalidUUID, InstanceNotFound, HostScopeViolation
+    """
+    _scope.scoped_instance(connection, instance_uuid, scope_host,
+                           lock=True, resource=resource)
+
+
+def check_readable(connection, instance_uuids, scope_host, resource=None):
     """For a confined caller, none of ``instance_uuids`` that exists (live
     or soft-deleted) is outside its scope; instances that do not exist have
     no children to protect.
@@ -49,9 +66,7 @@ def check_readable(connection, instance_uuids, scope_host):
     row = connection.execute(_OUT_OF_SCOPE, {
         'uuids': list(instance_uuids), 'scope_host': scope_host}).first()
     if row is not None:
-        raise exception.HostScopeViolation(
-            caller=scope_host, resource='instance %s' % row.uuid,
-            owner=row.host)
+        raise _scope.violation(scope_host, row.uuid, resource, row.host)
 
 
 def in_scope(instance_uuid_column):
@@ -67,7 +82,7 @@ _LIVE_IN_SCOPE = sa.select(_INSTANCES.c.uuid).where(
 
 
 def scoped_write(connection, statement, instance_uuid_column,
-                 instance_uuid, scope_host):
+                 instance_uuid, scope_host, resource=None):
     """Execute the UPDATE or DELETE ``statement`` of child rows; for a
     confined caller with the live instance in its scope as a condition of
     the statement. When that matched nothing, the instance is checked
@@ -79,7 +94,7 @@ def scoped_write(connection, statement, instance_uuid_column,
         statement.where(instance_uuid_column.in_(_LIVE_IN_SCOPE)),
         {'scope_host': scope_host})
     if not result.rowcount:
-        check_live(connection, instance_uuid, scope_host)
+        check_live(connection, instance_uuid, scope_host, resource)
     return result
 
 

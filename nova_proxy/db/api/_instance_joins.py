@@ -28,12 +28,15 @@ from nova_proxy.db.api import _instance_rows
 from nova_proxy.db.api import _values
 from nova_proxy.db import models
 
-__all__ = ['Joins', 'parse', 'fill', 'GET_DEFAULT', 'LIST_DEFAULT']
+__all__ = ['Joins', 'parse', 'fill', 'GET_DEFAULT', 'LIST_DEFAULT',
+           'EXTRA_HEAD', 'EXTRA_COLUMNS']
 
 _EXTRA = models.InstanceExtra.__table__
-_EXTRA_HEAD = ('id', 'instance_uuid', 'created_at', 'updated_at',
-               'deleted_at', 'deleted')
-EXTRA_COLUMNS = tuple(c for c in _EXTRA.c.keys() if c not in _EXTRA_HEAD)
+# The columns of an extra row always read; the others (nova defers them)
+# only when named.
+EXTRA_HEAD = ('id', 'instance_uuid', 'created_at', 'updated_at',
+              'deleted_at', 'deleted')
+EXTRA_COLUMNS = tuple(c for c in _EXTRA.c.keys() if c not in EXTRA_HEAD)
 _JOINS = frozenset(['metadata', 'system_metadata', 'info_cache',
                     'security_groups', 'extra', 'tags', 'pci_devices',
                     'services', 'fault'])
@@ -127,7 +130,7 @@ def fill(connection, instances, joins):
             rows = found.get(item['uuid'])
             item['info_cache'] = rows[0] if rows else None
     if 'extra' in names:
-        columns = [_EXTRA.c[c] for c in _EXTRA_HEAD + joins.extra_columns]
+        columns = [_EXTRA.c[c] for c in EXTRA_HEAD + joins.extra_columns]
         found = _rows_by(connection, sa.select(*columns).where(
             _keys(_EXTRA.c.instance_uuid)).order_by(_EXTRA.c.id),
             'instance_uuid', uuids)

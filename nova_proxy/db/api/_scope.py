@@ -74,27 +74,52 @@ _ANY_INSTANCE_SCOPE = sa.select(
         models.Instance.uuid == sa.bindparam('uuid')).order_by(
         models.Instance.deleted).limit(1)
 
+# For a write: the instance's row locked until the transaction ends, so
+# that it cannot move to another host (or be deleted) between this check
+# and the write it allows. PostgreSQL reads a row updated meanwhile again
+# after the wait, and MariaDB's locking read reads the latest row;
+# SQLite's writers hold the database's write lock from BEGIN IMMEDIATE.
+_STATEMENTS = {
+    (False, False): _INSTANCE_SCOPE,
+    (True, False): _ANY_INSTANCE_SCOPE,
+    (False, True): _INSTANCE_SCOPE.with_for_update(),
+    (True, True): _ANY_INSTANCE_SCOPE.with_for_update(),
+}
+
 
 def scoped_instance(connection, instance_uuid, scope_host,
-                    deleted_too=False):
+                    deleted_too=False, lock=False, resource=None):
     """Check that the live instance exists and, for a caller confined to
     ``scope_host``, is in its scope.
 
     :param deleted_too: a soft-deleted instance counts too (in the scope
         of the host it was on).
+    :param lock: lock the instance's row until the transaction ends (a
+        write's check: the instance stays where it is until the write is
+        committed).
+    :param resource: what the caller is refused, as
+        HostScopeViolation's ``resource`` (``%(instance)s`` the instance's
+        uuid); the instance by default.
     :raises: InvalidUUID, InstanceNotFound, HostScopeViolation
     """
     _values.validate_uuid(instance_uuid)
     row = connection.execute(
-        _ANY_INSTANCE_SCOPE if deleted_too else _INSTANCE_SCOPE,
+        _STATEMENTS[bool(deleted_too), bool(lock)],
         {'uuid': instance_uuid, 'scope_host': scope_host}).first()
     if row is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)
     host, in_scope = row
     if scope_host is not None and not in_scope:
-        raise exception.HostScopeViolation(
-            caller=scope_host, resource='instance %s' % instance_uuid,
-            owner=host)
+        raise violation(scope_host, instance_uuid, resource, host)
+
+
+def violation(scope_host, instance_uuid, resource=None, owner=None):
+    """The HostScopeViolation of ``scope_host`` refused ``resource`` (the
+    instance by default), a thing of instance ``instance_uuid``."""
+    return exception.HostScopeViolation(
+        caller=scope_host,
+        resource=(resource or 'instance %(instance)s')
+        % {'instance': instance_uuid}, owner=owner)
 
 
 def instance_in_scope(uuid_column, scope_host):

@@ -7,7 +7,8 @@ scope (``_scope.SCOPE_CONDITION``: on its host, or at either end of a
 migration of it in progress). A soft-deleted instance stays in the scope
 of the host it was on: nova-compute records the action, events and fault
 of an instance it has just destroyed. Writes check it in their own
-transaction.
+transaction, the instance's row locked until it ends: the instance cannot
+move away between the check and the write.
 
 Where nova's own rules differ, on purpose:
 
@@ -51,10 +52,19 @@ def _not_found(instance_uuid, request_id):
 
 # -- scope ---------------------------------------------------------------
 
-def _check_writable(connection, instance_uuid, scope_host):
-    """:raises: InvalidUUID, InstanceNotFound, HostScopeViolation"""
+# What a confined caller is refused, by the record it would touch.
+_FAULTS_OF = 'the faults of instance %(instance)s'
+_ACTIONS_OF = 'the actions of instance %(instance)s'
+_EVENTS_OF = 'the action events of instance %(instance)s'
+
+
+def _check_writable(connection, instance_uuid, scope_host, resource):
+    """The instance's row locked for the write (``_scope``'s ``lock``).
+
+    :raises: InvalidUUID, InstanceNotFound, HostScopeViolation
+    """
     _scope.scoped_instance(connection, instance_uuid, scope_host,
-                           deleted_too=True)
+                           deleted_too=True, lock=True, resource=resource)
 
 
 def _check_action_readable(connection, action_id, scope_host):
@@ -64,7 +74,8 @@ def _check_action_readable(connection, action_id, scope_host):
         sa.select(_ACTIONS.c.instance_uuid).where(
             _ACTIONS.c.id == action_id)).scalar()
     if instance_uuid is not None:
-        _child_scope.check_readable(connection, [instance_uuid], scope_host)
+        _child_scope.check_readable(connection, [instance_uuid], scope_host,
+                                    'the events of action %s' % action_id)
 
 
 # -- faults --------------------------------------------------------------
@@ -86,7 +97,8 @@ def create_fault(connection, values, scope_host):
         values = dict(values, message=values['message'][:255])
     values = _values.check_nova_values(_FAULTS, values)
     _values.require(values, 'instance_uuid')
-    _check_writable(connection, values['instance_uuid'], scope_host)
+    _check_writable(connection, values['instance_uuid'], scope_host,
+                    _FAULTS_OF)
     if values.get('code') is None:
         values['code'] = 500
     now = db_session.utcnow()
@@ -106,7 +118,8 @@ def instance_fault_get_by_instance_uuids(context, instance_uuids,
     if not instance_uuids:
         return {}
     connection = context.connection
-    _child_scope.check_readable(connection, instance_uuids, scope_host)
+    _child_scope.check_readable(connection, instance_uuids, scope_host,
+                                _FAULTS_OF)
     f = _FAULTS.c
     statement = sa.select(_FAULTS).where(
         f.instance_uuid.in_(list(instance_uuids)), f.deleted == 0)
@@ -150,7 +163,8 @@ def action_start(context, values, *, scope_host=None):
 def _start_action(connection, values, scope_host, defaults=None):
     values = _values.check_nova_values(_ACTIONS, values)
     _values.require(values, 'instance_uuid')
-    _check_writable(connection, values['instance_uuid'], scope_host)
+    _check_writable(connection, values['instance_uuid'], scope_host,
+                    _ACTIONS_OF)
     values = dict(defaults or {}, **values)
     values.setdefault('created_at', db_session.utcnow())
     return _dialect.insert_row(connection, _ACTIONS,
@@ -190,7 +204,7 @@ def _finish_action(connection, values, scope_host, defaults=None):
     values = _values.check_nova_values(_ACTIONS, values)
     _values.require(values, 'instance_uuid', 'request_id')
     instance_uuid, request_id = values['instance_uuid'], values['request_id']
-    _check_writable(connection, instance_uuid, scope_host)
+    _check_writable(connection, instance_uuid, scope_host, _ACTIONS_OF)
     action = _newest_action(connection, instance_uuid, request_id)
     if action is None:
         raise _not_found(instance_uuid, request_id)
@@ -219,7 +233,8 @@ def action_get_by_request_id(context, instance_uuid, request_id, *,
     :raises: HostScopeViolation
     """
     connection = context.connection
-    _child_scope.check_readable(connection, [instance_uuid], scope_host)
+    _child_scope.check_readable(connection, [instance_uuid], scope_host,
+                                _ACTIONS_OF)
     action = _newest_action(connection, instance_uuid, request_id)
     return None if action is None else _values.row_to_dict(
         action, _ACTIONS.c.keys())
@@ -239,7 +254,8 @@ def actions_get(context, instance_uuid, limit=None, marker=None,
     if limit == 0:
         return []
     connection = context.connection
-    _child_scope.check_readable(connection, [instance_uuid], scope_host)
+    _child_scope.check_readable(connection, [instance_uuid], scope_host,
+                                _ACTIONS_OF)
     a = _ACTIONS.c
     statement = sa.select(_ACTIONS).where(
         a.instance_uuid == instance_uuid,
@@ -313,7 +329,8 @@ def _event_lookup(connection, fallback, values, scope_host):
     values = _values.check_values(values, _EVENT_FIELDS,
                                   protected=_EVENT_PROTECTED, table=_EVENTS)
     _values.require(values, 'instance_uuid', 'request_id', 'event')
-    _check_writable(connection, values['instance_uuid'], scope_host)
+    _check_writable(connection, values['instance_uuid'], scope_host,
+                    _EVENTS_OF)
     instance_uuid = values.pop('instance_uuid')
     request_id = values.pop('request_id')
     params = {'uuid': instance_uuid, 'request_id': request_id,

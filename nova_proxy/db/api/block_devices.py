@@ -13,6 +13,7 @@ always send ``legacy=False``.
 
 import re
 
+from oslo_db import exception as db_exc
 from oslo_utils import strutils
 from oslo_utils import uuidutils
 import sqlalchemy as sa
@@ -47,6 +48,8 @@ _NOT_COMPUTABLE = frozenset(['boot_index', 'disk_bus', 'guest_format',
 _EPHEMERAL = re.compile(r'^ephemeral(\d|[1-9]\d+)$')
 
 _JOINABLE = frozenset(['instance'])
+# What a confined caller reading another host's mappings is refused.
+_MAPPINGS_OF = 'the block device mappings of instance %(instance)s'
 
 
 def _invalid_format(details):
@@ -75,6 +78,10 @@ def _from_legacy(legacy):
     if not bdm.get('no_device'):
         _check_new_format(bdm)
     if bdm.get('device_name'):
+        # Also where nova skips the checks (a no_device mapping): a name
+        # that is not a string cannot be made a device path.
+        if not isinstance(bdm['device_name'], str):
+            raise _invalid_format('Device name empty or too long.')
         name = bdm['device_name']
         bdm['device_name'] = '/dev/' + (name[5:] if name.startswith('/dev/')
                                         else name)
@@ -186,23 +193,38 @@ def _check_instance(connection, values, scope_host):
                 caller=scope_host, resource='a block device mapping of no '
                                             'instance', owner=None)
         return
-    _child_scope.check_live(connection, instance_uuid, scope_host)
+    _child_scope.lock_live(connection, instance_uuid, scope_host,
+                           'a block device mapping of instance '
+                           '%(instance)s')
+
+
+def _mapping(bdm_id):
+    """A mapping as HostScopeViolation names it."""
+    return 'block device mapping %s' % bdm_id
 
 
 def _insert(context, values):
     _checked_uuid(values)
     values.setdefault('created_at', db_session.utcnow())
     values['deleted'] = 0
-    result = context.connection.execute(sa.insert(_BDM).values(values))
+    try:
+        result = context.connection.execute(sa.insert(_BDM).values(values))
+    except db_exc.DBDuplicateEntry:
+        # The only unique key a new mapping can repeat is its uuid.
+        raise exception.BlockDeviceMappingExists(uuid=values['uuid'])
     return _one(context, _BDM.c.id == result.inserted_primary_key[0])
 
 
 def _update(context, current, values, scope_host):
     values.setdefault('updated_at', db_session.utcnow())
-    _child_scope.scoped_write(
-        context.connection, sa.update(_BDM).where(
-            _BDM.c.id == current['id']).values(values),
-        _BDM.c.instance_uuid, current['instance_uuid'], scope_host)
+    try:
+        _child_scope.scoped_write(
+            context.connection, sa.update(_BDM).where(
+                _BDM.c.id == current['id']).values(values),
+            _BDM.c.instance_uuid, current['instance_uuid'], scope_host,
+            _mapping(current['id']))
+    except db_exc.DBDuplicateEntry:
+        raise exception.BlockDeviceMappingExists(uuid=values.get('uuid'))
     return _one(context, _BDM.c.id == current['id'])
 
 
@@ -212,7 +234,8 @@ def block_device_mapping_create(context, values, legacy=True, *,
     """Create a mapping; returns its row.
 
     :raises: InvalidUpdate, InvalidBDMFormat, InvalidUUID,
-        InstanceNotFound, HostScopeViolation
+        InstanceNotFound, HostScopeViolation, BlockDeviceMappingExists
+        (another mapping has the ``uuid``)
     """
     values = _prepared(values, legacy)
     _check_instance(context.connection, values, scope_host)
@@ -226,7 +249,7 @@ def block_device_mapping_update(context, bdm_id, values, legacy=True, *,
     there is no such mapping (as nova; its object raises BDMNotFound).
 
     :raises: InvalidUpdate, InvalidBDMFormat, InstanceNotFound,
-        HostScopeViolation
+        HostScopeViolation, BlockDeviceMappingExists
     """
     values = _prepared(values, legacy, allow_updates=True)
     if isinstance(bdm_id, bool) or not isinstance(bdm_id, int):
@@ -236,8 +259,8 @@ def block_device_mapping_update(context, bdm_id, values, legacy=True, *,
         return None
     connection = context.connection
     if scope_host is not None:
-        _child_scope.check_live(connection, current['instance_uuid'],
-                                scope_host)
+        _child_scope.lock_live(connection, current['instance_uuid'],
+                               scope_host, _mapping(bdm_id))
     if values.get('instance_uuid', current['instance_uuid']) != \
             current['instance_uuid']:
         _check_instance(connection, values, scope_host)
@@ -253,7 +276,7 @@ def block_device_mapping_update_or_create(context, values, legacy=True, *,
     swap mappings. Returns the row written.
 
     :raises: InvalidUpdate, InvalidBDMFormat, InvalidUUID,
-        InstanceNotFound, HostScopeViolation
+        InstanceNotFound, HostScopeViolation, BlockDeviceMappingExists
     """
     values = _prepared(values, legacy, allow_updates=True)
     _values.require(values, 'instance_uuid')
@@ -295,7 +318,7 @@ def block_device_mapping_get_all_by_instance_uuids(context, instance_uuids,
             not all(isinstance(u, str) for u in instance_uuids):
         raise exception.Invalid(reason='instance_uuids must be strings')
     _child_scope.check_readable(context.connection, instance_uuids,
-                                scope_host)
+                                scope_host, _MAPPINGS_OF)
     return _bdms(context, _BDM.c.instance_uuid.in_(
         sa.bindparam('uuids', expanding=True)),
         params={'uuids': list(instance_uuids)})
@@ -307,7 +330,7 @@ def block_device_mapping_get_all_by_instance(context, instance_uuid, *,
     """:raises: HostScopeViolation"""
     _child_scope.check_readable(
         context.connection, [_child_scope.checked_uuid(instance_uuid)],
-        scope_host)
+        scope_host, _MAPPINGS_OF)
     return _bdms(context, _BDM.c.instance_uuid == instance_uuid)
 
 
@@ -336,7 +359,7 @@ def block_device_mapping_get_by_instance_and_volume_id(
     """
     _child_scope.check_readable(
         context.connection, [_child_scope.checked_uuid(instance_uuid)],
-        scope_host)
+        scope_host, _MAPPINGS_OF)
     return _one(context, _BDM.c.volume_id == volume_id,
                 _BDM.c.instance_uuid == instance_uuid,
                 columns_to_join=_checked_joins(columns_to_join))
@@ -355,13 +378,14 @@ def block_device_mapping_destroy(context, bdm_id, *, scope_host=None):
     if current is None:
         return
     if scope_host is not None:
-        _child_scope.check_live(context.connection,
-                                current['instance_uuid'], scope_host)
+        _child_scope.lock_live(context.connection, current['instance_uuid'],
+                               scope_host, _mapping(bdm_id))
     _child_scope.scoped_write(
         context.connection, sa.update(_BDM).where(
             _BDM.c.id == bdm_id, _BDM.c.deleted == 0).values(
             deleted=_BDM.c.id, deleted_at=db_session.utcnow()),
-        _BDM.c.instance_uuid, current['instance_uuid'], scope_host)
+        _BDM.c.instance_uuid, current['instance_uuid'], scope_host,
+        _mapping(bdm_id))
 
 
 @db_session.core_writer
@@ -385,8 +409,8 @@ def block_device_mapping_create_uuid(context, bdm_id, uuid, *,
     if current is None:
         raise exception.BDMNotFound(id=bdm_id)
     if scope_host is not None:
-        _child_scope.check_live(connection, current.instance_uuid,
-                                scope_host)
+        _child_scope.lock_live(connection, current.instance_uuid,
+                               scope_host, _mapping(bdm_id))
     connection.execute(sa.update(_BDM).where(
         _BDM.c.id == bdm_id,
         sa.or_(_BDM.c.uuid.is_(None), _BDM.c.uuid == '')).values(

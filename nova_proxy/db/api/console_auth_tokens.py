@@ -16,6 +16,8 @@ from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
 _TOKENS = models.ConsoleAuthToken.__table__
+# What a confined caller is refused.
+_TOKENS_OF = 'the console auth tokens of instance %(instance)s'
 CONF = conf.CONF
 
 
@@ -34,8 +36,10 @@ def console_auth_token_create(context, values, *, scope_host=None):
         InvalidUpdate, TokenInUse
     """
     values = _values.check_nova_values(_TOKENS, values)
+    # The instance's row locked: it stays in the caller's scope until
+    # the token is written.
     _scope.scoped_instance(context.connection, values.get('instance_uuid'),
-                           scope_host)
+                           scope_host, lock=True, resource=_TOKENS_OF)
     if scope_host is not None and values.get('expires') is not None and \
             values['expires'] > _now_ts() + CONF.proxy.console_token_max_ttl:
         raise exception.InvalidUpdate(
@@ -66,7 +70,7 @@ def console_auth_token_get_valid(context, token_hash, instance_uuid=None,
                   _scope.instance_in_scope(t.instance_uuid, scope_host)]
     if instance_uuid is not None:
         _scope.scoped_instance(context.connection, instance_uuid,
-                               scope_host)
+                               scope_host, resource=_TOKENS_OF)
         conditions.append(t.instance_uuid == instance_uuid)
     found = _values.rows(context.connection, sa.select(_TOKENS).where(
         *conditions).order_by(t.id).limit(1))
@@ -85,7 +89,8 @@ def console_auth_token_destroy_all_by_instance(context, instance_uuid, *,
     """
     if scope_host is not None:
         _scope.scoped_instance(context.connection, instance_uuid,
-                               scope_host, deleted_too=True)
+                               scope_host, deleted_too=True, lock=True,
+                               resource=_TOKENS_OF)
     context.connection.execute(sa.delete(_TOKENS).where(
         _TOKENS.c.instance_uuid == instance_uuid))
 

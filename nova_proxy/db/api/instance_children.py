@@ -1,5 +1,8 @@
 """An instance's extra, info cache and tags: nova's calls (wire 2.x).
 
+The same children joined to instance reads (nova's ``columns_to_join``)
+are read by ``_instance_joins``.
+
 Each takes a keyword-only ``scope_host``: a confined caller reaches only
 the children of an instance in its scope (``_child_scope``). Writes and
 the tag calls need the live instance (nova's tag calls check it exists;
@@ -14,6 +17,7 @@ import sqlalchemy as sa
 
 from nova_proxy import exception
 from nova_proxy.db.api import _child_scope
+from nova_proxy.db.api import _instance_joins
 from nova_proxy.db.api import _values
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
@@ -24,14 +28,17 @@ _TAGS = models.Tag.__table__
 
 _CHILD_PROTECTED = _values.NOVA_PROTECTED | {'instance_uuid'}
 # The columns of an extra row always read; nova defers the others and
-# loads those ``columns`` names.
-_EXTRA_BASE = ('id', 'instance_uuid', 'created_at', 'updated_at',
-               'deleted_at', 'deleted')
-_EXTRA_DEFERRED = frozenset(_EXTRA.c.keys()) - frozenset(_EXTRA_BASE)
+# loads those ``columns`` names (as the instance reads' ``extra.<column>``).
+_EXTRA_BASE = _instance_joins.EXTRA_HEAD
+_EXTRA_DEFERRED = frozenset(_instance_joins.EXTRA_COLUMNS)
 # nova's default ``columns``.
 _EXTRA_DEFAULT = ('numa_topology', 'pci_requests', 'flavor', 'vcpu_model',
                   'trusted_certs', 'resources', 'migration_context')
 _TAG_LENGTH = _TAGS.c.tag.type.length
+# What a confined caller is refused, by the child it would touch.
+_EXTRA_OF = 'the extra of instance %(instance)s'
+_INFO_CACHE_OF = 'the info cache of instance %(instance)s'
+_TAGS_OF = 'the tags of instance %(instance)s'
 
 
 # -- instance_extra -------------------------------------------------------
@@ -47,7 +54,8 @@ def instance_extra_get_by_instance_uuid(context, instance_uuid, columns=None,
     """
     connection = context.connection
     _child_scope.check_readable(
-        connection, [_child_scope.checked_uuid(instance_uuid)], scope_host)
+        connection, [_child_scope.checked_uuid(instance_uuid)], scope_host,
+        _EXTRA_OF)
     if columns is None:
         columns = _EXTRA_DEFAULT
     if not isinstance(columns, (list, tuple)) or \
@@ -75,7 +83,7 @@ def instance_extra_update_by_uuid(context, instance_uuid, updates, *,
     updates = _values.check_nova_values(_EXTRA, updates,
                                         protected=_CHILD_PROTECTED)
     connection = context.connection
-    _child_scope.check_live(connection, instance_uuid, scope_host)
+    _child_scope.lock_live(connection, instance_uuid, scope_host, _EXTRA_OF)
     now = db_session.utcnow()
     conditions = [_EXTRA.c.instance_uuid == instance_uuid,
                   *_values.read_deleted_filter(context, _EXTRA)]
@@ -87,7 +95,7 @@ def instance_extra_update_by_uuid(context, instance_uuid, updates, *,
         _child_scope.scoped_write(
             connection, sa.update(_EXTRA).where(*conditions).values(
                 dict({'updated_at': now}, **updates)),
-            _EXTRA.c.instance_uuid, instance_uuid, scope_host)
+            _EXTRA.c.instance_uuid, instance_uuid, scope_host, _EXTRA_OF)
         return found
     connection.execute(sa.insert(_EXTRA).values(
         dict({'created_at': now, 'deleted': 0}, **updates,
@@ -112,7 +120,7 @@ def instance_info_cache_get(context, instance_uuid, *, scope_host=None):
     """
     _child_scope.check_readable(
         context.connection, [_child_scope.checked_uuid(instance_uuid)],
-        scope_host)
+        scope_host, _INFO_CACHE_OF)
     return _info_cache(context, instance_uuid)
 
 
@@ -130,7 +138,8 @@ def instance_info_cache_update(context, instance_uuid, values, *,
     values = _values.check_nova_values(_INFO_CACHES, values,
                                        protected=_CHILD_PROTECTED)
     connection = context.connection
-    _child_scope.check_live(connection, instance_uuid, scope_host)
+    _child_scope.lock_live(connection, instance_uuid, scope_host,
+                           _INFO_CACHE_OF)
     now = db_session.utcnow()
     cache = _info_cache(context, instance_uuid)
     if cache is not None and cache['deleted']:
@@ -141,7 +150,8 @@ def instance_info_cache_update(context, instance_uuid, values, *,
         _child_scope.scoped_write(
             connection, sa.update(_INFO_CACHES).where(
                 _INFO_CACHES.c.id == cache['id']).values(values),
-            _INFO_CACHES.c.instance_uuid, instance_uuid, scope_host)
+            _INFO_CACHES.c.instance_uuid, instance_uuid, scope_host,
+            _INFO_CACHE_OF)
         return _values.rows(connection, sa.select(_INFO_CACHES).where(
             _INFO_CACHES.c.id == cache['id']))[0]
     values.setdefault('created_at', now)
@@ -168,7 +178,8 @@ def instance_info_cache_delete(context, instance_uuid, *, scope_host=None):
     """
     connection = context.connection
     if scope_host is not None:
-        _child_scope.check_live(connection, instance_uuid, scope_host)
+        _child_scope.lock_live(connection, instance_uuid, scope_host,
+                               _INFO_CACHE_OF)
     statement = sa.update(_INFO_CACHES).where(
         _INFO_CACHES.c.instance_uuid == _child_scope.checked_uuid(
             instance_uuid),
@@ -176,7 +187,7 @@ def instance_info_cache_delete(context, instance_uuid, *, scope_host=None):
         deleted=_INFO_CACHES.c.id, deleted_at=db_session.utcnow())
     _child_scope.scoped_write(connection, statement,
                               _INFO_CACHES.c.instance_uuid, instance_uuid,
-                              scope_host)
+                              scope_host, _INFO_CACHE_OF)
 
 
 # -- tags -----------------------------------------------------------------
@@ -201,7 +212,7 @@ def instance_tag_add(context, instance_uuid, tag, *, scope_host=None):
     """
     tag = _checked_tag(tag)
     connection = context.connection
-    _child_scope.check_live(connection, instance_uuid, scope_host)
+    _child_scope.lock_live(connection, instance_uuid, scope_host, _TAGS_OF)
     try:
         with connection.begin_nested():
             connection.execute(sa.insert(_TAGS).values(
@@ -221,13 +232,13 @@ def instance_tag_set(context, instance_uuid, tags, *, scope_host=None):
         raise exception.Invalid(reason='tags must be a list')
     wanted = {_checked_tag(tag) for tag in tags}
     connection = context.connection
-    _child_scope.check_live(connection, instance_uuid, scope_host)
+    _child_scope.lock_live(connection, instance_uuid, scope_host, _TAGS_OF)
     existing = {row['tag'] for row in _tags(connection, instance_uuid)}
     if existing - wanted:
         _child_scope.scoped_write(connection, sa.delete(_TAGS).where(
             _TAGS.c.resource_id == instance_uuid,
             _TAGS.c.tag.in_(sorted(existing - wanted))),
-            _TAGS.c.resource_id, instance_uuid, scope_host)
+            _TAGS.c.resource_id, instance_uuid, scope_host, _TAGS_OF)
     if wanted - existing:
         connection.execute(sa.insert(_TAGS), [
             {'resource_id': instance_uuid, 'tag': tag}
@@ -240,7 +251,7 @@ def instance_tag_get_by_instance_uuid(context, instance_uuid, *,
                                       scope_host=None):
     """:raises: InstanceNotFound, HostScopeViolation"""
     connection = context.connection
-    _child_scope.check_live(connection, instance_uuid, scope_host)
+    _child_scope.check_live(connection, instance_uuid, scope_host, _TAGS_OF)
     return _tags(connection, instance_uuid)
 
 
@@ -248,10 +259,10 @@ def instance_tag_get_by_instance_uuid(context, instance_uuid, *,
 def instance_tag_delete(context, instance_uuid, tag, *, scope_host=None):
     """:raises: InstanceNotFound, InstanceTagNotFound, HostScopeViolation"""
     connection = context.connection
-    _child_scope.check_live(connection, instance_uuid, scope_host)
+    _child_scope.lock_live(connection, instance_uuid, scope_host, _TAGS_OF)
     result = _child_scope.scoped_write(connection, sa.delete(_TAGS).where(
         _TAGS.c.resource_id == instance_uuid, _TAGS.c.tag == tag),
-        _TAGS.c.resource_id, instance_uuid, scope_host)
+        _TAGS.c.resource_id, instance_uuid, scope_host, _TAGS_OF)
     if not result.rowcount:
         raise exception.InstanceTagNotFound(instance_id=instance_uuid,
                                             tag=tag)
@@ -261,73 +272,17 @@ def instance_tag_delete(context, instance_uuid, tag, *, scope_host=None):
 def instance_tag_delete_all(context, instance_uuid, *, scope_host=None):
     """:raises: InstanceNotFound, HostScopeViolation"""
     connection = context.connection
-    _child_scope.check_live(connection, instance_uuid, scope_host)
+    _child_scope.lock_live(connection, instance_uuid, scope_host, _TAGS_OF)
     _child_scope.scoped_write(connection, sa.delete(_TAGS).where(
         _TAGS.c.resource_id == instance_uuid), _TAGS.c.resource_id,
-        instance_uuid, scope_host)
+        instance_uuid, scope_host, _TAGS_OF)
 
 
 @db_session.core_reader
 def instance_tag_exists(context, instance_uuid, tag, *, scope_host=None):
     """:raises: InstanceNotFound, HostScopeViolation"""
     connection = context.connection
-    _child_scope.check_live(connection, instance_uuid, scope_host)
+    _child_scope.check_live(connection, instance_uuid, scope_host, _TAGS_OF)
     return bool(connection.execute(sa.select(sa.exists().where(
         _TAGS.c.resource_id == instance_uuid,
         _TAGS.c.tag == tag))).scalar())
-
-
-# -- joined to instances --------------------------------------------------
-
-def joined_children(connection, instance_uuids, columns_to_join):
-    """The children nova's instance reads join, for the instance calls
-    (``instances``): ``{instance_uuid: {name: value}}`` for every uuid of
-    ``instance_uuids``, with the names of ``columns_to_join`` this module
-    serves, in one statement each:
-
-    * ``info_cache``: the info cache row (deleted or not, as nova's
-      relationship) or None;
-    * ``extra`` or ``extra.<column>``: the extra row with its base columns
-      and the ``<column>``s named, or None;
-    * ``tags``: the tag rows (none for a deleted instance: the instance
-      calls leave them out, as nova's join does).
-
-    Other names are ignored (the caller's to serve).
-    """
-    uuids = sorted(set(instance_uuids))
-    result = {uuid: {} for uuid in uuids}
-    if not uuids:
-        return result
-    columns_to_join = set(columns_to_join or ())
-    params = {'uuids': uuids}
-    if 'info_cache' in columns_to_join:
-        for uuid in uuids:
-            result[uuid]['info_cache'] = None
-        for row in _values.rows(connection, sa.select(_INFO_CACHES).where(
-                _INFO_CACHES.c.instance_uuid.in_(
-                    sa.bindparam('uuids', expanding=True))).order_by(
-                _INFO_CACHES.c.id), params):
-            result[row['instance_uuid']]['info_cache'] = row
-    extra = {name.split('.', 1)[1] for name in columns_to_join
-             if name.startswith('extra.')} & _EXTRA_DEFERRED
-    if extra or 'extra' in columns_to_join:
-        for uuid in uuids:
-            result[uuid]['extra'] = None
-        names = list(_EXTRA_BASE) + sorted(extra)
-        for row in _values.rows(connection, sa.select(
-                *[_EXTRA.c[name] for name in names]).where(
-                _EXTRA.c.instance_uuid.in_(
-                    sa.bindparam('uuids', expanding=True))).order_by(
-                _EXTRA.c.id.desc()), params):
-            # The oldest row wins, as nova's one-to-one join would give
-            # the first it meets.
-            result[row['instance_uuid']]['extra'] = row
-    if 'tags' in columns_to_join:
-        for uuid in uuids:
-            result[uuid]['tags'] = []
-        for row in _values.rows(connection, sa.select(_TAGS).where(
-                _TAGS.c.resource_id.in_(
-                    sa.bindparam('uuids', expanding=True))).order_by(
-                _TAGS.c.resource_id, _TAGS.c.tag), params):
-            result[row['resource_id']]['tags'].append(row)
-    return result

@@ -28,16 +28,20 @@ _DEVICES = models.PciDevice.__table__
 _NODES = models.ComputeNode.__table__
 
 
-def _check_node(connection, node_id, scope_host):
+def _check_node(connection, node_id, scope_host, lock=False):
     """For a confined caller, the compute node ``node_id`` (live or not)
     is on its host; a node that does not exist has no devices to protect.
 
+    :param lock: lock the node's row until the transaction ends, for a
+        write: the node stays the caller's until the write is committed.
     :raises: HostScopeViolation
     """
     if scope_host is None:
         return
-    host = connection.execute(sa.select(_NODES.c.host).where(
-        _NODES.c.id == node_id).limit(1)).first()
+    statement = sa.select(_NODES.c.host).where(_NODES.c.id == node_id)
+    if lock:
+        statement = statement.with_for_update()
+    host = connection.execute(statement.limit(1)).first()
     if host is not None and host[0] != scope_host:
         raise exception.HostScopeViolation(
             caller=scope_host, resource='compute node %s' % node_id,
@@ -50,7 +54,7 @@ def _check_node_writable(connection, node_id, scope_host):
 
     :raises: HostScopeViolation
     """
-    _check_node(connection, node_id, scope_host)
+    _check_node(connection, node_id, scope_host, lock=True)
     if scope_host is not None and connection.execute(
             sa.select(_NODES.c.id).where(_NODES.c.id == node_id)).first() \
             is None:
@@ -136,7 +140,7 @@ def pci_device_destroy(context, node_id, address, *, scope_host=None):
     """
     node_id = _integer('node_id', node_id)
     connection = context.connection
-    _check_node(connection, node_id, scope_host)
+    _check_node(connection, node_id, scope_host, lock=True)
     d = _DEVICES.c
     result = connection.execute(sa.update(_DEVICES).where(
         d.compute_node_id == node_id, d.address == address,
@@ -228,7 +232,7 @@ def pci_device_create_uuid(context, dev_id, uuid, *, scope_host=None):
         d.id == dev_id)).first()
     if row is None:
         raise exception.PciDeviceNotFoundById(id=dev_id)
-    _check_node(connection, row.compute_node_id, scope_host)
+    _check_node(connection, row.compute_node_id, scope_host, lock=True)
     connection.execute(sa.update(_DEVICES).where(
         d.id == dev_id, d.uuid.is_(None)).values(uuid=uuid))
     return connection.execute(sa.select(d.uuid).where(

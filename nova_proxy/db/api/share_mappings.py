@@ -1,7 +1,9 @@
 """nova's share mappings: manila shares attached to instances."""
 
+from oslo_db import exception as db_exc
 import sqlalchemy as sa
 
+from nova_proxy import exception
 from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _scope
 from nova_proxy.db.api import _values
@@ -18,10 +20,15 @@ def _mappings(context, *conditions, scope_host=None):
         .order_by(_SHARES.c.id))
 
 
-def _check_instance(context, instance_uuid, scope_host):
+# What a confined caller is refused.
+_MAPPINGS_OF = 'the share mappings of instance %(instance)s'
+
+
+def _check_instance(context, instance_uuid, scope_host, lock=False):
     if scope_host is not None:
         _scope.scoped_instance(context.connection, instance_uuid,
-                               scope_host, deleted_too=True)
+                               scope_host, deleted_too=True, lock=lock,
+                               resource=_MAPPINGS_OF)
 
 
 @db_session.core_reader
@@ -67,7 +74,7 @@ def share_mapping_delete_by_instance_uuid_and_share_id(
     """Delete the mapping (none is not an error).
 
     :raises: HostScopeViolation, InstanceNotFound (confined caller)"""
-    _check_instance(context, instance_uuid, scope_host)
+    _check_instance(context, instance_uuid, scope_host, lock=True)
     context.connection.execute(sa.delete(_SHARES).where(
         _SHARES.c.instance_uuid == instance_uuid,
         _SHARES.c.share_id == share_id))
@@ -82,10 +89,14 @@ def share_mapping_update(context, uuid, instance_uuid, share_id, status,
 
     :returns: the mapping.
     :raises: InstanceNotFound, InvalidUUID, HostScopeViolation,
-        InvalidUpdate
+        InvalidUpdate, ShareMappingAlreadyExists (the instance has the
+        ``tag`` on another share)
     """
     connection = context.connection
-    _scope.scoped_instance(connection, instance_uuid, scope_host)
+    # The instance's row locked: it stays in the caller's scope until
+    # the mapping is written.
+    _scope.scoped_instance(connection, instance_uuid, scope_host, lock=True,
+                           resource=_MAPPINGS_OF)
     values = _values.check_nova_values(_SHARES, {
         'uuid': uuid, 'instance_uuid': instance_uuid, 'share_id': share_id,
         'status': status, 'tag': tag, 'export_location': export_location,
@@ -94,10 +105,14 @@ def share_mapping_update(context, uuid, instance_uuid, share_id, status,
     current = connection.execute(sa.select(_SHARES.c.id).where(
         _SHARES.c.instance_uuid == instance_uuid,
         _SHARES.c.share_id == share_id).with_for_update()).first()
-    if current is None:
-        return _dialect.insert_row(connection, _SHARES,
-                                   dict(values, created_at=now))
-    changed = {k: values[k] for k in ('status', 'tag', 'export_location',
-                                      'share_proto')}
-    return _dialect.update_row(connection, _SHARES, current.id,
-                               dict(changed, updated_at=now))
+    try:
+        if current is None:
+            return _dialect.insert_row(connection, _SHARES,
+                                       dict(values, created_at=now))
+        changed = {k: values[k] for k in ('status', 'tag', 'export_location',
+                                          'share_proto')}
+        return _dialect.update_row(connection, _SHARES, current.id,
+                                   dict(changed, updated_at=now))
+    except db_exc.DBDuplicateEntry:
+        raise exception.ShareMappingAlreadyExists(share_id=share_id,
+                                                  tag=tag)

@@ -12,6 +12,8 @@ from nova_proxy.db import session as db_session
 
 _USAGE = models.VolumeUsage.__table__
 _COUNTERS = ('reads', 'read_bytes', 'writes', 'write_bytes')
+# What a confined caller is refused.
+_USAGE_OF = 'the volume usage of instance %(instance)s'
 
 
 @db_session.core_writer
@@ -32,7 +34,10 @@ def vol_usage_update(context, id, rd_req, rd_bytes, wr_req, wr_bytes,
         InvalidUpdate
     """
     connection = context.connection
-    _scope.scoped_instance(connection, instance_id, scope_host)
+    # The instance's row locked: it stays in the caller's scope until the
+    # record is written.
+    _scope.scoped_instance(connection, instance_id, scope_host, lock=True,
+                           resource=_USAGE_OF)
     given = dict(zip(_COUNTERS, (rd_req, rd_bytes, wr_req, wr_bytes)))
     checked = _values.check_nova_values(_USAGE, dict(
         volume_id=id, instance_uuid=instance_id, project_id=project_id,
@@ -58,7 +63,7 @@ def vol_usage_update(context, id, rd_req, rd_bytes, wr_req, wr_bytes,
         return _dialect.insert_row(connection, _USAGE, values)
     if current.instance_uuid not in (None, instance_id):
         _scope.scoped_instance(connection, current.instance_uuid,
-                               scope_host)
+                               scope_host, lock=True, resource=_USAGE_OF)
     restarted = any(given[n] < (getattr(current, 'curr_' + n) or 0)
                     for n in _COUNTERS)
     values = dict(instance_uuid=instance_id, project_id=project_id,

@@ -288,43 +288,61 @@ def test_a_scope_ended_while_the_update_waited_is_ended(db_all, values):
 
 def _record_racing(values, concurrent, monkeypatch, scope_host=None):
     """instance_update_and_record whose fault part runs, then another
-    writer's update of the instance commits, then its compare-and-swap."""
+    writer updates the instance, then the compare-and-swap runs. Returns
+    what the record returned, whether the other writer was still waiting
+    when the compare-and-swap ran, and the instance afterwards."""
     if db_session.get_engine().dialect.name == 'sqlite':
         pytest.skip('SQLite: the write lock serialises the two')
     admin = np_context.get_admin_context()
     uuid = api.instance_create(admin, {'host': 'h1',
                                        'metadata': {'k': 'old'}})['uuid']
     real = actions.create_fault
+    others = []
 
     def fault_then_another_writer(connection, values, scope_host):
         result = real(connection, values, scope_host)
         other = threading.Thread(target=lambda: api.instance_update(
             admin, uuid, concurrent))
         other.start()
-        other.join(30)
+        other.join(1.0)
+        others.append((other, other.is_alive()))
         return result
 
     monkeypatch.setattr(actions, 'create_fault',
                         fault_then_another_writer)
-    return api.instance_update_and_record(
+    got = api.instance_update_and_record(
         admin, uuid, values, fault={'instance_uuid': uuid, 'message': 'm'},
         scope_host=scope_host)
+    other, waited = others[0]
+    other.join(30)
+    assert not other.is_alive()
+    return got, waited, api.instance_get_by_uuid(admin, uuid)
 
 
 def test_a_write_that_read_first_returns_the_metadata_of_its_row(
         db_all, monkeypatch):
     """On MariaDB a transaction's first read used to fix its snapshot
-    (REPEATABLE READ): the metadata came back older than the row."""
-    got = _record_racing({'task_state': 'x'},
-                         {'progress': 7, 'metadata': {'k': 'new'}},
-                         monkeypatch)
+    (REPEATABLE READ): the metadata came back older than the row. The
+    record's scope check locks the row now: the other writer waits, and
+    the row and metadata returned are of one moment."""
+    got, waited, after = _record_racing(
+        {'task_state': 'x'}, {'progress': 7, 'metadata': {'k': 'new'}},
+        monkeypatch)
+    assert waited
     assert (got['progress'], got['task_state'], got['metadata']) == (
+        None, 'x', {'k': 'old'})
+    assert (after['progress'], after['task_state'], after['metadata']) == (
         7, 'x', {'k': 'new'})
 
 
-def test_a_write_that_read_first_explains_its_miss_from_now(
+def test_a_write_that_read_first_holds_its_row_until_it_commits(
         db_all, monkeypatch):
-    with pytest.raises(exception.UnexpectedTaskStateError):
-        _record_racing({'expected_task_state': None, 'task_state': 'x'},
-                       {'task_state': 'other'}, monkeypatch,
-                       scope_host='h1')
+    """The compare-and-swap after a confined record sees the row the
+    record's scope check locked: a change of another writer comes after
+    it, not between."""
+    got, waited, after = _record_racing(
+        {'expected_task_state': None, 'task_state': 'x'},
+        {'task_state': 'other'}, monkeypatch, scope_host='h1')
+    assert waited
+    assert got['task_state'] == 'x'
+    assert after['task_state'] == 'other'

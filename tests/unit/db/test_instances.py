@@ -1,5 +1,6 @@
-"""Instances in the DB API (``db/api/instances.py``): create, read, list,
-soft-delete; on SQLite, PostgreSQL and MariaDB."""
+"""Instances in the DB API (``db/api/instances.py``, ``instance_lists.py``
+and ``instance_metadata.py``): create, read, list, soft-delete; on SQLite,
+PostgreSQL and MariaDB."""
 
 import datetime
 

@@ -200,3 +200,20 @@ def test_security_groups(db_all, admin_context):
     with pytest.raises(exception.HostScopeViolation):
         api.security_group_get_by_instance(admin_context, mine['uuid'],
                                            scope_host='h2')
+
+
+def test_a_tag_used_twice_is_nova_s_share_mapping_already_exists(
+        db_all, admin_context):
+    mine = _instance(admin_context)
+    _map(admin_context, mine, 's1', tag='data')
+    other = _map(admin_context, mine, 's2', tag='logs')
+    # A new share with a tag the instance has, and a share retagged so.
+    for share in ('s3', 's2'):
+        with pytest.raises(exception.ShareMappingAlreadyExists) as raised:
+            _map(admin_context, mine, share, tag='data')
+        assert raised.value.kwargs == {'share_id': share, 'tag': 'data'}
+    assert [(m['share_id'], m['tag']) for m in
+            api.share_mapping_get_by_instance_uuid(
+                admin_context, mine['uuid'])] == [('s1', 'data'),
+                                                  ('s2', 'logs')]
+    assert other['tag'] == 'logs'

@@ -183,3 +183,41 @@ def test_an_instance_of_no_host_is_no_compute_s(db_all, admin_context):
             admin_context, unhosted, scope_host='h1')
     assert api.block_device_mapping_get_all_by_volume_id(
         admin_context, VOLUME, scope_host='h1') == []
+
+
+def test_a_uuid_another_mapping_has_is_named(db_all, admin_context):
+    uuid = _instance(admin_context)['uuid']
+    other = _instance(admin_context)['uuid']
+    first = _volume_bdm(admin_context, uuid)
+    with pytest.raises(exception.BlockDeviceMappingExists) as raised:
+        _volume_bdm(admin_context, other, uuid=first['uuid'])
+    assert raised.value.kwargs == {'uuid': first['uuid']}
+    # nova's update-or-create looks the uuid up on the instance only.
+    with pytest.raises(exception.BlockDeviceMappingExists):
+        api.block_device_mapping_update_or_create(admin_context, {
+            'instance_uuid': other, 'uuid': first['uuid'],
+            'source_type': 'blank', 'destination_type': 'local'},
+            legacy=False)
+    second = _volume_bdm(admin_context, other, device_name='/dev/vdc')
+    with pytest.raises(exception.BlockDeviceMappingExists):
+        api.block_device_mapping_update(admin_context, second['id'],
+                                        {'uuid': first['uuid']},
+                                        legacy=False)
+    assert [b['id'] for b in api.block_device_mapping_get_all_by_instance(
+        admin_context, other)] == [second['id']]
+
+
+@pytest.mark.parametrize('values', [
+    {'no_device': True, 'device_name': 5},
+    {'volume_id': VOLUME, 'device_name': 5},
+])
+def test_a_legacy_device_name_that_is_no_string_is_invalid_bdm_format(
+        db_all, admin_context, values):
+    uuid = _instance(admin_context)['uuid']
+    with pytest.raises(exception.InvalidBDMFormat) as raised:
+        api.block_device_mapping_create(
+            admin_context, dict(values, instance_uuid=uuid), legacy=True)
+    assert raised.value.kwargs == {
+        'details': 'Device name empty or too long.'}
+    assert api.block_device_mapping_get_all_by_instance(admin_context,
+                                                        uuid) == []

@@ -181,30 +181,42 @@ def test_soft_delete_children_is_nova_s_destroy_cascade(db_all,
                 reads_deleted, uuid)] == [bdm['id']]
 
 
-def test_joined_children_for_the_instance_reads(db_all, admin_context):
+def test_the_instance_reads_join_the_children_these_calls_write(
+        db_all, admin_context):
+    # One join builder (_instance_joins) serves every instance read.
     a = _instance(admin_context)['uuid']
     b = _instance(admin_context)['uuid']
     api.instance_info_cache_update(admin_context, a, {'network_info': '[]'})
     api.instance_extra_update_by_uuid(admin_context, a, {
         'flavor': '{"f": 1}', 'numa_topology': '{"n": 1}'})
     api.instance_tag_set(admin_context, a, ['y', 'x'])
-    from nova_proxy.db.api import instance_children
+    from nova_proxy.db.api import _instance_joins
 
     @db_session.core_reader
     def joined(context, columns):
-        return instance_children.joined_children(context.connection,
-                                                 [a, b, a], columns)
+        shells = [{'uuid': uuid, 'deleted': 0, 'host': None}
+                  for uuid in (a, b)]
+        return _instance_joins.fill(
+            context.connection, shells, _instance_joins.parse(columns, ()))
 
-    both = joined(admin_context, ['info_cache', 'extra.flavor', 'tags',
-                                  'security_groups'])
-    assert set(both) == {a, b}
-    assert both[b] == {'info_cache': None, 'extra': None, 'tags': []}
-    assert both[a]['info_cache']['network_info'] == '[]'
-    assert both[a]['extra']['flavor'] == '{"f": 1}'
-    assert 'numa_topology' not in both[a]['extra']
-    assert [t['tag'] for t in both[a]['tags']] == ['x', 'y']
-    assert joined(admin_context, ['extra'])[a]['extra']['instance_uuid'] == a
-    assert joined(admin_context, []) == {a: {}, b: {}}
+    first, second = joined(admin_context, ['info_cache', 'extra.flavor',
+                                           'tags'])
+    assert {k: second[k] for k in ('info_cache', 'extra', 'tags')} == {
+        'info_cache': None, 'extra': None, 'tags': []}
+    assert first['info_cache']['network_info'] == '[]'
+    assert first['extra']['flavor'] == '{"f": 1}'
+    assert 'numa_topology' not in first['extra']
+    assert [t['tag'] for t in first['tags']] == ['x', 'y']
+    extra = joined(admin_context, ['extra'])[0]['extra']
+    assert extra['instance_uuid'] == a
+    assert extra['numa_topology'] == '{"n": 1}'
+    assert joined(admin_context, [])[1] == {'uuid': b, 'deleted': 0,
+                                            'host': None}
+    # As the public reads give them.
+    listed = {i['uuid']: i for i in api.instance_get_all(
+        admin_context, columns_to_join=['extra.flavor', 'tags'])}
+    assert listed[a]['extra']['flavor'] == '{"f": 1}'
+    assert [t['tag'] for t in listed[a]['tags']] == ['x', 'y']
 
 
 def test_a_scoped_write_carries_the_scope_in_its_statement(db_all,

@@ -199,3 +199,15 @@ def test_list_items_of_the_wrong_type_are_refused_by_name(
     # back as ProxyInternalError.
     with pytest.raises(exception.InvalidRequest):
         nova.call(ADMIN, method, **kwargs)
+
+
+def test_a_share_tag_used_twice_arrives_named(nova):
+    inst = db.instance_create(ADMIN, {'host': 'h1', 'node': 'n1'})
+    args = dict(instance_uuid=inst['uuid'], status='active', tag='t',
+                export_location='x', share_proto='NFS')
+    nova.call(compute('h1'), 'share_mapping_update', uuid=None,
+              share_id='s1', **args)
+    with pytest.raises(exception.ShareMappingAlreadyExists) as raised:
+        nova.call(compute('h1'), 'share_mapping_update', uuid=None,
+                  share_id='s2', **args)
+    assert raised.value.kwargs == {'share_id': 's2', 'tag': 't'}

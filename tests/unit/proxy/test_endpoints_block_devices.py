@@ -102,3 +102,23 @@ def test_refused_for_another_host(nova, method, kwargs):
     # Nothing was written on the way.
     assert db.block_device_mapping_get_all_by_instance(ADMIN, other) == [
         other_bdm]
+
+
+def test_a_caller_s_mistakes_arrive_named_not_as_internal_errors(nova):
+    own, other, own_bdm, other_bdm = _seed()
+    ctx = compute('h1')
+    with pytest.raises(exception.BlockDeviceMappingExists) as raised:
+        nova.call(ctx, 'block_device_mapping_create', values={
+            'instance_uuid': own, 'uuid': own_bdm['uuid'],
+            'source_type': 'blank', 'destination_type': 'local'},
+            legacy=False)
+    assert raised.value.kwargs == {'uuid': own_bdm['uuid']}
+    with pytest.raises(exception.InvalidBDMFormat):
+        nova.call(ctx, 'block_device_mapping_create', values={
+            'instance_uuid': own, 'no_device': True, 'device_name': 5})
+    # Another host's mapping is refused by its name.
+    with pytest.raises(exception.HostScopeViolation) as raised:
+        nova.call(ctx, 'block_device_mapping_destroy', bdm_id=other_bdm['id'])
+    assert raised.value.kwargs['resource'] == \
+        'block device mapping %s' % other_bdm['id']
+    assert len(db.block_device_mapping_get_all_by_instance(ADMIN, own)) == 1

@@ -283,3 +283,30 @@ def test_the_shim_has_its_own_transport_and_no_guard(proxy,
     assert _client.call(None, 'echo', x=1) == {'x': 1}
     assert _client.get_transport() is not rpc._transport
     assert amqp_guard._installed is False
+
+
+def test_a_share_tag_used_twice_is_novas_class(proxy):
+    error = _raised('ShareMappingAlreadyExists', share_id='s2', tag='t')
+    assert type(error) is nova_exception.ShareMappingAlreadyExists
+    assert (error.kwargs['share_id'], error.kwargs['tag']) == ('s2', 't')
+
+
+def test_a_duplicate_mapping_uuid_is_what_novas_database_raises(
+        monkeypatch):
+    from oslo_db import exception as db_exc
+
+    from nova_proxy.compute.db import block_devices
+
+    def duplicate(context, method, **kwargs):
+        # What _client.call raises for the proxy's error.
+        raise _client.as_nova_error(exception.BlockDeviceMappingExists(
+            uuid='u-1'))
+
+    monkeypatch.setattr(block_devices, 'call', duplicate)
+    for method, args in (('block_device_mapping_create', ({},)),
+                         ('block_device_mapping_update', (1, {})),
+                         ('block_device_mapping_update_or_create', ({},))):
+        with pytest.raises(db_exc.DBDuplicateEntry) as raised:
+            getattr(shim, method)(None, *args)
+        assert (raised.value.columns, raised.value.value) == (['uuid'],
+                                                              'u-1')
