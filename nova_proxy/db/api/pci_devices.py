@@ -178,6 +178,13 @@ def pci_device_update(context, node_id, address, values, *,
     if values.get('compute_node_id', node_id) != node_id:
         _check_node_writable(connection, values['compute_node_id'],
                              scope_host)
+    if values.get('instance_uuid') and scope_host is not None:
+        # The instance a device is claimed or allocated for must be in
+        # the caller's scope too (a migration's destination claims for an
+        # instance migrating to it), and stay so until this commits.
+        _child_scope.lock_live(
+            connection, values['instance_uuid'], scope_host,
+            resource='a PCI device claim for instance %(instance)s')
     if 'uuid' in values and not values['uuid']:
         del values['uuid']
     now = db_session.utcnow()

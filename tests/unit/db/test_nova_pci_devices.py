@@ -134,6 +134,12 @@ def test_scope_of_pci_devices(db_all, admin_context):
                                       scope_host='h1'),
         lambda: api.pci_device_create_uuid(admin_context, device['id'],
                                            UUID, scope_host='h1'),
+        # A device of its own node allocated to another host's instance
+        # (which would then read it as its own).
+        lambda: api.pci_device_update(
+            admin_context, mine['id'], '0000:0a:00.2',
+            _device('0000:0a:00.2', status='allocated',
+                    instance_uuid=inst['uuid']), scope_host='h1'),
     ]
     for call in refused:
         with pytest.raises(exception.HostScopeViolation):
@@ -147,3 +153,14 @@ def test_scope_of_pci_devices(db_all, admin_context):
         admin_context, mine['id'], scope_host='h1') == [own]
     assert api.pci_device_get_all_by_instance_uuid(
         admin_context, inst['uuid'], scope_host='h2') == [device]
+    # ... and allocated to an instance of its own, then freed.
+    own_inst = factories.instance(admin_context, 'h1')
+    claimed = api.pci_device_update(
+        admin_context, mine['id'], '0000:0a:00.1',
+        {'status': 'allocated', 'instance_uuid': own_inst['uuid']},
+        scope_host='h1')
+    assert claimed['instance_uuid'] == own_inst['uuid']
+    freed = api.pci_device_update(
+        admin_context, mine['id'], '0000:0a:00.1',
+        {'status': 'available', 'instance_uuid': None}, scope_host='h1')
+    assert freed['instance_uuid'] is None
