@@ -16,7 +16,7 @@ or rolled back.
 two shared cores, most of it forming the cluster) keeps the load short
 and, for the rolling restart, stops one node (the leader by then) and
 leaves it down; ``NOVA_PROXY_FAULTS=full`` runs a longer load and stops
-and starts all three in turn (about 7 minutes; README.rst,
+and starts all three in turn (about 6 minutes; README.rst,
 docs/operations.rst)::
 
     NOVA_PROXY_FAULTS=full PYTHONPATH=. .venv/bin/python -m pytest -s \\
