@@ -12,11 +12,11 @@ its counts (``cluster_load.Report``) and asserts the zeros: no
 acknowledged write lost, no duplicated create, every operation finished
 or rolled back.
 
-``NOVA_PROXY_FAULTS=short`` (the default, CI's run: 2 to 2.5 minutes on
-two shared cores, most of it forming the cluster) keeps the load short
-and, for the rolling restart, stops one node (the leader by then) and
-leaves it down; ``NOVA_PROXY_FAULTS=full`` runs a longer load and stops
-and starts all three in turn (about 6 minutes; README.rst,
+``NOVA_PROXY_FAULTS=short`` (the default, CI's run: about 2 minutes on
+two busy shared cores, nearly half of it forming the cluster) keeps the
+load short and, for the rolling restart, stops one node (the leader by
+then) and leaves it down; ``NOVA_PROXY_FAULTS=full`` runs a longer load
+and stops and starts all three in turn (about 6 minutes; README.rst,
 docs/operations.rst)::
 
     NOVA_PROXY_FAULTS=full PYTHONPATH=. .venv/bin/python -m pytest -s \\
