@@ -337,7 +337,7 @@ def _fallback(context, last_action_fallback):
     return last_action_fallback and not context.project_id
 
 
-@db_session.core_writer
+@db_session.hot_writer
 def action_event_start(context, values, *, scope_host=None,
                        last_action_fallback=True):
     """Start an event (``event``, ``host``, ``start_time``...) of the
@@ -389,7 +389,7 @@ def start_event(connection, values, scope_host, fallback=False):
     return written
 
 
-@db_session.core_writer
+@db_session.hot_writer
 def action_event_finish(context, values, *, scope_host=None,
                         last_action_fallback=True):
     """Finish an event of the action of (``instance_uuid``,
