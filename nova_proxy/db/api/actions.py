@@ -329,8 +329,7 @@ def _event_lookup(connection, fallback, values, scope_host):
 
 
 def _touch_action(connection, action_id, changes):
-    connection.execute(sa.update(_ACTIONS).where(
-        _ACTIONS.c.id == action_id).values(**changes))
+    _dialect.update_by_id(connection, _ACTIONS, action_id, changes)
 
 
 def _fallback(context, last_action_fallback):
