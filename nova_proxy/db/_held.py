@@ -60,6 +60,7 @@ class HeldConnections:
             else None
         self._pid = os.getpid()
         self._idle = collections.deque()
+        self._cleared = False
 
     def take(self):
         """A connection: ``(connection, token)``, the token to give back
@@ -79,7 +80,8 @@ class HeldConnections:
     def give_back(self, connection, since):
         """Keep ``connection`` for the next ``take``, or close it (it
         goes back to the pool) when it may not be kept."""
-        if os.getpid() == self._pid and len(self._idle) < self._size and \
+        if not self._cleared and os.getpid() == self._pid and \
+                len(self._idle) < self._size and \
                 not connection.in_transaction() and \
                 self._usable(connection, since):
             self._idle.append((connection, since))
@@ -87,7 +89,13 @@ class HeldConnections:
             self._close(connection)
 
     def clear(self):
-        """Close every idle connection (they go back to the pool)."""
+        """Close every idle connection (they go back to the pool), and
+        each one in use when it is given back. In a fork of the process
+        that held them they are left alone."""
+        self._cleared = True
+        if os.getpid() != self._pid:
+            self._abandon()
+            return
         while True:
             try:
                 connection, _since = self._idle.pop()

@@ -5,6 +5,7 @@ connection, the host scope, joining and being joined by enginefacade's
 transactions."""
 
 import logging
+import os
 
 from oslo_db import exception as db_exc
 import pytest
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from nova_proxy.common import context as np_context
 from nova_proxy import exception
+from nova_proxy.db import _held
 from nova_proxy.db import api
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
@@ -267,3 +269,24 @@ def test_held_connections_go_back_to_the_pool(db_all, admin_context):
     assert engine.pool.checkedout() == engine.pool.size()
     db_session.dispose()
     assert engine.pool.checkedout() == 0
+
+
+def test_a_fork_never_uses_nor_closes_the_parents_connections(
+        db, admin_context, monkeypatch):
+    api.instance_create(admin_context, {'host': 'h1'})
+    held = db_session._held_connections
+    parent, parent_token = held.take()
+    held.give_back(parent, parent_token)
+    closed = []
+    monkeypatch.setattr(parent, 'close', lambda: closed.append(parent))
+    parent_pid = os.getpid()
+    monkeypatch.setattr(_held.os, 'getpid', lambda: parent_pid + 1)
+    child, token = held.take()
+    assert child is not parent
+    held.give_back(child, token)
+    db_session.dispose()
+    assert closed == []
+    assert child.closed
+    monkeypatch.undo()
+    _held._abandoned.remove((parent, parent_token))
+    parent.close()
