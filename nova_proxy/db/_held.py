@@ -1,12 +1,13 @@
 """Connections held between the transactions of the hot path.
 
 The frequent one-statement writes (``session.hot_writer``) spent about a
-third of their CPU taking a connection from SQLAlchemy's pool and giving
+sixth of their CPU taking a connection from SQLAlchemy's pool and giving
 it back: the pool's lock and queue, a new ``Connection``, the pool's
-``checkout``/``checkin`` events (measured, see docs/benchmark.rst). A
-``HeldConnections`` keeps up to ``size`` idle ``Connection`` objects
-checked out of the pool and hands them to the next transaction instead;
-taking and giving back is a deque's pop and append, atomic under the GIL.
+``checkout`` and ``checkin`` events (measured in-process on PostgreSQL
+for issue 16). A ``HeldConnections`` keeps up to ``size`` idle
+``Connection`` objects checked out of the pool and hands them to the next
+transaction instead; taking and giving back is a deque's pop and append,
+atomic under the GIL.
 
 What the pool would check at checkout is checked here instead:
 

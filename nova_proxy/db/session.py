@@ -455,7 +455,8 @@ def core_reader(fn):
 #
 # The frequent one-statement writes spent more CPU in the layers around
 # their statement than in running it: enginefacade's context managers,
-# the pool's checkout and check-in (measured, see docs/benchmark.rst).
+# the pool's checkout and check-in (measured in-process on PostgreSQL for
+# issue 16).
 # ``hot_writer`` runs them on a held connection (``_held``), in a
 # transaction of its own, with every guarantee of ``core_writer``: the
 # engine's events (oslo.db's error translation to named errors, SQLite's
