@@ -7,6 +7,8 @@ statement (PostgreSQL, SQLite) it does too; PostgreSQL then needs the
 snapshot guard described below.
 """
 
+import functools
+
 import sqlalchemy as sa
 
 from nova_proxy.db.api import _values
@@ -110,24 +112,62 @@ def written_row(connection, table, row_id, row):
     return _values.row_to_dict(row, table.c.keys())
 
 
+# The INSERT and UPDATE of one row, built once per table and shape, the
+# values given as parameters: a statement built for each call with its
+# values cost as much CPU again as running it (action events are among
+# the frequent writes). Values that are SQL expressions still get a
+# statement built for the call.
+
+@functools.lru_cache(maxsize=256)
+def _insert(table, returning):
+    statement = sa.insert(table)
+    return statement.returning(*table.c) if returning else statement
+
+
+@functools.lru_cache(maxsize=1024)
+def _update_by_id(table, fields, returning):
+    statement = sa.update(table).where(
+        table.c.id == sa.bindparam('w_id')).values(
+            bound_values(table, fields))
+    return statement.returning(*table.c) if returning else statement
+
+
+def _plain(values):
+    return not any(isinstance(value, sa.ClauseElement)
+                   for value in values.values())
+
+
 def insert_row(connection, table, values):
     """Insert ``values`` into ``table``; returns the new row's dict."""
-    statement = sa.insert(table).values(**values)
-    if connection.dialect.insert_returning:
-        return written_row(connection, table, None, connection.execute(
-            statement.returning(*table.c)).one())
-    result = connection.execute(statement)
+    returning = connection.dialect.insert_returning
+    if _plain(values):
+        result = connection.execute(_insert(table, returning), values)
+    else:
+        statement = sa.insert(table).values(**values)
+        result = connection.execute(
+            statement.returning(*table.c) if returning else statement)
+    if returning:
+        return written_row(connection, table, None, result.one())
     return written_row(connection, table, result.inserted_primary_key[0],
                        None)
+
+
+def update_by_id(connection, table, row_id, values, returning=False):
+    """Execute the UPDATE of the row ``row_id`` of ``table`` with
+    ``values`` (``returning``: the row's columns); returns its result."""
+    if _plain(values):
+        return connection.execute(
+            _update_by_id(table, tuple(sorted(values)), returning),
+            dict(value_params(values), w_id=row_id))
+    statement = sa.update(table).where(table.c.id == row_id).values(**values)
+    return connection.execute(
+        statement.returning(*table.c) if returning else statement)
 
 
 def update_row(connection, table, row_id, values):
     """Update the row ``row_id`` of ``table`` with ``values``; returns the
     row's dict as written."""
-    statement = sa.update(table).where(table.c.id == row_id).values(**values)
     returning = connection.dialect.update_returning
-    if returning:
-        statement = statement.returning(*table.c)
-    result = connection.execute(statement)
+    result = update_by_id(connection, table, row_id, values, returning)
     return written_row(connection, table, row_id,
                        result.one() if returning else None)

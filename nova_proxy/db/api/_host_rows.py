@@ -38,26 +38,6 @@ def _host_row_update(table, fields, scoped, returning):
     return statement
 
 
-def _expression_update(table, values, scoped, returning):
-    """The UPDATE for ``values`` holding SQL expressions (nova's
-    ``service_update`` sets ``last_seen_up`` by a CASE on the stored
-    ``report_count``), built for the call."""
-    # Expressions first: MySQL and MariaDB evaluate SET left to right
-    # with the values already assigned, so a CASE on report_count must
-    # read the old count before report_count is set.
-    ordered = [(table.c[field], value) for field, value in values.items()
-               if isinstance(value, sa.ColumnElement)]
-    ordered += [(table.c[field], sa.bindparam('v_' + field,
-                                              type_=table.c[field].type))
-                for field, value in values.items()
-                if not isinstance(value, sa.ColumnElement)]
-    statement = sa.update(table).where(
-        *host_row_where(table, scoped)).ordered_values(*ordered)
-    if returning:
-        statement = statement.returning(*table.c)
-    return statement
-
-
 def _host_row_miss(connection, table, row_id, scope_host, resource,
                    not_found):
     """Nothing was written to a per-host row: raise ``not_found`` if it is
@@ -72,16 +52,19 @@ def _host_row_miss(connection, table, row_id, scope_host, resource,
 
 
 def update_host_row(connection, table, row_id, values, scope_host,
-                    resource, not_found):
+                    resource, not_found, build=None):
     """Apply checked ``values`` to the live row ``row_id`` of a per-host
     table (services, compute nodes) in one UPDATE, confined to
     ``scope_host``: the row must be its own and stay its own. ``updated_at``
     is now unless ``values`` sets it. Returns the row's dict.
 
-    The statement is cached by shape (which fields, scoped or not); where
-    ``values`` holds SQL expressions it is built for the call.
+    The statement is cached by shape (which fields, scoped or not).
 
     :param not_found: raises the table's not-found error when called.
+    :param build: ``build(fields, scoped, returning)``, the UPDATE for
+        that shape (cached by the caller), binding the values as
+        ``_host_row_update`` does; for a table whose update sets more
+        than its values.
     :raises: HostScopeViolation, Conflict (a duplicate key)
     """
     if isinstance(row_id, bool) or not isinstance(row_id, int):
@@ -94,14 +77,11 @@ def update_host_row(connection, table, row_id, values, scope_host,
     values.setdefault('updated_at', db_session.utcnow())
     scoped = scope_host is not None
     returning = connection.dialect.update_returning
-    expressions = {field: value for field, value in values.items()
-                   if isinstance(value, sa.ColumnElement)}
-    if expressions:
-        statement = _expression_update(table, values, scoped, returning)
-        values = {f: v for f, v in values.items() if f not in expressions}
+    fields = tuple(sorted(values))
+    if build is None:
+        statement = _host_row_update(table, fields, scoped, returning)
     else:
-        statement = _host_row_update(table, tuple(sorted(values)), scoped,
-                                     returning)
+        statement = build(fields, scoped, returning)
     params = dict(_dialect.value_params(values), w_id=row_id,
                   scope_host=scope_host)
     try:

@@ -346,15 +346,14 @@ def _event_lookup(connection, fallback, values, scope_host):
 
 
 def _touch_action(connection, action_id, changes):
-    connection.execute(sa.update(_ACTIONS).where(
-        _ACTIONS.c.id == action_id).values(**changes))
+    _dialect.update_by_id(connection, _ACTIONS, action_id, changes)
 
 
 def _fallback(context, last_action_fallback):
     return last_action_fallback and not context.project_id
 
 
-@db_session.core_writer
+@db_session.hot_writer
 def action_event_start(context, values, *, scope_host=None,
                        last_action_fallback=True):
     """Start an event (``event``, ``host``, ``start_time``...) of the
@@ -406,7 +405,7 @@ def start_event(connection, values, scope_host, fallback=False):
     return written
 
 
-@db_session.core_writer
+@db_session.hot_writer
 def action_event_finish(context, values, *, scope_host=None,
                         last_action_fallback=True):
     """Finish an event of the action of (``instance_uuid``,

@@ -216,7 +216,7 @@ def compute_node_create(context, values, *, scope_host=None):
         sa.select(_NODES.c.id).where(*conditions)).scalar_one(), None)
 
 
-@db_session.core_writer
+@db_session.hot_writer
 def compute_node_update(context, compute_id, values, *, scope_host=None):
     """Set ``values`` on a live compute node, and ``updated_at`` always
     (as nova), in one UPDATE confined to ``scope_host``.

@@ -314,7 +314,7 @@ def _values_json(values):
             for v in values]
 
 
-@db_session.core_writer
+@db_session.hot_writer
 def instance_update(context, instance_uuid, values, scope_host=None):
     """Update an instance with a compare-and-swap; returns the new instance.
 
@@ -333,7 +333,7 @@ def instance_update(context, instance_uuid, values, scope_host=None):
                          scope_host)
 
 
-@db_session.core_writer
+@db_session.hot_writer
 def instance_update_and_get_original(context, instance_uuid, values,
                                      columns_to_join=None, expected=None, *,
                                      scope_host=None):
@@ -389,7 +389,7 @@ def _check_part(name, values):
         raise exception.InvalidUpdate(field=name, reason='not a dict')
 
 
-@db_session.core_writer
+@db_session.hot_writer
 def instance_update_and_record(context, instance_uuid, values,
                                event_start=None, event_finish=None,
                                fault=None, scope_host=None):

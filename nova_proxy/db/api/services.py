@@ -176,7 +176,7 @@ def service_create(context, values):
                                 result.inserted_primary_key[0], None)
 
 
-@db_session.core_writer
+@db_session.hot_writer
 def service_update(context, service_id, values, *, scope_host=None):
     """Set ``values`` on a live service, in one UPDATE confined to
     ``scope_host``. As in nova, a ``report_count`` above the stored one
@@ -189,16 +189,39 @@ def service_update(context, service_id, values, *, scope_host=None):
     if scope_host is not None:
         _check_confined_update(context.connection, service_id, values,
                                scope_host)
-    report_count = values.get('report_count')
-    if report_count is not None:
-        values['last_seen_up'] = sa.case(
-            (_SERVICES.c.report_count < report_count,
-             db_session.db_utcnow()),
-            else_=_SERVICES.c.last_seen_up)
+    build = None
+    if values.get('report_count') is not None:
+        values.pop('last_seen_up', None)
+        build = _counted_update
     return _host_rows.update_host_row(
         context.connection, _SERVICES, service_id, values, scope_host,
         'service %s' % service_id,
-        lambda: exception.ServiceNotFound(service_id=service_id))
+        lambda: exception.ServiceNotFound(service_id=service_id),
+        build=build)
+
+
+@functools.lru_cache(maxsize=256)
+def _counted_update(fields, scoped, returning):
+    """``service_update``'s UPDATE of ``fields`` (``report_count`` among
+    them), built once per shape: ``last_seen_up`` becomes the database's
+    clock when the new count is above the stored one. Building it for
+    each call cost more CPU than running it (a heartbeat of nova's)."""
+    table = _SERVICES
+    count = sa.bindparam('v_report_count', type_=table.c.report_count.type)
+    # The CASE first: MySQL and MariaDB evaluate SET left to right with
+    # the values already assigned, so it must read the old count before
+    # report_count is set.
+    ordered = [(table.c.last_seen_up, sa.case(
+        (table.c.report_count < count, db_session.db_utcnow()),
+        else_=table.c.last_seen_up))]
+    ordered += [(table.c[field], sa.bindparam('v_' + field,
+                                              type_=table.c[field].type))
+                for field in fields]
+    statement = sa.update(table).where(
+        *_host_rows.host_row_where(table, scoped)).ordered_values(*ordered)
+    if returning:
+        statement = statement.returning(*table.c)
+    return statement
 
 
 def _check_confined_update(connection, service_id, values, scope_host):
@@ -251,7 +274,7 @@ def service_destroy(context, service_id, *, scope_host=None):
             deleted=nodes.c.id, deleted_at=now, mapped=0))
 
 
-@db_session.core_writer
+@db_session.hot_writer
 def service_heartbeat(context, service_id, scope_host=None):
     """Record that a service is up: one UPDATE that increments
     ``report_count`` and sets ``last_seen_up`` to the database's clock.

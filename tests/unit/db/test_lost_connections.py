@@ -91,12 +91,13 @@ def test_connections_dropped_while_pooled_are_replaced_unseen(
                                     inst['uuid'])['progress'] == 5
 
 
+@pytest.mark.parametrize('decorator', ['core_writer', 'hot_writer'])
 def test_a_transaction_lost_before_its_commit_runs_again_whole(
-        server_db, admin_context):
+        server_db, admin_context, decorator):
     inst = api.instance_create(admin_context, {'host': 'h', 'progress': 0})
     runs = []
 
-    @db_session.core_writer
+    @getattr(db_session, decorator)
     def write(context):
         runs.append(1)
         connection = context.connection
