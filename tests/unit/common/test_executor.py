@@ -177,6 +177,15 @@ def test_executor_thread_pool_size_bounds_the_last_idle_pool(config):
         server.wait()
 
 
+def test_the_proxy_serves_on_the_configured_executor(config):
+    from nova_proxy.proxy import service
+    proxy = service.ProxyService('host-1')
+    assert proxy._server_options() == {'executor': 'last-idle'}
+    config.set_override('executor', 'threading', group='proxy')
+    assert proxy._server_options() == {'executor': 'threading'}
+    assert rpc.EXECUTORS['threading'] is None
+
+
 def test_the_default_server_keeps_oslo_messagings_executor(config):
     with servers.serving(messaging.Target(topic='t-executor-default',
                                           server='s1'), []) as server:
