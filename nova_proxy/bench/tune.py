@@ -24,6 +24,9 @@ VARIANTS = [
      {'DEFAULT': {'executor_thread_pool_size': '4'}}),
     ('executor_thread_pool_size=16',
      {'DEFAULT': {'executor_thread_pool_size': '16'}}),
+    # The proxy's default is last-idle (nova_proxy.common.executor).
+    ('executor=threading (oslo.messaging\'s pool)',
+     {'proxy': {'executor': 'threading'}}),
     ('rabbit_qos_prefetch_count=16',
      {'oslo_messaging_rabbit': {'rabbit_qos_prefetch_count': '16'}}),
     ('heartbeat_timeout_threshold=0 (no AMQP heartbeat thread)',

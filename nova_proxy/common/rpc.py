@@ -25,6 +25,7 @@ from nova_proxy.common import amqp_guard
 from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
+from nova_proxy.common import executor
 from nova_proxy.common import metrics
 from nova_proxy.common import utils
 from nova_proxy.common import wire_guard
@@ -441,21 +442,27 @@ def get_client(target, version_cap=None, timeout=None, signer=None,
     return _SigningClient(client, signer)
 
 
-def get_server(target, endpoints):
+# [proxy] executor: the thread pool class of each choice (None:
+# oslo.messaging's own).
+EXECUTORS = {'threading': None, 'last-idle': executor.LastIdlePool}
+
+
+def get_server(target, endpoints, executor='threading'):
     """An RPC server; ``remotable`` checks its callers with
     ``auth.get_verifier(target)``, and ``wire_guard`` drops what cannot
     be served before it takes a thread, logs refusals quietly and keeps
     tracebacks out of replies.
 
-    No executor is named: oslo.messaging 18 deprecates the argument and
-    picks its threading executor in a process that is not monkey-patched,
-    which our daemons never are.
+    :param executor: a key of ``EXECUTORS`` (see ``[proxy] executor``).
+        ``threading`` is oslo.messaging's own: oslo.messaging 18
+        deprecates naming one and picks its threading executor in a
+        process that is not monkey-patched, which our daemons never are.
     """
     auth.install_reply_binding()
     return wire_guard.get_server(
         get_transport(), target, endpoints,
         serializer=RequestContextSerializer(auth.get_verifier(target)),
-        access_policy=AllowListAccessPolicy)
+        access_policy=AllowListAccessPolicy, pool=EXECUTORS[executor])
 
 
 # Seconds between two attempts to publish a call while the broker cannot

@@ -243,10 +243,15 @@ class RPCService(service.Service):
     def _components(self):
         return []
 
+    def _server_options(self):
+        """Keyword arguments of ``rpc.get_server()`` for this service."""
+        return {}
+
     def start(self):
         super().start()
         rpc.init()
-        self.rpcserver = rpc.get_server(self._target(), self._endpoints())
+        self.rpcserver = rpc.get_server(self._target(), self._endpoints(),
+                                        **self._server_options())
         self._server_starting = True
         self.rpcserver.start()
         self._server_starting = False

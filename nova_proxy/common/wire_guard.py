@@ -261,6 +261,13 @@ class GuardedRPCServer(rpc_server.RPCServer):
     are never answered (a call without a usable reply address cannot
     be)."""
 
+    def __init__(self, transport, target, dispatcher, pool=None):
+        super().__init__(transport, target, dispatcher)
+        if pool is not None:
+            # oslo.messaging builds its executor from this class in
+            # start(), with max_workers=executor_thread_pool_size.
+            self._executor_cls = pool
+
     def _on_incoming(self, incoming):
         kept = []
         for message in incoming:
@@ -356,8 +363,10 @@ class QuietDispatcher(rpc_dispatcher.RPCDispatcher):
         return _expected(unread)
 
 
-def get_server(transport, target, endpoints, serializer, access_policy):
-    """``messaging.get_rpc_server`` with our dispatcher and server."""
+def get_server(transport, target, endpoints, serializer, access_policy,
+               pool=None):
+    """``messaging.get_rpc_server`` with our dispatcher and server;
+    ``pool``: the executor class, instead of oslo.messaging's."""
     return GuardedRPCServer(
         transport, target,
-        QuietDispatcher(endpoints, serializer, access_policy))
+        QuietDispatcher(endpoints, serializer, access_policy), pool=pool)

@@ -22,6 +22,22 @@ proxy_opts = [
                     'Related options: [DEFAULT] executor_thread_pool_size '
                     'sets the threads of each worker (8 by default in this '
                     'daemon).'),
+    cfg.StrOpt('executor',
+               default='last-idle', choices=[
+                   ('last-idle', 'a message goes to the thread that went '
+                    'idle last; threads start only when all are busy'),
+                   ('threading', "oslo.messaging's threading executor: "
+                    'idle threads take messages in turn')],
+               help='How each worker runs the calls it receives, on at '
+                    'most [DEFAULT] executor_thread_pool_size threads. '
+                    'last-idle keeps one call after another on the same '
+                    'thread, starts threads only as calls overlap and '
+                    'makes fewer context switches per call; threading is '
+                    'oslo.messaging\'s own pool, kept to compare (the '
+                    'same CPU per call within the measured spread, '
+                    'docs/benchmark.rst step 29). '
+                    'Either way a worker uses one core at most: more cores '
+                    'take more workers. Related options: workers.'),
     cfg.IntOpt('start_check_timeout',
                default=30, min=1,
                help='Seconds the daemon waits at start, before it forks its '

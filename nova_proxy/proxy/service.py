@@ -43,6 +43,9 @@ class ProxyService(service.RPCService):
     def _endpoints(self):
         return manager.endpoints() + self._extra_endpoints()
 
+    def _server_options(self):
+        return {'executor': CONF.proxy.executor}
+
     def _extra_endpoints(self):
         """Endpoints of other namespaces served on the same topic."""
         self.orchestration = orchestration_engine.Engine(self.member,

@@ -1,0 +1,192 @@
+"""``LastIdlePool``: which thread runs a message, how many threads there
+are, and the drain at shutdown; and an RPC server running on it."""
+
+import logging
+import threading
+import time
+
+import oslo_messaging as messaging
+import pytest
+
+from nova_proxy.common import executor
+from nova_proxy.common import rpc
+from tests.unit import servers
+
+
+def _thread_name(names):
+    names.append(threading.current_thread().name)
+
+
+def _wait(predicate, timeout=5):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, 'timed out'
+        time.sleep(0.005)
+
+
+def test_one_message_at_a_time_runs_on_one_thread():
+    pool = executor.LastIdlePool(8)
+    names = []
+    for n in range(20):
+        pool.submit(_thread_name, names)
+        _wait(lambda: len(names) == n + 1 and pool.busy == 0)
+    pool.shutdown()
+    assert len(set(names)) == 1
+    assert len(pool._workers) == 1
+
+
+def test_the_thread_idle_last_is_woken_first():
+    pool = executor.LastIdlePool(3)
+    gates = [threading.Event() for _ in range(3)]
+    names = []
+
+    def hold(gate):
+        _thread_name(names)
+        gate.wait()
+
+    for gate in gates:
+        pool.submit(hold, gate)
+    _wait(lambda: len(names) == 3)
+    # Done in the order 0, 1, 2: 2 went idle last.
+    for gate in gates:
+        busy = pool.busy
+        gate.set()
+        _wait(lambda: pool.busy == busy - 1)
+    later = []
+    pool.submit(_thread_name, later)
+    _wait(lambda: later)
+    pool.shutdown()
+    assert later == [names[2]]
+
+
+def test_threads_start_only_when_all_are_busy_up_to_the_maximum():
+    pool = executor.LastIdlePool(2)
+    gate = threading.Event()
+    started = []
+
+    def hold(n):
+        started.append(n)
+        gate.wait()
+
+    for n in range(5):
+        pool.submit(hold, n)
+    assert len(pool._workers) == 2
+    assert pool.busy == 2
+    assert list(task[1][0] for task in pool._backlog) == [2, 3, 4]
+    gate.set()
+    pool.shutdown(wait=True)
+    # Queued messages ran, in arrival order after the first two.
+    assert sorted(started[:2]) == [0, 1] and started[2:] == [2, 3, 4]
+    assert not any(w.thread.is_alive() for w in pool._workers)
+
+
+def test_shutdown_waits_for_running_and_queued_work_then_refuses_more():
+    pool = executor.LastIdlePool(1)
+    done = []
+    pool.submit(lambda: (time.sleep(0.2), done.append('slow')))
+    pool.submit(done.append, 'queued')
+    started = time.monotonic()
+    pool.shutdown(wait=True)
+    assert time.monotonic() - started >= 0.1
+    assert done == ['slow', 'queued']
+    with pytest.raises(RuntimeError):
+        pool.submit(done.append, 'late')
+
+
+def test_shutdown_of_an_idle_pool_is_immediate():
+    pool = executor.LastIdlePool(4)
+    names = []
+    pool.submit(_thread_name, names)
+    _wait(lambda: names and pool.busy == 0)
+    started = time.monotonic()
+    pool.shutdown(wait=True)
+    # futurist's idle threads notice a shutdown on a one-second poll.
+    assert time.monotonic() - started < 0.5
+    assert not pool._workers[0].thread.is_alive()
+
+
+def test_an_error_escaping_a_task_is_logged_and_the_thread_serves_on(caplog):
+    pool = executor.LastIdlePool(1)
+    names = []
+    with caplog.at_level(logging.ERROR):
+        pool.submit(lambda: 1 / 0)
+        pool.submit(_thread_name, names)
+        pool.shutdown(wait=True)
+    assert names == ['rpc-0']
+    assert any('Unexpected error' in r.getMessage() for r in caplog.records)
+
+
+def test_at_least_one_thread():
+    with pytest.raises(ValueError):
+        executor.LastIdlePool(0)
+
+
+class _Endpoint:
+    target = messaging.Target(version='1.0')
+
+    def __init__(self):
+        self.threads = []
+        self.gate = threading.Event()
+
+    @rpc.remotable
+    def where(self, context, wait: bool = False):
+        self.threads.append(threading.current_thread().name)
+        if wait:
+            self.gate.wait(5)
+        return len(self.threads)
+
+
+def test_an_rpc_server_on_last_idle_serves_and_drains(config):
+    rpc.init()
+    target = messaging.Target(topic='t-executor', server='s1')
+    endpoint = _Endpoint()
+    server = rpc.get_server(target, [endpoint], executor='last-idle')
+    assert server._executor_cls is executor.LastIdlePool
+    server.start()
+    client = rpc.get_client(messaging.Target(topic='t-executor'),
+                            timeout=5)
+    try:
+        assert [client.call({}, 'where') for _ in range(3)] == [1, 2, 3]
+        assert set(endpoint.threads) == {'rpc-0'}
+        results = []
+        caller = threading.Thread(
+            target=lambda: results.append(client.call({}, 'where',
+                                                      wait=True)))
+        caller.start()
+        _wait(lambda: len(endpoint.threads) == 4)
+    finally:
+        server.stop()
+    # Stopped with a call in flight: wait() lets it finish and reply.
+    threading.Timer(0.1, endpoint.gate.set).start()
+    server.wait()
+    caller.join(5)
+    assert results == [4]
+
+
+def test_executor_thread_pool_size_bounds_the_last_idle_pool(config):
+    config.set_override('executor_thread_pool_size', 3)
+    rpc.init()
+    server = rpc.get_server(messaging.Target(topic='t-size', server='s1'),
+                            [], executor='last-idle')
+    server.start()
+    try:
+        assert isinstance(server._work_executor, executor.LastIdlePool)
+        assert server._work_executor.max_workers == 3
+    finally:
+        server.stop()
+        server.wait()
+
+
+def test_the_proxy_serves_on_the_configured_executor(config):
+    from nova_proxy.proxy import service
+    proxy = service.ProxyService('host-1')
+    assert proxy._server_options() == {'executor': 'last-idle'}
+    config.set_override('executor', 'threading', group='proxy')
+    assert proxy._server_options() == {'executor': 'threading'}
+    assert rpc.EXECUTORS['threading'] is None
+
+
+def test_the_default_server_keeps_oslo_messagings_executor(config):
+    with servers.serving(messaging.Target(topic='t-executor-default',
+                                          server='s1'), []) as server:
+        assert server._executor_cls is not executor.LastIdlePool
