@@ -1,8 +1,8 @@
 """A short run of the wire fuzzer (``tests/functional/fuzz.py``) against
-two live proxies: a few hundred generated requests, each served one the
-proxies answer with a result or a named error, each one the guards drop
-left unanswered (and both proxies answering a ping right after it), both
-proxies answering a ping after every batch, accepted creates read back as
+two live proxies: 150 generated requests, each one the proxies serve
+answered with a result or a named error, each one the guards drop left
+unanswered (both proxies answering a ping right after it), both proxies
+answering a ping after every batch, accepted creates read back as
 returned. The long run is ``python -m tests.functional.fuzz --count
 10000`` (docs/security.rst)."""
 
