@@ -115,11 +115,13 @@ class NovaProcess:
                            **kwargs)
 
 
-def _nova_conf(cluster, keys, host, directory):
+def _nova_conf(cluster, keys, host, directory, extra=None):
     """nova's configuration of an object process of ``host``: the
-    broker, this host's key, the test's topic; nothing of a database."""
+    broker, this host's key, the test's topic; nothing of a database.
+    ``extra``: ``{group: {option: value}}`` added."""
     return utils.write_config(
-        os.path.join(directory, 'nova-%s.conf' % host), {
+        os.path.join(directory, 'nova-%s.conf' % host),
+        procs.merge_options({
             'DEFAULT': {
                 'host': host,
                 'transport_url': procs.RABBIT_URL,
@@ -136,7 +138,7 @@ def _nova_conf(cluster, keys, host, directory):
                 'lock_path': os.path.join(directory,
                                           'nova-locks-' + host)},
             'oslo_messaging_rabbit': {'heartbeat_timeout_threshold': '0'},
-        })
+        }, extra or {}))
 
 
 class _Cluster:
