@@ -303,6 +303,43 @@ def _unstorable(value):
     return None
 
 
+# The request context's fields a call may carry, and their JSON types:
+# anything else there is refused before any use (the fuzzer sent a dict
+# as project_id, which reached a query's filter).
+_CONTEXT_TEXT = ('user_id', 'project_id', 'domain_id', 'user_domain_id',
+                 'project_domain_id', 'request_id', 'global_request_id',
+                 'user_name', 'project_name', 'auth_token', 'system_scope',
+                 'resource_uuid', 'compute_host', 'read_deleted')
+_CONTEXT_FLAGS = ('is_admin', 'is_admin_project', 'read_only', 'show_deleted')
+
+
+def _check_context(method, context):
+    if context is None:
+        return
+    for name in _CONTEXT_TEXT:
+        value = getattr(context, name, None)
+        if value is not None and not isinstance(value, str):
+            raise exception.InvalidRequest(
+                method=method, reason='context field %s must be text or '
+                'null, not %s' % (name, type(value).__name__))
+        if value is not None and utils.text_problem(value):
+            raise exception.InvalidRequest(
+                method=method, reason='context field %s %s'
+                % (name, utils.text_problem(value)))
+    for name in _CONTEXT_FLAGS:
+        value = getattr(context, name, None)
+        if value is not None and not isinstance(value, bool):
+            raise exception.InvalidRequest(
+                method=method, reason='context field %s must be true or '
+                'false, not %s' % (name, type(value).__name__))
+    roles = getattr(context, 'roles', None) or []
+    if not isinstance(roles, list) or not all(
+            isinstance(role, str) for role in roles):
+        raise exception.InvalidRequest(
+            method=method, reason='context field roles must be a list of '
+            'text')
+
+
 def _database_unavailable(method, error):
     """A database outage: one warning line, and the caller gets
     ``DatabaseUnavailable`` (expected: no traceback per call)."""
@@ -344,6 +381,7 @@ def remotable(fn):
     def wrapper(self, context, /, **kwargs):
         try:
             _authenticate(self, context, method, kwargs)
+            _check_context(method, context)
             try:
                 bound = signature.bind(self, context, **kwargs)
             except TypeError as e:

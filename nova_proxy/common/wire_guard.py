@@ -203,11 +203,11 @@ def source_of(ctxt):
 # oslo.messaging's rabbit driver names reply queues "reply_" and a
 # random hex (or host:process:counter with use_queue_manager), and
 # message ids a random hex.
-_REPLY_Q_RE = re.compile(r'^reply_[A-Za-z0-9._:-]{1,200}$')
-_MSG_ID_RE = re.compile(r'^[A-Za-z0-9._:-]{1,100}$')
-_METHOD_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,127}$')
-_VERSION_RE = re.compile(r'^[0-9]{1,4}\.[0-9]{1,4}$')
-_NAMESPACE_RE = re.compile(r'^[A-Za-z0-9_.-]{1,128}$')
+_REPLY_Q_RE = re.compile(r'^reply_[A-Za-z0-9._:-]{1,200}\Z')
+_MSG_ID_RE = re.compile(r'^[A-Za-z0-9._:-]{1,100}\Z')
+_METHOD_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,127}\Z')
+_VERSION_RE = re.compile(r'^[0-9]{1,4}\.[0-9]{1,4}\Z')
+_NAMESPACE_RE = re.compile(r'^[A-Za-z0-9_.-]{1,128}\Z')
 
 
 def screen(incoming):

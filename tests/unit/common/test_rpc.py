@@ -174,6 +174,33 @@ def test_remotable_checks_annotated_types(kwargs, argument):
                                              % argument)
 
 
+@pytest.mark.parametrize('values, field', [
+    ({'project_id': {'a': 1}}, 'project_id'),
+    ({'user': 7}, 'user_id'),
+    ({'request_id': ['r']}, 'request_id'),
+    ({'compute_host': 1.5}, 'compute_host'),
+    ({'read_deleted': True}, 'read_deleted'),
+    ({'project_id': 'a\x00b'}, 'project_id'),
+    ({'is_admin': 'yes'}, 'is_admin'),
+    ({'roles': 'admin'}, 'roles'),
+    ({'roles': ['admin', 3]}, 'roles'),
+])
+def test_remotable_refuses_context_fields_of_the_wrong_type(values, field):
+    # What a message's context becomes on the proxy, before any use.
+    context = rpc.RequestContextSerializer().deserialize_context(values)
+    endpoint = _Endpoint()
+    error = _raised(lambda: endpoint.plain(context, arg=1))
+    assert type(error) is exception.InvalidRequest
+    assert error.kwargs['reason'].startswith('context field %s' % field)
+    assert endpoint.calls == []
+
+
+def test_remotable_accepts_a_context_as_clients_send_it():
+    context = rpc.RequestContextSerializer().deserialize_context(
+        np_context.get_compute_context('h1').to_dict())
+    assert _Endpoint().plain(context, arg=1) == {'arg': 1, 'opt': None}
+
+
 def test_remotable_accepts_the_annotated_types():
     assert _Endpoint().typed(None, name='x', count=2) == ['x', 2, None,
                                                           None]
