@@ -65,6 +65,28 @@ def drop_database(url):
     admin.dispose()
 
 
+def run_sql(url, statement):
+    """One statement on a connection of its own, in autocommit (an admin
+    statement on a server the test started); returns the rows."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
+                              isolation_level='AUTOCOMMIT')
+    try:
+        with engine.connect() as conn:
+            result = conn.exec_driver_sql(statement)
+            return result.fetchall() if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def read_log(path):
+    """A server's log file as text ('' while there is none)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
 def wipe(engine, keep=()):
     """Delete every row of every table, children first, but of the
     tables named in ``keep``."""

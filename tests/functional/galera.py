@@ -20,6 +20,8 @@ import time
 
 import sqlalchemy as sa
 
+from tests import databases
+
 PROVIDER = '/usr/lib/galera/libgalera_smm.so'
 USER = 'mysql'
 DATABASE_USER = 'np'
@@ -153,23 +155,12 @@ class Node:
 
     def sql(self, statement, database=None):
         """One statement as root, over the node's socket."""
-        url = 'mysql+pymysql://root@localhost/%s?unix_socket=%s' % (
-            database or '', self.socket)
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
-                                  isolation_level='AUTOCOMMIT')
-        try:
-            with engine.connect() as conn:
-                result = conn.exec_driver_sql(statement)
-                return result.fetchall() if result.returns_rows else []
-        finally:
-            engine.dispose()
+        return databases.run_sql(
+            'mysql+pymysql://root@localhost/%s?unix_socket=%s'
+            % (database or '', self.socket), statement)
 
     def log(self):
-        try:
-            with open(self.log_path) as f:
-                return f.read()
-        except OSError:
-            return ''
+        return databases.read_log(self.log_path)
 
 
 class Cluster:

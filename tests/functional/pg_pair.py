@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 
-import sqlalchemy as sa
+from tests import databases
 
 PG_BIN = '/usr/lib/postgresql/%s/bin'
 USER = 'postgres'
@@ -105,23 +105,12 @@ class Node:
 
     def sql(self, statement, database='postgres'):
         """Run one statement as the superuser; returns the rows."""
-        engine = sa.create_engine(
+        return databases.run_sql(
             'postgresql+psycopg2://%s@127.0.0.1:%d/%s'
-            % (USER, self.port, database), isolation_level='AUTOCOMMIT',
-            poolclass=sa.pool.NullPool)
-        try:
-            with engine.connect() as conn:
-                result = conn.exec_driver_sql(statement)
-                return result.fetchall() if result.returns_rows else []
-        finally:
-            engine.dispose()
+            % (USER, self.port, database), statement)
 
     def log(self):
-        try:
-            with open(self.log_path) as f:
-                return f.read()
-        except OSError:
-            return ''
+        return databases.read_log(self.log_path)
 
 
 class Pair:
