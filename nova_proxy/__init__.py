@@ -7,8 +7,9 @@ The package is laid out by architecture:
     and their client (``rpcapi.py``).
 ``compute/``
     The compute side: nova's database API over RPC for nova-compute
-    (``compute/db/``), the 1.x shim (``compute/db_v1.py``) and the
-    reference compute service with its fake virt driver that uses it.
+    (``compute/db/``, wire 2.x), the 1.x shim (``compute/db_v1.py``) and
+    the reference compute service with its fake virt driver, which uses
+    ``compute/db/`` as nova-compute would.
 ``orchestration/``
     The ``compute_task`` namespace: resize, cold migration and build,
     driven step by step by a proxy and journaled in the database.

@@ -3,8 +3,11 @@
 Three small endpoint classes: instance lifecycle, migration steps, driver
 state. Only ``@rpc.remotable`` methods are callable, and they are exactly
 ``rpcapi.METHODS`` (a test checks). Endpoints never touch the database:
-every read and write goes through the shim (``nova_proxy.compute.db_v1``) with
-this host's compute context, so the proxies' host scope applies.
+every read and write is a call of nova's database API through the shim
+(``nova_proxy.compute.db``, wire 2.x) with this host's compute context, so
+the proxies' host scope applies, and its errors are ``nova_proxy.exception``
+classes (nova installed or not), which these endpoints raise to their
+callers as they are.
 """
 
 import contextlib
@@ -19,7 +22,8 @@ from nova_proxy.common import rpc
 from nova_proxy.common import states
 from nova_proxy.common import utils
 from nova_proxy.compute import actions
-from nova_proxy.compute import db_v1 as db
+from nova_proxy.compute import db
+from nova_proxy.compute.db import _client as db_client
 from nova_proxy.compute import rpcapi
 from nova_proxy import exception
 
@@ -27,6 +31,12 @@ LOG = logging.getLogger(__name__)
 
 __all__ = ['endpoints', 'LifecycleEndpoint', 'MigrationEndpoint',
            'DriverEndpoint']
+
+
+def _result(instance):
+    """An instance as this API's callers get it: plain JSON, times as
+    ISO 8601 UTC strings (the shim gives nova's naive datetimes)."""
+    return db_client.to_wire(instance)
 
 
 class _Endpoint:
@@ -51,10 +61,11 @@ class _Endpoint:
 
 
 class LifecycleEndpoint(_Endpoint):
-    """Build, stop, start and terminate: the compute writes the instance
-    record itself (compare-and-swap on task_state) and records actions,
-    events and faults; each state change goes with its event or fault in
-    one call to the proxies where they can (see ``actions``)."""
+    """Build, stop, start and terminate: the compute saves the instance
+    record itself (nova's ``instance_update_and_get_original`` with the
+    expected task and vm states: a compare-and-swap) and records actions,
+    events and faults in calls of their own, as nova-compute does (see
+    ``actions``)."""
 
     def _fail(self, ctx, instance_uuid, error, values):
         """Record a fault and put the instance in ``values`` (best effort:
@@ -88,8 +99,8 @@ class LifecycleEndpoint(_Endpoint):
                                operation_id: str | None = None,
                                request_id: str | None = None):
         with self._one_build_at_a_time(operation_id):
-            return self._build(context, instance_uuid, operation_id,
-                               request_id)
+            return _result(self._build(context, instance_uuid, operation_id,
+                                       request_id))
 
     def _build(self, context, instance_uuid, operation_id, request_id):
         ctx = self._context(context)
@@ -126,7 +137,7 @@ class LifecycleEndpoint(_Endpoint):
             instance = record.update_and_finish({
                 'vm_state': states.VM_ACTIVE, 'task_state': None,
                 'power_state': states.POWER_RUNNING,
-                'launched_at': timeutils.utcnow().isoformat(),
+                'launched_at': timeutils.utcnow(),
                 'expected_task_state': states.TASK_SPAWNING})
             self._resources_changed()
         LOG.info('Instance %s is active', instance_uuid)
@@ -153,7 +164,7 @@ class LifecycleEndpoint(_Endpoint):
                 'vm_state': done_state, 'power_state': power_state,
                 'task_state': None, 'expected_task_state': task_state})
             self._resources_changed()
-        return instance
+        return _result(instance)
 
     @rpc.remotable
     def stop_instance(self, context, instance_uuid: str):
@@ -186,11 +197,14 @@ class LifecycleEndpoint(_Endpoint):
             record.update_and_finish({
                 'vm_state': states.VM_DELETED, 'task_state': None,
                 'power_state': states.POWER_NOSTATE,
-                'terminated_at': timeutils.utcnow().isoformat(),
+                'terminated_at': timeutils.utcnow(),
                 'expected_task_state': states.TASK_DELETING})
-        instance = db.instance_destroy(ctx, instance_uuid)
+        # nova's Instance.destroy: only while the instance is still here.
+        instance = db.instance_destroy(
+            ctx, instance_uuid,
+            constraint=db.constraint(host=db.equal_any(self.host)))
         LOG.info('Instance %s is deleted', instance_uuid)
-        return instance
+        return _result(instance)
 
 
 def _check_step(method, instance_uuid, operation_id):

@@ -2,22 +2,28 @@
 
 They stay on the compute node because they need the hypervisor (or, for
 the heartbeat, because the heartbeat is what says this node is alive), and
-they reach the database only through the shim:
+they reach the database only through the shim, with nova's calls
+(``nova_proxy.compute.db``, wire 2.x):
 
 ``ServiceHeartbeat``
-    every ``[compute] report_interval``: ``service_heartbeat`` (one UPDATE
-    on the proxy: report_count + 1, last_seen_up = database clock).
+    every ``[compute] report_interval``: ``service_update`` with the next
+    ``report_count``, as nova's servicegroup database driver sends it
+    (``report_count += 1; save()``); the proxy sets ``last_seen_up`` from
+    the database clock when the count goes up. The count goes up here
+    even when a call fails, so that the next beat always counts.
 ``ResourceReporter``
     every ``[compute] resource_update_interval``, and at once after a claim
     changes (``kick()``): ``compute_node_update`` with the driver's
     capacity and used counters.
 ``PowerStateSync``
     every ``[compute] sync_power_state_interval``: for each instance of
-    this host with no task in progress, write the driver's power state
-    when it differs; an ``active`` instance found shut down becomes
-    ``stopped``, as nova's ``_sync_power_states`` does. The write is a
-    compare-and-swap on ``task_state`` None, so it never races an
-    operation that starts meanwhile.
+    this host (``instance_get_all_by_host``) with no task in progress,
+    write the driver's power state when it differs; an ``active``
+    instance found shut down becomes ``stopped``, as nova's
+    ``_sync_power_states`` does. The write is
+    ``instance_update_and_get_original`` expecting ``task_state`` None (a
+    compare-and-swap), so it never races an operation that starts
+    meanwhile.
 
 A failed run is logged and retried next period; the thread never dies of
 it.
@@ -29,7 +35,8 @@ import time
 from oslo_log import log as logging
 
 from nova_proxy.common import states
-from nova_proxy.compute import db_v1 as db
+from nova_proxy.compute import actions
+from nova_proxy.compute import db
 from nova_proxy import exception
 
 LOG = logging.getLogger(__name__)
@@ -113,13 +120,17 @@ class PeriodicThread:
 class ServiceHeartbeat(PeriodicThread):
     name = 'service_heartbeat'
 
-    def __init__(self, context, interval, service_id):
+    def __init__(self, context, interval, service_id, report_count=0):
+        """:param report_count: the service record's, when it was read."""
         super().__init__(context, interval)
         self.service_id = service_id
+        self.report_count = report_count
 
     def run_once(self):
-        service = db.service_heartbeat(self.context, self.service_id)
-        LOG.debug('Heartbeat %d of service %s', service['report_count'],
+        self.report_count += 1
+        db.service_update(self.context, self.service_id,
+                          {'report_count': self.report_count})
+        LOG.debug('Heartbeat %d of service %s', self.report_count,
                   self.service_id)
 
 
@@ -131,11 +142,21 @@ class ResourceReporter(PeriodicThread):
         self.compute_node_id = compute_node_id
         self.driver = driver
 
+    @staticmethod
+    def node_values(driver):
+        """The compute node's resource columns, as nova's resource
+        tracker sets them: the driver's capacity and used counters, and
+        what is free of them."""
+        usage = driver.usage()
+        return dict(usage,
+                    free_ram_mb=usage['memory_mb'] - usage['memory_mb_used'],
+                    free_disk_gb=usage['local_gb'] - usage['local_gb_used'])
+
     def run_once(self):
-        usage = self.driver.usage()
-        db.compute_node_update(self.context, self.compute_node_id, usage)
+        values = self.node_values(self.driver)
+        db.compute_node_update(self.context, self.compute_node_id, values)
         LOG.debug('Reported resources of compute node %s: %s',
-                  self.compute_node_id, usage)
+                  self.compute_node_id, values)
 
 
 class PowerStateSync(PeriodicThread):
@@ -155,7 +176,7 @@ class PowerStateSync(PeriodicThread):
                 actual = states.POWER_NOSTATE
             if actual == instance['power_state']:
                 continue
-            values = {'power_state': actual, 'expected_task_state': None}
+            values = {'power_state': actual, 'expected_task_state': [None]}
             if instance['vm_state'] == states.VM_ACTIVE and \
                     actual == states.POWER_SHUTDOWN:
                 values['vm_state'] = states.VM_STOPPED
@@ -164,7 +185,7 @@ class PowerStateSync(PeriodicThread):
                      {'uuid': instance['uuid'],
                       'db': instance['power_state'], 'actual': actual})
             try:
-                db.instance_update(self.context, instance['uuid'], values)
+                actions.save(self.context, instance['uuid'], values)
             except (exception.UnexpectedTaskStateError,
                     exception.InstanceNotFound):
                 # An operation started meanwhile: it owns the instance now.

@@ -7,11 +7,14 @@ step and waits for it. The client methods take ``(context, host, ...)``;
 the endpoint receives the same arguments without ``host``. Results are
 plain JSON dicts.
 
-Lifecycle methods change the instance record themselves, through the shim,
-and record instance actions, events and faults. Migration steps do the
-hypervisor work only (the engine writes the instance and migration
-records), except that ``resize_instance`` reports the copy's progress in
-the migration record. Each migration step is idempotent by
+Lifecycle methods change the instance record themselves, through the shim
+(nova's calls on wire 2.x, ``nova_proxy.compute.db``), and record instance
+actions, events and faults. The instance they return is the row as the
+2.x ``instance_update_and_get_original`` gives it (docs/wire.rst), with
+times as ISO 8601 UTC strings. Migration steps do the hypervisor work
+only (the engine writes the instance and migration records), except
+that ``resize_instance`` reports the copy's progress in the migration
+record. Each migration step is idempotent by
 ``(operation_id, step)``: calling it again returns the stored result and
 does not apply its effect twice.
 

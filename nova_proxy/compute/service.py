@@ -9,15 +9,26 @@ It plays nova-compute's part with a fake hypervisor, and has no database:
 2. It waits for a proxy to answer ``ping`` (up to ``[proxy_client]
    startup_ping_timeout``, whether no proxy answers or the broker cannot
    be reached), then gets or creates its service record and its
-   compute node record through the shim.
+   compute node record through the shim, as nova-compute does
+   (``service_get_by_host_and_binary`` or ``service_create``;
+   ``compute_node_get_by_host_and_nodename`` or ``compute_node_create``).
 3. It serves topic ``[compute] topic`` with server ``<host>`` (queue
    ``compute.<host>``): the endpoints of ``manager.py``.
 4. It runs its own periodic tasks in threads (``periodic.py``): service
    heartbeat, resource reporting, power-state sync.
 
+The shim is nova's database API over wire 2.x (``nova_proxy.compute.db``):
+the names, arguments and results nova-compute's objects use. Only the
+start-up ``ping`` is a 1.x call (``nova_proxy.compute.db_v1``): nova's
+database API has no ping, and wire 2.x has none of its own; every 2.x
+proxy serves the 1.x methods until 3.0.
+
 Every call to the proxies carries
 ``nova_proxy.common.context.get_compute_context(host)``, so the proxies'
-host-scope policy confines this service to its own host.
+host-scope policy confines this service to its own host (and, with
+``[proxy_client] key_file``, signs it as ``[DEFAULT] host``). With that
+context the shim raises ``nova_proxy.exception`` classes, nova installed
+or not: this service needs no nova.
 """
 
 import importlib
@@ -27,11 +38,16 @@ import time
 
 from oslo_log import log as logging
 import oslo_messaging as messaging
+from oslo_utils import uuidutils
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
+from oslo_db import exception as db_exc
+
 from nova_proxy.common import service
-from nova_proxy.compute import db_v1 as db
+from nova_proxy.compute import db
+from nova_proxy.compute.db import _client as db_client
+from nova_proxy.compute import db_v1
 from nova_proxy.compute import manager
 from nova_proxy.compute import periodic
 from nova_proxy.compute import rpcapi
@@ -100,7 +116,7 @@ def _ping_within(context, per_try, limit):
 
     def ping():
         try:
-            db.ping(context, context.compute_host, timeout=per_try)
+            db_v1.ping(context, context.compute_host, timeout=per_try)
         except BaseException as e:
             outcome['error'] = e
         else:
@@ -137,7 +153,7 @@ def wait_for_proxy(context):
         per_try = max(1, int(min(2, left) if left is not None else 2))
         try:
             if deadline is None:
-                db.ping(context, context.compute_host, timeout=per_try)
+                db_v1.ping(context, context.compute_host, timeout=per_try)
             else:
                 # A connected call ends within per_try (plus the time to
                 # publish): wait that long even past the deadline.
@@ -176,7 +192,8 @@ def check_proxy_before_fork(host):
         return False
     finally:
         # No transport may cross the fork.
-        db.reset()
+        db_v1.reset()
+        db_client.reset()
         _cleanup_transport()
 
 
@@ -242,7 +259,8 @@ class ComputeService(service.RPCService):
             self.compute_node['id'], self.driver)
         self.tasks = [
             periodic.ServiceHeartbeat(self.context, c.report_interval,
-                                      self.service_record['id']),
+                                      self.service_record['id'],
+                                      self.service_record['report_count']),
             self.reporter,
             periodic.PowerStateSync(self.context,
                                     c.sync_power_state_interval, self.host,
@@ -255,31 +273,38 @@ class ComputeService(service.RPCService):
                   'nid': self.compute_node['id']})
 
     def _get_or_create_service(self):
+        """nova's ``Service.start``: its record, or a new one (another
+        start may create it first)."""
         try:
             return db.service_get_by_host_and_binary(
                 self.context, self.host, SERVICE_BINARY)
-        except exception.ServiceNotFound:
+        except exception.HostBinaryNotFound:
             pass
         try:
             return db.service_create(self.context, {
                 'host': self.host, 'binary': SERVICE_BINARY,
-                'topic': CONF.compute.topic, 'report_count': 0})
-        except exception.ServiceExists:
+                'topic': CONF.compute.topic, 'report_count': 0,
+                'uuid': uuidutils.generate_uuid()})
+        except (exception.ServiceBinaryExists, exception.ServiceTopicExists):
             return db.service_get_by_host_and_binary(
                 self.context, self.host, SERVICE_BINARY)
 
     def _get_or_create_compute_node(self):
+        """nova's resource tracker (``_init_compute_node``): the node's
+        record, or a new one; a duplicate is oslo.db's
+        ``DBDuplicateEntry``, as from nova's database."""
         try:
-            return db.compute_node_get_by_host_and_node(
+            return db.compute_node_get_by_host_and_nodename(
                 self.context, self.host, self.node)
         except exception.ComputeHostNotFound:
             pass
-        values = dict(self.driver.usage(), host=self.host, node=self.node,
-                      hypervisor_type='fake')
+        values = dict(periodic.ResourceReporter.node_values(self.driver),
+                      host=self.host, hypervisor_hostname=self.node,
+                      hypervisor_type='fake', uuid=uuidutils.generate_uuid())
         try:
             return db.compute_node_create(self.context, values)
-        except exception.ComputeNodeExists:
-            return db.compute_node_get_by_host_and_node(
+        except db_exc.DBDuplicateEntry:
+            return db.compute_node_get_by_host_and_nodename(
                 self.context, self.host, self.node)
 
     def stop(self, graceful=True):
@@ -290,4 +315,5 @@ class ComputeService(service.RPCService):
         super().stop(graceful=graceful)
 
     def _release(self):
-        db.reset()
+        db_v1.reset()
+        db_client.reset()

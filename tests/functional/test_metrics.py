@@ -106,7 +106,7 @@ def test_counters_move_on_a_proxy_with_two_workers_and_a_compute(
     assert value(after, 'rpc_call_duration_seconds_bucket', method='ping',
                  le='+Inf') >= 5
     # The compute's own calls (heartbeats, the build's writes).
-    assert total(after, 'rpc_calls_total', method='service_heartbeat',
+    assert total(after, 'rpc_calls_total', method='service_update',
                  outcome='ok') > 0
     assert value(after, 'rpc_calls_total', method='build_instance',
                  outcome='ok') == 1

@@ -32,7 +32,11 @@ name of ``nova_proxy.proxy.rpcapi.NOVA_METHODS``) to the proxies, on topic
   ``ProxyInternalError``, ...) are raised as themselves, made subclasses
   of nova's class of their nearest ancestor (``HostScopeViolation`` is a
   ``nova.exception.Forbidden``, the others at least a ``NovaException``).
-  Without nova, errors are the ``nova_proxy.exception`` classes.
+  Without nova, errors are the ``nova_proxy.exception`` classes; and so
+  they are for a call made with ``nova_proxy.common.context``'s own
+  ``RequestContext``, whose caller is this project's code, never nova's
+  (the reference compute service ``nova_proxy.compute.service`` catches
+  and raises them on its own RPC API, nova installed or not).
 
 The transport is this module's own, built on first use from ``[DEFAULT]
 transport_url``, apart from any transport nova builds: nothing here
@@ -50,6 +54,7 @@ from oslo_serialization import jsonutils
 from oslo_utils import importutils
 
 from nova_proxy.common import auth
+from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
 from nova_proxy import conf
 from nova_proxy import exception
@@ -155,9 +160,10 @@ def call(context, method, **kwargs):
     """Call ``method`` of the proxies' 2.x API; see the module docstring.
 
     :returns: the result, ``from_wire``.
-    :raises: what the proxy raises (as nova's class where nova has it),
-        ``MessagingTimeout``, ``NotImplementedError`` for a method that is
-        not in ``NOVA_METHODS``.
+    :raises: what the proxy raises (as nova's class where nova has it,
+        unless ``context`` is ours), ``MessagingTimeout``,
+        ``NotImplementedError`` for a method that is not in
+        ``NOVA_METHODS``.
     """
     version, idempotent = _method(method)
     cctxt = _get_client().prepare(version=version)
@@ -167,6 +173,8 @@ def call(context, method, **kwargs):
         return from_wire(rpc.call_retrying(cctxt, ctxt, method, idempotent,
                                            args))
     except (exception.NovaProxyException, messaging.RemoteError) as e:
+        if isinstance(context, np_context.RequestContext):
+            raise
         nova_error = as_nova_error(e)
         if nova_error is None:
             raise

@@ -9,6 +9,7 @@ import pytest
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
+from nova_proxy.compute.db import _client as shim_client
 from nova_proxy.compute import db_v1 as shim
 from nova_proxy.compute import rpcapi
 from nova_proxy.compute import service as compute_service
@@ -66,6 +67,7 @@ class Stack:
         for t in threads:
             t.join()
         shim.reset()
+        shim_client.reset()
 
 
 @pytest.fixture
@@ -96,6 +98,7 @@ def stack(pg_db, monkeypatch, tmp_path):
     CONF.set_override('resource_update_interval', 1, group='compute')
     CONF.set_override('sync_power_state_interval', 1, group='compute')
     shim.reset()
+    shim_client.reset()
     s = Stack()
     s.start_proxy()
     yield s

@@ -73,3 +73,20 @@ def test_exits_when_the_broker_is_unreachable(tmp_path):
     # on a loaded machine.
     assert elapsed < 45, elapsed
     assert not (tmp_path / 'state' / 'fake-virt').exists()
+
+
+def test_the_compute_service_needs_no_nova():
+    """nova is only a test extra: the service's modules, the 2.x shim
+    among them, import without it (an installed wheel has no nova;
+    tests/functional/test_wheel_install.py runs one there)."""
+    code = ('import sys\n'
+            'sys.modules["nova"] = None  # "import nova" now fails\n'
+            'import nova_proxy.cmd.compute\n'
+            'from nova_proxy.compute import service, manager, periodic\n'
+            'from nova_proxy.compute.db import _client\n'
+            'assert _client.nova_exception() is None\n'
+            'print("ok")\n')
+    result = subprocess.run([sys.executable, '-W', 'ignore', '-c', code],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == 'ok'

@@ -409,25 +409,25 @@ def test_power_sync_follows_the_hypervisor(stack, compute):
 
 def test_a_build_whose_last_write_is_lost_at_commit_is_not_undone(
         stack, compute, monkeypatch):
-    """The build's last call commits but its answer is lost with the
-    proxy's database connection (DatabaseUnavailable): not taken for
-    "nothing written" and followed by a second, failing update; the step
-    fails as unknown, and its next delivery finds the build done."""
-    from nova_proxy.proxy import rpcapi as proxy_rpcapi
+    """The build's last save commits but its answer is lost with the
+    proxy's database connection (DatabaseUnavailable): the step fails
+    with it, and its next delivery finds the build done instead of
+    spawning again."""
+    from nova_proxy.common import rpc
     uuid = create_instance()['uuid']
-    real = proxy_rpcapi.ProxyAPI._call
+    real = rpc.call_retrying
     lost = []
 
-    def lost_at_commit(api, context, method, *args, **kwargs):
-        result = real(api, context, method, *args, **kwargs)
-        if method == 'instance_update_and_record' and \
-                kwargs.get('event_finish') and not lost:
+    def lost_at_commit(cctxt, context, method, retry_safe, kwargs):
+        result = real(cctxt, context, method, retry_safe, kwargs)
+        if method == 'instance_update_and_get_original' and \
+                kwargs['values'].get('vm_state') == 'active' and not lost:
             lost.append(method)
             raise exception.DatabaseUnavailable(method=method,
                                                 reason='lost at COMMIT')
         return result
 
-    monkeypatch.setattr(proxy_rpcapi.ProxyAPI, '_call', lost_at_commit)
+    monkeypatch.setattr(rpc, 'call_retrying', lost_at_commit)
     with pytest.raises(exception.DatabaseUnavailable):
         stack.api.build_and_run_instance(new_context(), 'c1', uuid,
                                          operation_id='op-1')

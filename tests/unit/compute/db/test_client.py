@@ -13,6 +13,7 @@ import pytest
 
 from nova_proxy.common import amqp_guard
 from nova_proxy.common import auth
+from nova_proxy.common import context as np_context
 from nova_proxy.common import key_cli
 from nova_proxy.common import rpc
 from nova_proxy.compute import db as shim
@@ -310,3 +311,22 @@ def test_a_duplicate_mapping_uuid_is_what_novas_database_raises(
             getattr(shim, method)(None, *args)
         assert (raised.value.columns, raised.value.value) == (['uuid'],
                                                               'u-1')
+
+
+def test_with_our_own_context_errors_are_the_proxys_classes(proxy):
+    """This project's code (the reference compute service) calls with
+    nova_proxy's RequestContext and catches nova_proxy.exception, nova
+    installed or not; nova's code never has that context."""
+    ctx = np_context.get_compute_context('test-host')
+    with pytest.raises(exception.UnexpectedTaskStateError) as info:
+        _client.call(ctx, 'fail', name='UnexpectedTaskStateError',
+                     kwargs={'instance_uuid': 'u-1',
+                             'expected': {'task_state': ['spawning']},
+                             'actual': {'task_state': None}})
+    assert not isinstance(info.value, nova_exception.NovaException)
+    assert info.value.kwargs['actual'] == {'task_state': None}
+    # The same call with a context that is not ours gets nova's class.
+    error = _raised('UnexpectedTaskStateError', instance_uuid='u-1',
+                    expected={'task_state': ['spawning']},
+                    actual={'task_state': None})
+    assert type(error) is nova_exception.UnexpectedTaskStateError
