@@ -22,12 +22,16 @@ import pytest
 from tests.functional import fault_load
 from tests.functional import netns
 from tests.functional import orchestration_fixtures as of
+from tests.functional import periodic_fixtures as pf
 from tests.functional import procs
+from tests.functional.procs import wait_for
 
 orchestra = of.orchestra    # the fixture of this module's tests
 
 # The partition lasts this long past the liveness deadline.
 HEAL_AFTER = 2 * of.LIVENESS_DEADLINE + 4
+PERIODIC_TASK = 'mark_services_down'
+PERIOD = 2
 
 pytestmark = pytest.mark.skipif(
     not netns.available(), reason='needs root and iproute2 (ip netns)')
@@ -73,13 +77,35 @@ def _assert_each_effect_once(o):
     assert not repeated, repeated
 
 
+def _assert_periodic_items_once(o):
+    """No item of the shared periodic task was handled twice in a period,
+    across the cut and the takeover; the last whole period handled every
+    compute service."""
+    counts, owners = pf.handled_by_period(o.ctx, PERIODIC_TASK)
+    twice = {period: {i: n for i, n in items.items() if n > 1}
+             for period, items in counts.items()}
+    assert not any(twice.values()), twice
+    last = pf.current_period(o.ctx, PERIOD) - 1
+    wait_for(lambda: set(pf.handled_by_period(o.ctx, PERIODIC_TASK)[0]
+                         .get(last, {})) >= {'cmp1/nova-compute',
+                                             'cmp2/nova-compute'},
+             timeout=30, message='period %d handled' % last)
+    print('periodic %s: %d periods, handled by %s' % (
+        PERIODIC_TASK, len(counts),
+        sorted({o for period in owners.values() for o in period})))
+
+
 def _partitioned_owner(o, host, service):
     """``p1`` in the namespace owns a resize of an instance of cmp1, at
     its copy step, when its link to ``service`` is cut; ``p2`` outside.
     Returns ``(operation, instance uuid)``."""
-    o.start_proxy('p1', prefix=host.prefix, extra=host.options,
-                  liveness_deadline=60)
-    o.start_proxy('p2')
+    # Both share a periodic task whose items are the compute services.
+    periodic = pf.periodic_options(
+        enabled=(PERIODIC_TASK,), interval=PERIOD,
+        service_down_time=of.SERVICE_DOWN_TIME)
+    o.start_proxy('p1', prefix=host.prefix, liveness_deadline=60,
+                  extra=procs.merge_options(host.options, periodic))
+    o.start_proxy('p2', extra=periodic)
     o.start_compute('cmp1')
     o.start_compute('cmp2')
     (uuid,) = o.build(1, host='cmp1', proxy='p2')
@@ -123,6 +149,7 @@ def test_owner_cut_off_from_the_database(orchestra, host):
           % (record['status'], counts))
     counts.assert_nothing_lost()
     assert o.procs['p1'].alive()
+    _assert_periodic_items_once(o)
 
 
 def test_owner_cut_off_from_the_broker(orchestra, host):
