@@ -115,7 +115,9 @@ def compute_node_room(context, host, node):
         .where(i.host == host, i.node == node, i.deleted == 0,
                i.vm_state == states.VM_BUILDING,
                i.task_state == states.TASK_SCHEDULING)).one()
-    return _record(row), tuple(placed)
+    # SUM is a DECIMAL on MySQL/MariaDB: integers, as on the others (a
+    # Decimal does not mix with the float room of an allocation ratio).
+    return _record(row), tuple(int(value) for value in placed)
 
 
 @db_session.core_reader

@@ -47,6 +47,7 @@ def test_room_counts_builds_placed_on_the_node(db_all, admin_context):
                                                 'h1.nodes')
     assert node['hypervisor_hostname'] == 'h1.nodes'
     assert placed == (512, 2, 5)
+    assert {type(value) for value in placed} == {int}
     assert scheduling.compute_node_room(admin_context, 'h1', 'h1') is None
 
 
