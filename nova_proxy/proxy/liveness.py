@@ -106,7 +106,12 @@ class Heartbeat:
 
     def _run(self):
         while not self._stop.wait(CONF.proxy.heartbeat_interval):
-            self.beat()
+            try:
+                self.beat()
+            except Exception:
+                # A pause or resume that failed is tried again at the
+                # next heartbeat: this thread must not end.
+                LOG.exception('Proxy heartbeat of %s failed', self.member)
 
     def beat(self):
         """One heartbeat, then pause or resume the service by its

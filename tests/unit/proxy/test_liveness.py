@@ -120,3 +120,24 @@ def test_without_a_service_nothing_is_paused(monkeypatch, members):
     db.up = False
     beat.beat()
     assert beat.paused_since is None
+
+
+def test_a_resume_that_failed_is_tried_again(monkeypatch):
+    db = _Database(monkeypatch, ['p1', 'p2'])
+    beat, service = _heartbeat()
+    beat.beat()
+    db.up = False
+    beat.beat()
+
+    def resume_serving():
+        service.calls.append('resume')
+        if service.calls.count('resume') == 1:
+            raise RuntimeError('broker unreachable')
+    service.resume_serving = resume_serving
+    db.up = True
+    with pytest.raises(RuntimeError):
+        beat.beat()
+    assert beat.paused_since is not None
+    beat.beat()
+    assert service.calls == ['pause', 'resume', 'resume']
+    assert beat.paused_since is None
