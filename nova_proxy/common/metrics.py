@@ -28,7 +28,8 @@ CONF = conf.CONF
 
 __all__ = ['setup', 'enabled', 'served', 'db_retry', 'db_unavailable',
            'operation', 'takeover', 'fenced_write', 'periodic_run',
-           'live_proxies', 'forget_worker', 'PREFIX', 'MetricsUnavailable']
+           'live_proxies', 'serving_paused', 'forget_worker', 'PREFIX',
+           'MetricsUnavailable']
 
 PREFIX = 'nova_compute_proxy_'
 
@@ -106,6 +107,11 @@ def _define(prometheus_client, registry):
             PREFIX + 'live_proxies',
             'Live proxy workers this process saw at its latest heartbeat.',
             multiprocess_mode='mostrecent'),
+        'serving_paused': gauge(
+            PREFIX + 'serving_paused',
+            'Workers of this daemon that take no calls because they '
+            'cannot reach the database while other proxies are live.',
+            multiprocess_mode='livesum'),
     }
 
 
@@ -280,3 +286,8 @@ def periodic_run(task, result, lag):
 def live_proxies(count):
     if _metrics is not None:
         _metrics['live_proxies'].set(count)
+
+
+def serving_paused(paused):
+    if _metrics is not None:
+        _metrics['serving_paused'].set(1 if paused else 0)

@@ -20,6 +20,7 @@ stderr or ``[oslo_reports] log_dir``.
 import logging as std_logging
 import re
 import sys
+import threading
 import traceback
 
 import cotyledon
@@ -222,7 +223,9 @@ class RPCService(service.Service):
 
     Subclasses say what to serve with ``_target()`` and ``_endpoints()``, and
     what else to run with ``_components()``: objects with ``start()`` and
-    ``stop()``, started after the server and stopped before it.
+    ``stop()``, started after the server and stopped before it. A
+    component may take the service off its queues for a while with
+    ``pause_serving()`` and put it back with ``resume_serving()``.
     """
 
     def __init__(self, host):
@@ -233,6 +236,11 @@ class RPCService(service.Service):
         # While the RPC server connects (forever, if the broker cannot be
         # reached): a stop then must not wait for it.
         self._server_starting = False
+        # Guards rpcserver against pause_serving()/resume_serving() from
+        # another thread (the proxy's heartbeat) racing a stop.
+        self._serving_lock = threading.Lock()
+        self._stopping = False
+        self._served_endpoints = None
 
     def _target(self):
         raise NotImplementedError
@@ -250,8 +258,9 @@ class RPCService(service.Service):
     def start(self):
         super().start()
         rpc.init()
-        self.rpcserver = rpc.get_server(self._target(), self._endpoints(),
-                                        **self._server_options())
+        self._stopping = False
+        self._served_endpoints = self._endpoints()
+        self.rpcserver = self._new_server()
         self._server_starting = True
         self.rpcserver.start()
         self._server_starting = False
@@ -262,7 +271,46 @@ class RPCService(service.Service):
                  {'service': type(self).__name__, 'host': self.host,
                   'target': self._target()})
 
+    def _new_server(self):
+        return rpc.get_server(self._target(), self._served_endpoints,
+                              **self._server_options())
+
+    def pause_serving(self):
+        """Stop taking messages until ``resume_serving()``; True if it
+        was serving.
+
+        The RPC server stops as it does at ``stop()``: the calls it has
+        taken are answered, and those the broker had handed it but it had
+        not taken (the prefetched ones, never acknowledged) go back to
+        their queues when its connection closes, for the other servers of
+        the topic. Its own per-server and fanout queues keep their
+        messages until it resumes.
+        """
+        with self._serving_lock:
+            server, self.rpcserver = self.rpcserver, None
+            if server is None:
+                return False
+            server.stop()
+            server.wait()
+        return True
+
+    def resume_serving(self):
+        """Take messages again after ``pause_serving()``, with a new RPC
+        server on the same endpoints; True if it was paused."""
+        with self._serving_lock:
+            if self._stopping or self.rpcserver is not None or \
+                    self._served_endpoints is None:
+                return False
+            self.rpcserver = server = self._new_server()
+            self._server_starting = True
+        try:
+            server.start()
+        finally:
+            self._server_starting = False
+        return True
+
     def stop(self, graceful=True):
+        self._stopping = True
         for component in reversed(self.components):
             try:
                 component.stop()
@@ -278,13 +326,14 @@ class RPCService(service.Service):
             self._release()
             super().stop(graceful=graceful)
             return
-        if self.rpcserver is not None:
-            try:
-                self.rpcserver.stop()
-                self.rpcserver.wait()
-            except Exception:
-                LOG.exception('Failed to stop the RPC server')
-            self.rpcserver = None
+        with self._serving_lock:
+            server, self.rpcserver = self.rpcserver, None
+            if server is not None:
+                try:
+                    server.stop()
+                    server.wait()
+                except Exception:
+                    LOG.exception('Failed to stop the RPC server')
         self._release()
         rpc.cleanup()
         super().stop(graceful=graceful)

@@ -12,7 +12,9 @@ here, which:
 * put SQLite in WAL mode, where readers never block the one writer;
 * run a transaction again, once, on a new connection when its connection
   turns out to be dead before it commits (``_run_once_more_if_lost``),
-  instead of pinging every connection at checkout.
+  instead of pinging every connection at checkout;
+* bound a connection attempt and notice a silently dead connection in
+  seconds on PostgreSQL, MariaDB and MySQL (``_liveness_parameters``).
 
 ``hot_writer`` is ``core_writer`` for the frequent one-statement writes
 (the compare-and-swap, heartbeats, compute node updates, action events):
@@ -28,6 +30,7 @@ import functools
 import os
 import sqlite3
 import threading
+import urllib.parse
 
 from oslo_db import api as oslo_db_api
 from oslo_db import exception as db_exc
@@ -240,6 +243,51 @@ def _read_committed_on_mysql(engine):
     engine.dispose()
 
 
+# libpq's parameters that drivers using it (psycopg2, psycopg) take from
+# the connection URL's query.
+_LIBPQ_DRIVERS = ('psycopg2', 'psycopg')
+
+
+def _liveness_parameters(url):
+    """``[database] connection_parameters`` plus, for a PostgreSQL, MariaDB
+    or MySQL ``url``, a connect timeout and (PostgreSQL) TCP keepalives
+    and ``tcp_user_timeout`` from ``[database] connect_timeout`` and
+    ``dead_connection_timeout``: each only where neither the URL nor
+    ``connection_parameters`` names it.
+
+    Without them a connection attempt to a server cut off silently waits
+    for the kernel's SYN retries (about two minutes), and a pooled
+    connection whose server vanished is noticed after the kernel's
+    keepalive (two hours) or retransmission (fifteen minutes) timings;
+    the proxy's heartbeat, and a call, are held as long."""
+    given = CONF.database.connection_parameters or ''
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception:
+        return given
+    named = set(parsed.query) | {
+        key for key, _ in urllib.parse.parse_qsl(given)}
+    backend = parsed.get_backend_name()
+    driver = parsed.get_driver_name()
+    wanted = {}
+    connect = CONF.database.connect_timeout
+    if connect and (backend in ('mysql', 'mariadb')
+                    or (backend == 'postgresql'
+                        and driver in _LIBPQ_DRIVERS)):
+        wanted['connect_timeout'] = connect
+    dead = CONF.database.dead_connection_timeout
+    if dead and backend == 'postgresql' and driver in _LIBPQ_DRIVERS:
+        # Idle: the first probe after half the time, then three probes
+        # that share the rest. Sending: no acknowledgement for that long.
+        idle = max(1, dead // 2)
+        wanted.update(keepalives=1, keepalives_idle=idle,
+                      keepalives_interval=max(1, (dead - idle) // 3),
+                      keepalives_count=3, tcp_user_timeout=dead * 1000)
+    added = urllib.parse.urlencode(
+        [(key, value) for key, value in wanted.items() if key not in named])
+    return '&'.join(part for part in (given, added) if part)
+
+
 def _get_context_manager():
     global _context_manager
     if _context_manager is None:
@@ -252,6 +300,7 @@ def _get_context_manager():
                 # eventlet): our services run no eventlet, and there it
                 # only handed the GIL to another thread at every call.
                 cm.configure(connection=url, sqlite_fk=True,
+                             connection_parameters=_liveness_parameters(url),
                              max_pool_size=CONF.database.max_pool_size,
                              max_overflow=CONF.database.max_overflow,
                              thread_checkin=False)

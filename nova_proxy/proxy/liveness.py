@@ -10,11 +10,24 @@ once instead of after the deadline.
 The member name is ``<host>`` (or ``<host>/<slot>`` with several workers).
 It is stable across restarts, so a restarted proxy recognises its own
 unfinished operations.
+
+The heartbeat is also how a worker learns that it lost its database. It
+then stops taking messages (``RPCService.pause_serving()``) while other
+proxies were live at its latest successful heartbeat, so that the broker
+gives the computes' calls to them instead of to a worker that can only
+answer ``DatabaseUnavailable`` (or hold them until its connection attempt
+times out); it takes messages again after its next successful heartbeat.
+A worker that saw no other live proxy keeps serving, answering
+``DatabaseUnavailable``: nobody else would take the calls. When every
+proxy loses the database at once (the database itself is down), all of
+them pause and the calls wait in the broker, for the database or their
+caller's timeout (docs/operations.rst, "Database outages").
 """
 
 import fcntl
 import os
 import threading
+import time
 
 from oslo_log import log as logging
 
@@ -69,12 +82,19 @@ def dead_members(context, deadline=None):
 
 
 class Heartbeat:
-    """The thread that keeps this worker's liveness row fresh."""
+    """The thread that keeps this worker's liveness row fresh, and pauses
+    ``service`` (an ``RPCService``; None: nothing to pause) while the
+    database cannot be reached."""
 
-    def __init__(self, context, member, host):
+    def __init__(self, context, member, host, service=None):
         self.context = context
         self.member = member
         self.host = host
+        self.service = service
+        self.paused_since = None
+        # Live proxies other than this one at the latest heartbeat.
+        self._peers = 0
+        self._told_alone = False
         self._stop = threading.Event()
         self._thread = None
 
@@ -87,12 +107,56 @@ class Heartbeat:
     def _run(self):
         while not self._stop.wait(CONF.proxy.heartbeat_interval):
             try:
-                heartbeat_once(self.context, self.member, self.host)
-                if metrics.enabled():
-                    metrics.live_proxies(len(live_members(self.context)))
+                self.beat()
             except Exception:
-                db_errors.log_failure(LOG, 'Proxy heartbeat of %s failed',
-                                      self.member)
+                # A pause or resume that failed is tried again at the
+                # next heartbeat: this thread must not end.
+                LOG.exception('Proxy heartbeat of %s failed', self.member)
+
+    def beat(self):
+        """One heartbeat, then pause or resume the service by its
+        outcome."""
+        try:
+            heartbeat_once(self.context, self.member, self.host)
+            members = live_members(self.context)
+        except Exception as e:
+            db_errors.log_failure(LOG, 'Proxy heartbeat of %s failed',
+                                  self.member)
+            if db_errors.is_database_unavailable(e):
+                self._pause()
+            return
+        self._peers = sum(1 for member in members if member != self.member)
+        self._told_alone = False
+        metrics.live_proxies(len(members))
+        self._resume()
+
+    def _pause(self):
+        if self.service is None or self.paused_since is not None or \
+                self._stop.is_set():
+            return
+        if not self._peers:
+            if not self._told_alone:
+                self._told_alone = True
+                LOG.warning('Proxy %s cannot reach its database and saw '
+                            'no other live proxy: it keeps taking calls, '
+                            'answering DatabaseUnavailable', self.member)
+            return
+        self.paused_since = time.monotonic()
+        metrics.serving_paused(True)
+        self.service.pause_serving()
+        LOG.warning('Proxy %s cannot reach its database: it stopped taking '
+                    'calls, which go to the %d other live proxies, until '
+                    'its heartbeat succeeds again', self.member, self._peers)
+
+    def _resume(self):
+        if self.paused_since is None:
+            return
+        self.service.resume_serving()
+        LOG.info('Proxy %s reaches its database again: taking calls again '
+                 'after %.1fs', self.member,
+                 time.monotonic() - self.paused_since)
+        self.paused_since = None
+        metrics.serving_paused(False)
 
     def stop(self):
         self._stop.set()

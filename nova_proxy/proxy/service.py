@@ -3,7 +3,8 @@
 Every worker of every proxy host is equal: it consumes the one topic
 ``[proxy] topic`` (any worker may serve any compute node), heartbeats its
 liveness row, drives the operations it owns and takes its share of the
-periodic tasks.
+periodic tasks. A worker whose heartbeat finds the database unreachable
+stops taking calls while other proxies are live (``liveness``).
 """
 
 from oslo_log import log as logging
@@ -54,7 +55,8 @@ class ProxyService(service.RPCService):
 
     def _components(self):
         context = np_context.get_admin_context()
-        return [liveness.Heartbeat(context, self.member, self.host),
+        return [liveness.Heartbeat(context, self.member, self.host,
+                                   service=self),
                 periodic_runner.Runner(self.member), self.orchestration]
 
     def start(self):

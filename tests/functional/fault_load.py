@@ -91,6 +91,8 @@ class _Caller:
         self.acked_faults = []
         self.calls = 0
         self.failed = collections.Counter()
+        # (when the call began, error name) of each failed call.
+        self.failures = []
         self.successes = []
 
 
@@ -143,6 +145,12 @@ class ShimLoad:
                 'the load made no progress: %s' % self.failures())
             time.sleep(0.05)
 
+    def failed_since(self, when):
+        """Names of the errors of the calls that began after ``when``
+        (``time.monotonic()``) and failed."""
+        return sorted(name for caller in self.callers
+                      for began, name in caller.failures if began > when)
+
     def failures(self):
         total = collections.Counter()
         for caller in self.callers:
@@ -154,6 +162,7 @@ class ShimLoad:
         while not self._stop.is_set():
             n += 1
             caller.calls += 1
+            began = time.monotonic()
             try:
                 if n % FAULT_EVERY == 0:
                     message = '%s-%d' % (caller.host, n)
@@ -169,6 +178,7 @@ class ShimLoad:
                 caller.successes.append(time.monotonic())
             except Exception as e:
                 caller.failed[type(e).__name__] += 1
+                caller.failures.append((began, type(e).__name__))
                 # A caller that fails fast must not spin.
                 time.sleep(0.05)
 

@@ -400,6 +400,48 @@ def test_database_outage_gives_a_named_error_and_recovers(cluster, pg):
     assert pa.alive() and compute.alive()
 
 
+def test_a_database_outage_of_every_proxy_holds_calls_until_it_ends(
+        cluster, pg):
+    """With two proxies, each stops taking calls when it loses the
+    database (the other was live): a call made during the outage waits in
+    the broker and is answered once the database is back, instead of
+    failing with DatabaseUnavailable. (A proxy that saw no other live
+    proxy keeps answering DatabaseUnavailable: the test above.)"""
+    pa = cluster.start('proxy', 'proxy-a')
+    pb = cluster.start('proxy', 'proxy-b')
+    serving('proxy-a')
+    serving('proxy-b')
+    api = proxy_rpcapi.ProxyAPI(timeout=60)
+    compute_ctx = np_context.get_compute_context('cmp-1')
+    uuid = api.instance_create(compute_ctx, {'host': 'cmp-1'})['uuid']
+    pg.dispose()
+    # Each has seen the other live at a heartbeat (every 2 s).
+    time.sleep(2 * CONF.proxy.heartbeat_interval + 1)
+    paused = 'cannot reach its database: it stopped taking calls'
+    resumed = 'reaches its database again: taking calls again'
+    answers = []
+    _set_connections(cluster.db_url, allowed=False)
+    try:
+        for proc in (pa, pb):
+            wait_for(lambda: paused in proc.log(), timeout=60,
+                     message='%s to pause' % proc.name)
+        caller = threading.Thread(target=lambda: answers.append(
+            api.instance_get_by_uuid(compute_ctx, uuid)))
+        caller.start()
+        time.sleep(3)
+        assert caller.is_alive() and answers == []
+    finally:
+        _set_connections(cluster.db_url, allowed=True)
+    caller.join(timeout=60)
+    assert [a['uuid'] for a in answers] == [uuid]
+    for proc in (pa, pb):
+        wait_for(lambda: resumed in proc.log(), timeout=60,
+                 message='%s to resume' % proc.name)
+        assert proc.log().count(paused) == 1
+        assert 'while serving instance_get_by_uuid' not in proc.log()
+    assert pa.alive() and pb.alive()
+
+
 # -- 6. Bad configuration fails fast, with one clear line ----------------
 
 def _start_and_wait(cluster, kind, name, extra=None, timeout=60):

@@ -95,7 +95,7 @@ def _assert_periodic_items_once(o):
         sorted({o for period in owners.values() for o in period})))
 
 
-def _partitioned_owner(o, host, service):
+def _partitioned_owner(o, host, service, extra=None):
     """``p1`` in the namespace owns a resize of an instance of cmp1, at
     its copy step, when its link to ``service`` is cut; ``p2`` outside.
     Returns ``(operation, instance uuid)``."""
@@ -104,7 +104,8 @@ def _partitioned_owner(o, host, service):
         enabled=(PERIODIC_TASK,), interval=PERIOD,
         service_down_time=of.SERVICE_DOWN_TIME)
     o.start_proxy('p1', prefix=host.prefix, liveness_deadline=60,
-                  extra=procs.merge_options(host.options, periodic))
+                  extra=procs.merge_options(host.options, periodic,
+                                            extra or {}))
     o.start_proxy('p2', extra=periodic)
     o.start_compute('cmp1')
     o.start_compute('cmp2')
@@ -118,36 +119,53 @@ def _partitioned_owner(o, host, service):
     return op, uuid
 
 
+# p1's database timeouts, shorter than the defaults (5 and 10 s) so that
+# it notices the cut well inside the partition.
+DB_TIMEOUTS = {'connect_timeout': '2', 'dead_connection_timeout': '4'}
+# Its log line once it stopped taking calls.
+PAUSED = 'Proxy p1 cannot reach its database: it stopped taking calls'
+RESUMED = 'Proxy p1 reaches its database again: taking calls again'
+
+
 def test_owner_cut_off_from_the_database(orchestra, host):
     o = orchestra
-    op, uuid = _partitioned_owner(o, host, 'database')
+    options = {'database': dict(host.options['database'], **DB_TIMEOUTS)}
+    op, uuid = _partitioned_owner(o, host, 'database', extra=options)
     cut = time.monotonic()
     load = fault_load.ShimLoad(callers=2, prefix='db-cut').start()
-    # p1 can no longer heartbeat: past the deadline p2 takes over and
-    # ends the resize: finished, or rolled back when a compute's calls
-    # meanwhile failed on p1 (it still takes calls off the shared queue
-    # and answers them DatabaseUnavailable).
+    # p1's heartbeat fails within its dead_connection_timeout and
+    # connect_timeout: it stops taking calls, and p2 serves them all.
+    # The calls p1 had taken before may fail (DatabaseUnavailable).
+    log = o.procs['p1'].log
+    wait_for(lambda: PAUSED in log(), timeout=60, message='p1 to pause')
+    paused = time.monotonic()
+    # Past the deadline p2 takes over and ends the resize: finished, or
+    # rolled back when a compute's calls failed on p1 before it paused.
     record = o.wait_finished(op['id'], timeout=120)
     _assert_ended(o, record, uuid)
     assert (record['owner'], record['epoch']) == ('p2', 2), record
     instance = o.instance(uuid)
-    while time.monotonic() - cut < HEAL_AFTER:
+    while time.monotonic() - max(cut + HEAL_AFTER, paused + 5) < 0:
         time.sleep(0.2)
     host.heal('database')
 
-    # Back, p1 heartbeats again, and has written nothing: the step it
-    # was driving failed on the lost connection (a fenced write would
-    # have matched nothing: "is no longer ours").
+    # Back, p1 heartbeats again, takes calls again, and has written
+    # nothing: the step it was driving failed on the lost connection (a
+    # fenced write would have matched nothing: "is no longer ours").
     o.wait_live('p1')
+    wait_for(lambda: RESUMED in log(), timeout=60, message='p1 to resume')
     time.sleep(2)
     assert o.op(op['id']) == record
     assert o.instance(uuid) == instance
     _assert_each_effect_once(o)
     load.stop()
     counts = load.counts()
-    print('\nowner cut off from the database: operation %s; load: %s'
-          % (record['status'], counts))
+    late = load.failed_since(paused)
+    print('\nowner cut off from the database: operation %s; p1 paused '
+          '%.1fs after the cut; load: %s; failed after the pause: %s'
+          % (record['status'], paused - cut, counts, late))
     counts.assert_nothing_lost()
+    assert late == []
     assert o.procs['p1'].alive()
     _assert_periodic_items_once(o)
 

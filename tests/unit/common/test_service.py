@@ -81,3 +81,68 @@ def test_each_program_logs_under_its_own_name(tmp_path, module, program):
         capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [program]
+
+
+# -- pause_serving / resume_serving, on the fake driver --------------------
+
+class _Echo:
+    target = service.make_target('t', version='1.0')
+
+    @rpc.remotable
+    def ping(self, context, arg: str):
+        return arg
+
+
+class _EchoService(service.RPCService):
+
+    built = 0
+
+    def _target(self):
+        return service.make_target('pause-topic', server='pause-server')
+
+    def _endpoints(self):
+        type(self).built += 1
+        return [_Echo()]
+
+
+def _ping(arg, timeout=5):
+    client = rpc.get_client(service.make_target('pause-topic',
+                                                version='1.0'))
+    return client.prepare(timeout=timeout).call({}, 'ping', arg=arg)
+
+
+@pytest.fixture
+def echo_service(config):
+    _EchoService.built = 0
+    svc = _EchoService('host-1')
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def test_a_paused_service_takes_no_calls_and_serves_again_on_resume(
+        echo_service):
+    import oslo_messaging as messaging
+    assert _ping('before') == 'before'
+    assert echo_service.pause_serving()
+    assert echo_service.rpcserver is None
+    with pytest.raises(messaging.MessagingTimeout):
+        _ping('paused', timeout=0.5)
+    assert echo_service.resume_serving()
+    assert _ping('after') == 'after'
+    # The same endpoints serve again: nothing they hold is built twice.
+    assert _EchoService.built == 1
+
+
+def test_pause_and_resume_say_whether_they_changed_anything(echo_service):
+    assert not echo_service.resume_serving()
+    assert echo_service.pause_serving()
+    assert not echo_service.pause_serving()
+    assert echo_service.resume_serving()
+
+
+def test_a_stopped_service_is_not_resumed(echo_service):
+    echo_service.pause_serving()
+    echo_service.stop()
+    assert not echo_service.resume_serving()
+    assert echo_service.rpcserver is None

@@ -2,6 +2,7 @@
 
 import datetime
 import os
+import urllib.parse
 
 from oslo_db import exception as db_exc
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from nova_proxy.db import api
 from nova_proxy.db import guard
 from nova_proxy.db import session as db_session
 from nova_proxy import exception
+from tests import databases
 
 
 def test_sqlite_is_in_wal_mode(db):
@@ -200,3 +202,58 @@ def test_sqlite_pool_falls_back_to_unpooled(db, admin_context, monkeypatch,
     assert api.instance_get_all_by_host(admin_context, 'h') == []
     monkeypatch.undo()
     db_session.dispose()
+
+
+# -- bounded connection attempts and dead connections noticed -------------
+
+def _params(url, config, given=''):
+    config.set_override('connection_parameters', given, group='database')
+    return dict(urllib.parse.parse_qsl(db_session._liveness_parameters(url)))
+
+
+def test_postgresql_connections_get_a_connect_timeout_and_keepalives(
+        config):
+    params = _params('postgresql+psycopg2://u@db/nova', config)
+    assert params == {'connect_timeout': '5', 'keepalives': '1',
+                      'keepalives_idle': '5', 'keepalives_interval': '1',
+                      'keepalives_count': '3', 'tcp_user_timeout': '10000'}
+
+
+def test_what_the_url_or_connection_parameters_name_wins(config):
+    params = _params('postgresql+psycopg2://u@db/nova?connect_timeout=30',
+                     config, given='keepalives_idle=60&application_name=x')
+    assert 'connect_timeout' not in params
+    assert params['keepalives_idle'] == '60'
+    assert params['application_name'] == 'x'
+    assert params['tcp_user_timeout'] == '10000'
+
+
+def test_mysql_gets_only_a_connect_timeout(config):
+    config.set_override('connect_timeout', 7, group='database')
+    assert _params('mysql+pymysql://u@db/nova', config) == {
+        'connect_timeout': '7'}
+
+
+def test_zero_leaves_the_drivers_and_kernels_defaults(config):
+    config.set_override('connect_timeout', 0, group='database')
+    config.set_override('dead_connection_timeout', 0, group='database')
+    assert _params('postgresql+psycopg2://u@db/nova', config) == {}
+
+
+def test_sqlite_gets_nothing(config):
+    assert _params('sqlite:////tmp/x.sqlite', config) == {}
+
+
+def test_a_postgresql_connection_carries_the_parameters(config, tmp_path):
+    url = databases.create_database('postgresql', tmp_path)
+    try:
+        config.set_override('connection', url, group='database')
+        db_session.reset_for_tests()
+        with db_session.get_engine().connect() as conn:
+            dsn = conn.connection.dbapi_connection.dsn
+        assert 'connect_timeout=5' in dsn
+        assert 'keepalives_idle=5' in dsn
+        assert 'tcp_user_timeout=10000' in dsn
+    finally:
+        db_session.reset_for_tests()
+        databases.drop_database(url)
