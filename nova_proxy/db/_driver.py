@@ -29,7 +29,13 @@ Whatever this cannot run exactly as SQLAlchemy would goes through
 and its ``begin`` listeners are SQLAlchemy's), execution options, echo,
 statement-level ``before_execute``/``after_execute`` listeners, expanding
 or literal-rendered parameters, Python-side defaults computed at
-execution, an INSERT whose new key the driver reports (MariaDB).
+execution, an INSERT whose new key the driver reports (MariaDB), a
+dialect whose execution context handles errors itself or that streams
+results through server-side cursors.
+
+One thing SQLAlchemy does after a statement is not done here: psycopg2's
+execution context logs the server's NOTICE messages; the statements of
+the hot path raise none.
 """
 
 import functools
@@ -114,7 +120,8 @@ class _Execution:
 
 
 def _plain_context(dialect):
-    return dialect.execution_ctx_cls.handle_dbapi_exception is \
+    return not dialect.server_side_cursors and \
+        dialect.execution_ctx_cls.handle_dbapi_exception is \
         sa_default.DefaultExecutionContext.handle_dbapi_exception
 
 
@@ -203,7 +210,7 @@ def execute(connection, statement, params=None):
                 sql, arguments = fn(connection, cursor, sql, arguments,
                                     None, False)
         dialect.do_execute(cursor, sql, arguments, None)
-        if events:
+        if events and connection.dispatch.after_cursor_execute:
             connection.dispatch.after_cursor_execute(
                 connection, cursor, sql, arguments, None, False)
         description = cursor.description
