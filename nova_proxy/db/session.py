@@ -512,7 +512,9 @@ def core_reader(fn):
 # BEGIN IMMEDIATE), the deadlock retry, the run again on a lost
 # connection. enginefacade still sees the transaction (a transaction
 # context of its own kind, on the held connection), so that a call nested
-# in it joins it as it would join enginefacade's own.
+# in it joins it as it would join enginefacade's own. Their statements
+# are executed by the driver (``nova_proxy.db._driver``), with
+# SQLAlchemy's error handling and result processing.
 
 def _facade_transaction(cm, connection):
     """An enginefacade transaction context for ``connection``, a writer's

@@ -11,6 +11,7 @@ import functools
 
 import sqlalchemy as sa
 
+from nova_proxy.db import _driver
 from nova_proxy.db.api import _values
 from nova_proxy.db import models
 
@@ -107,8 +108,8 @@ def written_row(connection, table, row_id, row):
     """The dict of the row ``row_id`` just written: ``row`` as RETURNING
     gave it, or read back where the dialect returns nothing (MariaDB)."""
     if row is None:
-        row = connection.execute(sa.select(*table.c).where(
-            table.c.id == row_id)).one()
+        row = _driver.execute(connection, _row_by_id(table),
+                              {'r_id': row_id}).one()
     return _values.row_to_dict(row, table.c.keys())
 
 
@@ -117,6 +118,11 @@ def written_row(connection, table, row_id, row):
 # values cost as much CPU again as running it (action events are among
 # the frequent writes). Values that are SQL expressions still get a
 # statement built for the call.
+
+@functools.lru_cache(maxsize=256)
+def _row_by_id(table):
+    return sa.select(*table.c).where(table.c.id == sa.bindparam('r_id'))
+
 
 @functools.lru_cache(maxsize=256)
 def _insert(table, returning):
@@ -141,7 +147,8 @@ def insert_row(connection, table, values):
     """Insert ``values`` into ``table``; returns the new row's dict."""
     returning = connection.dialect.insert_returning
     if _plain(values):
-        result = connection.execute(_insert(table, returning), values)
+        result = _driver.execute(connection, _insert(table, returning),
+                                 values)
     else:
         statement = sa.insert(table).values(**values)
         result = connection.execute(
@@ -156,7 +163,8 @@ def update_by_id(connection, table, row_id, values, returning=False):
     """Execute the UPDATE of the row ``row_id`` of ``table`` with
     ``values`` (``returning``: the row's columns); returns its result."""
     if _plain(values):
-        return connection.execute(
+        return _driver.execute(
+            connection,
             _update_by_id(table, tuple(sorted(values)), returning),
             dict(value_params(values), w_id=row_id))
     statement = sa.update(table).where(table.c.id == row_id).values(**values)

@@ -11,6 +11,7 @@ from oslo_db import exception as db_exc
 import sqlalchemy as sa
 
 from nova_proxy import exception
+from nova_proxy.db import _driver
 from nova_proxy.db.api import _dialect
 from nova_proxy.db import session as db_session
 
@@ -85,7 +86,7 @@ def update_host_row(connection, table, row_id, values, scope_host,
     params = dict(_dialect.value_params(values), w_id=row_id,
                   scope_host=scope_host)
     try:
-        result = connection.execute(statement, params)
+        result = _driver.execute(connection, statement, params)
     except db_exc.DBDuplicateEntry as e:
         # Renamed onto another live row's host and binary (or node).
         raise exception.Conflict(

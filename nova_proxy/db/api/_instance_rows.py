@@ -9,6 +9,7 @@ import functools
 
 import sqlalchemy as sa
 
+from nova_proxy.db import _driver
 from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _values
 from nova_proxy.db import models
@@ -165,13 +166,13 @@ def read_instance(connection, instance_uuid, locked=False):
     the row and a metadata read. One statement also reads the row and its
     metadata from one snapshot."""
     metadata_from = _dialect.aggregating_dialect(connection.dialect.name)
-    row = connection.execute(_instance_read(metadata_from, locked),
-                             {'uuid': instance_uuid}).first()
+    row = _driver.execute(connection, _instance_read(metadata_from, locked),
+                          {'uuid': instance_uuid}).first()
     if row is None and locked and metadata_from in _dialect.SNAPSHOT_GUARDED:
         # Gone, or changed while this statement waited for its lock.
         metadata_from = None
-        row = connection.execute(_instance_read(None, locked),
-                                 {'uuid': instance_uuid}).first()
+        row = _driver.execute(connection, _instance_read(None, locked),
+                              {'uuid': instance_uuid}).first()
     if row is None:
         return None
     if metadata_from is None:

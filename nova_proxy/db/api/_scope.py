@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from nova_proxy.common import states
 from nova_proxy import exception
+from nova_proxy.db import _driver
 from nova_proxy.db.api import _values
 from nova_proxy.db import models
 
@@ -103,8 +104,8 @@ def scoped_instance(connection, instance_uuid, scope_host,
     :raises: InvalidUUID, InstanceNotFound, HostScopeViolation
     """
     _values.validate_uuid(instance_uuid)
-    row = connection.execute(
-        _STATEMENTS[bool(deleted_too), bool(lock)],
+    row = _driver.execute(
+        connection, _STATEMENTS[bool(deleted_too), bool(lock)],
         {'uuid': instance_uuid, 'scope_host': scope_host}).first()
     if row is None:
         raise exception.InstanceNotFound(instance_id=instance_uuid)

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from nova_proxy import exception
 from nova_proxy.db.api import _child_scope
+from nova_proxy.db import _driver
 from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _scope
 from nova_proxy.db.api import _values
@@ -335,10 +336,11 @@ def _event_lookup(connection, fallback, values, scope_host):
     request_id = values.pop('request_id')
     params = {'uuid': instance_uuid, 'request_id': request_id,
               'event': values['event']}
-    row = connection.execute(_BY_REQUEST, params).first()
+    row = _driver.execute(connection, _BY_REQUEST, params).first()
     of_request = row is not None
     if row is None and fallback:
-        row = connection.execute(_LAST_OF_INSTANCE, params).first()
+        row = _driver.execute(connection, _LAST_OF_INSTANCE,
+                              params).first()
     if row is None:
         raise _not_found(instance_uuid, request_id)
     event = row if row.id is not None else None

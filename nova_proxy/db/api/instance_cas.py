@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from nova_proxy.common import states
 from nova_proxy import exception
+from nova_proxy.db import _driver
 from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _instance_joins as _joins
 from nova_proxy.db.api import _instance_rows
@@ -214,8 +215,9 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
     guarded = dialect.name in _dialect.SNAPSHOT_GUARDED and (
         metadata_from is not None or scope_host is not None)
     matched, row = _dialect.update_outcome(
-        connection.execute(_cas_statement(*shape, metadata_from, guarded),
-                           params), returning)
+        _driver.execute(connection,
+                        _cas_statement(*shape, metadata_from, guarded),
+                        params), returning)
     if not matched and guarded:
         # A miss, or the row changed while the UPDATE waited for its
         # lock: again without the guard (and so without the metadata).
@@ -224,10 +226,11 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
             # Under the row's lock first: the UPDATE then waits for
             # nothing, and its snapshot, taken after the lock, holds what
             # every writer of the row committed, the migrations included.
-            connection.execute(_instance_rows.LOCK_INSTANCE,
-                               {'uuid': instance_uuid})
+            _driver.execute(connection, _instance_rows.LOCK_INSTANCE,
+                            {'uuid': instance_uuid})
         matched, row = _dialect.update_outcome(
-            connection.execute(_cas_statement(*shape), params), returning)
+            _driver.execute(connection, _cas_statement(*shape), params),
+            returning)
     if not matched:
         _raise_cas_miss(connection, instance_uuid, expected, as_sent,
                         scope_host, nova)
@@ -239,8 +242,8 @@ def _instance_cas(connection, instance_uuid, values, scope_host,
                                         models.InstanceSystemMetadata,
                                         instance_uuid, system_metadata, now)
     if row is None:
-        row = connection.execute(_instance_rows.INSTANCE_ROW,
-                                 {'uuid': instance_uuid}).one()
+        row = _driver.execute(connection, _instance_rows.INSTANCE_ROW,
+                              {'uuid': instance_uuid}).one()
     if metadata_from is not None:
         return _instance_rows.with_returned_metadata(row)
     if locked_original is not None and metadata is None and \

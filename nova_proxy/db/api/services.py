@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from nova_proxy import conf
 from nova_proxy import exception
+from nova_proxy.db import _driver
 from nova_proxy.db.api import _dialect
 from nova_proxy.db.api import _host_rows
 from nova_proxy.db.api import _values
@@ -286,8 +287,8 @@ def service_heartbeat(context, service_id, scope_host=None):
     table = models.Service.__table__
     connection = context.connection
     returning = connection.dialect.update_returning
-    result = connection.execute(
-        _heartbeat_statement(scope_host is not None, returning),
+    result = _driver.execute(
+        connection, _heartbeat_statement(scope_host is not None, returning),
         {'w_id': service_id, 'scope_host': scope_host,
          'now': db_session.utcnow()})
     return _host_rows.host_row_result(

@@ -1,0 +1,159 @@
+"""The hot path's statements run by the driver (``nova_proxy.db._driver``)
+give what SQLAlchemy gives: the same rows, typed by the same result
+processors, the same translated errors, on SQLite, PostgreSQL and
+MariaDB; and the frequent writes do take that path. The guarantees of
+the calls themselves (deadlock retry, run again on a lost connection,
+the host scope) are tests/unit/db/test_hot_path.py's, which now run on
+it."""
+
+import datetime
+
+from oslo_db import exception as db_exc
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import default as sa_default
+
+from nova_proxy.common import context as np_context
+from nova_proxy.db import _driver
+from nova_proxy.db import api
+from nova_proxy.db.api import _dialect
+from nova_proxy.db.api import _instance_rows
+from nova_proxy.db import models
+from nova_proxy.db import session as db_session
+from tests.unit.db import test_hot_path as hot
+
+_SERVICES = models.Service.__table__
+
+
+def _compiled_executions(monkeypatch):
+    """The SQL of every statement SQLAlchemy's own execution prepares."""
+    seen = []
+    original = sa_default.DefaultExecutionContext._init_compiled.__func__
+
+    def init_compiled(cls, dialect, connection, dbapi_connection, options,
+                      compiled, *args, **kwargs):
+        seen.append(compiled.string)
+        return original(cls, dialect, connection, dbapi_connection, options,
+                        compiled, *args, **kwargs)
+    monkeypatch.setattr(sa_default.DefaultExecutionContext, '_init_compiled',
+                        classmethod(init_compiled))
+    return seen
+
+
+def test_the_frequent_writes_run_their_statements_by_the_driver(
+        db_all, monkeypatch):
+    """Once warm, no UPDATE of the frequent writes is executed by
+    SQLAlchemy: each reached the driver by ``_driver.execute``."""
+    context = np_context.get_admin_context()
+    service, node, instance, _action = hot._host(context)
+
+    def calls(n):
+        api.instance_update(context, instance['uuid'],
+                            {'progress': n, 'expected_task_state': None},
+                            scope_host='h1')
+        api.instance_update_and_get_original(
+            context, instance['uuid'], {'progress': n + 1},
+            columns_to_join=[], scope_host='h1')
+        api.service_heartbeat(context, service['id'], scope_host='h1')
+        api.compute_node_update(context, node['id'], {'vcpus_used': n},
+                                scope_host='h1')
+    calls(1)
+    seen = _compiled_executions(monkeypatch)
+    calls(2)
+    assert not [sql for sql in seen if sql.lstrip().startswith('UPDATE')]
+    assert api.instance_get_by_uuid(context,
+                                    instance['uuid'])['progress'] == 3
+
+
+def _both(statement, params):
+    """The rows of ``statement`` as SQLAlchemy and as the driver path
+    return them, in one transaction."""
+    engine = db_session.get_engine()
+    with engine.connect() as connection, connection.begin():
+        by_sqlalchemy = connection.execute(statement, params).all()
+        by_driver = _driver.execute(connection, statement, params).all()
+    assert isinstance(by_driver, list) and by_driver
+    return by_sqlalchemy, by_driver
+
+
+def _same_rows(expected, rows):
+    assert [row._fields for row in rows] == \
+        [row._fields for row in expected]
+    assert [tuple(row) for row in rows] == [tuple(row) for row in expected]
+    assert [[type(value) for value in row] for row in rows] == \
+        [[type(value) for value in row] for row in expected]
+
+
+def test_rows_are_typed_as_sqlalchemy_types_them(db_all):
+    """Times, booleans (MariaDB: integers from the driver) and the JSON
+    aggregates of the metadata come back as SQLAlchemy returns them."""
+    context = np_context.get_admin_context()
+    service, _node, instance, _action = hot._host(context)
+    api.instance_update(context, instance['uuid'],
+                        {'metadata': {'a': '1'},
+                         'launched_at': datetime.datetime(2026, 1, 2, 3)})
+    dialect = db_session.get_engine().dialect
+    statement = _instance_rows._instance_read(
+        _dialect.aggregating_dialect(dialect.name), False)
+    expected, rows = _both(statement, {'uuid': instance['uuid']})
+    _same_rows(expected, rows)
+    assert isinstance(rows[0].launched_at, datetime.datetime)
+    assert rows[0]._mapping[models.Instance.__table__.c.uuid] == \
+        instance['uuid']
+    expected, rows = _both(_dialect._row_by_id(_SERVICES),
+                           {'r_id': service['id']})
+    _same_rows(expected, rows)
+    assert rows[0].disabled is False and rows[0].forced_down is False
+
+
+def test_a_driver_error_is_translated_and_the_connection_stays(db_all):
+    """A duplicate key raised by the driver is oslo.db's DBDuplicateEntry,
+    as through SQLAlchemy; the transaction then rolls back as usual and
+    the connection serves the next one."""
+    context = np_context.get_admin_context()
+    service, _node, _instance, _action = hot._host(context)
+    other = api.service_create(context, {
+        'host': 'h2', 'binary': 'nova-compute', 'topic': 'compute'})
+    statement = _dialect._update_by_id(_SERVICES, ('host',), False)
+    engine = db_session.get_engine()
+    with engine.connect() as connection:
+        with pytest.raises(db_exc.DBDuplicateEntry):
+            with connection.begin():
+                _driver.execute(connection, statement,
+                                {'v_host': 'h1', 'w_id': other['id']})
+        with connection.begin():
+            result = _driver.execute(connection, statement,
+                                     {'v_host': 'h3', 'w_id': other['id']})
+            assert isinstance(result, _driver.DriverResult)
+            assert result.rowcount == 1
+    assert api.service_get(context, other['id'])['host'] == 'h3'
+
+
+def test_what_it_cannot_run_as_sqlalchemy_does_goes_to_sqlalchemy(db_all):
+    """Outside a transaction (SQLAlchemy's autobegin) and with a
+    statement-level listener, SQLAlchemy runs the statement."""
+    context = np_context.get_admin_context()
+    service, _node, _instance, _action = hot._host(context)
+    statement = _dialect._row_by_id(_SERVICES)
+    params = {'r_id': service['id']}
+    engine = db_session.get_engine()
+    seen = []
+
+    def before_execute(conn, clauseelement, multiparams, params, options):
+        seen.append(clauseelement)
+    with engine.connect() as connection:
+        result = _driver.execute(connection, statement, params)
+        assert isinstance(result, sa.CursorResult)
+        assert result.one().id == service['id']
+        connection.rollback()
+        sa.event.listen(engine, 'before_execute', before_execute)
+        try:
+            with engine.connect() as listened, listened.begin():
+                result = _driver.execute(listened, statement, params)
+                assert isinstance(result, sa.CursorResult)
+        finally:
+            sa.event.remove(engine, 'before_execute', before_execute)
+        assert seen == [statement]
+        with connection.begin():
+            result = _driver.execute(connection, statement, params)
+            assert isinstance(result, _driver.DriverResult)
