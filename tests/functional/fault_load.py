@@ -96,6 +96,18 @@ class _Caller:
         self.successes = []
 
 
+# Loads started and not yet stopped, for stop_all().
+_started = []
+
+
+def stop_all():
+    """Stop every load still running: call it in a test's clean-up, also
+    when the test failed (a caller left running holds the shim's
+    transport, and the next test's clean-up would wait on it forever)."""
+    while _started:
+        _started.pop().stop()
+
+
 class ShimLoad:
     """``callers`` compute hosts, one instance each, writing until
     ``stop()``."""
@@ -118,6 +130,7 @@ class ShimLoad:
         self.stopped = None
 
     def start(self):
+        _started.append(self)
         self.started = time.monotonic()
         for caller in self.callers:
             thread = threading.Thread(target=self._run, args=(caller,),
@@ -127,6 +140,8 @@ class ShimLoad:
         return self
 
     def stop(self, timeout=120):
+        if self.stopped is not None:
+            return
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
@@ -257,6 +272,13 @@ def under_load(orchestra, fault, label):
     o.start_compute('cmp2')
     (moving,) = o.build(1, host='cmp1')
 
+    try:
+        return _under_load(o, fault, label, moving)
+    finally:
+        stop_all()
+
+
+def _under_load(o, fault, label, moving):
     load = ShimLoad(callers=CALLERS).start()
     load.wait_successes(20)
     resize = o.api.migrate_server(o.ctx, moving, flavor=of.BIG,

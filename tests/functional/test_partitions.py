@@ -50,6 +50,7 @@ def host(orchestra):
         'DEFAULT': {'transport_url': host.url('broker', broker)},
         'database': {'connection': host.url('database', database)}}
     yield host
+    fault_load.stop_all()
     orchestra.kill_all()
     host.stop()
 
