@@ -119,19 +119,23 @@ def db_all(request, config, tmp_path_factory):
 
 @pytest.fixture
 def fresh_amqp_guard(monkeypatch):
+    from amqp import connection as amqp_connection
+    from amqp import transport as amqp_transport
     from oslo_messaging._drivers import amqpdriver
     from oslo_messaging._drivers import impl_rabbit
 
     from nova_proxy.common import amqp_guard
-    listener = amqpdriver.RpcAMQPListener
-    monkeypatch.setattr(listener, '__call__', listener.__call__)
-    monkeypatch.setattr(listener, 'poll', listener.poll)
-    monkeypatch.setattr(amqpdriver.ReplyWaiter, '__init__',
-                        amqpdriver.ReplyWaiter.__init__)
-    monkeypatch.setattr(impl_rabbit.Consumer, '_callback',
-                        impl_rabbit.Consumer._callback)
-    monkeypatch.setattr(amqpdriver.AMQPIncomingMessage, 'reply',
-                        amqpdriver.AMQPIncomingMessage.reply)
+    # Everything install() replaces, put back after the test.
+    for owner, name in (
+            (amqpdriver.RpcAMQPListener, '__call__'),
+            (amqpdriver.RpcAMQPListener, 'poll'),
+            (amqpdriver.ReplyWaiter, '__init__'),
+            (impl_rabbit.Consumer, '_callback'),
+            (amqpdriver.AMQPIncomingMessage, 'reply'),
+            (amqpdriver.rpc_amqp, 'unpack_context'),
+            (amqp_transport.TCPTransport, '_read'),
+            (amqp_connection.Connection, 'blocking_read')):
+        monkeypatch.setattr(owner, name, getattr(owner, name))
     monkeypatch.setattr(amqp_guard, '_installed', False)
     return amqp_guard
 

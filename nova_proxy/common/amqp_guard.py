@@ -70,10 +70,31 @@ Even that one attempt is most of what a refused call costs: a refusal
 answered within ``wire_guard.REFUSAL_REPLIES_PER_SECOND`` only.
 The retry oslo.messaging does inline is its design (see the note on
 ``ObsoleteReplyQueuesCache`` in ``amqpdriver``), not a bug to wait for.
+
+**What receiving a message costs.** Two mends make the thread that
+receives (the busiest thread of a proxy) do less per message, with no
+change to what it receives or when:
+
+* py-amqp's TCP transport reads each frame with three ``recv()`` calls
+  (its header, its payload, its end octet), and a message is three
+  frames; each frame read also sets the socket's timeout and sets it
+  back (two more system calls). ``install()`` makes it read up to
+  ``READ_AHEAD`` bytes at once into the buffer the transport already
+  keeps for partial frames, and read a frame already whole in that
+  buffer without touching the socket's timeout: one ``recv()`` for a
+  message that arrived in one piece instead of nine, and no timeout
+  calls for its second and third frames. Nothing else reads those
+  sockets (oslo.messaging drains them through py-amqp; no ``select``).
+* oslo.messaging's listener deep-copies every call's context (20-odd
+  keys and a signature, about 20 us per call) from a dict that it has
+  just decoded and that nothing else holds; ``install()`` makes that a
+  shallow copy.
 """
 
 import collections
+import errno
 import functools
+import socket
 import threading
 
 from oslo_log import log as logging
@@ -84,9 +105,13 @@ from nova_proxy import conf
 CONF = conf.CONF
 LOG = logging.getLogger(__name__)
 
-__all__ = ['install', 'POLL_FLOOR']
+__all__ = ['install', 'POLL_FLOOR', 'READ_AHEAD']
 
 POLL_FLOOR = 0.25
+
+# Bytes a TCP transport asks the socket for at once (more when a frame
+# needs more): a message of a few kilobytes, or several, in one recv().
+READ_AHEAD = 16384
 
 _lock = threading.Lock()
 _installed = False
@@ -124,6 +149,8 @@ def install():
         _floor_reply_waits(amqpdriver)
         _screen_bodies(amqpdriver)
         _give_up_on_unknown_reply_queues(amqpdriver)
+        _copy_contexts_shallow(amqpdriver)
+        _read_ahead()
 
 
 def _raise_poll_floor(listener):
@@ -355,3 +382,90 @@ def _give_up_on_unknown_reply_queues(amqpdriver):
             source)
 
     incoming.reply = reply
+
+
+def _copy_contexts_shallow(amqpdriver):
+    """Wrap ``rpc_amqp.unpack_context`` (its only caller is the RPC
+    listener, which then takes ``to_dict()`` of what it returns) so that
+    the context it returns copies its values shallowly: they were decoded
+    from the message just now and nothing else holds them."""
+    rpc_amqp = getattr(amqpdriver, 'rpc_amqp', None)
+    original = getattr(rpc_amqp, 'unpack_context', None)
+    if original is None:
+        LOG.warning('oslo.messaging changed: contexts are deep-copied')
+        return
+
+    @functools.wraps(original)
+    def unpack_context(msg):
+        context = original(msg)
+        values = getattr(context, 'values', None)
+        if isinstance(values, dict):
+            # At call time: a wrapper may add values meanwhile (auth's).
+            context.to_dict = functools.partial(dict, values)
+        return context
+
+    rpc_amqp.unpack_context = unpack_context
+
+
+def _frame_buffered(transport):
+    """True if the read buffer of ``transport`` holds a whole frame:
+    a 7-octet header (type, channel, payload size), the payload and the
+    end octet."""
+    buffered = getattr(transport, '_read_buffer', None)
+    return (buffered is not None and len(buffered) >= 8 and
+            len(buffered) >= 8 + int.from_bytes(buffered[3:7], 'big'))
+
+
+def _read_ahead():
+    """Replace py-amqp's ``TCPTransport._read`` and wrap
+    ``Connection.blocking_read`` (see the module docstring). Left as is
+    when py-amqp no longer has what this needs; TLS transports are left
+    as they are."""
+    try:
+        from amqp import connection as amqp_connection
+        from amqp import transport as amqp_transport
+        tcp = amqp_transport.TCPTransport
+        tcp._read
+        original_blocking_read = amqp_connection.Connection.blocking_read
+    except (ImportError, AttributeError):
+        LOG.warning('py-amqp changed: each frame is read with three '
+                    'recv() calls')
+        return
+
+    def _read(self, n, initial=False, _errnos=(errno.EAGAIN, errno.EINTR)):
+        """Exactly ``n`` bytes, from the buffer and then the socket,
+        asking it for ``READ_AHEAD`` bytes or more; what comes beyond
+        ``n`` stays in the buffer. As py-amqp's own: on any error what was
+        read stays buffered."""
+        rbuf = self._read_buffer
+        if len(rbuf) < n:
+            recv = self._quick_recv
+            try:
+                while len(rbuf) < n:
+                    try:
+                        s = recv(max(n - len(rbuf), READ_AHEAD))
+                    except OSError as exc:
+                        if exc.errno in _errnos:
+                            if initial and self.raise_on_initial_eintr:
+                                raise socket.timeout()
+                            continue
+                        raise
+                    if not s:
+                        raise OSError('Server unexpectedly closed connection')
+                    rbuf += s
+            except BaseException:
+                self._read_buffer = rbuf
+                raise
+        self._read_buffer = rbuf[n:]
+        return rbuf[:n]
+
+    @functools.wraps(original_blocking_read)
+    def blocking_read(self, timeout=None):
+        transport = self.transport
+        if _frame_buffered(transport):
+            # Read from memory: the socket's timeout does not matter.
+            return self.on_inbound_frame(transport.read_frame())
+        return original_blocking_read(self, timeout)
+
+    tcp._read = _read
+    amqp_connection.Connection.blocking_read = blocking_read

@@ -340,6 +340,27 @@ def _check_context(method, context):
             'text')
 
 
+def _keyword_arguments(signature, checks):
+    """``(names, required names)`` of the arguments after ``self`` and
+    ``context`` of an endpoint method whose every such argument may be
+    passed by name (no ``*args``, no ``**kwargs``), ``self`` and
+    ``context`` not checked by type: a call that names all the required
+    ones and no other binds without ``Signature.bind()`` (a few us a
+    call). None for any other method: always bound in full."""
+    parameters = list(signature.parameters.values())
+    if len(parameters) < 2 or any(
+            p.kind not in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY)
+            for p in parameters[:2]) or set(checks) & {
+                p.name for p in parameters[:2]}:
+        return None
+    rest = parameters[2:]
+    if any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+           for p in rest):
+        return None
+    return (frozenset(p.name for p in rest),
+            frozenset(p.name for p in rest if p.default is p.empty))
+
+
 def _database_unavailable(method, error):
     """A database outage: one warning line, and the caller gets
     ``DatabaseUnavailable`` (expected: no traceback per call)."""
@@ -374,6 +395,7 @@ def remotable(fn):
     signature = inspect.signature(fn)
     checks = _argument_types(fn)
     method = fn.__name__
+    accepts = _keyword_arguments(signature, checks)
 
     # Positional-only, so that a caller's argument named "context" or
     # "self" lands in kwargs and fails the bind below, as a named error.
@@ -382,11 +404,17 @@ def remotable(fn):
         try:
             _authenticate(self, context, method, kwargs)
             _check_context(method, context)
-            try:
-                bound = signature.bind(self, context, **kwargs)
-            except TypeError as e:
-                raise exception.InvalidRequest(method=method, reason=str(e))
-            _check_argument_types(method, checks, bound.arguments)
+            if (accepts is not None and kwargs.keys() <= accepts[0] and
+                    accepts[1] <= kwargs.keys()):
+                arguments = kwargs
+            else:
+                try:
+                    arguments = signature.bind(
+                        self, context, **kwargs).arguments
+                except TypeError as e:
+                    raise exception.InvalidRequest(method=method,
+                                                   reason=str(e))
+            _check_argument_types(method, checks, arguments)
             result = fn(self, context, **kwargs)
             LOG.debug('Served %s', method)
             return result

@@ -37,16 +37,30 @@ __all__ = ['add', 'purge', 'SharedNonces']
 _TABLE = models.SignedCallNonce.__table__
 
 
-def _insert_unless_present(dialect, digest, expires_at):
+# dialect name -> its INSERT, built once: a statement built for each call
+# was most of the Python a signed call added (cache key and all).
+_INSERTS = {}
+
+
+def _insert_unless_present(dialect):
     """One INSERT that does nothing when the digest is there: no error,
-    so a replay leaves no unique-violation line in the database's log."""
-    values = {'digest': digest, 'expires_at': expires_at}
+    so a replay leaves no unique-violation line in the database's log.
+    Its parameters are ``digest`` and ``expires_at``."""
+    statement = _INSERTS.get(dialect)
+    if statement is not None:
+        return statement
+    values = {'digest': sa.bindparam('digest'),
+              'expires_at': sa.bindparam('expires_at')}
     if dialect == 'postgresql':
-        return postgresql.insert(_TABLE).values(
+        statement = postgresql.insert(_TABLE).values(
             values).on_conflict_do_nothing(index_elements=['digest'])
-    if dialect in ('mysql', 'mariadb'):
-        return sa.insert(_TABLE).values(values).prefix_with('IGNORE')
-    return sa.insert(_TABLE).values(values).prefix_with('OR IGNORE')
+    elif dialect in ('mysql', 'mariadb'):
+        statement = sa.insert(_TABLE).values(values).prefix_with('IGNORE')
+    else:
+        statement = sa.insert(_TABLE).values(values).prefix_with(
+            'OR IGNORE')
+    _INSERTS[dialect] = statement
+    return statement
 
 
 @db_session.core_writer
@@ -62,8 +76,8 @@ def add(context, digest, expires_at):
         # may forget the nonces of the last moment (about 3x
         # wal_writer_delay); the call's own transaction is flushed as usual.
         connection.exec_driver_sql('SET LOCAL synchronous_commit TO OFF')
-    result = connection.execute(_insert_unless_present(
-        dialect, digest, int(expires_at) + 1))
+    result = connection.execute(_insert_unless_present(dialect), {
+        'digest': digest, 'expires_at': int(expires_at) + 1})
     return result.rowcount == 1
 
 
