@@ -30,6 +30,10 @@ def main(argv=None):
     signed, message = auth.check_compute_signing(CONF)
     if not signed:
         LOG.warning('%s', message)
+    problem = auth.key_file_problem(CONF)
+    if problem is not None:
+        LOG.error('Cannot start: %s', problem)
+        return 1
     if not compute_service.check_proxy_before_fork(CONF.host):
         LOG.error('Cannot start: no proxy answered ping on topic %(topic)s '
                   '(exchange %(exchange)s) within %(timeout)s seconds: check '

@@ -31,6 +31,10 @@ def main(argv=None):
     signed, message = auth.check_signing(CONF)
     if not signed:
         LOG.warning('%s', message)
+    problem = auth.key_file_problem(CONF)
+    if problem is not None:
+        LOG.error('Cannot start: %s', problem)
+        return 1
     timeout = CONF.proxy.start_check_timeout
     problem = preflight.check_database(timeout)
     # Nothing of the database may cross the fork.

@@ -87,6 +87,7 @@ LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 __all__ = ['SIGNATURE_KEY', 'PROXY_KEY_NAME', 'VERSION', 'new_key',
+           'key_file_problem',
            'write_key_file', 'promote_key', 'retire_keys', 'read_key_file',
            'host_key_path', 'proxy_key_path', 'valid_host', 'sign', 'Signer',
            'get_signer', 'Verifier', 'ProxyVerifier', 'ComputeVerifier',
@@ -744,6 +745,22 @@ def get_verifier(target):
 
 
 # -- configuration checks (daemon start-up, the upgrade check) --
+
+def key_file_problem(conf=CONF):
+    """What is wrong with ``[proxy_client] key_file``, the key this process
+    signs its calls with, or None (also when none is set). Checked at a
+    daemon's start, so that a wrong path is one line there rather than
+    every signed call failing later.
+    """
+    path = conf.proxy_client.key_file
+    if not path:
+        return None
+    try:
+        read_key_file(path)
+    except exception.InvalidKeyFile as e:
+        return '%s: check [proxy_client] key_file' % e
+    return None
+
 
 def check_signing(conf=CONF):
     """Whether the proxies' configuration ``conf`` makes every call be

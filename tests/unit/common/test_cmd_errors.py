@@ -205,6 +205,22 @@ def test_proxy_with_an_unreachable_broker_cannot_start(tmp_path):
         'virtual host) and that the broker runs')
 
 
+@pytest.mark.parametrize('module', ['nova_proxy.cmd.proxy',
+                                    'nova_proxy.cmd.compute'])
+def test_a_missing_key_file_stops_a_daemon_at_start(tmp_path, module):
+    missing = tmp_path / 'keys' / 'nope.key'
+    config = _synced_sqlite(tmp_path) + (
+        '[DEFAULT]\ntransport_url = %s\n[proxy_client]\nkey_file = %s\n'
+        % (UNREACHABLE_BROKER, missing))
+    result = _run(tmp_path, module, [], config)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert 'Traceback' not in output
+    last = output.splitlines()[-1]
+    assert 'Cannot start: ' in last and str(missing) in last
+    assert last.endswith('check [proxy_client] key_file')
+
+
 def test_proxy_stops_at_once_on_sigterm_while_it_waits_for_the_broker(
         tmp_path):
     config = _synced_sqlite(tmp_path) + (
