@@ -230,6 +230,9 @@ class ShimLoad:
 def orchestra_on(cluster, url):
     """An ``Orchestra`` whose processes, and this one, use the database at
     ``url`` (migrated here)."""
+    # The shim's client may have been built on an earlier test's
+    # configuration (the tests that call it without a ShimLoad too).
+    shim.reset()
     engine = sa.create_engine(url)
     migration.db_sync(engine=engine)
     engine.dispose()
