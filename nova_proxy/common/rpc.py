@@ -318,14 +318,17 @@ def _check_context(method, context):
         return
     for name in _CONTEXT_TEXT:
         value = getattr(context, name, None)
-        if value is not None and not isinstance(value, str):
+        if value is None:
+            continue
+        if not isinstance(value, str):
             raise exception.InvalidRequest(
                 method=method, reason='context field %s must be text or '
                 'null, not %s' % (name, type(value).__name__))
-        if value is not None and utils.text_problem(value):
+        problem = utils.text_problem(value)
+        if problem:
             raise exception.InvalidRequest(
                 method=method, reason='context field %s %s'
-                % (name, utils.text_problem(value)))
+                % (name, problem))
     for name in _CONTEXT_FLAGS:
         value = getattr(context, name, None)
         if value is not None and not isinstance(value, bool):
