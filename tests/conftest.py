@@ -132,6 +132,7 @@ def fresh_amqp_guard(monkeypatch):
             (amqpdriver.ReplyWaiter, '__init__'),
             (impl_rabbit.Consumer, '_callback'),
             (amqpdriver.AMQPIncomingMessage, 'reply'),
+            (impl_rabbit.Connection, 'direct_send'),
             (amqpdriver.rpc_amqp, 'unpack_context'),
             (amqp_transport.TCPTransport, '_read'),
             (amqp_connection.Connection, 'blocking_read')):

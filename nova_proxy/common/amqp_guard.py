@@ -89,6 +89,35 @@ change to what it receives or when:
   keys and a signature, about 20 us per call) from a dict that it has
   just decoded and that nothing else holds; ``install()`` makes that a
   shallow copy.
+
+**What a call costs the listener.** Each poll of the driver's RPC
+listener waits for a message through the connection's ``consume()``:
+its retry machinery (``ensure()``, kombu's ``autoretry``, a decaying
+timer and error callbacks built for the poll) around one
+``drain_events()``, per message. While calls come, ``install()`` makes
+the poll read the next one with that ``drain_events()`` alone, under the
+same connection lock, waiting at most ``POLL_FLOOR``. Whatever else
+happens (no message within ``POLL_FLOOR``, an error, a stop, consumers
+to declare after a reconnection) is left to the driver's poll, which
+meets the same state and deals with it as before: the heartbeat check of
+an idle connection, reconnection, the decaying waits.
+
+**What a reply costs.** The driver publishes each reply through the same
+machinery (``ensure()``, ``autoretry``, a passive exchange, the socket's
+timeout set and set back around it), then waits for the broker's
+confirm. ``install()`` makes the reply's publish (``direct_send``) use
+the connection's producer at once, with the driver's own message,
+mandatory flag and confirm: a reply to a missing queue still raises
+``MessageUndeliverable`` (and meets the rules above). Any other error
+(a closed channel, a connection lost) sends the same reply through the
+driver's machinery, which reconnects and publishes it: a reply whose
+first publish failed after reaching the broker may then arrive twice, and
+the caller's reply thread drops the second (it waits for a message id
+once). Measured with an oslo.messaging echo server on RabbitMQ, one
+caller: 1,087 to 855 us of server CPU per call (median of 3 interleaved
+pairs, both changes); the proxy's ``proxy-1``, 2,427-3,088 to
+1,877-2,117 us at 1 caller and 1,614-2,176 to 1,244-1,643 at 16 (3
+interleaved pairs on a loaded machine).
 """
 
 import collections
@@ -151,6 +180,8 @@ def install():
         _give_up_on_unknown_reply_queues(amqpdriver)
         _copy_contexts_shallow(amqpdriver)
         _read_ahead()
+        _drain_between_calls(listener)
+        _publish_replies_plainly()
 
 
 def _raise_poll_floor(listener):
@@ -469,3 +500,79 @@ def _read_ahead():
 
     tcp._read = _read
     amqp_connection.Connection.blocking_read = blocking_read
+
+
+def _drain_between_calls(listener):
+    """Wrap ``listener.poll`` (see "What a call costs the listener" in the
+    module docstring): while calls come, read the next one with one
+    ``drain_events()``; anything else (an idle wait, an error, a
+    reconnection, consumers to declare, a stop) goes to the driver's own
+    poll as before."""
+    original = listener.poll
+
+    @functools.wraps(original)
+    def poll(self, timeout=None, **kwargs):
+        incoming = getattr(self, 'incoming', None)
+        if kwargs.get('batch_size', 1) == 1 and incoming is not None:
+            if not incoming:
+                _drain_once(self)
+            if incoming and not self._shutdown.is_set():
+                return [incoming.pop(0)]
+        return original(self, timeout=timeout, **kwargs)
+
+    listener.poll = poll
+
+
+def _drain_once(listener):
+    """Let the listener's connection read what has arrived, waiting at
+    most ``POLL_FLOOR``; quietly nothing when the driver's own poll has
+    more to do than that (its consume loop then sees the same state)."""
+    # The listener holds the driver's connection in a ConnectionContext.
+    conn = getattr(listener.conn, 'connection', None)
+    kombu_connection = getattr(conn, 'connection', None)
+    if (kombu_connection is None or listener._shutdown.is_set() or
+            conn._consume_loop_stopped or conn._new_tags):
+        return
+    try:
+        with conn._connection_lock:
+            kombu_connection.drain_events(timeout=POLL_FLOOR)
+    except Exception as e:  # a timeout, or for the driver's poll to handle
+        if not isinstance(e, socket.timeout):
+            LOG.debug('Left to the driver: %s', e)
+
+
+def _publish_replies_plainly():
+    """Wrap the rabbit ``Connection.direct_send`` (replies' only
+    publish): publish with the connection's producer at once, as the
+    driver's retry machinery would on a connection that works, and leave
+    to that machinery only what fails (see "What a reply costs" in the
+    module docstring)."""
+    try:
+        from oslo_messaging._drivers import impl_rabbit
+        import oslo_messaging
+        connection = impl_rabbit.Connection
+        original = connection.direct_send
+        undeliverable = oslo_messaging.MessageUndeliverable
+    except (ImportError, AttributeError):
+        LOG.warning('oslo.messaging changed: replies go through its '
+                    'retry machinery')
+        return
+
+    @functools.wraps(original)
+    def direct_send(self, msg_id, msg):
+        producer = getattr(self, '_producer', None)
+        if producer is not None and self.channel is not None:
+            try:
+                with self._connection_lock:
+                    producer.publish(
+                        msg, exchange='', routing_key=msg_id,
+                        mandatory=self.direct_mandatory_flag,
+                        compression=self.kombu_compression)
+                return
+            except undeliverable:
+                raise
+            except Exception as e:
+                LOG.debug('Reply to %s left to the driver: %s', msg_id, e)
+        return original(self, msg_id, msg)
+
+    connection.direct_send = direct_send

@@ -1,14 +1,19 @@
 """oslo.messaging's RPC listener and a client's reply thread as
 ``amqp_guard`` leaves them, on the real RabbitMQ: after a call, each waits
 for the next message instead of waking up every few milliseconds with
-nothing to do."""
+nothing to do; while calls come, the listener reads each with one
+``drain_events()`` and the server publishes each reply without the
+driver's retry machinery, which still takes over what fails."""
 
+import contextlib
 import inspect
 import threading
 import time
 
 import oslo_messaging as messaging
 from oslo_messaging._drivers import amqpdriver
+from oslo_messaging._drivers import impl_rabbit
+import pytest
 
 from nova_proxy import conf
 
@@ -42,13 +47,12 @@ class _WaitCounter:
                         if moment <= t <= moment + window])
 
 
-def _waits_after_a_call(window, connection_of):
-    """Start a real RPC server and call it; ``connection_of(server,
-    transport)``, asked after a first call, names the connection whose
-    waits are counted in the ``window`` seconds after a second call's
-    answer."""
+@contextlib.contextmanager
+def _serving(name):
+    """A real RPC server of ``_Echo`` named ``name``, and a client that
+    has had its first answer: (server, client, transport)."""
     transport = messaging.get_rpc_transport(CONF)
-    target = messaging.Target(topic=CONF.proxy.topic, server='waits')
+    target = messaging.Target(topic=CONF.proxy.topic, server=name)
     server = messaging.get_rpc_server(transport, target, [_Echo()])
     server.start()
     try:
@@ -62,6 +66,19 @@ def _waits_after_a_call(window, connection_of):
             except messaging.MessagingTimeout:
                 if attempt == 19:
                     raise
+        yield server, client, transport
+    finally:
+        server.stop()
+        server.wait()
+        transport.cleanup()
+
+
+def _waits_after_a_call(window, connection_of):
+    """Start a real RPC server and call it; ``connection_of(server,
+    transport)``, asked after a first call, names the connection whose
+    waits are counted in the ``window`` seconds after a second call's
+    answer."""
+    with _serving('waits') as (server, client, transport):
         counter = _WaitCounter(connection_of(server, transport))
         assert client.call({}, 'echo', arg='second') == 'second'
         answered = time.monotonic()
@@ -69,10 +86,6 @@ def _waits_after_a_call(window, connection_of):
         count = counter.after(answered, window)
         print('waits started in %.1f s after the call: %d' % (window, count))
         return count
-    finally:
-        server.stop()
-        server.wait()
-        transport.cleanup()
 
 
 def _consumes_after_a_call(window):
@@ -117,3 +130,80 @@ def test_the_reply_thread_alone_wakes_up_every_few_milliseconds(
     monkeypatch.setattr(amqpdriver.ReplyWaiter, '__init__', inspect.unwrap(
         amqpdriver.ReplyWaiter.__init__))
     assert _reply_waits_after_a_call(0.3) >= 5
+
+
+class _Counted:
+    """Counts the calls of ``owner.name`` (a method) for the test."""
+
+    def __init__(self, monkeypatch, owner, name):
+        self.calls = 0
+        method = getattr(owner, name)
+
+        def counting(*args, **kwargs):
+            self.calls += 1
+            return method(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counting)
+
+
+@pytest.fixture
+def echo_server(rabbit):
+    with _serving('lean') as served:
+        yield served
+
+
+def _install_then_serve(fresh_amqp_guard, request):
+    fresh_amqp_guard.install()
+    return request.getfixturevalue('echo_server')
+
+
+def test_calls_in_a_row_are_read_without_the_consume_loop(
+        fresh_amqp_guard, request):
+    server, client, _ = _install_then_serve(fresh_amqp_guard, request)
+    consumes = _WaitCounter(server.listener._poll_style_listener.conn)
+    start = time.monotonic()
+    for i in range(50):
+        assert client.call({}, 'echo', arg=i) == i
+    waits = consumes.after(start, time.monotonic() - start)
+    print('driver consume loops for 50 calls: %d' % waits)
+    # Each call arrives within POLL_FLOOR of the previous answer: the
+    # driver's consume() (one per call without the guard) is not needed.
+    assert waits < 10
+
+
+def test_replies_skip_the_retry_machinery(fresh_amqp_guard, request,
+                                          monkeypatch):
+    server, client, _ = _install_then_serve(fresh_amqp_guard, request)
+    publishing = _Counted(monkeypatch, impl_rabbit.Connection,
+                          '_ensure_publishing')
+    for i in range(20):
+        assert client.call({}, 'echo', arg=i) == i
+    # The client's calls go through it (one per call); replies do not.
+    assert publishing.calls == 20
+
+
+def test_a_reply_whose_channel_broke_goes_through_the_driver(
+        fresh_amqp_guard, request, monkeypatch):
+    server, client, transport = _install_then_serve(fresh_amqp_guard,
+                                                    request)
+    guarded = impl_rabbit.Connection.direct_send
+    replies = []
+
+    def break_then_send(self, msg_id, msg):
+        # The channel closes (as after a channel error) just before the
+        # second and the third reply are published.
+        replies.append(msg_id)
+        if len(replies) in (2, 3):
+            self.channel.close()
+        return guarded(self, msg_id, msg)
+
+    monkeypatch.setattr(impl_rabbit.Connection, 'direct_send',
+                        break_then_send)
+    publishing = _Counted(monkeypatch, impl_rabbit.Connection,
+                          '_ensure_publishing')
+    for i in range(5):
+        assert client.call({}, 'echo', arg=i) == i
+    assert len(replies) == 5
+    # The 5 calls, and the 2 replies that the driver published again on
+    # a channel of its own.
+    assert publishing.calls == 7
