@@ -393,8 +393,12 @@ def table_row(context, table, not_found, *conditions, read_deleted=None):
     return found[0]
 
 
-def rows(connection, statement, params=None):
-    """Every row of ``statement`` as the wire's dicts."""
-    result = connection.execute(statement, params or {})
-    keys = list(result.keys())
-    return [row_to_dict(row, keys) for row in result]
+def rows(connection, statement, params=None, run=None):
+    """Every row of ``statement`` as the wire's dicts; ``run``: what
+    executes it instead of ``connection.execute`` (``_driver.execute``)."""
+    if run is None:
+        result = connection.execute(statement, params or {})
+        keys = list(result.keys())
+        return [row_to_dict(row, keys) for row in result]
+    return [row_to_dict(row, row._fields)
+            for row in run(connection, statement, params or {})]
