@@ -20,6 +20,10 @@ from nova_proxy import exception
 def to_iso(value):
     if value is None:
         return None
+    if value.__class__ is datetime.datetime and value.tzinfo is None:
+        # The same text as below for the naive UTC times the database
+        # gives, in a third of the CPU (an instance has six).
+        return value.isoformat() + '+00:00'
     return value.replace(tzinfo=datetime.timezone.utc).isoformat()
 
 
@@ -230,10 +234,17 @@ def row_to_dict(row, columns):
     gives them: times as ISO 8601 strings."""
     if isinstance(row, sa.Row):
         # A Core row's values by name from one dict: a third of the CPU
-        # of an attribute lookup per column (an instance has 57).
-        get = dict(zip(row._fields, row)).__getitem__
-    else:
-        get = functools.partial(getattr, row)
+        # of an attribute lookup per column (an instance has 57); that
+        # dict is the result when it holds exactly ``columns``, in order.
+        fields = row._fields
+        values = dict(zip(fields, row))
+        if fields != tuple(columns):
+            values = {name: values[name] for name in columns}
+        for name, value in values.items():
+            if isinstance(value, datetime.datetime):
+                values[name] = to_iso(value)
+        return values
+    get = functools.partial(getattr, row)
     result = {}
     for name in columns:
         value = get(name)
