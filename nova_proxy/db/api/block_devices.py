@@ -304,7 +304,7 @@ def block_device_mapping_update_or_create(context, values, legacy=True, *,
     return result
 
 
-@db_session.core_reader
+@db_session.hot_reader
 def block_device_mapping_get_all_by_instance_uuids(context, instance_uuids,
                                                    *, scope_host=None):
     """The mappings of ``instance_uuids``, all of which a confined caller

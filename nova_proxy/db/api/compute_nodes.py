@@ -87,7 +87,7 @@ def compute_node_get_all(context):
     return _nodes(context)
 
 
-@db_session.core_reader
+@db_session.hot_reader
 def compute_node_get_all_by_host(context, host):
     """:raises: ComputeHostNotFound when the host has none (as nova)"""
     rows = _nodes(context, _NODES.c.host == host)

@@ -93,14 +93,14 @@ def instance_get_all(context, columns_to_join=None, *, scope_host=None):
                  scope_host)
 
 
-@db_session.core_reader
+@db_session.hot_reader
 def instance_get_all_by_host(context, host, columns_to_join=None):
     """The instances on ``host``, oldest first."""
     return _on_host(context, host, None, columns_to_join,
                     _joins.LIST_DEFAULT, by_node=False)
 
 
-@db_session.core_reader
+@db_session.hot_reader
 def instance_get_all_by_host_and_node(context, host, node,
                                       columns_to_join=None):
     """The instances on ``host`` and ``node``; nova's default joins here
@@ -378,7 +378,7 @@ def _filter_conditions(context, filters):
                                                   filters)
 
 
-@db_session.core_reader
+@db_session.hot_reader
 def instance_get_all_by_filters_sort(context, filters, limit=None,
                                      marker=None, columns_to_join=None,
                                      sort_keys=None, sort_dirs=None, *,

@@ -260,7 +260,7 @@ def instance_create(context, values):
 
 # -- one instance ----------------------------------------------------------
 
-@db_session.core_reader
+@db_session.hot_reader
 def instance_get_by_uuid(context, uuid, columns_to_join=None, *,
                          scope_host=None):
     """:returns: the instance (read_deleted as the context says), with
@@ -275,7 +275,7 @@ def instance_get_by_uuid(context, uuid, columns_to_join=None, *,
                 columns_to_join, scope_host)
 
 
-@db_session.core_reader
+@db_session.hot_reader
 def instance_get(context, instance_id, columns_to_join=None, *,
                  scope_host=None):
     """As ``instance_get_by_uuid``, by the instance's id.

@@ -148,7 +148,7 @@ def migration_get_in_progress_by_host_and_node(context, host, node):
                        *_not_done(states.MIGRATION_DONE_STATUSES))
 
 
-@db_session.core_reader
+@db_session.hot_reader
 def migration_get_in_progress_and_error_by_host_and_node(context, host,
                                                          node):
     """As ``migration_get_in_progress_by_host_and_node``, and those in
