@@ -304,7 +304,7 @@ def block_device_mapping_update_or_create(context, values, legacy=True, *,
     return result
 
 
-@db_session.core_reader
+@db_session.hot_reader
 def block_device_mapping_get_all_by_instance_uuids(context, instance_uuids,
                                                    *, scope_host=None):
     """The mappings of ``instance_uuids``, all of which a confined caller
@@ -319,9 +319,13 @@ def block_device_mapping_get_all_by_instance_uuids(context, instance_uuids,
         raise exception.Invalid(reason='instance_uuids must be strings')
     _child_scope.check_readable(context.connection, instance_uuids,
                                 scope_host, _MAPPINGS_OF)
-    return _bdms(context, _BDM.c.instance_uuid.in_(
-        sa.bindparam('uuids', expanding=True)),
-        params={'uuids': list(instance_uuids)})
+    # Built once (the resource tracker's call each period); the list is
+    # SQLAlchemy's expanding IN.
+    return _values.table_rows_by(
+        context, _BDM, 'by instance uuids',
+        lambda bind: [_BDM.c.instance_uuid.in_(
+            sa.bindparam('uuids', expanding=True))],
+        {'uuids': list(instance_uuids)})
 
 
 @db_session.core_reader

@@ -87,10 +87,12 @@ def compute_node_get_all(context):
     return _nodes(context)
 
 
-@db_session.core_reader
+@db_session.hot_reader
 def compute_node_get_all_by_host(context, host):
     """:raises: ComputeHostNotFound when the host has none (as nova)"""
-    rows = _nodes(context, _NODES.c.host == host)
+    rows = _values.table_rows_by(
+        context, _NODES, 'by host',
+        lambda bind: [_NODES.c.host == bind('host')], {'host': host})
     if not rows:
         raise exception.ComputeHostNotFound(host=host)
     return rows

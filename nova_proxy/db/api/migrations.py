@@ -135,28 +135,39 @@ def migration_get_unconfirmed_by_dest_compute(context, confirm_window,
                        _M.dest_compute == dest_compute, read_deleted='yes')
 
 
+_DONE_BUT_ERROR = tuple(status for status in states.MIGRATION_DONE_STATUSES
+                        if status != states.MIGRATION_ERROR)
+
+
 def _on_host_and_node(host, node):
     return sa.or_(sa.and_(_M.source_compute == host, _M.source_node == node),
                   sa.and_(_M.dest_compute == host, _M.dest_node == node))
+
+
+def _not_done_on(context, host, node, done):
+    """The migrations to or from ``host``/``node`` in none of ``done``'s
+    statuses (a tuple: the statement is built once for each)."""
+    return _values.table_rows_by(
+        context, _MIGRATIONS, ('on host and node, not', done),
+        lambda bind: [_on_host_and_node(bind('host'), bind('node')),
+                      *_not_done(done)],
+        {'host': host, 'node': node})
 
 
 @db_session.core_reader
 def migration_get_in_progress_by_host_and_node(context, host, node):
     """Migrations to or from ``host``/``node`` not yet in a final status
     (``finished`` is not final: the resize awaits its confirmation)."""
-    return _migrations(context, _on_host_and_node(host, node),
-                       *_not_done(states.MIGRATION_DONE_STATUSES))
+    return _not_done_on(context, host, node,
+                        tuple(states.MIGRATION_DONE_STATUSES))
 
 
-@db_session.core_reader
+@db_session.hot_reader
 def migration_get_in_progress_and_error_by_host_and_node(context, host,
                                                          node):
     """As ``migration_get_in_progress_by_host_and_node``, and those in
     ``error``."""
-    return _migrations(context, _on_host_and_node(host, node),
-                       *_not_done(status for status in
-                                  states.MIGRATION_DONE_STATUSES
-                                  if status != states.MIGRATION_ERROR))
+    return _not_done_on(context, host, node, _DONE_BUT_ERROR)
 
 
 @db_session.core_reader

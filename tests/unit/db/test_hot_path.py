@@ -76,16 +76,28 @@ def test_the_frequent_writes_take_no_connection_from_the_pool(db_all):
                                     instance['uuid'])['progress'] == 4
 
 
+def is_hot(function):
+    """Whether ``function``'s wrapper chain holds ``_hot_scope``'s
+    (``hot_writer``, ``hot_reader``)."""
+    names = set()
+    while function is not None:
+        names.add(function.__code__.co_qualname)
+        function = getattr(function, '__wrapped__', None)
+    return '_hot_scope.<locals>.wrapper' in names
+
+
 def test_hot_writers_are_the_hot_ones():
-    """Each frequent write is wrapped by ``hot_writer``: its wrapper chain
-    holds ``_hot_scope``'s."""
+    """Each frequent write is wrapped by ``hot_writer``."""
     for name in _HOT:
-        function = getattr(api, name)
-        names = set()
-        while function is not None:
-            names.add(function.__code__.co_qualname)
-            function = getattr(function, '__wrapped__', None)
-        assert '_hot_scope.<locals>.wrapper' in names, name
+        assert is_hot(getattr(api, name)), name
+
+
+def insert_twice(context, service):
+    """Insert ``service`` (a service's dict) again: a duplicate key."""
+    context.connection.execute(sa.insert(models.Service.__table__).values(
+        host='h1', binary='nova-compute', topic='compute', deleted=0,
+        uuid=service['uuid'], report_count=0, disabled=False,
+        forced_down=False, version=0))
 
 
 def test_errors_are_translated_on_the_hot_path(db_all, admin_context):
@@ -97,15 +109,8 @@ def test_errors_are_translated_on_the_hot_path(db_all, admin_context):
     with pytest.raises(exception.Conflict):
         api.service_update(admin_context, other['id'], {'host': 'h1'})
 
-    @db_session.hot_writer
-    def duplicate(context):
-        context.connection.execute(sa.insert(models.Service.__table__).values(
-            host='h1', binary='nova-compute', topic='compute', deleted=0,
-            uuid=service['uuid'], report_count=0, disabled=False,
-            forced_down=False, version=0))
-
     with pytest.raises(db_exc.DBDuplicateEntry):
-        duplicate(admin_context)
+        db_session.hot_writer(insert_twice)(admin_context, service)
     # And the held connection was left usable.
     assert api.service_heartbeat(admin_context,
                                  service['id'])['report_count'] == 1
@@ -249,6 +254,9 @@ def test_a_call_nested_in_a_hot_one_joins_it(db_all, admin_context):
         api.instance_update(context, instance['uuid'], {'progress': 3})
         seen = api.instance_get_by_uuid(context, instance['uuid'])
         assert seen['progress'] == 3
+        # A hot read (``hot_reader``) too.
+        assert api.instance_get_all_by_host(
+            context, 'h1', columns_to_join=[])[0]['progress'] == 3
         raise RuntimeError('roll back')
 
     with pytest.raises(RuntimeError):

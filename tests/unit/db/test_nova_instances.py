@@ -426,6 +426,29 @@ def test_update_and_get_original_takes_nova_s_values(db_all,
                                                  inst['uuid'], values)
 
 
+def test_update_and_get_original_joins_are_the_updated_one_s_own(
+        db_all, admin_context):
+    """The updated instance's joins equal the original's and are copies
+    of them: nova changes one without the other."""
+    inst = _create(admin_context, security_groups=['default'],
+                   info_cache={'network_info': '[]'},
+                   extra={'flavor': '{"a": 1}'})
+    joins = ['info_cache', 'security_groups', 'extra', 'extra.flavor']
+    old, new = api.instance_update_and_get_original(
+        admin_context, inst['uuid'], {'progress': 5}, columns_to_join=joins)
+    assert new['security_groups'] and new['info_cache'] and new['extra']
+    for name in ('info_cache', 'security_groups', 'extra'):
+        assert new[name] == old[name]
+    new['info_cache']['network_info'] = 'changed'
+    new['extra']['flavor'] = 'changed'
+    new['security_groups'][0]['name'] = 'changed'
+    new['security_groups'].append({})
+    again = api.instance_get_by_uuid(admin_context, inst['uuid'],
+                                     columns_to_join=joins)
+    for name in ('info_cache', 'security_groups', 'extra'):
+        assert old[name] == again[name]
+
+
 def test_conflicts_carry_nova_s_kwargs(db_all, admin_context):
     inst = _create(admin_context, vm_state='active', task_state='deleting',
                    power_state=1)

@@ -1,0 +1,146 @@
+"""The hot path of nova-compute's frequent reads (``session.hot_reader``)
+keeps the guarantees of ``core_reader``, on SQLite, PostgreSQL and
+MariaDB: oslo.db's error translation, the run again on a lost connection,
+the host scope, a read transaction (rolled back, no writer nested in it),
+joining an outer transaction (``test_hot_path``'s nested call)."""
+
+import logging
+
+from oslo_db import exception as db_exc
+import pytest
+import sqlalchemy as sa
+
+from nova_proxy.common import context as np_context
+from nova_proxy import exception
+from nova_proxy.db import api
+from nova_proxy.db import models
+from nova_proxy.db import session as db_session
+from tests.unit.db import test_hot_path as hot
+from tests.unit.db import test_lost_connections as lost
+
+_HOT_READS = ('instance_get_by_uuid', 'instance_get',
+              'instance_get_all_by_host', 'instance_get_all_by_host_and_node',
+              'instance_get_all_by_filters_sort',
+              'compute_node_get_all_by_host',
+              'migration_get_in_progress_and_error_by_host_and_node',
+              'block_device_mapping_get_all_by_instance_uuids')
+_TRACKER_JOINS = ['system_metadata', 'extra', 'extra.flavor',
+                  'extra.numa_topology']
+
+
+def _reads(context, instance, scope_host='h1'):
+    """One of each hot read, as nova-compute's periodic tasks make them;
+    returns what they read."""
+    return [
+        api.instance_get_by_uuid(context, instance['uuid'],
+                                 scope_host=scope_host),
+        api.instance_get(context, instance['id'], scope_host=scope_host),
+        api.instance_get_all_by_host(context, 'h1', columns_to_join=[]),
+        api.instance_get_all_by_host_and_node(
+            context, 'h1', 'h1', columns_to_join=_TRACKER_JOINS),
+        api.instance_get_all_by_filters_sort(
+            context, {'host': 'h1', 'deleted': False}, columns_to_join=[]),
+        api.compute_node_get_all_by_host(context, 'h1'),
+        api.migration_get_in_progress_and_error_by_host_and_node(
+            context, 'h1', 'h1'),
+        api.block_device_mapping_get_all_by_instance_uuids(
+            context, [instance['uuid']]),
+    ]
+
+
+def _host(context):
+    """``test_hot_path``'s host, its instance on the node ``h1``."""
+    service, node, instance, action = hot._host(context)
+    instance = api.instance_update(context, instance['uuid'],
+                                   {'node': 'h1'})
+    return service, node, instance, action
+
+
+def test_hot_readers_are_the_hot_ones():
+    for name in _HOT_READS:
+        assert hot.is_hot(getattr(api, name)), name
+
+
+def test_the_frequent_reads_take_no_connection_from_the_pool(db_all):
+    context = np_context.get_admin_context()
+    _service, _node, instance, _action = _host(context)
+    first = _reads(context, instance)
+    seen = hot._checkouts(db_session.get_engine())
+    for _ in range(3):
+        assert _reads(context, instance) == first
+    assert seen == []
+    assert first[0]['uuid'] == instance['uuid']
+    assert [i['uuid'] for i in first[3]] == [instance['uuid']]
+    assert first[3][0]['extra']['instance_uuid'] == instance['uuid']
+
+
+def test_hot_reads_after_the_connections_were_killed(db_all, caplog):
+    """Every connection the database had, the held ones among them, is
+    killed between two reads: the next read succeeds, run again on a new
+    connection."""
+    if hot._backend(db_all) == 'sqlite':
+        pytest.skip('a SQLite file has no connection to lose')
+    context = np_context.get_admin_context()
+    _service, _node, instance, _action = _host(context)
+    before = _reads(context, instance)
+    assert lost._drop(db_all), 'no connection to kill'
+    caplog.set_level(logging.INFO, logger=db_session.__name__)
+    assert api.instance_get_by_uuid(
+        context, instance['uuid'], scope_host='h1') == before[0]
+    assert 'running it again on a new connection' in caplog.text
+    assert _reads(context, instance) == before
+
+
+def test_scope_misses_on_the_hot_reads(db_all, admin_context):
+    _service, _node, instance, _action = _host(admin_context)
+    with pytest.raises(exception.HostScopeViolation):
+        api.instance_get_by_uuid(admin_context, instance['uuid'],
+                                 scope_host='h2')
+    with pytest.raises(exception.HostScopeViolation):
+        api.instance_get(admin_context, instance['id'], scope_host='h2')
+    with pytest.raises(exception.HostScopeViolation):
+        api.block_device_mapping_get_all_by_instance_uuids(
+            admin_context, [instance['uuid']], scope_host='h2')
+    with pytest.raises(exception.InstanceNotFound):
+        api.instance_get_by_uuid(admin_context,
+                                 '00000000-0000-4000-8000-000000000000',
+                                 scope_host='h1')
+
+
+def test_errors_are_translated_on_the_hot_reads(db_all, admin_context):
+    """A driver's error is oslo.db's named one (a duplicate key:
+    DBDuplicateEntry), and the held connection it came from is left
+    usable."""
+    service, _node, instance, _action = _host(admin_context)
+
+    for _ in range(3):
+        with pytest.raises(db_exc.DBDuplicateEntry):
+            db_session.hot_reader(hot.insert_twice)(admin_context, service)
+    assert api.instance_get_by_uuid(
+        admin_context, instance['uuid'])['uuid'] == instance['uuid']
+
+
+def test_a_hot_read_is_a_read_transaction(db_all, admin_context):
+    """What runs in it is rolled back at its end, and a writer nested in
+    it is refused, as in enginefacade's reader."""
+    _service, _node, instance, _action = _host(admin_context)
+    table = models.Instance.__table__
+
+    @db_session.hot_reader
+    def writes_by_hand(context):
+        context.connection.execute(sa.update(table).where(
+            table.c.uuid == instance['uuid']).values(progress=42))
+        return api.instance_get_by_uuid(context, instance['uuid'])
+
+    assert writes_by_hand(admin_context)['progress'] == 42
+    assert api.instance_get_by_uuid(admin_context,
+                                    instance['uuid'])['progress'] == 0
+
+    @db_session.hot_reader
+    def nested_write(context):
+        api.instance_update(context, instance['uuid'], {'progress': 5})
+
+    with pytest.raises(TypeError):
+        nested_write(admin_context)
+    assert api.instance_get_by_uuid(admin_context,
+                                    instance['uuid'])['progress'] == 0
