@@ -9,6 +9,7 @@ import time
 
 import oslo_messaging as messaging
 import pytest
+import sqlalchemy as sa
 
 from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
@@ -384,6 +385,44 @@ def test_shared_nonces_purge_a_window_after_expiry(db_all):
     assert not record.check_and_add('a' * 64, expires=1000, now=1299)
     assert record.check_and_add('c' * 64, expires=1700, now=1402)
     assert record.check_and_add('a' * 64, expires=1000, now=1402)
+
+
+def test_a_nonce_is_one_statement_on_a_held_connection(db_all, monkeypatch):
+    from nova_proxy.db import _held
+    from nova_proxy.db import nonces
+    from nova_proxy.db import session as db_session
+    engine = db_session.get_engine()
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement.split()[0].upper())
+
+    sa.event.listen(engine, 'before_cursor_execute', seen)
+    try:
+        record = nonces.SharedNonces(window=300, purge_every=3600)
+        assert record.check_and_add('d' * 64, expires=1000, now=700)
+        statements.clear()
+        assert record.check_and_add('e' * 64, expires=1000, now=700)
+        assert not record.check_and_add('e' * 64, expires=1000, now=700)
+    finally:
+        sa.event.remove(engine, 'before_cursor_execute', seen)
+    # No SET LOCAL of its own: one INSERT per nonce (SQLite's BEGIN
+    # IMMEDIATE apart).
+    assert [s for s in statements if s != 'BEGIN'] == ['INSERT', 'INSERT']
+    if _held.holds(engine):
+        assert db_session._held_connections is not None
+    if engine.dialect.name == 'postgresql':
+        # In the INSERT's own transaction, the commit does not wait for
+        # the WAL flush; outside it, nothing changed.
+        with engine.connect() as connection, connection.begin():
+            connection.execute(
+                nonces._insert_unless_present('postgresql'),
+                {'digest': 'f' * 64, 'expires_at': 1})
+            assert connection.exec_driver_sql(
+                'SHOW synchronous_commit').scalar() == 'off'
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql(
+                'SHOW synchronous_commit').scalar() == 'on'
 
 
 def test_nonce_file_survives_a_restart_and_forgets_the_expired(tmp_path):
