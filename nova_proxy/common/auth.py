@@ -266,15 +266,21 @@ def proxy_key_path(directory=None):
     return os.path.join(directory, PROXY_KEY_NAME)
 
 
-def _keys_of(key_id):
-    """Verification keys of ``key_id`` on the proxies; [] if none."""
+def _keys_of(key_id, directory=None):
+    """Verification keys of ``key_id`` on the proxies, in ``directory``
+    (default ``[proxy] host_keys_dir``); [] if it has no key file. One
+    ``stat`` of the file per call (``read_key_file``'s), a second only
+    when it cannot be read."""
     if key_id == PROXY_KEY_ID:
-        path = proxy_key_path()
+        path = proxy_key_path(directory)
     else:
-        path = host_key_path(key_id[len(HOST_KEY_PREFIX):])
-    if not os.path.exists(path):
-        return []
-    return read_key_file(path)
+        path = host_key_path(key_id[len(HOST_KEY_PREFIX):], directory)
+    try:
+        return read_key_file(path)
+    except exception.InvalidKeyFile:
+        if not os.path.exists(path):
+            return []
+        raise
 
 
 # -- the signed payload --
@@ -682,10 +688,11 @@ class ProxyVerifier(Verifier):
         else:
             _refuse(method, envelope,
                     'a %s key cannot sign as %r' % (key_id, by))
-        if not CONF.proxy.host_keys_dir:
+        directory = CONF.proxy.host_keys_dir
+        if not directory:
             return []
         try:
-            return _keys_of(key_id)
+            return _keys_of(key_id, directory)
         except exception.InvalidKeyFile as e:
             LOG.error('Cannot verify %(key)s: %(error)s',
                       {'key': key_id, 'error': e})

@@ -116,6 +116,26 @@ def test_unknown_host_is_refused(keys):
         verify(auth.ProxyVerifier(), raw)
 
 
+def test_a_host_key_file_that_cannot_be_read_is_logged_and_refused(
+        keys, caplog):
+    raw = signed_by_host(keys, 'compute-1')
+    (keys / 'compute-1.key').write_text('not base64 !\n')
+    with caplog.at_level(logging.ERROR):
+        with pytest.raises(exception.NotAuthenticated,
+                           match='no key for host:compute-1'):
+            verify(auth.ProxyVerifier(), raw)
+    errors = [r.getMessage() for r in caplog.records
+              if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and 'Cannot verify host:compute-1' in errors[0]
+    # A missing one is no error of ours: the host has no key here.
+    (keys / 'compute-1.key').unlink()
+    caplog.clear()
+    with pytest.raises(exception.NotAuthenticated,
+                       match='no key for host:compute-1'):
+        verify(auth.ProxyVerifier(), raw)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 @pytest.mark.parametrize('age', [-400, 400])
 def test_expired_or_future_timestamp_is_refused(keys, config, age):
     config.set_override('signature_max_age', 300, group='proxy')
