@@ -285,9 +285,14 @@ def _keys_of(key_id, directory=None):
 
 # -- the signed payload --
 
+# What json.dumps(value, sort_keys=True, separators=(',', ':'),
+# ensure_ascii=True, allow_nan=True) would build on each call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(',', ':'),
+                              ensure_ascii=True, allow_nan=True)
+
+
 def _canonical(value):
-    return json.dumps(value, sort_keys=True, separators=(',', ':'),
-                      ensure_ascii=True, allow_nan=True)
+    return _CANONICAL.encode(value)
 
 
 def _wire(value):
@@ -321,7 +326,9 @@ def _payload(context, envelope, method, namespace, args, reply=None):
 
 
 def _mac(key, payload):
-    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+    # hmac.new(key, payload, hashlib.sha256).hexdigest(), in one call to
+    # OpenSSL rather than through the HMAC object (7 -> 1 us).
+    return hmac.digest(key, payload, 'sha256').hex()
 
 
 class SignedContext(dict):

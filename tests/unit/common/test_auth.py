@@ -116,6 +116,23 @@ def test_unknown_host_is_refused(keys):
         verify(auth.ProxyVerifier(), raw)
 
 
+def test_the_signed_payload_and_mac_are_what_the_standard_calls_give():
+    # Callers of every release compute the same text and MAC.
+    import hashlib
+    import hmac
+    import json
+    value = {'b': [1, 2.5, None, True, float('nan'), float('inf')],
+             'a': {'z': 'caf\u00e9 \u2603 \U0001f600', 'y': '\ud800'},
+             'c': 10 ** 30}
+    assert auth._canonical(value) == json.dumps(
+        value, sort_keys=True, separators=(',', ':'), ensure_ascii=True,
+        allow_nan=True)
+    key = auth.new_key().encode()
+    payload = auth._canonical(value).encode()
+    assert auth._mac(key, payload) == hmac.new(
+        key, payload, hashlib.sha256).hexdigest()
+
+
 def test_a_host_key_file_that_cannot_be_read_is_logged_and_refused(
         keys, caplog):
     raw = signed_by_host(keys, 'compute-1')
