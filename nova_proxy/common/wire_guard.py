@@ -367,7 +367,8 @@ class QuietDispatcher(rpc_dispatcher.RPCDispatcher):
 
     def _dispatch(self, incoming):
         message = incoming.message
-        if type(message) is dict and not incoming.client_timeout and \
+        # The rabbit driver's message is a dict of its own class.
+        if isinstance(message, dict) and not incoming.client_timeout and \
                 self._plain_entities:
             method = message.get('method')
             args = message.get('args', {})

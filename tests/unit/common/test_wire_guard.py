@@ -273,7 +273,27 @@ def test_dispatcher_routes_every_call_as_oslo_messaging_does():
     assert ours._routes[(None, '1.4', 'hidden')] is endpoints[1]
 
 
+class _RabbitMessage(dict):
+    """As the rabbit driver's message (a dict of its own class)."""
+
+
 def test_dispatcher_needs_no_watchdog_without_a_call_timeout(monkeypatch):
+    dispatcher = wire_guard.QuietDispatcher([_V1()], _Serializer(), _Policy)
+    routed = []
+    monkeypatch.setattr(
+        rpc_dispatcher.RPCDispatcher, 'dispatch',
+        lambda self, incoming: routed.append(incoming) or ('oslo',))
+    incoming = types.SimpleNamespace(
+        message=_RabbitMessage(method='shared', version='1.0', args={}),
+        ctxt={}, client_timeout=None)
+    assert dispatcher.dispatch(incoming) == ('v1', 'shared', {})
+    assert routed == []
+    incoming.client_timeout = 30
+    assert dispatcher.dispatch(incoming) == ('oslo',)
+    assert routed == [incoming]
+
+
+def test_oslo_messaging_dispatch_serves_a_call_with_a_timeout(monkeypatch):
     dispatcher = wire_guard.QuietDispatcher([_V1()], _Serializer(), _Policy)
     built = []
     thread = rpc_dispatcher.threading.Thread
