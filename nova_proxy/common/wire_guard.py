@@ -36,6 +36,7 @@ import threading
 import time
 
 from oslo_log import log as logging
+from oslo_messaging import serializer as messaging_serializer
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_messaging.rpc import server as rpc_server
 
@@ -313,14 +314,78 @@ def _expected(error):
     return expected
 
 
+# Routes a dispatcher remembers (see ``QuietDispatcher._route``): more
+# than the methods and versions our callers use, and a bound on what
+# made-up versions can make it hold.
+ROUTES_CACHED = 1024
+
+
 class QuietDispatcher(rpc_dispatcher.RPCDispatcher):
     """oslo.messaging's dispatcher, with one WARNING line (rate-limited)
     instead of a traceback for what a caller got wrong, and replies
-    without our tracebacks."""
+    without our tracebacks.
+
+    A call goes to the endpoint oslo.messaging's ``dispatch()`` would
+    choose (the first whose target takes its namespace and version and
+    whose access policy allows its method), found once per namespace,
+    version and method rather than by trying every endpoint's version on
+    every call (2.5 us each: 45 us for a 2.x instance call behind the 1.x
+    endpoints). A call without a call-monitor timeout needs none of the
+    watchdog thread and event ``dispatch()`` builds for every call (13
+    us); one with a timeout, and anything not routed, still goes through
+    ``dispatch()``, as does every call when the serializer changes
+    arguments or results."""
+
+    def __init__(self, endpoints, serializer, access_policy=None):
+        super().__init__(endpoints, serializer, access_policy)
+        self._routes = {}
+        hooks = type(self.serializer)
+        noop = messaging_serializer.NoOpSerializer
+        self._plain_entities = (
+            hooks.serialize_entity is noop.serialize_entity and
+            hooks.deserialize_entity is noop.deserialize_entity)
+
+    def _route(self, namespace, version, method):
+        """The endpoint that serves ``method`` of ``version`` in
+        ``namespace``, as ``RPCDispatcher.dispatch`` chooses it; None when
+        none does."""
+        key = (namespace, version, method)
+        endpoint = self._routes.get(key)
+        if endpoint is not None:
+            return endpoint
+        for endpoint in self.endpoints:
+            target = getattr(endpoint, 'target', None) or \
+                self._default_target
+            if (self._is_namespace(target, namespace) and
+                    self._is_compatible(target, version) and
+                    hasattr(endpoint, method) and
+                    self.access_policy.is_allowed(endpoint, method)):
+                if len(self._routes) < ROUTES_CACHED:
+                    self._routes[key] = endpoint
+                return endpoint
+        return None
+
+    def _dispatch(self, incoming):
+        message = incoming.message
+        # The rabbit driver's message is a dict of its own class.
+        if isinstance(message, dict) and not incoming.client_timeout and \
+                self._plain_entities:
+            method = message.get('method')
+            args = message.get('args', {})
+            namespace = message.get('namespace')
+            version = message.get('version', '1.0')
+            if (type(method) is str and type(version) is str and
+                    type(args) is dict and
+                    (namespace is None or type(namespace) is str)):
+                endpoint = self._route(namespace, version, method)
+                if endpoint is not None:
+                    ctxt = self.serializer.deserialize_context(incoming.ctxt)
+                    return getattr(endpoint, method)(ctxt, **args)
+        return super().dispatch(incoming)
 
     def dispatch(self, incoming):
         try:
-            return super().dispatch(incoming)
+            return self._dispatch(incoming)
         except rpc_dispatcher.ExpectedException as e:
             # The endpoints' errors (``rpc.remotable``): counted and
             # logged where they are raised.

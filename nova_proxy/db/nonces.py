@@ -27,6 +27,7 @@ from oslo_log import log as logging
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from nova_proxy.db import _driver
 from nova_proxy.db import models
 from nova_proxy.db import session as db_session
 
@@ -45,39 +46,50 @@ _INSERTS = {}
 def _insert_unless_present(dialect):
     """One INSERT that does nothing when the digest is there: no error,
     so a replay leaves no unique-violation line in the database's log.
-    Its parameters are ``digest`` and ``expires_at``."""
+    Its parameters are ``digest`` and ``expires_at``.
+
+    On PostgreSQL it also turns ``synchronous_commit`` off for its own
+    transaction (``set_config(..., true)`` is ``SET LOCAL``), in the same
+    statement: the nonce's transaction returns before the commit's WAL
+    flush, and costs one round trip less than a ``SET LOCAL`` of its own
+    (a crash of the database may forget the nonces of the last moment,
+    about 3x wal_writer_delay; the call's own transaction is flushed as
+    usual)."""
     statement = _INSERTS.get(dialect)
     if statement is not None:
         return statement
-    values = {'digest': sa.bindparam('digest'),
-              'expires_at': sa.bindparam('expires_at')}
+    digest = sa.bindparam('digest', type_=_TABLE.c.digest.type)
+    expires_at = sa.bindparam('expires_at', type_=_TABLE.c.expires_at.type)
     if dialect == 'postgresql':
-        statement = postgresql.insert(_TABLE).values(
-            values).on_conflict_do_nothing(index_elements=['digest'])
+        asynchronous = sa.func.set_config(
+            'synchronous_commit', 'off', sa.true()).is_not(None)
+        statement = postgresql.insert(_TABLE).from_select(
+            ['digest', 'expires_at'],
+            sa.select(digest, expires_at).where(
+                asynchronous)).on_conflict_do_nothing(
+            index_elements=['digest'])
     elif dialect in ('mysql', 'mariadb'):
-        statement = sa.insert(_TABLE).values(values).prefix_with('IGNORE')
+        statement = sa.insert(_TABLE).values(
+            digest=digest, expires_at=expires_at).prefix_with('IGNORE')
     else:
-        statement = sa.insert(_TABLE).values(values).prefix_with(
-            'OR IGNORE')
+        statement = sa.insert(_TABLE).values(
+            digest=digest, expires_at=expires_at).prefix_with('OR IGNORE')
     _INSERTS[dialect] = statement
     return statement
 
 
-@db_session.core_writer
+@db_session.hot_writer
 def add(context, digest, expires_at):
-    """Record ``digest`` until ``expires_at`` (seconds since the epoch).
+    """Record ``digest`` until ``expires_at`` (seconds since the epoch),
+    in one statement, on the hot path's held connections: every signed
+    call does it.
 
     :returns: False when it was already recorded (a replay).
     """
     connection = context.connection
-    dialect = connection.dialect.name
-    if dialect == 'postgresql':
-        # Return before the commit's WAL flush: a crash of the database
-        # may forget the nonces of the last moment (about 3x
-        # wal_writer_delay); the call's own transaction is flushed as usual.
-        connection.exec_driver_sql('SET LOCAL synchronous_commit TO OFF')
-    result = connection.execute(_insert_unless_present(dialect), {
-        'digest': digest, 'expires_at': int(expires_at) + 1})
+    result = _driver.execute(
+        connection, _insert_unless_present(connection.dialect.name),
+        {'digest': digest, 'expires_at': int(expires_at) + 1})
     return result.rowcount == 1
 
 

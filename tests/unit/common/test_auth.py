@@ -9,6 +9,7 @@ import time
 
 import oslo_messaging as messaging
 import pytest
+import sqlalchemy as sa
 
 from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
@@ -113,6 +114,43 @@ def test_unknown_host_is_refused(keys):
     with pytest.raises(exception.NotAuthenticated,
                        match='no key for host:compute-9'):
         verify(auth.ProxyVerifier(), raw)
+
+
+def test_the_signed_payload_and_mac_are_what_the_standard_calls_give():
+    # Callers of every release compute the same text and MAC.
+    import hashlib
+    import hmac
+    import json
+    value = {'b': [1, 2.5, None, True, float('nan'), float('inf')],
+             'a': {'z': 'caf\u00e9 \u2603 \U0001f600', 'y': '\ud800'},
+             'c': 10 ** 30}
+    assert auth._canonical(value) == json.dumps(
+        value, sort_keys=True, separators=(',', ':'), ensure_ascii=True,
+        allow_nan=True)
+    key = auth.new_key().encode()
+    payload = auth._canonical(value).encode()
+    assert auth._mac(key, payload) == hmac.new(
+        key, payload, hashlib.sha256).hexdigest()
+
+
+def test_a_host_key_file_that_cannot_be_read_is_logged_and_refused(
+        keys, caplog):
+    raw = signed_by_host(keys, 'compute-1')
+    (keys / 'compute-1.key').write_text('not base64 !\n')
+    with caplog.at_level(logging.ERROR):
+        with pytest.raises(exception.NotAuthenticated,
+                           match='no key for host:compute-1'):
+            verify(auth.ProxyVerifier(), raw)
+    errors = [r.getMessage() for r in caplog.records
+              if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and 'Cannot verify host:compute-1' in errors[0]
+    # A missing one is no error of ours: the host has no key here.
+    (keys / 'compute-1.key').unlink()
+    caplog.clear()
+    with pytest.raises(exception.NotAuthenticated,
+                       match='no key for host:compute-1'):
+        verify(auth.ProxyVerifier(), raw)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 @pytest.mark.parametrize('age', [-400, 400])
@@ -384,6 +422,44 @@ def test_shared_nonces_purge_a_window_after_expiry(db_all):
     assert not record.check_and_add('a' * 64, expires=1000, now=1299)
     assert record.check_and_add('c' * 64, expires=1700, now=1402)
     assert record.check_and_add('a' * 64, expires=1000, now=1402)
+
+
+def test_a_nonce_is_one_statement_on_a_held_connection(db_all, monkeypatch):
+    from nova_proxy.db import _held
+    from nova_proxy.db import nonces
+    from nova_proxy.db import session as db_session
+    engine = db_session.get_engine()
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement.split()[0].upper())
+
+    sa.event.listen(engine, 'before_cursor_execute', seen)
+    try:
+        record = nonces.SharedNonces(window=300, purge_every=3600)
+        assert record.check_and_add('d' * 64, expires=1000, now=700)
+        statements.clear()
+        assert record.check_and_add('e' * 64, expires=1000, now=700)
+        assert not record.check_and_add('e' * 64, expires=1000, now=700)
+    finally:
+        sa.event.remove(engine, 'before_cursor_execute', seen)
+    # No SET LOCAL of its own: one INSERT per nonce (SQLite's BEGIN
+    # IMMEDIATE apart).
+    assert [s for s in statements if s != 'BEGIN'] == ['INSERT', 'INSERT']
+    if _held.holds(engine):
+        assert db_session._held_connections is not None
+    if engine.dialect.name == 'postgresql':
+        # In the INSERT's own transaction, the commit does not wait for
+        # the WAL flush; outside it, nothing changed.
+        with engine.connect() as connection, connection.begin():
+            connection.execute(
+                nonces._insert_unless_present('postgresql'),
+                {'digest': 'f' * 64, 'expires_at': 1})
+            assert connection.exec_driver_sql(
+                'SHOW synchronous_commit').scalar() == 'off'
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql(
+                'SHOW synchronous_commit').scalar() == 'on'
 
 
 def test_nonce_file_survives_a_restart_and_forgets_the_expired(tmp_path):

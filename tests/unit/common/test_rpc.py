@@ -7,6 +7,7 @@ import re
 import sys
 import typing
 
+from oslo_context import context as oslo_context
 import oslo_messaging as messaging
 from oslo_messaging._drivers import common as driver_common
 import pytest
@@ -50,6 +51,40 @@ def test_serializer_accepts_plain_dicts_and_nothing():
     value = {'a': [1, None, 'x']}
     assert serializer.serialize_entity(None, value) is value
     assert serializer.deserialize_entity(None, value) is value
+
+
+def _oslo_from_dict(values, **kwargs):
+    """oslo.context's own ``from_dict``, with our two fields."""
+    kwargs.setdefault('compute_host', values.get('compute_host'))
+    kwargs.setdefault('read_deleted', values.get('read_deleted', 'no'))
+    return oslo_context.RequestContext.from_dict.__func__(
+        np_context.RequestContext, values, **kwargs)
+
+
+@pytest.mark.parametrize('values, kwargs', [
+    ({}, {}),
+    ({'request_id': 'req-1'}, {}),
+    (dict(np_context.RequestContext(
+        user_id='u', project_id='p', domain_id='d', user_domain_id='ud',
+        project_domain_id='pd', is_admin=True, read_only=True,
+        show_deleted=True, request_id='req-2', global_request_id='g',
+        resource_uuid='r', roles=['a', 'b'], user_name='un',
+        project_name='pn', domain_name='dn', user_domain_name='udn',
+        project_domain_name='pdn', is_admin_project=False,
+        system_scope='all', auth_token='t', compute_host='h',
+        read_deleted='yes', overwrite=False).to_dict(), extra='ignored'),
+     {}),
+    ({'user': 'u', 'compute_host': 'h', 'request_id': 'req-3'},
+     {'compute_host': 'other', 'is_admin': True}),
+])
+def test_from_dict_builds_what_oslo_context_builds(values, kwargs):
+    ours = vars(np_context.RequestContext.from_dict(values, **kwargs))
+    theirs = vars(_oslo_from_dict(values, **kwargs))
+    if 'request_id' not in values:  # a new one each time
+        assert ours.pop('request_id') != theirs.pop('request_id')
+    assert ours == theirs
+    assert ours['compute_host'] == kwargs.get('compute_host',
+                                              values.get('compute_host'))
 
 
 def test_elevated_context_drops_the_scope():
