@@ -373,9 +373,9 @@ def _give_up_on_unknown_reply_queues(amqpdriver):
         gone = getattr(obsolete, '_cache', None)
         if gone is None:
             return original(self, reply, failure)
-        source = wire_guard.source_of(getattr(self, 'ctxt', None))
         if self.reply_q in gone:
             # The driver would log a warning for each.
+            source = _source(self)
             wire_guard.refused(
                 'reply_undeliverable', source,
                 'Dropped a reply to %s (from %s): the queue is gone',
@@ -388,6 +388,7 @@ def _give_up_on_unknown_reply_queues(amqpdriver):
             return
         if (failure is not None and wire_guard.is_refusal(failure[1]) and
                 not wire_guard.may_answer_refusal()):
+            source = _source(self)
             wire_guard.refused(
                 'reply_withheld', source,
                 'Withheld the refusal of a call from %s to %s: more than '
@@ -406,6 +407,7 @@ def _give_up_on_unknown_reply_queues(amqpdriver):
             return
         with obsolete._lock:
             gone[self.reply_q] = self.msg_id
+        source = _source(self)
         wire_guard.refused(
             'reply_undeliverable', source,
             'Dropped a reply to %s (from %s): no such queue, and none of '
@@ -413,6 +415,12 @@ def _give_up_on_unknown_reply_queues(amqpdriver):
             source)
 
     incoming.reply = reply
+
+
+def _source(incoming):
+    """Who sent ``incoming``, for a refusal's log line (worked out only
+    for a reply refused, not for each reply)."""
+    return wire_guard.source_of(getattr(incoming, 'ctxt', None))
 
 
 def _copy_contexts_shallow(amqpdriver):
