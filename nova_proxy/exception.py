@@ -353,7 +353,7 @@ class NotAuthenticated(Forbidden):
 
 
 class InvalidKeyFile(Invalid):
-    """A key file of ``nova_proxy.common.auth`` is missing or malformed."""
+    """A key file of ``nova_proxy.common.keys`` is missing or malformed."""
     msg_fmt = 'Key file %(path)s cannot be used: %(reason)s'
 
 

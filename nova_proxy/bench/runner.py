@@ -213,13 +213,13 @@ class Bench:
         verify a signed call as they would in a cloud; the client signs as
         each host. One secret for all the hosts is a shortcut of the bench:
         a call costs what it would with a key of its own."""
-        from nova_proxy.common import auth
+        from nova_proxy.common import keys
         directory = os.path.join(self.directory, 'host-keys')
         os.makedirs(directory, mode=0o700)
         client_key = os.path.join(self.directory, 'compute.key')
-        auth.write_key_file(client_key)
+        keys.write_key_file(client_key)
         for host in self.hosts:
-            path = auth.host_key_path(host.name, directory)
+            path = keys.host_key_path(host.name, directory)
             shutil.copyfile(client_key, path)
             os.chmod(path, 0o600)
         return directory, client_key

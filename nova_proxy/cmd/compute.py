@@ -12,6 +12,7 @@ from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from oslo_log import log as logging
 
 from nova_proxy.common import auth
+from nova_proxy.common import keys
 from nova_proxy.common import metrics
 from nova_proxy.common import service
 from nova_proxy.compute import service as compute_service
@@ -30,7 +31,7 @@ def main(argv=None):
     signed, message = auth.check_compute_signing(CONF)
     if not signed:
         LOG.warning('%s', message)
-    problem = auth.key_file_problem(CONF)
+    problem = keys.key_file_problem(CONF)
     if problem is not None:
         LOG.error('Cannot start: %s', problem)
         return 1

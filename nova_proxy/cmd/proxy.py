@@ -13,6 +13,7 @@ from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from oslo_log import log as logging
 
 from nova_proxy.common import auth
+from nova_proxy.common import keys
 from nova_proxy.common import metrics
 from nova_proxy.common import rpc
 from nova_proxy.common import service
@@ -31,7 +32,7 @@ def main(argv=None):
     signed, message = auth.check_signing(CONF)
     if not signed:
         LOG.warning('%s', message)
-    problem = auth.key_file_problem(CONF)
+    problem = keys.key_file_problem(CONF)
     if problem is not None:
         LOG.error('Cannot start: %s', problem)
         return 1

@@ -23,9 +23,9 @@ import sys
 from nova_proxy import cmd  # noqa: F401  (selects the threading backend)
 from oslo_upgradecheck import upgradecheck
 
-from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
+from nova_proxy.common import keys
 from nova_proxy.common import service
 from nova_proxy import conf
 from nova_proxy import exception
@@ -117,7 +117,7 @@ class Checks(upgradecheck.UpgradeCommands):
                           'require_signed_context = false).')
         problems = []
         try:
-            auth.read_key_file(auth.proxy_key_path())
+            keys.read_key_file(keys.proxy_key_path())
         except exception.InvalidKeyFile as e:
             problems.append('the proxy key: %s' % e)
         from nova_proxy.db import status as db_status
@@ -125,7 +125,7 @@ class Checks(upgradecheck.UpgradeCommands):
         missing = []
         for host in hosts:
             try:
-                auth.read_key_file(auth.host_key_path(host))
+                keys.read_key_file(keys.host_key_path(host))
             except exception.InvalidKeyFile:
                 missing.append(host)
         if missing:

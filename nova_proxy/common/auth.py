@@ -58,13 +58,10 @@ they record it in the database (``nova_proxy.db.nonces``) before serving
 the call. A compute service, which has no database, keeps the nonces of
 the calls it served in a file under its ``state_path`` (``NonceFile``).
 
-Key files hold one key per line (URL-safe base64 of 32 random bytes; ``#``
-comments allowed). The first line signs; every line verifies, which is how
-keys rotate without downtime (see docs/security.rst). Files are re-read when
-they change: no restart is needed.
+The key files themselves (where they are, their format, rotation) are
+``nova_proxy.common.keys``.
 """
 
-import base64
 import collections
 import hashlib
 import hmac
@@ -79,6 +76,7 @@ import time
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
 
+from nova_proxy.common import keys
 from nova_proxy.common import wire_guard
 from nova_proxy import conf
 from nova_proxy import exception
@@ -86,197 +84,37 @@ from nova_proxy import exception
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-__all__ = ['SIGNATURE_KEY', 'PROXY_KEY_NAME', 'VERSION', 'new_key',
-           'key_file_problem',
-           'write_key_file', 'promote_key', 'retire_keys', 'read_key_file',
-           'host_key_path', 'proxy_key_path', 'valid_host', 'sign', 'Signer',
-           'get_signer', 'Verifier', 'ProxyVerifier', 'ComputeVerifier',
-           'get_verifier', 'NonceCache', 'NonceFile', 'SignedContext',
+__all__ = ['SIGNATURE_KEY', 'VERSION', 'sign', 'Signer', 'get_signer',
+           'Verifier', 'ProxyVerifier', 'ComputeVerifier', 'get_verifier',
+           'NonceCache', 'NonceFile', 'SignedContext',
            'install_reply_binding', 'check_signing',
-           'check_compute_signing', 'reset']
+           'check_compute_signing']
 
 VERSION = 2
 SIGNATURE_KEY = 'signature'
-# File name of the proxies' and operators' key in [proxy] host_keys_dir. A
-# host name never starts with "_", so it cannot collide with a host key.
-PROXY_KEY_NAME = '_proxy.key'
 PROXY_KEY_ID = 'proxy'
 HOST_KEY_PREFIX = 'host:'
-KEY_BYTES = 32
-MIN_KEY_BYTES = 16
 # Keys a transport driver adds to the context it hands the server (the
 # rabbit driver adds the reply address and the caller's timeout): not
 # part of what the caller signed.
 _TRANSPORT_KEYS = frozenset(['msg_id', 'reply_q', 'client_timeout'])
-_HOST_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$')
 _NONCE_RE = re.compile(r'^[0-9a-f]{16,64}$')
 _MAC_RE = re.compile(r'^[0-9a-f]{64}$')
 
 
-def valid_host(host):
-    """True if ``host`` may name a key file (no path tricks)."""
-    return isinstance(host, str) and bool(_HOST_RE.match(host))
-
-
-# -- key files --
-
-def new_key():
-    """A new random key, as the text stored in a key file."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()
-
-
-_KEY_FILE_HEADER = '# nova-compute-proxy key: keep secret, mode 0600\n'
-
-
-def _key_text(key):
-    return base64.urlsafe_b64encode(key).decode()
-
-
-def _write_keys(path, keys):
-    """Replace ``path`` atomically with ``keys`` (bytes), mode 0600."""
-    content = _KEY_FILE_HEADER + ''.join(_key_text(k) + '\n' for k in keys)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = '%s.tmp-%s' % (path, secrets.token_hex(4))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_key_file(path, append=False, force=False):
-    """Write a new random key to ``path`` (mode 0600).
-
-    :param append: add the key as the last line of an existing file (a
-        verify-only key: the first step of a rotation).
-    :param force: replace an existing file.
-    :returns: the new key text.
-    :raises: InvalidKeyFile if ``path`` exists and neither ``append`` nor
-        ``force`` is given, or if the file to append to is malformed.
-    """
-    key = secrets.token_bytes(KEY_BYTES)
-    exists = os.path.exists(path)
-    if exists and not (append or force):
-        raise exception.InvalidKeyFile(
-            path=path, reason='it exists (use --rotate or --force)')
-    keys = read_key_file(path) if append and exists else []
-    _write_keys(path, keys + [key])
-    return _key_text(key)
-
-
-def _rewrite_keys(path, step, reorder):
-    keys = read_key_file(path)
-    if len(keys) < 2:
-        raise exception.InvalidKeyFile(
-            path=path, reason='one key only: nothing to %s' % step)
-    _write_keys(path, reorder(keys))
-
-
-def promote_key(path):
-    """Make the last key of ``path`` the signing one (rotation step 2).
-
-    :raises: InvalidKeyFile if it holds a single key.
-    """
-    _rewrite_keys(path, 'promote', lambda keys: [keys[-1]] + keys[:-1])
-
-
-def retire_keys(path):
-    """Keep only the signing key of ``path`` (rotation step 3).
-
-    :raises: InvalidKeyFile if it holds a single key.
-    """
-    _rewrite_keys(path, 'retire', lambda keys: keys[:1])
-
-
-def _parse_keys(path, text):
-    keys = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith('#'):
-            continue
-        try:
-            key = base64.urlsafe_b64decode(line.encode('ascii'))
-        except (ValueError, UnicodeEncodeError):
-            raise exception.InvalidKeyFile(
-                path=path, reason='line %d is not base64' % number)
-        if len(key) < MIN_KEY_BYTES:
-            raise exception.InvalidKeyFile(
-                path=path, reason='line %d: a key needs at least %d bytes'
-                                  % (number, MIN_KEY_BYTES))
-        keys.append(key)
-    if not keys:
-        raise exception.InvalidKeyFile(path=path, reason='no key in it')
-    return keys
-
-
-_cache_lock = threading.Lock()
-_key_cache = {}
-
-
-def read_key_file(path):
-    """The keys of ``path``, first (signing) key first.
-
-    Re-read only when the file's mtime or size changes.
-
-    :raises: InvalidKeyFile if it is missing, unreadable or malformed.
-    """
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise exception.InvalidKeyFile(path=path, reason=e.strerror)
-    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-    with _cache_lock:
-        cached = _key_cache.get(path)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    try:
-        with open(path) as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise exception.InvalidKeyFile(path=path, reason=str(e))
-    keys = _parse_keys(path, text)
-    with _cache_lock:
-        _key_cache[path] = (stamp, keys)
-    return keys
-
-
-def host_key_path(host, directory=None):
-    """``<[proxy] host_keys_dir>/<host>.key``."""
-    directory = directory or CONF.proxy.host_keys_dir
-    if not directory:
-        raise exception.InvalidKeyFile(path='[proxy] host_keys_dir',
-                                       reason='not set')
-    if not valid_host(host):
-        raise exception.InvalidKeyFile(path=repr(host),
-                                       reason='not a valid host name')
-    return os.path.join(directory, host + '.key')
-
-
-def proxy_key_path(directory=None):
-    """``<[proxy] host_keys_dir>/_proxy.key``."""
-    directory = directory or CONF.proxy.host_keys_dir
-    if not directory:
-        raise exception.InvalidKeyFile(path='[proxy] host_keys_dir',
-                                       reason='not set')
-    return os.path.join(directory, PROXY_KEY_NAME)
-
+# -- the key file of a signature's key id --
 
 def _keys_of(key_id, directory=None):
     """Verification keys of ``key_id`` on the proxies, in ``directory``
     (default ``[proxy] host_keys_dir``); [] if it has no key file. One
-    ``stat`` of the file per call (``read_key_file``'s), a second only
+    ``stat`` of the file per call (``keys.read_key_file``'s), a second only
     when it cannot be read."""
     if key_id == PROXY_KEY_ID:
-        path = proxy_key_path(directory)
+        path = keys.proxy_key_path(directory)
     else:
-        path = host_key_path(key_id[len(HOST_KEY_PREFIX):], directory)
+        path = keys.host_key_path(key_id[len(HOST_KEY_PREFIX):], directory)
     try:
-        return read_key_file(path)
+        return keys.read_key_file(path)
     except exception.InvalidKeyFile:
         if not os.path.exists(path):
             return []
@@ -450,25 +288,25 @@ class Signer:
 
     def sign(self, context, target, method, args):
         if self.role == 'compute':
-            keys = read_key_file(self.key_file or
-                                 CONF.proxy_client.key_file)
-            return sign(context, keys[0], HOST_KEY_PREFIX + self.host,
+            key = keys.read_key_file(self.key_file or
+                                     CONF.proxy_client.key_file)[0]
+            return sign(context, key, HOST_KEY_PREFIX + self.host,
                         'compute', method, args,
                         namespace=target.namespace)
         if target.topic == CONF.compute.topic:
             host = target.server
-            if not valid_host(host):
+            if not keys.valid_host(host):
                 return context
-            path = host_key_path(host)
+            path = keys.host_key_path(host)
             if not os.path.exists(path):
                 LOG.debug('No key for compute host %s: call %s unsigned',
                           host, method)
                 return context
-            return sign(context, read_key_file(path)[0],
+            return sign(context, keys.read_key_file(path)[0],
                         HOST_KEY_PREFIX + host, 'proxy', method, args,
                         namespace=target.namespace, to=host)
-        keys = read_key_file(proxy_key_path())
-        return sign(context, keys[0], PROXY_KEY_ID, 'proxy', method, args,
+        key = keys.read_key_file(keys.proxy_key_path())[0]
+        return sign(context, key, PROXY_KEY_ID, 'proxy', method, args,
                     namespace=target.namespace)
 
 
@@ -476,7 +314,7 @@ def get_signer():
     """This process's ``Signer``, or None when it has no key to sign with."""
     if CONF.proxy_client.key_file:
         return Signer('compute', CONF.host)
-    if CONF.proxy.host_keys_dir and os.path.exists(proxy_key_path()):
+    if CONF.proxy.host_keys_dir and os.path.exists(keys.proxy_key_path()):
         return Signer('proxy')
     return None
 
@@ -644,8 +482,8 @@ class Verifier:
                 not math.isfinite(ts) or
                 not isinstance(nonce, str) or not _NONCE_RE.match(nonce)):
             _refuse(method, envelope, 'malformed signature')
-        keys = self._keys(envelope, method)
-        if not keys:
+        verify_keys = self._keys(envelope, method)
+        if not verify_keys:
             _refuse(method, envelope, 'no key for %s' % envelope['key'])
         try:
             payload = _payload(raw, envelope, method, namespace, args,
@@ -653,7 +491,7 @@ class Verifier:
         except (TypeError, ValueError):
             _refuse(method, envelope, 'arguments cannot be digested')
         if not any(hmac.compare_digest(_mac(k, payload), mac)
-                   for k in keys):
+                   for k in verify_keys):
             _refuse(method, envelope, 'bad signature')
         now = time.time()
         window = CONF.proxy.signature_max_age
@@ -690,7 +528,7 @@ class ProxyVerifier(Verifier):
         if key_id == PROXY_KEY_ID and by == 'proxy':
             pass
         elif key_id.startswith(HOST_KEY_PREFIX) and by == 'compute':
-            if not valid_host(key_id[len(HOST_KEY_PREFIX):]):
+            if not keys.valid_host(key_id[len(HOST_KEY_PREFIX):]):
                 _refuse(method, envelope, 'malformed signature')
         else:
             _refuse(method, envelope,
@@ -744,7 +582,7 @@ class ComputeVerifier(Verifier):
         if not CONF.proxy_client.key_file:
             return []
         try:
-            return read_key_file(CONF.proxy_client.key_file)
+            return keys.read_key_file(CONF.proxy_client.key_file)
         except exception.InvalidKeyFile as e:
             LOG.error('Cannot verify calls: %s', e)
             return []
@@ -759,22 +597,6 @@ def get_verifier(target):
 
 
 # -- configuration checks (daemon start-up, the upgrade check) --
-
-def key_file_problem(conf=CONF):
-    """What is wrong with ``[proxy_client] key_file``, the key this process
-    signs its calls with, or None (also when none is set). Checked at a
-    daemon's start, so that a wrong path is one line there rather than
-    every signed call failing later.
-    """
-    path = conf.proxy_client.key_file
-    if not path:
-        return None
-    try:
-        read_key_file(path)
-    except exception.InvalidKeyFile as e:
-        return '%s: check [proxy_client] key_file' % e
-    return None
-
 
 def check_signing(conf=CONF):
     """Whether the proxies' configuration ``conf`` makes every call be
@@ -800,12 +622,13 @@ def check_signing(conf=CONF):
         return False, ('[proxy] host_keys_dir %s is not a directory: every '
                        'call will be refused.' % keys_dir)
     hosts = [name for name in os.listdir(keys_dir)
-             if name.endswith('.key') and valid_host(name[:-4])]
-    if not os.path.exists(os.path.join(keys_dir, PROXY_KEY_NAME)):
+             if name.endswith('.key') and keys.valid_host(name[:-4])]
+    if not os.path.exists(os.path.join(keys_dir, keys.PROXY_KEY_NAME)):
         return False, ('%s has no %s: operators cannot sign their calls '
                        'and the proxies\' calls to compute hosts go '
                        'unsigned. Create it with "nova-compute-proxy-manage '
-                       'key create --proxy".' % (keys_dir, PROXY_KEY_NAME))
+                       'key create --proxy".'
+                       % (keys_dir, keys.PROXY_KEY_NAME))
     if not hosts:
         return False, ('%s has no compute host key: every compute host\'s '
                        'call will be refused. Create them with '
@@ -827,13 +650,7 @@ def check_compute_signing(conf=CONF):
                        'from the proxies will be refused, and this host\'s '
                        'own calls go unsigned.')
     try:
-        read_key_file(conf.proxy_client.key_file)
+        keys.read_key_file(conf.proxy_client.key_file)
     except exception.InvalidKeyFile as e:
         return False, '%s: calls cannot be signed nor checked.' % e
     return True, 'Every call is signed with %s.' % conf.proxy_client.key_file
-
-
-def reset():
-    """Forget cached key files (tests)."""
-    with _cache_lock:
-        _key_cache.clear()

@@ -39,7 +39,7 @@ import shlex
 import shutil
 import subprocess
 
-from nova_proxy.common import auth
+from nova_proxy.common import keys
 from nova_proxy import conf
 from nova_proxy import exception
 
@@ -84,7 +84,7 @@ def compute_permissions(host):
     user of this layout may publish with routing key ``C`` or to
     ``C_fanout``, so nothing arrives there.
     """
-    if not auth.valid_host(host):
+    if not keys.valid_host(host):
         raise exception.BrokerCommandFailed(
             who='host %r' % host,
             reason='not a host name (letters, digits, ".", "_", "-")')

@@ -19,7 +19,7 @@ A new host also needs its broker user (``broker permissions --host``,
 
 import os
 
-from nova_proxy.common import auth
+from nova_proxy.common import keys
 from nova_proxy.common import output
 from nova_proxy import conf
 from nova_proxy import exception
@@ -41,8 +41,8 @@ def _directory(directory):
 def _path(host, proxy, directory):
     directory = _directory(directory)
     if proxy:
-        return auth.proxy_key_path(directory)
-    return auth.host_key_path(host, directory)
+        return keys.proxy_key_path(directory)
+    return keys.host_key_path(host, directory)
 
 
 def create(host=None, proxy=False, rotate=False, force=False,
@@ -57,21 +57,21 @@ def create(host=None, proxy=False, rotate=False, force=False,
     if rotate and not os.path.exists(path):
         raise exception.InvalidKeyFile(path=path,
                                        reason='no key to rotate yet')
-    auth.write_key_file(path, append=rotate, force=force)
+    keys.write_key_file(path, append=rotate, force=force)
     return path
 
 
 def promote(host=None, proxy=False, directory=None):
     """The last key of the file signs from now on. :returns: the path."""
     path = _path(host, proxy, directory)
-    auth.promote_key(path)
+    keys.promote_key(path)
     return path
 
 
 def retire(host=None, proxy=False, directory=None):
     """Drop every key but the signing one. :returns: the path."""
     path = _path(host, proxy, directory)
-    auth.retire_keys(path)
+    keys.retire_keys(path)
     return path
 
 
@@ -83,12 +83,12 @@ def list_keys(directory=None):
         if not name.endswith('.key'):
             continue
         who = name[:-len('.key')]
-        if name == auth.PROXY_KEY_NAME:
+        if name == keys.PROXY_KEY_NAME:
             who = '(proxies and operators)'
-        elif not auth.valid_host(who):
+        elif not keys.valid_host(who):
             continue
         try:
-            count = len(auth.read_key_file(os.path.join(directory, name)))
+            count = len(keys.read_key_file(os.path.join(directory, name)))
         except exception.InvalidKeyFile as e:
             count = 'invalid: %s' % e.kwargs.get('reason')
         rows.append((who, count))

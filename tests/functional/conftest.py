@@ -18,9 +18,9 @@ an operator (the proxy key).
 
 import pytest
 
-from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import key_cli
+from nova_proxy.common import keys as key_files
 from nova_proxy import conf
 from nova_proxy.proxy import rpcapi as proxy_rpcapi
 from tests.functional import periodic_fixtures as pf
@@ -74,7 +74,7 @@ def signed_cluster(pg_cluster, tmp_path):
     # This process is an operator until a test says otherwise.
     CONF.set_override('host_keys_dir', str(keys), group='proxy')
     CONF.set_override('retries', 0, group='proxy_client')
-    auth.reset()
+    key_files.reset()
     operator = proxy_rpcapi.ProxyAPI(timeout=10)
     admin = np_context.get_admin_context()
     procs.wait_for(lambda: operator.ping(admin, 'up', timeout=2) == 'up',

@@ -16,9 +16,9 @@ import uuid
 import kombu
 import pytest
 
-from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import key_cli
+from nova_proxy.common import keys as key_files
 from nova_proxy.compute import rpcapi as compute_rpcapi
 from nova_proxy import conf
 from nova_proxy import exception
@@ -107,7 +107,7 @@ def replay_cluster(pg_cluster, tmp_path):
                for name in PROXIES}
     CONF.set_override('host_keys_dir', str(keys), group='proxy')
     CONF.set_override('retries', 0, group='proxy_client')
-    auth.reset()
+    key_files.reset()
     operator = proxy_rpcapi.ProxyAPI(timeout=10)
     for name in PROXIES:
         wait_for(lambda: 'Proxy worker %s starting' % name in

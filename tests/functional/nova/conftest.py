@@ -36,9 +36,9 @@ import oslo_messaging as messaging
 import pytest
 import sqlalchemy as sa
 
-from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import key_cli
+from nova_proxy.common import keys as key_files
 from nova_proxy.common import rpc
 from nova_proxy.common import utils
 from nova_proxy import conf
@@ -198,7 +198,7 @@ class _Cluster:
         cluster: the broker, its exchange and topics, its keys."""
         procs.use_broker(CONF, self.cluster.exchange, self.cluster.topics)
         CONF.set_override('host_keys_dir', str(self.keys), group='proxy')
-        auth.reset()
+        key_files.reset()
 
     def ensure_proxies(self):
         """Every proxy answers a signed ping on its own queue; one that

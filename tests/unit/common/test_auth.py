@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
 from nova_proxy.common import key_cli
+from nova_proxy.common import keys as key_files
 from nova_proxy.common import rpc
 from nova_proxy.common import wire_guard
 from nova_proxy import exception
@@ -31,13 +32,14 @@ def keys(config, db, tmp_path):
         key_cli.create(host=host, directory=str(directory))
     key_cli.create(proxy=True, directory=str(directory))
     config.set_override('host_keys_dir', str(directory), group='proxy')
-    auth.reset()
+    key_files.reset()
     yield directory
-    auth.reset()
+    key_files.reset()
 
 
 def key_of(directory, name):
-    return auth.read_key_file(os.path.join(str(directory), name + '.key'))[0]
+    path = os.path.join(str(directory), name + '.key')
+    return key_files.read_key_file(path)[0]
 
 
 def signed_by_host(directory, host, context=None, method='instance_update',
@@ -109,7 +111,7 @@ def test_wrong_key_is_refused(keys):
 
 
 def test_unknown_host_is_refused(keys):
-    raw = auth.sign({}, auth.new_key().encode(), 'host:compute-9',
+    raw = auth.sign({}, key_files.new_key().encode(), 'host:compute-9',
                     'compute', 'instance_update', {'instance_uuid': 'u'})
     with pytest.raises(exception.NotAuthenticated,
                        match='no key for host:compute-9'):
@@ -127,7 +129,7 @@ def test_the_signed_payload_and_mac_are_what_the_standard_calls_give():
     assert auth._canonical(value) == json.dumps(
         value, sort_keys=True, separators=(',', ':'), ensure_ascii=True,
         allow_nan=True)
-    key = auth.new_key().encode()
+    key = key_files.new_key().encode()
     payload = auth._canonical(value).encode()
     assert auth._mac(key, payload) == hmac.new(
         key, payload, hashlib.sha256).hexdigest()
@@ -521,7 +523,7 @@ def _checks(raw):
 
 def test_rotation_never_refuses_a_call_until_retire(keys, config):
     path = str(keys / 'compute-1.key')
-    old = auth.read_key_file(path)[0]
+    old = key_files.read_key_file(path)[0]
     config.set_override('key_file', path, group='proxy_client')
     config.set_override('host', 'compute-1')
     signer = auth.get_signer()
@@ -532,24 +534,24 @@ def test_rotation_never_refuses_a_call_until_retire(keys, config):
                           {'arg': 1})
         payload = auth._payload(raw, raw['signature'], 'ping', None,
                                 {'arg': 1})
-        [used] = [k for k in auth.read_key_file(path)
+        [used] = [k for k in key_files.read_key_file(path)
                   if auth._mac(k, payload) == raw['signature']['mac']]
         return used
 
     # 1. create --rotate: the new key is a verify-only last line.
     key_cli.create(host='compute-1', rotate=True, directory=str(keys))
-    old_again, new = auth.read_key_file(path)
+    old_again, new = key_files.read_key_file(path)
     assert old_again == old and new != old
     assert signs_with() == old
     assert _checks(_ping_signed_with(old)) and _checks(_ping_signed_with(new))
     # 2. promote: the new key signs, the old one still checks.
     key_cli.promote(host='compute-1', directory=str(keys))
-    assert auth.read_key_file(path) == [new, old]
+    assert key_files.read_key_file(path) == [new, old]
     assert signs_with() == new
     assert _checks(_ping_signed_with(old))
     # 3. retire: only the new key is left.
     key_cli.retire(host='compute-1', directory=str(keys))
-    assert auth.read_key_file(path) == [new]
+    assert key_files.read_key_file(path) == [new]
     assert not _checks(_ping_signed_with(old))
     assert _checks(_ping_signed_with(new))
     assert oct(os.stat(path).st_mode & 0o777) == '0o600'
@@ -568,9 +570,9 @@ def test_key_create_refuses_overwrite_and_bad_names(keys):
             key_cli.create(host=bad, directory=str(keys))
     with pytest.raises(exception.InvalidKeyFile, match='no key to rotate'):
         key_cli.create(host='compute-3', rotate=True, directory=str(keys))
-    before = auth.read_key_file(str(keys / 'compute-1.key'))
+    before = key_files.read_key_file(str(keys / 'compute-1.key'))
     key_cli.create(host='compute-1', force=True, directory=str(keys))
-    after = auth.read_key_file(str(keys / 'compute-1.key'))
+    after = key_files.read_key_file(str(keys / 'compute-1.key'))
     assert len(after) == 1 and after != before
 
 
@@ -588,7 +590,7 @@ def test_malformed_key_file(tmp_path, text, reason):
     path = tmp_path / 'bad.key'
     path.write_text(text)
     with pytest.raises(exception.InvalidKeyFile, match=reason):
-        auth.read_key_file(str(path))
+        key_files.read_key_file(str(path))
 
 
 def test_missing_key_file_on_the_signing_side(config, tmp_path):
