@@ -536,10 +536,14 @@ def _drain_once(listener):
     most ``POLL_FLOOR``; quietly nothing when the driver's own poll has
     more to do than that (its consume loop then sees the same state)."""
     # The listener holds the driver's connection in a ConnectionContext.
-    conn = getattr(listener.conn, 'connection', None)
+    # What this reads of it is the driver's own state: where a newer
+    # driver has none of it, its poll does everything, as before.
+    conn = getattr(getattr(listener, 'conn', None), 'connection', None)
     kombu_connection = getattr(conn, 'connection', None)
     if (kombu_connection is None or listener._shutdown.is_set() or
-            conn._consume_loop_stopped or conn._new_tags):
+            getattr(conn, '_consume_loop_stopped', True) or
+            getattr(conn, '_new_tags', True) or
+            not hasattr(conn, '_connection_lock')):
         return
     try:
         with conn._connection_lock:
