@@ -2,6 +2,7 @@
 calls it will never serve."""
 
 import threading
+import types
 
 from oslo_messaging._drivers import amqpdriver
 
@@ -120,3 +121,25 @@ def test_reply_waits_start_at_the_floor_and_double(fresh_amqp_guard,
                           amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX,
                           # after the message: back to the floor
                           floor]
+
+
+def test_a_listener_without_the_drivers_state_is_left_to_the_driver(
+        fresh_amqp_guard, monkeypatch):
+    polled = []
+
+    def original(self, timeout=None, **kwargs):
+        polled.append(timeout)
+        return []
+
+    monkeypatch.setattr(amqpdriver.RpcAMQPListener, 'poll', original)
+    amqp_guard.install()
+    listener = amqpdriver.RpcAMQPListener.__new__(
+        amqpdriver.RpcAMQPListener)
+    listener.incoming = []
+    listener._shutdown = threading.Event()
+    # A connection of a driver that keeps none of what the direct read
+    # looks at: nothing is read directly, the driver's poll runs.
+    listener.conn = types.SimpleNamespace(
+        connection=types.SimpleNamespace(connection=object()))
+    assert listener.poll(timeout=1.0) == []
+    assert polled == [1.0]
