@@ -375,20 +375,32 @@ def check_nova_values(table, values, protected=NOVA_PROTECTED):
                         protected=protected, table=table)
 
 
+READ_DELETED_MODES = ('no', 'yes', 'only')
+
+
+def read_deleted_mode(context, read_deleted=None):
+    """``read_deleted``, else the context's, else ``no``.
+
+    :raises: Invalid (nova's error) for anything but ``no``, ``yes`` or
+        ``only``
+    """
+    mode = read_deleted or getattr(context, 'read_deleted', None) or 'no'
+    if mode not in READ_DELETED_MODES:
+        raise exception.Invalid(
+            reason="read_deleted must be 'no', 'yes' or 'only', not %r"
+                   % (mode,))
+    return mode
+
+
 def read_deleted_filter(context, table, read_deleted=None):
     """The conditions of nova's ``model_query`` for soft-deleted rows of
-    ``table``: ``read_deleted``, else the context's (``no``, ``yes`` or
-    ``only``)."""
-    mode = read_deleted or getattr(context, 'read_deleted', None) or 'no'
+    ``table`` in ``read_deleted_mode(context, read_deleted)``."""
+    mode = read_deleted_mode(context, read_deleted)
     if mode == 'no':
         return [table.c.deleted == 0]
     if mode == 'yes':
         return []
-    if mode == 'only':
-        return [table.c.deleted != 0]
-    raise exception.Invalid(
-        reason="read_deleted must be 'no', 'yes' or 'only', not %r"
-               % (mode,))
+    return [table.c.deleted != 0]
 
 
 def table_rows(context, table, *conditions, read_deleted=None, limit=None):
@@ -421,10 +433,7 @@ def table_rows_by(context, table, shape, conditions, params,
     if any(value is None for value in params.values()):
         return table_rows(context, table, *conditions(params.__getitem__),
                           read_deleted=read_deleted)
-    mode = read_deleted or getattr(context, 'read_deleted', None) or 'no'
-    if mode not in ('no', 'yes', 'only'):
-        # Raises nova's error for it.
-        read_deleted_filter(context, table, read_deleted)
+    mode = read_deleted_mode(context, read_deleted)
     key = (table.name, shape, mode)
     statement = _BUILT.get(key)
     if statement is None:

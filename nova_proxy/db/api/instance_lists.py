@@ -76,10 +76,7 @@ def _on_host(context, host, node, columns_to_join, default, by_node):
         return _list(context, conditions, columns_to_join, None,
                      default=default)
     joins = _joins.parse(columns_to_join, default)
-    mode = getattr(context, 'read_deleted', None) or 'no'
-    if mode not in ('no', 'yes', 'only'):
-        # Raises nova's error for it.
-        _values.read_deleted_filter(context, _INSTANCES)
+    mode = _values.read_deleted_mode(context)
     params = {'host': host}
     if by_node:
         params['node'] = node

@@ -55,9 +55,6 @@ _CASCADE = (models.SecurityGroupInstanceAssociation,
             models.Migration)
 
 
-_READ_DELETED = ('no', 'yes', 'only')
-
-
 @functools.lru_cache(maxsize=128)
 def _one_statement(by, read_deleted, project_only, scoped, metadata_from):
     """The read of one instance for one shape of call, built once:
@@ -106,10 +103,7 @@ def _one(context, by, key, missing, columns_to_join, scope_host,
     """
     joins = _joins.parse(columns_to_join, _joins.GET_DEFAULT)
     connection = context.connection
-    mode = read_deleted or getattr(context, 'read_deleted', None) or 'no'
-    if mode not in _READ_DELETED:
-        # Raises nova's error for it.
-        _values.read_deleted_filter(context, _INSTANCES, read_deleted)
+    mode = _values.read_deleted_mode(context, read_deleted)
     params = _reads.params(scope_host)
     params['key'] = key
     project_only = _owner(context, params)
