@@ -56,14 +56,26 @@ def row_dicts(connection, rows, joins):
     return _joins.fill(connection, instances, joins)
 
 
+def owner(context):
+    """Whose instances a caller sees under nova's ``project_only``: None
+    for an admin, else ``(column, value)``: its project, or without one
+    its user (a None user matches SQL's NULL)."""
+    if getattr(context, 'is_admin', True):
+        return None
+    project_id = getattr(context, 'project_id', None)
+    if project_id:
+        return 'project_id', project_id
+    return 'user_id', getattr(context, 'user_id', None)
+
+
 def project_only(context):
     """nova's ``project_only``: a caller that is not admin sees its
     project's instances."""
-    if getattr(context, 'is_admin', True):
+    found = owner(context)
+    if found is None:
         return []
-    if getattr(context, 'project_id', None):
-        return [INSTANCES.c.project_id == context.project_id]
-    return [INSTANCES.c.user_id == getattr(context, 'user_id', None)]
+    column, value = found
+    return [INSTANCES.c[column] == value]
 
 
 def scoped(scope_host):

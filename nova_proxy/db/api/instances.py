@@ -79,19 +79,16 @@ def _one_statement(by, read_deleted, project_only, scoped, metadata_from):
 
 
 def _owner(context, params):
-    """nova's ``project_only`` (``_reads.project_only``) as a shape of
+    """nova's ``project_only`` (``_reads.owner``) as a shape of
     ``_one_statement``, its value put in ``params``."""
-    if getattr(context, 'is_admin', True):
+    found = _reads.owner(context)
+    if found is None:
         return None
-    project_id = getattr(context, 'project_id', None)
-    if project_id:
-        params['owner'] = project_id
-        return 'project_id'
-    user_id = getattr(context, 'user_id', None)
-    if user_id is None:
+    column, value = found
+    if value is None:
         return 'user_id IS NULL'
-    params['owner'] = user_id
-    return 'user_id'
+    params['owner'] = value
+    return column
 
 
 def _one(context, by, key, missing, columns_to_join, scope_host,
