@@ -19,6 +19,10 @@ What the pool would check at checkout is checked here instead:
 * a connection that was invalidated, closed or left in a transaction is
   closed instead of kept.
 
+The hot reads hold connections of their own on PostgreSQL, in autocommit
+and read only (``session._AUTOCOMMIT_READERS``); the two sets together
+hold no more than the pool's size.
+
 Everything that runs on a connection stays as it is: the engine's events
 (oslo.db's error translation, our SQLite ``BEGIN IMMEDIATE``) fire as on
 any connection, and a dead connection is found by the transaction's first
@@ -51,10 +55,23 @@ def holds(engine):
 
 class HeldConnections:
     """Up to ``size`` idle connections of ``engine``, each held at most
-    ``recycle`` seconds (None or negative: no limit)."""
+    ``recycle`` seconds (None or negative: no limit). ``options``:
+    SQLAlchemy execution options each connection is given when it is
+    taken from the pool, one at a time in their order (psycopg2 makes a
+    connection read only for the session only once it is in autocommit;
+    SQLAlchemy sets them back when the connection returns there).
+    ``share_size_with``: another ``HeldConnections`` of the engine whose
+    idle connections count towards this one's ``size`` and the other way
+    round, so that the two together hold no more than ``size``."""
 
-    def __init__(self, engine, size, recycle=None):
+    def __init__(self, engine, size, recycle=None, options=None,
+                 share_size_with=None):
         self._engine = engine
+        self._options = options
+        self._group = [self]
+        if share_size_with is not None:
+            self._group = share_size_with._group
+            self._group.append(self)
         self._pool = engine.pool
         self._size = max(size or 0, 0)
         self._recycle = recycle if recycle is not None and recycle >= 0 \
@@ -76,18 +93,24 @@ class HeldConnections:
             if self._usable(connection, since):
                 return connection, since
             self._close(connection)
-        return self._engine.connect(), time.time()
+        connection = self._engine.connect()
+        for name, value in (self._options or {}).items():
+            connection.execution_options(**{name: value})
+        return connection, time.time()
 
     def give_back(self, connection, since):
         """Keep ``connection`` for the next ``take``, or close it (it
         goes back to the pool) when it may not be kept."""
         if not self._cleared and os.getpid() == self._pid and \
-                len(self._idle) < self._size and \
+                self._held_count() < self._size and \
                 not connection.in_transaction() and \
                 self._usable(connection, since):
             self._idle.append((connection, since))
         else:
             self._close(connection)
+
+    def _held_count(self):
+        return sum(len(held._idle) for held in self._group)
 
     def clear(self):
         """Close every idle connection (they go back to the pool), and

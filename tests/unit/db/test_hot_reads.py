@@ -1,8 +1,10 @@
 """The hot path of nova-compute's frequent reads (``session.hot_reader``)
 keeps the guarantees of ``core_reader``, on SQLite, PostgreSQL and
 MariaDB: oslo.db's error translation, the run again on a lost connection,
-the host scope, a read transaction (rolled back, no writer nested in it),
-joining an outer transaction (``test_hot_path``'s nested call)."""
+the host scope, a read transaction (rolled back, no writer nested in it;
+on PostgreSQL, autocommit and read only: nothing to roll back, a write
+refused), joining an outer transaction (``test_hot_path``'s nested
+call)."""
 
 import logging
 
@@ -107,22 +109,32 @@ def test_scope_misses_on_the_hot_reads(db_all, admin_context):
                                  scope_host='h1')
 
 
+def _not_supported(context, service):
+    context.connection.exec_driver_sql(
+        'SELECT count(*) FROM instances FOR UPDATE')
+
+
 def test_errors_are_translated_on_the_hot_reads(db_all, admin_context):
     """A driver's error is oslo.db's named one (a duplicate key:
-    DBDuplicateEntry), and the held connection it came from is left
-    usable."""
+    DBDuplicateEntry; where hot reads are read only, PostgreSQL, a
+    statement it does not support: DBNotSupportedError), and the held
+    connection it came from is left usable."""
     service, _node, instance, _action = _host(admin_context)
+    failing, error = hot.insert_twice, db_exc.DBDuplicateEntry
+    if hot._backend(db_all) in db_session._AUTOCOMMIT_READERS:
+        failing, error = _not_supported, db_exc.DBNotSupportedError
 
     for _ in range(3):
-        with pytest.raises(db_exc.DBDuplicateEntry):
-            db_session.hot_reader(hot.insert_twice)(admin_context, service)
+        with pytest.raises(error):
+            db_session.hot_reader(failing)(admin_context, service)
     assert api.instance_get_by_uuid(
         admin_context, instance['uuid'])['uuid'] == instance['uuid']
 
 
 def test_a_hot_read_is_a_read_transaction(db_all, admin_context):
-    """What runs in it is rolled back at its end, and a writer nested in
-    it is refused, as in enginefacade's reader."""
+    """What it would write is rolled back at its end (refused where hot
+    reads run outside a transaction: PostgreSQL's are read only), and a
+    writer nested in it is refused, as in enginefacade's reader."""
     _service, _node, instance, _action = _host(admin_context)
     table = models.Instance.__table__
 
@@ -132,7 +144,11 @@ def test_a_hot_read_is_a_read_transaction(db_all, admin_context):
             table.c.uuid == instance['uuid']).values(progress=42))
         return api.instance_get_by_uuid(context, instance['uuid'])
 
-    assert writes_by_hand(admin_context)['progress'] == 42
+    if hot._backend(db_all) in db_session._AUTOCOMMIT_READERS:
+        with pytest.raises(db_exc.DBError, match='read-only transaction'):
+            writes_by_hand(admin_context)
+    else:
+        assert writes_by_hand(admin_context)['progress'] == 42
     assert api.instance_get_by_uuid(admin_context,
                                     instance['uuid'])['progress'] == 0
 
@@ -144,3 +160,72 @@ def test_a_hot_read_is_a_read_transaction(db_all, admin_context):
         nested_write(admin_context)
     assert api.instance_get_by_uuid(admin_context,
                                     instance['uuid'])['progress'] == 0
+
+
+def _autocommit_only(url):
+    if hot._backend(url) not in db_session._AUTOCOMMIT_READERS:
+        pytest.skip('hot reads run in a read transaction on %s'
+                    % hot._backend(url))
+
+
+def test_hot_reads_send_no_begin_nor_rollback(db_all, admin_context):
+    """On PostgreSQL a hot read is its statements alone: its connection
+    is left idle, in no transaction, its last statement the read's own
+    (a read transaction would have ended with a ROLLBACK)."""
+    _autocommit_only(db_all)
+    _service, _node, instance, _action = _host(admin_context)
+    _reads(admin_context, instance)
+    connection, token = db_session._held_readers.take()
+    backend_pid = connection.connection.dbapi_connection.get_backend_pid()
+    db_session._held_readers.give_back(connection, token)
+    with db_session.get_engine().connect() as watcher:
+        for read in _reads(admin_context, instance)[:1] * 3:
+            assert read['uuid'] == instance['uuid']
+            state, in_transaction, query = watcher.execute(sa.text(
+                'SELECT state, xact_start IS NOT NULL, query '
+                'FROM pg_stat_activity WHERE pid = :pid'),
+                {'pid': backend_pid}).one()
+            assert (state, in_transaction) == ('idle', False)
+            assert query.lstrip().upper().startswith('SELECT'), query
+
+
+def test_readers_and_writers_hold_at_most_the_pool_size_together(
+        db_all, admin_context):
+    _autocommit_only(db_all)
+    _host(admin_context)
+    engine = db_session.get_engine()
+    writers, readers = db_session._held_connections, \
+        db_session._held_readers
+    assert readers is not writers
+    taken = [(held, held.take()) for held in (writers, readers)
+             for _ in range(engine.pool.size() + 2)]
+    for held, (connection, token) in taken:
+        held.give_back(connection, token)
+    assert engine.pool.checkedout() == engine.pool.size()
+    db_session.dispose()
+    assert engine.pool.checkedout() == 0
+
+
+def test_a_readers_connection_back_in_the_pool_writes_again(
+        db_all, admin_context):
+    """The autocommit and read only of a hot read's connection end when
+    it goes back to the pool: the next transaction on it writes, and
+    rolls back."""
+    _autocommit_only(db_all)
+    _host(admin_context)
+    engine = db_session.get_engine()
+    readers = db_session._held_readers
+    connection, _token = readers.take()
+    dbapi = connection.connection.dbapi_connection
+    assert (dbapi.autocommit, dbapi.readonly) == (True, True)
+    connection.close()
+    with engine.connect() as again:
+        assert again.connection.dbapi_connection is dbapi
+        assert (dbapi.autocommit, dbapi.readonly) == (False, False)
+        again.execute(sa.update(models.Instance.__table__).values(
+            progress=7))
+        assert again.exec_driver_sql(
+            'SHOW transaction_read_only').scalar() == 'off'
+        again.rollback()
+    assert api.instance_get_all_by_host(
+        admin_context, 'h1', columns_to_join=[])[0]['progress'] == 0
