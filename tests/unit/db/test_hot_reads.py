@@ -178,9 +178,14 @@ def test_hot_reads_send_no_begin_nor_rollback(db_all, admin_context):
     connection, token = db_session._held_readers.take()
     backend_pid = connection.connection.dbapi_connection.get_backend_pid()
     db_session._held_readers.give_back(connection, token)
+    reads = [
+        lambda: api.instance_get_by_uuid(admin_context, instance['uuid']),
+        lambda: api.instance_get_all_by_host_and_node(
+            admin_context, 'h1', 'h1', columns_to_join=_TRACKER_JOINS)[0],
+        lambda: api.compute_node_get_all_by_host(admin_context, 'h1')[0]]
     with db_session.get_engine().connect() as watcher:
-        for read in _reads(admin_context, instance)[:1] * 3:
-            assert read['uuid'] == instance['uuid']
+        for read in reads:
+            assert read()['host'] == 'h1'
             state, in_transaction, query = watcher.execute(sa.text(
                 'SELECT state, xact_start IS NOT NULL, query '
                 'FROM pg_stat_activity WHERE pid = :pid'),
