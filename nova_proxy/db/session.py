@@ -327,13 +327,14 @@ def get_engine():
 # database API is written for), so a read outside one reads the same,
 # without the BEGIN and ROLLBACK round trips around it; read only, so that
 # a statement that would write is refused rather than committed (a read
-# transaction would have rolled it back). Only where the driver sends
-# neither BEGIN nor ROLLBACK in autocommit (psycopg2; PyMySQL sends a
-# ROLLBACK all the same). SQLite's read transaction is the snapshot its
-# reads share under WAL, and stays.
+# transaction would have rolled it back). By DB-API driver, only where it
+# is known to send neither BEGIN nor ROLLBACK in autocommit and to make an
+# autocommit session read only (psycopg2; PyMySQL sends a ROLLBACK all the
+# same). SQLite's read transaction is the snapshot its reads share under
+# WAL, and stays.
 _AUTOCOMMIT_READERS = {
-    'postgresql': {'isolation_level': 'AUTOCOMMIT',
-                   'postgresql_readonly': True},
+    'psycopg2': {'isolation_level': 'AUTOCOMMIT',
+                 'postgresql_readonly': True},
 }
 
 
@@ -347,10 +348,10 @@ def _hold_connections(engine):
         _held_connections = _held.HeldConnections(
             engine, engine.pool.size(), recycle=recycle)
         _held_readers = _held_connections
-        if engine.dialect.name in _AUTOCOMMIT_READERS:
+        if engine.dialect.driver in _AUTOCOMMIT_READERS:
             _held_readers = _held.HeldConnections(
                 engine, engine.pool.size(), recycle=recycle,
-                options=_AUTOCOMMIT_READERS[engine.dialect.name],
+                options=_AUTOCOMMIT_READERS[engine.dialect.driver],
                 share_size_with=_held_connections)
 
 
@@ -641,6 +642,7 @@ def hot_reader(fn):
     nova-compute's periodic tasks. In-process on PostgreSQL, taking a
     connection from the pool and enginefacade's reader scope were a fifth
     of the CPU of ``instance_get_all_by_host_and_node``. On PostgreSQL
-    the connection is in autocommit (``_AUTOCOMMIT_READERS``): no BEGIN
-    and no ROLLBACK, two round trips of three."""
+    with psycopg2 the connection is in autocommit and read only
+    (``_AUTOCOMMIT_READERS``): no BEGIN and no ROLLBACK around the
+    read's statements."""
     return _hot_scope(fn, write=False)
