@@ -1,5 +1,6 @@
-"""``[database]``: oslo.db's options, with our embedded default, and two
-of ours that bound how long a lost database connection goes unnoticed.
+"""``[database]``: oslo.db's options, with our embedded default, two of
+ours that bound how long a lost database connection goes unnoticed, and
+one that keeps the frequent reads in transactions.
 
 Without a configured connection the proxy uses SQLite in WAL mode under
 ``[DEFAULT] state_path``; see ``nova_proxy.db.api``.
@@ -40,6 +41,21 @@ database_opts = [
                     'A parameter of the same name in the connection URL or '
                     'in connection_parameters wins. Related options: '
                     'connect_timeout, [proxy] heartbeat_interval.'),
+    cfg.BoolOpt('autocommit_reads',
+                default=True,
+                help='Run the frequent reads of nova-compute (its '
+                     'instances, compute nodes, migrations, block device '
+                     'mappings) on PostgreSQL with psycopg2 outside a '
+                     'transaction, on connections of their own made read '
+                     'only for the session: no BEGIN and no ROLLBACK '
+                     'round trip around each read, which reads what a '
+                     'READ COMMITTED transaction would. Turn it off '
+                     'behind a connection pooler that hands a server '
+                     'connection to another client after each '
+                     'transaction (PgBouncer\'s pool_mode = transaction): '
+                     'it could pass the read-only setting on to that '
+                     'client. Other databases and drivers keep their read '
+                     'transactions either way.'),
 ]
 
 

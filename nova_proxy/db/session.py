@@ -348,7 +348,8 @@ def _hold_connections(engine):
         _held_connections = _held.HeldConnections(
             engine, engine.pool.size(), recycle=recycle)
         _held_readers = _held_connections
-        if engine.dialect.driver in _AUTOCOMMIT_READERS:
+        if CONF.database.autocommit_reads and \
+                engine.dialect.driver in _AUTOCOMMIT_READERS:
             _held_readers = _held.HeldConnections(
                 engine, engine.pool.size(), recycle=recycle,
                 options=_AUTOCOMMIT_READERS[engine.dialect.driver],

@@ -241,3 +241,23 @@ def test_a_readers_connection_back_in_the_pool_writes_again(
         again.rollback()
     assert api.instance_get_all_by_host(
         admin_context, 'h1', columns_to_join=[])[0]['progress'] == 0
+
+
+def test_autocommit_reads_can_be_turned_off(db_all, admin_context):
+    """``[database] autocommit_reads = false`` (behind a transaction-mode
+    pooler): the hot reads share the writers' held connections and run in
+    read transactions again, with nothing of autocommit or read only on
+    them."""
+    _autocommit_only(db_all)
+    from nova_proxy import conf
+    conf.CONF.set_override('autocommit_reads', False, group='database')
+    db_session.dispose()
+    _service, _node, instance, _action = _host(admin_context)
+    assert db_session._held_readers is db_session._held_connections
+    first = _reads(admin_context, instance)
+    assert _reads(admin_context, instance) == first
+    connection, token = db_session._held_readers.take()
+    dbapi = connection.connection.dbapi_connection
+    # psycopg2's readonly: None when never set, False once set back.
+    assert dbapi.autocommit is False and not dbapi.readonly
+    db_session._held_readers.give_back(connection, token)
