@@ -30,7 +30,23 @@ def _machine_line(report):
     if not parts:
         return []
     return ['Machine: %s (1, 5 and 15 min averages; the run\'s own load '
-            'is in the last).' % '; '.join(parts)] + _calm_line(report) + ['']
+            'is in the last).' % '; '.join(parts)] + _calm_line(report) + \
+        _stolen_line(report) + ['']
+
+
+def _stolen_line(report):
+    """CPU the hypervisor took during the run: the processes were charged
+    for it, floors and proxy alike, and no load average shows it."""
+    stolen = report.get('stolen_cpu_s')
+    if stolen is None or not report.get('elapsed_s') or \
+            not report.get('cpus'):
+        return []
+    return ['CPU stolen by the hypervisor during the run: %.1f s, %.1f%% of '
+            'the machine\'s %d cores over %.0f s (a run with much of it '
+            'is no calmer than a loaded one).' % (
+                stolen, 100.0 * stolen / (report['elapsed_s'] *
+                                          report['cpus']),
+                report['cpus'], report['elapsed_s'])]
 
 
 def _calm_line(report):

@@ -126,6 +126,10 @@ def _on_state(workload):
     return call
 
 
+def _difference(end, start):
+    return None if end is None or start is None else end - start
+
+
 class Bench:
 
     def __init__(self, profile, backend='postgresql', directory=None,
@@ -160,6 +164,7 @@ class Bench:
         self._profile_parts = []
         self._passes = False
         self._load_at_start = ()
+        self._stolen_at_start = None
         self._host_keys = None
 
     # -- set up and tear down --
@@ -562,6 +567,7 @@ class Bench:
         """Measure everything; returns the report dict."""
         started = time.time()
         self._load_at_start = os.getloadavg()
+        self._stolen_at_start = cpu.stolen_seconds()
         # Every scenario is measured once per pass, and the passes repeat:
         # a burst of load from elsewhere on a shared machine then falls on
         # one round of each scenario rather than on all the rounds of one,
@@ -611,6 +617,9 @@ class Bench:
             'load_average': {
                 'start': list(self._load_at_start),
                 'end': list(os.getloadavg())},
+            # CPU the hypervisor took while the run ran (None: unknown).
+            'stolen_cpu_s': _difference(cpu.stolen_seconds(),
+                                        self._stolen_at_start),
             'proxy_overrides': self.proxy_overrides,
             'scenarios': {name: SCENARIO_LABELS[name]
                           for name in self.results},

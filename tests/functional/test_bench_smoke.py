@@ -63,6 +63,10 @@ def test_smoke_run(tmp_path):
                               os.cpu_count()), machine
     assert machine.split('\n')[1].startswith('Calm run: %s' % (
         'yes' if report['calm'] else 'NO')), machine
+    stolen = report['stolen_cpu_s']
+    assert stolen is None or stolen >= 0
+    assert ('CPU stolen by the hypervisor' in machine) == (
+        stolen is not None), machine
     assert len(report['load_average']['start']) == 3
     assert len(report['load_average']['end']) == 3
     assert table.startswith('| scenario |')

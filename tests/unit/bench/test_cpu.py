@@ -96,3 +96,14 @@ def test_thread_split_counts_threads_seen_only_at_the_end():
     split = cpu.thread_split(before, after, calls=100)
     assert split == {'calls': 100, 'busiest_us_per_call': 5000.0,
                      'others_us_per_call': 5000.0, 'threads_that_ran': 3}
+
+
+def test_stolen_seconds_from_the_cpu_line():
+    text = ('cpu  506330 0 116496 648732 8556 0 18084 5060 0 0\n'
+            'cpu0 253165 0 58248 324366 4278 0 9042 2530 0 0\n')
+    assert cpu.stolen_seconds(text) == 5060 / cpu._TICKS
+    assert cpu.stolen_seconds('cpu0 1 2 3\n') is None
+    assert cpu.stolen_seconds('cpu  1 2 3\n') is None
+    # This machine's own, when it has one.
+    own = cpu.stolen_seconds()
+    assert own is None or own >= 0

@@ -64,6 +64,14 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
         'load average 2.00, 1.50, 1.00 at the end')
 
 
+def test_cpu_stolen_by_the_hypervisor_is_shown_when_known():
+    data = _report()
+    assert 'stolen' not in report.markdown(data)
+    data.update(stolen_cpu_s=12.5, elapsed_s=250.0)
+    assert '\nCPU stolen by the hypervisor during the run: 12.5 s, 2.5% ' \
+        'of the machine\'s 2 cores over 250 s' in report.markdown(data)
+
+
 def test_a_loaded_run_says_so_and_judges_nothing():
     data = _report()
     data['calm'] = False
