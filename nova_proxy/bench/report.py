@@ -210,10 +210,11 @@ def profile_markdown(samples):
 
 def fleet_markdown(fleet):
     lines = ['Fleet simulation: p99 bound %.0f ms, %.3f calls/s per node '
-             '(%s).' % (fleet['bound_ms'], fleet['calls_per_node_per_s'],
-                        ', '.join('%s every %.0f s' % (t['name'],
-                                                       t['interval_s'])
-                                  for t in fleet['tasks'])), '',
+             '(%s); every call signed as its node, as compute nodes sign '
+             'them by default.' % (
+                 fleet['bound_ms'], fleet['calls_per_node_per_s'],
+                 ', '.join('%s every %.0f s' % (t['name'], t['interval_s'])
+                           for t in fleet['tasks'])), '',
              '| nodes | offered calls/s | calls/s | p50 ms | p99 ms | '
              'proxy µs/call | broker µs/call | database µs/call | ok |',
              '|--:|--:|--:|--:|--:|--:|--:|--:|---|']

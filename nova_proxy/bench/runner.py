@@ -209,25 +209,44 @@ class Bench:
         self._configure()
         need = max(self.profile.callers)
         self.hosts = workloads.seed_hosts('bench-cn', need)
-        if {'proxy-signed-1', 'proxy-signed-burst-1'} & set(self.scenarios):
+        # The fleet signs its calls, as compute nodes do by default.
+        if self.fleet or {'proxy-signed-1',
+                          'proxy-signed-burst-1'} & set(self.scenarios):
             self._host_keys = self._write_host_keys()
+            self.add_host_keys(self.hosts)
 
     def _write_host_keys(self):
-        """Keys for the simulated hosts: ``(directory, client key file)``.
-        The proxies get the directory as ``[proxy] host_keys_dir``, and
-        verify a signed call as they would in a cloud; the client signs as
-        each host. One secret for all the hosts is a shortcut of the bench:
-        a call costs what it would with a key of its own."""
+        """The directory of the simulated hosts' keys and the client's key
+        file: ``(directory, client key file)``. The proxies get the
+        directory as ``[proxy] host_keys_dir``, and verify a signed call as
+        they would in a cloud; the client signs as each host. One secret
+        for all the hosts is a shortcut of the bench: a call costs what it
+        would with a key of its own."""
         from nova_proxy.common import keys
         directory = os.path.join(self.directory, 'host-keys')
         os.makedirs(directory, mode=0o700)
         client_key = os.path.join(self.directory, 'compute.key')
         keys.write_key_file(client_key)
-        for host in self.hosts:
+        return directory, client_key
+
+    @property
+    def host_key_file(self):
+        """The key file the simulated hosts sign with."""
+        return self._host_keys[1]
+
+    def recorded_nonces(self):
+        """Signed calls the proxies have served (their nonces' rows)."""
+        from nova_proxy.db import nonces
+        return nonces.count(None)
+
+    def add_host_keys(self, hosts):
+        """Give ``hosts`` their key in the proxies' ``host_keys_dir``."""
+        from nova_proxy.common import keys
+        directory, client_key = self._host_keys
+        for host in hosts:
             path = keys.host_key_path(host.name, directory)
             shutil.copyfile(client_key, path)
             os.chmod(path, 0o600)
-        return directory, client_key
 
     def teardown(self):
         from nova_proxy.common import rpc

@@ -72,6 +72,26 @@ def nova_api():
     return shim
 
 
+class HostSigners:
+    """Signs each call as the compute host its context names, with
+    ``key_file``, as that host's nova-compute would with ``[proxy_client]
+    key_file``: one process calling as many hosts (``compute.db._client.
+    set_signer``)."""
+
+    def __init__(self, key_file):
+        self.key_file = key_file
+        self._signers = {}
+
+    def sign(self, context, target, method, args):
+        from nova_proxy.common import auth
+        host = context['compute_host']
+        signer = self._signers.get(host)
+        if signer is None:
+            signer = self._signers.setdefault(host, auth.Signer(
+                'compute', host, key_file=self.key_file))
+        return signer.sign(context, target, method, args)
+
+
 class Host:
     """A simulated compute host and its rows."""
 

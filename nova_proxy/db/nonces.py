@@ -33,7 +33,7 @@ from nova_proxy.db import session as db_session
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ['add', 'purge', 'SharedNonces']
+__all__ = ['add', 'count', 'purge', 'SharedNonces']
 
 _TABLE = models.SignedCallNonce.__table__
 
@@ -91,6 +91,14 @@ def add(context, digest, expires_at):
         connection, _insert_unless_present(connection.dialect.name),
         {'digest': digest, 'expires_at': int(expires_at) + 1})
     return result.rowcount == 1
+
+
+@db_session.core_reader
+def count(context):
+    """How many nonces are recorded (the benchmark counts the signed calls
+    of its fleet with it)."""
+    return context.connection.execute(
+        sa.select(sa.func.count()).select_from(_TABLE)).scalar()
 
 
 @db_session.core_writer

@@ -66,7 +66,8 @@ CONF = conf.CONF
 # nova's configuration is parsed and read.
 conf.register_client_opts(CONF)
 
-__all__ = ['call', 'reset', 'get_transport', 'this_host', 'to_wire',
+__all__ = ['call', 'reset', 'set_signer', 'get_transport', 'this_host',
+           'to_wire',
            'from_wire',
            'as_nova_error', 'nova_exception', 'DATETIME_KEYS',
            'CONSTRAINT_KEY']
@@ -87,6 +88,8 @@ _CONDITIONS = {'EqualityCondition': 'equal_any',
 _lock = threading.Lock()
 _transport = None
 _client = None
+# set_signer()'s: None, or what signs instead of [proxy_client] key_file's.
+_signer = None
 
 
 def _method(method):
@@ -123,8 +126,8 @@ def _get_client():
         transport = get_transport()
         with _lock:
             if _client is None:
-                signer = None
-                if CONF.proxy_client.key_file:
+                signer = _signer
+                if signer is None and CONF.proxy_client.key_file:
                     signer = auth.Signer('compute', this_host())
                 _client = rpc.get_client(
                     messaging.Target(topic=CONF.proxy.topic),
@@ -142,6 +145,17 @@ def reset():
         transport, _transport, _client = _transport, None, None
     if transport is not None:
         transport.cleanup()
+
+
+def set_signer(signer):
+    """Sign this process's calls with ``signer`` (``sign(context, target,
+    method, args)``, as ``auth.Signer``) instead of as this host with
+    ``[proxy_client] key_file``; None goes back to that. For a process that
+    calls as many compute hosts (the benchmark's simulated fleet); the
+    transport is kept."""
+    global _client, _signer
+    with _lock:
+        _signer, _client = signer, None
 
 
 def _context_dict(context):

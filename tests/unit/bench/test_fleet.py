@@ -44,6 +44,8 @@ class _FakeAPI:
 
 class _FakeBench:
     proxies = ['p']
+    host_key_file = None
+    recorded_nonces = staticmethod(lambda: 0)
     progress = staticmethod(lambda message: None)
 
     def proxy_pids(self):

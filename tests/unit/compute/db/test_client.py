@@ -279,6 +279,32 @@ def test_novas_context_goes_with_this_host_and_is_signed(proxy, db, tmp_path):
         'request_id': ctx.request_id}
 
 
+def test_set_signer_signs_as_the_host_each_context_names(proxy, db,
+                                                         tmp_path):
+    """What the benchmark's fleet does: one process calling as many
+    hosts, each call signed with its own host's key."""
+    from nova_proxy.bench import workloads
+    keys = tmp_path / 'keys'
+    for host in ('cn-1', 'cn-2'):
+        key_cli.create(host=host, directory=str(keys))
+    CONF.set_override('host_keys_dir', str(keys), group='proxy')
+    CONF.set_override('require_signed_context', True, group='proxy')
+    # Both hosts share one secret, as in the benchmark.
+    (keys / 'cn-2.key').write_text((keys / 'cn-1.key').read_text())
+    _client.set_signer(workloads.HostSigners(str(keys / 'cn-1.key')))
+    try:
+        for host in ('cn-1', 'cn-2'):
+            ctx = np_context.RequestContext(compute_host=host,
+                                            project_id='p')
+            assert _client.call(ctx, 'whoami')['compute_host'] == host
+    finally:
+        _client.set_signer(None)
+    # Back to [proxy_client] key_file, which is not set: unsigned.
+    with pytest.raises(exception.NotAuthenticated):
+        _client.call(np_context.RequestContext(compute_host='cn-1'),
+                     'whoami')
+
+
 def test_the_shim_has_its_own_transport_and_no_guard(proxy,
                                                      fresh_amqp_guard):
     assert _client.call(None, 'echo', x=1) == {'x': 1}
