@@ -67,10 +67,8 @@ CONF = conf.CONF
 conf.register_client_opts(CONF)
 
 __all__ = ['call', 'reset', 'set_signer', 'get_transport', 'this_host',
-           'to_wire',
-           'from_wire',
-           'as_nova_error', 'nova_exception', 'DATETIME_KEYS',
-           'CONSTRAINT_KEY']
+           'to_wire', 'from_wire', 'as_nova_error', 'nova_exception',
+           'DATETIME_KEYS', 'CONSTRAINT_KEY']
 
 # The DateTime columns of nova's main database (nova/db/main/models.py),
 # wherever they appear in a result: a row, a joined row, a list of rows.
