@@ -240,15 +240,16 @@ def run_fleet(bench, hosts, duration, speedup=1.0):
     """Run ``len(hosts)`` simulated nodes for ``duration`` seconds, every
     call signed as its host (the proxies' default refuses unsigned ones)."""
     from nova_proxy.compute.db import _client as nova_shim
+    started = time.time()
+    before = bench.recorded_nonces(started)
     nova_shim.set_signer(workloads.HostSigners(bench.host_key_file))
-    before = bench.recorded_nonces()
     try:
         step = _run_fleet(bench, hosts, duration, speedup)
     finally:
         nova_shim.set_signer(None)
     # Each signed call the proxies served recorded its nonce: calls made
     # before and after the measured time included.
-    step['nonces_recorded'] = bench.recorded_nonces() - before
+    step['nonces_recorded'] = bench.recorded_nonces(started) - before
     return step
 
 

@@ -232,12 +232,20 @@ class Bench:
     @property
     def host_key_file(self):
         """The key file the simulated hosts sign with."""
+        if self._host_keys is None:
+            raise RuntimeError('no host keys: this run was set up without '
+                               'the fleet or a signed scenario')
         return self._host_keys[1]
 
-    def recorded_nonces(self):
-        """Signed calls the proxies have served (their nonces' rows)."""
+    def recorded_nonces(self, signed_from):
+        """The nonces' rows of the calls signed from ``signed_from``
+        (seconds since the epoch) or later, and a few of the second
+        before: count them before and after, the difference is the calls
+        signed in between that the proxies served."""
+        from nova_proxy import conf
         from nova_proxy.db import nonces
-        return nonces.count(None)
+        return nonces.count(None, expiring_from=(
+            signed_from + conf.CONF.proxy.signature_max_age))
 
     def add_host_keys(self, hosts):
         """Give ``hosts`` their key in the proxies' ``host_keys_dir``."""

@@ -120,9 +120,12 @@ def this_host():
 
 def _get_client():
     global _client
-    if _client is None:
+    client = _client
+    if client is None:
         transport = get_transport()
         with _lock:
+            # Read under the lock: reset() or set_signer() in another
+            # thread may have dropped it since.
             if _client is None:
                 signer = _signer
                 if signer is None and CONF.proxy_client.key_file:
@@ -132,15 +135,17 @@ def _get_client():
                     version_cap=rpc.version_cap('compute_proxy', major=2),
                     timeout=CONF.proxy_client.rpc_timeout, signer=signer,
                     transport=transport)
-    return _client
+            client = _client
+    return client
 
 
 def reset():
-    """Drop the client and its transport (tests, after a fork, after a
-    change of ``[proxy_client]`` options)."""
-    global _transport, _client
+    """Drop the client and its transport, and any ``set_signer()`` (tests,
+    after a fork, after a change of ``[proxy_client]`` options)."""
+    global _transport, _client, _signer
     with _lock:
         transport, _transport, _client = _transport, None, None
+        _signer = None
     if transport is not None:
         transport.cleanup()
 

@@ -45,7 +45,7 @@ class _FakeAPI:
 class _FakeBench:
     proxies = ['p']
     host_key_file = None
-    recorded_nonces = staticmethod(lambda: 0)
+    recorded_nonces = staticmethod(lambda signed_from: 0)
     progress = staticmethod(lambda message: None)
 
     def proxy_pids(self):

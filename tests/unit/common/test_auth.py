@@ -426,6 +426,19 @@ def test_shared_nonces_purge_a_window_after_expiry(db_all):
     assert record.check_and_add('a' * 64, expires=1000, now=1402)
 
 
+def test_shared_nonces_are_counted_by_when_they_expire(db_all):
+    from nova_proxy.db import nonces
+    assert nonces.count(None) == 0
+    for digest, expires in (('a', 1000), ('b', 1300), ('c', 1600)):
+        assert nonces.add(None, digest * 64, expires)
+    # Stored one second past their expiry: 1001, 1301, 1601.
+    assert nonces.count(None) == 3
+    assert nonces.count(None, expiring_from=1301) == 2
+    assert nonces.count(None, expiring_from=1302) == 1
+    assert nonces.count(None, expiring_from=1601.5) == 1
+    assert nonces.count(None, expiring_from=1602) == 0
+
+
 def test_a_nonce_is_one_statement_on_a_held_connection(db_all, monkeypatch):
     from nova_proxy.db import _held
     from nova_proxy.db import nonces

@@ -291,6 +291,10 @@ def test_set_signer_signs_as_the_host_each_context_names(proxy, db,
     CONF.set_override('require_signed_context', True, group='proxy')
     # Both hosts share one secret, as in the benchmark.
     (keys / 'cn-2.key').write_text((keys / 'cn-1.key').read_text())
+    # An unsigned client first, as the benchmark's other scenarios leave.
+    with pytest.raises(exception.NotAuthenticated):
+        _client.call(np_context.RequestContext(compute_host='cn-1'),
+                     'whoami')
     _client.set_signer(workloads.HostSigners(str(keys / 'cn-1.key')))
     try:
         for host in ('cn-1', 'cn-2'):
@@ -300,6 +304,14 @@ def test_set_signer_signs_as_the_host_each_context_names(proxy, db,
     finally:
         _client.set_signer(None)
     # Back to [proxy_client] key_file, which is not set: unsigned.
+    with pytest.raises(exception.NotAuthenticated):
+        _client.call(np_context.RequestContext(compute_host='cn-1'),
+                     'whoami')
+    # reset() forgets a signer too.
+    _client.set_signer(workloads.HostSigners(str(keys / 'cn-1.key')))
+    assert _client.call(np_context.RequestContext(compute_host='cn-1'),
+                        'whoami')['compute_host'] == 'cn-1'
+    _client.reset()
     with pytest.raises(exception.NotAuthenticated):
         _client.call(np_context.RequestContext(compute_host='cn-1'),
                      'whoami')
