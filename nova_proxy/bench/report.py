@@ -210,22 +210,25 @@ def profile_markdown(samples):
 
 def fleet_markdown(fleet):
     lines = ['Fleet simulation: p99 bound %.0f ms, %.3f calls/s per node '
-             '(%s); every call signed as its node, as compute nodes sign '
-             'them by default.' % (
+             '(%s); every call signed as its node, as the proxies require '
+             'by default ("signed": the nonces the proxies recorded in the '
+             'step, warm-up and drain included).' % (
                  fleet['bound_ms'], fleet['calls_per_node_per_s'],
                  ', '.join('%s every %.0f s' % (t['name'], t['interval_s'])
                            for t in fleet['tasks'])), '',
              '| nodes | offered calls/s | calls/s | p50 ms | p99 ms | '
-             'proxy µs/call | broker µs/call | database µs/call | ok |',
-             '|--:|--:|--:|--:|--:|--:|--:|--:|---|']
+             'proxy µs/call | broker µs/call | database µs/call | signed '
+             '| ok |',
+             '|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|']
     for step in fleet['steps']:
         cpu = step['cpu_us_per_call']
-        lines.append('| %d | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+        lines.append('| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             step['nodes'], _f(step['offered_calls_per_s']),
             _f(step['calls_per_s']),
             _f(step['p50_ms'], '%.1f'), _f(step['p99_ms'], '%.1f'),
             _f(cpu.get('server')), _f(cpu.get('broker')),
-            _f(cpu.get('database')), 'yes' if step['good'] else 'no'))
+            _f(cpu.get('database')), _f(step.get('nonces_recorded'), '%d'),
+            'yes' if step['good'] else 'no'))
     best = fleet['best']
     if best:
         lines += ['', 'Largest fleet under the bound: %d nodes (%d proxy '

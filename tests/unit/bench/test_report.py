@@ -56,7 +56,13 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
     assert '\nCalm run: yes' in text
     assert 'Largest fleet under the bound: 200 nodes' in text
     assert '(heartbeat every 10 s)' in text
-    assert '| 200 | 36 | 36 | 3.0 | 20.0 | 2000 | 400 | 500 | yes |' in text
+    # Reports from before the fleet signed have no nonces: '-'.
+    assert '| 200 | 36 | 36 | 3.0 | 20.0 | 2000 | 400 | 500 | - | yes |' \
+        in text
+    step = _report()
+    step['fleet']['steps'][0]['nonces_recorded'] = 181
+    assert '| 200 | 36 | 36 | 3.0 | 20.0 | 2000 | 400 | 500 | 181 | yes |' \
+        in report.markdown(step)
     assert '| proxy | 2000 | 2778 | 7.2 |' in text
     assert '1 process(es): 0.020' in text
     assert text.startswith(
