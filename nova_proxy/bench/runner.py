@@ -440,7 +440,7 @@ class Bench:
             for host in self.hosts[:callers]:
                 if host.name not in apis:
                     apis[host.name] = rpcapi.ProxyAPI(signer=auth.Signer(
-                        'compute', host.name, key_file=self._host_keys[1]))
+                        'compute', host.name, key_file=self.host_key_file))
                 states.append((apis[host.name], host, host.context(True)))
             return states
         return states_for
