@@ -12,6 +12,7 @@
     nova-compute-proxy-manage broker permissions --host HOST|--proxy|--control
 """
 
+import os
 import sys
 import traceback
 
@@ -171,6 +172,15 @@ def main(argv=None):
                             program='nova-compute-proxy-manage')
     try:
         CONF.command.func()
+        # Here, not at the interpreter's exit: a reader that went away
+        # shows up in the except below.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Whoever read the output stopped (``| head``): stop too, as
+        # other command-line tools do, without a traceback; what is still
+        # buffered goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as e:
         problem = explain(e)
         if problem is None:

@@ -294,3 +294,27 @@ def test_unknown_flavor(tmp_path, argv):
                              '[DEFAULT]\ntransport_url = fake:/\n'))
     assert line == ('Error: Unknown flavor m1.huge; known: m1.large, '
                     'm1.medium, m1.small, m1.tiny')
+
+
+def test_a_reader_gone_ends_quietly(tmp_path):
+    """``nova-compute-proxy-manage status | head -1``: once the reader has
+    gone, the command stops with status 1 and nothing on stderr, where it
+    used to print a traceback."""
+    path = tmp_path / 'test.conf'
+    path.write_text('[database]\nconnection = sqlite:///%s\n'
+                    % (tmp_path / 'x.db'))
+    argv = [sys.executable, '-W', 'ignore', '-m', 'nova_proxy.cmd.manage',
+            '--config-file', str(path)]
+    env = dict(os.environ, OSLO_LOCK_PATH=str(tmp_path))
+    subprocess.run(argv + ['db', 'sync'], check=True, capture_output=True,
+                   timeout=120, env=env)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        result = subprocess.run(argv + ['status'], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True,
+                                timeout=120, env=env)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ''
