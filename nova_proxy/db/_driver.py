@@ -26,7 +26,9 @@ parameter names:
 
 Whatever this cannot run exactly as SQLAlchemy would goes through
 ``connection.execute``: a connection outside a transaction (its autobegin
-and its ``begin`` listeners are SQLAlchemy's), execution options, echo,
+and its ``begin`` listeners are SQLAlchemy's), execution options other
+than those SQLAlchemy applies to the driver's connection once, when they
+are set (``_CONNECTION_OPTIONS``: the held autocommit connections'), echo,
 statement-level ``before_execute``/``after_execute`` listeners, expanding
 or literal-rendered parameters, Python-side defaults computed at
 execution, an INSERT whose new key the driver reports (MariaDB), a
@@ -175,11 +177,20 @@ class DriverResult:
         return iter(self._rows)
 
 
+# Execution options that SQLAlchemy's dialects apply to the driver's
+# connection when they are set on a ``Connection``
+# (``set_connection_execution_options``), and that play no part in the
+# execution of a statement afterwards.
+_CONNECTION_OPTIONS = frozenset(['isolation_level', 'postgresql_readonly',
+                                 'postgresql_deferrable'])
+
+
 def _runs_itself(connection):
     """Whether a statement on ``connection`` may skip SQLAlchemy's
     execution."""
     return connection.in_transaction() and \
-        not connection._execution_options and not connection._echo and \
+        connection._execution_options.keys() <= _CONNECTION_OPTIONS and \
+        not connection._echo and \
         not connection.dispatch.before_execute and \
         not connection.dispatch.after_execute
 

@@ -157,3 +157,17 @@ def test_what_it_cannot_run_as_sqlalchemy_does_goes_to_sqlalchemy(db_all):
         with connection.begin():
             result = _driver.execute(connection, statement, params)
             assert isinstance(result, _driver.DriverResult)
+    # An execution option SQLAlchemy applies at each execution: its own.
+    with engine.connect() as connection:
+        connection.execution_options(logging_token='t')
+        with connection.begin():
+            result = _driver.execute(connection, statement, params)
+            assert isinstance(result, sa.CursorResult)
+    # One it applies to the driver's connection when it is set: the
+    # driver's.
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level='SERIALIZABLE')
+        with connection.begin():
+            result = _driver.execute(connection, statement, params)
+            assert isinstance(result, _driver.DriverResult)
+            assert result.one().id == service['id']
