@@ -20,7 +20,9 @@ here, which:
 (the compare-and-swap, heartbeats, compute node updates, action events):
 the same guarantees, on a connection held between transactions
 (``nova_proxy.db._held``) and without enginefacade's layers of context
-managers around it.
+managers around it. ``autocommit_writer`` is ``hot_writer`` without the
+transaction's BEGIN and COMMIT on PostgreSQL, for a statement that can
+tell its own earlier run (a signed call's nonce).
 
 The engine is built on first use (never at import) from ``[database]``.
 """
@@ -53,8 +55,8 @@ LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 __all__ = ['writer', 'reader', 'core_writer', 'core_reader', 'hot_writer',
-           'unretried_writer', 'unretried_core_writer', 'get_engine',
-           'dispose', 'db_utcnow', 'utcnow', 'reset_for_tests']
+           'autocommit_writer', 'unretried_writer', 'unretried_core_writer',
+           'get_engine', 'dispose', 'db_utcnow', 'utcnow', 'reset_for_tests']
 
 SQLITE_BUSY_TIMEOUT_MS = 30000
 
@@ -62,6 +64,7 @@ _lock = threading.Lock()
 _context_manager = None
 _held_connections = None
 _held_readers = None
+_held_autocommit = None
 _tls = threading.local()
 
 
@@ -337,10 +340,21 @@ _AUTOCOMMIT_READERS = {
                  'postgresql_readonly': True},
 }
 
+# Where a write of one statement (``autocommit_writer``) runs outside a
+# transaction, committed as it runs, and with which execution options of
+# its held connections: only where the driver sends no BEGIN and no
+# COMMIT in autocommit (psycopg2). PyMySQL already sends no BEGIN (the
+# server begins a transaction by itself) and sends its COMMIT in
+# autocommit all the same, so MariaDB would save nothing; SQLite's
+# transactions cost no round trip.
+_AUTOCOMMIT_WRITERS = {
+    'psycopg2': {'isolation_level': 'AUTOCOMMIT'},
+}
+
 
 def _hold_connections(engine):
-    global _held_connections, _held_readers
-    _held_connections = _held_readers = None
+    global _held_connections, _held_readers, _held_autocommit
+    _held_connections = _held_readers = _held_autocommit = None
     if _held.holds(engine):
         # As many as the pool keeps, readers and writers together: its
         # overflow stays for the others.
@@ -354,19 +368,28 @@ def _hold_connections(engine):
                 engine, engine.pool.size(), recycle=recycle,
                 options=_AUTOCOMMIT_READERS[engine.dialect.driver],
                 share_size_with=_held_connections)
+        if engine.dialect.driver in _AUTOCOMMIT_WRITERS:
+            _held_autocommit = _held.HeldConnections(
+                engine, engine.pool.size(), recycle=recycle,
+                options=_AUTOCOMMIT_WRITERS[engine.dialect.driver],
+                share_size_with=_held_connections)
 
 
 def dispose():
     """Close every pooled connection; the next use builds a new engine."""
-    global _context_manager, _held_connections, _held_readers
+    global _context_manager, _held_connections, _held_readers, \
+        _held_autocommit
     with _lock:
         cm, _context_manager = _context_manager, None
         held, _held_connections = _held_connections, None
         readers, _held_readers = _held_readers, None
+        autocommit, _held_autocommit = _held_autocommit, None
     if held is not None:
         held.clear()
     if readers is not None and readers is not held:
         readers.clear()
+    if autocommit is not None:
+        autocommit.clear()
     if cm is not None:
         try:
             cm.writer.get_engine().dispose()
@@ -602,11 +625,26 @@ def _hot_transaction(cm, held, fn, context, args, kwargs, done,
         held.give_back(connection, token)
 
 
-def _hot_scope(fn, write=True):
-    scoped = _session_scope(fn, write=write, core=True)
+def _held_writers():
+    return _held_connections
 
-    def held_now():
-        return _held_connections if write else _held_readers
+
+def _held_reads():
+    return _held_readers
+
+
+def _held_statements():
+    held = _held_autocommit
+    return held if held is not None else _held_connections
+
+
+def _hot_scope(fn, write=True, held_now=None):
+    """``fn`` in a transaction on a connection ``held_now()`` holds
+    (by default the writers' or the readers'), or in enginefacade's own
+    scope where none is held."""
+    scoped = _session_scope(fn, write=write, core=True)
+    if held_now is None:
+        held_now = _held_writers if write else _held_reads
 
     @functools.wraps(fn)
     def wrapper(context, *args, **kwargs):
@@ -635,6 +673,22 @@ def hot_writer(fn):
     deadlock, joining an outer transaction), on a held connection: for the
     frequent writes."""
     return _retry_on_deadlock(_hot_scope(fn))
+
+
+def autocommit_writer(fn):
+    """As ``hot_writer``, for a write of one statement: on PostgreSQL
+    with psycopg2 it runs on a held connection in autocommit, so the
+    statement commits as it runs, without the BEGIN and COMMIT round
+    trips around it (``_AUTOCOMMIT_WRITERS``); elsewhere, and inside
+    another transaction, it is ``hot_writer``.
+
+    A lost connection runs ``fn`` once more on a new one, as for any
+    transaction cut off before its commit; but in autocommit the
+    statement *is* the commit, and may have gone in before the connection
+    was lost. ``fn`` must therefore tell a row its own earlier run wrote
+    from one another call wrote (``nonces.add`` writes a token of its
+    call in its row and reads it back when the row is already there)."""
+    return _retry_on_deadlock(_hot_scope(fn, held_now=_held_statements))
 
 
 def hot_reader(fn):

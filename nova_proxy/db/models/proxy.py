@@ -128,6 +128,10 @@ class SignedCallNonce(Base):
     nonce: one fixed-width key whatever the host name's length.
     ``expires_at`` (seconds since the epoch) is when the signature leaves
     its window; rows are purged some time after (``nova_proxy.db.nonces``).
+    ``attempt`` is a random token of the proxy's call that inserted the
+    row: a proxy whose connection was lost during its INSERT finds its own
+    token there and serves the call (NULL in rows of releases before
+    it).
     """
 
     __tablename__ = 'signed_call_nonces'
@@ -137,3 +141,4 @@ class SignedCallNonce(Base):
 
     digest = mapped_column(String(64), primary_key=True)
     expires_at = mapped_column(BigInteger, nullable=False)
+    attempt = mapped_column(String(32))

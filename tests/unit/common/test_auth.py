@@ -447,7 +447,9 @@ def test_a_nonce_is_one_statement_on_a_held_connection(db_all, monkeypatch):
     statements = []
 
     def seen(conn, cursor, statement, *args):
-        statements.append(statement.split()[0].upper())
+        # psycopg2's autocommit, when the statement is sent.
+        statements.append((statement.split()[0].upper(), getattr(
+            conn.connection.dbapi_connection, 'autocommit', None)))
 
     sa.event.listen(engine, 'before_cursor_execute', seen)
     try:
@@ -455,26 +457,37 @@ def test_a_nonce_is_one_statement_on_a_held_connection(db_all, monkeypatch):
         assert record.check_and_add('d' * 64, expires=1000, now=700)
         statements.clear()
         assert record.check_and_add('e' * 64, expires=1000, now=700)
+        served = [kind for kind, _autocommit in statements]
+        statements.clear()
         assert not record.check_and_add('e' * 64, expires=1000, now=700)
+        refused = [kind for kind, _autocommit in statements]
     finally:
         sa.event.remove(engine, 'before_cursor_execute', seen)
     # No SET LOCAL of its own: one INSERT per nonce (SQLite's BEGIN
-    # IMMEDIATE apart).
-    assert [s for s in statements if s != 'BEGIN'] == ['INSERT', 'INSERT']
+    # IMMEDIATE apart); a replay reads whose INSERT was there first.
+    assert [s for s in served if s != 'BEGIN'] == ['INSERT']
+    assert [s for s in refused if s != 'BEGIN'] == ['INSERT', 'SELECT']
     if _held.holds(engine):
         assert db_session._held_connections is not None
     if engine.dialect.name == 'postgresql':
+        # Committed as it runs: psycopg2 sends neither BEGIN nor COMMIT
+        # around a statement on a connection in autocommit.
+        assert db_session._held_autocommit is not None
+        assert [autocommit for _kind, autocommit in statements] == [
+            True, True]
         # In the INSERT's own transaction, the commit does not wait for
         # the WAL flush; outside it, nothing changed.
         with engine.connect() as connection, connection.begin():
             connection.execute(
                 nonces._insert_unless_present('postgresql'),
-                {'digest': 'f' * 64, 'expires_at': 1})
+                {'digest': 'f' * 64, 'expires_at': 1, 'attempt': 'a'})
             assert connection.exec_driver_sql(
                 'SHOW synchronous_commit').scalar() == 'off'
         with engine.connect() as connection:
             assert connection.exec_driver_sql(
                 'SHOW synchronous_commit').scalar() == 'on'
+    else:
+        assert db_session._held_autocommit is None
 
 
 def test_nonce_file_survives_a_restart_and_forgets_the_expired(tmp_path):

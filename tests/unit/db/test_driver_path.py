@@ -65,6 +65,37 @@ def test_the_frequent_writes_run_their_statements_by_the_driver(
                                     instance['uuid'])['progress'] == 3
 
 
+def test_the_frequent_reads_and_nonces_run_by_the_driver_too(
+        db_all, monkeypatch):
+    """On PostgreSQL the frequent reads and a signed call's nonce run
+    on held connections in autocommit, an execution option SQLAlchemy
+    applies to the driver's connection once: their statements reach the
+    driver all the same. Elsewhere the nonce's INSERT returns no row,
+    and SQLAlchemy runs it (so do MariaDB's reads of an instance's
+    metadata and system metadata, as they did before)."""
+    from nova_proxy.db import nonces
+    context = np_context.get_admin_context()
+    _service, _node, instance, _action = hot._host(context)
+
+    def calls(n):
+        assert api.instance_get_by_uuid(
+            context, instance['uuid'])['uuid'] == instance['uuid']
+        assert len(api.instance_get_all_by_host(context, 'h1')) == 1
+        assert len(api.compute_node_get_all_by_host(context, 'h1')) == 1
+        assert nonces.add(None, str(n) * 64, 1000)
+    calls(1)
+    seen = _compiled_executions(monkeypatch)
+    calls(2)
+    if db_session.get_engine().dialect.name == 'postgresql':
+        assert db_session._held_readers is not \
+            db_session._held_connections
+        assert db_session._held_autocommit is not None
+        assert seen == []
+    else:
+        assert [sql.split()[0] for sql in seen
+                if not sql.startswith('SELECT')] == ['INSERT']
+
+
 def _both(statement, params):
     """The rows of ``statement`` as SQLAlchemy and as the driver path
     return them, in one transaction."""

@@ -171,3 +171,73 @@ def test_a_nested_transaction_is_run_again_by_the_outer_one(
     # The inner transaction is part of the outer one: the outer one ran
     # again, the inner one never on its own.
     assert (len(outer_runs), len(inner_runs)) == (2, 2)
+
+
+def _backend_id(dbapi_connection):
+    """The server's id of a driver's connection, without a statement."""
+    if hasattr(dbapi_connection, 'info') and \
+            hasattr(dbapi_connection.info, 'backend_pid'):
+        return dbapi_connection.info.backend_pid
+    return dbapi_connection.thread_id()
+
+
+def _lost_reply_error(engine):
+    """The error the driver raises when the connection goes while it
+    waits for a statement's answer."""
+    if engine.dialect.name == 'postgresql':
+        return engine.dialect.loaded_dbapi.OperationalError(
+            'server closed the connection unexpectedly')
+    return engine.dialect.loaded_dbapi.OperationalError(
+        2013, 'Lost connection to server during query')
+
+
+def _lose_the_next_insert_answer(server_db, engine):
+    """A listener that, once, lets an INSERT run, has the server drop its
+    connection, then fails the statement as a driver does whose answer
+    never came: the INSERT committed or not, as the server left it."""
+    lost = []
+
+    def lose(conn, cursor, statement, parameters, context, executemany):
+        if lost or not statement.lstrip().upper().startswith('INSERT'):
+            return
+        lost.append(_backend_id(conn.connection.dbapi_connection))
+        _drop(server_db, lost)
+        raise _lost_reply_error(engine)
+    sa.event.listen(engine, 'after_cursor_execute', lose)
+    return lost, lambda: sa.event.remove(engine, 'after_cursor_execute',
+                                         lose)
+
+
+def test_a_nonce_whose_insert_answer_is_lost_is_still_its_calls(
+        server_db, caplog):
+    """On PostgreSQL the nonce's INSERT commits as it runs: run again on
+    a new connection, it finds its own row (by its call's token) and the
+    call is served once; a replay after it is refused. On MariaDB the
+    INSERT was in a transaction the server rolled back."""
+    from nova_proxy.db import nonces
+    engine = db_session.get_engine()
+    assert nonces.add(None, 'a' * 64, 1000)
+    lost, stop = _lose_the_next_insert_answer(server_db, engine)
+    caplog.set_level(logging.INFO, logger=db_session.__name__)
+    try:
+        assert nonces.add(None, 'b' * 64, 1000)
+    finally:
+        stop()
+    assert len(lost) == 1
+    assert 'running it again on a new connection' in caplog.text
+    assert nonces.count(None) == 2
+    assert not nonces.add(None, 'b' * 64, 1000)
+
+
+def test_a_replay_whose_insert_answer_is_lost_is_refused(server_db):
+    """Run again after the lost answer, the INSERT finds a row another
+    call's token wrote: a replay, refused as without the loss."""
+    from nova_proxy.db import nonces
+    engine = db_session.get_engine()
+    assert nonces.add(None, 'c' * 64, 1000)
+    lost, stop = _lose_the_next_insert_answer(server_db, engine)
+    try:
+        assert not nonces.add(None, 'c' * 64, 1000)
+    finally:
+        stop()
+    assert len(lost) == 1
