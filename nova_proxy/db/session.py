@@ -64,7 +64,6 @@ _lock = threading.Lock()
 _context_manager = None
 _held_connections = None
 _held_readers = None
-_held_autocommit = None
 _tls = threading.local()
 
 
@@ -340,21 +339,21 @@ _AUTOCOMMIT_READERS = {
                  'postgresql_readonly': True},
 }
 
-# Where a write of one statement (``autocommit_writer``) runs outside a
-# transaction, committed as it runs, and with which execution options of
-# its held connections: only where the driver sends no BEGIN and no
-# COMMIT in autocommit (psycopg2). PyMySQL already sends no BEGIN (the
-# server begins a transaction by itself) and sends its COMMIT in
-# autocommit all the same, so MariaDB would save nothing; SQLite's
-# transactions cost no round trip.
-_AUTOCOMMIT_WRITERS = {
-    'psycopg2': {'isolation_level': 'AUTOCOMMIT'},
-}
+# The DB-API drivers whose connection a write of one statement
+# (``autocommit_writer``) switches to autocommit for its statement: only
+# where the switch is made on the client alone and where, in autocommit,
+# the driver sends no BEGIN before the statement and nothing for the
+# transaction's COMMIT after it (psycopg2; checked with strace: one
+# sendto per statement). PyMySQL already sends no BEGIN (the server
+# begins a transaction by itself) and sends its COMMIT in autocommit all
+# the same, so MariaDB would save nothing; SQLite's transactions cost no
+# round trip.
+_AUTOCOMMIT_WRITERS = frozenset(['psycopg2'])
 
 
 def _hold_connections(engine):
-    global _held_connections, _held_readers, _held_autocommit
-    _held_connections = _held_readers = _held_autocommit = None
+    global _held_connections, _held_readers
+    _held_connections = _held_readers = None
     if _held.holds(engine):
         # As many as the pool keeps, readers and writers together: its
         # overflow stays for the others.
@@ -368,28 +367,19 @@ def _hold_connections(engine):
                 engine, engine.pool.size(), recycle=recycle,
                 options=_AUTOCOMMIT_READERS[engine.dialect.driver],
                 share_size_with=_held_connections)
-        if engine.dialect.driver in _AUTOCOMMIT_WRITERS:
-            _held_autocommit = _held.HeldConnections(
-                engine, engine.pool.size(), recycle=recycle,
-                options=_AUTOCOMMIT_WRITERS[engine.dialect.driver],
-                share_size_with=_held_connections)
 
 
 def dispose():
     """Close every pooled connection; the next use builds a new engine."""
-    global _context_manager, _held_connections, _held_readers, \
-        _held_autocommit
+    global _context_manager, _held_connections, _held_readers
     with _lock:
         cm, _context_manager = _context_manager, None
         held, _held_connections = _held_connections, None
         readers, _held_readers = _held_readers, None
-        autocommit, _held_autocommit = _held_autocommit, None
     if held is not None:
         held.clear()
     if readers is not None and readers is not held:
         readers.clear()
-    if autocommit is not None:
-        autocommit.clear()
     if cm is not None:
         try:
             cm.writer.get_engine().dispose()
@@ -584,12 +574,28 @@ def _facade_transaction(cm, connection, write=True):
     return tc
 
 
+def _in_autocommit(connection, fn, context, args, kwargs):
+    """``fn`` with ``connection``'s driver connection in autocommit
+    (psycopg2, ``_AUTOCOMMIT_WRITERS``): each statement commits as it
+    runs, with no BEGIN before it, and the SQLAlchemy transaction around
+    it has nothing left to commit. Switched back before that commit,
+    unless the connection was closed (lost) meanwhile."""
+    dbapi_connection = connection.connection.dbapi_connection
+    dbapi_connection.autocommit = True
+    try:
+        return fn(context, *args, **kwargs)
+    finally:
+        if not dbapi_connection.closed:
+            dbapi_connection.autocommit = False
+
+
 def _hot_transaction(cm, held, fn, context, args, kwargs, done,
-                     write=True):
+                     write=True, autocommit=False):
     """``fn`` in a write (``write``) or read transaction on a held
     connection, or None as the first item when enginefacade's own scope
     must run it. A read transaction ends with a rollback, as
-    enginefacade's reader does."""
+    enginefacade's reader does. ``autocommit``: a write's statements run
+    in autocommit where the driver allows (``_in_autocommit``)."""
     by_thread = enginefacade._transaction_contexts_by_thread(context)
     if getattr(by_thread, 'current', None) is not None:
         # In enginefacade's transaction for this context (one not opened
@@ -607,7 +613,12 @@ def _hot_transaction(cm, held, fn, context, args, kwargs, done,
         try:
             if write:
                 with connection.begin():
-                    result = fn(context, *args, **kwargs)
+                    if autocommit and connection.dialect.driver in \
+                            _AUTOCOMMIT_WRITERS:
+                        result = _in_autocommit(connection, fn, context,
+                                                args, kwargs)
+                    else:
+                        result = fn(context, *args, **kwargs)
                     done()
             else:
                 transaction = connection.begin()
@@ -625,26 +636,11 @@ def _hot_transaction(cm, held, fn, context, args, kwargs, done,
         held.give_back(connection, token)
 
 
-def _held_writers():
-    return _held_connections
-
-
-def _held_reads():
-    return _held_readers
-
-
-def _held_statements():
-    held = _held_autocommit
-    return held if held is not None else _held_connections
-
-
-def _hot_scope(fn, write=True, held_now=None):
-    """``fn`` in a transaction on a connection ``held_now()`` holds
-    (by default the writers' or the readers'), or in enginefacade's own
-    scope where none is held."""
+def _hot_scope(fn, write=True, autocommit=False):
     scoped = _session_scope(fn, write=write, core=True)
-    if held_now is None:
-        held_now = _held_writers if write else _held_reads
+
+    def held_now():
+        return _held_connections if write else _held_readers
 
     @functools.wraps(fn)
     def wrapper(context, *args, **kwargs):
@@ -660,7 +656,7 @@ def _hot_scope(fn, write=True, held_now=None):
 
         def transaction(done):
             return _hot_transaction(cm, held, fn, context, args, kwargs,
-                                    done, write)
+                                    done, write, autocommit)
         ran, result = _run_once_more_if_lost(transaction)
         if not ran:
             return scoped(context, *args, **kwargs)
@@ -677,10 +673,11 @@ def hot_writer(fn):
 
 def autocommit_writer(fn):
     """As ``hot_writer``, for a write of one statement: on PostgreSQL
-    with psycopg2 it runs on a held connection in autocommit, so the
-    statement commits as it runs, without the BEGIN and COMMIT round
-    trips around it (``_AUTOCOMMIT_WRITERS``); elsewhere, and inside
-    another transaction, it is ``hot_writer``.
+    with psycopg2 its held connection is switched to autocommit for it,
+    so the statement commits as it runs, without the BEGIN and COMMIT
+    round trips around it (``_AUTOCOMMIT_WRITERS``); elsewhere, and
+    inside another transaction or enginefacade's own scope, it is
+    ``hot_writer``.
 
     A lost connection runs ``fn`` once more on a new one, as for any
     transaction cut off before its commit; but in autocommit the
@@ -688,7 +685,7 @@ def autocommit_writer(fn):
     was lost. ``fn`` must therefore tell a row its own earlier run wrote
     from one another call wrote (``nonces.add`` writes a token of its
     call in its row and reads it back when the row is already there)."""
-    return _retry_on_deadlock(_hot_scope(fn, held_now=_held_statements))
+    return _retry_on_deadlock(_hot_scope(fn, autocommit=True))
 
 
 def hot_reader(fn):

@@ -471,10 +471,15 @@ def test_a_nonce_is_one_statement_on_a_held_connection(db_all, monkeypatch):
         assert db_session._held_connections is not None
     if engine.dialect.name == 'postgresql':
         # Committed as it runs: psycopg2 sends neither BEGIN nor COMMIT
-        # around a statement on a connection in autocommit.
-        assert db_session._held_autocommit is not None
+        # around a statement on a connection in autocommit. The held
+        # connection is switched back after it, for the transactions of
+        # the other calls.
         assert [autocommit for _kind, autocommit in statements] == [
             True, True]
+        held = list(db_session._held_connections._idle)
+        assert held and not any(
+            connection.connection.dbapi_connection.autocommit
+            for connection, _since in held)
         # In the INSERT's own transaction, the commit does not wait for
         # the WAL flush; outside it, nothing changed.
         with engine.connect() as connection, connection.begin():
@@ -486,8 +491,6 @@ def test_a_nonce_is_one_statement_on_a_held_connection(db_all, monkeypatch):
         with engine.connect() as connection:
             assert connection.exec_driver_sql(
                 'SHOW synchronous_commit').scalar() == 'on'
-    else:
-        assert db_session._held_autocommit is None
 
 
 def test_nonce_file_survives_a_restart_and_forgets_the_expired(tmp_path):

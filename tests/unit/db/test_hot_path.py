@@ -116,6 +116,32 @@ def test_errors_are_translated_on_the_hot_path(db_all, admin_context):
                                  service['id'])['report_count'] == 1
 
 
+def test_errors_are_translated_in_autocommit(db_all, admin_context):
+    """``autocommit_writer`` (PostgreSQL: the statement in autocommit)
+    raises the same named errors, and leaves its held connection out of
+    autocommit for the transactions after it."""
+    service, _node, _instance, _action = _host(admin_context)
+    engine = db_session.get_engine()
+    modes = []
+
+    def mode(conn, *args):
+        modes.append(getattr(conn.connection.dbapi_connection,
+                             'autocommit', None))
+    with pytest.raises(db_exc.DBDuplicateEntry):
+        db_session.autocommit_writer(insert_twice)(admin_context, service)
+    sa.event.listen(engine, 'before_cursor_execute', mode)
+    try:
+        with pytest.raises(db_exc.DBDuplicateEntry):
+            db_session.autocommit_writer(insert_twice)(admin_context,
+                                                       service)
+        assert api.service_heartbeat(
+            admin_context, service['id'])['report_count'] == 1
+    finally:
+        sa.event.remove(engine, 'before_cursor_execute', mode)
+    if engine.dialect.name == 'postgresql':
+        assert modes == [True, False]
+
+
 _DEADLOCK = {
     'postgresql': "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40P01', "
                   "MESSAGE = 'deadlock detected'; END $$",
