@@ -4,8 +4,8 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-06
 
-On PostgreSQL a signed call's nonce is now one INSERT committed as it
-runs (nova_proxy.db.nonces), without a transaction around it. When the
+On PostgreSQL (psycopg2) a signed call's nonce is now one INSERT
+committed as it runs (nova_proxy.db.nonces), without a transaction around it. When the
 connection is lost during that statement, the proxy runs it again on a
 new connection and may find the nonce already there: its own, committed
 before the connection was lost, or a replay's. Each INSERT writes a

@@ -79,23 +79,22 @@ def _insert_unless_present(dialect):
             sa.select(digest, expires_at, attempt).where(
                 asynchronous)).on_conflict_do_nothing(
             index_elements=['digest']).returning(_TABLE.c.expires_at)
-    elif dialect in ('mysql', 'mariadb'):
-        statement = sa.insert(_TABLE).values(
-            digest=digest, expires_at=expires_at,
-            attempt=attempt).prefix_with('IGNORE')
     else:
         statement = sa.insert(_TABLE).values(
             digest=digest, expires_at=expires_at,
-            attempt=attempt).prefix_with('OR IGNORE')
+            attempt=attempt).prefix_with(
+            'IGNORE' if dialect in ('mysql', 'mariadb') else 'OR IGNORE')
     _INSERTS[dialect] = statement
     return statement
 
 
 def add(context, digest, expires_at):
     """Record ``digest`` until ``expires_at`` (seconds since the epoch),
-    in one statement: every signed call does it. On PostgreSQL the
-    statement commits as it runs (``session.autocommit_writer``): one
-    round trip instead of three (BEGIN, INSERT, COMMIT).
+    in one statement: every signed call does it. On PostgreSQL with
+    psycopg2 the statement commits as it runs
+    (``session.autocommit_writer``): one round trip instead of three
+    (BEGIN, INSERT, COMMIT), and a second one for a replay (the read of
+    whose INSERT was there first).
 
     :returns: False when it was already recorded (a replay).
     """

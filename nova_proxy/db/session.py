@@ -12,7 +12,9 @@ here, which:
 * put SQLite in WAL mode, where readers never block the one writer;
 * run a transaction again, once, on a new connection when its connection
   turns out to be dead before it commits (``_run_once_more_if_lost``),
-  instead of pinging every connection at checkout;
+  instead of pinging every connection at checkout (``autocommit_writer``'s
+  statement commits as it runs, and its function tells its own earlier
+  run);
 * bound a connection attempt and notice a silently dead connection in
   seconds on PostgreSQL, MariaDB and MySQL (``_liveness_parameters``).
 
@@ -417,7 +419,8 @@ def _run_once_more_if_lost(fn):
     the second run gets a fresh one. ``fn(done)`` calls ``done()`` once
     its work is done, before the commit. A transaction nested in another
     (which joins the outer one) is not run again by itself: the outer
-    one is."""
+    one is. ``autocommit_writer``'s statement is committed as it runs,
+    before ``done()``: its function must tell its own earlier run."""
     if _inside_a_transaction():
         return fn(lambda: None)
     done = []
@@ -581,7 +584,13 @@ def _in_autocommit(connection, fn, context, args, kwargs):
     it has nothing left to commit. Switched back before that commit,
     unless the connection was closed (lost) meanwhile."""
     dbapi_connection = connection.connection.dbapi_connection
-    dbapi_connection.autocommit = True
+    try:
+        dbapi_connection.autocommit = True
+    except connection.dialect.loaded_dbapi.Error as e:
+        # A connection the driver knows closed: SQLAlchemy's handling of
+        # a driver's error (translated, the connection invalidated, and
+        # run again on a new one when it was lost).
+        connection._handle_dbapi_exception(e, None, None, None, None)
     try:
         return fn(context, *args, **kwargs)
     finally:

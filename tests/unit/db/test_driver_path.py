@@ -67,12 +67,13 @@ def test_the_frequent_writes_run_their_statements_by_the_driver(
 
 def test_the_frequent_reads_and_nonces_run_by_the_driver_too(
         db_all, monkeypatch):
-    """On PostgreSQL the frequent reads and a signed call's nonce run
-    on held connections in autocommit, an execution option SQLAlchemy
-    applies to the driver's connection once: their statements reach the
-    driver all the same. Elsewhere the nonce's INSERT returns no row,
-    and SQLAlchemy runs it (so do MariaDB's reads of an instance's
-    metadata and system metadata, as they did before)."""
+    """On PostgreSQL the frequent reads run on held connections in
+    autocommit and read only, execution options SQLAlchemy applies to the
+    driver's connection once, and a signed call's nonce returns its row:
+    their statements reach the driver all the same. Elsewhere the
+    nonce's INSERT returns no row, and SQLAlchemy runs it (so do
+    MariaDB's reads of an instance's metadata and system metadata, as
+    they did before)."""
     from nova_proxy.db import nonces
     context = np_context.get_admin_context()
     _service, _node, instance, _action = hot._host(context)

@@ -219,12 +219,24 @@ def test_a_nonce_whose_insert_answer_is_lost_is_still_its_calls(
     assert nonces.add(None, 'a' * 64, 1000)
     lost, stop = _lose_the_next_insert_answer(server_db, engine)
     caplog.set_level(logging.INFO, logger=db_session.__name__)
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement.split()[0].upper())
+    sa.event.listen(engine, 'before_cursor_execute', seen)
     try:
         assert nonces.add(None, 'b' * 64, 1000)
     finally:
         stop()
+        sa.event.remove(engine, 'before_cursor_execute', seen)
     assert len(lost) == 1
     assert 'running it again on a new connection' in caplog.text
+    if engine.dialect.name == 'postgresql':
+        # The first INSERT had committed: the second found the row and
+        # read whose it was.
+        assert statements == ['INSERT', 'INSERT', 'SELECT']
+    else:
+        assert statements == ['INSERT', 'INSERT']
     assert nonces.count(None) == 2
     assert not nonces.add(None, 'b' * 64, 1000)
 
@@ -241,3 +253,24 @@ def test_a_replay_whose_insert_answer_is_lost_is_refused(server_db):
     finally:
         stop()
     assert len(lost) == 1
+
+
+def test_a_held_connection_the_driver_closed_is_replaced(server_db, caplog):
+    """A held connection whose driver connection was closed under it
+    (the driver raises when it is switched to autocommit, on PostgreSQL,
+    or at its first statement): the nonce goes in on a new connection."""
+    from nova_proxy.db import nonces
+    assert nonces.add(None, 'd' * 64, 1000)
+    idle = list(db_session._held_connections._idle)
+    assert idle
+    for connection, _since in idle:
+        connection.connection.dbapi_connection.close()
+    caplog.set_level(logging.INFO, logger=db_session.__name__)
+    assert nonces.add(None, 'e' * 64, 1000)
+    assert 'running it again on a new connection' in caplog.text
+    # And the closed ones were dropped, not kept for the next calls.
+    caplog.clear()
+    for digest in 'fgh':
+        assert nonces.add(None, digest * 64, 1000)
+    assert 'running it again' not in caplog.text
+    assert nonces.count(None) == 5
