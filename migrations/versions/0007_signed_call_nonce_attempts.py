@@ -5,13 +5,14 @@ Revises: 0006
 Create Date: 2026-12-06
 
 On PostgreSQL (psycopg2) a signed call's nonce is now one INSERT
-committed as it runs (nova_proxy.db.nonces), without a transaction around it. When the
-connection is lost during that statement, the proxy runs it again on a
-new connection and may find the nonce already there: its own, committed
-before the connection was lost, or a replay's. Each INSERT writes a
-random token of its call in this column, which the proxy reads back to
-tell the two apart. Rows written by earlier releases keep NULL, which no
-token matches; all of them are purged within two signature windows.
+committed as it runs (nova_proxy.db.nonces), without a transaction
+around it. When the connection is lost during that statement, the proxy
+runs it again on a new connection and may find the nonce already there:
+its own, committed before the connection was lost, or a replay's. Each
+INSERT writes a random token of its call in this column, which the proxy
+reads back to tell the two apart. Rows written by earlier releases keep
+NULL, which no token matches; all of them are purged within two
+signature windows.
 """
 
 from alembic import op

@@ -28,7 +28,7 @@ Whatever this cannot run exactly as SQLAlchemy would goes through
 ``connection.execute``: a connection outside a transaction (its autobegin
 and its ``begin`` listeners are SQLAlchemy's), execution options other
 than those SQLAlchemy applies to the driver's connection once, when they
-are set (``_CONNECTION_OPTIONS``: the held autocommit connections'), echo,
+are set (``_CONNECTION_OPTIONS``: the held autocommit readers'), echo,
 statement-level ``before_execute``/``after_execute`` listeners, expanding
 or literal-rendered parameters, Python-side defaults computed at
 execution, an INSERT whose new key the driver reports (MariaDB), a
