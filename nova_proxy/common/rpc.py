@@ -513,7 +513,8 @@ def get_client(target, version_cap=None, timeout=None, signer=None,
 
 # [proxy] executor: the thread pool class of each choice (None:
 # oslo.messaging's own).
-EXECUTORS = {'threading': None, 'last-idle': executor.LastIdlePool}
+EXECUTORS = {'threading': None, 'last-idle': executor.LastIdlePool,
+             'receiver-first': executor.ReceiverFirstPool}
 
 
 def get_server(target, endpoints, executor='threading'):

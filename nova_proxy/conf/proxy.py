@@ -23,7 +23,11 @@ proxy_opts = [
                     'sets the threads of each worker (8 by default in this '
                     'daemon).'),
     cfg.StrOpt('executor',
-               default='last-idle', choices=[
+               default='receiver-first', choices=[
+                   ('receiver-first', 'as last-idle, but a call that '
+                    'arrives when no other is running is served by the '
+                    'thread that received it, with no hand-off; one that '
+                    'runs past 20 ms has a watchdog receive meanwhile'),
                    ('last-idle', 'a message goes to the thread that went '
                     'idle last; threads start only when all are busy'),
                    ('threading', "oslo.messaging's threading executor: "

@@ -188,7 +188,7 @@ def test_executor_thread_pool_size_bounds_the_last_idle_pool(config):
 def test_the_proxy_serves_on_the_configured_executor(config):
     from nova_proxy.proxy import service
     proxy = service.ProxyService('host-1')
-    assert proxy._server_options() == {'executor': 'last-idle'}
+    assert proxy._server_options() == {'executor': 'receiver-first'}
     config.set_override('executor', 'threading', group='proxy')
     assert proxy._server_options() == {'executor': 'threading'}
     assert rpc.EXECUTORS['threading'] is None
@@ -198,3 +198,181 @@ def test_the_default_server_keeps_oslo_messagings_executor(config):
     with servers.serving(messaging.Target(topic='t-executor-default',
                                           server='s1'), []) as server:
         assert server._executor_cls is not executor.LastIdlePool
+
+
+# -- ReceiverFirstPool: a lone call served by the thread that received it --
+
+def _receiver_first_server(topic):
+    rpc.init()
+    endpoint = _Endpoint()
+    server = rpc.get_server(messaging.Target(topic=topic, server='s1'),
+                            [endpoint], executor='receiver-first')
+    server.start()
+    client = rpc.get_client(messaging.Target(topic=topic), timeout=10)
+    return server, endpoint, client
+
+
+def _count_concurrent_polls(server):
+    """Wrap the listener's poll: the most threads ever inside it at once."""
+    listener = server.listener._poll_style_listener
+    poll = listener.poll
+    lock = threading.Lock()
+    state = {'now': 0, 'most': 0}
+
+    def counted(*args, **kwargs):
+        with lock:
+            state['now'] += 1
+            state['most'] = max(state['most'], state['now'])
+        try:
+            return poll(*args, **kwargs)
+        finally:
+            with lock:
+                state['now'] -= 1
+
+    listener.poll = counted
+    server.listener._poll_style_listener = listener
+    return state
+
+
+def test_receiver_first_serves_lone_calls_on_the_receiving_thread(config):
+    server, endpoint, client = _receiver_first_server('t-rf-lone')
+    try:
+        pool = server._work_executor
+        assert isinstance(pool, executor.ReceiverFirstPool)
+        answers = [client.call({}, 'where') for _ in range(5)]
+        assert answers == [1, 2, 3, 4, 5]
+        receiving = server.listener._listen_thread.name
+        assert set(endpoint.threads) == {receiving}
+        # No hand-off: the pool never started a thread.
+        assert pool._workers == []
+        assert pool.reliefs == 0
+    finally:
+        server.stop()
+        server.wait()
+
+
+def test_a_long_call_on_the_receiving_thread_has_the_watchdog_receive(
+        config):
+    server, endpoint, client = _receiver_first_server('t-rf-long')
+    polls = _count_concurrent_polls(server)
+    pool = server._work_executor
+    receiving = server.listener._listen_thread.name
+    long_call = []
+    try:
+        client.call({}, 'where')  # the receiver is known from here on
+        caller = threading.Thread(target=lambda: long_call.append(
+            client.call({}, 'where', wait=True)))
+        caller.start()
+        _wait(lambda: len(endpoint.threads) == 2)
+        assert endpoint.threads[-1] == receiving
+        _wait(lambda: pool.reliefs == 1)
+        # The long call still runs; others are answered meanwhile, by the
+        # pool's threads.
+        answers = [client.call({}, 'where') for _ in range(3)]
+        assert answers == [3, 4, 5]
+        assert not long_call
+        assert all(name.startswith('rpc-')
+                   for name in endpoint.threads[2:])
+        endpoint.gate.set()
+        caller.join(10)
+        # It answers how many calls had come by its end.
+        assert long_call == [5]
+        # The receiving thread has its role back: a lone call is served
+        # there again, and the watchdog is no longer receiving.
+        _wait(lambda: not pool._relief and pool.busy == 0)
+        assert client.call({}, 'where') == 6
+        assert endpoint.threads[-1] == receiving
+        assert polls['most'] == 1
+    finally:
+        endpoint.gate.set()
+        server.stop()
+        server.wait()
+    assert not pool._watchdog.is_alive()
+
+
+def test_a_server_stopped_during_a_relief_drains_and_ends(config):
+    server, endpoint, client = _receiver_first_server('t-rf-stop')
+    pool = server._work_executor
+    client.call({}, 'where')
+    results = []
+    caller = threading.Thread(target=lambda: results.append(
+        client.call({}, 'where', wait=True)))
+    caller.start()
+    _wait(lambda: pool.reliefs == 1)
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()
+    # stop() waits for the receiving thread, which serves the long call.
+    time.sleep(0.2)
+    assert stopper.is_alive()
+    endpoint.gate.set()
+    stopper.join(10)
+    assert not stopper.is_alive()
+    server.wait()
+    caller.join(10)
+    assert results == [2]
+    assert not pool._relief
+    assert not pool._watchdog.is_alive()
+
+
+def test_receiver_first_hands_every_call_to_the_pool_without_a_receiver(
+        caplog):
+    # Submitted by a thread that is no RPC server's receiving thread.
+    pool = executor.ReceiverFirstPool(2)
+    names = []
+    with caplog.at_level(logging.WARNING):
+        for n in range(3):
+            pool.submit(_thread_name, names)
+            _wait(lambda: len(names) == n + 1 and pool.busy == 0)
+    pool.shutdown()
+    assert set(names) == {'rpc-0'}
+    assert pool._watchdog is None
+    assert 'every call is handed to a thread of the pool' in caplog.text
+
+
+def test_the_watchdog_sleeps_when_no_call_comes(config, monkeypatch):
+    monkeypatch.setattr(executor, 'WATCH_IDLE_AFTER', 0.1)
+    server, endpoint, client = _receiver_first_server('t-rf-idle')
+    pool = server._work_executor
+    try:
+        client.call({}, 'where')
+        _wait(lambda: pool._watch_asleep)
+        client.call({}, 'where')
+        assert not pool._watch_asleep or pool._serving == 0
+        _wait(lambda: pool._watch_asleep)
+    finally:
+        server.stop()
+        server.wait()
+    assert not pool._watchdog.is_alive()
+
+
+def test_the_call_on_the_receiving_thread_counts_against_the_bound(config):
+    config.set_override('executor_thread_pool_size', 2)
+    server, endpoint, client = _receiver_first_server('t-rf-bound')
+    pool = server._work_executor
+    results = []
+
+    def long_call():
+        results.append(client.call({}, 'where', wait=True))
+
+    try:
+        client.call({}, 'where')
+        callers = [threading.Thread(target=long_call) for _ in range(3)]
+        callers[0].start()
+        _wait(lambda: pool.reliefs == 1)
+        for caller in callers[1:]:
+            caller.start()
+        _wait(lambda: len(endpoint.threads) == 3)
+        # Two running (the receiving thread's and one of the pool's), the
+        # third queued: the bound is executor_thread_pool_size.
+        time.sleep(0.2)
+        assert len(endpoint.threads) == 3
+        assert pool.busy == 2 and len(pool._backlog) == 1
+        assert len(pool._workers) == 1
+        endpoint.gate.set()
+        for caller in callers:
+            caller.join(10)
+        assert len(results) == 3
+    finally:
+        endpoint.gate.set()
+        server.stop()
+        server.wait()
