@@ -24,7 +24,9 @@ VARIANTS = [
      {'DEFAULT': {'executor_thread_pool_size': '4'}}),
     ('executor_thread_pool_size=16',
      {'DEFAULT': {'executor_thread_pool_size': '16'}}),
-    # The proxy's default is last-idle (nova_proxy.common.executor).
+    # The proxy's default is receiver-first (nova_proxy.common.executor).
+    ('executor=last-idle (no call served on the receiving thread)',
+     {'proxy': {'executor': 'last-idle'}}),
     ('executor=threading (oslo.messaging\'s pool)',
      {'proxy': {'executor': 'threading'}}),
     ('rabbit_qos_prefetch_count=16',
