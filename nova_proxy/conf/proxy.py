@@ -25,21 +25,24 @@ proxy_opts = [
     cfg.StrOpt('executor',
                default='receiver-first', choices=[
                    ('receiver-first', 'as last-idle, but a call that '
-                    'arrives when no other is running is served by the '
-                    'thread that received it, with no hand-off; one that '
-                    'runs past 20 ms has a watchdog receive meanwhile'),
+                    'arrives when no other is running or waiting is '
+                    'served by the thread that received it, with no '
+                    'hand-off; while one runs there longer than 20 to '
+                    '40 ms, a watchdog thread receives in its place'),
                    ('last-idle', 'a message goes to the thread that went '
                     'idle last; threads start only when all are busy'),
                    ('threading', "oslo.messaging's threading executor: "
                     'idle threads take messages in turn')],
                help='How each worker runs the calls it receives, on at '
                     'most [DEFAULT] executor_thread_pool_size threads. '
-                    'last-idle keeps one call after another on the same '
-                    'thread, starts threads only as calls overlap and '
-                    'makes fewer context switches per call; threading is '
-                    'oslo.messaging\'s own pool, kept to compare (the '
-                    'same CPU per call within the measured spread, '
-                    'docs/benchmark.rst step 29). '
+                    'receiver-first saves the hand-off between threads '
+                    'for calls that do not overlap (5 to 8% of the CPU '
+                    'per call in the fleet simulation, docs/benchmark.rst '
+                    'step 37); last-idle keeps one call after another on '
+                    'the same thread, starts threads only as calls '
+                    'overlap and makes fewer context switches per call '
+                    'than threading, oslo.messaging\'s own pool, kept to '
+                    'compare (step 29). '
                     'Either way a worker uses one core at most: more cores '
                     'take more workers. Related options: workers.'),
     cfg.IntOpt('start_check_timeout',

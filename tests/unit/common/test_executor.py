@@ -329,20 +329,110 @@ def test_receiver_first_hands_every_call_to_the_pool_without_a_receiver(
     assert 'every call is handed to a thread of the pool' in caplog.text
 
 
-def test_the_watchdog_sleeps_when_no_call_comes(config, monkeypatch):
+def test_the_watchdog_sleeps_when_no_call_comes_and_wakes_for_one(
+        config, monkeypatch):
     monkeypatch.setattr(executor, 'WATCH_IDLE_AFTER', 0.1)
     server, endpoint, client = _receiver_first_server('t-rf-idle')
     pool = server._work_executor
+    results = []
     try:
         client.call({}, 'where')
         _wait(lambda: pool._watch_asleep)
-        client.call({}, 'where')
-        assert not pool._watch_asleep or pool._serving == 0
+        # A long call after the watchdog fell asleep is still relieved.
+        caller = threading.Thread(target=lambda: results.append(
+            client.call({}, 'where', wait=True)))
+        caller.start()
+        _wait(lambda: pool.reliefs == 1)
+        assert client.call({}, 'where') == 3
+        endpoint.gate.set()
+        caller.join(10)
+        assert results == [3]
         _wait(lambda: pool._watch_asleep)
     finally:
+        endpoint.gate.set()
         server.stop()
         server.wait()
     assert not pool._watchdog.is_alive()
+
+
+def test_a_call_queued_during_a_relief_runs_when_the_long_one_ends(config):
+    # One thread in all: the call on the receiving thread takes it, so
+    # what the relief receives waits in the backlog for it.
+    config.set_override('executor_thread_pool_size', 1)
+    server, endpoint, client = _receiver_first_server('t-rf-one')
+    pool = server._work_executor
+    results = []
+    try:
+        client.call({}, 'where')
+        long_caller = threading.Thread(target=lambda: results.append(
+            ('long', client.call({}, 'where', wait=True))))
+        long_caller.start()
+        _wait(lambda: pool.reliefs == 1)
+        short_caller = threading.Thread(target=lambda: results.append(
+            ('short', client.call({}, 'where'))))
+        short_caller.start()
+        _wait(lambda: len(pool._backlog) == 1)
+        assert pool._workers == [] and results == []
+        endpoint.gate.set()
+        long_caller.join(10)
+        short_caller.join(10)
+        assert sorted(results) == [('long', 2), ('short', 3)]
+    finally:
+        endpoint.gate.set()
+        server.stop()
+        server.wait()
+
+
+def test_the_receiving_thread_keeps_no_context_of_a_call(config):
+    from oslo_context import context as oslo_context
+    server, endpoint, client = _receiver_first_server('t-rf-context')
+    seen = []
+    listener = server.listener._poll_style_listener
+    poll = listener.poll
+
+    def recording(*args, **kwargs):
+        seen.append(oslo_context.get_current())
+        return poll(*args, **kwargs)
+
+    listener.poll = recording
+    try:
+        # The poll after the call served on the receiving thread.
+        client.call({'request_id': 'req-first'}, 'where')
+        _wait(lambda: seen)
+        assert seen == [None]
+    finally:
+        server.stop()
+        server.wait()
+
+
+def test_a_relief_that_cannot_receive_hands_every_call_to_the_pool(
+        config, caplog):
+    server, endpoint, client = _receiver_first_server('t-rf-broken')
+    pool = server._work_executor
+    results = []
+    try:
+        client.call({}, 'where')
+        receiver = pool._receiver
+
+        def broken(**kwargs):
+            raise RuntimeError('poll changed')
+
+        receiver.poll = broken
+        caller = threading.Thread(target=lambda: results.append(
+            client.call({}, 'where', wait=True)))
+        caller.start()
+        _wait(lambda: pool._receiver is None)
+        assert 'could not receive' in caplog.text
+        endpoint.gate.set()
+        caller.join(10)
+        assert results == [2]
+        # From now on the pool serves every call.
+        assert client.call({}, 'where') == 3
+        assert endpoint.threads[-1].startswith('rpc-')
+    finally:
+        endpoint.gate.set()
+        server.stop()
+        server.wait()
 
 
 def test_the_call_on_the_receiving_thread_counts_against_the_bound(config):
