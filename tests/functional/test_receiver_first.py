@@ -13,23 +13,9 @@ import pytest
 from nova_proxy.common import executor
 from nova_proxy.common import rpc
 from nova_proxy import conf
+from tests import receiving
 
 CONF = conf.CONF
-
-
-class _Endpoint:
-    target = messaging.Target(version='1.0')
-
-    def __init__(self):
-        self.threads = []
-        self.gate = threading.Event()
-
-    @rpc.remotable
-    def where(self, context, wait: bool = False):
-        self.threads.append(threading.current_thread().name)
-        if wait:
-            self.gate.wait(30)
-        return len(self.threads)
 
 
 def _wait(predicate, timeout=15):
@@ -42,7 +28,7 @@ def _wait(predicate, timeout=15):
 @pytest.fixture
 def served(rabbit):
     rpc.init()
-    endpoint = _Endpoint()
+    endpoint = receiving.GatedEndpoint()
     server = rpc.get_server(
         messaging.Target(topic=CONF.proxy.topic, server='rf-1'),
         [endpoint], executor='receiver-first')
@@ -63,44 +49,23 @@ def served(rabbit):
     server.wait()
 
 
-def _count_concurrent_polls(receiver):
-    lock = threading.Lock()
-    state = {'now': 0, 'most': 0, 'polls': 0}
-    listener = receiver.adapter._poll_style_listener
-    poll = listener.poll
-
-    def counted(*args, **kwargs):
-        with lock:
-            state['now'] += 1
-            state['polls'] += 1
-            state['most'] = max(state['most'], state['now'])
-        try:
-            return poll(*args, **kwargs)
-        finally:
-            with lock:
-                state['now'] -= 1
-
-    # The adapter's loop and the relief both look it up on the listener.
-    listener.poll = counted
-    receiver.poll = counted
-    return state
-
-
 def test_a_long_call_is_relieved_through_the_rabbit_listener(served):
     server, endpoint, client = served
     pool = server._work_executor
     receiver = pool._receiver
     assert receiver is not None
-    receiving = server.listener._listen_thread.name
-    assert endpoint.threads == [receiving]
+    receiver_thread = server.listener._listen_thread.name
+    assert endpoint.threads == [receiver_thread]
     assert receiver.pending() is False
-    polls = _count_concurrent_polls(receiver)
+    # The adapter's loop and the relief both poll the listener.
+    polls = receiving.count_concurrent_polls(
+        receiver.adapter._poll_style_listener, receiver)
     results = []
     caller = threading.Thread(target=lambda: results.append(
         client.call({}, 'where', wait=True)))
     caller.start()
     _wait(lambda: pool.reliefs == 1)
-    assert endpoint.threads[-1] == receiving
+    assert endpoint.threads[-1] == receiver_thread
     answers = [client.call({}, 'where') for _ in range(5)]
     assert answers == [3, 4, 5, 6, 7] and not results
     assert all(name.startswith('rpc-') for name in endpoint.threads[2:])
@@ -109,7 +74,7 @@ def test_a_long_call_is_relieved_through_the_rabbit_listener(served):
     assert results == [7]
     _wait(lambda: not pool._relief and pool.busy == 0)
     assert client.call({}, 'where') == 8
-    assert endpoint.threads[-1] == receiving
+    assert endpoint.threads[-1] == receiver_thread
     assert polls['polls'] > 1 and polls['most'] == 1
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from nova_proxy.common import executor
 from nova_proxy.common import rpc
+from tests import receiving
 from tests.unit import servers
 
 
@@ -121,25 +122,10 @@ def test_at_least_one_thread():
         executor.LastIdlePool(0)
 
 
-class _Endpoint:
-    target = messaging.Target(version='1.0')
-
-    def __init__(self):
-        self.threads = []
-        self.gate = threading.Event()
-
-    @rpc.remotable
-    def where(self, context, wait: bool = False):
-        self.threads.append(threading.current_thread().name)
-        if wait:
-            self.gate.wait(5)
-        return len(self.threads)
-
-
 def test_an_rpc_server_on_last_idle_serves_and_drains(config):
     rpc.init()
     target = messaging.Target(topic='t-executor', server='s1')
-    endpoint = _Endpoint()
+    endpoint = receiving.GatedEndpoint()
     server = rpc.get_server(target, [endpoint], executor='last-idle')
     assert server._executor_cls is executor.LastIdlePool
     server.start()
@@ -204,34 +190,12 @@ def test_the_default_server_keeps_oslo_messagings_executor(config):
 
 def _receiver_first_server(topic):
     rpc.init()
-    endpoint = _Endpoint()
+    endpoint = receiving.GatedEndpoint()
     server = rpc.get_server(messaging.Target(topic=topic, server='s1'),
                             [endpoint], executor='receiver-first')
     server.start()
     client = rpc.get_client(messaging.Target(topic=topic), timeout=10)
     return server, endpoint, client
-
-
-def _count_concurrent_polls(server):
-    """Wrap the listener's poll: the most threads ever inside it at once."""
-    listener = server.listener._poll_style_listener
-    poll = listener.poll
-    lock = threading.Lock()
-    state = {'now': 0, 'most': 0}
-
-    def counted(*args, **kwargs):
-        with lock:
-            state['now'] += 1
-            state['most'] = max(state['most'], state['now'])
-        try:
-            return poll(*args, **kwargs)
-        finally:
-            with lock:
-                state['now'] -= 1
-
-    listener.poll = counted
-    server.listener._poll_style_listener = listener
-    return state
 
 
 def test_receiver_first_serves_lone_calls_on_the_receiving_thread(config):
@@ -241,8 +205,8 @@ def test_receiver_first_serves_lone_calls_on_the_receiving_thread(config):
         assert isinstance(pool, executor.ReceiverFirstPool)
         answers = [client.call({}, 'where') for _ in range(5)]
         assert answers == [1, 2, 3, 4, 5]
-        receiving = server.listener._listen_thread.name
-        assert set(endpoint.threads) == {receiving}
+        receiver_thread = server.listener._listen_thread.name
+        assert set(endpoint.threads) == {receiver_thread}
         # No hand-off: the pool never started a thread.
         assert pool._workers == []
         assert pool.reliefs == 0
@@ -254,9 +218,10 @@ def test_receiver_first_serves_lone_calls_on_the_receiving_thread(config):
 def test_a_long_call_on_the_receiving_thread_has_the_watchdog_receive(
         config):
     server, endpoint, client = _receiver_first_server('t-rf-long')
-    polls = _count_concurrent_polls(server)
+    polls = receiving.count_concurrent_polls(
+        server.listener._poll_style_listener)
     pool = server._work_executor
-    receiving = server.listener._listen_thread.name
+    receiver_thread = server.listener._listen_thread.name
     long_call = []
     try:
         client.call({}, 'where')  # the receiver is known from here on
@@ -264,7 +229,7 @@ def test_a_long_call_on_the_receiving_thread_has_the_watchdog_receive(
             client.call({}, 'where', wait=True)))
         caller.start()
         _wait(lambda: len(endpoint.threads) == 2)
-        assert endpoint.threads[-1] == receiving
+        assert endpoint.threads[-1] == receiver_thread
         _wait(lambda: pool.reliefs == 1)
         # The long call still runs; others are answered meanwhile, by the
         # pool's threads.
@@ -281,7 +246,7 @@ def test_a_long_call_on_the_receiving_thread_has_the_watchdog_receive(
         # there again, and the watchdog is no longer receiving.
         _wait(lambda: not pool._relief and pool.busy == 0)
         assert client.call({}, 'where') == 6
-        assert endpoint.threads[-1] == receiving
+        assert endpoint.threads[-1] == receiver_thread
         assert polls['most'] == 1
     finally:
         endpoint.gate.set()
