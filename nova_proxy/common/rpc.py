@@ -70,9 +70,9 @@ PREFETCH_COUNT = 16
 # database transactions sharing one GIL: oslo.messaging's 64 threads hand
 # the GIL to each other more than they overlap waits, and 8 served 1.2 to
 # 1.9 times the calls per second of 64 at 16 and 64 callers, with less
-# CPU per call (docs/benchmark.rst, step 21). A call is acknowledged when
-# a thread takes it, so this also bounds what a crashed proxy had
-# acknowledged and not answered.
+# CPU per call (docs/benchmark.rst, step 21). It bounds the calls running
+# at once, not those acknowledged: oslo.messaging acknowledges a call when
+# it reads it, and calls beyond these threads wait in memory.
 PROXY_EXECUTOR_THREADS = 8
 
 
