@@ -121,8 +121,21 @@ def test_sighup_with_a_bad_log_level_keeps_serving(pg_cluster, proxy):
     assert proxy_rpcapi.ProxyAPI(timeout=30).ping(ctx, 'still') == 'still'
 
 
+def serving_pids(proc):
+    """The pids of the workers that said they serve (after starting their
+    heartbeat, periodic tasks and orchestration engine)."""
+    return {int(pid) for pid in re.findall(
+        r'^\S+ \S+ (\d+) INFO \S+ \[.*?\] ProxyService on host \S+ '
+        r'serving', proc.log(), re.M)}
+
+
 def test_sigusr2_writes_a_report_with_every_thread(pg_cluster, proxy):
     pid = worker_pids(proxy)['p1/0']
+    # The fixture waits for one worker to serve: this one may still be
+    # starting the threads its report must show (CI once sent the signal
+    # that early, on a loaded machine).
+    wait_for(lambda: pid in serving_pids(proxy), timeout=60,
+             message='worker p1/0 serving')
     os.kill(pid, signal.SIGUSR2)
     wait_for(lambda: 'Guru Meditation' in proxy.log(), timeout=30,
              message='the report')
