@@ -123,6 +123,7 @@ interleaved pairs on a loaded machine).
 import collections
 import errno
 import functools
+import select
 import socket
 import threading
 
@@ -134,7 +135,7 @@ from nova_proxy import conf
 CONF = conf.CONF
 LOG = logging.getLogger(__name__)
 
-__all__ = ['install', 'POLL_FLOOR', 'READ_AHEAD']
+__all__ = ['install', 'message_waiting', 'POLL_FLOOR', 'READ_AHEAD']
 
 POLL_FLOOR = 0.25
 
@@ -531,14 +532,56 @@ def _drain_between_calls(listener):
     listener.poll = poll
 
 
+def _driver_connection(listener):
+    """The rabbit driver's ``Connection`` of an RPC listener (which holds
+    it in a ``ConnectionContext``), or None."""
+    return getattr(getattr(listener, 'conn', None), 'connection', None)
+
+
+def message_waiting(listener):
+    """True if a message may be waiting to be received by ``listener``:
+    received and not yet polled, or bytes already read or readable on its
+    socket (a heartbeat's too). False when nothing is; None when it
+    cannot be told (another driver; a connection being re-established).
+    Polls the socket without blocking: one system call. Called by the
+    thread that receives for ``listener``."""
+    if getattr(listener, 'incoming', None):
+        return True
+    # The kombu connection's established connection only (its
+    # ``connection`` property would connect), and py-amqp's transport.
+    amqp_conn = getattr(getattr(_driver_connection(listener), 'connection',
+                                None), '_connection', None)
+    transport = getattr(amqp_conn, 'transport', None)
+    sock = getattr(transport, 'sock', None)
+    if sock is None:
+        return None
+    if getattr(transport, '_read_buffer', None):
+        return True
+    decrypted = getattr(sock, 'pending', None)  # TLS
+    if decrypted is not None and decrypted():
+        return True
+    try:
+        fd = sock.fileno()
+        # The poll object of this socket, kept on the listener (one
+        # thread receives at a time).
+        cached = getattr(listener, '_np_readable', None)
+        if cached is None or cached[0] != fd:
+            readable = select.poll()
+            readable.register(fd, select.POLLIN)
+            listener._np_readable = cached = (fd, readable)
+        return bool(cached[1].poll(0))
+    except (OSError, ValueError):
+        return None
+
+
 def _drain_once(listener):
     """Let the listener's connection read what has arrived, waiting at
     most ``POLL_FLOOR``; quietly nothing when the driver's own poll has
     more to do than that (its consume loop then sees the same state)."""
-    # The listener holds the driver's connection in a ConnectionContext.
-    # What this reads of it is the driver's own state: where a newer
-    # driver has none of it, its poll does everything, as before.
-    conn = getattr(getattr(listener, 'conn', None), 'connection', None)
+    # What this reads of the driver's connection is the driver's own
+    # state: where a newer driver has none of it, its poll does
+    # everything, as before.
+    conn = _driver_connection(listener)
     kombu_connection = getattr(conn, 'connection', None)
     if (kombu_connection is None or listener._shutdown.is_set() or
             getattr(conn, '_consume_loop_stopped', True) or

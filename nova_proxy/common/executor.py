@@ -35,12 +35,13 @@ thread receives at a time. Measured in the fleet simulation
 """
 
 import collections
-import select
 import threading
 import time
 
 from oslo_context import context as oslo_context
 from oslo_log import log as logging
+
+from nova_proxy.common import amqp_guard
 
 LOG = logging.getLogger(__name__)
 
@@ -211,8 +212,6 @@ class _Receiver:
         self.thread = adapter._listen_thread
         self.poll = adapter._poll_style_listener.poll
         self.dispatch = adapter.on_incoming_callback
-        self._fd = None
-        self._readable = None
 
     @property
     def running(self):
@@ -236,38 +235,10 @@ class _Receiver:
         return receiver
 
     def pending(self):
-        """True if a message may be waiting to be received: received and
-        not yet polled, or bytes already read or readable on the rabbit
-        driver's socket (a heartbeat's too: then one call goes to the
-        pool for nothing). False when nothing is; None when it cannot be
-        told (another driver; a connection being re-established)."""
-        listener = self.adapter._poll_style_listener
-        if getattr(listener, 'incoming', None):
-            return True
-        # The listener's impl_rabbit.Connection, its kombu connection's
-        # established connection (its ``connection`` property would
-        # connect), py-amqp's transport.
-        conn = getattr(getattr(listener, 'conn', None), 'connection', None)
-        amqp_conn = getattr(getattr(conn, 'connection', None),
-                            '_connection', None)
-        transport = getattr(amqp_conn, 'transport', None)
-        sock = getattr(transport, 'sock', None)
-        if sock is None:
-            return None
-        if getattr(transport, '_read_buffer', None):
-            return True
-        decrypted = getattr(sock, 'pending', None)  # TLS
-        if decrypted is not None and decrypted():
-            return True
-        try:
-            fd = sock.fileno()
-            if fd != self._fd:
-                self._readable = select.poll()
-                self._readable.register(fd, select.POLLIN)
-                self._fd = fd
-            return bool(self._readable.poll(0))
-        except (OSError, ValueError):
-            return None
+        """``amqp_guard.message_waiting`` of the listener: True if a
+        message may be waiting to be received, None if that cannot be
+        told."""
+        return amqp_guard.message_waiting(self.adapter._poll_style_listener)
 
 
 class ReceiverFirstPool(LastIdlePool):
