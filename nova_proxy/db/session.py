@@ -646,6 +646,9 @@ def _hot_transaction(cm, held, fn, context, args, kwargs, done,
 
 
 def _hot_scope(fn, write=True, autocommit=False):
+    """``fn`` in a transaction on a connection held by the writers'
+    (``write``) or the readers' set, or in enginefacade's own scope where
+    none is held; ``autocommit``: see ``autocommit_writer``."""
     scoped = _session_scope(fn, write=write, core=True)
 
     def held_now():
