@@ -17,6 +17,14 @@ given work or the pool shuts down. Measured against futurist's pool
 (docs/benchmark.rst, step 29): fewer context switches per call, the same
 CPU per call within the spread of a shared machine.
 
+An RPC server of ours hands each call over with ``submit_when_free``:
+the receiving thread waits until a thread is free, and only then has the
+call acknowledged (``amqp_guard.ack_on_hand_over``) and run. Nothing
+waits in the pool's memory: the calls beyond its threads wait with the
+broker, where another server can take them, and a crash of this one
+loses only those running. ``submit`` (queueing beyond ``max_workers``)
+stays for other callers.
+
 ``shutdown(wait=True)`` runs what was queued before returning, as
 oslo.messaging's ``RPCServer.wait()`` expects of its executor (the
 graceful drain of a stopping server).
@@ -46,6 +54,12 @@ from nova_proxy.common import amqp_guard
 LOG = logging.getLogger(__name__)
 
 __all__ = ['LastIdlePool', 'ReceiverFirstPool', 'RELIEF_AFTER']
+
+
+# Seconds between two looks at ``stopping()`` of a receiving thread that
+# waits for a free thread (``submit_when_free``): how soon a stopping
+# server's receiving thread notices the stop while every thread is busy.
+HAND_OVER_CHECK = 0.1
 
 
 class _Worker:
@@ -99,6 +113,8 @@ class LastIdlePool:
         self._busy = 0
         self._shutdown = False
         self._drained = threading.Condition(self._lock)
+        # Notified whenever a thread is done with its message.
+        self._freed = threading.Condition(self._lock)
 
     @property
     def busy(self):
@@ -116,6 +132,30 @@ class LastIdlePool:
                 raise RuntimeError('cannot submit to a pool shut down')
             if not self._start(task):
                 self._backlog.append(task)
+
+    def submit_when_free(self, fn, args, taken, stopping):
+        """Wait until a thread is free, then call ``taken()`` and, if it
+        returns True, run ``fn(*args)`` as ``submit()`` does: nothing
+        waits in the pool's memory for a thread. Returns False, with
+        neither called, if the pool is shut down or ``stopping()``
+        returns True while every thread is busy; False also if
+        ``taken()`` does.
+
+        Meant for the one thread that receives the messages (only one
+        such thread calls it at a time): a free thread stays free for it
+        between the wait and the ``submit()``.
+        """
+        with self._lock:
+            while self._busy >= self.max_workers and not self._shutdown:
+                if stopping():
+                    return False
+                self._freed.wait(HAND_OVER_CHECK)
+            if self._shutdown:
+                return False
+        if not taken():
+            return False
+        self.submit(fn, *args)
+        return True
 
     def _start(self, task):
         """Under the lock: run ``task`` on an idle thread, or a new one,
@@ -144,6 +184,7 @@ class LastIdlePool:
             if self._backlog:
                 return self._backlog.popleft()
             self._busy -= 1
+            self._freed.notify()
             if self._shutdown:
                 worker.task = None
                 worker.wake.release()  # acquired at once: the thread ends
@@ -158,6 +199,7 @@ class LastIdlePool:
         submitted has run and the threads have ended."""
         with self._lock:
             self._shutdown = True
+            self._freed.notify_all()
             idle, self._idle = self._idle, []
             for worker in idle:
                 worker.task = None
@@ -342,6 +384,7 @@ class ReceiverFirstPool(LastIdlePool):
         receiving back from the relief, if it had it."""
         with self._lock:
             self._busy -= 1
+            self._freed.notify()
             self._serving = 0
             self._last_served = time.monotonic()
             # Its slot is free: a call queued meanwhile (the relief

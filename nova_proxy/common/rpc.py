@@ -71,8 +71,9 @@ PREFETCH_COUNT = 16
 # the GIL to each other more than they overlap waits, and 8 served 1.2 to
 # 1.9 times the calls per second of 64 at 16 and 64 callers, with less
 # CPU per call (docs/benchmark.rst, step 21). It bounds the calls running
-# at once, not those acknowledged: oslo.messaging acknowledges a call when
-# it reads it, and calls beyond these threads wait in memory.
+# at once; calls beyond these threads wait with the broker, not
+# acknowledged (amqp_guard.ack_on_hand_over: a call is acknowledged when a
+# thread takes it), at most PREFETCH_COUNT of them delivered to a proxy.
 PROXY_EXECUTOR_THREADS = 8
 
 

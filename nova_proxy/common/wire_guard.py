@@ -40,6 +40,7 @@ from oslo_messaging import serializer as messaging_serializer
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_messaging.rpc import server as rpc_server
 
+from nova_proxy.common import amqp_guard
 from nova_proxy import conf
 from nova_proxy import exception
 
@@ -268,6 +269,18 @@ class GuardedRPCServer(rpc_server.RPCServer):
             # oslo.messaging builds its executor from this class in
             # start(), with max_workers=executor_thread_pool_size.
             self._executor_cls = pool
+        self._ack_on_hand_over = False
+
+    def _create_listener(self):
+        """oslo.messaging's listener; with a pool of ours, one that
+        acknowledges each call when a thread takes it
+        (``amqp_guard.ack_on_hand_over``): calls beyond the pool's
+        threads wait with the broker, not in this process's memory."""
+        listener = super()._create_listener()
+        if hasattr(self._work_executor, 'submit_when_free'):
+            self._ack_on_hand_over = amqp_guard.ack_on_hand_over(
+                getattr(listener, '_poll_style_listener', None))
+        return listener
 
     def _on_incoming(self, incoming):
         kept = []
@@ -280,12 +293,30 @@ class GuardedRPCServer(rpc_server.RPCServer):
                     message.client_timeout = None
                 kept.append(message)
                 continue
+            # Dropped for good: not for the broker to deliver again.
+            amqp_guard.acknowledge(message)
             kind, reason = problem
             source = source_of(getattr(message, 'ctxt', None))
             refused(kind, source, 'Dropped a message (%s) from %s: %s',
                     _describe(message), source, reason)
-        if kept:
+        if not kept:
+            return
+        if not self._ack_on_hand_over:
             super()._on_incoming(kept)
+            return
+        listener = self.listener._poll_style_listener
+        self._work_executor.submit_when_free(
+            self._process_incoming, (kept,),
+            taken=lambda: self._taken(kept),
+            stopping=lambda: amqp_guard.stopping(listener))
+
+    @staticmethod
+    def _taken(kept):
+        """Acknowledge the calls a thread takes; drop (in place) those
+        left to their redelivery. True if any is left to serve."""
+        kept[:] = [message for message in kept
+                   if amqp_guard.acknowledge(message)]
+        return bool(kept)
 
 
 def scrubbed(exc_info):

@@ -143,3 +143,95 @@ def test_a_listener_without_the_drivers_state_is_left_to_the_driver(
         connection=types.SimpleNamespace(connection=object()))
     assert listener.poll(timeout=1.0) == []
     assert polled == [1.0]
+
+
+# -- Calls acknowledged when a thread takes them --
+
+class _Raw:
+    """kombu's message: the channel it was delivered on."""
+
+    def __init__(self, channel):
+        self.channel = channel
+
+
+class _Rabbit(dict):
+    """oslo.messaging's RabbitMessage: the call, and its ack."""
+
+    def __init__(self, channel, unique_id):
+        super().__init__(method='where', args={}, _unique_id=unique_id,
+                         _msg_id='m-' + unique_id, _reply_q='reply_x')
+        self._raw_message = _Raw(channel)
+        self.acked = 0
+
+    def acknowledge(self):
+        self.acked += 1
+
+
+def _listener_on(channel):
+    listener = amqpdriver.RpcAMQPListener.__new__(
+        amqpdriver.RpcAMQPListener)
+    listener._shutdown = threading.Event()
+    listener.incoming = []
+    listener.msg_id_cache = amqpdriver.rpc_amqp._MsgIdCache()
+    listener._obsolete_reply_queues = None
+    listener._message_operations_handler = None
+    listener.conn = types.SimpleNamespace(
+        connection=types.SimpleNamespace(channel=channel))
+    return listener
+
+
+def test_a_listener_acking_on_hand_over_queues_calls_unacknowledged(
+        fresh_amqp_guard):
+    amqp_guard.install()
+    channel = object()
+    listener = _listener_on(channel)
+    assert amqp_guard.ack_on_hand_over(listener)
+    message = _Rabbit(channel, 'u1')
+    listener(message)
+    [incoming] = listener.incoming
+    assert message.acked == 0
+    # Seen only once acknowledged (below), not when read.
+    assert 'u1' not in listener.msg_id_cache.prev_msgids
+    assert amqp_guard.acknowledge(incoming) is True
+    assert message.acked == 1
+    assert 'u1' in listener.msg_id_cache.prev_msgids
+    # Acknowledged once: a second look does nothing.
+    assert amqp_guard.acknowledge(incoming) is True
+    assert message.acked == 1
+
+
+def test_a_call_from_a_channel_closed_since_is_left_to_its_redelivery(
+        fresh_amqp_guard):
+    amqp_guard.install()
+    old, new = object(), object()
+    listener = _listener_on(old)
+    assert amqp_guard.ack_on_hand_over(listener)
+    first = _Rabbit(old, 'u2')
+    listener(first)
+    # The connection came back with a new channel; the broker delivers
+    # the call again on it.
+    listener.conn.connection.channel = new
+    again = _Rabbit(new, 'u2')
+    listener(again)
+    stale, fresh = listener.incoming
+    assert amqp_guard.acknowledge(stale) is False
+    assert first.acked == 0
+    assert amqp_guard.acknowledge(fresh) is True
+    assert again.acked == 1
+    # A third delivery of it now is a repeat: acknowledged and dropped.
+    listener(_Rabbit(new, 'u2'))
+    assert len(listener.incoming) == 2
+
+
+def test_a_listener_acknowledges_at_read_unless_asked(fresh_amqp_guard,
+                                                      monkeypatch):
+    monkeypatch.setattr(amqpdriver.RpcAMQPListener, '__call__',
+                        lambda self, message: message.acknowledge())
+    amqp_guard.install()
+    channel = object()
+    listener = _listener_on(channel)
+    message = _Rabbit(channel, 'u3')
+    listener(message)
+    assert message.acked == 1
+    # Nothing of another driver is changed.
+    assert amqp_guard.ack_on_hand_over(object()) is False

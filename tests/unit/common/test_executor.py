@@ -431,3 +431,87 @@ def test_the_call_on_the_receiving_thread_counts_against_the_bound(config):
         endpoint.gate.set()
         server.stop()
         server.wait()
+
+
+# -- submit_when_free: nothing waits in memory for a thread --
+
+def _hold_the_only_thread(pool):
+    gate = threading.Event()
+    pool.submit(gate.wait, 10)
+    _wait(lambda: pool.busy == 1)
+    return gate
+
+
+@pytest.mark.parametrize('cls', [executor.LastIdlePool,
+                                 executor.ReceiverFirstPool])
+def test_submit_when_free_takes_a_call_only_once_a_thread_is_free(cls):
+    pool = cls(1)
+    gate = _hold_the_only_thread(pool)
+    taken, ran, outcome = [], [], []
+    handing = threading.Thread(target=lambda: outcome.append(
+        pool.submit_when_free(ran.append, ('call',),
+                              taken=lambda: taken.append(1) or True,
+                              stopping=lambda: False)))
+    handing.start()
+    time.sleep(0.3)
+    # Not taken (so, on RabbitMQ, not acknowledged) while none is free.
+    assert taken == [] and ran == [] and handing.is_alive()
+    assert not pool._backlog
+    gate.set()
+    handing.join(5)
+    _wait(lambda: ran == ['call'])
+    assert taken == [1] and outcome == [True]
+    pool.shutdown()
+
+
+def test_submit_when_free_leaves_a_call_untaken_when_stopping():
+    pool = executor.LastIdlePool(1)
+    gate = _hold_the_only_thread(pool)
+    stopping = threading.Event()
+    taken, ran, outcome = [], [], []
+    handing = threading.Thread(target=lambda: outcome.append(
+        pool.submit_when_free(ran.append, ('call',),
+                              taken=lambda: taken.append(1) or True,
+                              stopping=stopping.is_set)))
+    handing.start()
+    time.sleep(0.2)
+    stopping.set()
+    handing.join(executor.HAND_OVER_CHECK * 20)
+    assert not handing.is_alive()
+    assert outcome == [False] and taken == [] and ran == []
+    gate.set()
+    pool.shutdown()
+    assert ran == []
+
+
+def test_submit_when_free_runs_nothing_the_taking_refused():
+    pool = executor.LastIdlePool(2)
+    ran = []
+    assert pool.submit_when_free(ran.append, ('call',),
+                                 taken=lambda: False,
+                                 stopping=lambda: False) is False
+    pool.shutdown()
+    assert ran == [] and pool.busy == 0 and not pool._workers
+
+
+def test_submit_when_free_after_shutdown_takes_nothing():
+    pool = executor.LastIdlePool(1)
+    pool.shutdown()
+    taken = []
+    assert pool.submit_when_free(print, ('x',),
+                                 taken=lambda: taken.append(1) or True,
+                                 stopping=lambda: False) is False
+    assert taken == []
+
+
+def test_a_server_on_the_fake_driver_acknowledges_as_oslo_messaging(
+        config):
+    # Only the rabbit driver's RPC listener is changed; on another
+    # driver the server submits as before.
+    server, endpoint, client = _receiver_first_server('t-rf-fake-ack')
+    try:
+        assert client.call({}, 'where') == 1
+        assert server._ack_on_hand_over is False
+    finally:
+        server.stop()
+        server.wait()
