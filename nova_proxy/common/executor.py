@@ -53,13 +53,27 @@ from nova_proxy.common import amqp_guard
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ['LastIdlePool', 'ReceiverFirstPool', 'RELIEF_AFTER']
+__all__ = ['LastIdlePool', 'ReceiverFirstPool', 'PoolShutDown',
+           'RELIEF_AFTER']
 
 
 # Seconds between two looks at ``stopping()`` of a receiving thread that
 # waits for a free thread (``submit_when_free``): how soon a stopping
 # server's receiving thread notices the stop while every thread is busy.
 HAND_OVER_CHECK = 0.1
+
+
+class PoolShutDown(RuntimeError):
+    """``submit()`` to a pool that is shut down."""
+
+
+def _run(fn, args, kwargs):
+    try:
+        fn(*args, **kwargs)
+    except Exception:
+        # oslo.messaging's _process_incoming logs its own errors; this is
+        # what escapes it.
+        LOG.exception('Unexpected error in an RPC server thread')
 
 
 class _Worker:
@@ -80,13 +94,7 @@ class _Worker:
             self.task = None
             if task is None:
                 return
-            fn, args, kwargs = task
-            try:
-                fn(*args, **kwargs)
-            except Exception:
-                # oslo.messaging's _process_incoming logs its own errors;
-                # this is what escapes it.
-                LOG.exception('Unexpected error in an RPC server thread')
+            _run(*task)
             task = pool._next(self)
             if task is None:
                 # Idle: sleep until given work (or None at shutdown).
@@ -124,12 +132,12 @@ class LastIdlePool:
     def submit(self, fn, *args, **kwargs):
         """Run ``fn(*args, **kwargs)`` in a thread of the pool.
 
-        :raises: RuntimeError after ``shutdown()``
+        :raises: PoolShutDown after ``shutdown()``
         """
         task = (fn, args, kwargs)
         with self._lock:
             if self._shutdown:
-                raise RuntimeError('cannot submit to a pool shut down')
+                raise PoolShutDown('cannot submit to a pool shut down')
             if not self._start(task):
                 self._backlog.append(task)
 
@@ -145,16 +153,25 @@ class LastIdlePool:
         such thread calls it at a time): a free thread stays free for it
         between the wait and the ``submit()``.
         """
-        with self._lock:
-            while self._busy >= self.max_workers and not self._shutdown:
-                if stopping():
+        # Read without the lock first: only this thread makes a thread
+        # busy, so one seen free stays free.
+        if self._busy >= self.max_workers or self._shutdown:
+            with self._lock:
+                while (self._busy >= self.max_workers and
+                       not self._shutdown):
+                    if stopping():
+                        return False
+                    self._freed.wait(HAND_OVER_CHECK)
+                if self._shutdown:
                     return False
-                self._freed.wait(HAND_OVER_CHECK)
-            if self._shutdown:
-                return False
         if not taken():
             return False
-        self.submit(fn, *args)
+        try:
+            self.submit(fn, *args)
+        except PoolShutDown:
+            # Shut down since the look above (a stop racing the last
+            # poll): the call is acknowledged, so it is served here.
+            _run(fn, args, {})
         return True
 
     def _start(self, task):

@@ -515,3 +515,20 @@ def test_a_server_on_the_fake_driver_acknowledges_as_oslo_messaging(
     finally:
         server.stop()
         server.wait()
+
+
+def test_a_call_taken_as_the_pool_shuts_down_is_served_all_the_same():
+    # A stop racing the last poll: acknowledged, so served, on the
+    # thread that took it.
+    pool = executor.LastIdlePool(2)
+    names = []
+
+    def taken():
+        pool.shutdown(wait=False)
+        return True
+
+    assert pool.submit_when_free(_thread_name, (names,), taken=taken,
+                                 stopping=lambda: False) is True
+    assert names == [threading.current_thread().name]
+    with pytest.raises(executor.PoolShutDown):
+        pool.submit(_thread_name, names)
