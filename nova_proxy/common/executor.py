@@ -76,6 +76,31 @@ def _run(fn, args, kwargs):
         LOG.exception('Unexpected error in an RPC server thread')
 
 
+class _Offer:
+    """A call the receiving thread holds for the first thread to finish
+    (``submit_when_free``); ``done`` is set once that thread has called
+    ``taken()``, ``result`` what it returned."""
+
+    def __init__(self, fn, args, taken):
+        self.fn = fn
+        self.args = args
+        self.taken = taken
+        self.claimed = False
+        self.result = False
+        self.done = threading.Event()
+
+    def take(self):
+        """Run by the thread that claimed it."""
+        try:
+            self.result = bool(self.taken())
+        except Exception:
+            LOG.exception('Could not take a call handed over')
+        finally:
+            self.done.set()
+        if self.result:
+            self.fn(*self.args)
+
+
 class _Worker:
     """One thread of the pool and the lock it sleeps on."""
 
@@ -123,6 +148,8 @@ class LastIdlePool:
         self._drained = threading.Condition(self._lock)
         # Notified whenever a thread is done with its message.
         self._freed = threading.Condition(self._lock)
+        # A call the receiving thread holds while every thread is busy.
+        self._offer = None
 
     @property
     def busy(self):
@@ -151,19 +178,30 @@ class LastIdlePool:
 
         Meant for the one thread that receives the messages (only one
         such thread calls it at a time): a free thread stays free for it
-        between the wait and the ``submit()``.
+        between the wait and the ``submit()``. While every thread is
+        busy, the call is offered to the first to finish, which calls
+        ``taken()`` itself (this thread waits meanwhile, so that the two
+        never use the receiving connection at once) and runs the call
+        with no hand-off.
         """
         # Read without the lock first: only this thread makes a thread
         # busy, so one seen free stays free.
         if self._busy >= self.max_workers or self._shutdown:
+            offer = _Offer(fn, args, taken)
             with self._lock:
-                while (self._busy >= self.max_workers and
-                       not self._shutdown):
+                self._offer = offer
+                while (not offer.claimed and not self._shutdown and
+                       self._busy >= self.max_workers):
                     if stopping():
-                        return False
+                        break
                     self._freed.wait(HAND_OVER_CHECK)
-                if self._shutdown:
-                    return False
+                if not offer.claimed:
+                    self._offer = None
+                    if self._shutdown or self._busy >= self.max_workers:
+                        return False
+            if offer.claimed:
+                offer.done.wait()
+                return offer.result
         if not taken():
             return False
         try:
@@ -200,6 +238,14 @@ class LastIdlePool:
         with self._lock:
             if self._backlog:
                 return self._backlog.popleft()
+            offer = self._offer
+            if offer is not None:
+                # The receiving thread waits for a free thread with a call
+                # in hand: this one takes it, and stays busy.
+                self._offer = None
+                offer.claimed = True
+                self._freed.notify()
+                return (offer.take, (), {})
             self._busy -= 1
             self._freed.notify()
             if self._shutdown:

@@ -532,3 +532,44 @@ def test_a_call_taken_as_the_pool_shuts_down_is_served_all_the_same():
     assert names == [threading.current_thread().name]
     with pytest.raises(executor.PoolShutDown):
         pool.submit(_thread_name, names)
+
+
+def test_a_call_held_while_every_thread_is_busy_goes_to_the_first_done(
+        monkeypatch):
+    # No hand-off through an idle thread: the thread that finishes takes
+    # the call (and its acknowledgement) itself, and the receiving thread
+    # is let go as soon as it has, not at its next look.
+    monkeypatch.setattr(executor, 'HAND_OVER_CHECK', 60)
+    pool = executor.LastIdlePool(1)
+    gate = threading.Event()
+    names = []
+
+    def hold():
+        _thread_name(names)
+        gate.wait(10)
+
+    pool.submit(hold)
+    _wait(lambda: pool.busy == 1)
+    second = threading.Event()
+
+    def hold_second():
+        _thread_name(names)
+        second.wait(10)
+
+    taken_on, outcome = [], []
+    handing = threading.Thread(target=lambda: outcome.append(
+        pool.submit_when_free(hold_second, (),
+                              taken=lambda: taken_on.append(
+                                  threading.current_thread().name) or True,
+                              stopping=lambda: False)))
+    handing.start()
+    time.sleep(0.3)
+    gate.set()
+    # Let go while the call it handed over still runs.
+    handing.join(10)
+    assert not handing.is_alive() and not second.is_set()
+    _wait(lambda: len(names) == 2)
+    assert outcome == [True]
+    assert taken_on == [names[0]] and names[1] == names[0]
+    second.set()
+    pool.shutdown()
