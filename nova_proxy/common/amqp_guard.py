@@ -17,22 +17,9 @@ calls in flight to a proxy stopped with SIGTERM under a steady stream).
 listener is shutting down: the broker gives it to another server when the
 connection closes. Nothing changes while the listener runs.
 
-**Calls waiting for a thread.** The driver's RPC listener acknowledges
-a call when it reads it, so a server that read faster than its threads
-served held the rest in memory, acknowledged: a crash lost them all
-(measured: a server killed with 2 calls running and 22 read lost all
-24). ``ack_on_hand_over()`` makes a listener queue each call
-unacknowledged, and ``acknowledge()`` acknowledges it when a thread
-takes it, on the thread that polls; our executors
-(``nova_proxy.common.executor``) poll again only once a thread is free.
-So at most the prefetch count of calls (``rabbit_qos_prefetch_count``)
-waits in a server delivered and unacknowledged, the rest wait in the
-broker's queue for any server, and a server that dies gives back all
-but the calls it was running (which stay at most once: acknowledged
-before they run). A call delivered on a channel that closed since (a
-reconnection) is not acknowledged but left to its redelivery; a message
-id counts as seen (a repeat is dropped) once acknowledged, not when
-read.
+**Calls waiting for a thread.** ``nova_proxy.common.hand_over`` has an
+RPC listener of our servers queue the calls it reads unacknowledged,
+and acknowledges each when a thread takes it.
 
 **Empty wake-ups after every call.** The listener's poll loop shares its
 timing with the notification listener, which queues acknowledgements for
@@ -143,6 +130,7 @@ import functools
 import select
 import socket
 import threading
+import time
 
 from oslo_log import log as logging
 
@@ -152,8 +140,7 @@ from nova_proxy import conf
 CONF = conf.CONF
 LOG = logging.getLogger(__name__)
 
-__all__ = ['install', 'ack_on_hand_over', 'acknowledge', 'stopping',
-           'message_waiting', 'POLL_FLOOR', 'READ_AHEAD']
+__all__ = ['install', 'message_waiting', 'POLL_FLOOR', 'READ_AHEAD']
 
 POLL_FLOOR = 0.25
 
@@ -207,82 +194,22 @@ def install():
         _publish_replies_plainly()
 
 
-def ack_on_hand_over(listener):
-    """Make ``listener`` (the rabbit driver's RPC listener of a server)
-    leave each call unacknowledged when it reads it, for
-    ``acknowledge()`` when a thread takes it (see "Calls waiting for a
-    thread" in the module docstring). Call it before the listener's first
-    poll. False (and nothing changed: the listener acknowledges at read)
-    when this is not such a listener or the guard is not installed.
-    """
-    try:
-        from oslo_messaging._drivers import amqpdriver
-    except ImportError:
-        return False
-    if (not _installed or
-            not isinstance(listener, amqpdriver.RpcAMQPListener) or
-            not isinstance(getattr(listener, 'incoming', None), list) or
-            not hasattr(getattr(listener, 'msg_id_cache', None), 'add') or
-            _driver_connection(listener) is None):
-        return False
-    # The driver notes a message id as seen when it reads the message;
-    # here when the message is acknowledged: a call given back to the
-    # broker unacknowledged (its channel closed) and delivered again is
-    # no repeat.
-    listener.use_cache = False
-    listener._np_ack_on_hand_over = True
-    return True
-
-
 def _queue_unacknowledged(listener, message, queue_only):
     """What the RPC listener does with a call it reads, without its
     acknowledgement: the call, queued for the poll, is marked for
-    ``acknowledge()``. One the driver does not queue (a repeat) is
+    ``hand_over.acknowledge()``. One the driver does not queue (a repeat) is
     acknowledged now, so that it holds no prefetch slot."""
     before = len(listener.incoming)
     queue_only(listener, message)
     if len(listener.incoming) > before:
-        listener.incoming[-1]._np_unacknowledged = message
+        incoming = listener.incoming[-1]
+        incoming._np_unacknowledged = message
+        incoming._np_received = time.monotonic()
     else:
         try:
             message.acknowledge()
         except Exception:  # as the driver: a lost ack is a redelivery
             pass
-
-
-def acknowledge(incoming):
-    """Acknowledge ``incoming`` (a call polled from a listener of
-    ``ack_on_hand_over``) as a thread takes it, on the thread that polls
-    that listener. True if the call may be served: acknowledged now, or
-    at read as the driver does. False if not: it was delivered on a
-    channel that is gone since (a reconnection), and the broker delivers
-    it again, here or to another server."""
-    message = getattr(incoming, '_np_unacknowledged', None)
-    if message is None:
-        return True
-    listener = incoming.listener
-    conn = _driver_connection(listener)
-    raw = getattr(message, '_raw_message', None)
-    if (raw is None or conn is None or
-            getattr(raw, 'channel', None) is not conn.channel):
-        LOG.debug('A call delivered on a channel closed since is left to '
-                  'its redelivery')
-        return False
-    try:
-        message.acknowledge()
-    except Exception as e:
-        LOG.warning('Could not acknowledge a call; it is left to its '
-                    'redelivery: %s', e)
-        return False
-    incoming._np_unacknowledged = None
-    listener.msg_id_cache.add(incoming.unique_id)
-    return True
-
-
-def stopping(listener):
-    """True once ``listener`` is being stopped (its server's ``stop()``)."""
-    shutdown = getattr(listener, '_shutdown', None)
-    return shutdown is not None and shutdown.is_set()
 
 
 def _raise_poll_floor(listener):

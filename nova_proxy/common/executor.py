@@ -19,7 +19,7 @@ CPU per call within the spread of a shared machine.
 
 An RPC server of ours hands each call over with ``submit_when_free``:
 the receiving thread waits until a thread is free, and only then has the
-call acknowledged (``amqp_guard.ack_on_hand_over``) and run. Nothing
+call acknowledged (``hand_over.ack_on_hand_over``) and run. Nothing
 waits in the pool's memory: the calls beyond its threads wait with the
 broker, where another server can take them, and a crash of this one
 loses only those running. ``submit`` (queueing beyond ``max_workers``)
@@ -61,6 +61,10 @@ __all__ = ['LastIdlePool', 'ReceiverFirstPool', 'PoolShutDown',
 # waits for a free thread (``submit_when_free``): how soon a stopping
 # server's receiving thread notices the stop while every thread is busy.
 HAND_OVER_CHECK = 0.1
+# Seconds between two ``keep_alive()`` of a receiving thread waiting for a
+# free thread: well within a heartbeat timeout (oslo.messaging's default
+# is 60 s; a broker closes a connection after missing two heartbeats).
+KEEP_ALIVE_EVERY = 1.0
 
 
 class PoolShutDown(RuntimeError):
@@ -168,7 +172,8 @@ class LastIdlePool:
             if not self._start(task):
                 self._backlog.append(task)
 
-    def submit_when_free(self, fn, args, taken, stopping):
+    def submit_when_free(self, fn, args, taken, stopping,
+                         keep_alive=None):
         """Wait until a thread is free, then call ``taken()`` and, if it
         returns True, run ``fn(*args)`` as ``submit()`` does: nothing
         waits in the pool's memory for a thread. Returns False, with
@@ -182,12 +187,16 @@ class LastIdlePool:
         busy, the call is offered to the first to finish, which calls
         ``taken()`` itself (this thread waits meanwhile, so that the two
         never use the receiving connection at once) and runs the call
-        with no hand-off.
+        with no hand-off. Every ``KEEP_ALIVE_EVERY`` seconds of such a
+        wait, the offer is taken back for a ``keep_alive()`` (the
+        receiving connection's heartbeats: a broker closes a connection
+        that stops reading).
         """
         # Read without the lock first: only this thread makes a thread
         # busy, so one seen free stays free.
         if self._busy >= self.max_workers or self._shutdown:
             offer = _Offer(fn, args, taken)
+            kept_alive = time.monotonic()
             with self._lock:
                 self._offer = offer
                 while (not offer.claimed and not self._shutdown and
@@ -195,6 +204,20 @@ class LastIdlePool:
                     if stopping():
                         break
                     self._freed.wait(HAND_OVER_CHECK)
+                    if (keep_alive is None or offer.claimed or
+                            time.monotonic() - kept_alive <
+                            KEEP_ALIVE_EVERY):
+                        continue
+                    # No thread may take it (and acknowledge it on the
+                    # connection) meanwhile.
+                    self._offer = None
+                    self._lock.release()
+                    try:
+                        keep_alive()
+                    finally:
+                        self._lock.acquire()
+                    kept_alive = time.monotonic()
+                    self._offer = offer
                 if not offer.claimed:
                     self._offer = None
                     if self._shutdown or self._busy >= self.max_workers:

@@ -72,7 +72,7 @@ PREFETCH_COUNT = 16
 # 1.9 times the calls per second of 64 at 16 and 64 callers, with less
 # CPU per call (docs/benchmark.rst, step 21). It bounds the calls running
 # at once; calls beyond these threads wait with the broker, not
-# acknowledged (amqp_guard.ack_on_hand_over: a call is acknowledged when a
+# acknowledged (hand_over.ack_on_hand_over: a call is acknowledged when a
 # thread takes it), at most PREFETCH_COUNT of them delivered to a proxy.
 PROXY_EXECUTOR_THREADS = 8
 

@@ -40,7 +40,7 @@ from oslo_messaging import serializer as messaging_serializer
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_messaging.rpc import server as rpc_server
 
-from nova_proxy.common import amqp_guard
+from nova_proxy.common import hand_over
 from nova_proxy import conf
 from nova_proxy import exception
 
@@ -274,11 +274,11 @@ class GuardedRPCServer(rpc_server.RPCServer):
     def _create_listener(self):
         """oslo.messaging's listener; with a pool of ours, one that
         acknowledges each call when a thread takes it
-        (``amqp_guard.ack_on_hand_over``): calls beyond the pool's
+        (``hand_over.ack_on_hand_over``): calls beyond the pool's
         threads wait with the broker, not in this process's memory."""
         listener = super()._create_listener()
         if hasattr(self._work_executor, 'submit_when_free'):
-            self._ack_on_hand_over = amqp_guard.ack_on_hand_over(
+            self._ack_on_hand_over = hand_over.ack_on_hand_over(
                 getattr(listener, '_poll_style_listener', None))
         return listener
 
@@ -294,7 +294,7 @@ class GuardedRPCServer(rpc_server.RPCServer):
                 kept.append(message)
                 continue
             # Dropped for good: not for the broker to deliver again.
-            amqp_guard.acknowledge(message)
+            hand_over.acknowledge(message)
             kind, reason = problem
             source = source_of(getattr(message, 'ctxt', None))
             refused(kind, source, 'Dropped a message (%s) from %s: %s',
@@ -308,14 +308,15 @@ class GuardedRPCServer(rpc_server.RPCServer):
         self._work_executor.submit_when_free(
             self._process_incoming, (kept,),
             taken=lambda: self._taken(kept),
-            stopping=lambda: amqp_guard.stopping(listener))
+            stopping=lambda: hand_over.stopping(listener),
+            keep_alive=lambda: hand_over.keep_alive(listener))
 
     @staticmethod
     def _taken(kept):
         """Acknowledge the calls a thread takes; drop (in place) those
         left to their redelivery. True if any is left to serve."""
         kept[:] = [message for message in kept
-                   if amqp_guard.acknowledge(message)]
+                   if hand_over.acknowledge(message)]
         return bool(kept)
 
 

@@ -1,14 +1,19 @@
 """An RPC server of ours (``rpc.get_server``, the proxy's executor) whose
-calls with ``wait=True`` never end: ``python -m tests.functional.gated_server
-EXCHANGE TOPIC THREADS``. It prints ``ready`` once serving, then one
-``running <n>`` line per call it starts. A test kills it (SIGKILL) to
-see what a crashed proxy loses (test_hand_over.py)."""
+calls with ``wait=True`` wait until the process gets SIGUSR1::
 
+    python -m tests.functional.gated_server EXCHANGE TOPIC THREADS [HEARTBEAT]
+
+``HEARTBEAT`` is the rabbit ``heartbeat_timeout_threshold``
+(oslo.messaging's default if left out). It prints ``ready`` once
+serving, then ``running <n>`` as it starts the n-th call. The tests of
+test_hand_over.py kill it or hold its threads."""
+
+import signal
 import sys
 import threading
 
 
-def main(exchange, topic, threads):
+def main(exchange, topic, threads, heartbeat=None):
     from nova_proxy import cmd  # noqa: F401  (threading backend first)
     import oslo_messaging as messaging
     from oslo_messaging import conffixture
@@ -23,10 +28,15 @@ def main(exchange, topic, threads):
     CONF([], project='nova-compute-proxy', default_config_files=[])
     conffixture.ConfFixture(CONF).setUp()  # registers transport_url
     procs.use_broker(CONF, exchange, {'proxy': topic})
+    if heartbeat is not None:
+        CONF.set_override('heartbeat_timeout_threshold', heartbeat,
+                          group='oslo_messaging_rabbit')
     # The test process calls unsigned, as the other tests on this broker.
     CONF.set_override('require_signed_context', False, group='proxy')
     rpc.init()
     lock = threading.Lock()
+    gate = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *args: gate.set())
     started = []
 
     class Endpoint:
@@ -36,10 +46,11 @@ def main(exchange, topic, threads):
         def where(self, context, wait: bool = False):
             with lock:
                 started.append(1)
-                print('running %d' % len(started), flush=True)
+                count = len(started)
+                print('running %d' % count, flush=True)
             if wait:
-                threading.Event().wait()
-            return len(started)
+                gate.wait()
+            return count
 
     server = rpc.get_server(messaging.Target(topic=topic, server='gated'),
                             [Endpoint()], executor='receiver-first')
@@ -49,4 +60,5 @@ def main(exchange, topic, threads):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]),
+         *[int(a) for a in sys.argv[4:5]])

@@ -9,6 +9,7 @@ at most the prefetch count of them delivered to this server and not
 acknowledged, and a server that dies gives those back."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -106,33 +107,59 @@ def _answers(client):
         return False
 
 
+class Gated:
+    """A ``tests.functional.gated_server`` process on ``topic`` with
+    ``threads`` threads, and a client of it (``timeout`` per call);
+    ``running()`` lists the numbers of the calls it started."""
+
+    def __init__(self, exchange, topic, threads, timeout, heartbeat=None):
+        argv = [sys.executable, '-m', 'tests.functional.gated_server',
+                exchange, topic, str(threads)]
+        if heartbeat is not None:
+            argv.append(str(heartbeat))
+        self.process = subprocess.Popen(argv, cwd=REPO,
+                                        stdout=subprocess.PIPE, text=True)
+        self.lines = []
+        threading.Thread(target=lambda: self.lines.extend(
+            self.process.stdout), daemon=True).start()
+        try:
+            _wait(lambda: 'ready\n' in self.lines, 60, 'the gated server')
+            rpc.init()
+            self.client = rpc.get_client(messaging.Target(topic=topic),
+                                         timeout=timeout)
+            _wait(lambda: _answers(self.client),
+                  message='the gated server to answer')
+        except BaseException:
+            self.stop()
+            raise
+
+    def running(self):
+        return [int(line.split()[1]) for line in self.lines
+                if line.startswith('running')]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+
+
 def test_a_killed_server_loses_only_the_calls_it_was_running(rabbit):
     """SIGKILL, as the OOM killer or a power cut: the calls its two
     threads had taken are lost (their callers time out: at most once),
     every other call it had been delivered is served by the next server."""
     topic = CONF.proxy.topic
-    gated = subprocess.Popen(
-        [sys.executable, '-m', 'tests.functional.gated_server', rabbit,
-         topic, '2'], cwd=REPO, stdout=subprocess.PIPE, text=True)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(gated.stdout),
-                              daemon=True)
-    reader.start()
+    gated = Gated(rabbit, topic, 2, timeout=25)
+    client = gated.client
     try:
-        _wait(lambda: 'ready\n' in lines, 60, 'the gated server')
-        rpc.init()
-        client = rpc.get_client(messaging.Target(topic=topic), timeout=25)
-        _wait(lambda: _answers(client), message='the gated server to '
-              'answer')
         calls = 2 + rpc.PREFETCH_COUNT + 6
         outcomes = []
         threads = _call_all(client, calls, outcomes, wait=True)
-        _wait(lambda: sum(line.startswith('running') for line in lines)
-              >= 3, message='two calls running')
+        _wait(lambda: len(gated.running()) >= 3,
+              message='two calls running')
         _wait(lambda: ready_in_queue(topic) <= calls - 2 -
               rpc.PREFETCH_COUNT, message='the prefetch to fill')
-        os.kill(gated.pid, signal.SIGKILL)
-        gated.wait(10)
+        os.kill(gated.process.pid, signal.SIGKILL)
+        gated.process.wait(10)
         # The next server: every call not running at the kill.
         endpoint = receiving.GatedEndpoint()
         endpoint.gate.set()
@@ -146,9 +173,7 @@ def test_a_killed_server_loses_only_the_calls_it_was_running(rabbit):
             server.stop()
             server.wait()
     finally:
-        if gated.poll() is None:
-            gated.kill()
-            gated.wait(10)
+        gated.stop()
     answered = [o for o in outcomes if isinstance(o, int)]
     lost = [o for o in outcomes if not isinstance(o, int)]
     print('\nkilled with %d calls sent: %d answered by the next server, %d '
@@ -156,3 +181,87 @@ def test_a_killed_server_loses_only_the_calls_it_was_running(rabbit):
     assert len(outcomes) == calls
     assert len(lost) == 2 and len(answered) == calls - 2
     assert len(endpoint.threads) == calls - 2
+
+
+def _held_then_freed(gated, topic, while_held):
+    """Send more calls than the gated server's one thread and its
+    prefetch, call ``while_held()`` once its prefetch is full, then free
+    it; returns every call's outcome."""
+    calls = 1 + rpc.PREFETCH_COUNT + 4
+    outcomes = []
+    threads = _call_all(gated.client, calls, outcomes, wait=True)
+    _wait(lambda: ready_in_queue(topic) <= calls - 1 - rpc.PREFETCH_COUNT,
+          message='the prefetch to fill')
+    while_held(calls)
+    gated.process.send_signal(signal.SIGUSR1)
+    for t in threads:
+        t.join(120)
+    return outcomes
+
+
+def _each_served_once(gated, outcomes):
+    assert all(isinstance(o, int) for o in outcomes), outcomes
+    # The warm-up call, then each call once: none ran twice.
+    assert gated.running() == list(range(1, len(outcomes) + 2))
+    assert sorted(outcomes) == list(range(2, len(outcomes) + 2))
+
+
+def test_a_server_held_past_its_heartbeat_keeps_its_calls(rabbit):
+    """Its only thread held (a database that hangs) for four heartbeat
+    timeouts (2 s here): the receiving thread, waiting for a free thread,
+    still keeps its connection alive, so the broker neither closes it nor
+    takes back the calls it delivered; freed, the server serves every
+    call, each once."""
+    topic = CONF.proxy.topic
+    gated = Gated(rabbit, topic, 1, timeout=60, heartbeat=2)
+
+    def held(calls):
+        time.sleep(8)
+        # Still delivered to it: the broker kept the connection.
+        assert ready_in_queue(topic) == calls - 1 - rpc.PREFETCH_COUNT
+
+    try:
+        outcomes = _held_then_freed(gated, topic, held)
+    finally:
+        gated.stop()
+    _each_served_once(gated, outcomes)
+
+
+def _close_connections_of(pid):
+    """Have the broker close every connection of process ``pid`` (the
+    driver names them ``<program>:<pid>:<uuid>``)."""
+    listed = subprocess.run(
+        ['rabbitmqctl', '-q', 'list_connections', 'pid', 'client_properties'],
+        check=True, timeout=120, capture_output=True, text=True).stdout
+    closed = 0
+    for line in listed.splitlines():
+        if ':%d:' % pid in line:
+            subprocess.run(['rabbitmqctl', '-q', 'close_connection',
+                            line.split('\t')[0], 'test_hand_over'],
+                           check=True, timeout=120, capture_output=True)
+            closed += 1
+    return closed
+
+
+@pytest.mark.skipif(shutil.which('rabbitmqctl') is None,
+                    reason='needs rabbitmqctl to close a connection')
+def test_calls_waiting_when_the_connection_drops_are_served_once(rabbit):
+    """The broker drops the server's connections while its only thread
+    is held and calls wait for it: the calls it had delivered go back to
+    the queue. Freed, the server drops its own copies of them (an
+    acknowledgement on the dead connection would be lost, and the call
+    run twice), reconnects and serves every call, each once."""
+    topic = CONF.proxy.topic
+    gated = Gated(rabbit, topic, 1, timeout=90)
+
+    def dropped(calls):
+        assert _close_connections_of(gated.process.pid) >= 1
+        # All but the one running back in the queue.
+        _wait(lambda: ready_in_queue(topic) == calls - 1, 60,
+              'the broker to take the delivered calls back')
+
+    try:
+        outcomes = _held_then_freed(gated, topic, dropped)
+    finally:
+        gated.stop()
+    _each_served_once(gated, outcomes)

@@ -7,6 +7,7 @@ import types
 from oslo_messaging._drivers import amqpdriver
 
 from nova_proxy.common import amqp_guard
+from nova_proxy.common import hand_over
 
 
 class _Message:
@@ -185,18 +186,18 @@ def test_a_listener_acking_on_hand_over_queues_calls_unacknowledged(
     amqp_guard.install()
     channel = object()
     listener = _listener_on(channel)
-    assert amqp_guard.ack_on_hand_over(listener)
+    assert hand_over.ack_on_hand_over(listener)
     message = _Rabbit(channel, 'u1')
     listener(message)
     [incoming] = listener.incoming
     assert message.acked == 0
     # Seen only once acknowledged (below), not when read.
     assert 'u1' not in listener.msg_id_cache.prev_msgids
-    assert amqp_guard.acknowledge(incoming) is True
+    assert hand_over.acknowledge(incoming) is True
     assert message.acked == 1
     assert 'u1' in listener.msg_id_cache.prev_msgids
     # Acknowledged once: a second look does nothing.
-    assert amqp_guard.acknowledge(incoming) is True
+    assert hand_over.acknowledge(incoming) is True
     assert message.acked == 1
 
 
@@ -205,7 +206,7 @@ def test_a_call_from_a_channel_closed_since_is_left_to_its_redelivery(
     amqp_guard.install()
     old, new = object(), object()
     listener = _listener_on(old)
-    assert amqp_guard.ack_on_hand_over(listener)
+    assert hand_over.ack_on_hand_over(listener)
     first = _Rabbit(old, 'u2')
     listener(first)
     # The connection came back with a new channel; the broker delivers
@@ -214,9 +215,9 @@ def test_a_call_from_a_channel_closed_since_is_left_to_its_redelivery(
     again = _Rabbit(new, 'u2')
     listener(again)
     stale, fresh = listener.incoming
-    assert amqp_guard.acknowledge(stale) is False
+    assert hand_over.acknowledge(stale) is False
     assert first.acked == 0
-    assert amqp_guard.acknowledge(fresh) is True
+    assert hand_over.acknowledge(fresh) is True
     assert again.acked == 1
     # A third delivery of it now is a repeat: acknowledged and dropped.
     listener(_Rabbit(new, 'u2'))
@@ -234,4 +235,4 @@ def test_a_listener_acknowledges_at_read_unless_asked(fresh_amqp_guard,
     listener(message)
     assert message.acked == 1
     # Nothing of another driver is changed.
-    assert amqp_guard.ack_on_hand_over(object()) is False
+    assert hand_over.ack_on_hand_over(object()) is False
