@@ -610,10 +610,15 @@ def _drain_once(listener):
     # everything, as before.
     conn = _driver_connection(listener)
     kombu_connection = getattr(conn, 'connection', None)
+    # A connection found broken (a failed write marks it so) is the
+    # driver's to re-establish, consumers and all: kombu's drain_events
+    # would reconnect it alone, with no consumer, and this listener
+    # would wait on it for good.
     if (kombu_connection is None or listener._shutdown.is_set() or
             getattr(conn, '_consume_loop_stopped', True) or
             getattr(conn, '_new_tags', True) or
-            not hasattr(conn, '_connection_lock')):
+            not hasattr(conn, '_connection_lock') or
+            not getattr(kombu_connection, 'connected', False)):
         return
     try:
         with conn._connection_lock:

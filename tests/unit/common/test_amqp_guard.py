@@ -236,3 +236,31 @@ def test_a_listener_acknowledges_at_read_unless_asked(fresh_amqp_guard,
     assert message.acked == 1
     # Nothing of another driver is changed.
     assert hand_over.ack_on_hand_over(object()) is False
+
+
+def test_a_broken_connection_is_left_to_the_drivers_poll(fresh_amqp_guard,
+                                                         monkeypatch):
+    # kombu's drain_events reconnects a connection marked broken by
+    # itself, without the driver's consumers: the listener would wait on
+    # it for good. The driver's poll re-establishes it, consumers and all.
+    polled = []
+
+    def original(self, timeout=None, **kwargs):
+        polled.append(timeout)
+        return []
+
+    monkeypatch.setattr(amqpdriver.RpcAMQPListener, 'poll', original)
+    amqp_guard.install()
+    drained = []
+    kombu_connection = types.SimpleNamespace(
+        connected=False, drain_events=lambda timeout: drained.append(1))
+    listener = _listener_on(object())
+    listener.conn = types.SimpleNamespace(connection=types.SimpleNamespace(
+        connection=kombu_connection, _consume_loop_stopped=False,
+        _new_tags=set(), _connection_lock=threading.Lock()))
+    assert listener.poll(timeout=1.0) == []
+    assert drained == [] and polled == [1.0]
+    # Connected: the direct read is tried first.
+    kombu_connection.connected = True
+    listener.poll(timeout=1.0)
+    assert drained == [1]
