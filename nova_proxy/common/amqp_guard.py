@@ -130,7 +130,6 @@ import functools
 import select
 import socket
 import threading
-import time
 
 from oslo_log import log as logging
 
@@ -202,9 +201,7 @@ def _queue_unacknowledged(listener, message, queue_only):
     before = len(listener.incoming)
     queue_only(listener, message)
     if len(listener.incoming) > before:
-        incoming = listener.incoming[-1]
-        incoming._np_unacknowledged = message
-        incoming._np_received = time.monotonic()
+        listener.incoming[-1]._np_unacknowledged = message
     else:
         try:
             message.acknowledge()

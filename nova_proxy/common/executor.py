@@ -199,27 +199,34 @@ class LastIdlePool:
             kept_alive = time.monotonic()
             with self._lock:
                 self._offer = offer
-                while (not offer.claimed and not self._shutdown and
-                       self._busy >= self.max_workers):
-                    if stopping():
-                        break
-                    self._freed.wait(HAND_OVER_CHECK)
-                    if (keep_alive is None or offer.claimed or
-                            time.monotonic() - kept_alive <
-                            KEEP_ALIVE_EVERY):
-                        continue
-                    # No thread may take it (and acknowledge it on the
-                    # connection) meanwhile.
-                    self._offer = None
-                    self._lock.release()
-                    try:
-                        keep_alive()
-                    finally:
-                        self._lock.acquire()
-                    kept_alive = time.monotonic()
-                    self._offer = offer
+                try:
+                    while (not offer.claimed and not self._shutdown and
+                           self._busy >= self.max_workers):
+                        if stopping():
+                            break
+                        self._freed.wait(HAND_OVER_CHECK)
+                        if (keep_alive is None or offer.claimed or
+                                time.monotonic() - kept_alive <
+                                KEEP_ALIVE_EVERY):
+                            continue
+                        # No thread may take it (and acknowledge it on
+                        # the connection) meanwhile.
+                        self._offer = None
+                        self._lock.release()
+                        try:
+                            keep_alive()
+                        finally:
+                            self._lock.acquire()
+                        kept_alive = time.monotonic()
+                        self._offer = offer
+                finally:
+                    # Never left behind: a thread claiming it later would
+                    # use the connection beside this one. (For a
+                    # listener's connection, nothing else keeps two
+                    # threads apart: its driver lock is a dummy.)
+                    if not offer.claimed:
+                        self._offer = None
                 if not offer.claimed:
-                    self._offer = None
                     if self._shutdown or self._busy >= self.max_workers:
                         return False
             if offer.claimed:

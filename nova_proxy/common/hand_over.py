@@ -2,8 +2,9 @@
 
 oslo.messaging's rabbit RPC listener acknowledges a call when it reads
 it, so a server that read faster than its threads served held the rest
-in memory, acknowledged: a crash lost them all (measured: a server
-killed with 2 calls running and 22 read lost all 24).
+in memory, acknowledged: a crash lost them (measured: a server killed
+with 2 calls running and 22 more sent lost 22 of the 24; the next server
+answered the 2 it had not read yet).
 ``ack_on_hand_over()`` makes a listener queue each call unacknowledged,
 and ``acknowledge()`` acknowledges it when a thread takes it, on the
 thread that polls; our executors (``nova_proxy.common.executor``) poll
@@ -19,21 +20,29 @@ once acknowledged, not when read.
 While every thread is busy, the receiving thread reads nothing, and a
 broker closes a connection that sends nothing for two heartbeat
 intervals. So the waiting thread calls ``keep_alive()`` every second:
-the driver's ``consume()`` (what it reads is queued, unacknowledged;
-a connection lost is re-established there) and the heartbeat check,
-which the driver itself runs only when a read times out. A call that
-waited more than ``STALE_AFTER`` seconds is acknowledged only if its
-connection's socket does not read as closed or reset: an
-acknowledgement written to a connection the broker closed is lost
-without an error, and the call, served here, would run again where the
-broker redelivers it. ``tests/functional/test_hand_over.py`` holds a
-server's only thread for four heartbeat intervals (it keeps its calls),
-and has the broker drop its connections while calls wait (each call
-served once afterwards).
+it reads what has come (queued, unacknowledged), runs the heartbeat
+check, which the driver itself runs only when a read times out, and
+leaves a connection found broken to the driver's next poll, which
+re-establishes it with its consumers.
+
+Before each acknowledgement, the connection reads what has already come
+to it, without waiting: a close from the broker may sit behind the
+deliveries it sent before it, unread, on a socket the broker keeps open
+for the reply. A connection found closed (or broken) acknowledges
+nothing more: an acknowledgement written to it would be lost without an
+error, and the call, served here, would run again where the broker
+redelivers it. What is left is AMQP's own: an acknowledgement is never
+confirmed, so a connection that dies in the instant after one is
+written may still have its call redelivered.
+
+``tests/functional/test_hand_over.py`` holds a server's only thread
+for four heartbeat intervals (it keeps its calls), and has the broker
+close its connections while calls wait and a second server take what
+it gives back (each call served once, by one of them).
 """
 
 import select
-import time
+import socket
 
 from oslo_log import log as logging
 
@@ -41,16 +50,12 @@ from nova_proxy.common import amqp_guard
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ['ack_on_hand_over', 'acknowledge', 'keep_alive', 'stopping',
-           'STALE_AFTER']
+__all__ = ['ack_on_hand_over', 'acknowledge', 'keep_alive', 'stopping']
 
-# Seconds after which a call not yet acknowledged is checked, before its
-# acknowledgement, to come from a connection the broker has not closed:
-# an acknowledgement written to a closed connection is lost without an
-# error, and the call would run here and where the broker redelivers it.
-# The broker closes a connection for missed heartbeats only after
-# seconds without a read; a call taken sooner is not checked.
-STALE_AFTER = 0.5
+# Frames read at most before an acknowledgement: a prefetch's deliveries
+# (three frames each) and the broker's heartbeats and close, many times
+# over.
+READ_AT_MOST = 1000
 
 
 def ack_on_hand_over(listener):
@@ -83,13 +88,11 @@ def ack_on_hand_over(listener):
 def acknowledge(incoming):
     """Acknowledge ``incoming`` (a call polled from a listener of
     ``ack_on_hand_over``) as a thread takes it, on the thread that polls
-    that listener (or one it waits for). True if the call may be served:
+    that listener or one it waits for. True if the call may be served:
     acknowledged now, or at read as the driver does. False if not: it
-    was delivered on a channel that is gone since (a reconnection), or,
-    received more than ``STALE_AFTER`` seconds ago, on a connection the
-    broker has closed since (it closes one that stopped reading, for
-    missed heartbeats); the broker delivers it again, here or to another
-    server."""
+    was delivered on a channel that is gone since (a reconnection), or
+    on a connection found closed by the broker; the broker delivers it
+    again, here or to another server."""
     message = getattr(incoming, '_np_unacknowledged', None)
     if message is None:
         return True
@@ -101,14 +104,7 @@ def acknowledge(incoming):
         LOG.debug('A call delivered on a channel closed since is left to '
                   'its redelivery')
         return False
-    received = getattr(incoming, '_np_received', None)
-    if (received is not None and
-            time.monotonic() - received > STALE_AFTER and
-            _closed_by_broker(conn)):
-        # An acknowledgement written now would be lost without an error,
-        # and the call, served here, served again where it is redelivered.
-        LOG.info('The broker closed the connection of a call waiting for '
-                 'a thread: left to its redelivery')
+    if not _read_what_has_come(conn):
         return False
     try:
         message.acknowledge()
@@ -121,52 +117,58 @@ def acknowledge(incoming):
     return True
 
 
-def _closed_by_broker(conn):
-    """True if the driver connection ``conn``'s socket is closed or reset
-    by the broker, whatever it still holds unread. False when it is not,
-    or when that cannot be told (a connection being re-established).
-    One system call; never blocks."""
-    amqp_conn = getattr(getattr(conn, 'connection', None), '_connection',
-                        None)
-    sock = getattr(getattr(amqp_conn, 'transport', None), 'sock', None)
-    if sock is None:
-        return False
-    # The peer's end of the stream (Linux); a reset or a close of both
-    # directions is reported whatever is asked for.
-    hung_up = getattr(select, 'POLLRDHUP', 0)
+def _read_what_has_come(conn):
+    """Have the driver connection ``conn`` read what has already come to
+    it, without waiting: deliveries are queued (unacknowledged), and a
+    close from the broker is seen. False if the connection is closed,
+    broken or being re-established (nothing may be acknowledged on it;
+    the driver's next poll re-establishes it)."""
+    kombu_connection = getattr(conn, 'connection', None)
+    amqp_conn = getattr(kombu_connection, '_connection', None)
+    transport = getattr(amqp_conn, 'transport', None)
+    sock = getattr(transport, 'sock', None)
     try:
-        ended = select.poll()
-        ended.register(sock.fileno(), hung_up)
-        events = ended.poll(0)
-    except (OSError, ValueError):
+        if sock is None or not kombu_connection.connected:
+            return False
+        fd = sock.fileno()
+        cached = getattr(conn, '_np_readable', None)
+        if cached is None or cached[0] != fd:
+            readable = select.poll()
+            readable.register(fd, select.POLLIN)
+            conn._np_readable = cached = (fd, readable)
+        for _ in range(READ_AT_MOST):
+            # A part of a frame in the buffer waits for the socket: a
+            # read of it now could wait (spin) for the rest.
+            if not (amqp_guard._frame_buffered(transport) or
+                    cached[1].poll(0)):
+                return True
+            amqp_conn.drain_events(timeout=0)
+    except socket.timeout:
+        return True
+    except Exception as e:
+        LOG.info('The connection of calls waiting for a thread is '
+                 'closed (%s): they are left to their redelivery', e)
         return False
-    return any(flags & (hung_up | select.POLLHUP | select.POLLERR)
-               for _, flags in events)
+    return True
 
 
 def keep_alive(listener):
-    """Let ``listener``'s connection read what has come and send its
-    heartbeat, through the driver (which reconnects it if it must):
-    what it reads is queued, not acknowledged. For the receiving thread
-    while it waits for a free thread (``executor.submit_when_free``)."""
-    conn = getattr(listener, 'conn', None)
-    consume = getattr(conn, 'consume', None)
-    if consume is None:
+    """For the receiving thread while it waits for a free thread
+    (``executor.submit_when_free``): the listener's connection reads
+    what has come (queued, not acknowledged) and sends its heartbeat; a
+    connection found broken is left to the driver's next poll."""
+    conn = amqp_guard._driver_connection(listener)
+    if conn is None or not _read_what_has_come(conn):
         return
-    try:
-        consume(timeout=0.01)
-    except Exception as e:  # the driver's Timeout, mostly
-        LOG.debug('Keep-alive of a waiting listener: %s', e)
     # The driver sends the heartbeat only when a read times out: here
     # the broker's own heartbeats end the reads, and nothing else is
     # sent while calls wait.
-    driver_conn = amqp_guard._driver_connection(listener)
     try:
-        if driver_conn._heartbeat_supported_and_enabled():
-            driver_conn._heartbeat_check()
+        if conn._heartbeat_supported_and_enabled():
+            conn._heartbeat_check()
     except AttributeError:
         pass
-    except Exception as e:  # the next consume() reconnects
+    except Exception as e:  # the next poll re-establishes it
         LOG.debug('Heartbeat of a waiting listener: %s', e)
 
 

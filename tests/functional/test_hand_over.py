@@ -246,22 +246,43 @@ def _close_connections_of(pid):
 @pytest.mark.skipif(shutil.which('rabbitmqctl') is None,
                     reason='needs rabbitmqctl to close a connection')
 def test_calls_waiting_when_the_connection_drops_are_served_once(rabbit):
-    """The broker drops the server's connections while its only thread
+    """The broker closes the server's connections while its only thread
     is held and calls wait for it: the calls it had delivered go back to
-    the queue. Freed, the server drops its own copies of them (an
-    acknowledgement on the dead connection would be lost, and the call
-    run twice), reconnects and serves every call, each once."""
+    the queue, and a second server serves them. Freed, the first server
+    finishes its call and drops its own copies of the others (an
+    acknowledgement on the closed connection would be lost without an
+    error, and each of them run twice)."""
     topic = CONF.proxy.topic
     gated = Gated(rabbit, topic, 1, timeout=90)
+    second = receiving.GatedEndpoint()
+    second.gate.set()
+    servers = []
 
     def dropped(calls):
         assert _close_connections_of(gated.process.pid) >= 1
-        # All but the one running back in the queue.
+        # All but the one running back in the queue, for the second.
         _wait(lambda: ready_in_queue(topic) == calls - 1, 60,
               'the broker to take the delivered calls back')
+        server = rpc.get_server(messaging.Target(topic=topic, server='h-2'),
+                                [second], executor='receiver-first')
+        servers.append(server)
+        server.start()
+        _wait(lambda: len(second.threads) == calls - 1, 60,
+              'the second server to serve them')
 
     try:
         outcomes = _held_then_freed(gated, topic, dropped)
+        time.sleep(1)
     finally:
         gated.stop()
-    _each_served_once(gated, outcomes)
+        for server in servers:
+            server.stop()
+            server.wait()
+    calls = len(outcomes)
+    assert all(isinstance(o, int) for o in outcomes), outcomes
+    # The first: the warm-up call and the one it was running, nothing
+    # more; the second: all the others, each once.
+    assert gated.running() == [1, 2]
+    assert len(second.threads) == calls - 1
+    # Its own count from each: the first's call was its second.
+    assert sorted(outcomes) == sorted([2] + list(range(1, calls)))

@@ -1,6 +1,7 @@
 """The guard that keeps a stopping rabbit listener from acknowledging
 calls it will never serve."""
 
+import socket
 import threading
 import types
 
@@ -168,7 +169,32 @@ class _Rabbit(dict):
         self.acked += 1
 
 
-def _listener_on(channel):
+class _Broker:
+    """The broker's end of a listener's socket (``socket.socketpair``),
+    behind py-amqp's connection as kombu holds it: ``drain_events``
+    reads a frame, or fails as py-amqp does when the broker closed."""
+
+    def __init__(self):
+        self.ours, self.theirs = socket.socketpair()
+        self.read = []
+        transport = types.SimpleNamespace(sock=self.ours, _read_buffer=b'')
+        self.amqp = types.SimpleNamespace(transport=transport,
+                                          drain_events=self._drain)
+        self.kombu = types.SimpleNamespace(_connection=self.amqp,
+                                           connected=True)
+
+    def _drain(self, timeout=None):
+        data = self.ours.recv(64)
+        if not data:
+            raise OSError('Server unexpectedly closed connection')
+        self.read.append(data)
+
+    def close(self):
+        self.ours.close()
+        self.theirs.close()
+
+
+def _listener_on(channel, broker=None):
     listener = amqpdriver.RpcAMQPListener.__new__(
         amqpdriver.RpcAMQPListener)
     listener._shutdown = threading.Event()
@@ -176,8 +202,9 @@ def _listener_on(channel):
     listener.msg_id_cache = amqpdriver.rpc_amqp._MsgIdCache()
     listener._obsolete_reply_queues = None
     listener._message_operations_handler = None
-    listener.conn = types.SimpleNamespace(
-        connection=types.SimpleNamespace(channel=channel))
+    broker = broker or _Broker()
+    listener.conn = types.SimpleNamespace(connection=types.SimpleNamespace(
+        channel=channel, connection=broker.kombu))
     return listener
 
 
@@ -220,8 +247,33 @@ def test_a_call_from_a_channel_closed_since_is_left_to_its_redelivery(
     assert hand_over.acknowledge(fresh) is True
     assert again.acked == 1
     # A third delivery of it now is a repeat: acknowledged and dropped.
-    listener(_Rabbit(new, 'u2'))
-    assert len(listener.incoming) == 2
+    third = _Rabbit(new, 'u2')
+    listener(third)
+    assert len(listener.incoming) == 2 and third.acked == 1
+
+
+def test_what_came_is_read_before_an_acknowledgement(fresh_amqp_guard):
+    # A close from the broker may sit behind deliveries it sent before;
+    # read first, so that nothing is acknowledged on a closed connection
+    # (the acknowledgement would be lost without an error, and the call
+    # run twice).
+    amqp_guard.install()
+    channel = object()
+    broker = _Broker()
+    listener = _listener_on(channel, broker)
+    assert hand_over.ack_on_hand_over(listener)
+    first, second = _Rabbit(channel, 'u4'), _Rabbit(channel, 'u5')
+    listener(first)
+    listener(second)
+    a, b = listener.incoming
+    broker.theirs.sendall(b'heartbeat')
+    assert hand_over.acknowledge(a) is True
+    assert first.acked == 1 and broker.read == [b'heartbeat']
+    broker.theirs.close()
+    assert hand_over.acknowledge(b) is False
+    assert second.acked == 0
+    assert 'u5' not in listener.msg_id_cache.prev_msgids
+    broker.ours.close()
 
 
 def test_a_listener_acknowledges_at_read_unless_asked(fresh_amqp_guard,

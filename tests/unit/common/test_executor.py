@@ -563,7 +563,7 @@ def test_a_call_held_while_every_thread_is_busy_goes_to_the_first_done(
                                   threading.current_thread().name) or True,
                               stopping=lambda: False)))
     handing.start()
-    time.sleep(0.3)
+    _wait(lambda: pool._offer is not None)
     gate.set()
     # Let go while the call it handed over still runs.
     handing.join(10)
