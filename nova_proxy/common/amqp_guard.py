@@ -585,17 +585,22 @@ def message_waiting(listener):
     if decrypted is not None and decrypted():
         return True
     try:
-        fd = sock.fileno()
-        # The poll object of this socket, kept on the listener (one
-        # thread receives at a time).
-        cached = getattr(listener, '_np_readable', None)
-        if cached is None or cached[0] != fd:
-            readable = select.poll()
-            readable.register(fd, select.POLLIN)
-            listener._np_readable = cached = (fd, readable)
-        return bool(cached[1].poll(0))
+        return _readable_now(listener, sock)
     except (OSError, ValueError):
         return None
+
+
+def _readable_now(owner, sock):
+    """True if ``sock`` has something to read, without waiting: one
+    system call, through a poll object kept on ``owner`` (used by the
+    one thread that receives at a time)."""
+    fd = sock.fileno()
+    cached = getattr(owner, '_np_readable', None)
+    if cached is None or cached[0] != fd:
+        readable = select.poll()
+        readable.register(fd, select.POLLIN)
+        owner._np_readable = cached = (fd, readable)
+    return bool(cached[1].poll(0))
 
 
 def _drain_once(listener):

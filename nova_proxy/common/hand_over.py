@@ -41,7 +41,6 @@ close its connections while calls wait and a second server take what
 it gives back (each call served once, by one of them).
 """
 
-import select
 import socket
 
 from oslo_log import log as logging
@@ -130,17 +129,11 @@ def _read_what_has_come(conn):
     try:
         if sock is None or not kombu_connection.connected:
             return False
-        fd = sock.fileno()
-        cached = getattr(conn, '_np_readable', None)
-        if cached is None or cached[0] != fd:
-            readable = select.poll()
-            readable.register(fd, select.POLLIN)
-            conn._np_readable = cached = (fd, readable)
         for _ in range(READ_AT_MOST):
             # A part of a frame in the buffer waits for the socket: a
             # read of it now could wait (spin) for the rest.
             if not (amqp_guard._frame_buffered(transport) or
-                    cached[1].poll(0)):
+                    amqp_guard._readable_now(conn, sock)):
                 return True
             amqp_conn.drain_events(timeout=0)
     except socket.timeout:

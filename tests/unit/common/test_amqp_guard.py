@@ -125,8 +125,9 @@ def test_reply_waits_start_at_the_floor_and_double(fresh_amqp_guard,
                           floor]
 
 
-def test_a_listener_without_the_drivers_state_is_left_to_the_driver(
-        fresh_amqp_guard, monkeypatch):
+def _driver_polls(monkeypatch):
+    """The timeouts of the driver's own polls of an RPC listener (each
+    returns nothing), as they come."""
     polled = []
 
     def original(self, timeout=None, **kwargs):
@@ -134,6 +135,12 @@ def test_a_listener_without_the_drivers_state_is_left_to_the_driver(
         return []
 
     monkeypatch.setattr(amqpdriver.RpcAMQPListener, 'poll', original)
+    return polled
+
+
+def test_a_listener_without_the_drivers_state_is_left_to_the_driver(
+        fresh_amqp_guard, monkeypatch):
+    polled = _driver_polls(monkeypatch)
     amqp_guard.install()
     listener = amqpdriver.RpcAMQPListener.__new__(
         amqpdriver.RpcAMQPListener)
@@ -295,13 +302,7 @@ def test_a_broken_connection_is_left_to_the_drivers_poll(fresh_amqp_guard,
     # kombu's drain_events reconnects a connection marked broken by
     # itself, without the driver's consumers: the listener would wait on
     # it for good. The driver's poll re-establishes it, consumers and all.
-    polled = []
-
-    def original(self, timeout=None, **kwargs):
-        polled.append(timeout)
-        return []
-
-    monkeypatch.setattr(amqpdriver.RpcAMQPListener, 'poll', original)
+    polled = _driver_polls(monkeypatch)
     amqp_guard.install()
     drained = []
     kombu_connection = types.SimpleNamespace(
