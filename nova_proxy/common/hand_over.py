@@ -36,9 +36,9 @@ confirmed, so a connection that dies in the instant after one is
 written may still have its call redelivered.
 
 ``tests/functional/test_hand_over.py`` holds a server's only thread
-for four heartbeat intervals (it keeps its calls), and has the broker
-close its connections while calls wait and a second server take what
-it gives back (each call served once, by one of them).
+for three and a half heartbeat intervals (it keeps its calls), and has
+the broker close its connections while calls wait and a second server
+take what it gives back (each call served once, by one of them).
 """
 
 import socket

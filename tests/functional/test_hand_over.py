@@ -207,16 +207,20 @@ def _each_served_once(gated, outcomes):
 
 
 def test_a_server_held_past_its_heartbeat_keeps_its_calls(rabbit):
-    """Its only thread held (a database that hangs) for four heartbeat
-    timeouts (2 s here): the receiving thread, waiting for a free thread,
+    """Its only thread held (a database that hangs) for three and a half
+    heartbeat timeouts (4 s here; with no keep-alive the broker closed
+    the connection after about 2.5 of them): the receiving thread,
+    waiting for a free thread,
     still keeps its connection alive, so the broker neither closes it nor
     takes back the calls it delivered; freed, the server serves every
     call, each once."""
     topic = CONF.proxy.topic
-    gated = Gated(rabbit, topic, 1, timeout=60, heartbeat=2)
+    # 4 s, not less: the keep-alive sends a heartbeat up to a second
+    # late, which a loaded machine may stretch.
+    gated = Gated(rabbit, topic, 1, timeout=60, heartbeat=4)
 
     def held(calls):
-        time.sleep(8)
+        time.sleep(14)
         # Still delivered to it: the broker kept the connection.
         assert ready_in_queue(topic) == calls - 1 - rpc.PREFETCH_COUNT
 
