@@ -19,10 +19,16 @@ __all__ = ['Sampler', 'summarize', 'merge', 'PARTS']
 PARTS = [
     ('database API (nova_proxy.db, SQLAlchemy, driver)',
      ('nova_proxy/db/api/',)),
+    # Our servers' dispatcher is wire_guard.QuietDispatcher (a subclass
+    # whose frames carry its own name).
     ('RPC dispatch (oslo.messaging dispatcher, our remotable)',
-     ('RPCDispatcher.dispatch',)),
+     ('RPCDispatcher.dispatch', 'QuietDispatcher.dispatch')),
+    # The driver's poll, and amqp_guard's direct read between calls and
+    # hand_over's reads while a call waits for a thread (which run
+    # outside it).
     ('AMQP receive (consumer thread, decoding)',
-     ('AMQPListener.poll', 'Connection.consume')),
+     ('AMQPListener.poll', 'Connection.consume', '_drain_once',
+      '_read_what_has_come')),
     ('AMQP reply', ('AMQPIncomingMessage.reply',)),
     ('context (de)serialisation', ('deserialize_context',)),
     ('host-scope policy', ('nova_proxy/proxy/policy.py',)),

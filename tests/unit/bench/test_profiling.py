@@ -52,3 +52,20 @@ def test_merge_sums_samples_and_weights_thread_splits(tmp_path):
 def test_merge_without_a_working_sampling_gives_the_error():
     assert profiling.merge([('x', {'error': 'py-spy is not installed'},
                              None)]) == {'error': 'py-spy is not installed'}
+
+
+def test_our_servers_frames_count_in_their_parts():
+    # What a proxy's stacks look like: QuietDispatcher, and the direct
+    # read between calls (amqp_guard) outside the driver's poll.
+    lines = [
+        'run (x.py:1);QuietDispatcher.dispatch '
+        '(nova_proxy/common/wire_guard.py:2) 2\n',
+        'run (x.py:1);_drain_between_calls.<locals>.poll (g.py:3);'
+        '_drain_once (nova_proxy/common/amqp_guard.py:4) 1\n',
+        'run (x.py:1);_read_what_has_come '
+        '(nova_proxy/common/hand_over.py:5) 1\n',
+    ]
+    shares = profiling.summarize(lines)['shares']
+    assert shares['RPC dispatch (oslo.messaging dispatcher, our '
+                  'remotable)'] == 0.5
+    assert shares['AMQP receive (consumer thread, decoding)'] == 0.5
