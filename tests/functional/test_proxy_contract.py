@@ -70,8 +70,11 @@ def test_ping_and_calling_errors(client, cluster):
 
 def test_instance_contract(client, cluster):
     sizes = two_proxies.log_sizes(cluster)
+    # A host of its own: the module's tests share the proxies' database,
+    # and the others put instances on cmp-1 (in whatever order xdist's
+    # worksteal runs them).
     inst = call(client, 'instance_create', values={
-        'host': 'cmp-1', 'node': 'cmp-1-node', 'vm_state': 'building',
+        'host': 'cmp-contract', 'node': 'cmp-1-node', 'vm_state': 'building',
         'task_state': 'spawning', 'memory_mb': 512, 'vcpus': 1,
         'root_gb': 1, 'instance_type_id': 1, 'image_ref': 'img',
         'display_name': 'vm-1', 'hostname': 'vm-1', 'power_state': 0,
@@ -83,8 +86,9 @@ def test_instance_contract(client, cluster):
     assert inst['system_metadata'] == {'image_x': 'y'}
     created = utc(inst['created_at'])
     assert call(client, 'instance_get_by_uuid', instance_uuid=uuid) == inst
-    assert call(client, 'instance_get_all_by_host', host='cmp-1') == [inst]
-    assert call(client, 'instance_get_all_by_host', host='cmp-1',
+    assert call(client, 'instance_get_all_by_host',
+                host='cmp-contract') == [inst]
+    assert call(client, 'instance_get_all_by_host', host='cmp-contract',
                 node='other') == []
     e = raises(exception.InstanceExists, client, 'instance_create',
                values={'uuid': uuid})
