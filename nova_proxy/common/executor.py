@@ -438,9 +438,7 @@ class ReceiverFirstPool(LastIdlePool):
         # reconnection) must not carry it after the call.
         before = _get_thread_context()
         try:
-            fn(*args, **kwargs)
-        except Exception:
-            LOG.exception('Unexpected error in an RPC server thread')
+            _run(fn, args, kwargs)
         finally:
             _set_thread_context(before)
             self._done_here()
