@@ -139,7 +139,8 @@ from nova_proxy import conf
 CONF = conf.CONF
 LOG = logging.getLogger(__name__)
 
-__all__ = ['install', 'message_waiting', 'POLL_FLOOR', 'READ_AHEAD']
+__all__ = ['install', 'message_waiting', 'stopping', 'POLL_FLOOR',
+           'READ_AHEAD']
 
 POLL_FLOOR = 0.25
 
@@ -171,8 +172,7 @@ def install():
 
         @functools.wraps(original)
         def call(self, message):
-            shutdown = getattr(self, '_shutdown', None)
-            if shutdown is not None and shutdown.is_set():
+            if stopping(self):
                 LOG.debug('Listener stopping: call left unacknowledged for '
                           'another server')
                 return
@@ -207,6 +207,12 @@ def _queue_unacknowledged(listener, message, queue_only):
             message.acknowledge()
         except Exception:  # as the driver: a lost ack is a redelivery
             pass
+
+
+def stopping(listener):
+    """True once ``listener`` is being stopped (its server's ``stop()``)."""
+    shutdown = getattr(listener, '_shutdown', None)
+    return shutdown is not None and shutdown.is_set()
 
 
 def _raise_poll_floor(listener):
@@ -571,12 +577,7 @@ def message_waiting(listener):
     thread that receives for ``listener``."""
     if getattr(listener, 'incoming', None):
         return True
-    # The kombu connection's established connection only (its
-    # ``connection`` property would connect), and py-amqp's transport.
-    amqp_conn = getattr(getattr(_driver_connection(listener), 'connection',
-                                None), '_connection', None)
-    transport = getattr(amqp_conn, 'transport', None)
-    sock = getattr(transport, 'sock', None)
+    _, transport, sock = _established(_driver_connection(listener))
     if sock is None:
         return None
     if getattr(transport, '_read_buffer', None):
@@ -588,6 +589,17 @@ def message_waiting(listener):
         return _readable_now(listener, sock)
     except (OSError, ValueError):
         return None
+
+
+def _established(conn):
+    """``(py-amqp connection, its transport, its socket)`` of the driver
+    connection ``conn``, each None where there is none: kombu's
+    established connection only (its ``connection`` property would
+    connect)."""
+    amqp_conn = getattr(getattr(conn, 'connection', None), '_connection',
+                        None)
+    transport = getattr(amqp_conn, 'transport', None)
+    return amqp_conn, transport, getattr(transport, 'sock', None)
 
 
 def _readable_now(owner, sock):
@@ -616,7 +628,7 @@ def _drain_once(listener):
     # driver's to re-establish, consumers and all: kombu's drain_events
     # would reconnect it alone, with no consumer, and this listener
     # would wait on it for good.
-    if (kombu_connection is None or listener._shutdown.is_set() or
+    if (kombu_connection is None or stopping(listener) or
             getattr(conn, '_consume_loop_stopped', True) or
             getattr(conn, '_new_tags', True) or
             not hasattr(conn, '_connection_lock') or

@@ -49,7 +49,7 @@ from nova_proxy.common import amqp_guard
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ['ack_on_hand_over', 'acknowledge', 'keep_alive', 'stopping']
+__all__ = ['ack_on_hand_over', 'acknowledge', 'keep_alive']
 
 # Frames read at most before an acknowledgement: a prefetch's deliveries
 # (three frames each) and the broker's heartbeats and close, many times
@@ -122,12 +122,9 @@ def _read_what_has_come(conn):
     close from the broker is seen. False if the connection is closed,
     broken or being re-established (nothing may be acknowledged on it;
     the driver's next poll re-establishes it)."""
-    kombu_connection = getattr(conn, 'connection', None)
-    amqp_conn = getattr(kombu_connection, '_connection', None)
-    transport = getattr(amqp_conn, 'transport', None)
-    sock = getattr(transport, 'sock', None)
+    amqp_conn, transport, sock = amqp_guard._established(conn)
     try:
-        if sock is None or not kombu_connection.connected:
+        if sock is None or not conn.connection.connected:
             return False
         for _ in range(READ_AT_MOST):
             # A part of a frame in the buffer waits for the socket: a
@@ -163,9 +160,3 @@ def keep_alive(listener):
         pass
     except Exception as e:  # the next poll re-establishes it
         LOG.debug('Heartbeat of a waiting listener: %s', e)
-
-
-def stopping(listener):
-    """True once ``listener`` is being stopped (its server's ``stop()``)."""
-    shutdown = getattr(listener, '_shutdown', None)
-    return shutdown is not None and shutdown.is_set()

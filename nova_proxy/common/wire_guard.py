@@ -40,6 +40,7 @@ from oslo_messaging import serializer as messaging_serializer
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_messaging.rpc import server as rpc_server
 
+from nova_proxy.common import amqp_guard
 from nova_proxy.common import hand_over
 from nova_proxy import conf
 from nova_proxy import exception
@@ -308,7 +309,7 @@ class GuardedRPCServer(rpc_server.RPCServer):
         self._work_executor.submit_when_free(
             self._process_incoming, (kept,),
             taken=lambda: self._taken(kept),
-            stopping=lambda: hand_over.stopping(listener),
+            stopping=lambda: amqp_guard.stopping(listener),
             keep_alive=lambda: hand_over.keep_alive(listener))
 
     @staticmethod
