@@ -518,7 +518,8 @@ EXECUTORS = {'threading': None, 'last-idle': executor.LastIdlePool,
              'receiver-first': executor.ReceiverFirstPool}
 
 
-def get_server(target, endpoints, executor='threading'):
+def get_server(target, endpoints, executor='threading',
+               server='oslo.messaging'):
     """An RPC server; ``remotable`` checks its callers with
     ``auth.get_verifier(target)``, and ``wire_guard`` drops what cannot
     be served before it takes a thread, logs refusals quietly and keeps
@@ -528,11 +529,22 @@ def get_server(target, endpoints, executor='threading'):
         ``threading`` is oslo.messaging's own: oslo.messaging 18
         deprecates naming one and picks its threading executor in a
         process that is not monkey-patched, which our daemons never are.
+    :param server: ``oslo.messaging``, or ``direct`` for
+        ``direct_rpc.DirectRPCServer`` (``[proxy] rpc_server``; the
+        executor is then not used).
     """
     auth.install_reply_binding()
+    serializer = RequestContextSerializer(auth.get_verifier(target))
+    if server == 'direct':
+        from nova_proxy.common import direct_rpc
+        return direct_rpc.DirectRPCServer(
+            target,
+            wire_guard.QuietDispatcher(endpoints, serializer,
+                                       AllowListAccessPolicy),
+            exchange=target.exchange or CONF.control_exchange,
+            threads=CONF.executor_thread_pool_size)
     return wire_guard.get_server(
-        get_transport(), target, endpoints,
-        serializer=RequestContextSerializer(auth.get_verifier(target)),
+        get_transport(), target, endpoints, serializer=serializer,
         access_policy=AllowListAccessPolicy, pool=EXECUTORS[executor])
 
 

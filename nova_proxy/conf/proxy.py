@@ -45,6 +45,26 @@ proxy_opts = [
                     'compare (step 29). '
                     'Either way a worker uses one core at most: more cores '
                     'take more workers. Related options: workers.'),
+    cfg.StrOpt('rpc_server',
+               default='oslo.messaging', choices=[
+                   ('oslo.messaging', "oslo.messaging's RPC server and "
+                    'rabbit driver, with this project\'s mends'),
+                   ('direct', 'a server of this project speaking '
+                    "oslo.messaging's rabbit wire format with py-amqp "
+                    '(nova_proxy.common.direct_rpc): the same queues and '
+                    'messages, less CPU per call; RabbitMQ without TLS '
+                    'only, for now')],
+               help='What receives and answers the calls of compute '
+                    'nodes. Compute nodes see no difference, and proxies '
+                    'of both kinds may serve the same topic (a rolling '
+                    'change). direct spends less CPU per call '
+                    '(docs/benchmark.rst, step 39) and does not support '
+                    '[oslo_messaging_rabbit] ssl, rabbit_stream_fanout, '
+                    'use_queue_manager or kombu_compression yet: the '
+                    'daemon refuses to start with them. With direct, '
+                    'executor is not used: each worker runs its calls on '
+                    '[DEFAULT] executor_thread_pool_size threads that take '
+                    'them in turn. Related options: executor.'),
     cfg.IntOpt('start_check_timeout',
                default=30, min=1,
                help='Seconds the daemon waits at start, before it forks its '

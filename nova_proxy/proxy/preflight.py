@@ -117,6 +117,9 @@ def check_broker(timeout=CHECK_TIMEOUT):
     that is cleaned up before the fork. Drivers without a connection pool
     (the in-process ``fake`` driver) are not checked.
 
+    With ``[proxy] rpc_server = direct``, also whether that server
+    supports the ``[oslo_messaging_rabbit]`` options set.
+
     :returns: None when the broker accepted a connection within
         ``timeout`` seconds; otherwise one sentence saying what is wrong
         and what to do, for the log.
@@ -153,4 +156,7 @@ def check_broker(timeout=CHECK_TIMEOUT):
                 'transport_url (host, port, user, password, virtual host)'
                 % (_broker_hosts(url), e))
     transport.cleanup()
+    if CONF.proxy.rpc_server == 'direct':
+        from nova_proxy.common import direct_amqp
+        return direct_amqp.unsupported(CONF)
     return None

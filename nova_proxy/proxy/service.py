@@ -45,7 +45,8 @@ class ProxyService(service.RPCService):
         return manager.endpoints() + self._extra_endpoints()
 
     def _server_options(self):
-        return {'executor': CONF.proxy.executor}
+        return {'executor': CONF.proxy.executor,
+                'server': CONF.proxy.rpc_server}
 
     def _extra_endpoints(self):
         """Endpoints of other namespaces served on the same topic."""

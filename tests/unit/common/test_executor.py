@@ -174,9 +174,12 @@ def test_executor_thread_pool_size_bounds_the_last_idle_pool(config):
 def test_the_proxy_serves_on_the_configured_executor(config):
     from nova_proxy.proxy import service
     proxy = service.ProxyService('host-1')
-    assert proxy._server_options() == {'executor': 'receiver-first'}
+    assert proxy._server_options() == {'executor': 'receiver-first',
+                                       'server': 'oslo.messaging'}
     config.set_override('executor', 'threading', group='proxy')
-    assert proxy._server_options() == {'executor': 'threading'}
+    config.set_override('rpc_server', 'direct', group='proxy')
+    assert proxy._server_options() == {'executor': 'threading',
+                                       'server': 'direct'}
     assert rpc.EXECUTORS['threading'] is None
 
 

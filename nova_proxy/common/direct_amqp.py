@@ -1,0 +1,393 @@
+"""The broker side of ``direct_rpc``: connections, queues and replies,
+with py-amqp and oslo.messaging's own settings.
+
+``direct_rpc`` serves calls that oslo.messaging clients send, so what it
+declares and how it connects follow oslo.messaging's rabbit driver, read
+from the same options:
+
+* the broker's hosts, user, password and virtual host come from
+  ``transport_url`` (every host of it, shuffled once per process as the
+  driver does, then tried in turn);
+* the heartbeat is ``heartbeat_timeout_threshold``, the login method
+  ``rabbit_login_method``, the reconnection intervals
+  ``rabbit_retry_interval``, ``rabbit_retry_backoff`` and
+  ``rabbit_interval_max``;
+* the exchanges and queues of an RPC server are declared as the driver
+  declares them (``declarations()``): the topic queue, the server's own
+  queue and its fan-out queue, with the durability, auto-delete, HA,
+  quorum and TTL arguments the driver's ``_get_queue_arguments`` gives,
+  so that a queue one of oslo.messaging's servers declared first is the
+  same queue, and the other way round (a rolling change of
+  ``[proxy] rpc_server``);
+* TLS is set up as the driver sets it up (``ssl``, ``ssl_ca_file``,
+  ``ssl_cert_file``, ``ssl_key_file``, ``ssl_version``), and query
+  parameters of ``transport_url`` override these options as for the
+  driver.
+
+What it cannot do yet is refused at start, in one line
+(``unsupported()``): stream fan-out queues, oslo.messaging's queue
+manager, compressed messages, a transport other than RabbitMQ.
+"""
+
+import collections
+import json
+import os
+import random
+import sys
+import threading
+import time
+
+import amqp
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ['Broker', 'Declaration', 'declarations', 'unsupported',
+           'ReplyPublisher', 'Undeliverable', 'RECOVERABLE']
+
+# Errors after which a connection is dropped and made again: the broker
+# went away, closed the connection or a channel, cancelled a consumer,
+# or a heartbeat was missed.
+RECOVERABLE = (OSError, amqp.exceptions.AMQPError, ConnectionError,
+               EOFError, AttributeError, amqp.exceptions.MessageNacked)
+
+ENVELOPE_VERSION = '2.0'
+
+
+class Undeliverable(Exception):
+    """A reply the broker returned: its queue does not exist."""
+
+
+def _options(conf):
+    """``(TransportURL, [oslo_messaging_rabbit] options)`` as the rabbit
+    driver reads them: query parameters of ``transport_url`` override
+    the options of the same name."""
+    import oslo_messaging as messaging
+    from oslo_messaging._drivers import common as driver_common
+    url = messaging.TransportURL.parse(conf, conf.transport_url)
+    proxy = driver_common.ConfigOptsProxy(conf, url, 'oslo_messaging_rabbit')
+    return url, proxy.oslo_messaging_rabbit
+
+
+def unsupported(conf):
+    """Why ``direct_rpc`` cannot serve with ``conf``, in one line, or
+    None."""
+    url = conf.transport_url or ''
+    scheme = url.split(':', 1)[0]
+    if scheme not in ('rabbit', 'kombu+rabbit'):
+        return ('[proxy] rpc_server = direct serves RabbitMQ only; '
+                'transport_url is %s://' % (scheme or '(unset)'))
+    _, rabbit = _options(conf)
+    for option in ('rabbit_stream_fanout', 'use_queue_manager',
+                   'kombu_compression'):
+        if getattr(rabbit, option, None):
+            return ('[proxy] rpc_server = direct does not support '
+                    '[oslo_messaging_rabbit] %s yet: use rpc_server = '
+                    'oslo.messaging' % option)
+    return None
+
+
+def _ssl(rabbit, url):
+    """py-amqp's ``ssl`` argument, as the driver's ``_fetch_ssl_params``
+    gives it to kombu."""
+    if not rabbit.ssl:
+        return None
+    import ssl
+
+    from oslo_messaging._drivers import impl_rabbit
+    params = {}
+    if rabbit.ssl_version:
+        params['ssl_version'] = impl_rabbit.Connection.validate_ssl_version(
+            rabbit.ssl_version)
+    if rabbit.ssl_key_file:
+        params['keyfile'] = rabbit.ssl_key_file
+    if rabbit.ssl_cert_file:
+        params['certfile'] = rabbit.ssl_cert_file
+    if rabbit.ssl_ca_file:
+        params['ca_certs'] = rabbit.ssl_ca_file
+        params['cert_reqs'] = ssl.CERT_REQUIRED
+        params['server_hostname'] = (url.hosts[0].hostname
+                                     if len(url.hosts) == 1 else None)
+    return params or True
+
+
+class Broker:
+    """Where and how to connect: the hosts of ``transport_url`` with
+    oslo.messaging's rabbit options."""
+
+    def __init__(self, conf):
+        url, rabbit = _options(conf)
+        self.hosts = []
+        for host in url.hosts or [None]:
+            self.hosts.append({
+                'host': '%s:%s' % ((host and host.hostname) or 'localhost',
+                                   (host and host.port) or 5672),
+                'userid': (host and host.username) or 'guest',
+                'password': (host and host.password) or 'guest',
+                'virtual_host': url.virtual_host or '/',
+            })
+        # As the driver: a fresh order of the hosts in each process, so
+        # that the proxies spread over them.
+        random.shuffle(self.hosts)
+        self.ssl = _ssl(rabbit, url)
+        self.heartbeat = max(0, rabbit.heartbeat_timeout_threshold)
+        self.login_method = rabbit.rabbit_login_method
+        self.interval_start = max(rabbit.rabbit_retry_interval, 0.1)
+        self.interval_step = rabbit.rabbit_retry_backoff
+        self.interval_max = rabbit.rabbit_interval_max
+        self.prefetch = rabbit.rabbit_qos_prefetch_count
+        self.missing_reply_timeout = \
+            rabbit.kombu_missing_consumer_retry_timeout
+        self.rabbit = rabbit
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def describe(self):
+        return ', '.join(h['host'] for h in self.hosts)
+
+    def connect(self, name):
+        """One connection to the next host (round robin), connected,
+        named as the driver names its own (``<program>:<pid>:<name>``,
+        what ``rabbitmqctl list_connections`` shows).
+        :raises: what py-amqp raises when it cannot."""
+        with self._lock:
+            host = self.hosts[self._next % len(self.hosts)]
+            self._next += 1
+        conn = amqp.Connection(
+            connect_timeout=10, heartbeat=self.heartbeat, ssl=self.ssl,
+            login_method=self.login_method,
+            client_properties={'connection_name': '%s:%d:%s' % (
+                                   os.path.basename(sys.argv[0]),
+                                   os.getpid(), name),
+                               'capabilities': {
+                                   'authentication_failure_close': True,
+                                   'connection.blocked': True,
+                                   'consumer_cancel_notify': True}},
+            **host)
+        conn.connect()
+        return conn
+
+    def intervals(self):
+        """Seconds to wait between two failed attempts: the driver's
+        growing intervals, forever."""
+        interval = self.interval_start
+        while True:
+            yield interval
+            interval = min(interval + self.interval_step, self.interval_max)
+
+
+Declaration = collections.namedtuple('Declaration', [
+    'exchange', 'exchange_type', 'exchange_durable', 'exchange_auto_delete',
+    'queue', 'queue_durable', 'queue_auto_delete', 'queue_arguments',
+    'routing_key', 'consumer_arguments'])
+
+
+def declarations(rabbit, exchange, topic, server):
+    """What an oslo.messaging RPC server of ``topic`` and ``server``
+    declares on ``exchange``, with the driver's options ``rabbit``
+    (``Broker.rabbit``): its ``Consumer`` objects' values, built by the
+    driver's own code (``impl_rabbit.Consumer``), not declared."""
+    from oslo_messaging._drivers import impl_rabbit
+    quorum = impl_rabbit.QuorumMemConfig(
+        rabbit.rabbit_quorum_delivery_limit,
+        rabbit.rabbit_quorum_max_memory_length,
+        rabbit.rabbit_quorum_max_memory_bytes)
+    durable = rabbit.amqp_durable_queues or rabbit.rabbit_quorum_queue
+    common = dict(rabbit_ha_queues=rabbit.rabbit_ha_queues,
+                  enable_cancel_on_failover=rabbit.enable_cancel_on_failover,
+                  rabbit_quorum_queue_config=quorum, callback=None)
+    consumers = [
+        impl_rabbit.Consumer(
+            exchange_name=exchange, queue_name=name, routing_key=name,
+            type='topic', durable=durable,
+            exchange_auto_delete=rabbit.amqp_auto_delete,
+            queue_auto_delete=rabbit.amqp_auto_delete,
+            rabbit_quorum_queue=rabbit.rabbit_quorum_queue, **common)
+        for name in (topic, '%s.%s' % (topic, server))]
+    transient = rabbit.rabbit_transient_quorum_queue
+    consumers.append(impl_rabbit.Consumer(
+        exchange_name='%s_fanout' % topic,
+        queue_name='%s_fanout_%s' % (topic, _unique()),
+        routing_key=topic, type='fanout', durable=transient,
+        exchange_auto_delete=True, queue_auto_delete=False,
+        rabbit_queue_ttl=rabbit.rabbit_transient_queues_ttl,
+        rabbit_quorum_queue=transient, **common))
+    result = []
+    for consumer in consumers:
+        result.append(Declaration(
+            exchange=consumer.exchange_name, exchange_type=consumer.type,
+            exchange_durable=consumer.exchange.durable,
+            exchange_auto_delete=consumer.exchange.auto_delete,
+            queue=consumer.queue_name, queue_durable=consumer.durable,
+            queue_auto_delete=consumer.queue_auto_delete,
+            queue_arguments=consumer.queue_arguments,
+            routing_key=consumer.routing_key,
+            consumer_arguments=({'x-cancel-on-ha-failover': True}
+                                if consumer.enable_cancel_on_failover
+                                else None)))
+    return result
+
+
+def _unique():
+    import uuid
+    return uuid.uuid4().hex
+
+
+def declare(channel, declaration):
+    """Declare the exchange and queue of ``declaration`` on ``channel``
+    and bind them."""
+    d = declaration
+    channel.exchange_declare(d.exchange, d.exchange_type,
+                             durable=d.exchange_durable,
+                             auto_delete=d.exchange_auto_delete)
+    channel.queue_declare(d.queue, durable=d.queue_durable,
+                          auto_delete=d.queue_auto_delete,
+                          arguments=d.queue_arguments or None)
+    channel.queue_bind(d.queue, d.exchange, routing_key=d.routing_key)
+
+
+def reply_body(msg_id, result=None, failure=None, ending=True):
+    """The body of a reply as oslo.messaging's rabbit driver sends it:
+    the 2.0 envelope around ``result``, ``failure`` (already serialized,
+    as ``serialize_remote_exception`` gives it) and ``ending``."""
+    from oslo_serialization import jsonutils
+    import uuid
+    inner = jsonutils.dumps({'result': result, 'failure': failure,
+                             'ending': ending, '_msg_id': msg_id,
+                             '_unique_id': uuid.uuid4().hex})
+    return json.dumps({'oslo.version': ENVELOPE_VERSION,
+                       'oslo.message': inner}).encode('utf-8')
+
+
+class ReplyPublisher:
+    """Publishes replies on a connection of its own, one at a time, each
+    confirmed by the broker (mandatory: a reply to a queue that does not
+    exist raises ``Undeliverable``). Used by every worker thread of a
+    server, under one lock; ``tick()`` keeps the idle connection alive.
+
+    A publish that fails on a broken connection is made again on a new
+    one, at the driver's intervals, until the deadline the caller gives,
+    as the driver's retry would (a reply that reached the broker before
+    the failure may then arrive twice: the caller drops the second)."""
+
+    def __init__(self, broker, name):
+        self.broker = broker
+        self.name = name
+        self._lock = threading.Lock()
+        self._conn = None
+        self._channel = None
+        self._returned = None
+
+    def _open(self):
+        conn = self.broker.connect(self.name)
+        try:
+            channel = conn.channel()
+            channel.confirm_select()
+            channel.events['basic_return'].add(self._on_return)
+        except BaseException:
+            _close_quietly(conn)
+            raise
+        self._conn, self._channel = conn, channel
+
+    def _on_return(self, error, exchange, routing_key, message):
+        self._returned = (error, routing_key)
+
+    def _drop(self):
+        """Under the lock: forget a broken connection."""
+        conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            _collect_quietly(conn)
+
+    def publish(self, reply_q, body, deadline):
+        """Publish ``body`` to queue ``reply_q``, trying until
+        ``deadline`` (monotonic) while the broker cannot be reached.
+        :raises: Undeliverable; the last connection error past the
+            deadline."""
+        message = amqp.Message(body, content_type='application/json',
+                               content_encoding='utf-8')
+        intervals = self.broker.intervals()
+        while True:
+            with self._lock:
+                try:
+                    if self._conn is None:
+                        self._open()
+                    self._returned = None
+                    self._channel.basic_publish_confirm(
+                        message, exchange='', routing_key=reply_q,
+                        mandatory=True)
+                    returned = self._returned
+                    if returned is None:
+                        return
+                except RECOVERABLE as e:
+                    error = e
+                    self._drop()
+                else:
+                    raise Undeliverable('%s: %s' % returned)
+            if time.monotonic() >= deadline:
+                raise error
+            LOG.debug('Reply to %s not published yet: %s', reply_q, error)
+            time.sleep(min(next(intervals),
+                           max(deadline - time.monotonic(), 0)))
+
+    def tick(self):
+        """Keep the connection alive while idle: read what came (a
+        heartbeat) and send one when due. Never waits for the lock."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self._conn is None:
+                return
+            try:
+                _read_what_came(self._conn)
+                self._conn.heartbeat_tick()
+            except RECOVERABLE as e:
+                LOG.debug('Reply connection dropped: %s', e)
+                self._drop()
+        finally:
+            self._lock.release()
+
+    def close(self):
+        with self._lock:
+            conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            _close_quietly(conn)
+
+
+def _read_what_came(conn, at_most=1000):
+    """Let ``conn`` handle the frames that have arrived, without waiting:
+    only what is buffered or readable now is read (a read of a part of a
+    frame could wait, spinning, for the rest)."""
+    import socket
+
+    from nova_proxy.common import amqp_guard
+    transport = conn.transport
+    sock = getattr(transport, 'sock', None)
+    if sock is None:
+        raise ConnectionError('the connection is closed')
+    for _ in range(at_most):
+        if not (amqp_guard._frame_buffered(transport) or
+                amqp_guard._readable_now(conn, sock)):
+            return
+        try:
+            conn.drain_events(timeout=0)
+        except socket.timeout:
+            return
+
+
+def _close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:
+        try:
+            conn.collect()
+        except Exception:
+            pass
+
+
+def _collect_quietly(conn):
+    """Close a broken connection's socket, with no AMQP handshake (which
+    could wait on a connection that no longer answers)."""
+    try:
+        conn.collect()
+    except Exception:
+        pass
