@@ -14,4 +14,18 @@ fi
 # queued ones from the others (the slow fault tests left the default
 # scheduling with one worker busy for minutes after the other finished).
 # 20 min 43 s with -n 2, 11 min 08 s like this, on one machine, 2026-12-06.
-exec .venv/bin/python -m pytest -p no:cacheprovider -n 3 --dist worksteal tests "$@"
+.venv/bin/python -m pytest -p no:cacheprovider -n 3 --dist worksteal tests "$@"
+# Then, for a whole run, the tests of the proxies as a client sees them
+# once more with every proxy on the other RPC server ([proxy] rpc_server
+# = direct; tests/functional/procs.py). The whole functional suite on it:
+#   NOVA_PROXY_TEST_RPC_SERVER=direct bash tools/test.sh tests/functional
+if [ $# -eq 0 ]; then
+    NOVA_PROXY_TEST_RPC_SERVER=direct exec .venv/bin/python -m pytest \
+        -p no:cacheprovider -n 3 --dist worksteal \
+        tests/functional/test_proxy_contract.py \
+        tests/functional/test_wire_guard.py \
+        tests/functional/test_replay.py \
+        tests/functional/test_signed_context.py \
+        tests/functional/test_operability.py \
+        tests/functional/test_orchestration_faults.py
+fi

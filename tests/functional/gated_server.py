@@ -1,19 +1,23 @@
 """An RPC server of ours (``rpc.get_server``, the proxy's executor) whose
 calls with ``wait=True`` wait until the process gets SIGUSR1::
 
-    python -m tests.functional.gated_server EXCHANGE TOPIC THREADS [HEARTBEAT]
+    python -m tests.functional.gated_server EXCHANGE TOPIC THREADS \
+        [--heartbeat SECONDS] [--server oslo.messaging|direct]
 
-``HEARTBEAT`` is the rabbit ``heartbeat_timeout_threshold``
-(oslo.messaging's default if left out). It prints ``ready`` once
+``--heartbeat`` is the rabbit ``heartbeat_timeout_threshold``
+(oslo.messaging's default if left out); ``--server`` the kind of RPC
+server (``[proxy] rpc_server``; oslo.messaging's with the proxy's
+``receiver-first`` executor if left out). It prints ``ready`` once
 serving, then ``running <n>`` as it starts the n-th call. The tests of
 test_hand_over.py kill it or hold its threads."""
 
+import argparse
 import signal
-import sys
 import threading
 
 
-def main(exchange, topic, threads, heartbeat=None):
+def main(exchange, topic, threads, heartbeat=None,
+         server_kind='oslo.messaging'):
     from nova_proxy import cmd  # noqa: F401  (threading backend first)
     import oslo_messaging as messaging
     from oslo_messaging import conffixture
@@ -53,12 +57,20 @@ def main(exchange, topic, threads, heartbeat=None):
             return count
 
     server = rpc.get_server(messaging.Target(topic=topic, server='gated'),
-                            [Endpoint()], executor='receiver-first')
+                            [Endpoint()], executor='receiver-first',
+                            server=server_kind)
     server.start()
     print('ready', flush=True)
     threading.Event().wait()
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]),
-         *[int(a) for a in sys.argv[4:5]])
+    parser = argparse.ArgumentParser()
+    parser.add_argument('exchange')
+    parser.add_argument('topic')
+    parser.add_argument('threads', type=int)
+    parser.add_argument('--heartbeat', type=int)
+    parser.add_argument('--server', default='oslo.messaging')
+    args = parser.parse_args()
+    main(args.exchange, args.topic, args.threads, args.heartbeat,
+         args.server)

@@ -68,6 +68,11 @@ class Process:
         return self.popen.poll() is None
 
 
+# The environment variable that puts every proxy the tests start on
+# another RPC server (``[proxy] rpc_server``).
+RPC_SERVER_VARIABLE = 'NOVA_PROXY_TEST_RPC_SERVER'
+
+
 class Cluster:
     """Processes sharing one exchange and one database."""
 
@@ -102,6 +107,10 @@ class Cluster:
         }
         for group, topic in self.topics.items():
             sections.setdefault(group, {})['topic'] = topic
+        if os.environ.get(RPC_SERVER_VARIABLE):
+            # Every proxy of the run on that server ([proxy] rpc_server):
+            # tools/test.sh --direct.
+            sections['proxy']['rpc_server'] = os.environ[RPC_SERVER_VARIABLE]
         for group, values in (extra or {}).items():
             sections.setdefault(group, {}).update(values)
         return utils.write_config(

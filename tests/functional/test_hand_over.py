@@ -6,7 +6,10 @@ acknowledged, and a crash lost them. Our servers (``[proxy] executor``
 ``receiver-first`` and ``last-idle``) read a call only when a thread is
 free to take it, and acknowledge it then: the rest wait with the broker,
 at most the prefetch count of them delivered to this server and not
-acknowledged, and a server that dies gives those back."""
+acknowledged, and a server that dies gives those back. The proxy's other
+RPC server (``[proxy] rpc_server = direct``, ``direct_rpc``) reads up to
+the prefetch count and acknowledges a call when a worker takes it: every
+test here runs on both."""
 
 import os
 import shutil
@@ -60,14 +63,22 @@ def _call_all(client, count, outcomes, **kwargs):
     return threads
 
 
-@pytest.mark.parametrize('pool', ['receiver-first', 'last-idle'])
+SERVERS = ['oslo.messaging', 'direct']
+
+
+@pytest.mark.parametrize('pool', ['receiver-first', 'last-idle', 'direct'])
 def test_calls_beyond_the_threads_wait_with_the_broker(rabbit, pool):
     rpc.set_executor_threads_default(2)
     rpc.init()
     topic = CONF.proxy.topic
     endpoint = receiving.GatedEndpoint()
-    server = rpc.get_server(messaging.Target(topic=topic, server='h-1'),
-                            [endpoint], executor=pool)
+    if pool == 'direct':
+        server = rpc.get_server(messaging.Target(topic=topic, server='h-1'),
+                                [endpoint], server='direct')
+    else:
+        server = rpc.get_server(messaging.Target(topic=topic,
+                                                 server='h-1'),
+                                [endpoint], executor=pool)
     server.start()
     client = rpc.get_client(messaging.Target(topic=topic), timeout=60)
     try:
@@ -112,11 +123,12 @@ class Gated:
     ``threads`` threads, and a client of it (``timeout`` per call);
     ``running()`` lists the numbers of the calls it started."""
 
-    def __init__(self, exchange, topic, threads, timeout, heartbeat=None):
+    def __init__(self, exchange, topic, threads, timeout, heartbeat=None,
+                 server='oslo.messaging'):
         argv = [sys.executable, '-m', 'tests.functional.gated_server',
-                exchange, topic, str(threads)]
+                exchange, topic, str(threads), '--server', server]
         if heartbeat is not None:
-            argv.append(str(heartbeat))
+            argv += ['--heartbeat', str(heartbeat)]
         self.process = subprocess.Popen(argv, cwd=REPO,
                                         stdout=subprocess.PIPE, text=True)
         self.lines = []
@@ -143,12 +155,13 @@ class Gated:
         self.process.wait(10)
 
 
-def test_a_killed_server_loses_only_the_calls_it_was_running(rabbit):
+@pytest.mark.parametrize('kind', SERVERS)
+def test_a_killed_server_loses_only_the_calls_it_was_running(rabbit, kind):
     """SIGKILL, as the OOM killer or a power cut: the calls its two
     threads had taken are lost (their callers time out: at most once),
     every other call it had been delivered is served by the next server."""
     topic = CONF.proxy.topic
-    gated = Gated(rabbit, topic, 2, timeout=25)
+    gated = Gated(rabbit, topic, 2, timeout=25, server=kind)
     client = gated.client
     try:
         calls = 2 + rpc.PREFETCH_COUNT + 6
@@ -206,7 +219,8 @@ def _each_served_once(gated, outcomes):
     assert sorted(outcomes) == list(range(2, len(outcomes) + 2))
 
 
-def test_a_server_held_past_its_heartbeat_keeps_its_calls(rabbit):
+@pytest.mark.parametrize('kind', SERVERS)
+def test_a_server_held_past_its_heartbeat_keeps_its_calls(rabbit, kind):
     """Its only thread held (a database that hangs) for three and a half
     heartbeat timeouts (4 s here; with no keep-alive the broker closed
     the connection after about 2.5 of them): the receiving thread,
@@ -217,7 +231,7 @@ def test_a_server_held_past_its_heartbeat_keeps_its_calls(rabbit):
     topic = CONF.proxy.topic
     # 4 s, not less: the keep-alive sends a heartbeat up to a second
     # late, which a loaded machine may stretch.
-    gated = Gated(rabbit, topic, 1, timeout=60, heartbeat=4)
+    gated = Gated(rabbit, topic, 1, timeout=60, heartbeat=4, server=kind)
 
     def held(calls):
         time.sleep(14)
@@ -249,7 +263,9 @@ def _close_connections_of(pid):
 
 @pytest.mark.skipif(shutil.which('rabbitmqctl') is None,
                     reason='needs rabbitmqctl to close a connection')
-def test_calls_waiting_when_the_connection_drops_are_served_once(rabbit):
+@pytest.mark.parametrize('kind', SERVERS)
+def test_calls_waiting_when_the_connection_drops_are_served_once(rabbit,
+                                                                 kind):
     """The broker closes the server's connections while its only thread
     is held and calls wait for it: the calls it had delivered go back to
     the queue, and a second server serves them. Freed, the first server
@@ -257,21 +273,28 @@ def test_calls_waiting_when_the_connection_drops_are_served_once(rabbit):
     acknowledgement on the closed connection would be lost without an
     error, and each of them run twice)."""
     topic = CONF.proxy.topic
-    gated = Gated(rabbit, topic, 1, timeout=90)
+    gated = Gated(rabbit, topic, 1, timeout=90, server=kind)
     second = receiving.GatedEndpoint()
     second.gate.set()
     servers = []
 
     def dropped(calls):
         assert _close_connections_of(gated.process.pid) >= 1
-        # All but the one running back in the queue, for the second.
-        _wait(lambda: ready_in_queue(topic) == calls - 1, 60,
-              'the broker to take the delivered calls back')
+        if kind == 'direct':
+            # Its receiving thread connects again at once and is
+            # delivered up to its prefetch again, beside the copies it
+            # read on the closed connection; the second serves the rest.
+            second_serves = calls - 1 - rpc.PREFETCH_COUNT
+        else:
+            # All but the one running back in the queue, for the second.
+            _wait(lambda: ready_in_queue(topic) == calls - 1, 60,
+                  'the broker to take the delivered calls back')
+            second_serves = calls - 1
         server = rpc.get_server(messaging.Target(topic=topic, server='h-2'),
                                 [second], executor='receiver-first')
         servers.append(server)
         server.start()
-        _wait(lambda: len(second.threads) == calls - 1, 60,
+        _wait(lambda: len(second.threads) >= second_serves, 60,
               'the second server to serve them')
 
     try:
@@ -284,9 +307,17 @@ def test_calls_waiting_when_the_connection_drops_are_served_once(rabbit):
             server.wait()
     calls = len(outcomes)
     assert all(isinstance(o, int) for o in outcomes), outcomes
+    first = gated.running()
+    if kind == 'direct':
+        # The first: the warm-up call, the one it was running and those
+        # delivered again to it; none of the copies read before the drop.
+        # The second: the others. Each call once.
+        assert first == list(range(1, len(first) + 1))
+        assert len(first) - 1 + len(second.threads) == calls
+        return
     # The first: the warm-up call and the one it was running, nothing
     # more; the second: all the others, each once.
-    assert gated.running() == [1, 2]
+    assert first == [1, 2]
     assert len(second.threads) == calls - 1
     # Its own count from each: the first's call was its second.
     assert sorted(outcomes) == sorted([2] + list(range(1, calls)))
