@@ -138,6 +138,10 @@ class Broker:
         self.prefetch = rabbit.rabbit_qos_prefetch_count
         self.missing_reply_timeout = \
             rabbit.kombu_missing_consumer_retry_timeout
+        # How long a publish waits for the broker's confirm before its
+        # connection is taken for lost: the driver's socket timeout
+        # around a publish.
+        self.confirm_timeout = self.heartbeat or 60
         self.rabbit = rabbit
         self._next = 0
         self._lock = threading.Lock()
@@ -155,6 +159,7 @@ class Broker:
             self._next += 1
         conn = amqp.Connection(
             connect_timeout=10, heartbeat=self.heartbeat, ssl=self.ssl,
+            on_blocked=_on_blocked, on_unblocked=_on_unblocked,
             login_method=self.login_method,
             client_properties={'connection_name': '%s:%d:%s' % (
                                    os.path.basename(sys.argv[0]),
@@ -174,6 +179,14 @@ class Broker:
         while True:
             yield interval
             interval = min(interval + self.interval_step, self.interval_max)
+
+
+def _on_blocked(reason):
+    LOG.error('The broker has blocked the connection: %s', reason)
+
+
+def _on_unblocked():
+    LOG.info('The broker has unblocked the connection')
 
 
 Declaration = collections.namedtuple('Declaration', [
@@ -260,10 +273,12 @@ def reply_body(msg_id, result=None, failure=None, ending=True):
 
 
 class ReplyPublisher:
-    """Publishes replies on a connection of its own, one at a time, each
-    confirmed by the broker (mandatory: a reply to a queue that does not
-    exist raises ``Undeliverable``). Used by every worker thread of a
-    server, under one lock; ``tick()`` keeps the idle connection alive.
+    """Publishes replies on a connection of its own, each confirmed by
+    the broker (mandatory: a reply to a queue that does not exist raises
+    ``Undeliverable``). One per worker thread of a server (a confirm is a
+    round trip: one publisher for all would serve one reply per round
+    trip); a lock guards it from ``tick()``, which keeps the idle
+    connection alive.
 
     A publish that fails on a broken connection is made again on a new
     one, at the driver's intervals, until the deadline the caller gives,
@@ -312,9 +327,13 @@ class ReplyPublisher:
                     if self._conn is None:
                         self._open()
                     self._returned = None
+                    # A broker that takes the message but never confirms
+                    # it (wedged, or blocked by an alarm) times out: the
+                    # connection is then taken for lost.
                     self._channel.basic_publish_confirm(
                         message, exchange='', routing_key=reply_q,
-                        mandatory=True)
+                        mandatory=True,
+                        confirm_timeout=self.broker.confirm_timeout)
                     returned = self._returned
                     if returned is None:
                         return

@@ -28,7 +28,8 @@ How it runs:
   in turn. A worker acknowledges a call as it takes it (so a call is
   acknowledged only once a thread runs it, and a process that dies gives
   back all but the calls it was running), dispatches it and publishes
-  the reply on a connection of its own (``direct_amqp.ReplyPublisher``).
+  the reply on a connection of its own (``direct_amqp.ReplyPublisher``:
+  one per worker, each reply waiting for the broker's confirm).
   A call delivered on a connection that has been lost since is not
   acknowledged: the broker delivers it again, here or elsewhere.
 * a lost connection is made again (the hosts of ``transport_url`` in
@@ -53,6 +54,7 @@ confirmed: a connection that dies in the instant after one is written
 may still have its call delivered again.
 """
 
+import functools
 import json
 import queue
 import socket
@@ -60,6 +62,7 @@ import sys
 import threading
 import time
 
+import amqp
 from oslo_log import log as logging
 from oslo_messaging._drivers import common as rpc_common
 from oslo_messaging import _utils as utils
@@ -176,10 +179,12 @@ class DirectRPCServer:
         self.broker = direct_amqp.Broker(conf)
         self.declarations = direct_amqp.declarations(
             self.broker.rabbit, exchange, target.topic, target.server)
-        name = 'direct-rpc:%s' % (target.server or target.topic)
-        self._name = name
-        self.replies = direct_amqp.ReplyPublisher(self.broker,
-                                                  name + ':replies')
+        self._name = 'direct-rpc:%s' % (target.server or target.topic)
+        # Each thread that replies has its own (``_replies()``).
+        self._publishers = []
+        self._shared_replies = None
+        self._publishers_lock = threading.Lock()
+        self._local = threading.local()
         self._calls = queue.Queue()
         self._stopping = threading.Event()
         # Guards the consuming connection's writes (acknowledgements,
@@ -208,9 +213,9 @@ class DirectRPCServer:
                 self._connect()
                 break
             except direct_amqp.RECOVERABLE as e:
-                LOG.error('Cannot reach the message broker (%s): %s; '
-                          'trying again', self.broker.describe(), e)
-                self._stopping.wait(next(intervals))
+                wait = next(intervals)
+                self._connect_failed(e, wait)
+                self._stopping.wait(wait)
         self._receiver = threading.Thread(
             target=self._receive, name='direct-rpc-receiver', daemon=True)
         self._receiver.start()
@@ -236,7 +241,38 @@ class DirectRPCServer:
             worker.join()
         self._workers = []
         self._drop_connection(graceful=True)
-        self.replies.close()
+        with self._publishers_lock:
+            publishers, self._publishers = self._publishers, []
+            self._shared_replies = None
+        for publisher in publishers:
+            publisher.close()
+
+    def _replies(self):
+        """This worker thread's ``ReplyPublisher`` (made at its first
+        reply); for any other thread (oslo.messaging's call monitor), one
+        they share."""
+        publisher = getattr(self._local, 'replies', None)
+        if publisher is not None:
+            return publisher
+        worker = getattr(self._local, 'worker', False)
+        with self._publishers_lock:
+            if not worker and self._shared_replies is not None:
+                return self._shared_replies
+            publisher = direct_amqp.ReplyPublisher(
+                self.broker, '%s:replies-%d' % (self._name,
+                                                len(self._publishers)))
+            self._publishers.append(publisher)
+            if worker:
+                self._local.replies = publisher
+            else:
+                self._shared_replies = publisher
+        return publisher
+
+    def _tick_replies(self):
+        with self._publishers_lock:
+            publishers = list(self._publishers)
+        for publisher in publishers:
+            publisher.tick()
 
     # -- the consuming connection --
 
@@ -244,6 +280,11 @@ class DirectRPCServer:
         conn = self.broker.connect(self._name)
         try:
             channel = conn.channel()
+            # py-amqp reopens a channel the broker closed, as the same
+            # object: an acknowledgement of a delivery of the closed one
+            # would go out on it, and be lost. It is forgotten instead
+            # (the receiving thread then makes a new connection).
+            channel._do_revive = functools.partial(self._forget, channel)
             channel.basic_qos(0, self.broker.prefetch, False)
             for declaration in self.declarations:
                 direct_amqp.declare(channel, declaration)
@@ -263,6 +304,22 @@ class DirectRPCServer:
             raise
         LOG.info('Consuming %s on %s', ', '.join(
             d.queue for d in self.declarations), conn.host)
+
+    def _connect_failed(self, error, wait):
+        if isinstance(error, amqp.exceptions.ChannelError):
+            # The broker answers, but refuses a declaration or a consumer.
+            LOG.error('The message broker (%s) refused the queues of this '
+                      'server: %s; check the [oslo_messaging_rabbit] '
+                      'options against the queues that exist. Trying '
+                      'again in %.1fs', self.broker.describe(), error, wait)
+        else:
+            LOG.error('Cannot reach the message broker (%s): %s; trying '
+                      'again in %.1fs', self.broker.describe(), error, wait)
+
+    def _forget(self, channel):
+        with self._write_lock:
+            if self._channel is channel:
+                self._channel = None
 
     def _drop_connection(self, graceful=False):
         """Forget the consuming connection; close it (``graceful``: with
@@ -288,9 +345,7 @@ class DirectRPCServer:
                 except direct_amqp.RECOVERABLE as e:
                     intervals = intervals or self.broker.intervals()
                     wait = next(intervals)
-                    LOG.error('Cannot reach the message broker (%s): %s; '
-                              'trying again in %.1fs',
-                              self.broker.describe(), e, wait)
+                    self._connect_failed(e, wait)
                     self._stopping.wait(wait)
                 continue
             try:
@@ -305,7 +360,7 @@ class DirectRPCServer:
                     next_tick = now + TICK
                     with self._write_lock:
                         conn.heartbeat_tick()
-                    self.replies.tick()
+                    self._tick_replies()
             except direct_amqp.RECOVERABLE as e:
                 LOG.warning('Lost the connection to the message broker '
                             '(%s); calls read and not yet taken go back to '
@@ -324,14 +379,15 @@ class DirectRPCServer:
     def _cancel_consumers(self):
         """The broker stops delivering here; what was delivered stays
         unacknowledged until the connection closes."""
-        channel = self._channel
-        if channel is None:
-            return
-        try:
-            for tag in list(channel.callbacks):
-                channel.basic_cancel(tag)
-        except direct_amqp.RECOVERABLE as e:
-            LOG.debug('Consumers not cancelled: %s', e)
+        with self._write_lock:
+            channel = self._channel
+            if channel is None:
+                return
+            try:
+                for tag in list(channel.callbacks):
+                    channel.basic_cancel(tag)
+            except direct_amqp.RECOVERABLE as e:
+                LOG.debug('Consumers not cancelled: %s', e)
 
     # -- receiving --
 
@@ -423,6 +479,7 @@ class DirectRPCServer:
     # -- serving --
 
     def _work(self):
+        self._local.worker = True
         while True:
             incoming = self._calls.get()
             if incoming is None:
@@ -485,7 +542,7 @@ class DirectRPCServer:
         deadline = started + self.broker.missing_reply_timeout
         while True:
             try:
-                self.replies.publish(reply_q, body, deadline)
+                self._replies().publish(reply_q, body, deadline)
                 amqp_guard._known_reply_queues.add(reply_q)
                 return
             except direct_amqp.Undeliverable:

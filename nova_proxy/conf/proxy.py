@@ -52,14 +52,14 @@ proxy_opts = [
                    ('direct', 'a server of this project speaking '
                     "oslo.messaging's rabbit wire format with py-amqp "
                     '(nova_proxy.common.direct_rpc): the same queues and '
-                    'messages, less CPU per call; RabbitMQ without TLS '
-                    'only, for now')],
+                    'messages, less CPU per call; RabbitMQ only')],
                help='What receives and answers the calls of compute '
                     'nodes. Compute nodes see no difference, and proxies '
                     'of both kinds may serve the same topic (a rolling '
-                    'change). direct spends less CPU per call '
-                    '(docs/benchmark.rst, step 39) and does not support '
-                    '[oslo_messaging_rabbit] ssl, rabbit_stream_fanout, '
+                    'change). direct spends about a tenth less CPU per '
+                    'call (docs/benchmark.rst, step 39) and reads the '
+                    'same [oslo_messaging_rabbit] options (TLS included), '
+                    'but does not support rabbit_stream_fanout, '
                     'use_queue_manager or kombu_compression yet: the '
                     'daemon refuses to start with them. With direct, '
                     'executor is not used: each worker runs its calls on '

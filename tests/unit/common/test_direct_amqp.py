@@ -306,7 +306,9 @@ class _Channel:
         self.confirming = True
 
     def basic_publish_confirm(self, message, exchange, routing_key,
-                              mandatory):
+                              mandatory, confirm_timeout=None):
+        # A confirm that never comes must end: the broker's timeout.
+        assert confirm_timeout == _Broker.confirm_timeout
         self.published.append((message, exchange, routing_key, mandatory))
         action = self.script.pop(0) if self.script else None
         if action == 'return':
@@ -336,6 +338,8 @@ class _Connection:
 class _Broker:
     """``connect()`` gives the next of ``connections`` (an exception is
     raised instead)."""
+
+    confirm_timeout = 60
 
     def __init__(self, connections):
         self.connections = list(connections)

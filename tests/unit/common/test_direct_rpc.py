@@ -6,6 +6,7 @@ and replies withheld or dropped as ``amqp_guard`` does for the driver."""
 import json
 import socket
 import sys
+import threading
 import uuid
 
 import amqp
@@ -154,7 +155,9 @@ def server(config, monkeypatch):
         messaging.Target(topic='compute_proxy', server='h1'),
         _Dispatcher(log), 'nova', 1)
     server._channel = _Channel(log)
+    # Every thread's publisher, in these tests.
     server.replies = _Publisher()
+    server._replies = lambda: server.replies
     monkeypatch.setattr(amqp_guard, '_known_reply_queues',
                         amqp_guard._RecentSet(100))
     monkeypatch.setattr(direct_rpc.time, 'sleep', lambda seconds: None)
@@ -285,7 +288,7 @@ class _Connection:
 ], ids=['not json', 'nested', 'unhashable id'])
 def test_a_bad_delivery_does_not_end_the_receiving_loop(server, body):
     server._channel.callbacks = {}
-    server.replies.tick = lambda: None
+    server._tick_replies = lambda: None
     server._conn = _Connection(server, body)
     server._receive()  # returns once stopped
     assert sum(wire_guard.refused_counts().values()) == 1
@@ -417,3 +420,51 @@ def test_a_cast_gets_no_reply_and_a_heartbeat_does_not_end_the_call(
     ((_, reply),) = server.replies.calls
     assert (reply['result'], reply['failure'], reply['ending']) == (
         None, None, False)
+
+
+# -- who publishes a reply --
+
+def test_each_worker_replies_on_its_own_connection_the_others_share_one(
+        config, monkeypatch):
+    made = []
+
+    class Publisher:
+        def __init__(self, broker, name):
+            made.append(name)
+
+    monkeypatch.setattr(direct_amqp, 'ReplyPublisher', Publisher)
+    server = direct_rpc.DirectRPCServer(
+        messaging.Target(topic='compute_proxy', server='h1'),
+        _Dispatcher([]), 'nova', 2)
+    seen = {}
+
+    def worker(n):
+        server._local.worker = True
+        seen[n] = (server._replies(), server._replies())
+
+    def other(n):
+        seen[n] = (server._replies(), server._replies())
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in (1, 2)]
+    threads += [threading.Thread(target=other, args=(n,)) for n in (3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Each thread keeps its publisher; the two workers' differ; the
+    # others (oslo.messaging's call monitor) share one: three in all.
+    assert all(a is b for a, b in seen.values())
+    assert seen[1][0] is not seen[2][0]
+    assert seen[3][0] is seen[4][0]
+    assert seen[3][0] not in (seen[1][0], seen[2][0])
+    assert len(made) == 3 == len(set(made))
+
+
+def test_a_channel_the_broker_closed_is_forgotten_not_reopened(server):
+    channel = server._channel
+    # What py-amqp calls when the broker closes the channel.
+    server._forget(channel)
+    assert server._channel is None
+    # An acknowledgement of one of its deliveries is not written.
+    assert not server._settle(channel, 7)
+    assert channel.log == []
