@@ -108,8 +108,8 @@ class Cluster:
         for group, topic in self.topics.items():
             sections.setdefault(group, {})['topic'] = topic
         if os.environ.get(RPC_SERVER_VARIABLE):
-            # Every proxy of the run on that server ([proxy] rpc_server):
-            # tools/test.sh --direct.
+            # Every proxy of the run on that server ([proxy] rpc_server;
+            # tools/test.sh runs a part of the suite so).
             sections['proxy']['rpc_server'] = os.environ[RPC_SERVER_VARIABLE]
         for group, values in (extra or {}).items():
             sections.setdefault(group, {}).update(values)

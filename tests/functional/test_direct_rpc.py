@@ -1,9 +1,10 @@
 """``[proxy] rpc_server = direct`` beside oslo.messaging's server, on the
 real RabbitMQ: what an operator changing it sees.
 
-The rest of the functional suite runs on either server: ``tools/test.sh
---direct`` runs the proxies of the tests it names on this one
-(``procs.RPC_SERVER_VARIABLE``).
+The rest of the functional suite runs on either server: with
+``NOVA_PROXY_TEST_RPC_SERVER=direct`` (``procs.RPC_SERVER_VARIABLE``)
+every proxy a test starts is on this one; ``tools/test.sh`` runs the
+client-facing tests so after the whole suite.
 """
 
 import subprocess
