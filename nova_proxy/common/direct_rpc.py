@@ -24,11 +24,12 @@ How it runs:
   and queues it for the workers, unacknowledged. The broker delivers at
   most ``rabbit_qos_prefetch_count`` calls unacknowledged, so at most
   that many wait in the process's memory; the rest wait in the broker.
-* ``[DEFAULT] executor_thread_pool_size`` worker threads take the calls
-  in turn. A worker acknowledges a call as it takes it (so a call is
-  acknowledged only once a thread runs it, and a process that dies gives
-  back all but the calls it was running), dispatches it and publishes
-  the reply on a connection of its own (``direct_amqp.ReplyPublisher``:
+* ``[DEFAULT] executor_thread_pool_size`` worker threads take the calls,
+  the one idle last first. A worker acknowledges a call as it takes it
+  (so a call is acknowledged only once a thread runs it, and a process
+  that dies gives back all but the calls it was running), dispatches it
+  and publishes the reply on a connection of its own
+  (``direct_amqp.ReplyPublisher``:
   one per worker, each reply waiting for the broker's confirm).
   A call delivered on a connection that has been lost since is not
   acknowledged: the broker delivers it again, here or elsewhere.
@@ -54,6 +55,7 @@ confirmed: a connection that dies in the instant after one is written
 may still have its call delivered again.
 """
 
+import collections
 import functools
 import json
 import queue
@@ -167,6 +169,55 @@ def decode(body):
     return message, ctxt, msg_id, reply_q, timeout, unique_id
 
 
+class _Handoff:
+    """Calls from the receiving thread to the workers: each goes to the
+    worker that went idle last, whose thread and reply connection are
+    warm (a ``queue.Queue`` wakes the one idle longest, so one call
+    after another went to a different worker and out on a different
+    reply connection); when every worker is busy, calls wait in order."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiting = collections.deque()
+        self._idle = []
+
+    def put(self, item):
+        with self._lock:
+            if self._idle:
+                slot = self._idle.pop()
+                slot.append(item)
+                slot.event.set()
+                return
+            self._waiting.append(item)
+
+    def get(self):
+        with self._lock:
+            if self._waiting:
+                return self._waiting.popleft()
+            slot = _Slot()
+            self._idle.append(slot)
+        slot.event.wait()
+        return slot[0]
+
+    def get_nowait(self):
+        with self._lock:
+            if not self._waiting:
+                raise queue.Empty()
+            return self._waiting.popleft()
+
+    def empty(self):
+        with self._lock:
+            return not self._waiting
+
+
+class _Slot(list):
+    """Where an idle worker waits for its next call."""
+
+    def __init__(self):
+        super().__init__()
+        self.event = threading.Event()
+
+
 class DirectRPCServer:
     """``start()``, ``stop()``, ``wait()``: what ``service.RPCService``
     asks of an RPC server (see the module's documentation)."""
@@ -185,7 +236,7 @@ class DirectRPCServer:
         self._shared_replies = None
         self._publishers_lock = threading.Lock()
         self._local = threading.local()
-        self._calls = queue.Queue()
+        self._calls = _Handoff()
         self._stopping = threading.Event()
         # Guards the consuming connection's writes (acknowledgements,
         # rejections, heartbeats) and its replacement: workers write,

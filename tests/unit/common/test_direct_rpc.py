@@ -7,6 +7,7 @@ import json
 import socket
 import sys
 import threading
+import time
 import uuid
 
 import amqp
@@ -468,3 +469,43 @@ def test_a_channel_the_broker_closed_is_forgotten_not_reopened(server):
     # An acknowledgement of one of its deliveries is not written.
     assert not server._settle(channel, 7)
     assert channel.log == []
+
+
+def test_a_call_goes_to_the_worker_idle_last_and_calls_wait_in_order():
+    handoff = direct_rpc._Handoff()
+    took = []
+    order = []
+
+    def worker(name):
+        order.append(name)
+        took.append((name, handoff.get()))
+
+    for name in ('first', 'second', 'third'):
+        t = threading.Thread(target=worker, args=(name,), daemon=True)
+        t.start()
+        # Each idle before the next.
+        deadline = time.monotonic() + 10
+        while len(handoff._idle) < len(order):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+    handoff.put('call-1')
+    deadline = time.monotonic() + 10
+    while not took:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    # The worker idle last took it, not the one idle longest.
+    assert took == [('third', 'call-1')]
+    handoff.put('call-2')
+    handoff.put('call-3')
+    deadline = time.monotonic() + 10
+    while len(took) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    # Which of the two threads records first is theirs to race for.
+    assert sorted(took[1:]) == [('first', 'call-3'), ('second', 'call-2')]
+    # No worker idle: calls wait, in the order they came.
+    handoff.put('call-4')
+    handoff.put('call-5')
+    assert not handoff.empty()
+    assert [handoff.get(), handoff.get_nowait()] == ['call-4', 'call-5']
+    assert handoff.empty()
