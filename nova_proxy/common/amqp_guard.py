@@ -139,8 +139,8 @@ from nova_proxy import conf
 CONF = conf.CONF
 LOG = logging.getLogger(__name__)
 
-__all__ = ['install', 'message_waiting', 'stopping', 'POLL_FLOOR',
-           'READ_AHEAD']
+__all__ = ['install', 'message_waiting', 'stopping', 'read_what_has_come',
+           'withheld_refusal', 'POLL_FLOOR', 'READ_AHEAD']
 
 POLL_FLOOR = 0.25
 
@@ -417,14 +417,8 @@ def _give_up_on_unknown_reply_queues(amqpdriver):
             if self.reply_q in gone:
                 _known_reply_queues.discard(self.reply_q)
             return
-        if (failure is not None and wire_guard.is_refusal(failure[1]) and
-                not wire_guard.may_answer_refusal()):
-            source = _source(self)
-            wire_guard.refused(
-                'reply_withheld', source,
-                'Withheld the refusal of a call from %s to %s: more than '
-                '%d refusals a second to new reply queues', source,
-                self.reply_q, wire_guard.REFUSAL_REPLIES_PER_SECOND)
+        if withheld_refusal(getattr(self, 'ctxt', None), self.reply_q,
+                            failure):
             return
         try:
             with self.listener.driver._get_connection(
@@ -446,6 +440,23 @@ def _give_up_on_unknown_reply_queues(amqpdriver):
             source)
 
     incoming.reply = reply
+
+
+def withheld_refusal(ctxt, reply_q, failure):
+    """True (counted and logged) if the reply ``failure`` to queue
+    ``reply_q``, which never took a reply of this process, is a refusal
+    past ``wire_guard.REFUSAL_REPLIES_PER_SECOND``: it is not sent.
+    ``ctxt`` is the call's context, for the log."""
+    if (failure is None or not wire_guard.is_refusal(failure[1]) or
+            wire_guard.may_answer_refusal()):
+        return False
+    source = wire_guard.source_of(ctxt)
+    wire_guard.refused(
+        'reply_withheld', source,
+        'Withheld the refusal of a call from %s to %s: more than %d '
+        'refusals a second to new reply queues', source, reply_q,
+        wire_guard.REFUSAL_REPLIES_PER_SECOND)
+    return True
 
 
 def _source(incoming):
@@ -613,6 +624,22 @@ def _readable_now(owner, sock):
         readable.register(fd, select.POLLIN)
         owner._np_readable = cached = (fd, readable)
     return bool(cached[1].poll(0))
+
+
+def read_what_has_come(amqp_conn, transport, sock, owner, at_most):
+    """Have the py-amqp connection ``amqp_conn`` (its ``transport`` and
+    ``sock``) handle the frames that have already come, without waiting:
+    only a frame whole in the buffer or a socket readable now is read (a
+    read of a part of a frame could wait, spinning, for the rest), at
+    most ``at_most`` times. ``owner`` keeps the poll object
+    (``_readable_now``). Raises what the connection raises."""
+    for _ in range(at_most):
+        if not (_frame_buffered(transport) or _readable_now(owner, sock)):
+            return
+        try:
+            amqp_conn.drain_events(timeout=0)
+        except socket.timeout:
+            return
 
 
 def _drain_once(listener):

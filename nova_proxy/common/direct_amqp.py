@@ -36,9 +36,13 @@ import random
 import sys
 import threading
 import time
+import uuid
 
 import amqp
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
+
+from nova_proxy.common import amqp_guard
 
 LOG = logging.getLogger(__name__)
 
@@ -242,7 +246,6 @@ def declarations(rabbit, exchange, topic, server):
 
 
 def _unique():
-    import uuid
     return uuid.uuid4().hex
 
 
@@ -263,8 +266,6 @@ def reply_body(msg_id, result=None, failure=None, ending=True):
     """The body of a reply as oslo.messaging's rabbit driver sends it:
     the 2.0 envelope around ``result``, ``failure`` (already serialized,
     as ``serialize_remote_exception`` gives it) and ``ending``."""
-    from oslo_serialization import jsonutils
-    import uuid
     inner = jsonutils.dumps({'result': result, 'failure': failure,
                              'ending': ending, '_msg_id': msg_id,
                              '_unique_id': uuid.uuid4().hex})
@@ -373,24 +374,13 @@ class ReplyPublisher:
 
 
 def _read_what_came(conn, at_most=1000):
-    """Let ``conn`` handle the frames that have arrived, without waiting:
-    only what is buffered or readable now is read (a read of a part of a
-    frame could wait, spinning, for the rest)."""
-    import socket
-
-    from nova_proxy.common import amqp_guard
+    """Let ``conn`` handle the frames that have arrived, without
+    waiting (``amqp_guard.read_what_has_come``)."""
     transport = conn.transport
     sock = getattr(transport, 'sock', None)
     if sock is None:
         raise ConnectionError('the connection is closed')
-    for _ in range(at_most):
-        if not (amqp_guard._frame_buffered(transport) or
-                amqp_guard._readable_now(conn, sock)):
-            return
-        try:
-            conn.drain_events(timeout=0)
-        except socket.timeout:
-            return
+    amqp_guard.read_what_has_come(conn, transport, sock, conn, at_most)
 
 
 def _close_quietly(conn):

@@ -575,15 +575,8 @@ class DirectRPCServer:
             return
         reply_q = incoming.reply_q
         known = reply_q in amqp_guard._known_reply_queues
-        if (failure is not None and not known and
-                wire_guard.is_refusal(failure[1]) and
-                not wire_guard.may_answer_refusal()):
-            source = wire_guard.source_of(incoming.ctxt)
-            wire_guard.refused(
-                'reply_withheld', source,
-                'Withheld the refusal of a call from %s to %s: more than '
-                '%d refusals a second to new reply queues', source,
-                reply_q, wire_guard.REFUSAL_REPLIES_PER_SECOND)
+        if not known and amqp_guard.withheld_refusal(incoming.ctxt,
+                                                     reply_q, failure):
             return
         if failure is not None:
             failure = rpc_common.serialize_remote_exception(failure)

@@ -41,7 +41,6 @@ the broker close its connections while calls wait and a second server
 take what it gives back (each call served once, by one of them).
 """
 
-import socket
 
 from oslo_log import log as logging
 
@@ -126,15 +125,8 @@ def _read_what_has_come(conn):
     try:
         if sock is None or not conn.connection.connected:
             return False
-        for _ in range(READ_AT_MOST):
-            # A part of a frame in the buffer waits for the socket: a
-            # read of it now could wait (spin) for the rest.
-            if not (amqp_guard._frame_buffered(transport) or
-                    amqp_guard._readable_now(conn, sock)):
-                return True
-            amqp_conn.drain_events(timeout=0)
-    except socket.timeout:
-        return True
+        amqp_guard.read_what_has_come(amqp_conn, transport, sock, conn,
+                                      READ_AT_MOST)
     except Exception as e:
         LOG.info('The connection of calls waiting for a thread is '
                  'closed (%s): they are left to their redelivery', e)
