@@ -8,7 +8,8 @@ from the same options:
 * the broker's hosts, user, password and virtual host come from
   ``transport_url`` (every host of it, shuffled once per process as the
   driver does, then tried in turn);
-* the heartbeat is ``heartbeat_timeout_threshold``, the login method
+* the heartbeat is ``heartbeat_timeout_threshold`` (sent
+  ``heartbeat_rate`` times per timeout), the login method
   ``rabbit_login_method``, the reconnection intervals
   ``rabbit_retry_interval``, ``rabbit_retry_backoff`` and
   ``rabbit_interval_max``;
@@ -135,6 +136,8 @@ class Broker:
         random.shuffle(self.hosts)
         self.ssl = _ssl(rabbit, url)
         self.heartbeat = max(0, rabbit.heartbeat_timeout_threshold)
+        # Heartbeats sent per heartbeat timeout (py-amqp's ``rate``).
+        self.heartbeat_rate = rabbit.heartbeat_rate
         self.login_method = rabbit.rabbit_login_method
         self.interval_start = max(rabbit.rabbit_retry_interval, 0.1)
         self.interval_step = rabbit.rabbit_retry_backoff
@@ -249,10 +252,57 @@ def _unique():
     return uuid.uuid4().hex
 
 
-def declare(channel, declaration):
+def declare(channel, declaration, reopen):
     """Declare the exchange and queue of ``declaration`` on ``channel``
-    and bind them."""
-    d = declaration
+    and bind them, with the driver's two fall-backs (``impl_rabbit.
+    Consumer.declare``) when the broker refuses:
+
+    * ``PRECONDITION_FAILED - inequivalent arg 'durable'``: another
+      service declared the (control) exchange or the queue with the other
+      durability first; declared again non-durable, as the driver does;
+    * ``NOT_FOUND`` (a non-durable queue whose node is down or
+      unresponsive, or an exchange deleted under the bind): the queue is
+      deleted and declared again, so that it moves to a live node.
+
+    The broker closes a channel that it refused something on:
+    ``reopen(closed)`` gives a new one.
+
+    :returns: the channel the queue is now declared on.
+    """
+    try:
+        _declare(channel, declaration)
+        return channel
+    except amqp.exceptions.PreconditionFailed as e:
+        if "inequivalent arg 'durable'" not in str(e):
+            raise
+        LOG.warning('Queue %s could not be declared as configured, '
+                    'probably because another service declared it or its '
+                    'exchange %s otherwise (%s): declaring both '
+                    'non-durable, as oslo.messaging does',
+                    declaration.queue, declaration.exchange, e)
+        declaration = declaration._replace(
+            exchange_durable=False,
+            exchange_auto_delete=declaration.queue_auto_delete,
+            queue_durable=False)
+    except amqp.exceptions.NotFound as e:
+        LOG.warning('Queue %s could not be declared (%s): it may be stuck '
+                    'on a node that does not answer. Deleting it and '
+                    'declaring it again.', declaration.queue, e)
+        channel = reopen(channel)
+        try:
+            channel.queue_delete(declaration.queue)
+        except amqp.exceptions.ChannelError as e:
+            LOG.warning('Could not delete queue %s (%s); declaring it '
+                        'again all the same', declaration.queue, e)
+            channel = reopen(channel)
+        _declare(channel, declaration)
+        return channel
+    channel = reopen(channel)
+    _declare(channel, declaration)
+    return channel
+
+
+def _declare(channel, d):
     channel.exchange_declare(d.exchange, d.exchange_type,
                              durable=d.exchange_durable,
                              auto_delete=d.exchange_auto_delete)
@@ -359,7 +409,7 @@ class ReplyPublisher:
                 return
             try:
                 _read_what_came(self._conn)
-                self._conn.heartbeat_tick()
+                self._conn.heartbeat_tick(rate=self.broker.heartbeat_rate)
             except RECOVERABLE as e:
                 LOG.debug('Reply connection dropped: %s', e)
                 self._drop()

@@ -329,7 +329,8 @@ class DirectRPCServer:
 
     def _connect(self):
         conn = self.broker.connect(self._name)
-        try:
+
+        def open_channel():
             channel = conn.channel()
             # py-amqp reopens a channel the broker closed, as the same
             # object: an acknowledgement of a delivery of the closed one
@@ -337,8 +338,18 @@ class DirectRPCServer:
             # (the receiving thread then makes a new connection).
             channel._do_revive = functools.partial(self._forget, channel)
             channel.basic_qos(0, self.broker.prefetch, False)
+            return channel
+
+        def reopen(closed):
+            # A refused declaration closed ``closed`` (no consumer on it
+            # yet): its number is freed, and a new channel takes over.
+            closed.collect()
+            return open_channel()
+
+        try:
+            channel = open_channel()
             for declaration in self.declarations:
-                direct_amqp.declare(channel, declaration)
+                channel = direct_amqp.declare(channel, declaration, reopen)
             with self._write_lock:
                 # The channel is ours before the first consumer: calls
                 # delivered while the next subscribes are on it.
@@ -410,7 +421,7 @@ class DirectRPCServer:
                     # asks; not after every message.
                     next_tick = now + TICK
                     with self._write_lock:
-                        conn.heartbeat_tick()
+                        conn.heartbeat_tick(rate=self.broker.heartbeat_rate)
                     self._tick_replies()
             except direct_amqp.RECOVERABLE as e:
                 LOG.warning('Lost the connection to the message broker '

@@ -10,6 +10,7 @@ client-facing tests so after the whole suite.
 import subprocess
 import time
 
+import amqp
 import oslo_messaging as messaging
 import pytest
 
@@ -58,6 +59,39 @@ def test_proxies_of_both_kinds_serve_one_topic(pg_cluster):
     for proc in pg_cluster.processes:
         assert 'PRECONDITION_FAILED' not in proc.log(), proc.name
         assert 'Traceback' not in proc.log(), proc.log()[-3000:]
+
+
+@pytest.mark.parametrize('kind', ['oslo.messaging', 'direct'])
+def test_a_control_exchange_declared_non_durable_first_is_shared(
+        pg_cluster, rabbit, kind):
+    """Another service declared the control exchange non-durable; this
+    proxy is configured with ``amqp_durable_queues``. The broker refuses
+    the durable declaration; both servers then declare the exchange and
+    their queues non-durable (the driver's fall-back), log it once per
+    queue and serve."""
+    conn = amqp.Connection('127.0.0.1:5672', userid='guest',
+                           password='guest')
+    conn.connect()
+    try:
+        conn.channel().exchange_declare(rabbit, 'topic', durable=False,
+                                        auto_delete=False)
+    finally:
+        conn.close()
+    rpc.init()
+    proc = pg_cluster.start('proxy', 'p-1', extra={
+        'proxy': {'rpc_server': kind},
+        'oslo_messaging_rabbit': {'amqp_durable_queues': 'true'}})
+    client = _server_client('p-1')
+    wait_for(lambda: client.prepare(timeout=2).call(
+        {}, 'ping', arg='p-1') == 'p-1', timeout=60,
+        message='p-1 serving')
+    client = rpc.get_client(messaging.Target(topic=CONF.proxy.topic,
+                                             version='1.0'), timeout=30)
+    assert [client.call({}, 'ping', arg=n) for n in range(5)] == \
+        list(range(5))
+    log = proc.log()
+    assert "inequivalent arg 'durable'" in log
+    assert 'Traceback' not in log, log[-3000:]
 
 
 @pytest.mark.parametrize('option,value', [('use_queue_manager', 'true'),

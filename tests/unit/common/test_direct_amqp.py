@@ -10,6 +10,7 @@ import json
 import re
 import ssl
 
+import amqp
 from oslo_config import cfg
 from oslo_messaging._drivers import amqp as rpc_amqp
 from oslo_messaging._drivers import common as rpc_common
@@ -182,8 +183,8 @@ def test_declare_declares_binds_and_passes_no_empty_arguments():
 
     rabbit = direct_amqp._options(_conf())[1]
     topic, _, fanout = direct_amqp.declarations(rabbit, 'nova', 'cp', 'h1')
-    direct_amqp.declare(Channel(), topic)
-    direct_amqp.declare(Channel(), fanout)
+    assert isinstance(direct_amqp.declare(Channel(), topic, None), Channel)
+    direct_amqp.declare(Channel(), fanout, None)
     assert calls[:3] == [
         ('exchange_declare', ('nova', 'topic'),
          {'durable': False, 'auto_delete': False}),
@@ -191,6 +192,98 @@ def test_declare_declares_binds_and_passes_no_empty_arguments():
          {'durable': False, 'auto_delete': False, 'arguments': None}),
         ('queue_bind', ('cp', 'nova'), {'routing_key': 'cp'})]
     assert calls[4][2]['arguments'] == {'x-expires': 1800000}
+
+
+class _RefusingChannel:
+    """Records what is declared on it; ``refuse`` maps a method name to
+    the error the broker answers it with (once, on this channel)."""
+
+    def __init__(self, calls, number, refuse=None):
+        self.calls = calls
+        self.number = number
+        self.refuse = dict(refuse or {})
+        self.collected = False
+
+    def __getattr__(self, name):
+        def method(*args, **kwargs):
+            self.calls.append((self.number, name, args, kwargs))
+            if name in self.refuse:
+                raise self.refuse.pop(name)
+        return method
+
+    def collect(self):
+        self.collected = True
+
+
+def _reopener(calls, refuse_next=None):
+    opened = []
+
+    def reopen(closed):
+        closed.collect()
+        channel = _RefusingChannel(calls, len(opened) + 2, refuse_next)
+        opened.append(channel)
+        return channel
+    return reopen, opened
+
+
+def test_declare_falls_back_to_non_durable_as_the_driver_does():
+    """A control exchange another service declared non-durable first,
+    with ``amqp_durable_queues``: declared again non-durable on a new
+    channel (the broker closed the refused one)."""
+    calls = []
+    rabbit = direct_amqp._options(_conf(amqp_durable_queues=True))[1]
+    topic = direct_amqp.declarations(rabbit, 'nova', 'cp', 'h1')[0]
+    assert topic.exchange_durable and topic.queue_durable
+    first = _RefusingChannel(calls, 1, {
+        'exchange_declare': amqp.exceptions.PreconditionFailed(
+            "PRECONDITION_FAILED - inequivalent arg 'durable' for exchange "
+            "'nova' in vhost '/': received 'true' but current is 'false'")})
+    reopen, opened = _reopener(calls)
+    channel = direct_amqp.declare(first, topic, reopen)
+    assert first.collected and channel is opened[0]
+    assert [c[:2] for c in calls] == [
+        (1, 'exchange_declare'), (2, 'exchange_declare'),
+        (2, 'queue_declare'), (2, 'queue_bind')]
+    assert calls[1][3] == {'durable': False, 'auto_delete': False}
+    assert calls[2][3]['durable'] is False
+
+
+def test_declare_raises_other_refusals():
+    rabbit = direct_amqp._options(_conf())[1]
+    topic = direct_amqp.declarations(rabbit, 'nova', 'cp', 'h1')[0]
+    refused = amqp.exceptions.PreconditionFailed(
+        "PRECONDITION_FAILED - inequivalent arg 'x-queue-type'")
+    first = _RefusingChannel([], 1, {'queue_declare': refused})
+    reopen, opened = _reopener([])
+    with pytest.raises(amqp.exceptions.PreconditionFailed):
+        direct_amqp.declare(first, topic, reopen)
+    assert opened == []
+
+
+@pytest.mark.parametrize('delete_refused', [False, True])
+def test_a_queue_not_found_is_deleted_and_declared_again(delete_refused):
+    """A queue on a node that does not answer (NOT_FOUND): deleted and
+    declared again, as the driver does; a delete that fails too is
+    logged and the declaration tried all the same."""
+    calls = []
+    rabbit = direct_amqp._options(_conf())[1]
+    topic = direct_amqp.declarations(rabbit, 'nova', 'cp', 'h1')[0]
+    first = _RefusingChannel(calls, 1, {
+        'queue_declare': amqp.exceptions.NotFound(
+            "NOT_FOUND - home node 'rabbit@n2' of durable queue 'cp' in "
+            "vhost '/' is down or inaccessible")})
+    reopen, opened = _reopener(calls, {
+        'queue_delete': amqp.exceptions.NotFound('gone')}
+        if delete_refused else None)
+    channel = direct_amqp.declare(first, topic, reopen)
+    assert [c[:2] for c in calls] == [
+        (1, 'exchange_declare'), (1, 'queue_declare'),
+        (2, 'queue_delete')] + [
+        (len(opened) + 1, name) for name in
+        ('exchange_declare', 'queue_declare', 'queue_bind')]
+    assert len(opened) == (2 if delete_refused else 1)
+    assert channel is opened[-1]
+    assert all(c.collected for c in [first] + opened[:-1])
 
 
 @pytest.mark.parametrize('option, value', [

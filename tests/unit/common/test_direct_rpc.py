@@ -275,7 +275,7 @@ class _Connection:
         body, self.body = self.body, None
         self.server._on_delivery(_delivery(body, self.server._channel))
 
-    def heartbeat_tick(self):
+    def heartbeat_tick(self, rate=2):
         pass
 
 
