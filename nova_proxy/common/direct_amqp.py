@@ -40,6 +40,7 @@ import time
 import uuid
 
 import amqp
+from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
 
@@ -89,7 +90,20 @@ def unsupported(conf):
             return ('[proxy] rpc_server = direct does not support '
                     '[oslo_messaging_rabbit] %s yet: use rpc_server = '
                     'oslo.messaging' % option)
+    if _tracing_enabled(conf):
+        return ('[proxy] rpc_server = direct does not trace the calls it '
+                'serves ([oslo_messaging_tracing] tracing_enabled): use '
+                'rpc_server = oslo.messaging')
     return None
+
+
+def _tracing_enabled(conf):
+    # oslo.messaging registers its tracing options when its RPC server
+    # is imported, and on the global configuration only.
+    try:
+        return bool(conf.oslo_messaging_tracing.tracing_enabled)
+    except (cfg.NoSuchOptError, cfg.NoSuchGroupError):
+        return False
 
 
 def _ssl(rabbit, url):

@@ -47,12 +47,12 @@ a reply to any other queue that does not exist is dropped at once, and a
 refusal to a queue that never took a reply is answered within
 ``wire_guard.REFUSAL_REPLIES_PER_SECOND``.
 
-Not done: stream fan-out, oslo.messaging's queue manager and
-compression are refused at start (``direct_amqp.unsupported``);
-oslo.messaging's tracing of calls (``[oslo_messaging_tracing]``) is not
-applied. As with any AMQP consumer, an acknowledgement is never
-confirmed: a connection that dies in the instant after one is written
-may still have its call delivered again.
+Not done: stream fan-out, oslo.messaging's queue manager, compression
+and oslo.messaging's tracing of calls (``[oslo_messaging_tracing]``) are
+refused at start (``direct_amqp.unsupported``). As with any AMQP
+consumer, an acknowledgement is never confirmed: a connection that dies
+in the instant after one is written may still have its call delivered
+again.
 """
 
 import collections

@@ -305,6 +305,19 @@ def test_rabbit_with_defaults_is_supported_other_transports_not():
     assert 'kafka://' in message
 
 
+def test_tracing_is_refused_when_enabled():
+    conf = _conf()
+    assert direct_amqp.unsupported(conf) is None  # not even registered
+    from oslo_messaging._tracing import client as tracing
+    conf.register_opts(tracing.oslo_messaging_tracing,
+                       group='oslo_messaging_tracing')
+    assert direct_amqp.unsupported(conf) is None
+    conf.set_override('tracing_enabled', True,
+                      group='oslo_messaging_tracing')
+    message = direct_amqp.unsupported(conf)
+    assert 'tracing_enabled' in message and '\n' not in message
+
+
 def test_broker_hosts_from_a_multi_host_url():
     broker = direct_amqp.Broker(
         _conf('rabbit://u1:p1@h1:5673,u2:p2@h2:5674/vh'))
