@@ -16,11 +16,12 @@ fi
 # 20 min 43 s with -n 2, 11 min 08 s like this, on one machine, 2026-12-06.
 .venv/bin/python -m pytest -p no:cacheprovider -n 3 --dist worksteal tests "$@"
 # Then, for a whole run, the tests of the proxies as a client sees them
-# once more with every proxy on the other RPC server ([proxy] rpc_server
-# = direct; tests/functional/procs.py). The whole functional suite on it:
-#   NOVA_PROXY_TEST_RPC_SERVER=direct bash tools/test.sh tests/functional
+# once more with every proxy on oslo.messaging's RPC server, the other
+# choice of [proxy] rpc_server (tests/functional/procs.py). The whole
+# functional suite on it:
+#   NOVA_PROXY_TEST_RPC_SERVER=oslo.messaging bash tools/test.sh tests/functional
 if [ $# -eq 0 ]; then
-    NOVA_PROXY_TEST_RPC_SERVER=direct exec .venv/bin/python -m pytest \
+    NOVA_PROXY_TEST_RPC_SERVER=oslo.messaging exec .venv/bin/python -m pytest \
         -p no:cacheprovider -n 3 --dist worksteal \
         tests/functional/test_proxy_contract.py \
         tests/functional/test_wire_guard.py \

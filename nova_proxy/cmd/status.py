@@ -15,6 +15,10 @@ not run. The checks read the database of ``[database] connection``:
   and readable in ``[proxy] host_keys_dir``.
 * **Stuck operations**: no active operation left without a journal write
   for longer than it can legitimately take (``nova_proxy.proxy.status``).
+* **RPC server**: with ``[proxy] rpc_server = direct`` (the default), no
+  ``[oslo_messaging_rabbit]`` or ``[oslo_messaging_tracing]`` option set
+  that it does not support (the proxies would refuse to start). Read from
+  the configuration alone: it runs with the database down too.
 """
 
 import functools
@@ -158,11 +162,38 @@ class Checks(upgradecheck.UpgradeCommands):
                           len(stuck), status.stuck_after(), shown,
                           ' and %d more' % more if more > 0 else ''))
 
+    def _check_rpc_server(self):
+        if CONF.proxy.rpc_server != 'direct':
+            return Result(Code.SUCCESS, "oslo.messaging's RPC server "
+                          '([proxy] rpc_server = %s).'
+                          % CONF.proxy.rpc_server)
+        import oslo_messaging as messaging
+
+        from nova_proxy.common import direct_amqp
+        try:
+            # The transport registers the driver's options: nothing
+            # connects.
+            transport = messaging.get_rpc_transport(CONF)
+        except (messaging.InvalidTransportURL,
+                messaging.DriverLoadFailure) as e:
+            return Result(Code.FAILURE, 'transport_url is not usable (%s): '
+                          'fix it in the configuration file.' % e)
+        try:
+            problem = direct_amqp.unsupported(CONF)
+        finally:
+            transport.cleanup()
+        if problem:
+            return Result(Code.FAILURE, 'The proxies would not start: %s.'
+                          % problem)
+        return Result(Code.SUCCESS, 'The direct RPC server ([proxy] '
+                      'rpc_server = direct) supports the options set.')
+
     _upgrade_checks = (
         ('Database schema', _check_schema),
         ('Proxy releases', _check_releases),
         ('Signing keys', _check_keys),
         ('Stuck operations', _check_stuck),
+        ('RPC server', _check_rpc_server),
     )
 
 

@@ -33,8 +33,9 @@ proxy_opts = [
                     'idle last; threads start only when all are busy'),
                    ('threading', "oslo.messaging's threading executor: "
                     'idle threads take messages in turn')],
-               help='How each worker runs the calls it receives, on at '
-                    'most [DEFAULT] executor_thread_pool_size threads. '
+               help='With rpc_server = oslo.messaging only: how each '
+                    'worker runs the calls it receives, on at most '
+                    '[DEFAULT] executor_thread_pool_size threads. '
                     'receiver-first saves the hand-off between threads '
                     'for calls that do not overlap (5 to 8% of the CPU '
                     'per call in the fleet simulation, docs/benchmark.rst '
@@ -44,27 +45,31 @@ proxy_opts = [
                     'than threading, oslo.messaging\'s own pool, kept to '
                     'compare (step 29). '
                     'Either way a worker uses one core at most: more cores '
-                    'take more workers. Related options: workers.'),
+                    'take more workers. Related options: workers, '
+                    'rpc_server.'),
     cfg.StrOpt('rpc_server',
-               default='oslo.messaging', choices=[
-                   ('oslo.messaging', "oslo.messaging's RPC server and "
-                    'rabbit driver, with this project\'s mends'),
+               default='direct', choices=[
                    ('direct', 'a server of this project speaking '
                     "oslo.messaging's rabbit wire format with py-amqp "
                     '(nova_proxy.common.direct_rpc): the same queues and '
-                    'messages, less CPU per call; RabbitMQ only')],
+                    'messages, less CPU per call; RabbitMQ only'),
+                   ('oslo.messaging', "oslo.messaging's RPC server and "
+                    'rabbit driver, with this project\'s mends')],
                help='What receives and answers the calls of compute '
                     'nodes. Compute nodes see no difference, and proxies '
                     'of both kinds may serve the same topic (a rolling '
-                    'change). direct spends a tenth to a sixth less CPU '
+                    'change). direct spends a tenth to a third less CPU '
                     'per call (docs/benchmark.rst, step 39) and reads the '
                     'same [oslo_messaging_rabbit] options (TLS included), '
                     'but does not support rabbit_stream_fanout, '
-                    'use_queue_manager or kombu_compression yet: the '
-                    'daemon refuses to start with them. With direct, '
-                    'executor is not used: each worker runs its calls on '
-                    '[DEFAULT] executor_thread_pool_size threads that take '
-                    'them in turn. Related options: executor.'),
+                    'use_queue_manager, kombu_compression or '
+                    '[oslo_messaging_tracing] tracing_enabled: the daemon '
+                    'refuses to start with them (nova-compute-proxy-status '
+                    'upgrade check says so beforehand); set oslo.messaging '
+                    'to use them. With direct, executor is not used: each '
+                    'worker runs its calls on [DEFAULT] '
+                    'executor_thread_pool_size threads that take them in '
+                    'turn. Related options: executor.'),
     cfg.IntOpt('start_check_timeout',
                default=30, min=1,
                help='Seconds the daemon waits at start, before it forks its '

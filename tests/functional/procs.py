@@ -68,8 +68,9 @@ class Process:
         return self.popen.poll() is None
 
 
-# The environment variable that puts every proxy the tests start on
-# another RPC server (``[proxy] rpc_server``).
+# The environment variable that puts every proxy the tests start on the
+# RPC server it names (``[proxy] rpc_server``; unset: the default,
+# ``direct``).
 RPC_SERVER_VARIABLE = 'NOVA_PROXY_TEST_RPC_SERVER'
 
 

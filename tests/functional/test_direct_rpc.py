@@ -1,10 +1,10 @@
-"""``[proxy] rpc_server = direct`` beside oslo.messaging's server, on the
-real RabbitMQ: what an operator changing it sees.
+"""``[proxy] rpc_server = direct`` (the default) beside oslo.messaging's
+server, on the real RabbitMQ: what an operator changing it sees.
 
-The rest of the functional suite runs on either server: with
-``NOVA_PROXY_TEST_RPC_SERVER=direct`` (``procs.RPC_SERVER_VARIABLE``)
-every proxy a test starts is on this one; ``tools/test.sh`` runs the
-client-facing tests so after the whole suite.
+The rest of the functional suite runs on either server: the proxies it
+starts are on the default unless ``NOVA_PROXY_TEST_RPC_SERVER``
+(``procs.RPC_SERVER_VARIABLE``) names the other; ``tools/test.sh`` runs
+the client-facing tests on ``oslo.messaging`` after the whole suite.
 """
 
 import subprocess

@@ -81,7 +81,7 @@ def test_checks_and_status_screen_follow_the_fleet(pg_cluster, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     checks = results(result.stdout)
     assert set(checks) == {'Database schema', 'Proxy releases',
-                           'Signing keys', 'Stuck operations'}
+                           'Signing keys', 'Stuck operations', 'RPC server'}
     assert all(code == 0 for code, _ in checks.values()), checks
     assert checks['Proxy releases'][1] == '1 live proxies, all on %s.' % (
         version.release())
@@ -191,7 +191,35 @@ def test_an_unreachable_database_fails_every_check_in_one_line(cluster):
                  'check')
     assert result.returncode == 2, result.stderr
     assert 'Traceback' not in result.stderr
-    for code, details in results(result.stdout).values():
+    checks = results(result.stdout)
+    # Read from the configuration alone.
+    assert checks.pop('RPC server')[0] == 0
+    for code, details in checks.values():
         assert code == 2
         assert details.startswith('Cannot reach the database: ')
         assert details.endswith('; check [database] connection')
+
+
+def test_an_option_the_rpc_server_does_not_support_fails_its_check(
+        cluster):
+    """Before an upgrade that makes ``direct`` the default: an option it
+    does not support is named (the proxies would refuse to start), and
+    choosing oslo.messaging's server passes. The database is not needed
+    for this check."""
+    cluster.db_url = 'postgresql+psycopg2://postgres@127.0.0.1:1/nowhere'
+    rabbit = {'oslo_messaging_rabbit': {'kombu_compression': 'gzip'}}
+    checks = results(run('nova_proxy.cmd.status', cluster.write_config(
+        'checker', dict(rabbit, proxy={'rpc_server': 'direct'})),
+        'upgrade', 'check', '--json').stdout)
+    code, details = checks['RPC server']
+    assert code == 2
+    assert details == (
+        'The proxies would not start: [proxy] rpc_server = direct does not '
+        'support [oslo_messaging_rabbit] kombu_compression yet: use '
+        'rpc_server = oslo.messaging.')
+    checks = results(run('nova_proxy.cmd.status', cluster.write_config(
+        'checker', dict(rabbit, proxy={'rpc_server': 'oslo.messaging'})),
+        'upgrade', 'check', '--json').stdout)
+    assert checks['RPC server'] == (
+        0, "oslo.messaging's RPC server ([proxy] rpc_server = "
+           "oslo.messaging).")

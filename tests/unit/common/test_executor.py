@@ -175,11 +175,11 @@ def test_the_proxy_serves_on_the_configured_executor(config):
     from nova_proxy.proxy import service
     proxy = service.ProxyService('host-1')
     assert proxy._server_options() == {'executor': 'receiver-first',
-                                       'server': 'oslo.messaging'}
-    config.set_override('executor', 'threading', group='proxy')
-    config.set_override('rpc_server', 'direct', group='proxy')
-    assert proxy._server_options() == {'executor': 'threading',
                                        'server': 'direct'}
+    config.set_override('executor', 'threading', group='proxy')
+    config.set_override('rpc_server', 'oslo.messaging', group='proxy')
+    assert proxy._server_options() == {'executor': 'threading',
+                                       'server': 'oslo.messaging'}
     assert rpc.EXECUTORS['threading'] is None
 
 
