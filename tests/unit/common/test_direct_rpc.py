@@ -509,3 +509,16 @@ def test_a_call_goes_to_the_worker_idle_last_and_calls_wait_in_order():
     assert not handoff.empty()
     assert [handoff.get(), handoff.get_nowait()] == ['call-4', 'call-5']
     assert handoff.empty()
+
+
+@pytest.mark.parametrize('prefetch, warned', [(0, True), (16, False)])
+def test_no_prefetch_limit_is_warned_at_start(server, caplog, prefetch,
+                                              warned):
+    server.broker.prefetch = prefetch
+    server.stop()  # nothing connects; the threads end at once
+    with caplog.at_level('WARNING', logger=direct_rpc.LOG.logger.name):
+        server.start()
+        server.wait()
+    lines = [r.getMessage() for r in caplog.records
+             if 'rabbit_qos_prefetch_count' in r.getMessage()]
+    assert len(lines) == (1 if warned else 0), lines
