@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 
+import kombu.exceptions
 from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_utils import uuidutils
@@ -134,13 +135,23 @@ def _ping_within(context, per_try, limit):
             'ping was still connecting after %.1fs' % limit)
 
 
+# What the start-up ping raises when the broker cannot be reached:
+# oslo.messaging's own error, or, for a connection the broker (or what
+# is between) resets while the driver opens it, kombu's and the socket's
+# (seen once in the partition tests: the compute's launcher ended with
+# "Unhandled error: ... Connection reset by peer" instead of trying again).
+_BROKER_ERRORS = (messaging.MessageDeliveryFailure,
+                  kombu.exceptions.OperationalError, ConnectionError)
+
+
 def wait_for_proxy(context):
     """Wait until a proxy answers ``ping``.
 
     :raises: MessagingTimeout after ``[proxy_client] startup_ping_timeout``
         seconds (0: wait forever) when the broker is reachable but no proxy
         answered; MessageDeliveryFailure when the broker could not be
-        reached in that time.
+        reached in that time (a connection reset while it was opened
+        included).
     """
     limit = CONF.proxy_client.startup_ping_timeout
     deadline = time.monotonic() + limit if limit else None
@@ -167,11 +178,15 @@ def wait_for_proxy(context):
                 raise
             LOG.warning('No proxy answered ping yet (attempt %d); '
                         'waiting', attempt)
-        except messaging.MessageDeliveryFailure as e:
+        except _BROKER_ERRORS as e:
             if deadline is not None and time.monotonic() >= deadline:
                 LOG.warning('No proxy answered ping within %ss: %s',
                             limit, e)
-                raise
+                if isinstance(e, messaging.MessageDeliveryFailure):
+                    raise
+                raise messaging.MessageDeliveryFailure(
+                    'the message broker (transport_url) cannot be reached: '
+                    '%s' % e) from e
             LOG.warning('Cannot reach the message broker yet (attempt %d): '
                         '%s; waiting', attempt, e)
         time.sleep(CONF.compute.startup_retry_interval)

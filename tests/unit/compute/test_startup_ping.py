@@ -5,6 +5,7 @@ connecting, as oslo.messaging's rabbit driver is when there is no broker)."""
 import threading
 import time
 
+import kombu.exceptions
 import oslo_messaging as messaging
 import pytest
 
@@ -86,3 +87,34 @@ def test_zero_waits_without_a_thread(config, monkeypatch):
 def _context():
     from nova_proxy.common import context as np_context
     return np_context.get_compute_context('lonely')
+
+
+@pytest.mark.parametrize('error', [
+    kombu.exceptions.OperationalError(
+        '[Errno 104] Connection reset by peer'),
+    ConnectionResetError(104, 'Connection reset by peer'),
+], ids=['kombu', 'socket'])
+def test_a_connection_reset_while_connecting_is_retried(monkeypatch, error):
+    """A connection reset while the driver opens it is the broker not
+    reachable yet: tried again, and past the deadline the launcher gets
+    False (one line in its log), never a traceback."""
+    answers = [error, 'lonely']
+
+    def ping(context, arg, timeout=None):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(shim, 'ping', ping)
+    assert compute_service.check_proxy_before_fork('lonely')
+    assert answers == []
+
+    def reset(context, arg, timeout=None):
+        raise error
+
+    monkeypatch.setattr(shim, 'ping', reset)
+    with pytest.raises(messaging.MessageDeliveryFailure) as raised:
+        compute_service.wait_for_proxy(_context())
+    assert 'Connection reset by peer' in str(raised.value)
+    assert not compute_service.check_proxy_before_fork('lonely')
