@@ -366,9 +366,12 @@ def in_process_mode(state):
     from nova_proxy import cmd  # noqa: F401
     from nova_proxy.common import service
     # One process is the proxy and both computes: it cannot hold the keys
-    # of each side apart, so this mode calls unsigned.
+    # of each side apart, so this mode calls unsigned. The proxy's own
+    # RPC server (direct, the default) speaks to RabbitMQ only: on the
+    # in-process transport it is oslo.messaging's.
     unsigned = 'require_signed_context = false\n'
-    conf_path = write_conf(state, 'proxy-1', 'fake:/', proxy=unsigned,
+    conf_path = write_conf(state, 'proxy-1', 'fake:/',
+                           proxy=unsigned + 'rpc_server = oslo.messaging\n',
                            compute=unsigned)
     service.prepare_service(['demo', '--config-file', conf_path])
     from nova_proxy.compute import service as compute_service

@@ -27,7 +27,8 @@ from the same options:
 
 What it cannot do yet is refused at start, in one line
 (``unsupported()``): stream fan-out queues, oslo.messaging's queue
-manager, compressed messages, a transport other than RabbitMQ.
+manager, compressed messages, oslo.messaging's tracing, a transport
+other than RabbitMQ.
 """
 
 import collections
@@ -75,14 +76,26 @@ def _options(conf):
     return url, proxy.oslo_messaging_rabbit
 
 
+def unsupported_transport(conf):
+    """Why ``direct_rpc`` cannot serve the transport of ``conf``, in one
+    line, or None. Needs no driver loaded (``transport_url`` must be
+    registered)."""
+    # Unset, oslo.messaging's default driver is rabbit's.
+    scheme = (conf.transport_url or 'rabbit:').split(':', 1)[0]
+    if scheme not in ('rabbit', 'kombu+rabbit'):
+        return ('[proxy] rpc_server = direct serves RabbitMQ only and '
+                'transport_url is %s://: use rpc_server = oslo.messaging'
+                % scheme)
+    return None
+
+
 def unsupported(conf):
     """Why ``direct_rpc`` cannot serve with ``conf``, in one line, or
-    None."""
-    url = conf.transport_url or ''
-    scheme = url.split(':', 1)[0]
-    if scheme not in ('rabbit', 'kombu+rabbit'):
-        return ('[proxy] rpc_server = direct serves RabbitMQ only; '
-                'transport_url is %s://' % (scheme or '(unset)'))
+    None. The rabbit driver's options must be registered (a transport
+    of ``conf`` made) unless the transport is not RabbitMQ's."""
+    problem = unsupported_transport(conf)
+    if problem is not None:
+        return problem
     _, rabbit = _options(conf)
     for option in ('rabbit_stream_fanout', 'use_queue_manager',
                    'kombu_compression'):
@@ -95,6 +108,12 @@ def unsupported(conf):
                 'serves ([oslo_messaging_tracing] tracing_enabled): use '
                 'rpc_server = oslo.messaging')
     return None
+
+
+def prefetch_count(conf):
+    """``rabbit_qos_prefetch_count`` as the driver reads it (a query
+    parameter of ``transport_url`` included)."""
+    return _options(conf)[1].rabbit_qos_prefetch_count
 
 
 def _tracing_enabled(conf):

@@ -126,11 +126,18 @@ def check_broker(timeout=CHECK_TIMEOUT):
     """
     try:
         transport = messaging.get_rpc_transport(CONF)
-    except (messaging.InvalidTransportURL,
-            messaging.DriverLoadFailure) as e:
+    except (messaging.InvalidTransportURL, messaging.DriverLoadFailure,
+            ValueError) as e:
+        # ValueError: a host whose port is not a number.
         return ('transport_url is not usable (%s): fix it in the '
                 'configuration file' % e)
     url = CONF.transport_url  # registered by the transport
+    if CONF.proxy.rpc_server == 'direct':
+        from nova_proxy.common import direct_amqp
+        problem = direct_amqp.unsupported(CONF)
+        if problem is not None:
+            transport.cleanup()
+            return problem
     # NOTE: oslo.messaging has no public way to open a connection; a
     # pooled connection is what its calls open first.
     connect = getattr(transport._driver, '_get_connection', None)
@@ -156,7 +163,4 @@ def check_broker(timeout=CHECK_TIMEOUT):
                 'transport_url (host, port, user, password, virtual host)'
                 % (_broker_hosts(url), e))
     transport.cleanup()
-    if CONF.proxy.rpc_server == 'direct':
-        from nova_proxy.common import direct_amqp
-        return direct_amqp.unsupported(CONF)
     return None

@@ -223,3 +223,34 @@ def test_an_option_the_rpc_server_does_not_support_fails_its_check(
     assert checks['RPC server'] == (
         0, "oslo.messaging's RPC server ([proxy] rpc_server = "
            "oslo.messaging).")
+
+
+def test_the_rpc_server_check_reads_any_transport_url_in_one_line(
+        cluster):
+    """A transport other than RabbitMQ (whose client library this host
+    may lack), a port that is no number, and no prefetch limit: each
+    gives the "RPC server" check a result of its own, and every other
+    check still runs."""
+    cluster.db_url = 'postgresql+psycopg2://postgres@127.0.0.1:1/nowhere'
+    direct = {'proxy': {'rpc_server': 'direct'}}
+    cases = [
+        ('kafka://k1:9092/', {}, 2,
+         'The proxies would not start: [proxy] rpc_server = direct serves '
+         'RabbitMQ only and transport_url is kafka://: use rpc_server = '
+         'oslo.messaging.'),
+        ('rabbit://guest:guest@127.0.0.1:notaport/', {}, 2,
+         'transport_url is not usable'),
+        (None, {'oslo_messaging_rabbit': {'rabbit_qos_prefetch_count': '0'}},
+         1, '[oslo_messaging_rabbit] rabbit_qos_prefetch_count is 0'),
+    ]
+    for url, extra, code, details in cases:
+        sections = dict(direct, **extra)
+        if url is not None:
+            sections['DEFAULT'] = {'transport_url': url}
+        result = run('nova_proxy.cmd.status', cluster.write_config(
+            'checker', sections), 'upgrade', 'check', '--json')
+        assert 'Traceback' not in result.stderr, result.stderr
+        checks = results(result.stdout)
+        assert len(checks) == 5, checks
+        assert checks['RPC server'][0] == code, (url, checks)
+        assert checks['RPC server'][1].startswith(details), (url, checks)
