@@ -25,11 +25,11 @@ PARTS = [
      ('RPCDispatcher.dispatch', 'QuietDispatcher.dispatch')),
     # The driver's poll, and amqp_guard's direct read between calls and
     # hand_over's reads while a call waits for a thread (which run
-    # outside it).
+    # outside it); the direct server's receiving thread.
     ('AMQP receive (consumer thread, decoding)',
      ('AMQPListener.poll', 'Connection.consume', '_drain_once',
-      '_read_what_has_come')),
-    ('AMQP reply', ('AMQPIncomingMessage.reply',)),
+      '_read_what_has_come', 'DirectRPCServer._receive')),
+    ('AMQP reply', ('AMQPIncomingMessage.reply', 'DirectIncoming.reply')),
     ('context (de)serialisation', ('deserialize_context',)),
     ('host-scope policy', ('nova_proxy/proxy/policy.py',)),
     ('liveness heartbeat', ('nova_proxy/proxy/liveness.py',)),

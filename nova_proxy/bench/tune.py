@@ -24,11 +24,16 @@ VARIANTS = [
      {'DEFAULT': {'executor_thread_pool_size': '4'}}),
     ('executor_thread_pool_size=16',
      {'DEFAULT': {'executor_thread_pool_size': '16'}}),
-    # The proxy's default is receiver-first (nova_proxy.common.executor).
-    ('executor=last-idle (no call served on the receiving thread)',
-     {'proxy': {'executor': 'last-idle'}}),
-    ('executor=threading (oslo.messaging\'s pool)',
-     {'proxy': {'executor': 'threading'}}),
+    # The proxy's default server is direct, which has no executor
+    # option; oslo.messaging's server defaults to receiver-first
+    # (nova_proxy.common.executor).
+    ('rpc_server=oslo.messaging (executor receiver-first)',
+     {'proxy': {'rpc_server': 'oslo.messaging'}}),
+    ('rpc_server=oslo.messaging, executor=last-idle',
+     {'proxy': {'rpc_server': 'oslo.messaging', 'executor': 'last-idle'}}),
+    ('rpc_server=oslo.messaging, executor=threading (its own pool)',
+     {'proxy': {'rpc_server': 'oslo.messaging',
+                'executor': 'threading'}}),
     ('rabbit_qos_prefetch_count=16',
      {'oslo_messaging_rabbit': {'rabbit_qos_prefetch_count': '16'}}),
     ('heartbeat_timeout_threshold=0 (no AMQP heartbeat thread)',

@@ -20,6 +20,25 @@ def test_summarize_shares_of_parts():
     assert shares['AMQP reply'] == 0
 
 
+def test_the_direct_servers_frames_count_in_their_parts():
+    """Frames of the default RPC server, sampled as py-spy names them."""
+    lines = [
+        'run (x.py:1);DirectRPCServer._receive (nova_proxy/common/'
+        'direct_rpc.py:420);Connection.drain_events (amqp/connection.py:'
+        '529) 2\n',
+        'run (x.py:1);DirectRPCServer._serve (nova_proxy/common/'
+        'direct_rpc.py:574);QuietDispatcher.dispatch (w.py:421) 5\n',
+        'run (x.py:1);DirectRPCServer._serve (nova_proxy/common/'
+        'direct_rpc.py:584);DirectIncoming.reply (nova_proxy/common/'
+        'direct_rpc.py:118) 3\n',
+    ]
+    shares = profiling.summarize(lines)['shares']
+    assert shares['AMQP receive (consumer thread, decoding)'] == 0.2
+    assert shares['RPC dispatch (oslo.messaging dispatcher, our '
+                  'remotable)'] == 0.5
+    assert shares['AMQP reply'] == 0.3
+
+
 def test_sampler_without_py_spy(monkeypatch, tmp_path):
     monkeypatch.setattr(profiling, '_py_spy', lambda: None)
     sampler = profiling.Sampler(1, 1, str(tmp_path / 'p.txt'))
