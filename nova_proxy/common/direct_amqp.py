@@ -295,7 +295,9 @@ def declare(channel, declaration, reopen):
       durability first; declared again non-durable, as the driver does;
     * ``NOT_FOUND`` (a non-durable queue whose node is down or
       unresponsive, or an exchange deleted under the bind): the queue is
-      deleted and declared again, so that it moves to a live node.
+      deleted and declared again, so that it moves to a live node. As
+      with the driver, calls still in a queue deleted so are lost (on
+      a node that does not answer, they were out of reach already).
 
     The broker closes a channel that it refused something on:
     ``reopen(closed)`` gives a new one.
@@ -311,7 +313,9 @@ def declare(channel, declaration, reopen):
         LOG.warning('Queue %s could not be declared as configured, '
                     'probably because another service declared it or its '
                     'exchange %s otherwise (%s): declaring both '
-                    'non-durable, as oslo.messaging does',
+                    'non-durable, as oslo.messaging does; make '
+                    '[oslo_messaging_rabbit] amqp_durable_queues the same '
+                    'on every service of the exchange',
                     declaration.queue, declaration.exchange, e)
         declaration = declaration._replace(
             exchange_durable=False,

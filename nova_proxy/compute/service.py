@@ -136,12 +136,13 @@ def _ping_within(context, per_try, limit):
 
 
 # What the start-up ping raises when the broker cannot be reached:
-# oslo.messaging's own error, or, for a connection the broker (or what
-# is between) resets while the driver opens it, kombu's and the socket's
-# (seen once in the partition tests: the compute's launcher ended with
-# "Unhandled error: ... Connection reset by peer" instead of trying again).
+# oslo.messaging's own error; for a connection that fails while the
+# driver opens it, kombu's or the socket's (an OSError: reset, refused,
+# unreachable, timed out, name not found). Seen once in the partition
+# tests: the launcher ended with "Unhandled error: ... Connection reset
+# by peer" instead of trying again.
 _BROKER_ERRORS = (messaging.MessageDeliveryFailure,
-                  kombu.exceptions.OperationalError, ConnectionError)
+                  kombu.exceptions.OperationalError, OSError)
 
 
 def wait_for_proxy(context):

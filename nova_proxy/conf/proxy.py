@@ -58,18 +58,20 @@ proxy_opts = [
                help='What receives and answers the calls of compute '
                     'nodes. Compute nodes see no difference, and proxies '
                     'of both kinds may serve the same topic (a rolling '
-                    'change). direct spends a tenth to a third less CPU '
-                    'per call (docs/benchmark.rst, step 39) and reads the '
+                    'change). direct spends a tenth to a quarter less '
+                    'CPU per call (docs/benchmark.rst, steps 39 and 40) '
+                    'and reads the '
                     'same [oslo_messaging_rabbit] options (TLS included), '
                     'but does not support rabbit_stream_fanout, '
                     'use_queue_manager, kombu_compression or '
                     '[oslo_messaging_tracing] tracing_enabled: the daemon '
                     'refuses to start with them (nova-compute-proxy-status '
-                    'upgrade check says so beforehand); set oslo.messaging '
-                    'to use them. With direct, executor is not used: each '
-                    'worker runs its calls on [DEFAULT] '
-                    'executor_thread_pool_size threads that take them in '
-                    'turn. Related options: executor.'),
+                    'upgrade check says so beforehand); set rpc_server = '
+                    'oslo.messaging to use them. With direct, executor is '
+                    'not used: each worker runs its calls on [DEFAULT] '
+                    'executor_thread_pool_size threads, the thread idle '
+                    'last taking the next call. Related options: '
+                    'executor.'),
     cfg.IntOpt('start_check_timeout',
                default=30, min=1,
                help='Seconds the daemon waits at start, before it forks its '

@@ -6,10 +6,10 @@ acknowledged, and a crash lost them. Our servers (``[proxy] executor``
 ``receiver-first`` and ``last-idle``) read a call only when a thread is
 free to take it, and acknowledge it then: the rest wait with the broker,
 at most the prefetch count of them delivered to this server and not
-acknowledged, and a server that dies gives those back. The proxy's other
-RPC server (``[proxy] rpc_server = direct``, ``direct_rpc``) reads up to
-the prefetch count and acknowledges a call when a worker takes it: every
-test here runs on both."""
+acknowledged, and a server that dies gives those back. The proxy's
+default RPC server (``[proxy] rpc_server = direct``, ``direct_rpc``)
+reads up to the prefetch count and acknowledges a call when a worker
+takes it: every test here runs on both."""
 
 import os
 import shutil
