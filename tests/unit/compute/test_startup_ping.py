@@ -56,9 +56,10 @@ def test_delivery_failures_are_retried_until_the_deadline(monkeypatch):
     assert not compute_service._abandoned.is_set()
 
 
-def test_a_proxy_answering_after_a_failure_is_found(monkeypatch):
-    answers = [messaging.MessageDeliveryFailure('refused'),
-               messaging.MessagingTimeout('none yet'), 'lonely']
+def _found_after(monkeypatch, answers):
+    """The launcher's wait finds a proxy after ``answers`` (errors the
+    ping raises, then its answer), each used once."""
+    answers = list(answers)
 
     def ping(context, arg, timeout=None):
         answer = answers.pop(0)
@@ -69,6 +70,12 @@ def test_a_proxy_answering_after_a_failure_is_found(monkeypatch):
     monkeypatch.setattr(shim, 'ping', ping)
     assert compute_service.check_proxy_before_fork('lonely')
     assert answers == []
+
+
+def test_a_proxy_answering_after_a_failure_is_found(monkeypatch):
+    _found_after(monkeypatch, [messaging.MessageDeliveryFailure('refused'),
+                               messaging.MessagingTimeout('none yet'),
+                               'lonely'])
 
 
 def test_zero_waits_without_a_thread(config, monkeypatch):
@@ -98,17 +105,7 @@ def test_a_connection_reset_while_connecting_is_retried(monkeypatch, error):
     """A connection reset while the driver opens it is the broker not
     reachable yet: tried again, and past the deadline the launcher gets
     False (one line in its log), never a traceback."""
-    answers = [error, 'lonely']
-
-    def ping(context, arg, timeout=None):
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    monkeypatch.setattr(shim, 'ping', ping)
-    assert compute_service.check_proxy_before_fork('lonely')
-    assert answers == []
+    _found_after(monkeypatch, [error, 'lonely'])
 
     def reset(context, arg, timeout=None):
         raise error
