@@ -8,9 +8,12 @@ cutting the relay is what a stopped broker looks like from the client:
 open connections are closed, new ones are refused, until ``restore()``.
 """
 
+import logging
 import socket
 import threading
 import urllib.parse
+
+LOG = logging.getLogger(__name__)
 
 __all__ = ['BrokerCut']
 
@@ -91,7 +94,13 @@ class BrokerCut:
                     address = self._upstream
                 upstream = socket.create_connection(address, timeout=5)
                 upstream.settimeout(None)
-            except OSError:
+            except OSError as e:
+                # The client sees a reset: say why, for the test's log (a
+                # compute once died of such a reset at start, and nothing
+                # told where it came from).
+                LOG.warning('broker_cut: cannot reach %s:%s (%s); '
+                            'closing the client connection', address[0],
+                            address[1], e)
                 client.close()
                 continue
             with self._lock:
