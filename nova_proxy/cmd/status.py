@@ -80,19 +80,6 @@ def _schema_result():
                   'db sync".' % (problem[0].upper(), problem[1:]))
 
 
-def _register_transport_url():
-    """``[DEFAULT] transport_url``, which oslo.messaging registers only
-    with a transport, registered as its option list gives it."""
-    from oslo_config import cfg
-    from oslo_messaging import opts as messaging_opts
-    try:
-        CONF.transport_url
-    except cfg.NoSuchOptError:
-        CONF.register_opts([opt for group, opts in messaging_opts.list_opts()
-                            if group is None for opt in opts
-                            if opt.name == 'transport_url'])
-
-
 class Checks(upgradecheck.UpgradeCommands):
     """The checks of ``upgrade check``, in the order they print."""
 
@@ -180,37 +167,19 @@ class Checks(upgradecheck.UpgradeCommands):
             return Result(Code.SUCCESS, "oslo.messaging's RPC server "
                           '([proxy] rpc_server = %s).'
                           % CONF.proxy.rpc_server)
-        import oslo_messaging as messaging
-
         from nova_proxy.common import direct_amqp
-        # transport_url, read before any driver is loaded: a transport of
-        # another kind may lack its client library on this host.
-        _register_transport_url()
-        problem = direct_amqp.unsupported_transport(CONF)
-        prefetch = None
-        if problem is None:
-            try:
-                # It registers the driver's options: nothing connects.
-                transport = messaging.get_rpc_transport(CONF)
-            except (messaging.InvalidTransportURL,
-                    messaging.DriverLoadFailure, ValueError) as e:
-                return Result(Code.FAILURE, 'transport_url is not usable '
-                              '(%s): fix it in the configuration file.' % e)
-            try:
-                problem = direct_amqp.unsupported(CONF)
-                prefetch = direct_amqp.prefetch_count(CONF)
-            finally:
-                transport.cleanup()
-        if problem:
+        from nova_proxy.proxy import preflight
+        # What the proxies check at start, without connecting.
+        transport, problem = preflight.rpc_transport()
+        if problem is not None:
             return Result(Code.FAILURE, 'The proxies would not start: %s.'
                           % problem)
+        try:
+            prefetch = direct_amqp.prefetch_count(CONF)
+        finally:
+            transport.cleanup()
         if prefetch == 0:
-            return Result(Code.WARNING, '[oslo_messaging_rabbit] '
-                          'rabbit_qos_prefetch_count is 0 (no limit): each '
-                          'proxy on the direct RPC server would hold every '
-                          'call offered to it, however busy; set it to a '
-                          'few calls per thread (docs/operations.rst, '
-                          '"Prefetch").')
+            return Result(Code.WARNING, direct_amqp.UNLIMITED_PREFETCH)
         return Result(Code.SUCCESS, 'The direct RPC server ([proxy] '
                       'rpc_server = direct) supports the options set.')
 

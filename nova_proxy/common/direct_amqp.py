@@ -60,6 +60,15 @@ RECOVERABLE = (OSError, amqp.exceptions.AMQPError, ConnectionError,
 
 ENVELOPE_VERSION = '2.0'
 
+# The warning of a proxy started with no prefetch limit, and of the
+# upgrade check that sees one coming.
+UNLIMITED_PREFETCH = (
+    '[oslo_messaging_rabbit] rabbit_qos_prefetch_count is 0 (no limit): '
+    'a proxy on the direct RPC server holds every call the broker offers '
+    'it, unacknowledged, however busy its threads are, and a paused or '
+    'stuck proxy keeps its share of the queue (docs/operations.rst, '
+    '"Prefetch"). Set it to a few calls per thread.')
+
 
 class Undeliverable(Exception):
     """A reply the broker returned: its queue does not exist."""

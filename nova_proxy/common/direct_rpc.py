@@ -259,12 +259,7 @@ class DirectRPCServer:
             return
         self._started = True
         if not self.broker.prefetch:
-            LOG.warning('[oslo_messaging_rabbit] rabbit_qos_prefetch_count '
-                        'is 0 (no limit): this server holds every call the '
-                        'broker offers it, unacknowledged, however busy its '
-                        'threads are, and a paused or stuck proxy keeps its '
-                        'share of the queue (docs/operations.rst, '
-                        '"Prefetch"). Set it to a few calls per thread.')
+            LOG.warning(direct_amqp.UNLIMITED_PREFETCH)
         intervals = self.broker.intervals()
         while not self._stopping.is_set():
             try:

@@ -23,7 +23,8 @@ from nova_proxy.db import migration
 
 CONF = conf.CONF
 
-__all__ = ['check_database', 'check_broker', 'CHECK_TIMEOUT']
+__all__ = ['check_database', 'check_broker', 'rpc_transport',
+           'CHECK_TIMEOUT']
 
 # Seconds the check waits for the database to answer at all, when not
 # given ([proxy] start_check_timeout's default).
@@ -110,6 +111,47 @@ def _broker_hosts(url):
                            parsed.virtual_host or '')
 
 
+def rpc_transport():
+    """The RPC transport of ``transport_url``, not connected, checked
+    against ``[proxy] rpc_server``: ``(transport, None)``, or ``(None,
+    why)``, ``why`` one sentence saying what is wrong and what to do.
+    A transport that ``direct`` cannot serve is refused before its
+    driver is loaded (this host may lack its client library)."""
+    from nova_proxy.common import direct_amqp
+    direct = CONF.proxy.rpc_server == 'direct'
+    if direct:
+        _register_transport_url()
+        problem = direct_amqp.unsupported_transport(CONF)
+        if problem is not None:
+            return None, problem
+    try:
+        transport = messaging.get_rpc_transport(CONF)
+    except (messaging.InvalidTransportURL, messaging.DriverLoadFailure,
+            ValueError) as e:
+        # ValueError: a host whose port is not a number.
+        return None, ('transport_url is not usable (%s): fix it in the '
+                      'configuration file' % e)
+    if direct:
+        problem = direct_amqp.unsupported(CONF)
+        if problem is not None:
+            transport.cleanup()
+            return None, problem
+    return transport, None
+
+
+def _register_transport_url():
+    """``[DEFAULT] transport_url``, which oslo.messaging registers only
+    with a transport, registered as its option list gives it."""
+    from oslo_config import cfg
+    from oslo_messaging import opts as messaging_opts
+    try:
+        CONF.transport_url
+    except cfg.NoSuchOptError:
+        CONF.register_opts([opt for group, opts in messaging_opts.list_opts()
+                            if group is None for opt in opts
+                            if opt.name == 'transport_url'])
+
+
 def check_broker(timeout=CHECK_TIMEOUT):
     """Can this proxy connect to the broker of ``transport_url``?
 
@@ -117,27 +159,17 @@ def check_broker(timeout=CHECK_TIMEOUT):
     that is cleaned up before the fork. Drivers without a connection pool
     (the in-process ``fake`` driver) are not checked.
 
-    With ``[proxy] rpc_server = direct``, also whether that server
-    supports the ``[oslo_messaging_rabbit]`` options set.
+    First ``rpc_transport()``: with ``[proxy] rpc_server = direct``,
+    whether that server supports the transport and the options set.
 
     :returns: None when the broker accepted a connection within
         ``timeout`` seconds; otherwise one sentence saying what is wrong
         and what to do, for the log.
     """
-    try:
-        transport = messaging.get_rpc_transport(CONF)
-    except (messaging.InvalidTransportURL, messaging.DriverLoadFailure,
-            ValueError) as e:
-        # ValueError: a host whose port is not a number.
-        return ('transport_url is not usable (%s): fix it in the '
-                'configuration file' % e)
+    transport, problem = rpc_transport()
+    if problem is not None:
+        return problem
     url = CONF.transport_url  # registered by the transport
-    if CONF.proxy.rpc_server == 'direct':
-        from nova_proxy.common import direct_amqp
-        problem = direct_amqp.unsupported(CONF)
-        if problem is not None:
-            transport.cleanup()
-            return problem
     # NOTE: oslo.messaging has no public way to open a connection; a
     # pooled connection is what its calls open first.
     connect = getattr(transport._driver, '_get_connection', None)

@@ -239,7 +239,7 @@ def test_the_rpc_server_check_reads_any_transport_url_in_one_line(
          'RabbitMQ only and transport_url is kafka://: use rpc_server = '
          'oslo.messaging.'),
         ('rabbit://guest:guest@127.0.0.1:notaport/', {}, 2,
-         'transport_url is not usable'),
+         'The proxies would not start: transport_url is not usable ('),
         (None, {'oslo_messaging_rabbit': {'rabbit_qos_prefetch_count': '0'}},
          1, '[oslo_messaging_rabbit] rabbit_qos_prefetch_count is 0'),
     ]

@@ -23,3 +23,13 @@ def test_a_port_that_is_no_number_is_one_line(config):
     problem = preflight.check_broker(timeout=5)
     assert problem.startswith('transport_url is not usable (')
     assert problem.endswith('fix it in the configuration file')
+
+
+def test_a_transport_direct_cannot_serve_is_refused_before_its_driver(
+        config):
+    # kafka's driver needs a client library this host may lack: loading
+    # it ended the start in a traceback.
+    config.set_override('transport_url', 'kafka://k1:9092/')
+    assert preflight.check_broker(timeout=5) == (
+        '[proxy] rpc_server = direct serves RabbitMQ only and '
+        'transport_url is kafka://: use rpc_server = oslo.messaging')
