@@ -58,7 +58,6 @@ again.
 import collections
 import functools
 import json
-import queue
 import socket
 import sys
 import threading
@@ -199,16 +198,6 @@ class _Handoff:
         slot.event.wait()
         return slot[0]
 
-    def get_nowait(self):
-        with self._lock:
-            if not self._waiting:
-                raise queue.Empty()
-            return self._waiting.popleft()
-
-    def empty(self):
-        with self._lock:
-            return not self._waiting
-
 
 class _Slot(list):
     """Where an idle worker waits for its next call."""
@@ -260,15 +249,11 @@ class DirectRPCServer:
         self._started = True
         if not self.broker.prefetch:
             LOG.warning(direct_amqp.UNLIMITED_PREFETCH)
-        intervals = self.broker.intervals()
+        intervals = None
         while not self._stopping.is_set():
-            try:
-                self._connect()
+            intervals = self._try_to_connect(intervals)
+            if intervals is None:
                 break
-            except direct_amqp.RECOVERABLE as e:
-                wait = next(intervals)
-                self._connect_failed(e, wait)
-                self._stopping.wait(wait)
         self._receiver = threading.Thread(
             target=self._receive, name='direct-rpc-receiver', daemon=True)
         self._receiver.start()
@@ -369,6 +354,22 @@ class DirectRPCServer:
         LOG.info('Consuming %s on %s', ', '.join(
             d.queue for d in self.declarations), conn.host)
 
+    def _try_to_connect(self, intervals):
+        """One attempt at the consuming connection. Failed, it is logged
+        and followed by the next wait of ``intervals`` (the driver's,
+        from their start when None).
+        :returns: None once connected, else the intervals to go on
+            with."""
+        try:
+            self._connect()
+            return None
+        except direct_amqp.RECOVERABLE as e:
+            intervals = intervals or self.broker.intervals()
+            wait = next(intervals)
+            self._connect_failed(e, wait)
+            self._stopping.wait(wait)
+            return intervals
+
     def _connect_failed(self, error, wait):
         if isinstance(error, amqp.exceptions.ChannelError):
             # The broker answers, but refuses a declaration or a consumer.
@@ -403,14 +404,7 @@ class DirectRPCServer:
         while not self._stopping.is_set():
             conn = self._conn
             if conn is None:
-                try:
-                    self._connect()
-                    intervals = None
-                except direct_amqp.RECOVERABLE as e:
-                    intervals = intervals or self.broker.intervals()
-                    wait = next(intervals)
-                    self._connect_failed(e, wait)
-                    self._stopping.wait(wait)
+                intervals = self._try_to_connect(intervals)
                 continue
             try:
                 try:
