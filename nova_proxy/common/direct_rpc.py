@@ -1,7 +1,7 @@
 """An RPC server of our own for the proxies (``[proxy] rpc_server =
-direct``): oslo.messaging's rabbit wire format, read and answered with
-py-amqp, without oslo.messaging's server, listener and driver objects
-in between.
+direct``, the default): oslo.messaging's rabbit wire format, read and
+answered with py-amqp, without oslo.messaging's server, listener and
+driver objects in between.
 
 Why: oslo.messaging's server side costs most of a proxy's CPU per call.
 An oslo.messaging echo server spent 647 to 1,190 us of CPU per call on
