@@ -185,10 +185,11 @@ _CONNECTION_OPTIONS = frozenset(['isolation_level', 'postgresql_readonly',
                                  'postgresql_deferrable'])
 
 
-def _runs_itself(connection):
+def _runs_itself(connection, in_transaction=True):
     """Whether a statement on ``connection`` may skip SQLAlchemy's
-    execution."""
-    return connection.in_transaction() and \
+    execution: in its transaction (``in_transaction``), or outside any
+    (``execute_in_autocommit``)."""
+    return connection.in_transaction() is in_transaction and \
         connection._execution_options.keys() <= _CONNECTION_OPTIONS and \
         not connection._echo and \
         not connection.dispatch.before_execute and \
@@ -203,10 +204,31 @@ def execute(connection, statement, params=None):
     params = params or {}
     if not _runs_itself(connection):
         return connection.execute(statement, params)
-    dialect = connection.dialect
-    plan = _plan(statement, dialect, tuple(sorted(params)))
+    plan = _plan(statement, connection.dialect, tuple(sorted(params)))
     if plan is None:
         return connection.execute(statement, params)
+    return _run(connection, plan, params)
+
+
+def execute_in_autocommit(connection, statement, params):
+    """``statement`` run by the driver on ``connection`` outside any
+    SQLAlchemy transaction, its driver connection in autocommit (the
+    caller's to switch): the statement commits as it runs, and nothing of
+    SQLAlchemy's transaction (its ``begin`` and ``commit`` events, a
+    ``RootTransaction``) is built around it. A driver's error is handled
+    as in ``execute``: translated, the connection invalidated when it was
+    lost. Returns a ``DriverResult``, or None where SQLAlchemy would have
+    to run the statement (the caller then runs it in a transaction)."""
+    if not _runs_itself(connection, in_transaction=False):
+        return None
+    plan = _plan(statement, connection.dialect, tuple(sorted(params)))
+    if plan is None:
+        return None
+    return _run(connection, plan, params)
+
+
+def _run(connection, plan, params):
+    dialect = connection.dialect
     sql, cursor = plan.sql, None
     try:
         arguments = plan.parameters(params)

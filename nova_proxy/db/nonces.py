@@ -96,10 +96,24 @@ def add(context, digest, expires_at):
     (BEGIN, INSERT, COMMIT), and a second one for a replay (the read of
     whose INSERT was there first).
 
+    The INSERT runs with as little as can be around it
+    (``session.statement_in_autocommit``): there it runs once, so a row
+    it did not insert is another call's (a replay). Where it cannot run
+    so, and where it failed, it runs through ``_add``, with the same
+    attempt token: the database's errors are translated for the caller
+    there, and an INSERT that had gone in before its answer was lost is
+    told from a replay.
+
     :returns: False when it was already recorded (a replay).
     """
-    return _add(context, digest, int(expires_at) + 1,
-                secrets.token_hex(_ATTEMPT_BYTES))
+    params = {'digest': digest, 'expires_at': int(expires_at) + 1,
+              'attempt': secrets.token_hex(_ATTEMPT_BYTES)}
+    if context is None:
+        result = db_session.statement_in_autocommit(_insert_unless_present,
+                                                    params)
+        if result is not None:
+            return result.rowcount == 1
+    return _add(context, **params)
 
 
 @db_session.autocommit_writer

@@ -50,6 +50,7 @@ from nova_proxy.common import context as np_context
 from nova_proxy.common import db_errors
 from nova_proxy.common import metrics
 from nova_proxy import conf
+from nova_proxy.db import _driver
 from nova_proxy.db import _held
 from nova_proxy.db import guard
 
@@ -429,11 +430,17 @@ def _run_once_more_if_lost(fn):
     except Exception as e:
         if done or not db_errors.is_database_unavailable(e):
             raise
-        metrics.db_retry('connection_lost')
-        LOG.info('Database connection lost before the transaction '
-                 'committed (%s): running it again on a new connection',
-                 db_errors.describe(e))
+        _runs_again(e)
     return fn(lambda: None)
+
+
+def _runs_again(error):
+    """Count and log a transaction whose connection was lost before it
+    committed, and which runs once more."""
+    metrics.db_retry('connection_lost')
+    LOG.info('Database connection lost before the transaction '
+             'committed (%s): running it again on a new connection',
+             db_errors.describe(error))
 
 
 @contextlib.contextmanager
@@ -674,6 +681,62 @@ def _hot_scope(fn, write=True, autocommit=False):
             return scoped(context, *args, **kwargs)
         return result
     return wrapper
+
+
+def statement_in_autocommit(statement_for, params):
+    """Run one statement that commits as it runs, with less around it
+    than ``autocommit_writer``: on a held writer connection switched to
+    autocommit, outside any SQLAlchemy and enginefacade transaction
+    (which the statement does not need: the driver commits it), executed
+    by the driver (``_driver.execute_in_autocommit``). The signed calls'
+    nonce INSERT spent twice as much CPU in those layers as in the driver
+    (measured in-process on PostgreSQL, issue 16).
+
+    ``statement_for(dialect_name)``: the statement. Only where
+    ``autocommit_writer`` would run in autocommit (a held connection,
+    ``_AUTOCOMMIT_WRITERS``, no transaction of ours on this thread).
+
+    :returns: its ``DriverResult``, or None where it did not commit: it
+        cannot run so, or the database raised an error (the connection
+        invalidated when it was lost). The caller then runs it through
+        ``autocommit_writer``, which has the deadlock retry, the run again
+        on a lost connection and the errors translated for its caller; as
+        there, the statement may have committed before a lost connection
+        was noticed, and must be safe to run again.
+    """
+    held = _held_connections
+    if held is None or _inside_a_transaction():
+        return None
+    guard.check_db_access()
+    connection, token = held.take()
+    try:
+        dialect = connection.dialect
+        if dialect.driver not in _AUTOCOMMIT_WRITERS or \
+                connection.in_transaction():
+            return None
+        dbapi_connection = connection.connection.dbapi_connection
+        try:
+            dbapi_connection.autocommit = True
+            try:
+                return _driver.execute_in_autocommit(
+                    connection, statement_for(dialect.name), params)
+            finally:
+                if not dbapi_connection.closed:
+                    dbapi_connection.autocommit = False
+        except (dialect.loaded_dbapi.Error, sqlalchemy.exc.DBAPIError,
+                db_exc.DBError) as e:
+            if dbapi_connection.closed or \
+                    db_errors.is_database_unavailable(e):
+                _runs_again(e)
+                if not connection.invalidated:
+                    # Not kept: the next statement gets another one.
+                    connection.invalidate()
+            else:
+                LOG.debug('A statement in autocommit failed (%s): it runs '
+                          'again in a transaction', db_errors.describe(e))
+            return None
+    finally:
+        held.give_back(connection, token)
 
 
 def hot_writer(fn):

@@ -202,3 +202,63 @@ def test_what_it_cannot_run_as_sqlalchemy_does_goes_to_sqlalchemy(db_all):
             result = _driver.execute(connection, statement, params)
             assert isinstance(result, _driver.DriverResult)
             assert result.one().id == service['id']
+
+
+def test_a_nonce_commits_by_itself_outside_sqlalchemys_transaction(
+        db_all, monkeypatch):
+    """On PostgreSQL a nonce's INSERT runs on a held connection in
+    autocommit with no SQLAlchemy transaction around it (no ``begin``
+    or ``commit`` event); inside one of our transactions it joins that
+    transaction instead, through ``autocommit_writer``. Elsewhere it is
+    always ``autocommit_writer``'s."""
+    from nova_proxy.db import nonces
+    engine = db_session.get_engine()
+    events = []
+
+    def on(name):
+        def listener(*args, **kwargs):
+            events.append(name)
+        return listener
+    listeners = [(name, on(name)) for name in ('begin', 'commit')]
+    assert nonces.add(None, '1' * 64, 1000)
+    for name, listener in listeners:
+        sa.event.listen(engine, name, listener)
+    try:
+        assert nonces.add(None, '2' * 64, 1000)
+        by_itself = list(events)
+        events.clear()
+
+        @db_session.core_writer
+        def inside(context):
+            return db_session.statement_in_autocommit(
+                nonces._insert_unless_present,
+                {'digest': '3' * 64, 'expires_at': 1000, 'attempt': 'a'})
+        assert inside(None) is None
+        inside_one = list(events)
+    finally:
+        for name, listener in listeners:
+            sa.event.remove(engine, name, listener)
+    assert nonces.count(None) == 2
+    if engine.dialect.name == 'postgresql':
+        assert by_itself == []
+    else:
+        assert by_itself == ['begin', 'commit']
+    assert inside_one == ['begin', 'commit']
+
+
+def test_a_nonce_the_database_refuses_is_refused_as_before(db_all):
+    """A database error of the INSERT by itself (not a lost connection)
+    is raised as ``autocommit_writer`` raises it, translated; the held
+    connection serves the next nonce."""
+    from nova_proxy.db import nonces
+    assert nonces.add(None, '4' * 64, 1000)
+    engine = db_session.get_engine()
+    if engine.dialect.name != 'postgresql':
+        pytest.skip('the INSERT runs by itself on PostgreSQL only (and '
+                    'SQLite and MariaDB\'s INSERT IGNORE take a value '
+                    'longer than its column)')
+    # A digest longer than its column.
+    with pytest.raises(db_exc.DBError):
+        nonces.add(None, '5' * 65, 1000)
+    assert nonces.add(None, '6' * 64, 1000)
+    assert nonces.count(None) == 2
