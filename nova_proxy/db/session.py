@@ -611,7 +611,9 @@ def _hot_transaction(cm, held, fn, context, args, kwargs, done,
     connection, or None as the first item when enginefacade's own scope
     must run it. A read transaction ends with a rollback, as
     enginefacade's reader does. ``autocommit``: a write's statements run
-    in autocommit where the driver allows (``_in_autocommit``)."""
+    in autocommit where the driver allows (``_in_autocommit``); a
+    function of ``fn``'s arguments after its context: for the calls where
+    it is true."""
     by_thread = enginefacade._transaction_contexts_by_thread(context)
     if getattr(by_thread, 'current', None) is not None:
         # In enginefacade's transaction for this context (one not opened
@@ -630,7 +632,9 @@ def _hot_transaction(cm, held, fn, context, args, kwargs, done,
             if write:
                 with connection.begin():
                     if autocommit and connection.dialect.driver in \
-                            _AUTOCOMMIT_WRITERS:
+                            _AUTOCOMMIT_WRITERS and (
+                                autocommit is True or
+                                autocommit(*args, **kwargs)):
                         result = _in_autocommit(connection, fn, context,
                                                 args, kwargs)
                     else:
@@ -761,6 +765,18 @@ def autocommit_writer(fn):
     from one another call wrote (``nonces.add`` writes a token of its
     call in its row and reads it back when the row is already there)."""
     return _retry_on_deadlock(_hot_scope(fn, autocommit=True))
+
+
+def autocommit_writer_when(one_statement):
+    """As ``autocommit_writer`` for the calls whose arguments (after the
+    context) ``one_statement`` is true of, ``hot_writer`` for the others:
+    for a function that writes in one statement on most calls and reads
+    (and locks) before it writes on the others. Run again after a lost
+    connection, its one statement must leave what its earlier run
+    committed as it was (``autocommit_writer``)."""
+    def decorator(fn):
+        return _retry_on_deadlock(_hot_scope(fn, autocommit=one_statement))
+    return decorator
 
 
 def hot_reader(fn):

@@ -177,11 +177,25 @@ def service_create(context, values):
                                 result.inserted_primary_key[0], None)
 
 
-@db_session.hot_writer
+def _one_update(service_id, values, *, scope_host=None):
+    """Whether ``service_update`` writes in its UPDATE alone: all but a
+    compute host's change of its version, which reads the stored one
+    first, locked (``_check_confined_update``)."""
+    return scope_host is None or not isinstance(values, dict) or \
+        values.get('version') is None
+
+
+@db_session.autocommit_writer_when(_one_update)
 def service_update(context, service_id, values, *, scope_host=None):
     """Set ``values`` on a live service, in one UPDATE confined to
     ``scope_host``. As in nova, a ``report_count`` above the stored one
     sets ``last_seen_up`` (the database's clock) in the same statement.
+
+    That UPDATE is nova-compute's heartbeat, the most frequent call of
+    all: on PostgreSQL it commits as it runs, with no BEGIN and COMMIT
+    round trips (``autocommit_writer``). Run again after its connection
+    was lost, it sets the same values, and a ``report_count`` no longer
+    above the stored one leaves ``last_seen_up`` as its first run set it.
 
     :raises: ServiceNotFound, InvalidUpdate, HostScopeViolation, Conflict
     """

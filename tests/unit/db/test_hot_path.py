@@ -142,6 +142,56 @@ def test_errors_are_translated_in_autocommit(db_all, admin_context):
         assert modes == [True, False]
 
 
+def test_a_heartbeat_is_one_statement_in_autocommit(db_all, admin_context):
+    """nova's heartbeat (``service_update`` of ``report_count``) commits
+    as it runs on PostgreSQL: one statement, no BEGIN nor COMMIT. A
+    compute host's change of its version reads the stored one, locked,
+    in a transaction."""
+    service, _node, _instance, _action = _host(admin_context)
+    engine = db_session.get_engine()
+    statements = []
+    events = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append((statement.split()[0].upper(), getattr(
+            conn.connection.dbapi_connection, 'autocommit', None)))
+
+    def on(name):
+        return lambda *args: events.append(name)
+    listeners = [('before_cursor_execute', seen), ('begin', on('begin')),
+                 ('commit', on('commit'))]
+    api.service_update(admin_context, service['id'], {'report_count': 1},
+                       scope_host='h1')
+    for name, listener in listeners:
+        sa.event.listen(engine, name, listener)
+    try:
+        beat = api.service_update(admin_context, service['id'],
+                                  {'report_count': 2}, scope_host='h1')
+        heartbeat, heartbeat_events = list(statements), list(events)
+        statements.clear()
+        events.clear()
+        api.service_update(admin_context, service['id'],
+                           {'version': 70}, scope_host='h1')
+    finally:
+        for name, listener in listeners:
+            sa.event.remove(engine, name, listener)
+    assert beat['report_count'] == 2
+    # MariaDB has no UPDATE ... RETURNING: the row is read after it.
+    read_back = [] if engine.dialect.update_returning else ['SELECT']
+    assert [kind for kind, _autocommit in heartbeat
+            if kind != 'BEGIN'] == ['UPDATE'] + read_back
+    assert [kind for kind, _autocommit in statements
+            if kind != 'BEGIN'] == ['SELECT', 'UPDATE'] + read_back
+    assert events == ['begin', 'commit']
+    if _backend(db_all) == 'postgresql':
+        assert heartbeat == [('UPDATE', True)]
+        assert [autocommit for _kind, autocommit in statements] == [
+            False, False]
+    else:
+        assert heartbeat_events == ['begin', 'commit']
+    assert api.service_get(admin_context, service['id'])['version'] == 70
+
+
 _DEADLOCK = {
     'postgresql': "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40P01', "
                   "MESSAGE = 'deadlock detected'; END $$",

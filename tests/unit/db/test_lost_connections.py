@@ -191,14 +191,15 @@ def _lost_reply_error(engine):
         2013, 'Lost connection to server during query')
 
 
-def _lose_the_next_insert_answer(server_db, engine):
-    """A listener that, once, lets an INSERT run, has the server drop its
-    connection, then fails the statement as a driver does whose answer
-    never came: the INSERT committed or not, as the server left it."""
+def _lose_the_next_insert_answer(server_db, engine, kind='INSERT'):
+    """A listener that, once, lets an INSERT (a statement of ``kind``)
+    run, has the server drop its connection, then fails the statement as
+    a driver does whose answer never came: the INSERT committed or not,
+    as the server left it."""
     lost = []
 
     def lose(conn, cursor, statement, parameters, context, executemany):
-        if lost or not statement.lstrip().upper().startswith('INSERT'):
+        if lost or not statement.lstrip().upper().startswith(kind):
             return
         lost.append(_backend_id(conn.connection.dbapi_connection))
         _drop(server_db, lost)
@@ -274,3 +275,52 @@ def test_a_held_connection_the_driver_closed_is_replaced(server_db, caplog):
         assert nonces.add(None, digest * 64, 1000)
     assert 'running it again' not in caplog.text
     assert nonces.count(None) == 5
+
+
+def test_a_heartbeat_whose_answer_is_lost_runs_again_unchanged(
+        server_db, admin_context, caplog):
+    """nova's heartbeat (``service_update`` of ``report_count``) commits
+    as it runs on PostgreSQL: run again after its answer was lost, it
+    sets the same count, and ``last_seen_up`` stays as the run that
+    committed set it. On MariaDB its transaction was rolled back, and the
+    second run is the one that counts."""
+    engine = db_session.get_engine()
+    service = api.service_create(admin_context, {
+        'host': 'h1', 'binary': 'nova-compute', 'topic': 'compute'})
+    api.service_update(admin_context, service['id'], {'report_count': 1},
+                       scope_host='h1')
+    lost, stop = _lose_the_next_insert_answer(server_db, engine, 'UPDATE')
+    caplog.set_level(logging.INFO, logger=db_session.__name__)
+    seen = []
+
+    def last_seen(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith('UPDATE'):
+            seen.append(_last_seen_up(server_db, service['id']))
+    sa.event.listen(engine, 'before_cursor_execute', last_seen)
+    try:
+        updated = api.service_update(admin_context, service['id'],
+                                     {'report_count': 2}, scope_host='h1')
+    finally:
+        stop()
+        sa.event.remove(engine, 'before_cursor_execute', last_seen)
+    assert len(lost) == 1
+    assert 'running it again on a new connection' in caplog.text
+    assert updated['report_count'] == 2
+    stored = _last_seen_up(server_db, service['id'])
+    if engine.dialect.name == 'postgresql':
+        # Committed by the first run: the second one found the count it
+        # had set and left the time alone.
+        assert len(seen) == 2 and seen[1] == stored != seen[0]
+    else:
+        assert seen[0] == seen[1] != stored
+
+
+def _last_seen_up(url, service_id):
+    admin = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            return conn.execute(sa.select(
+                models.Service.__table__.c.last_seen_up).where(
+                models.Service.__table__.c.id == service_id)).scalar()
+    finally:
+        admin.dispose()
