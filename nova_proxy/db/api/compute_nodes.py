@@ -218,10 +218,26 @@ def compute_node_create(context, values, *, scope_host=None):
         sa.select(_NODES.c.id).where(*conditions)).scalar_one(), None)
 
 
-@db_session.hot_writer
+def _one_update(compute_id, values, *, scope_host=None):
+    """Whether ``compute_node_update`` writes in its UPDATE alone: all
+    but a compute host's change of its node's service or name, which
+    reads other rows first (``_check_identity``)."""
+    return scope_host is None or not isinstance(values, dict) or \
+        not _IDENTITY.intersection(values)
+
+
+# What a compute host's node update may change only after a check.
+_IDENTITY = frozenset(['service_id', 'hypervisor_hostname', 'node'])
+
+
+@db_session.autocommit_writer_when(_one_update)
 def compute_node_update(context, compute_id, values, *, scope_host=None):
     """Set ``values`` on a live compute node, and ``updated_at`` always
     (as nova), in one UPDATE confined to ``scope_host``.
+
+    The resource tracker's save, every minute on every node: on
+    PostgreSQL the UPDATE commits as it runs (``autocommit_writer``);
+    run again after its connection was lost, it sets the same values.
 
     :raises: ComputeHostNotFound, InvalidUpdate, HostScopeViolation,
         Conflict

@@ -192,6 +192,43 @@ def test_a_heartbeat_is_one_statement_in_autocommit(db_all, admin_context):
     assert api.service_get(admin_context, service['id'])['version'] == 70
 
 
+def test_a_resource_update_is_one_statement_in_autocommit(
+        db_all, admin_context):
+    """The resource tracker's save of its node commits as it runs on
+    PostgreSQL; a compute host's rename of its node reads the other
+    nodes' names first, in a transaction."""
+    _service, node, _instance, _action = _host(admin_context)
+    engine = db_session.get_engine()
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append((statement.split()[0].upper(), getattr(
+            conn.connection.dbapi_connection, 'autocommit', None)))
+    sa.event.listen(engine, 'before_cursor_execute', seen)
+    try:
+        api.compute_node_update(admin_context, node['id'],
+                                {'vcpus_used': 3}, scope_host='h1')
+        saved = list(statements)
+        statements.clear()
+        api.compute_node_update(admin_context, node['id'],
+                                {'hypervisor_hostname': 'h1-renamed'},
+                                scope_host='h1')
+    finally:
+        sa.event.remove(engine, 'before_cursor_execute', seen)
+    read_back = [] if engine.dialect.update_returning else ['SELECT']
+    assert [kind for kind, _ in saved if kind != 'BEGIN'] == \
+        ['UPDATE'] + read_back
+    assert [kind for kind, _ in statements if kind != 'BEGIN'] == \
+        ['SELECT', 'UPDATE'] + read_back
+    if _backend(db_all) == 'postgresql':
+        assert saved == [('UPDATE', True)]
+        assert [autocommit for _, autocommit in statements] == [
+            False, False]
+    node = api.compute_node_get(admin_context, node['id'])
+    assert (node['vcpus_used'], node['hypervisor_hostname']) == (
+        3, 'h1-renamed')
+
+
 _DEADLOCK = {
     'postgresql': "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40P01', "
                   "MESSAGE = 'deadlock detected'; END $$",
