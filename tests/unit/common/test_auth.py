@@ -9,7 +9,6 @@ import time
 
 import oslo_messaging as messaging
 import pytest
-import sqlalchemy as sa
 
 from nova_proxy.common import auth
 from nova_proxy.common import context as np_context
@@ -443,26 +442,16 @@ def test_a_nonce_is_one_statement_on_a_held_connection(db_all, monkeypatch):
     from nova_proxy.db import _held
     from nova_proxy.db import nonces
     from nova_proxy.db import session as db_session
+    from tests.unit.db import test_hot_path as hot
     engine = db_session.get_engine()
-    statements = []
-
-    def seen(conn, cursor, statement, *args):
-        # psycopg2's autocommit, when the statement is sent.
-        statements.append((statement.split()[0].upper(), getattr(
-            conn.connection.dbapi_connection, 'autocommit', None)))
-
-    sa.event.listen(engine, 'before_cursor_execute', seen)
-    try:
-        record = nonces.SharedNonces(window=300, purge_every=3600)
-        assert record.check_and_add('d' * 64, expires=1000, now=700)
-        statements.clear()
+    record = nonces.SharedNonces(window=300, purge_every=3600)
+    assert record.check_and_add('d' * 64, expires=1000, now=700)
+    with hot.statements_sent(engine) as statements:
         assert record.check_and_add('e' * 64, expires=1000, now=700)
-        served = [kind for kind, _autocommit in statements]
-        statements.clear()
+    served = [kind for kind, _autocommit in statements]
+    with hot.statements_sent(engine) as statements:
         assert not record.check_and_add('e' * 64, expires=1000, now=700)
-        refused = [kind for kind, _autocommit in statements]
-    finally:
-        sa.event.remove(engine, 'before_cursor_execute', seen)
+    refused = [kind for kind, _autocommit in statements]
     # No SET LOCAL of its own: one INSERT per nonce (SQLite's BEGIN
     # IMMEDIATE apart). A replay reads whose INSERT was there first,
     # except where the INSERT runs by itself in autocommit

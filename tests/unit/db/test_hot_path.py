@@ -4,6 +4,7 @@ oslo.db's error translation, the deadlock retry, the run again on a lost
 connection, the host scope, joining and being joined by enginefacade's
 transactions."""
 
+import contextlib
 import logging
 import os
 
@@ -23,6 +24,23 @@ _HOT = ('instance_update', 'instance_update_and_get_original',
         'instance_update_and_record', 'service_update',
         'service_heartbeat', 'compute_node_update', 'action_event_start',
         'action_event_finish')
+
+
+@contextlib.contextmanager
+def statements_sent(engine):
+    """The statements sent to the driver meanwhile, each as its first
+    word and whether the driver's connection was in autocommit then
+    (psycopg2's; None for the other drivers)."""
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append((statement.split()[0].upper(), getattr(
+            conn.connection.dbapi_connection, 'autocommit', None)))
+    sa.event.listen(engine, 'before_cursor_execute', seen)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, 'before_cursor_execute', seen)
 
 
 def _backend(url):
@@ -149,29 +167,24 @@ def test_a_heartbeat_is_one_statement_in_autocommit(db_all, admin_context):
     in a transaction."""
     service, _node, _instance, _action = _host(admin_context)
     engine = db_session.get_engine()
-    statements = []
     events = []
-
-    def seen(conn, cursor, statement, *args):
-        statements.append((statement.split()[0].upper(), getattr(
-            conn.connection.dbapi_connection, 'autocommit', None)))
 
     def on(name):
         return lambda *args: events.append(name)
-    listeners = [('before_cursor_execute', seen), ('begin', on('begin')),
-                 ('commit', on('commit'))]
+    listeners = [('begin', on('begin')), ('commit', on('commit'))]
     api.service_update(admin_context, service['id'], {'report_count': 1},
                        scope_host='h1')
     for name, listener in listeners:
         sa.event.listen(engine, name, listener)
     try:
-        beat = api.service_update(admin_context, service['id'],
-                                  {'report_count': 2}, scope_host='h1')
-        heartbeat, heartbeat_events = list(statements), list(events)
-        statements.clear()
+        with statements_sent(engine) as heartbeat:
+            beat = api.service_update(admin_context, service['id'],
+                                      {'report_count': 2}, scope_host='h1')
+        heartbeat_events = list(events)
         events.clear()
-        api.service_update(admin_context, service['id'],
-                           {'version': 70}, scope_host='h1')
+        with statements_sent(engine) as statements:
+            api.service_update(admin_context, service['id'],
+                               {'version': 70}, scope_host='h1')
     finally:
         for name, listener in listeners:
             sa.event.remove(engine, name, listener)
@@ -199,22 +212,13 @@ def test_a_resource_update_is_one_statement_in_autocommit(
     nodes' names first, in a transaction."""
     _service, node, _instance, _action = _host(admin_context)
     engine = db_session.get_engine()
-    statements = []
-
-    def seen(conn, cursor, statement, *args):
-        statements.append((statement.split()[0].upper(), getattr(
-            conn.connection.dbapi_connection, 'autocommit', None)))
-    sa.event.listen(engine, 'before_cursor_execute', seen)
-    try:
+    with statements_sent(engine) as saved:
         api.compute_node_update(admin_context, node['id'],
                                 {'vcpus_used': 3}, scope_host='h1')
-        saved = list(statements)
-        statements.clear()
+    with statements_sent(engine) as statements:
         api.compute_node_update(admin_context, node['id'],
                                 {'hypervisor_hostname': 'h1-renamed'},
                                 scope_host='h1')
-    finally:
-        sa.event.remove(engine, 'before_cursor_execute', seen)
     read_back = [] if engine.dialect.update_returning else ['SELECT']
     assert [kind for kind, _ in saved if kind != 'BEGIN'] == \
         ['UPDATE'] + read_back
