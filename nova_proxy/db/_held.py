@@ -80,6 +80,11 @@ class HeldConnections:
         self._idle = collections.deque()
         self._cleared = False
 
+    @property
+    def driver(self):
+        """The DB-API driver's name (``psycopg2``...) of the engine."""
+        return self._engine.dialect.driver
+
     def take(self):
         """A connection: ``(connection, token)``, the token to give back
         with it."""

@@ -709,14 +709,14 @@ def statement_in_autocommit(statement_for, params):
         was noticed, and must be safe to run again.
     """
     held = _held_connections
-    if held is None or _inside_a_transaction():
+    if held is None or held.driver not in _AUTOCOMMIT_WRITERS or \
+            _inside_a_transaction():
         return None
     guard.check_db_access()
     connection, token = held.take()
     try:
         dialect = connection.dialect
-        if dialect.driver not in _AUTOCOMMIT_WRITERS or \
-                connection.in_transaction():
+        if connection.in_transaction():
             return None
         dbapi_connection = connection.connection.dbapi_connection
         try:
