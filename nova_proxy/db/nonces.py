@@ -91,18 +91,17 @@ def _insert_unless_present(dialect):
 def add(context, digest, expires_at):
     """Record ``digest`` until ``expires_at`` (seconds since the epoch),
     in one statement: every signed call does it. On PostgreSQL with
-    psycopg2 the statement commits as it runs
-    (``session.autocommit_writer``): one round trip instead of three
-    (BEGIN, INSERT, COMMIT), and a second one for a replay (the read of
-    whose INSERT was there first).
+    psycopg2 the statement commits as it runs: one round trip instead of
+    three (BEGIN, INSERT, COMMIT).
 
-    The INSERT runs with as little as can be around it
-    (``session.statement_in_autocommit``): there it runs once, so a row
-    it did not insert is another call's (a replay). Where it cannot run
-    so, and where it failed, it runs through ``_add``, with the same
-    attempt token: the database's errors are translated for the caller
-    there, and an INSERT that had gone in before its answer was lost is
-    told from a replay.
+    There the INSERT runs with as little as can be around it
+    (``session.statement_in_autocommit``): it runs once, so a row it did
+    not insert is another call's (a replay). Where it cannot run so, and
+    where it failed, it runs through ``_add`` (``autocommit_writer``),
+    with the same attempt token: the database's errors are translated for
+    the caller there, and an INSERT that had gone in before its answer
+    was lost is told from a replay, which costs a second statement (the
+    read of whose INSERT was there first).
 
     :returns: False when it was already recorded (a replay).
     """
