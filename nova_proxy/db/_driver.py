@@ -26,7 +26,9 @@ parameter names:
 
 Whatever this cannot run exactly as SQLAlchemy would goes through
 ``connection.execute``: a connection outside a transaction (its autobegin
-and its ``begin`` listeners are SQLAlchemy's), execution options other
+and its ``begin`` listeners are SQLAlchemy's; except in
+``execute_in_autocommit``, whose statement commits by itself and needs no
+transaction), execution options other
 than those SQLAlchemy applies to the driver's connection once, when they
 are set (``_CONNECTION_OPTIONS``: the held autocommit readers'), echo,
 statement-level ``before_execute``/``after_execute`` listeners, expanding
@@ -46,7 +48,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import default as sa_default
 from sqlalchemy.engine import result as sa_result
 
-__all__ = ['execute', 'DriverResult']
+__all__ = ['execute', 'execute_in_autocommit', 'DriverResult']
 
 
 class _Plan:

@@ -96,12 +96,12 @@ def add(context, digest, expires_at):
 
     There the INSERT runs with as little as can be around it
     (``session.statement_in_autocommit``): it runs once, so a row it did
-    not insert is another call's (a replay). Where it cannot run so, and
-    where it failed, it runs through ``_add`` (``autocommit_writer``),
-    with the same attempt token: the database's errors are translated for
-    the caller there, and an INSERT that had gone in before its answer
-    was lost is told from a replay, which costs a second statement (the
-    read of whose INSERT was there first).
+    not insert is another call's (a replay). Where it cannot run so, it
+    runs through ``_add`` (``autocommit_writer``); where its connection
+    was lost, ``_add`` is its one more run, with the same attempt token:
+    an INSERT that had gone in before its answer was lost is told from a
+    replay, which costs a second statement (the read of whose INSERT was
+    there first).
 
     :returns: False when it was already recorded (a replay).
     """
@@ -110,6 +110,9 @@ def add(context, digest, expires_at):
     if context is None:
         result = db_session.statement_in_autocommit(_insert_unless_present,
                                                     params)
+        if result is db_session.LOST:
+            with db_session.ran_once():
+                return _add(None, **params)
         if result is not None:
             return result.rowcount == 1
     return _add(context, **params)

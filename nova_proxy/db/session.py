@@ -24,7 +24,10 @@ the same guarantees, on a connection held between transactions
 (``nova_proxy.db._held``) and without enginefacade's layers of context
 managers around it. ``autocommit_writer`` is ``hot_writer`` without the
 transaction's BEGIN and COMMIT on PostgreSQL, for a statement that can
-tell its own earlier run (a signed call's nonce).
+tell its own earlier run (a signed call's nonce) or that leaves what its
+earlier run committed as it was when run again (nova's heartbeat);
+``autocommit_writer_when`` chooses it per call. ``statement_in_autocommit``
+runs such a statement with nothing of SQLAlchemy's transaction around it.
 
 The engine is built on first use (never at import) from ``[database]``.
 """
@@ -58,8 +61,10 @@ LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 __all__ = ['writer', 'reader', 'core_writer', 'core_reader', 'hot_writer',
-           'autocommit_writer', 'unretried_writer', 'unretried_core_writer',
-           'get_engine', 'dispose', 'db_utcnow', 'utcnow', 'reset_for_tests']
+           'autocommit_writer', 'autocommit_writer_when',
+           'statement_in_autocommit', 'ran_once', 'LOST', 'unretried_writer',
+           'unretried_core_writer', 'get_engine', 'dispose', 'db_utcnow',
+           'utcnow', 'reset_for_tests']
 
 SQLITE_BUSY_TIMEOUT_MS = 30000
 
@@ -424,23 +429,37 @@ def _run_once_more_if_lost(fn):
     before ``done()``: its function must tell its own earlier run."""
     if _inside_a_transaction():
         return fn(lambda: None)
+    if getattr(_tls, 'ran_once', False):
+        return fn(lambda: None)
     done = []
     try:
         return fn(lambda: done.append(True))
     except Exception as e:
         if done or not db_errors.is_database_unavailable(e):
             raise
-        _runs_again(e)
+        _runs_again(e, 'before the transaction committed')
     return fn(lambda: None)
 
 
-def _runs_again(error):
-    """Count and log a transaction whose connection was lost before it
-    committed, and which runs once more."""
+def _runs_again(error, when):
+    """Count and log work whose connection was lost ``when``, and which
+    runs once more."""
     metrics.db_retry('connection_lost')
-    LOG.info('Database connection lost before the transaction '
-             'committed (%s): running it again on a new connection',
-             db_errors.describe(error))
+    LOG.info('Database connection lost %s (%s): running it again on a new '
+             'connection', when, db_errors.describe(error))
+
+
+@contextlib.contextmanager
+def ran_once():
+    """Inside it, a transaction whose connection is lost is not run again:
+    for the one more run of work that ran once already
+    (``statement_in_autocommit``'s statement)."""
+    previous = getattr(_tls, 'ran_once', False)
+    _tls.ran_once = True
+    try:
+        yield
+    finally:
+        _tls.ran_once = previous
 
 
 @contextlib.contextmanager
@@ -687,58 +706,74 @@ def _hot_scope(fn, write=True, autocommit=False):
     return wrapper
 
 
+# What ``statement_in_autocommit`` returns when its connection was lost.
+LOST = object()
+
+
 def statement_in_autocommit(statement_for, params):
     """Run one statement that commits as it runs, with less around it
     than ``autocommit_writer``: on a held writer connection switched to
     autocommit, outside any SQLAlchemy and enginefacade transaction
     (which the statement does not need: the driver commits it), executed
-    by the driver (``_driver.execute_in_autocommit``). The signed calls'
+    by the driver (``_driver.execute_in_autocommit``). A signed call's
     nonce INSERT spent twice as much CPU in those layers as in the driver
-    (measured in-process on PostgreSQL, issue 16).
+    (measured in-process on PostgreSQL: docs/benchmark.rst, step 41).
 
     ``statement_for(dialect_name)``: the statement. Only where
     ``autocommit_writer`` would run in autocommit (a held connection,
     ``_AUTOCOMMIT_WRITERS``, no transaction of ours on this thread).
 
-    :returns: its ``DriverResult``, or None where it did not commit: it
-        cannot run so, or the database raised an error (the connection
-        invalidated when it was lost). The caller then runs it through
-        ``autocommit_writer``, which has the deadlock retry, the run again
-        on a lost connection and the errors translated for its caller; as
-        there, the statement may have committed before a lost connection
-        was noticed, and must be safe to run again.
+    :returns: its ``DriverResult``; None where it did not run (it cannot
+        run so) or the database reported a deadlock: the caller runs it
+        through its ``autocommit_writer``, which retries a deadlock;
+        ``LOST`` where the connection was lost, or could not be opened
+        (counted and logged as a run again, the pool invalidated as
+        SQLAlchemy does): the caller runs it through its
+        ``autocommit_writer`` inside ``ran_once()``, the one more run any
+        transaction gets. The statement may have committed before the
+        loss was noticed, and must be safe to run again.
+    :raises: the database's other errors, translated (oslo.db's named
+        errors), as ``autocommit_writer`` raises them.
     """
     held = _held_connections
     if held is None or held.driver not in _AUTOCOMMIT_WRITERS or \
             _inside_a_transaction():
         return None
     guard.check_db_access()
-    connection, token = held.take()
     try:
-        dialect = connection.dialect
+        connection, token = held.take()
+    except Exception as e:
+        if not db_errors.is_database_unavailable(e):
+            raise
+        _runs_again(e, 'while connecting')
+        return LOST
+    try:
         if connection.in_transaction():
             return None
+        dialect = connection.dialect
         dbapi_connection = connection.connection.dbapi_connection
         try:
-            dbapi_connection.autocommit = True
+            try:
+                dbapi_connection.autocommit = True
+            except dialect.loaded_dbapi.Error as e:
+                # A connection the driver knows closed: SQLAlchemy's
+                # handling of a driver's error (translated, the
+                # connection and the pool invalidated on a disconnect).
+                connection._handle_dbapi_exception(e, None, None, None,
+                                                   None)
             try:
                 return _driver.execute_in_autocommit(
                     connection, statement_for(dialect.name), params)
             finally:
                 if not dbapi_connection.closed:
                     dbapi_connection.autocommit = False
-        except (dialect.loaded_dbapi.Error, sqlalchemy.exc.DBAPIError,
-                db_exc.DBError) as e:
-            if dbapi_connection.closed or \
-                    db_errors.is_database_unavailable(e):
-                _runs_again(e)
-                if not connection.invalidated:
-                    # Not kept: the next statement gets another one.
-                    connection.invalidate()
-            else:
-                LOG.debug('A statement in autocommit failed (%s): it runs '
-                          'again in a transaction', db_errors.describe(e))
+        except db_exc.DBDeadlock:
             return None
+        except Exception as e:
+            if not db_errors.is_database_unavailable(e):
+                raise
+            _runs_again(e, 'during a statement that commits as it runs')
+            return LOST
     finally:
         held.give_back(connection, token)
 

@@ -218,16 +218,17 @@ def compute_node_create(context, values, *, scope_host=None):
         sa.select(_NODES.c.id).where(*conditions)).scalar_one(), None)
 
 
+# What a compute host's node update may change only after a check
+# (``node`` is ``hypervisor_hostname`` too: ``_name_both``).
+_IDENTITY = frozenset(['service_id', 'hypervisor_hostname', 'node'])
+
+
 def _one_update(compute_id, values, *, scope_host=None):
     """Whether ``compute_node_update`` writes in its UPDATE alone: all
     but a compute host's change of its node's service or name, which
     reads other rows first (``_check_identity``)."""
     return scope_host is None or not isinstance(values, dict) or \
         not _IDENTITY.intersection(values)
-
-
-# What a compute host's node update may change only after a check.
-_IDENTITY = frozenset(['service_id', 'hypervisor_hostname', 'node'])
 
 
 @db_session.autocommit_writer_when(_one_update)

@@ -248,17 +248,35 @@ def test_a_nonce_commits_by_itself_outside_sqlalchemys_transaction(
 
 def test_a_nonce_the_database_refuses_is_refused_as_before(db_all):
     """A database error of the INSERT by itself (not a lost connection)
-    is raised as ``autocommit_writer`` raises it, translated; the held
-    connection serves the next nonce."""
+    is raised as ``autocommit_writer`` raises it, translated, from its
+    one run (no transaction of SQLAlchemy's around it, no second run);
+    the held connection goes back out of autocommit and serves the next
+    nonce."""
     from nova_proxy.db import nonces
+    from tests.unit.db import test_hot_path as hot
     assert nonces.add(None, '4' * 64, 1000)
     engine = db_session.get_engine()
     if engine.dialect.name != 'postgresql':
         pytest.skip('the INSERT runs by itself on PostgreSQL only (and '
                     'SQLite and MariaDB\'s INSERT IGNORE take a value '
                     'longer than its column)')
-    # A digest longer than its column.
-    with pytest.raises(db_exc.DBError):
-        nonces.add(None, '5' * 65, 1000)
+    begun = []
+
+    def begin(conn):
+        begun.append(conn)
+    sa.event.listen(engine, 'begin', begin)
+    try:
+        with hot.statements_sent(engine) as statements:
+            # A digest longer than its column.
+            with pytest.raises(db_exc.DBError):
+                nonces.add(None, '5' * 65, 1000)
+    finally:
+        sa.event.remove(engine, 'begin', begin)
+    assert statements == [('INSERT', True)]
+    assert begun == []
+    held = list(db_session._held_connections._idle)
+    assert held and not any(
+        connection.connection.dbapi_connection.autocommit
+        for connection, _since in held)
     assert nonces.add(None, '6' * 64, 1000)
     assert nonces.count(None) == 2

@@ -324,3 +324,58 @@ def _last_seen_up(url, service_id):
                 models.Service.__table__.c.id == service_id)).scalar()
     finally:
         admin.dispose()
+
+
+def test_a_nonce_whose_connection_cannot_be_opened_is_run_once_more(
+        server_db, caplog, monkeypatch):
+    """No held connection, and the first connection attempt fails: the
+    INSERT runs once more on a new connection, as a transaction whose
+    connection was lost would, and the call is served."""
+    from oslo_db import exception as db_exc
+    from nova_proxy.db import nonces
+    assert nonces.add(None, 'j' * 64, 1000)
+    # A new engine, as after a restart: no connection held yet.
+    db_session.dispose()
+    engine = db_session.get_engine()
+    original = engine.connect
+    failed = []
+
+    def connect():
+        if not failed:
+            failed.append(True)
+            raise db_exc.DBConnectionError('connection refused')
+        return original()
+    monkeypatch.setattr(engine, 'connect', connect)
+    caplog.set_level(logging.INFO, logger=db_session.__name__)
+    assert nonces.add(None, 'k' * 64, 1000)
+    assert failed == [True]
+    assert caplog.text.count('running it again on a new connection') == 1
+    assert nonces.count(None) == 2
+
+
+def test_a_nonce_whose_connections_are_all_lost_runs_twice_in_all(
+        server_db, caplog):
+    """Every INSERT loses its connection: the nonce's statement runs
+    twice in all, as any transaction, logged once, and the caller gets
+    the database's unavailability."""
+    from nova_proxy.common import db_errors
+    from nova_proxy.db import nonces
+    engine = db_session.get_engine()
+    assert nonces.add(None, 'm' * 64, 1000)
+    lost = []
+
+    def lose(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith('INSERT'):
+            lost.append(_backend_id(conn.connection.dbapi_connection))
+            _drop(server_db, lost[-1:])
+            raise _lost_reply_error(engine)
+    sa.event.listen(engine, 'after_cursor_execute', lose)
+    caplog.set_level(logging.INFO, logger=db_session.__name__)
+    try:
+        with pytest.raises(Exception) as raised:
+            nonces.add(None, 'n' * 64, 1000)
+    finally:
+        sa.event.remove(engine, 'after_cursor_execute', lose)
+    assert db_errors.is_database_unavailable(raised.value)
+    assert len(lost) == 2
+    assert caplog.text.count('running it again on a new connection') == 1
