@@ -740,42 +740,38 @@ def statement_in_autocommit(statement_for, params):
             _inside_a_transaction():
         return None
     guard.check_db_access()
+    connection = token = None
+    when = 'while connecting'
     try:
         connection, token = held.take()
-    except Exception as e:
-        if not db_errors.is_database_unavailable(e):
-            raise
-        _runs_again(e, 'while connecting')
-        return LOST
-    try:
         if connection.in_transaction():
             return None
+        when = 'during a statement that commits as it runs'
         dialect = connection.dialect
         dbapi_connection = connection.connection.dbapi_connection
         try:
-            try:
-                dbapi_connection.autocommit = True
-            except dialect.loaded_dbapi.Error as e:
-                # A connection the driver knows closed: SQLAlchemy's
-                # handling of a driver's error (translated, the
-                # connection and the pool invalidated on a disconnect).
-                connection._handle_dbapi_exception(e, None, None, None,
-                                                   None)
-            try:
-                return _driver.execute_in_autocommit(
-                    connection, statement_for(dialect.name), params)
-            finally:
-                if not dbapi_connection.closed:
-                    dbapi_connection.autocommit = False
-        except db_exc.DBDeadlock:
-            return None
-        except Exception as e:
-            if not db_errors.is_database_unavailable(e):
-                raise
-            _runs_again(e, 'during a statement that commits as it runs')
-            return LOST
+            dbapi_connection.autocommit = True
+        except dialect.loaded_dbapi.Error as e:
+            # A connection the driver knows closed: SQLAlchemy's handling
+            # of a driver's error (translated, the connection and the
+            # pool invalidated on a disconnect).
+            connection._handle_dbapi_exception(e, None, None, None, None)
+        try:
+            return _driver.execute_in_autocommit(
+                connection, statement_for(dialect.name), params)
+        finally:
+            if not dbapi_connection.closed:
+                dbapi_connection.autocommit = False
+    except db_exc.DBDeadlock:
+        return None
+    except Exception as e:
+        if not db_errors.is_database_unavailable(e):
+            raise
+        _runs_again(e, when)
+        return LOST
     finally:
-        held.give_back(connection, token)
+        if connection is not None:
+            held.give_back(connection, token)
 
 
 def hot_writer(fn):
