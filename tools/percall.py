@@ -48,7 +48,7 @@ WARM_UP = 50
 
 def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--calls', type=int, default=1000,
+    parser.add_argument('--calls', type=int,
                         help='calls measured (default 1000; 300 with '
                              '--callgrind)')
     parser.add_argument('--call', choices=CALLS, default='heartbeat',
@@ -58,7 +58,9 @@ def _parse(argv):
                         help='count instructions per call under valgrind')
     parser.add_argument('--gate', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.calls is None or args.calls < 1:
+    if args.calls is None:
+        args.calls = 300 if args.callgrind else 1000
+    if args.calls < 1:
         parser.error('--calls must be at least 1')
     return args
 
@@ -218,11 +220,12 @@ def _callgrind(args):
     tmp = tempfile.mkdtemp(prefix='np-percall-cg-')
     gate = os.path.join(tmp, 'gate')
     out = os.path.join(tmp, 'callgrind.out')
+    errors = open(os.path.join(tmp, 'stderr'), 'w+')
     child = subprocess.Popen(
         ['valgrind', '--tool=callgrind', '--instr-atstart=no',
          '--callgrind-out-file=' + out, sys.executable, __file__,
          '--calls', str(args.calls), '--call', args.call, '--gate', gate],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        stdout=subprocess.PIPE, stderr=errors, text=True)
     try:
         for line in child.stdout:
             if line.strip() == 'READY':
@@ -240,8 +243,10 @@ def _callgrind(args):
                                    stderr=subprocess.DEVNULL)
                 open(gate + '.end', 'w').close()
         if child.wait() != 0:
+            errors.seek(0)
             raise SystemExit('percall: the run under valgrind failed '
-                             '(exit %d)' % child.returncode)
+                             '(exit %d): %s' % (child.returncode,
+                                                errors.read()[-2000:]))
         dumped = out + '.1'
         with open(dumped) as f:
             total = next(int(line.split()[1]) for line in f
@@ -251,14 +256,13 @@ def _callgrind(args):
     finally:
         if child.poll() is None:
             child.kill()
+        errors.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv=None):
     args = _parse(sys.argv[1:] if argv is None else argv)
     if args.callgrind:
-        if '--calls' not in (argv or sys.argv):
-            args.calls = 300
         _callgrind(args)
     else:
         _run(args)
