@@ -55,8 +55,17 @@ def test_kill_owner_at_every_step_boundary_and_mid_copy(orchestra):
         assert ops[name]['owner'] == name
     for name, point in zip(victims, BOUNDARIES):
         o.wait_stopped(name)
+        when, step = point.split(':')
         record = o.op(ops[name]['id'])
-        assert record['step'] == point.split(':')[1], (point, record)
+        # It stopped at its point: its log says so. The survivor takes its
+        # operation over once its heartbeat is LIVENESS_DEADLINE old, which
+        # the checks of the victims before it may outlast on a slow
+        # machine (seen in CI): the journal shows the point only until
+        # then.
+        assert 'Test hook: stop at %s %s of %s' % (
+            when, step, ops[name]['id']) in o.procs[name].log(), point
+        if record['owner'] == name:
+            assert record['step'] == step, (point, record)
         o.kill(name)
 
     for name, uuid in zip(victims, uuids):
