@@ -425,11 +425,11 @@ def _run_once_more_if_lost(fn):
     the second run gets a fresh one. ``fn(done)`` calls ``done()`` once
     its work is done, before the commit. A transaction nested in another
     (which joins the outer one) is not run again by itself: the outer
-    one is. ``autocommit_writer``'s statement is committed as it runs,
-    before ``done()``: its function must tell its own earlier run."""
-    if _inside_a_transaction():
-        return fn(lambda: None)
-    if getattr(_tls, 'ran_once', False):
+    one is, and so is one inside ``ran_once()``, which is already the
+    one more run. ``autocommit_writer``'s statement is committed as it
+    runs, before ``done()``: its function must tell its own earlier
+    run."""
+    if _inside_a_transaction() or getattr(_tls, 'ran_once', False):
         return fn(lambda: None)
     done = []
     try:
