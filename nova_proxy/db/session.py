@@ -603,12 +603,13 @@ def _facade_transaction(cm, connection, write=True):
     return tc
 
 
-def _in_autocommit(connection, fn, context, args, kwargs):
-    """``fn`` with ``connection``'s driver connection in autocommit
-    (psycopg2, ``_AUTOCOMMIT_WRITERS``): each statement commits as it
-    runs, with no BEGIN before it, and the SQLAlchemy transaction around
-    it has nothing left to commit. Switched back before that commit,
-    unless the connection was closed (lost) meanwhile."""
+def _in_autocommit(connection, fn, /, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with ``connection``'s driver connection in
+    autocommit (psycopg2, ``_AUTOCOMMIT_WRITERS``): each statement
+    commits as it runs, with no BEGIN before it, and a SQLAlchemy
+    transaction around it has nothing left to commit. Switched back
+    before that commit, unless the connection was closed (lost)
+    meanwhile."""
     dbapi_connection = connection.connection.dbapi_connection
     try:
         dbapi_connection.autocommit = True
@@ -618,7 +619,7 @@ def _in_autocommit(connection, fn, context, args, kwargs):
         # run again on a new one when it was lost).
         connection._handle_dbapi_exception(e, None, None, None, None)
     try:
-        return fn(context, *args, **kwargs)
+        return fn(*args, **kwargs)
     finally:
         if not dbapi_connection.closed:
             dbapi_connection.autocommit = False
@@ -655,7 +656,7 @@ def _hot_transaction(cm, held, fn, context, args, kwargs, done,
                                 autocommit is True or
                                 autocommit(*args, **kwargs)):
                         result = _in_autocommit(connection, fn, context,
-                                                args, kwargs)
+                                                *args, **kwargs)
                     else:
                         result = fn(context, *args, **kwargs)
                     done()
@@ -744,24 +745,12 @@ def statement_in_autocommit(statement_for, params):
     when = 'while connecting'
     try:
         connection, token = held.take()
-        if connection.in_transaction():
-            return None
         when = 'during a statement that commits as it runs'
-        dialect = connection.dialect
-        dbapi_connection = connection.connection.dbapi_connection
-        try:
-            dbapi_connection.autocommit = True
-        except dialect.loaded_dbapi.Error as e:
-            # A connection the driver knows closed: SQLAlchemy's handling
-            # of a driver's error (translated, the connection and the
-            # pool invalidated on a disconnect).
-            connection._handle_dbapi_exception(e, None, None, None, None)
-        try:
-            return _driver.execute_in_autocommit(
-                connection, statement_for(dialect.name), params)
-        finally:
-            if not dbapi_connection.closed:
-                dbapi_connection.autocommit = False
+        # A held connection is never in a transaction; one that would be
+        # is left to SQLAlchemy by the driver path (None).
+        return _in_autocommit(
+            connection, _driver.execute_in_autocommit, connection,
+            statement_for(connection.dialect.name), params)
     except db_exc.DBDeadlock:
         return None
     except Exception as e:
