@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -39,3 +40,32 @@ def test_a_call_it_does_not_know_is_one_line():
     assert result.returncode == 2
     assert 'Traceback' not in result.stderr
     assert "invalid choice: 'nothing'" in result.stderr
+
+
+def test_calls_apart_are_served_with_the_gap_between_them():
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'percall.py'),
+         '--calls', '10', '--gap', '50'],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert re.search(r'^heartbeat, 10 calls 50 ms apart: \d+ us of CPU per '
+                     r'call$', result.stdout, re.MULTILINE), output[-3000:]
+    # Each call measured is followed by its gap.
+    assert time.monotonic() - started >= 10 * 0.05
+
+
+@pytest.mark.parametrize('argv, says', [
+    (['--gap', '-1'], '--gap must be from 0 to 1000 milliseconds'),
+    (['--gap', '1', '--callgrind'], '--gap does not change the '
+                                    'instructions'),
+    (['--gap', '500', '--calls', '1000'], 'must stay under 200 seconds'),
+])
+def test_a_gap_it_cannot_keep_is_one_line(argv, says):
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'percall.py')] + argv,
+        capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2
+    assert 'Traceback' not in result.stderr
+    assert says in result.stderr
