@@ -150,6 +150,7 @@ def _bodies(count, call, key_dir, tmp):
 
 def _serve(bodies, gate, gap=0.0):
     import oslo_messaging as messaging
+    from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 
     from nova_proxy.common import auth
     from nova_proxy.common import direct_amqp
@@ -177,7 +178,14 @@ def _serve(bodies, gate, gap=0.0):
         if problem is not None:
             raise SystemExit('refused: %s' % (problem,))
         read = clock()
-        result = dispatcher.dispatch(incoming)
+        try:
+            result = dispatcher.dispatch(incoming)
+        except rpc_dispatcher.ExpectedException as e:
+            # Refused (its log line says why): every call after it
+            # would measure the refusal, not the call.
+            error = e.exc_info[1]
+            raise SystemExit('percall: the proxy refused a call: %s: %s'
+                             % (type(error).__name__, error))
         served = clock()
         direct_amqp.reply_body(msg_id, result, None, True)
         parts['receive (decode, screen)'] += read - started

@@ -69,3 +69,33 @@ def test_a_gap_it_cannot_keep_is_one_line(argv, says):
     assert result.returncode == 2
     assert 'Traceback' not in result.stderr
     assert says in result.stderr
+
+
+def test_a_refused_call_ends_it_in_one_line():
+    # Signed calls that have expired by the time they are served (a run
+    # slowed down, by a profiler say): the first refusal ends the run.
+    script = '''
+import sys, time
+sys.path.insert(0, 'tools')
+import percall
+
+signed = percall._bodies
+
+
+def late(*args, **kwargs):
+    bodies = signed(*args, **kwargs)
+    percall.conf.CONF.set_override('signature_max_age', 1, group='proxy')
+    time.sleep(2.5)
+    return bodies
+
+
+percall._bodies = late
+percall.main(['--calls', '5'])
+'''
+    result = subprocess.run([sys.executable, '-c', script],
+                            capture_output=True, text=True, timeout=300,
+                            cwd=ROOT)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        'percall: the proxy refused a call: NotAuthenticated: ')
