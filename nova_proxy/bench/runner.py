@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+import urllib.parse
 import uuid
 
 from nova_proxy.bench import cpu
@@ -166,6 +167,8 @@ class Bench:
         self._load_at_start = ()
         self._stolen_at_start = None
         self._host_keys = None
+        # The proxies started, by name: each has a queue of its own.
+        self._proxy_names = set()
 
     # -- set up and tear down --
 
@@ -276,8 +279,63 @@ class Bench:
                 self.database.drop()
             except Exception:
                 LOG.exception('Could not drop %s', self.database.name)
+        self._delete_broker_names()
 
     _amqp_clients = []
+
+    def broker_names(self):
+        """``(queues, exchanges)``: what this run declared on the broker
+        that outlives it (topic queues have no expiry). The fan-out and
+        reply queues expire by themselves
+        (``rabbit_transient_queues_ttl``)."""
+        queues = [self.proxy_topic, 'np-bench-echo-%s' % self.run_id,
+                  'np-bench-echo-%s.echo' % self.run_id]
+        queues += ['%s.%s' % (self.proxy_topic, name)
+                   for name in sorted(self._proxy_names)]
+        return queues, [self.exchange]
+
+    def _delete_broker_names(self):
+        """Delete ``broker_names()`` where nothing consumes them: a run
+        leaves nothing on a shared broker. A broker out of reach is a
+        warning, not a failed run."""
+        import amqp
+        queues, exchanges = self.broker_names()
+        url = urllib.parse.urlsplit(RABBIT_URL.split(',')[0])
+        try:
+            connection = amqp.Connection(
+                '%s:%d' % (url.hostname, url.port or 5672),
+                userid=urllib.parse.unquote(url.username or 'guest'),
+                password=urllib.parse.unquote(url.password or 'guest'),
+                virtual_host=urllib.parse.unquote(url.path[1:]) or '/',
+                connect_timeout=5)
+            connection.connect()
+        except Exception as e:
+            LOG.warning('Left the run\'s queues on the message broker: '
+                        '%s', e)
+            return
+        try:
+            channel = connection.channel()
+            for kind, name in [('queue', q) for q in queues] + \
+                    [('exchange', x) for x in exchanges]:
+                try:
+                    if kind == 'queue':
+                        channel.queue_delete(name, if_unused=True)
+                    else:
+                        channel.exchange_delete(name)
+                except amqp.exceptions.ChannelError as e:
+                    # Still in use (another run's consumer?): left. The
+                    # broker closed the channel.
+                    LOG.warning('Left %s %s on the message broker: %s',
+                                kind, name, e)
+                    channel = connection.channel()
+        except Exception as e:
+            LOG.warning('Left some of the run\'s queues on the message '
+                        'broker: %s', e)
+        finally:
+            try:
+                connection.close()
+            except Exception:
+                pass
 
     # -- servers --
 
@@ -295,6 +353,7 @@ class Bench:
                 overrides['proxy']['host_keys_dir'] = self._host_keys[0]
             for group, values in self.proxy_overrides.items():
                 overrides.setdefault(group, {}).update(values)
+            self._proxy_names.add(name)
             self.proxies.append(servers.start_proxy(
                 self.directory, name, RABBIT_URL, self.exchange,
                 self.database.url, overrides))

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 
+import amqp
 import sqlalchemy as sa
 
 from tests import databases
@@ -147,9 +148,33 @@ def _assert_cleaned_up(stderr):
     engine.dispose()
     assert left == 0
     # ...and stopped every server it started (their command lines name
-    # its run directory or its run id).
+    # its run directory or its run id)...
     assert not [pid for pid in os.listdir('/proc') if pid.isdigit() and (
         directory in _cmdline(pid) or run_id in _cmdline(pid))]
+    # ...and left no topic queue nor its exchange on the broker.
+    left = []
+    connection = amqp.Connection('127.0.0.1:5672', userid='guest',
+                                 password='guest')
+    connection.connect()
+    try:
+        for kind, name in [
+                ('queue', 'np-bench-proxy-%s' % run_id),
+                ('queue', 'np-bench-proxy-%s.bench-proxy-0' % run_id),
+                ('queue', 'np-bench-echo-%s' % run_id),
+                ('queue', 'np-bench-echo-%s.echo' % run_id),
+                ('exchange', 'np-bench-%s' % run_id)]:
+            channel = connection.channel()
+            try:
+                if kind == 'queue':
+                    channel.queue_declare(name, passive=True)
+                else:
+                    channel.exchange_declare(name, 'topic', passive=True)
+                left.append(name)
+            except amqp.exceptions.NotFound:
+                pass
+    finally:
+        connection.close()
+    assert left == []
 
 
 def _cmdline(pid):
