@@ -254,6 +254,18 @@ def write_json(report, path):
         json.dump(report, f, indent=1, sort_keys=True, default=str)
 
 
+def cannot_plot():
+    """Why ``plot()`` cannot draw here (one line), or None: matplotlib
+    comes with the ``bench`` extra, which an operator's install may not
+    have."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return ("bench.png is not drawn: matplotlib is not installed "
+                "(pip install 'nova-compute-proxy[bench]')")
+    return None
+
+
 def plot(report, path):
     """Throughput and latency against callers, one line per scenario."""
     import matplotlib

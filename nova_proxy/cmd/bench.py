@@ -121,6 +121,11 @@ def main(argv=None):
         progress=lambda m: print(m, file=sys.stderr, flush=True))
     os.makedirs(args.output_dir, exist_ok=True)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    # Said before the run, not found after it: the figures are written
+    # all the same.
+    no_plot = report.cannot_plot()
+    if no_plot and not args.tune:
+        print(no_plot, file=sys.stderr, flush=True)
     if args.tune:
         from nova_proxy.bench import tune
         variants = tune.run(bench, callers=args.callers or (1, 16),
@@ -137,7 +142,8 @@ def main(argv=None):
     with open(os.path.join(args.output_dir, 'bench.md'), 'w') as f:
         f.write(table + '\n')
     report.write_json(result, os.path.join(args.output_dir, 'bench.json'))
-    report.plot(result, os.path.join(args.output_dir, 'bench.png'))
+    if not no_plot:
+        report.plot(result, os.path.join(args.output_dir, 'bench.png'))
     print(table)
     print('\n(%.0f s; outputs in %s)' % (result['elapsed_s'],
                                          os.path.abspath(args.output_dir)))

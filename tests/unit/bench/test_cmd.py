@@ -43,3 +43,32 @@ def test_bad_arguments_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as e:
         bench.parse_args(argv)
     assert e.value.code == 2
+
+
+def test_a_run_without_matplotlib_writes_its_figures_and_says_so(
+        tmp_path, monkeypatch, capsys):
+    # An operator's install without the bench extra: the run's tables
+    # are written, bench.png is not, and the run says so up front in
+    # one line instead of ending in a traceback.
+    import sys
+
+    from nova_proxy.bench import runner
+    from tests.unit.bench import test_report
+
+    class _Bench:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def run(self):
+            return dict(test_report._report(), elapsed_s=1.0)
+
+    monkeypatch.setattr(runner, 'Bench', _Bench)
+    monkeypatch.setitem(sys.modules, 'matplotlib', None)
+    assert bench.main(['--output-dir', str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "bench.png is not drawn: matplotlib is not installed "
+        "(pip install 'nova-compute-proxy[bench]')"]
+    assert (tmp_path / 'bench.md').exists()
+    assert (tmp_path / 'bench.json').exists()
+    assert not (tmp_path / 'bench.png').exists()

@@ -1,4 +1,5 @@
 import json
+import sys
 
 from nova_proxy.bench import fleet
 from nova_proxy.bench import report
@@ -127,3 +128,12 @@ def test_profile_section_with_thread_split():
     assert 'the busiest thread (AMQP polling and decoding) 812 µs per ' \
         'call; the 64 other threads that ran' in text
     assert '2048 µs per call.' in text
+
+
+def test_cannot_plot_says_why_in_one_line(monkeypatch):
+    assert report.cannot_plot() is None
+    # An install without the bench extra: matplotlib cannot be imported.
+    monkeypatch.setitem(sys.modules, 'matplotlib', None)
+    assert report.cannot_plot() == (
+        "bench.png is not drawn: matplotlib is not installed "
+        "(pip install 'nova-compute-proxy[bench]')")
