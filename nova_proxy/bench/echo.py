@@ -16,9 +16,13 @@ import json
 import sys
 import uuid
 
-__all__ = ['AmqpEchoClient', 'OsloEchoClient', 'echo_payload']
+__all__ = ['AmqpEchoClient', 'OsloEchoClient', 'echo_payload',
+           'OSLO_ECHO_SERVER']
 
 REPLY_TO = 'amq.rabbitmq.reply-to'
+# The oslo.messaging echo server's server name: its queue is
+# ``<topic>.<name>``.
+OSLO_ECHO_SERVER = 'echo'
 
 
 def echo_payload():
@@ -111,7 +115,7 @@ def serve_oslo(url, exchange, topic):
     messaging.set_transport_defaults(control_exchange=exchange)
     transport = messaging.get_rpc_transport(conf, url=url)
     server = messaging.get_rpc_server(
-        transport, messaging.Target(topic=topic, server='echo'),
+        transport, messaging.Target(topic=topic, server=OSLO_ECHO_SERVER),
         [_EchoEndpoint()], executor='threading')
     server.start()
     print('ready', flush=True)

@@ -14,7 +14,6 @@ import os
 import shutil
 import tempfile
 import time
-import urllib.parse
 import uuid
 
 from nova_proxy.bench import cpu
@@ -153,6 +152,7 @@ class Bench:
         self.run_id = uuid.uuid4().hex[:10]
         self.exchange = 'np-bench-%s' % self.run_id
         self.proxy_topic = 'np-bench-proxy-%s' % self.run_id
+        self.echo_topic = 'np-bench-echo-%s' % self.run_id
         self.database = None
         self.hosts = []
         self.servers = {}
@@ -288,8 +288,8 @@ class Bench:
         that outlives it (topic queues have no expiry). The fan-out and
         reply queues expire by themselves
         (``rabbit_transient_queues_ttl``)."""
-        queues = [self.proxy_topic, 'np-bench-echo-%s' % self.run_id,
-                  'np-bench-echo-%s.echo' % self.run_id]
+        queues = [self.proxy_topic, self.echo_topic,
+                  '%s.%s' % (self.echo_topic, echo.OSLO_ECHO_SERVER)]
         queues += ['%s.%s' % (self.proxy_topic, name)
                    for name in sorted(self._proxy_names)]
         return queues, [self.exchange]
@@ -299,16 +299,15 @@ class Bench:
         leaves nothing on a shared broker. A broker out of reach is a
         warning, not a failed run."""
         import amqp
+
+        from nova_proxy.common import direct_amqp
+        from nova_proxy import conf
         queues, exchanges = self.broker_names()
-        url = urllib.parse.urlsplit(RABBIT_URL.split(',')[0])
         try:
-            connection = amqp.Connection(
-                '%s:%d' % (url.hostname, url.port or 5672),
-                userid=urllib.parse.unquote(url.username or 'guest'),
-                password=urllib.parse.unquote(url.password or 'guest'),
-                virtual_host=urllib.parse.unquote(url.path[1:]) or '/',
-                connect_timeout=5)
-            connection.connect()
+            # The run's transport_url (``_configure``), read as the
+            # proxies read it: hosts, credentials, virtual host, TLS.
+            connection = direct_amqp.Broker(conf.CONF).connect(
+                'np-bench-cleanup')
         except Exception as e:
             LOG.warning('Left the run\'s queues on the message broker: '
                         '%s', e)
@@ -597,7 +596,7 @@ class Bench:
 
     def run_oslo(self):
         from nova_proxy.common import rpc
-        topic = 'np-bench-echo-%s' % self.run_id
+        topic = self.echo_topic
         server = servers.start_oslo_echo(self.directory, RABBIT_URL,
                                          self.exchange, topic)
         self.servers['oslo'] = server
