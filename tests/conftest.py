@@ -137,6 +137,9 @@ def fresh_amqp_guard(monkeypatch):
             (amqp_transport.TCPTransport, '_read'),
             (amqp_connection.Connection, 'blocking_read')):
         monkeypatch.setattr(owner, name, getattr(owner, name))
+    # and the driver's longest idle wait, which install() lowers.
+    monkeypatch.setattr(amqpdriver, 'ACK_REQUEUE_EVERY_SECONDS_MAX',
+                        amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX)
     monkeypatch.setattr(amqp_guard, '_installed', False)
     return amqp_guard
 

@@ -15,6 +15,7 @@ from oslo_messaging._drivers import amqpdriver
 from oslo_messaging._drivers import impl_rabbit
 import pytest
 
+from nova_proxy.common import amqp_guard
 from nova_proxy import conf
 
 CONF = conf.CONF
@@ -130,6 +131,56 @@ def test_the_reply_thread_alone_wakes_up_every_few_milliseconds(
     monkeypatch.setattr(amqpdriver.ReplyWaiter, '__init__', inspect.unwrap(
         amqpdriver.ReplyWaiter.__init__))
     assert _reply_waits_after_a_call(0.3) >= 5
+
+
+def _longest_idle_waits(idle, monkeypatch):
+    """After a call, ``idle`` seconds with none: the longest wait of the
+    server's listener and of the client's reply thread, as their
+    connections were asked to wait (whatever wraps their ``consume``)."""
+    longest = {}
+    consume = impl_rabbit.Connection.consume
+
+    def recording(self, *args, timeout=None, **kwargs):
+        longest[id(self)] = max(longest.get(id(self), 0.0), timeout or 0.0)
+        return consume(self, *args, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(impl_rabbit.Connection, 'consume', recording)
+    with _serving('idle') as (server, client, transport):
+        assert client.call({}, 'echo', arg='idle') == 'idle'
+        time.sleep(idle)
+        # Each holds its driver connection in a ConnectionContext.
+        listener = server.listener._poll_style_listener.conn.connection
+        replies = transport._driver._waiter.conn.connection
+        return longest.get(id(listener)), longest.get(id(replies))
+
+
+def test_idle_waits_end_within_a_second(rabbit, fresh_amqp_guard,
+                                        monkeypatch):
+    # A stop waits for the listener's wait, and the transport's cleanup
+    # for the reply thread's. After a call and 4.5 s with none, the
+    # driver alone waits 4 s at a time (the control below); with the
+    # guard, IDLE_WAIT_MAX at most.
+    fresh_amqp_guard.install()
+    listener, replies = _longest_idle_waits(4.5, monkeypatch)
+    print('longest waits: listener %.2f s, reply thread %.2f s' % (
+        listener, replies))
+    assert listener is not None and replies is not None
+    assert 0 < listener <= amqp_guard.IDLE_WAIT_MAX
+    assert 0 < replies <= amqp_guard.IDLE_WAIT_MAX
+
+
+def test_the_driver_alone_waits_longer_when_idle(rabbit, monkeypatch):
+    # Control: the driver as oslo.messaging ships it (an earlier test in
+    # this process may have installed the guard): its longest wait and
+    # its reply thread's own loop.
+    monkeypatch.setattr(amqpdriver, 'ACK_REQUEUE_EVERY_SECONDS_MAX', 5.0)
+    monkeypatch.setattr(amqpdriver.ReplyWaiter, '__init__', inspect.unwrap(
+        amqpdriver.ReplyWaiter.__init__))
+    listener, replies = _longest_idle_waits(4.5, monkeypatch)
+    print('longest waits: listener %.2f s, reply thread %.2f s' % (
+        listener, replies))
+    assert listener > 2 * amqp_guard.IDLE_WAIT_MAX
+    assert replies > 2 * amqp_guard.IDLE_WAIT_MAX
 
 
 class _Counted:

@@ -64,10 +64,11 @@ def test_each_poll_of_the_rpc_listener_starts_at_the_floor(
     listener.poll()
     assert waits == [amqp_guard.POLL_FLOOR, amqp_guard.POLL_FLOOR]
 
-    # Longer waits (an idle listener's, doubled up to 5 s) are kept.
-    listener._current_timeout = 4.0
+    # Longer waits (an idle listener's, doubled up to IDLE_WAIT_MAX) are
+    # kept.
+    listener._current_timeout = 0.75
     listener.poll()
-    assert waits[-1] == 4.0
+    assert waits[-1] == 0.75
 
 
 def test_the_notification_listener_keeps_its_short_waits(
@@ -104,7 +105,8 @@ def test_reply_waits_start_at_the_floor_and_double(fresh_amqp_guard,
     conn = _ReplyConnection(empty=6)
     amqpdriver.ReplyWaiter('reply_q', conn, [])
     # The driver's loop asks for 1, 2, 4 ... ms; the waits start at the
-    # floor and double from there, up to the driver's maximum (5 s).
+    # floor and double from there, up to the driver's maximum, which the
+    # guard lowered to IDLE_WAIT_MAX (from 5 s).
     asked = amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MIN
     for _ in range(6):
         try:
@@ -117,10 +119,10 @@ def test_reply_waits_start_at_the_floor_and_double(fresh_amqp_guard,
         conn.consume(timeout=amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MIN)
     except amqpdriver.rpc_common.Timeout:
         pass
-    floor = amqp_guard.POLL_FLOOR
-    assert conn.waits == [floor, 2 * floor, 4 * floor, 8 * floor, 16 * floor,
-                          amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX,
-                          amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX,
+    floor, longest = amqp_guard.POLL_FLOOR, amqp_guard.IDLE_WAIT_MAX
+    assert amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX == longest
+    assert conn.waits == [floor, 2 * floor, longest, longest, longest,
+                          longest, longest,
                           # after the message: back to the floor
                           floor]
 
