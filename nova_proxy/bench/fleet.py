@@ -44,6 +44,17 @@ bound (or fewer than 90% of the calls released in the measured time are
 answered in it), then bisects once between the last good and the first bad
 count; ``capacity_model()`` turns the CPU per call of the largest good
 fleet into cores per 10,000 nodes of this mix.
+
+The cores have a floor of their own (``run_echo_fleet()``): the same
+nodes, tasks and calls, at the same moments, each call made to the
+oslo.messaging echo server (two processes, as the proxies are two)
+instead of the proxies. A machine's speed moves cold calls much more
+than calls in a row, which the bench's other floors are made of: two
+calm runs of the same code, 30 minutes apart, needed 4.9 and 8.2 proxy
+cores while those floors moved by a sixth (docs/benchmark.rst, runs P
+and Q). Measured as the proxies' CPU per fleet call is, the echo
+fleet's should move with the machine as theirs does (one run so far:
+run R there).
 """
 
 import concurrent.futures
@@ -56,6 +67,7 @@ from nova_proxy.bench import load
 from nova_proxy.bench import workloads
 
 __all__ = ['periodic_tasks', 'calls_per_node_per_s', 'run_fleet',
+           'run_echo_fleet', 'echo_tasks',
            'find_capacity', 'capacity_model', 'BUILD_INTERVAL',
            'NOVA_INTERVALS']
 
@@ -171,12 +183,12 @@ def calls_per_node_per_s():
 class _Fleet:
     """The scheduler and the callers of one run."""
 
-    def __init__(self, api, hosts, speedup, rng):
+    def __init__(self, api, hosts, speedup, rng, tasks=None):
         self.api = api
         self.hosts = hosts
         # The periodic tasks' admin context, with the host's scope.
         self.contexts = [host.nova_context(admin=True) for host in hosts]
-        self.tasks = periodic_tasks()
+        self.tasks = tasks or periodic_tasks()
         self.speedup = speedup
         self.lock = threading.Lock()
         self.measuring = False
@@ -253,11 +265,14 @@ def run_fleet(bench, hosts, duration, speedup=1.0):
     return step
 
 
-def _run_fleet(bench, hosts, duration, speedup):
-    fleet = _Fleet(workloads.nova_api(), hosts, speedup,
-                   random.Random(42))
+def _run_fleet(bench, hosts, duration, speedup, fleet=None,
+               server_pids=None):
+    """``fleet`` (default: nova's calls to the proxies) for ``duration``
+    seconds, the CPU metered of ``server_pids`` (default: the proxies')."""
+    fleet = fleet or _Fleet(workloads.nova_api(), hosts, speedup,
+                            random.Random(42))
     stop = threading.Event()
-    meter = bench._meter(bench.proxy_pids)
+    meter = bench._meter(server_pids or bench.proxy_pids)
     with concurrent.futures.ThreadPoolExecutor(CALLER_THREADS) as pool:
         scheduler = threading.Thread(target=fleet.schedule,
                                      args=(pool, stop), daemon=True)
@@ -293,12 +308,64 @@ def _run_fleet(bench, hosts, duration, speedup):
     }
 
 
+def _echo_task(calls, payload):
+    def task(client, host, ctx):
+        for _ in range(calls):
+            client.call(payload)
+    return task
+
+
+def echo_tasks(payload):
+    """``periodic_tasks()`` with each task's calls, one after the other,
+    made to the echo server with ``payload``."""
+    return [(name, interval, calls, _echo_task(calls, payload))
+            for name, interval, calls, _ in periodic_tasks()]
+
+
+# The proxy processes of the fleet, and the echo servers of its floor.
+ECHO_PROCESSES = 2
+
+
+def run_echo_fleet(bench, hosts, duration, speedup=1.0):
+    """The fleet's floor: ``hosts``' tasks, at the same moments as in
+    ``run_fleet`` (the same random phases), each call an oslo.messaging
+    call of the echo server, served by ``ECHO_PROCESSES`` processes on one
+    topic; CPU metered of those processes (``server``)."""
+    from nova_proxy.bench import echo
+    from nova_proxy.bench import servers
+    from nova_proxy.common import rpc
+    from nova_proxy.bench import runner
+    started = [servers.start_oslo_echo(
+        bench.directory, runner.RABBIT_URL, bench.exchange,
+        bench.echo_topic, name='oslo-echo-fleet-%d' % n)
+        for n in range(ECHO_PROCESSES)]
+    try:
+        client = echo.OsloEchoClient(rpc.get_transport(), bench.echo_topic)
+        payload = echo.echo_payload()
+        for _ in range(4 * ECHO_PROCESSES):
+            client.call(payload)
+        pids = [server.pid for server in started]
+        fleet = _Fleet(client, hosts, speedup, random.Random(42),
+                       tasks=echo_tasks(payload))
+        step = _run_fleet(bench, hosts, duration, speedup, fleet=fleet,
+                          server_pids=lambda: pids)
+    finally:
+        for server in started:
+            server.stop()
+    step['proxy_processes'] = 0
+    step['echo_processes'] = ECHO_PROCESSES
+    return step
+
+
 def _ms(value):
     return None if value is None else value * 1000.0
 
 
-def find_capacity(bench, bound_ms=100.0, start=None, speedup=1.0):
-    """The largest fleet served with p99 under ``bound_ms``."""
+def find_capacity(bench, bound_ms=100.0, start=None, speedup=1.0,
+                  echo_floor=False):
+    """The largest fleet served with p99 under ``bound_ms``; with
+    ``echo_floor``, that fleet run again on the echo servers
+    (``run_echo_fleet``), its floor."""
     profile = bench.profile
     per_node = calls_per_node_per_s()
     hosts = []
@@ -349,27 +416,43 @@ def find_capacity(bench, bound_ms=100.0, start=None, speedup=1.0):
         step = run((best['simulated'] + bad) // 2)
         if step['good']:
             best = step
+    echo_step = None
+    if echo_floor and best is not None:
+        echo_step = run_echo_fleet(bench, hosts_for(best['simulated']),
+                                   profile.fleet_duration, speedup)
+        bench.progress('fleet %6d nodes on the echo servers: %6.0f calls/s, '
+                       'p99 %7.1f ms' % (echo_step['nodes'],
+                                         echo_step['calls_per_s'],
+                                         echo_step['p99_ms'] or 0))
     return {
         'bound_ms': bound_ms,
         'speedup': speedup,
         'calls_per_node_per_s': per_node,
+        'echo': echo_step,
         'tasks': [{'name': name, 'interval_s': interval, 'calls': calls}
                   for name, interval, calls, _ in periodic_tasks()],
         'best': best,
         'limited_by_max_nodes': bad is None,
         'steps': steps,
-        'capacity': capacity_model(best, per_node) if best else None,
+        'capacity': capacity_model(best, per_node, echo_step)
+        if best else None,
     }
 
 
-def capacity_model(step, per_node, fleet=10000, utilisation=0.5):
+def capacity_model(step, per_node, echo_step=None, fleet=10000,
+                   utilisation=0.5):
     """Nodes per core of proxy, broker and database from the CPU each
-    spends per call, and what ``fleet`` nodes need at ``utilisation``."""
-    cpu_us = step['cpu_us_per_call']
+    spends per call, and what ``fleet`` nodes need at ``utilisation``;
+    with ``echo_step`` (``run_echo_fleet``), the echo servers' too, the
+    floor of the proxy's."""
+    cpu_us = dict(step['cpu_us_per_call'])
+    if echo_step is not None:
+        cpu_us['echo'] = echo_step['cpu_us_per_call'].get('server')
     model = {'per_node_calls_per_s': per_node, 'fleet': fleet,
              'utilisation': utilisation, 'roles': {}}
     for role, label in (('server', 'proxy'), ('broker', 'rabbitmq'),
-                        ('database', 'database')):
+                        ('database', 'database'),
+                        ('echo', 'oslo echo (floor)')):
         us = cpu_us.get(role)
         if not us:
             continue

@@ -668,7 +668,8 @@ class Bench:
             fleet_result = None
             if self.fleet:
                 fleet_result = fleet.find_capacity(
-                    self, bound_ms=self.fleet_bound_ms)
+                    self, bound_ms=self.fleet_bound_ms,
+                    echo_floor='oslo' in self.scenarios)
         finally:
             self.teardown()
         # The servers' logs are kept only when something failed.

@@ -84,8 +84,8 @@ def start_amqp_echo(directory, queue, prefetch=64):
     return server
 
 
-def start_oslo_echo(directory, url, exchange, topic):
-    server = Server('oslo-echo', [
+def start_oslo_echo(directory, url, exchange, topic, name='oslo-echo'):
+    server = Server(name, [
         sys.executable, '-m', 'nova_proxy.bench.echo', 'oslo', '--url', url,
         '--exchange', exchange, '--topic', topic], directory)
     server.wait_log('ready')

@@ -29,6 +29,35 @@ def test_capacity_model():
     assert model['fleet_calls_per_s'] == 2000
 
 
+def test_capacity_model_with_the_echo_floor():
+    step = {'cpu_us_per_call': {'server': 1000.0, 'broker': 250.0}}
+    echo = {'cpu_us_per_call': {'server': 500.0, 'broker': 240.0}}
+    model = fleet.capacity_model(step, per_node=0.2, echo_step=echo)
+    assert model['roles']['proxy']['cores_for_fleet'] == 4
+    # The echo servers' CPU per call, in the same model: their cores.
+    assert model['roles']['oslo echo (floor)']['cores_for_fleet'] == 2
+    # The broker's is the proxies' fleet's, not the echo fleet's.
+    assert model['roles']['rabbitmq']['cpu_us_per_call'] == 250.0
+
+
+def test_echo_tasks_make_each_tasks_calls_to_the_echo_server():
+    class Client:
+        def __init__(self):
+            self.payloads = []
+
+        def call(self, payload):
+            self.payloads.append(payload)
+
+    payload = {'x': 1}
+    tasks = fleet.echo_tasks(payload)
+    assert [(n, i, c) for n, i, c, _ in tasks] == [
+        (n, i, c) for n, i, c, _ in fleet.periodic_tasks()]
+    for _, _, calls, task in tasks:
+        client = Client()
+        task(client, None, None)
+        assert client.payloads == [payload] * calls
+
+
 class _FakeAPI:
     """Records the calls of the simulated nodes."""
 

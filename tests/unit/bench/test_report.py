@@ -65,6 +65,21 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
     assert '| 200 | 36 | 36 | 3.0 | 20.0 | 2000 | 400 | 500 | 181 | yes |' \
         in report.markdown(step)
     assert '| proxy | 2000 | 2778 | 7.2 |' in text
+    # No echo floor in this report: no line for it.
+    assert 'Its floor' not in text
+    with_floor = _report()
+    echo = dict(with_floor['fleet']['steps'][0], proxy_processes=0,
+                echo_processes=2, calls_per_s=36.0, p99_ms=9.5,
+                cpu_us_per_call={'server': 500.0, 'broker': 300.0})
+    with_floor['fleet']['echo'] = echo
+    with_floor['fleet']['capacity'] = fleet.capacity_model(
+        with_floor['fleet']['best'], 0.18, echo)
+    text_with_floor = report.markdown(with_floor)
+    assert 'Its floor: the same 200 nodes, tasks and calls, each call ' \
+        'made to the oslo.messaging echo server (2 processes): 36 calls/s, ' \
+        'p99 9.5 ms, 500 µs of echo server CPU per call; the proxy\'s is ' \
+        '4.00× that.' in text_with_floor
+    assert '| oslo echo (floor) | 500 | 11111 | 1.8 |' in text_with_floor
     assert '1 process(es): 0.020' in text
     assert text.startswith(
         'Machine: 2 cores; load average 0.50, 0.25, 0.12 at the start; '
