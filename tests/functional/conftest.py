@@ -5,7 +5,9 @@ pointed at them: an exchange (``control_exchange``) AND topics
 (``[proxy] topic``, ``[compute] topic``). The exchange alone does not
 isolate: oslo.messaging's rabbit driver names a topic's queue after the
 topic only, so two test runs on one broker with the same topic would share
-one queue (and serve each other's calls from the wrong database).
+one queue (and serve each other's calls from the wrong database). The
+broker deletes the topics' queues once unused for 30 minutes
+(``procs.TEST_QUEUE_POLICY``).
 ``cluster``: starts ``nova-compute-proxy`` and
 ``nova-compute-proxy-compute`` processes with generated config files and
 stops them (SIGKILL if they do not stop) at the end.
@@ -29,6 +31,13 @@ from tests.functional import procs
 CONF = conf.CONF
 
 RABBIT_URL = procs.RABBIT_URL
+
+
+@pytest.fixture(scope='session', autouse=True)
+def test_queues_expire():
+    """The queues the tests declare are deleted by the broker once unused
+    (``procs.TEST_QUEUE_POLICY``): whether the policy could be set."""
+    return procs.expire_test_queues()
 
 
 @pytest.fixture
