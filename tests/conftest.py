@@ -133,13 +133,11 @@ def fresh_amqp_guard(monkeypatch):
             (impl_rabbit.Consumer, '_callback'),
             (amqpdriver.AMQPIncomingMessage, 'reply'),
             (impl_rabbit.Connection, 'direct_send'),
+            (impl_rabbit.Connection, 'consume'),
             (amqpdriver.rpc_amqp, 'unpack_context'),
             (amqp_transport.TCPTransport, '_read'),
             (amqp_connection.Connection, 'blocking_read')):
         monkeypatch.setattr(owner, name, getattr(owner, name))
-    # and the driver's longest idle wait, which install() lowers.
-    monkeypatch.setattr(amqpdriver, 'ACK_REQUEUE_EVERY_SECONDS_MAX',
-                        amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX)
     monkeypatch.setattr(amqp_guard, '_installed', False)
     return amqp_guard
 

@@ -133,10 +133,11 @@ def test_the_reply_thread_alone_wakes_up_every_few_milliseconds(
     assert _reply_waits_after_a_call(0.3) >= 5
 
 
-def _longest_idle_waits(idle, monkeypatch):
+def _longest_idle_waits(idle, monkeypatch, install=None):
     """After a call, ``idle`` seconds with none: the longest wait of the
     server's listener and of the client's reply thread, as their
-    connections were asked to wait (whatever wraps their ``consume``)."""
+    connections were asked to wait (by the driver, or by ``install``,
+    called once the waits are recorded, and what it wraps around them)."""
     longest = {}
     consume = impl_rabbit.Connection.consume
 
@@ -145,6 +146,8 @@ def _longest_idle_waits(idle, monkeypatch):
         return consume(self, *args, timeout=timeout, **kwargs)
 
     monkeypatch.setattr(impl_rabbit.Connection, 'consume', recording)
+    if install is not None:
+        install()
     with _serving('idle') as (server, client, transport):
         assert client.call({}, 'echo', arg='idle') == 'idle'
         time.sleep(idle)
@@ -160,8 +163,8 @@ def test_idle_waits_end_within_a_second(rabbit, fresh_amqp_guard,
     # for the reply thread's. After a call and 4.5 s with none, the
     # driver alone waits 4 s at a time (the control below); with the
     # guard, IDLE_WAIT_MAX at most.
-    fresh_amqp_guard.install()
-    listener, replies = _longest_idle_waits(4.5, monkeypatch)
+    listener, replies = _longest_idle_waits(4.5, monkeypatch,
+                                            fresh_amqp_guard.install)
     print('longest waits: listener %.2f s, reply thread %.2f s' % (
         listener, replies))
     assert listener is not None and replies is not None
@@ -171,11 +174,12 @@ def test_idle_waits_end_within_a_second(rabbit, fresh_amqp_guard,
 
 def test_the_driver_alone_waits_longer_when_idle(rabbit, monkeypatch):
     # Control: the driver as oslo.messaging ships it (an earlier test in
-    # this process may have installed the guard): its longest wait and
-    # its reply thread's own loop.
-    monkeypatch.setattr(amqpdriver, 'ACK_REQUEUE_EVERY_SECONDS_MAX', 5.0)
-    monkeypatch.setattr(amqpdriver.ReplyWaiter, '__init__', inspect.unwrap(
-        amqpdriver.ReplyWaiter.__init__))
+    # this process may have installed the guard): its connection's own
+    # consume, and its reply thread's own loop.
+    for owner, name in ((impl_rabbit.Connection, 'consume'),
+                        (amqpdriver.ReplyWaiter, '__init__')):
+        monkeypatch.setattr(owner, name, inspect.unwrap(getattr(owner,
+                                                                name)))
     listener, replies = _longest_idle_waits(4.5, monkeypatch)
     print('longest waits: listener %.2f s, reply thread %.2f s' % (
         listener, replies))

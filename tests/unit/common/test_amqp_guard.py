@@ -2,6 +2,8 @@
 calls it will never serve."""
 
 import socket
+import subprocess
+import sys
 import threading
 import types
 
@@ -64,8 +66,8 @@ def test_each_poll_of_the_rpc_listener_starts_at_the_floor(
     listener.poll()
     assert waits == [amqp_guard.POLL_FLOOR, amqp_guard.POLL_FLOOR]
 
-    # Longer waits (an idle listener's, doubled up to IDLE_WAIT_MAX) are
-    # kept.
+    # Longer waits (an idle listener's, which the driver doubles) are
+    # kept: the connection's consume returns within IDLE_WAIT_MAX.
     listener._current_timeout = 0.75
     listener.poll()
     assert waits[-1] == 0.75
@@ -80,6 +82,43 @@ def test_the_notification_listener_keeps_its_short_waits(
     assert amqpdriver.AMQPListener.poll is before
     assert amqpdriver.NotificationAMQPListener.poll is before
     assert amqpdriver.RpcAMQPListener.poll is not before
+
+
+def test_the_connection_returns_within_the_idle_wait_max(
+        fresh_amqp_guard, monkeypatch):
+    from oslo_messaging._drivers import impl_rabbit
+    asked = []
+
+    def original(self, timeout=None):
+        asked.append(timeout)
+
+    monkeypatch.setattr(impl_rabbit.Connection, 'consume', original)
+    amqp_guard.install()
+    connection = impl_rabbit.Connection.__new__(impl_rabbit.Connection)
+    longest = amqp_guard.IDLE_WAIT_MAX
+    for timeout in (5.0, longest, longest / 2, 0.001, None):
+        connection.consume(timeout=timeout)
+    # Longer waits end at IDLE_WAIT_MAX; shorter ones, and none (wait
+    # for a message), are the driver's.
+    assert asked == [longest, longest, longest / 2, 0.001, None]
+    # The driver's own maximum is left as it is: oslo.messaging bounds
+    # kombu_reconnect_delay by it.
+    assert amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX == 5.0
+
+
+def test_install_first_thing_in_a_process():
+    # Before anything imported the rabbit driver (which registers its
+    # options as it loads): the guard installs, and the driver loads.
+    done = subprocess.run(
+        [sys.executable, '-c',
+         'from nova_proxy.common import amqp_guard; '
+         'amqp_guard.install(); '
+         'from oslo_messaging._drivers import impl_rabbit; '
+         'assert impl_rabbit.Connection.consume.__wrapped__; '
+         'print("ok")'],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == 'ok'
 
 
 class _ReplyConnection:
@@ -105,8 +144,8 @@ def test_reply_waits_start_at_the_floor_and_double(fresh_amqp_guard,
     conn = _ReplyConnection(empty=6)
     amqpdriver.ReplyWaiter('reply_q', conn, [])
     # The driver's loop asks for 1, 2, 4 ... ms; the waits start at the
-    # floor and double from there, up to the driver's maximum, which the
-    # guard lowered to IDLE_WAIT_MAX (from 5 s).
+    # floor and double from there, up to IDLE_WAIT_MAX (the driver's
+    # maximum is 5 s).
     asked = amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MIN
     for _ in range(6):
         try:
@@ -120,7 +159,6 @@ def test_reply_waits_start_at_the_floor_and_double(fresh_amqp_guard,
     except amqpdriver.rpc_common.Timeout:
         pass
     floor, longest = amqp_guard.POLL_FLOOR, amqp_guard.IDLE_WAIT_MAX
-    assert amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX == longest
     assert conn.waits == [floor, 2 * floor, longest, longest, longest,
                           longest, longest,
                           # after the message: back to the floor
