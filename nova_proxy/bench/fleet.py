@@ -48,10 +48,10 @@ fleet into cores per 10,000 nodes of this mix.
 The cores have a floor of their own (``run_echo_fleet()``): the same
 nodes, tasks and calls, at the same moments, each call made to the
 oslo.messaging echo server (two processes, as the proxies are two)
-instead of the proxies. A machine's speed moves cold calls much more
+instead of the proxies. A machine's speed moves cold calls more
 than calls in a row, which the bench's other floors are made of: two
 calm runs of the same code, 30 minutes apart, needed 4.9 and 8.2 proxy
-cores while those floors moved by a sixth (docs/benchmark.rst, runs P
+cores while those floors moved by 9 to 41% (docs/benchmark.rst, runs P
 and Q). Measured as the proxies' CPU per fleet call is, the echo
 fleet's should move with the machine as theirs does (one run so far:
 run R there).
@@ -73,6 +73,9 @@ __all__ = ['periodic_tasks', 'calls_per_node_per_s', 'run_fleet',
 
 # One instance build per node every ten minutes: a busy cloud.
 BUILD_INTERVAL = 600.0
+# The task of a build: one per node at a time (told by its name, which
+# the echo fleet's tasks keep).
+BUILD = 'build'
 INSTANCES_PER_NODE = 4
 # Caller threads of the simulation: calls in flight at once at most.
 CALLER_THREADS = 64
@@ -171,7 +174,7 @@ def periodic_tasks():
         ('running_deleted', NOVA_INTERVALS['running_deleted'], 1,
          _running_deleted),
         ('image_cache', NOVA_INTERVALS['image_cache'], 1, _image_cache),
-        ('build', BUILD_INTERVAL, workloads.BUILD_NOVA_CALLS, _build),
+        (BUILD, BUILD_INTERVAL, workloads.BUILD_NOVA_CALLS, _build),
     ]
 
 
@@ -219,7 +222,7 @@ class _Fleet:
                     type(e).__name__, e)
             return
         finally:
-            if fn is _build:
+            if self.tasks[t][0] == BUILD:
                 with self.lock:
                     self.building.discard(n)
         # Per call of the task: a build's calls share its delay.
@@ -239,7 +242,7 @@ class _Fleet:
             heapq.heapreplace(self.heap, (
                 due + self.tasks[t][1] / self.speedup, n, t))
             with self.lock:
-                if self.tasks[t][3] is _build:
+                if self.tasks[t][0] == BUILD:
                     if n in self.building:
                         continue
                     self.building.add(n)
@@ -331,27 +334,20 @@ def run_echo_fleet(bench, hosts, duration, speedup=1.0):
     ``run_fleet`` (the same random phases), each call an oslo.messaging
     call of the echo server, served by ``ECHO_PROCESSES`` processes on one
     topic; CPU metered of those processes (``server``)."""
-    from nova_proxy.bench import echo
-    from nova_proxy.bench import servers
-    from nova_proxy.common import rpc
-    from nova_proxy.bench import runner
-    started = [servers.start_oslo_echo(
-        bench.directory, runner.RABBIT_URL, bench.exchange,
-        bench.echo_topic, name='oslo-echo-fleet-%d' % n)
-        for n in range(ECHO_PROCESSES)]
+    from nova_proxy.bench import cpu
+    names = ['oslo-fleet-%d' % n for n in range(ECHO_PROCESSES)]
+    started = []
     try:
-        client = echo.OsloEchoClient(rpc.get_transport(), bench.echo_topic)
-        payload = echo.echo_payload()
-        for _ in range(4 * ECHO_PROCESSES):
-            client.call(payload)
-        pids = [server.pid for server in started]
+        for name in names:
+            server, client, payload = bench.start_oslo_echo(name)
+            started.append(server.pid)
         fleet = _Fleet(client, hosts, speedup, random.Random(42),
                        tasks=echo_tasks(payload))
         step = _run_fleet(bench, hosts, duration, speedup, fleet=fleet,
-                          server_pids=lambda: pids)
+                          server_pids=lambda: cpu.descendants(started))
     finally:
-        for server in started:
-            server.stop()
+        for name in names:
+            bench.stop_oslo_echo(name)
     step['proxy_processes'] = 0
     step['echo_processes'] = ECHO_PROCESSES
     return step

@@ -247,7 +247,7 @@ def fleet_markdown(fleet):
                       echo['nodes'], echo['echo_processes'],
                       _f(echo['calls_per_s']), _f(echo['p99_ms'], '%.1f'),
                       _f(echo_us),
-                      '; the proxy\'s is %.2f× that' % (proxy_us / echo_us)
+                      '; the proxy\'s is %s that' % _x(proxy_us / echo_us)
                       if proxy_us and echo_us else '')]
     model = fleet.get('capacity')
     if model:

@@ -594,25 +594,37 @@ class Bench:
             server.stop()
             del self.servers['amqp']
 
-    def run_oslo(self):
+    def start_oslo_echo(self, name='oslo'):
+        """An oslo.messaging echo server process on the run's echo topic
+        (``self.servers[name]``: ``stop_oslo_echo(name)`` stops it), and a
+        client it has answered: ``(server, client, payload)``."""
         from nova_proxy.common import rpc
         topic = self.echo_topic
         server = servers.start_oslo_echo(self.directory, RABBIT_URL,
-                                         self.exchange, topic)
-        self.servers['oslo'] = server
+                                         self.exchange, topic,
+                                         name='%s-echo' % name)
+        self.servers[name] = server
         client = echo.OsloEchoClient(rpc.get_transport(), topic)
         payload = echo.echo_payload()
         servers.wait_for(lambda: _answers(
             lambda: client.client.prepare(timeout=2).call(
                 {}, 'echo', arg=payload), 3), timeout=60,
             message='the oslo.messaging echo server to answer')
+        return server, client, payload
+
+    def stop_oslo_echo(self, name='oslo'):
+        server = self.servers.pop(name, None)
+        if server is not None:
+            server.stop()
+
+    def run_oslo(self):
         try:
+            server, client, payload = self.start_oslo_echo()
             self.measure('oslo', lambda n: [client] * n,
                          lambda c: c.call(payload),
                          lambda: cpu.descendants([server.pid]))
         finally:
-            server.stop()
-            del self.servers['oslo']
+            self.stop_oslo_echo()
 
     def run_proxy(self, processes):
         self.progress('starting %d proxy process(es)' % processes)
