@@ -66,9 +66,9 @@ def test_smoke_run(tmp_path):
         assert echo['simulated'] == best['simulated']
         assert echo['echo_processes'] == 2
         if echo['calls_per_s']:
-            assert echo['cpu_us_per_call']['server'] > 0, echo
-            assert 'oslo echo (floor)' in report['fleet']['capacity'][
-                'roles']
+            # Metered (its window may be shorter than the CPU clock's
+            # tick: 0 is a figure).
+            assert echo['cpu_us_per_call']['server'] >= 0, echo
     # Every target is there, judged or not as the run's load says.
     names = [t['name'] for t in report['targets']]
     assert 'proxy CPU per call, 1 caller(s)' in names
