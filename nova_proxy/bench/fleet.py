@@ -52,9 +52,9 @@ instead of the proxies. A machine's speed moves cold calls more
 than calls in a row, which the bench's other floors are made of: two
 calm runs of the same code, 30 minutes apart, needed 4.9 and 8.2 proxy
 cores while those floors moved by 9 to 41% (docs/benchmark.rst, runs P
-and Q). Measured as the proxies' CPU per fleet call is, the echo
-fleet's should move with the machine as theirs does (one run so far:
-run R there).
+and Q). The echo fleet is measured as the proxies' is; in two runs
+(R and S there) it moved less than theirs did (the proxy 1.10 and 1.47
+times the echo), so judge a change by that ratio over several pairs.
 """
 
 import concurrent.futures
