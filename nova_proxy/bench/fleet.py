@@ -268,12 +268,15 @@ def run_fleet(bench, hosts, duration, speedup=1.0):
     return step
 
 
-def _run_fleet(bench, hosts, duration, speedup, fleet=None,
+def _run_fleet(bench, hosts, duration, speedup, api=None, tasks=None,
                server_pids=None):
-    """``fleet`` (default: nova's calls to the proxies) for ``duration``
-    seconds, the CPU metered of ``server_pids`` (default: the proxies')."""
-    fleet = fleet or _Fleet(workloads.nova_api(), hosts, speedup,
-                            random.Random(42))
+    """``hosts``' ``tasks`` (default: ``periodic_tasks()``) called on
+    ``api`` (default: nova's calls to the proxies) for ``duration``
+    seconds, the CPU metered of ``server_pids`` (default: the proxies').
+    The nodes' phases come from one seed: every fleet of the same hosts
+    releases its tasks at the same moments."""
+    fleet = _Fleet(api or workloads.nova_api(), hosts, speedup,
+                   random.Random(42), tasks=tasks)
     stop = threading.Event()
     meter = bench._meter(server_pids or bench.proxy_pids)
     with concurrent.futures.ThreadPoolExecutor(CALLER_THREADS) as pool:
@@ -341,9 +344,8 @@ def run_echo_fleet(bench, hosts, duration, speedup=1.0):
         for name in names:
             server, client, payload = bench.start_oslo_echo(name)
             started.append(server.pid)
-        fleet = _Fleet(client, hosts, speedup, random.Random(42),
-                       tasks=echo_tasks(payload))
-        step = _run_fleet(bench, hosts, duration, speedup, fleet=fleet,
+        step = _run_fleet(bench, hosts, duration, speedup, api=client,
+                          tasks=echo_tasks(payload),
                           server_pids=lambda: cpu.descendants(started))
     finally:
         for name in names:
