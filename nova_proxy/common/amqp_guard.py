@@ -246,11 +246,9 @@ def _shorten_idle_waits():
     its only callers, take a return with nothing as a wait that timed
     out, and wait again unless they are being stopped."""
     try:
-        from oslo_messaging._drivers import common as rpc_common
         from oslo_messaging._drivers import impl_rabbit
         connection = impl_rabbit.Connection
         original = connection.consume
-        rpc_common.Timeout
     except (ImportError, AttributeError):
         LOG.warning('oslo.messaging changed: an idle service may take '
                     'several seconds to stop')
