@@ -1,10 +1,13 @@
 """Start and stop our real daemons as subprocesses, for functional tests."""
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import uuid
+
+import amqp
 
 from nova_proxy.common import utils
 
@@ -18,6 +21,19 @@ RABBIT_URL = os.environ.get('NOVA_PROXY_TEST_RABBIT_URL', _LOCAL_RABBIT_URL)
 TEST_QUEUE_POLICY = ('np-test-queues',
                      r'^compute(_proxy)?_[0-9a-f]{10}([._]|$)',
                      '{"expires": 1800000}')
+
+
+@contextlib.contextmanager
+def broker_connection():
+    """A py-amqp connection to the local test broker (guest), closed
+    at the end."""
+    connection = amqp.Connection('127.0.0.1:5672', userid='guest',
+                                 password='guest')
+    connection.connect()
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 def expire_test_queues():

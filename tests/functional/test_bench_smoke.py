@@ -16,6 +16,7 @@ import amqp
 import sqlalchemy as sa
 
 from tests import databases
+from tests.functional import procs
 
 
 def test_smoke_run(tmp_path):
@@ -166,10 +167,7 @@ def _assert_cleaned_up(stderr):
         directory in _cmdline(pid) or run_id in _cmdline(pid))]
     # ...and left no topic queue nor its exchange on the broker.
     left = []
-    connection = amqp.Connection('127.0.0.1:5672', userid='guest',
-                                 password='guest')
-    connection.connect()
-    try:
+    with procs.broker_connection() as connection:
         for kind, name in [
                 ('queue', 'np-bench-proxy-%s' % run_id),
                 ('queue', 'np-bench-proxy-%s.bench-proxy-0' % run_id),
@@ -185,8 +183,6 @@ def _assert_cleaned_up(stderr):
                 left.append(name)
             except amqp.exceptions.NotFound:
                 pass
-    finally:
-        connection.close()
     assert left == []
 
 

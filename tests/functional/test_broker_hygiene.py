@@ -5,7 +5,6 @@ expiry of their own, and a full run left some 1,600 of them."""
 import subprocess
 import uuid
 
-import amqp
 import pytest
 
 from nova_proxy import conf
@@ -37,10 +36,7 @@ def test_the_queues_of_a_test_expire_and_no_others(rabbit,
     others = ['compute_proxy_%s' % uuid.uuid4().hex[:12],
               'compute_proxy_%s.proxy-a' % uuid.uuid4().hex[:12],
               'np-hygiene-%s' % uuid.uuid4().hex]
-    connection = amqp.Connection('127.0.0.1:5672', userid='guest',
-                                 password='guest')
-    connection.connect()
-    try:
+    with procs.broker_connection() as connection:
         channel = connection.channel()
         for name in ours + others:
             channel.queue_declare(name, durable=False, auto_delete=False)
@@ -49,8 +45,6 @@ def test_the_queues_of_a_test_expire_and_no_others(rabbit,
         finally:
             for name in ours + others:
                 channel.queue_delete(name)
-    finally:
-        connection.close()
     name = procs.TEST_QUEUE_POLICY[0]
     assert {q: policies[q] for q in ours} == {q: name for q in ours}
     assert name not in {policies[q] for q in others}, policies

@@ -10,12 +10,12 @@ the client-facing tests on ``oslo.messaging`` after the whole suite.
 import subprocess
 import time
 
-import amqp
 import oslo_messaging as messaging
 import pytest
 
 from nova_proxy.common import rpc
 from nova_proxy import conf
+from tests.functional import procs
 from tests.functional.procs import wait_for
 
 CONF = conf.CONF
@@ -69,14 +69,9 @@ def test_a_control_exchange_declared_non_durable_first_is_shared(
     the durable declaration; both servers then declare the exchange and
     their queues non-durable (the driver's fall-back), log it once per
     queue and serve."""
-    conn = amqp.Connection('127.0.0.1:5672', userid='guest',
-                           password='guest')
-    conn.connect()
-    try:
+    with procs.broker_connection() as conn:
         conn.channel().exchange_declare(rabbit, 'topic', durable=False,
                                         auto_delete=False)
-    finally:
-        conn.close()
     rpc.init()
     proc = pg_cluster.start('proxy', 'p-1', extra={
         'proxy': {'rpc_server': kind},

@@ -19,13 +19,13 @@ import sys
 import threading
 import time
 
-import amqp
 import oslo_messaging as messaging
 import pytest
 
 from nova_proxy.common import rpc
 from nova_proxy import conf
 from tests import receiving
+from tests.functional import procs
 
 CONF = conf.CONF
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -41,13 +41,8 @@ def _wait(predicate, timeout=30, message='condition'):
 
 def ready_in_queue(queue):
     """Messages of ``queue`` the broker has not delivered to anyone."""
-    conn = amqp.Connection(host='127.0.0.1:5672', userid='guest',
-                           password='guest')
-    conn.connect()
-    try:
+    with procs.broker_connection() as conn:
         return conn.channel().queue_declare(queue, passive=True)[1]
-    finally:
-        conn.close()
 
 
 def _call_all(client, count, outcomes, **kwargs):
