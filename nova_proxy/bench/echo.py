@@ -14,10 +14,11 @@ amqp|oslo ...``) so that their CPU is read apart from the caller's.
 import argparse
 import json
 import sys
+import threading
 import uuid
 
-__all__ = ['AmqpEchoClient', 'OsloEchoClient', 'echo_payload',
-           'OSLO_ECHO_SERVER']
+__all__ = ['AmqpEchoClient', 'AmqpEchoClients', 'OsloEchoClient',
+           'echo_payload', 'OSLO_ECHO_SERVER']
 
 REPLY_TO = 'amq.rabbitmq.reply-to'
 # The oslo.messaging echo server's server name: its queue is
@@ -97,6 +98,33 @@ class AmqpEchoClient:
             self.conn.close()
         except Exception:
             pass
+
+
+class AmqpEchoClients:
+    """Calls of the raw echo server from any thread: each thread that
+    calls gets its own ``AmqpEchoClient`` (connection) on first use, as a
+    compute node has its own. ``close()`` closes them all."""
+
+    def __init__(self, host, userid, password, queue):
+        self._args = (host, userid, password, queue)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._clients = []
+
+    def call(self, payload):
+        client = getattr(self._local, 'client', None)
+        if client is None:
+            client = AmqpEchoClient(*self._args)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client.call(payload)
+
+    def close(self):
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
 
 
 class _EchoEndpoint:

@@ -45,16 +45,18 @@ answered in it), then bisects once between the last good and the first bad
 count; ``capacity_model()`` turns the CPU per call of the largest good
 fleet into cores per 10,000 nodes of this mix.
 
-The cores have a floor of their own (``run_echo_fleet()``): the same
-nodes, tasks and calls, at the same moments, each call made to the
-oslo.messaging echo server (two processes, as the proxies are two)
-instead of the proxies. A machine's speed moves cold calls more
-than calls in a row, which the bench's other floors are made of: two
-calm runs of the same code, 30 minutes apart, needed 4.9 and 8.2 proxy
-cores while those floors moved by 9 to 41% (docs/benchmark.rst, runs P
-and Q). The echo fleet is measured as the proxies' is; in two runs
-(R and S there) it moved less than theirs did (the proxy 1.10 and 1.47
-times the echo), so judge a change by that ratio over several pairs.
+The cores have floors of their own (``run_echo_fleet()``): the same
+nodes, tasks and calls, at the same moments, each call made to an echo
+server (two processes, as the proxies are two) instead of the proxies:
+oslo.messaging's, called through oslo.messaging, and the raw AMQP one,
+the least any RPC over RabbitMQ costs. A machine's speed moves cold
+calls more than calls in a row, which the bench's other floors are made
+of: two calm runs of the same code, 30 minutes apart, needed 4.9 and 8.2
+proxy cores while those floors moved by 9 to 41% (docs/benchmark.rst,
+runs P and Q). The echo fleets are measured as the proxies' is; in two
+runs (R and S there) the oslo.messaging one moved less than theirs did
+(the proxy 1.10 and 1.47 times the echo), so judge a change by those
+ratios over several pairs.
 """
 
 import concurrent.futures
@@ -328,30 +330,51 @@ def echo_tasks(payload):
             for name, interval, calls, _ in periodic_tasks()]
 
 
-# The proxy processes of the fleet, and the echo servers of its floor.
+# The proxy processes of the fleet, and the echo servers of its floors.
 ECHO_PROCESSES = 2
+# The floors' echo servers: an oslo.messaging RPC server, and a raw AMQP
+# one (py-amqp; nova_proxy.bench.echo).
+ECHO_KINDS = ('oslo', 'amqp')
 
 
-def run_echo_fleet(bench, hosts, duration, speedup=1.0):
-    """The fleet's floor: ``hosts``' tasks, at the same moments as in
-    ``run_fleet`` (the same random phases), each call an oslo.messaging
-    call of the echo server, served by ``ECHO_PROCESSES`` processes on one
-    topic; CPU metered of those processes (``server``)."""
+def run_echo_fleet(bench, hosts, duration, speedup=1.0, kind='oslo'):
+    """A floor of the fleet: ``hosts``' tasks, at the same moments as in
+    ``run_fleet`` (the same random phases), each call a call of an echo
+    server, served by ``ECHO_PROCESSES`` processes on one queue; CPU
+    metered of those processes (``server``).
+
+    ``kind`` 'oslo': oslo.messaging's echo server, called through
+    oslo.messaging, as the proxies are. 'amqp': the raw AMQP echo (one
+    thread, no publisher confirm, RabbitMQ's direct reply-to), called
+    from a connection of each caller thread: what any RPC over RabbitMQ
+    costs at least, below the proxies' own server (``direct_rpc``) as
+    well as oslo.messaging's."""
     from nova_proxy.bench import cpu
-    names = ['oslo-fleet-%d' % n for n in range(ECHO_PROCESSES)]
+    if kind not in ECHO_KINDS:
+        raise ValueError('no echo server of kind %r' % (kind,))
+    names = ['%s-fleet-%d' % (kind, n) for n in range(ECHO_PROCESSES)]
     started = []
+    client = None
     try:
         for name in names:
-            server, client, payload = bench.start_oslo_echo(name)
+            if kind == 'oslo':
+                server, client, payload = bench.start_oslo_echo(name)
+            else:
+                server, _, payload = bench.start_amqp_echo(name)
             started.append(server.pid)
+        if kind == 'amqp':
+            client = bench.amqp_echo_clients()
         step = _run_fleet(bench, hosts, duration, speedup, api=client,
                           tasks=echo_tasks(payload),
                           server_pids=lambda: cpu.descendants(started))
     finally:
+        if kind == 'amqp' and client is not None:
+            client.close()
         for name in names:
-            bench.stop_oslo_echo(name)
+            bench.stop_echo(name)
     step['proxy_processes'] = 0
     step['echo_processes'] = ECHO_PROCESSES
+    step['echo_kind'] = kind
     return step
 
 
@@ -360,10 +383,11 @@ def _ms(value):
 
 
 def find_capacity(bench, bound_ms=100.0, start=None, speedup=1.0,
-                  echo_floor=False):
-    """The largest fleet served with p99 under ``bound_ms``; with
-    ``echo_floor``, that fleet run again on the echo servers
-    (``run_echo_fleet``), its floor."""
+                  echo_floors=()):
+    """The largest fleet served with p99 under ``bound_ms``; that fleet
+    run again on each kind of echo server in ``echo_floors``
+    (``ECHO_KINDS``, ``run_echo_fleet``): its floors, ``echo``
+    (oslo.messaging) and ``amqp_echo`` (raw AMQP)."""
     profile = bench.profile
     per_node = calls_per_node_per_s()
     hosts = []
@@ -414,43 +438,48 @@ def find_capacity(bench, bound_ms=100.0, start=None, speedup=1.0,
         step = run((best['simulated'] + bad) // 2)
         if step['good']:
             best = step
-    echo_step = None
-    if echo_floor and best is not None:
-        echo_step = run_echo_fleet(bench, hosts_for(best['simulated']),
-                                   profile.fleet_duration, speedup)
-        bench.progress('fleet %6d nodes on the echo servers: %6.0f calls/s, '
-                       'p99 %7.1f ms' % (echo_step['nodes'],
-                                         echo_step['calls_per_s'],
-                                         echo_step['p99_ms'] or 0))
+    floors = dict.fromkeys(ECHO_KINDS)
+    if best is not None:
+        for kind in (k for k in ECHO_KINDS if k in echo_floors):
+            floor = run_echo_fleet(bench, hosts_for(best['simulated']),
+                                   profile.fleet_duration, speedup, kind)
+            floors[kind] = floor
+            bench.progress('fleet %6d nodes on the %s echo servers: %6.0f '
+                           'calls/s, p99 %7.1f ms' % (
+                               floor['nodes'], kind, floor['calls_per_s'],
+                               floor['p99_ms'] or 0))
     return {
         'bound_ms': bound_ms,
         'speedup': speedup,
         'calls_per_node_per_s': per_node,
-        'echo': echo_step,
+        'echo': floors['oslo'],
+        'amqp_echo': floors['amqp'],
         'tasks': [{'name': name, 'interval_s': interval, 'calls': calls}
                   for name, interval, calls, _ in periodic_tasks()],
         'best': best,
         'limited_by_max_nodes': bad is None,
         'steps': steps,
-        'capacity': capacity_model(best, per_node, echo_step)
-        if best else None,
+        'capacity': capacity_model(best, per_node, floors['oslo'],
+                                   floors['amqp']) if best else None,
     }
 
 
-def capacity_model(step, per_node, echo_step=None, fleet=10000,
-                   utilisation=0.5):
+def capacity_model(step, per_node, echo_step=None, amqp_echo_step=None,
+                   fleet=10000, utilisation=0.5):
     """Nodes per core of proxy, broker and database from the CPU each
     spends per call, and what ``fleet`` nodes need at ``utilisation``;
-    with ``echo_step`` (``run_echo_fleet``), the echo servers' too, the
-    floor of the proxy's."""
+    with ``echo_step`` and ``amqp_echo_step`` (``run_echo_fleet``), the
+    echo servers' too, the floors of the proxy's."""
     cpu_us = dict(step['cpu_us_per_call'])
-    if echo_step is not None:
-        cpu_us['echo'] = echo_step['cpu_us_per_call'].get('server')
+    for role, floor in (('echo', echo_step), ('amqp_echo', amqp_echo_step)):
+        if floor is not None:
+            cpu_us[role] = floor['cpu_us_per_call'].get('server')
     model = {'per_node_calls_per_s': per_node, 'fleet': fleet,
              'utilisation': utilisation, 'roles': {}}
     for role, label in (('server', 'proxy'), ('broker', 'rabbitmq'),
                         ('database', 'database'),
-                        ('echo', 'oslo echo (floor)')):
+                        ('echo', 'oslo echo (floor)'),
+                        ('amqp_echo', 'raw AMQP echo (floor)')):
         us = cpu_us.get(role)
         if not us:
             continue

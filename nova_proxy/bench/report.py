@@ -236,15 +236,17 @@ def fleet_markdown(fleet):
                       best['nodes'], best['proxy_processes'],
                       ' (the largest tried)'
                       if fleet['limited_by_max_nodes'] else '')]
-    echo = fleet.get('echo')
-    if best and echo:
-        proxy_us = best['cpu_us_per_call'].get('server')
+    proxy_us = best and best['cpu_us_per_call'].get('server')
+    for key, server in (('echo', 'the oslo.messaging echo server'),
+                        ('amqp_echo', 'the raw AMQP echo server')):
+        echo = fleet.get(key)
+        if not (best and echo):
+            continue
         echo_us = echo['cpu_us_per_call'].get('server')
         lines += ['', 'Its floor: the same %d nodes, tasks and calls, each '
-                  'call made to the oslo.messaging echo server (%d '
-                  'processes): %s calls/s, p99 %s ms, %s µs of echo server '
-                  'CPU per call%s.' % (
-                      echo['nodes'], echo['echo_processes'],
+                  'call made to %s (%d processes): %s calls/s, p99 %s ms, '
+                  '%s µs of echo server CPU per call%s.' % (
+                      echo['nodes'], server, echo['echo_processes'],
                       _f(echo['calls_per_s']), _f(echo['p99_ms'], '%.1f'),
                       _f(echo_us),
                       '; the proxy\'s is %s that' % _x(proxy_us / echo_us)

@@ -570,33 +570,50 @@ class Bench:
                 caller.close()
 
     def run_amqp(self):
-        queue = 'np-bench-amqp-echo-%s' % self.run_id
-        server = servers.start_amqp_echo(self.directory, queue)
-        self.servers['amqp'] = server
-        host, userid, password = AMQP_HOST, 'guest', 'guest'
         clients = []
         self._amqp_clients = clients
-        payload = echo.echo_payload()
-
-        def states_for(callers):
-            while len(clients) < callers:
-                clients.append(echo.AmqpEchoClient(host, userid, password,
-                                                   queue))
-            return clients[:callers]
-
         try:
+            server, queue, payload = self.start_amqp_echo()
+
+            def states_for(callers):
+                while len(clients) < callers:
+                    clients.append(echo.AmqpEchoClient(
+                        AMQP_HOST, 'guest', 'guest', queue))
+                return clients[:callers]
+
             self.measure('amqp', states_for, lambda c: c.call(payload),
                          lambda: cpu.descendants([server.pid]))
         finally:
             for client in clients:
                 client.close()
             clients[:] = []
-            server.stop()
-            del self.servers['amqp']
+            self.stop_echo('amqp')
+
+    @property
+    def amqp_echo_queue(self):
+        """The raw echo servers' queue (auto-delete: it goes with its
+        last consumer)."""
+        return 'np-bench-amqp-echo-%s' % self.run_id
+
+    def start_amqp_echo(self, name='amqp'):
+        """A raw AMQP echo server process on the run's raw echo queue
+        (``self.servers[name]``: ``stop_echo(name)`` stops it; several
+        share the queue): ``(server, queue, payload)``."""
+        queue = self.amqp_echo_queue
+        server = servers.start_amqp_echo(self.directory, queue,
+                                         name='%s-echo' % name)
+        self.servers[name] = server
+        return server, queue, echo.echo_payload()
+
+    def amqp_echo_clients(self):
+        """Callers of the raw echo servers, from any thread (one
+        connection per thread); close() them."""
+        return echo.AmqpEchoClients(AMQP_HOST, 'guest', 'guest',
+                                    self.amqp_echo_queue)
 
     def start_oslo_echo(self, name='oslo'):
         """An oslo.messaging echo server process on the run's echo topic
-        (``self.servers[name]``: ``stop_oslo_echo(name)`` stops it), and a
+        (``self.servers[name]``: ``stop_echo(name)`` stops it), and a
         client it has answered: ``(server, client, payload)``."""
         from nova_proxy.common import rpc
         topic = self.echo_topic
@@ -612,7 +629,7 @@ class Bench:
             message='the oslo.messaging echo server to answer')
         return server, client, payload
 
-    def stop_oslo_echo(self, name='oslo'):
+    def stop_echo(self, name):
         server = self.servers.pop(name, None)
         if server is not None:
             server.stop()
@@ -624,7 +641,7 @@ class Bench:
                          lambda c: c.call(payload),
                          lambda: cpu.descendants([server.pid]))
         finally:
-            self.stop_oslo_echo()
+            self.stop_echo('oslo')
 
     def run_proxy(self, processes):
         self.progress('starting %d proxy process(es)' % processes)
@@ -681,7 +698,8 @@ class Bench:
             if self.fleet:
                 fleet_result = fleet.find_capacity(
                     self, bound_ms=self.fleet_bound_ms,
-                    echo_floor='oslo' in self.scenarios)
+                    echo_floors=[kind for kind in fleet.ECHO_KINDS
+                                 if kind in self.scenarios])
         finally:
             self.teardown()
         # The servers' logs are kept only when something failed.

@@ -76,8 +76,8 @@ class Server:
         self._log.close()
 
 
-def start_amqp_echo(directory, queue, prefetch=64):
-    server = Server('amqp-echo', [
+def start_amqp_echo(directory, queue, prefetch=64, name='amqp-echo'):
+    server = Server(name, [
         sys.executable, '-m', 'nova_proxy.bench.echo', 'amqp',
         '--queue', queue, '--prefetch', str(prefetch)], directory)
     server.wait_log('ready')

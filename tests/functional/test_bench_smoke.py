@@ -60,10 +60,15 @@ def test_smoke_run(tmp_path):
     # The fleet's floor: the largest good fleet again, every call to the
     # echo servers, which alone are metered. (A smoke fleet is small and
     # short: a loaded machine may answer none of its calls in time.)
-    best, echo = report['fleet']['best'], report['fleet']['echo']
-    if best is not None:
+    # Both floors: oslo.messaging's echo server and the raw AMQP one.
+    best = report['fleet']['best']
+    for key, kind in (('echo', 'oslo'), ('amqp_echo', 'amqp')):
+        echo = report['fleet'][key]
+        if best is None:
+            continue
         assert echo is not None, report['fleet']
         assert echo['errors'] == 0, echo['first_error']
+        assert echo['echo_kind'] == kind
         assert echo['simulated'] == best['simulated']
         assert echo['echo_processes'] == 2
         if echo['calls_per_s']:
@@ -173,6 +178,8 @@ def _assert_cleaned_up(stderr):
                 ('queue', 'np-bench-proxy-%s.bench-proxy-0' % run_id),
                 ('queue', 'np-bench-echo-%s' % run_id),
                 ('queue', 'np-bench-echo-%s.echo' % run_id),
+                # auto-delete: gone with its last consumer
+                ('queue', 'np-bench-amqp-echo-%s' % run_id),
                 ('exchange', 'np-bench-%s' % run_id)]:
             channel = connection.channel()
             try:

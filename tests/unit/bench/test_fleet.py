@@ -38,6 +38,26 @@ def test_capacity_model_with_the_echo_floor():
     assert model['roles']['oslo echo (floor)']['cores_for_fleet'] == 2
     # The broker's is the proxies' fleet's, not the echo fleet's.
     assert model['roles']['rabbitmq']['cpu_us_per_call'] == 250.0
+    # No raw AMQP floor measured: no row for it.
+    assert 'raw AMQP echo (floor)' not in model['roles']
+
+
+def test_capacity_model_with_both_floors():
+    step = {'cpu_us_per_call': {'server': 1000.0, 'broker': 250.0}}
+    echo = {'cpu_us_per_call': {'server': 500.0}}
+    raw = {'cpu_us_per_call': {'server': 250.0, 'broker': 200.0}}
+    model = fleet.capacity_model(step, per_node=0.2, echo_step=echo,
+                                 amqp_echo_step=raw)
+    assert model['roles']['oslo echo (floor)']['cores_for_fleet'] == 2
+    assert model['roles']['raw AMQP echo (floor)']['cores_for_fleet'] == 1
+    assert model['roles']['raw AMQP echo (floor)']['nodes_per_core'] == \
+        20000
+    assert model['roles']['rabbitmq']['cpu_us_per_call'] == 250.0
+
+
+def test_an_echo_fleet_of_no_known_kind_is_refused():
+    with pytest.raises(ValueError, match="no echo server of kind 'grpc'"):
+        fleet.run_echo_fleet(None, [], 1.0, kind='grpc')
 
 
 def test_echo_tasks_make_each_tasks_calls_to_the_echo_server():

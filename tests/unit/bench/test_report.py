@@ -80,6 +80,23 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
         'p99 9.5 ms, 500 µs of echo server CPU per call; the proxy\'s is ' \
         '4.00× that.' in text_with_floor
     assert '| oslo echo (floor) | 500 | 11111 | 1.8 |' in text_with_floor
+    # Without its raw AMQP floor: no line, no row.
+    assert 'raw AMQP echo' not in text_with_floor
+    raw = dict(echo, p99_ms=2.5, calls_per_s=35.0,
+               cpu_us_per_call={'server': 250.0, 'broker': 200.0})
+    with_floor['fleet']['amqp_echo'] = raw
+    with_floor['fleet']['capacity'] = fleet.capacity_model(
+        with_floor['fleet']['best'], 0.18, echo, raw)
+    text_with_floors = report.markdown(with_floor)
+    assert 'Its floor: the same 200 nodes, tasks and calls, each call ' \
+        'made to the raw AMQP echo server (2 processes): 35 calls/s, ' \
+        'p99 2.5 ms, 250 µs of echo server CPU per call; the proxy\'s is ' \
+        '8.00× that.' in text_with_floors
+    # After the oslo.messaging floor's line.
+    assert text_with_floors.index('the raw AMQP echo server') > \
+        text_with_floors.index('the oslo.messaging echo server')
+    assert '| raw AMQP echo (floor) | 250 | 22222 | 0.9 |' in \
+        text_with_floors
     assert '1 process(es): 0.020' in text
     assert text.startswith(
         'Machine: 2 cores; load average 0.50, 0.25, 0.12 at the start; '
