@@ -25,9 +25,7 @@ How it runs:
   most ``rabbit_qos_prefetch_count`` calls unacknowledged, so at most
   that many wait in the process's memory; the rest wait in the broker.
 * ``[DEFAULT] executor_thread_pool_size`` worker threads take the calls,
-  the one idle last first; while ``HOT_WORKERS`` of them are busy, a
-  call waits for one of those (``PATIENCE`` at most) rather than wake
-  another (``_Handoff``). A worker acknowledges a call as it takes it
+  the one idle last first. A worker acknowledges a call as it takes it
   (so a call is acknowledged only once a thread runs it, and a process
   that dies gives back all but the calls it was running), dispatches it
   and publishes the reply on a connection of its own
@@ -87,15 +85,6 @@ TICK = 0.25
 
 # Message ids acknowledged here that a redelivery is told apart from.
 SEEN_IDS = 4096
-
-# Workers that take a call at once (``_Handoff``); a call that finds them
-# all busy waits for one of them for up to PATIENCE seconds before a
-# worker idle longer is woken for it. Two busy workers overlap one's
-# database or broker wait with the other's Python; 25 ms is about the
-# p99 of the fleet's calls with two workers and no patience at all
-# (docs/benchmark.rst, step 44).
-HOT_WORKERS = 2
-PATIENCE = 0.025
 
 
 class DirectIncoming:
@@ -180,79 +169,34 @@ def decode(body):
 
 
 class _Handoff:
-    """Calls from the receiving thread to the workers.
+    """Calls from the receiving thread to the workers: each goes to the
+    worker that went idle last, whose thread and reply connection are
+    warm (a ``queue.Queue`` wakes the one idle longest, so one call
+    after another went to a different worker and out on a different
+    reply connection); when every worker is busy, calls wait in order."""
 
-    A call goes to the worker that went idle last, whose thread and
-    reply connection are warm (a ``queue.Queue`` wakes the one idle
-    longest, so one call after another went to a different worker and
-    out on a different reply connection), while fewer than ``hot``
-    workers are busy. Past that, it waits for one of them to finish (a
-    worker that finishes takes the oldest waiting call without going to
-    sleep) for up to ``patience`` seconds; a call that waited that long
-    goes to an idle worker all the same (``overdue()``, which the
-    receiving thread calls as it goes round, reading no longer than
-    the next call's patience), so a call stuck on a lock holds up the
-    others for about ``patience`` at most.
-    When every worker is busy, calls wait in order.
-
-    Why: in the fleet (docs/benchmark.rst, step 44), calls came close
-    enough together that all 8 workers took turns, each waking cold. Two
-    workers serving what waits behind them switched context about a
-    quarter less per call, and spent 3 to 13% less CPU per call.
-    """
-
-    def __init__(self, hot=HOT_WORKERS, patience=PATIENCE,
-                 clock=time.monotonic):
-        self.hot = hot
-        self.patience = patience
-        self._clock = clock
+    def __init__(self):
         self._lock = threading.Lock()
-        # (when it came, call), oldest first.
         self._waiting = collections.deque()
         self._idle = []
-        self._busy = 0
 
     def put(self, item):
-        """Hand ``item`` over (None: a worker is to end; it goes to an
-        idle worker at once)."""
         with self._lock:
-            if self._idle and (self._busy < self.hot or item is None):
-                self._give(self._idle.pop(), item)
+            if self._idle:
+                slot = self._idle.pop()
+                slot.append(item)
+                slot.event.set()
                 return
-            self._waiting.append((self._clock(), item))
+            self._waiting.append(item)
 
-    def get(self, finished=False):
-        """A worker's next call, once there is one. ``finished``: the
-        worker is done with the call it took before."""
+    def get(self):
         with self._lock:
-            if finished:
-                self._busy -= 1
             if self._waiting:
-                self._busy += 1
-                return self._waiting.popleft()[1]
+                return self._waiting.popleft()
             slot = _Slot()
             self._idle.append(slot)
         slot.event.wait()
         return slot[0]
-
-    def overdue(self):
-        """Give the calls that waited ``patience`` to idle workers; the
-        seconds until the next waiting call's patience ends, or None if
-        no call waits beside an idle worker. The receiving thread calls
-        it as it goes round, and reads for no longer than that."""
-        with self._lock:
-            while self._waiting and self._idle:
-                waited = self._clock() - self._waiting[0][0]
-                if waited < self.patience:
-                    return self.patience - waited
-                self._give(self._idle.pop(), self._waiting.popleft()[1])
-        return None
-
-    def _give(self, slot, item):
-        """Under the lock: ``item`` to the idle worker of ``slot``."""
-        self._busy += 1
-        slot.append(item)
-        slot.event.set()
 
 
 class _Slot(list):
@@ -463,10 +407,8 @@ class DirectRPCServer:
                 intervals = self._try_to_connect(intervals)
                 continue
             try:
-                due = self._calls.overdue()
                 try:
-                    conn.drain_events(
-                        timeout=TICK if due is None else min(TICK, due))
+                    conn.drain_events(timeout=TICK)
                 except socket.timeout:
                     pass
                 now = time.monotonic()
@@ -596,10 +538,8 @@ class DirectRPCServer:
 
     def _work(self):
         self._local.worker = True
-        finished = False
         while True:
-            incoming = self._calls.get(finished)
-            finished = True
+            incoming = self._calls.get()
             if incoming is None:
                 return
             if self._stopping.is_set():

@@ -316,38 +316,3 @@ def test_calls_waiting_when_the_connection_drops_are_served_once(rabbit,
     assert len(second.threads) == calls - 1
     # Its own count from each: the first's call was its second.
     assert sorted(outcomes) == sorted([2] + list(range(1, calls)))
-
-
-def test_calls_behind_two_stuck_workers_are_served_by_the_others(rabbit):
-    """The direct server gives calls to two busy workers first
-    (``direct_rpc.HOT_WORKERS``): a call that finds both stuck (a row
-    lock, a slow database) goes to another worker once it has waited
-    ``direct_rpc.PATIENCE``, not once they are free."""
-    from nova_proxy.common import direct_rpc
-    topic = CONF.proxy.topic
-    gated = Gated(rabbit, topic, 8, timeout=60, server='direct')
-    outcomes = []
-    threads = []
-    try:
-        threads = _call_all(gated.client, direct_rpc.HOT_WORKERS,
-                            outcomes, wait=True)
-        # The warm-up call, then the stuck ones.
-        _wait(lambda: len(gated.running()) == 1 + direct_rpc.HOT_WORKERS,
-              message='the hot workers to be stuck')
-        started = time.monotonic()
-        answers = [gated.client.prepare(timeout=10).call({}, 'where')
-                   for _ in range(3)]
-        took = time.monotonic() - started
-        assert outcomes == []  # the stuck ones still are
-        assert sorted(answers) == list(range(2 + direct_rpc.HOT_WORKERS,
-                                             5 + direct_rpc.HOT_WORKERS))
-        # Each waited its patience, not the 60 s of the stuck ones (a
-        # generous bound: the calls' own round trips on a busy machine).
-        assert took < 5, took
-        gated.process.send_signal(signal.SIGUSR1)
-        for t in threads:
-            t.join(60)
-        assert sorted(outcomes) == list(range(2, 2 + direct_rpc.HOT_WORKERS))
-    finally:
-        gated.process.send_signal(signal.SIGUSR1)
-        gated.stop()

@@ -175,7 +175,7 @@ def _delivery(body, channel, tag=1, **properties):
 
 def _queued(server):
     """The calls waiting for a worker, taken out of the hand-off."""
-    calls = [call for _, call in server._calls._waiting]
+    calls = list(server._calls._waiting)
     server._calls._waiting.clear()
     return calls
 
@@ -471,158 +471,44 @@ def test_a_channel_the_broker_closed_is_forgotten_not_reopened(server):
     assert channel.log == []
 
 
-def _until(predicate, what):
-    deadline = time.monotonic() + 10
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.001)
-
-
-class _Workers:
-    """Worker threads of a ``_Handoff``, each started idle in turn; each
-    records what it takes, then holds it until ``finish(name)``."""
-
-    def __init__(self, handoff, names):
-        self.handoff = handoff
-        self.took = []
-        self._done = {name: threading.Event() for name in names}
-        for count, name in enumerate(names, 1):
-            threading.Thread(target=self._run, args=(name,),
-                             daemon=True).start()
-            _until(lambda: len(handoff._idle) == count,
-                   '%s idle' % name)
-
-    def _run(self, name):
-        finished = False
-        while True:
-            item = self.handoff.get(finished)
-            self.took.append((name, item))
-            if item is None:
-                return
-            self._done[name].wait()
-            self._done[name].clear()
-            finished = True
-
-    def finish(self, name):
-        self._done[name].set()
-
-
 def test_a_call_goes_to_the_worker_idle_last_and_calls_wait_in_order():
-    handoff = direct_rpc._Handoff(hot=3)
-    workers = _Workers(handoff, ['first', 'second', 'third'])
-    took = workers.took
+    handoff = direct_rpc._Handoff()
+    took = []
+    order = []
+
+    def worker(name):
+        order.append(name)
+        took.append((name, handoff.get()))
+
+    for name in ('first', 'second', 'third'):
+        t = threading.Thread(target=worker, args=(name,), daemon=True)
+        t.start()
+        # Each idle before the next.
+        deadline = time.monotonic() + 10
+        while len(handoff._idle) < len(order):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
     handoff.put('call-1')
-    _until(lambda: took, 'call-1 taken')
+    deadline = time.monotonic() + 10
+    while not took:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
     # The worker idle last took it, not the one idle longest.
     assert took == [('third', 'call-1')]
     handoff.put('call-2')
     handoff.put('call-3')
-    _until(lambda: len(took) == 3, 'call-2 and call-3 taken')
+    deadline = time.monotonic() + 10
+    while len(took) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
     # Which of the two threads records first is theirs to race for.
     assert sorted(took[1:]) == [('first', 'call-3'), ('second', 'call-2')]
     # No worker idle: calls wait, in the order they came.
     handoff.put('call-4')
     handoff.put('call-5')
-    assert [call for _, call in handoff._waiting] == ['call-4', 'call-5']
-    # A worker done with its call takes the oldest waiting call.
-    workers.finish('second')
-    _until(lambda: len(took) == 4, 'call-4 taken')
-    assert took[3] == ('second', 'call-4')
-    assert handoff.get() == 'call-5'
+    assert list(handoff._waiting) == ['call-4', 'call-5']
+    assert [handoff.get(), handoff.get()] == ['call-4', 'call-5']
     assert not handoff._waiting
-
-
-def test_calls_past_the_hot_workers_wait_for_one_of_them():
-    # Patience too long to pass in the test: nothing is woken for time.
-    handoff = direct_rpc._Handoff(hot=2, patience=3600)
-    workers = _Workers(handoff, ['cold', 'warm', 'warmest'])
-    took = workers.took
-    handoff.put('call-1')
-    handoff.put('call-2')
-    _until(lambda: len(took) == 2, 'two calls taken')
-    assert sorted(took) == [('warm', 'call-2'), ('warmest', 'call-1')]
-    # Two busy: the third call waits, though a worker is idle.
-    handoff.put('call-3')
-    time.sleep(0.05)
-    assert len(took) == 2
-    assert [call for _, call in handoff._waiting] == ['call-3']
-    assert len(handoff._idle) == 1
-    # A busy worker that finishes takes it: the idle one stays idle.
-    workers.finish('warmest')
-    _until(lambda: len(took) == 3, 'call-3 taken')
-    assert took[2] == ('warmest', 'call-3')
-    assert len(handoff._idle) == 1
-    # A worker's end is not held back by the busy ones.
-    handoff.put(None)
-    _until(lambda: len(took) == 4, 'the end taken')
-    assert took[3] == ('cold', None)
-
-
-def test_a_call_that_waited_its_patience_goes_to_an_idle_worker():
-    now = [100.0]
-    handoff = direct_rpc._Handoff(hot=1, patience=0.05,
-                                  clock=lambda: now[0])
-    # Nothing waits: nothing to time.
-    assert handoff.overdue() is None
-    workers = _Workers(handoff, ['cold', 'warm'])
-    took = workers.took
-    handoff.put('stuck')
-    _until(lambda: took, 'the first call taken')
-    assert took == [('warm', 'stuck')]
-    handoff.put('behind')
-    # Its patience not spent: it waits, and the receiving thread is told
-    # how long it may read.
-    assert handoff.overdue() == pytest.approx(0.05)
-    now[0] += 0.02
-    assert handoff.overdue() == pytest.approx(0.03)
-    time.sleep(0.05)
-    assert len(took) == 1
-    # Spent: the idle worker gets it, while the first is still busy.
-    now[0] += 1.0
-    assert handoff.overdue() is None
-    _until(lambda: len(took) == 2, 'the waiting call given')
-    assert took[1] == ('cold', 'behind')
-    assert not handoff._waiting
-    # With no worker idle, a waiting call is not timed: it goes to the
-    # first worker done.
-    handoff.put('last')
-    now[0] += 1.0
-    assert handoff.overdue() is None
-    assert [call for _, call in handoff._waiting] == ['last']
-    workers.finish('warm')
-    _until(lambda: len(took) == 3, 'the last call taken')
-    assert took[2] == ('warm', 'last')
-
-
-def test_the_receiving_thread_reads_no_longer_than_a_calls_patience(server):
-    now = [50.0]
-    server._calls = direct_rpc._Handoff(hot=1, patience=0.04,
-                                        clock=lambda: now[0])
-    idle = direct_rpc._Slot()
-    server._calls._idle.append(idle)
-    server._calls._busy = 1  # the one hot worker is busy
-    server._calls.put('behind')
-    timeouts = []
-
-    class Connection:
-        def drain_events(self, timeout):
-            timeouts.append(timeout)
-            if len(timeouts) == 1:
-                now[0] += 1.0  # its patience is spent meanwhile
-            else:
-                server.stop()
-            raise socket.timeout()
-
-        def heartbeat_tick(self, rate=2):
-            pass
-
-    server._channel.callbacks = {}
-    server._tick_replies = lambda: None
-    server._conn = Connection()
-    server._receive()  # returns once stopped
-    assert timeouts == [pytest.approx(0.04), direct_rpc.TICK]
-    # Given to the idle worker as the thread went round.
-    assert idle == ['behind'] and idle.event.is_set()
 
 
 @pytest.mark.parametrize('prefetch, warned', [(0, True), (16, False)])
