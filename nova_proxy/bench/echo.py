@@ -102,8 +102,8 @@ class AmqpEchoClient:
 
 class AmqpEchoClients:
     """Calls of the raw echo server from any thread: each thread that
-    calls gets its own ``AmqpEchoClient`` (connection) on first use, as a
-    compute node has its own. ``close()`` closes them all."""
+    calls gets its own ``AmqpEchoClient`` (connection) on its first
+    call. ``close()`` closes them all."""
 
     def __init__(self, host, userid, password, queue):
         self._args = (host, userid, password, queue)

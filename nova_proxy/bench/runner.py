@@ -289,7 +289,9 @@ class Bench:
         reply queues expire by themselves
         (``rabbit_transient_queues_ttl``)."""
         queues = [self.proxy_topic, self.echo_topic,
-                  '%s.%s' % (self.echo_topic, echo.OSLO_ECHO_SERVER)]
+                  '%s.%s' % (self.echo_topic, echo.OSLO_ECHO_SERVER),
+                  # auto-delete, but only once it had a consumer
+                  self.amqp_echo_queue]
         queues += ['%s.%s' % (self.proxy_topic, name)
                    for name in sorted(self._proxy_names)]
         return queues, [self.exchange]

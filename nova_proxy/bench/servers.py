@@ -80,15 +80,24 @@ def start_amqp_echo(directory, queue, prefetch=64, name='amqp-echo'):
     server = Server(name, [
         sys.executable, '-m', 'nova_proxy.bench.echo', 'amqp',
         '--queue', queue, '--prefetch', str(prefetch)], directory)
-    server.wait_log('ready')
-    return server
+    return _ready(server)
 
 
 def start_oslo_echo(directory, url, exchange, topic, name='oslo-echo'):
     server = Server(name, [
         sys.executable, '-m', 'nova_proxy.bench.echo', 'oslo', '--url', url,
         '--exchange', exchange, '--topic', topic], directory)
-    server.wait_log('ready')
+    return _ready(server)
+
+
+def _ready(server):
+    """``server`` once it logged that it is ready; stopped if it never
+    does (it is nobody's to stop yet)."""
+    try:
+        server.wait_log('ready')
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 
