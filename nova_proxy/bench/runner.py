@@ -285,8 +285,9 @@ class Bench:
 
     def broker_names(self):
         """``(queues, exchanges)``: what this run declared on the broker
-        that outlives it (topic queues have no expiry). The fan-out and
-        reply queues expire by themselves
+        that outlives it (topic queues have no expiry, nor do the fan-out
+        exchanges of the proxies' and the echo server's topics). The
+        fan-out and reply queues expire by themselves
         (``rabbit_transient_queues_ttl``)."""
         queues = [self.proxy_topic, self.echo_topic,
                   '%s.%s' % (self.echo_topic, echo.OSLO_ECHO_SERVER),
@@ -294,7 +295,8 @@ class Bench:
                   self.amqp_echo_queue]
         queues += ['%s.%s' % (self.proxy_topic, name)
                    for name in sorted(self._proxy_names)]
-        return queues, [self.exchange]
+        return queues, [self.exchange, '%s_fanout' % self.proxy_topic,
+                        '%s_fanout' % self.echo_topic]
 
     def _delete_broker_names(self):
         """Delete ``broker_names()`` where nothing consumes them: a run

@@ -180,12 +180,15 @@ def _assert_cleaned_up(stderr):
                 ('queue', 'np-bench-echo-%s.echo' % run_id),
                 # auto-delete: gone with its last consumer
                 ('queue', 'np-bench-amqp-echo-%s' % run_id),
-                ('exchange', 'np-bench-%s' % run_id)]:
+                ('exchange', 'np-bench-%s' % run_id),
+                ('exchange', 'np-bench-proxy-%s_fanout' % run_id),
+                ('exchange', 'np-bench-echo-%s_fanout' % run_id)]:
             channel = connection.channel()
             try:
                 if kind == 'queue':
                     channel.queue_declare(name, passive=True)
                 else:
+                    # (a passive declare checks the name alone)
                     channel.exchange_declare(name, 'topic', passive=True)
                 left.append(name)
             except amqp.exceptions.NotFound:
