@@ -8,8 +8,11 @@
   PostgreSQL and MariaDB.
 * ``admin_context``.
 * every test starts with ``wire_guard``'s counts and log windows empty.
-* ``fresh_amqp_guard``: ``amqp_guard.install()`` may run again in the
-  test, on oslo.messaging's own listener methods; both are put back after.
+* ``shipped_rabbit_driver``: what ``amqp_guard.install()`` replaces, as
+  oslo.messaging and py-amqp ship it (captured as this module is
+  imported), for the test; put back as it was after.
+* ``fresh_amqp_guard``: the same, and ``amqp_guard.install()`` may run
+  again in the test, on the shipped driver.
 """
 
 import os
@@ -21,6 +24,7 @@ import nova_proxy.cmd  # noqa: F401
 from oslo_messaging import conffixture
 import pytest
 
+from nova_proxy.common import amqp_guard
 from nova_proxy.common import context as np_context
 from nova_proxy.common import rpc
 from nova_proxy.common import wire_guard
@@ -117,27 +121,35 @@ def db_all(request, config, tmp_path_factory):
     db_session.dispose()
 
 
-@pytest.fixture
-def fresh_amqp_guard(monkeypatch):
-    from amqp import connection as amqp_connection
-    from amqp import transport as amqp_transport
-    from oslo_messaging._drivers import amqpdriver
-    from oslo_messaging._drivers import impl_rabbit
+_INHERITED = object()
 
-    from nova_proxy.common import amqp_guard
-    # Everything install() replaces, put back after the test.
-    for owner, name in (
-            (amqpdriver.RpcAMQPListener, '__call__'),
-            (amqpdriver.RpcAMQPListener, 'poll'),
-            (amqpdriver.ReplyWaiter, '__init__'),
-            (impl_rabbit.Consumer, '_callback'),
-            (amqpdriver.AMQPIncomingMessage, 'reply'),
-            (impl_rabbit.Connection, 'direct_send'),
-            (impl_rabbit.Connection, 'consume'),
-            (amqpdriver.rpc_amqp, 'unpack_context'),
-            (amqp_transport.TCPTransport, '_read'),
-            (amqp_connection.Connection, 'blocking_read')):
-        monkeypatch.setattr(owner, name, getattr(owner, name))
+
+def _as_shipped():
+    """``(owner, name, value)`` of each attribute ``amqp_guard.install()``
+    replaces, as oslo.messaging and py-amqp ship it; ``value`` is
+    ``_INHERITED`` where the owner has none of its own."""
+    assert not amqp_guard._installed, 'the guard is installed already'
+    return tuple((owner, name, vars(owner).get(name, _INHERITED))
+                 for owner, name in amqp_guard.replaced_attributes())
+
+
+# As pytest imports this module: before any test can install the guard.
+_SHIPPED = _as_shipped()
+
+
+@pytest.fixture
+def shipped_rabbit_driver(monkeypatch):
+    """The driver as it ships for the test, whatever an earlier test
+    installed in this process; put back as it was after."""
+    for owner, name, value in _SHIPPED:
+        if value is not _INHERITED:
+            monkeypatch.setattr(owner, name, value)
+        elif name in vars(owner):
+            monkeypatch.delattr(owner, name)
+
+
+@pytest.fixture
+def fresh_amqp_guard(shipped_rabbit_driver, monkeypatch):
     monkeypatch.setattr(amqp_guard, '_installed', False)
     return amqp_guard
 

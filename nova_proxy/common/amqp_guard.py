@@ -158,8 +158,9 @@ from nova_proxy import conf
 CONF = conf.CONF
 LOG = logging.getLogger(__name__)
 
-__all__ = ['install', 'message_waiting', 'stopping', 'read_what_has_come',
-           'withheld_refusal', 'IDLE_WAIT_MAX', 'POLL_FLOOR', 'READ_AHEAD']
+__all__ = ['install', 'replaced_attributes', 'message_waiting', 'stopping',
+           'read_what_has_come', 'withheld_refusal', 'IDLE_WAIT_MAX',
+           'POLL_FLOOR', 'READ_AHEAD']
 
 POLL_FLOOR = 0.25
 
@@ -216,6 +217,28 @@ def install():
         _read_ahead()
         _drain_between_calls(listener)
         _publish_replies_plainly()
+
+
+def replaced_attributes():
+    """``(owner, name)`` of each attribute that ``install()`` replaces:
+    classes of oslo.messaging's rabbit driver and of py-amqp, and one
+    module function. For whoever needs the driver as it ships (tests of
+    the driver alone). Imports the driver."""
+    from amqp import connection as amqp_connection
+    from amqp import transport as amqp_transport
+    from oslo_messaging._drivers import amqpdriver
+    from oslo_messaging._drivers import impl_rabbit
+    return (
+        (amqpdriver.RpcAMQPListener, '__call__'),
+        (amqpdriver.RpcAMQPListener, 'poll'),
+        (amqpdriver.ReplyWaiter, '__init__'),
+        (amqpdriver.AMQPIncomingMessage, 'reply'),
+        (amqpdriver.rpc_amqp, 'unpack_context'),
+        (impl_rabbit.Consumer, '_callback'),
+        (impl_rabbit.Connection, 'consume'),
+        (impl_rabbit.Connection, 'direct_send'),
+        (amqp_transport.TCPTransport, '_read'),
+        (amqp_connection.Connection, 'blocking_read'))
 
 
 def _queue_unacknowledged(listener, message, queue_only):

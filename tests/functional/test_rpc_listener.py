@@ -6,12 +6,10 @@ nothing to do; while calls come, the listener reads each with one
 driver's retry machinery, which still takes over what fails."""
 
 import contextlib
-import inspect
 import threading
 import time
 
 import oslo_messaging as messaging
-from oslo_messaging._drivers import amqpdriver
 from oslo_messaging._drivers import impl_rabbit
 import pytest
 
@@ -109,13 +107,11 @@ def test_no_empty_wake_ups_after_a_call(rabbit, fresh_amqp_guard):
     assert _consumes_after_a_call(0.3) <= 2
 
 
-def test_the_driver_alone_wakes_up_every_few_milliseconds(rabbit,
-                                                          monkeypatch):
+def test_the_driver_alone_wakes_up_every_few_milliseconds(
+        rabbit, shipped_rabbit_driver):
     # Control: what the guard changes. oslo.messaging's own loop waits
     # 1, 2, 4, 8 ... ms after a call: eight waits start in 0.3 s on a
     # calm machine, fewer on a loaded one.
-    monkeypatch.setattr(amqpdriver.RpcAMQPListener, 'poll',
-                        amqpdriver.AMQPListener.poll)
     assert _consumes_after_a_call(0.3) >= 5
 
 
@@ -125,11 +121,8 @@ def test_no_empty_reply_wake_ups_after_a_call(rabbit, fresh_amqp_guard):
 
 
 def test_the_reply_thread_alone_wakes_up_every_few_milliseconds(
-        rabbit, monkeypatch):
-    # Control: the driver's own reply loop (unwrapped, should an earlier
-    # test have installed the guard in this process).
-    monkeypatch.setattr(amqpdriver.ReplyWaiter, '__init__', inspect.unwrap(
-        amqpdriver.ReplyWaiter.__init__))
+        rabbit, shipped_rabbit_driver):
+    # Control: the driver's own reply loop.
     assert _reply_waits_after_a_call(0.3) >= 5
 
 
@@ -172,14 +165,10 @@ def test_idle_waits_end_within_a_second(rabbit, fresh_amqp_guard,
     assert 0 < replies <= amqp_guard.IDLE_WAIT_MAX
 
 
-def test_the_driver_alone_waits_longer_when_idle(rabbit, monkeypatch):
-    # Control: the driver as oslo.messaging ships it (an earlier test in
-    # this process may have installed the guard): its connection's own
-    # consume, and its reply thread's own loop.
-    for owner, name in ((impl_rabbit.Connection, 'consume'),
-                        (amqpdriver.ReplyWaiter, '__init__')):
-        monkeypatch.setattr(owner, name, inspect.unwrap(getattr(owner,
-                                                                name)))
+def test_the_driver_alone_waits_longer_when_idle(
+        rabbit, shipped_rabbit_driver, monkeypatch):
+    # Control: the driver as oslo.messaging ships it: its connection's
+    # own consume, and its reply thread's own loop.
     listener, replies = _longest_idle_waits(4.5, monkeypatch)
     print('longest waits: listener %.2f s, reply thread %.2f s' % (
         listener, replies))

@@ -106,6 +106,36 @@ def test_the_connection_returns_within_the_idle_wait_max(
     assert amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX == 5.0
 
 
+def _driver_attributes():
+    """``{(owner, name): value}`` of every attribute of the modules of the
+    rabbit driver and of py-amqp that ``install()`` reaches, and of the
+    classes they define."""
+    from amqp import connection as amqp_connection
+    from amqp import transport as amqp_transport
+    from oslo_messaging._drivers import impl_rabbit
+    values = {}
+    for module in (amqpdriver, amqpdriver.rpc_amqp, impl_rabbit,
+                   amqp_connection, amqp_transport):
+        owners = [module] + [value for value in vars(module).values()
+                             if isinstance(value, type) and
+                             value.__module__ == module.__name__]
+        for owner in owners:
+            values.update(((owner, name), value)
+                          for name, value in vars(owner).items())
+    return values
+
+
+def test_install_replaces_what_it_lists_and_nothing_else(fresh_amqp_guard):
+    # The list is what tests of the driver alone put back as it ships.
+    before = _driver_attributes()
+    amqp_guard.install()
+    after = _driver_attributes()
+    missing = object()
+    replaced = {key for key in before.keys() | after.keys()
+                if before.get(key, missing) is not after.get(key, missing)}
+    assert replaced == set(amqp_guard.replaced_attributes())
+
+
 def test_install_first_thing_in_a_process():
     # Before anything imported the rabbit driver (which registers its
     # options as it loads): the guard installs, and the driver loads.
