@@ -15,6 +15,9 @@ not run. The checks read the database of ``[database] connection``:
   and readable in ``[proxy] host_keys_dir``.
 * **Stuck operations**: no active operation left without a journal write
   for longer than it can legitimately take (``nova_proxy.proxy.status``).
+* **Compute topics**: every compute service registers the topic this
+  proxy calls compute hosts on (``[compute] topic``); a warning names
+  the hosts of another (``foreign_topic``).
 * **RPC server**: with ``[proxy] rpc_server = direct`` (the default), no
   ``[oslo_messaging_rabbit]`` or ``[oslo_messaging_tracing]`` option set
   that it does not support (the proxies would refuse to start). Read from
@@ -39,8 +42,16 @@ CONF = conf.CONF
 Code = upgradecheck.Code
 Result = upgradecheck.Result
 
-# Ids of stuck operations named in a failure; the rest are counted.
+# Ids or hosts named in a result; the rest are counted.
 _SHOWN = 5
+
+
+def _some(names):
+    """The first ``_SHOWN`` of ``names``, then how many more: a result
+    stays one readable line in a fleet of hundreds."""
+    more = len(names) - _SHOWN
+    return ', '.join(names[:_SHOWN]) + (
+        ' and %d more' % more if more > 0 else '')
 
 
 def _unreachable(error):
@@ -151,16 +162,47 @@ class Checks(upgradecheck.UpgradeCommands):
         if not stuck:
             return Result(Code.SUCCESS, '%d active operations, none stuck.'
                           % len(operations))
-        shown = ', '.join('%s (%s of %s, step %s, owner %s)' % (
+        shown = _some(['%s (%s of %s, step %s, owner %s)' % (
             op['id'], op['kind'], op['instance_uuid'], op['step'],
-            op['owner']) for op in stuck[:_SHOWN])
-        more = len(stuck) - _SHOWN
+            op['owner']) for op in stuck])
         return Result(Code.FAILURE, '%d operations without a journal write '
-                      'for over %ss: %s%s. Look at them with '
+                      'for over %ss: %s. Look at them with '
                       '"nova-compute-proxy-manage operation show ID" and '
                       'the logs of their owners.' % (
-                          len(stuck), status.stuck_after(), shown,
-                          ' and %d more' % more if more > 0 else ''))
+                          len(stuck), status.stuck_after(), shown))
+
+    @_reads_database
+    def _check_compute_topics(self):
+        """A Warning, not a Failure: calls to a compute on another topic
+        time out, but the topic read is the one its record got at its
+        first start (``rpcapi.foreign_topic``), which a later change of
+        its configuration leaves as it was, and this configuration file
+        may not be the proxies'. Disabled and down services count: the
+        proxies still call a disabled host for its instances, and a down
+        one comes back with the same topic."""
+        from nova_proxy.compute import rpcapi
+        from nova_proxy.db import api as db_api
+        services = db_api.service_get_all_by_binary(
+            np_context.get_admin_context(), 'nova-compute',
+            include_disabled=True)
+        hosts = {}
+        for record in services:
+            topic = rpcapi.foreign_topic(record)
+            if topic is not None:
+                hosts.setdefault(topic, []).append(record['host'])
+        ours = CONF.compute.topic
+        if not hosts:
+            return Result(Code.SUCCESS, 'No compute service registers '
+                          'another topic than %r, the one this proxy '
+                          'calls (%d services).' % (ours, len(services)))
+        named = '; '.join('%r on %s' % (topic, _some(sorted(names)))
+                          for topic, names in sorted(hosts.items()))
+        return Result(Code.WARNING, "%d compute services register another "
+                      "topic than %r, the one this proxy calls: %s. The "
+                      "proxies' calls to them time out (ComputeUnavailable): "
+                      "set [compute] topic to the same value in the "
+                      "proxies' and the computes' configuration files." % (
+                          sum(map(len, hosts.values())), ours, named))
 
     def _check_rpc_server(self):
         if CONF.proxy.rpc_server != 'direct':
@@ -188,6 +230,7 @@ class Checks(upgradecheck.UpgradeCommands):
         ('Proxy releases', _check_releases),
         ('Signing keys', _check_keys),
         ('Stuck operations', _check_stuck),
+        ('Compute topics', _check_compute_topics),
         ('RPC server', _check_rpc_server),
     )
 

@@ -43,7 +43,7 @@ from nova_proxy import conf
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-__all__ = ['ComputeAPI', 'RPC_API_VERSION', 'METHODS']
+__all__ = ['ComputeAPI', 'RPC_API_VERSION', 'METHODS', 'foreign_topic']
 
 RPC_API_VERSION = '1.1'
 
@@ -68,6 +68,23 @@ METHODS = {
 # What finish_resize and finish_revert_resize were before 1.1 added
 # power_on: the version a capped client sends them as, without it.
 BEFORE_POWER_ON = '1.0'
+
+
+def foreign_topic(service):
+    """The topic a compute service's record names when it is not the one
+    this client calls (``[compute] topic``), else None.
+
+    A compute listens on its own ``[compute] topic`` and writes it in its
+    service record when it creates the record, at its first start (a
+    compute host may not change it later: ``service_update``). Nothing
+    else tells a compute on another topic apart from a slow or dead one:
+    every call to it waits until it times out. The record may be older
+    than the compute's configuration, so this is a strong hint, not a
+    proof. A record without a topic (nova's schema allows it) is not
+    judged.
+    """
+    topic = service.get('topic')
+    return None if topic in (None, CONF.compute.topic) else topic
 
 
 class ComputeAPI:

@@ -59,7 +59,8 @@ def test_an_empty_database_fails_the_schema_check(cluster, tmp_path):
             2, 'The database has no tables: run "nova-compute-proxy-manage '
                'db sync".')
         # The checks that read tables say why they did not run.
-        for name in ('Proxy releases', 'Signing keys', 'Stuck operations'):
+        for name in ('Proxy releases', 'Signing keys', 'Stuck operations',
+                     'Compute topics'):
             assert checks[name] == (
                 2, 'Not checked: the database has no tables.'), name
     finally:
@@ -81,7 +82,8 @@ def test_checks_and_status_screen_follow_the_fleet(pg_cluster, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     checks = results(result.stdout)
     assert set(checks) == {'Database schema', 'Proxy releases',
-                           'Signing keys', 'Stuck operations', 'RPC server'}
+                           'Signing keys', 'Stuck operations',
+                           'Compute topics', 'RPC server'}
     assert all(code == 0 for code, _ in checks.values()), checks
     assert checks['Proxy releases'][1] == '1 live proxies, all on %s.' % (
         version.release())
@@ -251,6 +253,6 @@ def test_the_rpc_server_check_reads_any_transport_url_in_one_line(
             'checker', sections), 'upgrade', 'check', '--json')
         assert 'Traceback' not in result.stderr, result.stderr
         checks = results(result.stdout)
-        assert len(checks) == 5, checks
+        assert len(checks) == 6, checks
         assert checks['RPC server'][0] == code, (url, checks)
         assert checks['RPC server'][1].startswith(details), (url, checks)
