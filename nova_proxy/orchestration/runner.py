@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from nova_proxy.common import context as np_context
 from nova_proxy.common import metrics
 from nova_proxy.common import states
+from nova_proxy.compute import rpcapi as compute_rpcapi
 from nova_proxy import conf
 from nova_proxy import exception
 from nova_proxy.db import api as db_api
@@ -274,6 +275,8 @@ class Runner:
                                            base_progress)
                 except UNANSWERED as e:
                     reason = 'no answer (%s: %s)' % (type(e).__name__, e)
+                    if isinstance(e, messaging.MessagingTimeout):
+                        reason = self._with_topic_hint(host, reason)
                 except exception.ComputeUnavailable as e:
                     reason = e.format_message()
             else:
@@ -284,6 +287,27 @@ class Runner:
                      '%(reason)s', {'step': step.name, 'id': op['id'],
                                     'host': host, 'reason': reason})
             self.stop_event.wait(interval)
+
+    def _with_topic_hint(self, host, reason):
+        """``reason`` of a call to ``host`` that timed out, and why when
+        the host's service record names another topic than the one we
+        call (``compute_rpcapi.foreign_topic``): an operator's mismatch of
+        ``[compute] topic`` otherwise looks like a slow compute until the
+        deadline. Only a hint: a failed read leaves ``reason`` as it is.
+        """
+        try:
+            service = db_api.service_get_by_compute_host(self.context, host)
+            topic = compute_rpcapi.foreign_topic(service)
+        except Exception:
+            LOG.debug('Topic of compute host %s not read', host,
+                      exc_info=True)
+            return reason
+        if topic is None:
+            return reason
+        return ('%s; the compute service of %s registered topic %r, this '
+                'proxy calls %r (set [compute] topic to the same value on '
+                'proxies and computes)' % (reason, host, topic,
+                                           CONF.compute.topic))
 
     def _call_once(self, op, step, host, kwargs, base_progress):
         method = getattr(self.compute, step.name)

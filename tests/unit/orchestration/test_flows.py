@@ -450,6 +450,47 @@ def test_a_build_whose_answer_is_lost_is_not_marked_failed(
     assert _faults(orch, op['instance_uuid']) == []
 
 
+def _build_on_a_silent_cmp1(orch, api, runner, compute):
+    compute.down_hosts.add('cmp1')
+    op = _run(runner, orch, api.build_instance(
+        orch, values={'memory_mb': 1}, host='cmp1'))
+    assert op['status'] == 'failed', op
+    assert 'ComputeUnavailable: Compute host cmp1 did not answer: no ' \
+        'answer (MessagingTimeout: fake: cmp1 is down)' in op['error']
+    return op['error']
+
+
+def test_a_timeout_names_the_other_topic_of_the_hosts_service(
+        orch, api, runner, compute):
+    """cmp1 registered another [compute] topic than this proxy's: its
+    calls can only time out, and the error says why."""
+    service = db_api.service_get_by_compute_host(orch, 'cmp1')
+    db_api.service_update(orch, service['id'], {'topic': 'op_check_compute'})
+    error = _build_on_a_silent_cmp1(orch, api, runner, compute)
+    assert "the compute service of cmp1 registered topic " \
+        "'op_check_compute', this proxy calls 'compute'" in error
+
+
+def test_a_timeout_of_a_host_on_our_topic_says_nothing_of_topics(
+        orch, api, runner, compute):
+    assert 'topic' not in _build_on_a_silent_cmp1(orch, api, runner, compute)
+
+
+def test_a_failing_topic_read_keeps_the_timeout_reason(
+        orch, api, runner, compute, monkeypatch):
+    """The read of the host's topic is only a hint: the database failing
+    it neither stops the runner (a database outage would) nor changes
+    the reason."""
+    import sqlalchemy as sa
+    service = db_api.service_get_by_compute_host(orch, 'cmp1')
+    db_api.service_update(orch, service['id'], {'topic': 'op_check_compute'})
+
+    def lost(context, host):
+        raise sa.exc.OperationalError('SELECT', {}, Exception('gone'))
+    monkeypatch.setattr(db_api, 'service_get_by_compute_host', lost)
+    assert 'topic' not in _build_on_a_silent_cmp1(orch, api, runner, compute)
+
+
 def test_database_outage_stops_the_runner_without_rollback(
         orch, api, runner, compute):
     from oslo_db import exception as db_exc
