@@ -8,6 +8,8 @@ import sys
 import uuid
 
 import amqp
+from oslo_config import cfg
+import oslo_messaging as messaging
 
 from nova_proxy.common import utils
 
@@ -25,10 +27,14 @@ TEST_QUEUE_POLICY = ('np-test-queues',
 
 @contextlib.contextmanager
 def broker_connection():
-    """A py-amqp connection to the local test broker (guest), closed
-    at the end."""
-    connection = amqp.Connection('127.0.0.1:5672', userid='guest',
-                                 password='guest')
+    """A py-amqp connection to the tests' broker (``RABBIT_URL``, its
+    first host, with the driver's defaults), closed at the end."""
+    url = messaging.TransportURL.parse(cfg.CONF, RABBIT_URL)
+    host = url.hosts[0]
+    connection = amqp.Connection(
+        '%s:%d' % (host.hostname, host.port or 5672),
+        userid=host.username or 'guest', password=host.password or 'guest',
+        virtual_host=url.virtual_host or '/')
     connection.connect()
     try:
         yield connection

@@ -1,10 +1,14 @@
 """The queues the tests declare on the local broker expire once unused
 (``procs.TEST_QUEUE_POLICY``): oslo.messaging's topic queues have no
-expiry of their own, and a full run left some 1,600 of them."""
+expiry of their own, and a full run left some 1,600 of them. The tests'
+raw connections (``procs.broker_connection``) go to the broker of
+``NOVA_PROXY_TEST_RABBIT_URL``, as their oslo.messaging ones do."""
 
+import socket
 import subprocess
 import uuid
 
+import amqp
 import pytest
 
 from nova_proxy import conf
@@ -48,3 +52,21 @@ def test_the_queues_of_a_test_expire_and_no_others(rabbit,
     name = procs.TEST_QUEUE_POLICY[0]
     assert {q: policies[q] for q in ours} == {q: name for q in ours}
     assert name not in {policies[q] for q in others}, policies
+
+
+@pytest.mark.parametrize('url, refused', [
+    ('rabbit://guest:guest@np-no-such-host.invalid:5672/', socket.gaierror),
+    ('rabbit://guest:guest@127.0.0.1:1/', ConnectionRefusedError),
+    ('rabbit://np-no-such-user:guest@127.0.0.1:5672/',
+     amqp.exceptions.AccessRefused),
+    ('rabbit://guest:np-wrong@127.0.0.1:5672/', amqp.exceptions.AccessRefused),
+    ('rabbit://guest:guest@127.0.0.1:5672/np-no-such-vhost',
+     amqp.exceptions.NotAllowed),
+], ids=['host', 'port', 'user', 'password', 'vhost'])
+def test_a_raw_connection_goes_where_the_tests_url_says(url, refused,
+                                                        monkeypatch):
+    # Each URL differs from the local broker's in one part.
+    monkeypatch.setattr(procs, 'RABBIT_URL', url)
+    with pytest.raises(refused):
+        with procs.broker_connection():
+            pass
