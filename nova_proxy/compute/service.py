@@ -268,6 +268,7 @@ class ComputeService(service.RPCService):
         self.driver = fake.FakeDriver.from_conf(self.host)
         self.driver.start()
         self.service_record = self._get_or_create_service()
+        self._warn_of_another_recorded_topic()
         self.compute_node = self._get_or_create_compute_node()
         c = CONF.compute
         self.reporter = periodic.ResourceReporter(
@@ -304,6 +305,27 @@ class ComputeService(service.RPCService):
         except (exception.ServiceBinaryExists, exception.ServiceTopicExists):
             return db.service_get_by_host_and_binary(
                 self.context, self.host, SERVICE_BINARY)
+
+    def _warn_of_another_recorded_topic(self):
+        """The topic in this service's record is the one of its first
+        start: a compute host may not change it (``service_update``'s
+        host scope). The proxies read it (the upgrade check "Compute
+        topics", the reason of a call to this host that timed out), so a
+        ``[compute] topic`` changed since is misjudged there; this is
+        the one process that sees both."""
+        recorded = self.service_record.get('topic')
+        if recorded is not None and recorded != CONF.compute.topic:
+            LOG.warning(
+                'The service record of compute host %(host)s says topic '
+                '%(recorded)r (from its first start); this process listens '
+                'on [compute] topic %(topic)r. The proxies call '
+                '%(topic)r only if theirs is %(topic)r too; their '
+                '"Compute topics" check and timeout errors will go on '
+                'naming %(recorded)r until an operator sets the record\'s '
+                'topic (service id %(id)s).',
+                {'host': self.host, 'recorded': recorded,
+                 'topic': CONF.compute.topic,
+                 'id': self.service_record['id']})
 
     def _get_or_create_compute_node(self):
         """nova's resource tracker (``_init_compute_node``): the node's

@@ -63,6 +63,22 @@ def test_registers_service_and_compute_node(stack, compute):
     assert again.compute_node['id'] == node['id']
 
 
+def test_a_record_of_another_topic_is_named_at_start(stack, caplog):
+    # The record of an earlier start on another [compute] topic: a
+    # compute host may not change it, so the proxies go on reading it.
+    db.service_create(new_context(), {
+        'host': 'c9', 'binary': 'nova-compute', 'topic': 'old-topic',
+        'report_count': 0})
+    stack.start_compute('c9')
+    assert "says topic 'old-topic'" in caplog.text
+    assert "listens on [compute] topic 'compute'" in caplog.text
+
+
+def test_a_record_of_this_topic_is_not_named_at_start(stack, caplog):
+    stack.start_compute('c8')
+    assert 'says topic' not in caplog.text
+
+
 def test_full_lifecycle(stack, compute):
     uuid = create_instance()['uuid']
     api = stack.api
