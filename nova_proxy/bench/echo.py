@@ -164,6 +164,9 @@ class OsloEchoClient:
     def call(self, payload):
         return self.client.call({}, 'echo', arg=payload)
 
+    def close(self):
+        """Nothing of its own to close: the transport is its maker's."""
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='nova_proxy.bench.echo')

@@ -349,29 +349,17 @@ def run_echo_fleet(bench, hosts, duration, speedup=1.0, kind='oslo'):
     from a connection of each caller thread: what any RPC over RabbitMQ
     costs at least, below the proxies' own server (``direct_rpc``) as
     well as oslo.messaging's."""
-    from nova_proxy.bench import cpu
     if kind not in ECHO_KINDS:
         raise ValueError('no echo server of kind %r' % (kind,))
-    names = ['%s-fleet-%d' % (kind, n) for n in range(ECHO_PROCESSES)]
-    started = []
-    client = None
+    echoes = bench.start_echo(kind, ['%s-fleet-%d' % (kind, n)
+                                     for n in range(ECHO_PROCESSES)])
     try:
-        for name in names:
-            if kind == 'oslo':
-                server, client, payload = bench.start_oslo_echo(name)
-            else:
-                server, _, payload = bench.start_amqp_echo(name)
-            started.append(server.pid)
-        if kind == 'amqp':
-            client = bench.amqp_echo_clients()
-        step = _run_fleet(bench, hosts, duration, speedup, api=client,
-                          tasks=echo_tasks(payload),
-                          server_pids=lambda: cpu.descendants(started))
+        step = _run_fleet(bench, hosts, duration, speedup,
+                          api=echoes.shared_caller(),
+                          tasks=echo_tasks(echoes.payload),
+                          server_pids=echoes.pids)
     finally:
-        if kind == 'amqp' and client is not None:
-            client.close()
-        for name in names:
-            bench.stop_echo(name)
+        echoes.stop()
     step['proxy_processes'] = 0
     step['echo_processes'] = ECHO_PROCESSES
     step['echo_kind'] = kind

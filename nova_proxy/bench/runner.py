@@ -27,7 +27,7 @@ from nova_proxy.bench import workloads
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ['Profile', 'PROFILES', 'Bench']
+__all__ = ['Profile', 'PROFILES', 'Bench', 'EchoServers']
 
 RABBIT_URL = os.environ.get('NOVA_PROXY_BENCH_RABBIT_URL',
                             'rabbit://guest:guest@127.0.0.1:5672/')
@@ -262,9 +262,6 @@ class Bench:
     def teardown(self):
         from nova_proxy.common import rpc
         from nova_proxy.db import session as db_session
-        for client in self._amqp_clients:
-            client.close()
-        self._amqp_clients = []
         for server in list(self.servers.values()) + self.proxies:
             try:
                 server.stop()
@@ -280,8 +277,6 @@ class Bench:
             except Exception:
                 LOG.exception('Could not drop %s', self.database.name)
         self._delete_broker_names()
-
-    _amqp_clients = []
 
     def broker_names(self):
         """``(queues, exchanges)``: what this run declared on the broker
@@ -573,25 +568,22 @@ class Bench:
             for caller in callers.values():
                 caller.close()
 
-    def run_amqp(self):
-        clients = []
-        self._amqp_clients = clients
+    def run_echo(self, kind):
+        """The scenario ``kind`` (``fleet.ECHO_KINDS``): the echo server
+        of that kind, one process, called as the proxies are."""
+        echoes = self.start_echo(kind, [kind])
         try:
-            server, queue, payload = self.start_amqp_echo()
+            callers = []
 
-            def states_for(callers):
-                while len(clients) < callers:
-                    clients.append(echo.AmqpEchoClient(
-                        AMQP_HOST, 'guest', 'guest', queue))
-                return clients[:callers]
+            def states_for(count):
+                while len(callers) < count:
+                    callers.append(echoes.caller())
+                return callers[:count]
 
-            self.measure('amqp', states_for, lambda c: c.call(payload),
-                         lambda: cpu.descendants([server.pid]))
+            self.measure(kind, states_for, lambda c: c.call(echoes.payload),
+                         echoes.pids)
         finally:
-            for client in clients:
-                client.close()
-            clients[:] = []
-            self.stop_echo('amqp')
+            echoes.stop()
 
     @property
     def amqp_echo_queue(self):
@@ -599,53 +591,18 @@ class Bench:
         last consumer)."""
         return 'np-bench-amqp-echo-%s' % self.run_id
 
-    def start_amqp_echo(self, name='amqp'):
-        """A raw AMQP echo server process on the run's raw echo queue
-        (``self.servers[name]``: ``stop_echo(name)`` stops it; several
-        share the queue): ``(server, queue, payload)``."""
-        queue = self.amqp_echo_queue
-        server = servers.start_amqp_echo(self.directory, queue,
-                                         name='%s-echo' % name)
-        self.servers[name] = server
-        return server, queue, echo.echo_payload()
-
-    def amqp_echo_clients(self):
-        """Callers of the raw echo servers, from any thread (one
-        connection per thread); close() them."""
-        return echo.AmqpEchoClients(AMQP_HOST, 'guest', 'guest',
-                                    self.amqp_echo_queue)
-
-    def start_oslo_echo(self, name='oslo'):
-        """An oslo.messaging echo server process on the run's echo topic
-        (``self.servers[name]``: ``stop_echo(name)`` stops it), and a
-        client it has answered: ``(server, client, payload)``."""
-        from nova_proxy.common import rpc
-        topic = self.echo_topic
-        server = servers.start_oslo_echo(self.directory, RABBIT_URL,
-                                         self.exchange, topic,
-                                         name='%s-echo' % name)
-        self.servers[name] = server
-        client = echo.OsloEchoClient(rpc.get_transport(), topic)
-        payload = echo.echo_payload()
-        servers.wait_for(lambda: _answers(
-            lambda: client.client.prepare(timeout=2).call(
-                {}, 'echo', arg=payload), 3), timeout=60,
-            message='the oslo.messaging echo server to answer')
-        return server, client, payload
-
-    def stop_echo(self, name):
-        server = self.servers.pop(name, None)
-        if server is not None:
-            server.stop()
-
-    def run_oslo(self):
+    def start_echo(self, kind, names):
+        """Echo server processes of ``kind`` (``fleet.ECHO_KINDS``), one
+        per name of ``names`` (``self.servers[name]``), all on one queue,
+        answering: their ``EchoServers``, whose ``stop()`` stops them."""
+        echoes = _ECHO_SERVERS[kind](self)
         try:
-            server, client, payload = self.start_oslo_echo()
-            self.measure('oslo', lambda n: [client] * n,
-                         lambda c: c.call(payload),
-                         lambda: cpu.descendants([server.pid]))
-        finally:
-            self.stop_echo('oslo')
+            for name in names:
+                echoes.start(name)
+        except BaseException:
+            echoes.stop()
+            raise
+        return echoes
 
     def run_proxy(self, processes):
         self.progress('starting %d proxy process(es)' % processes)
@@ -713,10 +670,9 @@ class Bench:
 
     def _run_pass(self, keep_proxies):
         self.run_direct()
-        if 'amqp' in self.scenarios:
-            self.run_amqp()
-        if 'oslo' in self.scenarios:
-            self.run_oslo()
+        for kind in ('amqp', 'oslo'):
+            if kind in self.scenarios:
+                self.run_echo(kind)
         if _ONE_PROCESS & set(self.scenarios):
             self.run_proxy(1)
         if _TWO_PROCESSES & set(self.scenarios) or keep_proxies:
@@ -755,6 +711,113 @@ class Bench:
             'proxy_profile': self.samples,
             'fleet': fleet_result,
         }
+
+
+class EchoServers:
+    """Echo server processes of one kind on one queue, started by
+    ``Bench.start_echo``, and their callers (``call(payload)`` with
+    ``payload``): ``caller()`` for one calling thread,
+    ``shared_caller()`` for calls from any thread. ``stop()`` closes the
+    callers and stops the servers."""
+
+    def __init__(self, bench):
+        self.bench = bench
+        self.payload = echo.echo_payload()
+        self.names = []
+        self._callers = []
+
+    def start(self, name):
+        """One more server, ``name``, once the servers answer."""
+        self.bench.servers[name] = self._start_server('%s-echo' % name)
+        self.names.append(name)
+        self._answering()
+
+    def _start_server(self, process_name):
+        """A server process named ``process_name``, started."""
+        raise NotImplementedError
+
+    def _answering(self):
+        """Returns once the servers answer: each does once started."""
+
+    def caller(self):
+        """A caller for one calling thread."""
+        raise NotImplementedError
+
+    def shared_caller(self):
+        """A caller for calls from any thread."""
+        raise NotImplementedError
+
+    def pids(self):
+        """The servers' processes, for the CPU meter."""
+        return cpu.descendants([self.bench.servers[name].pid
+                                for name in self.names])
+
+    def _keep(self, caller):
+        self._callers.append(caller)
+        return caller
+
+    def stop(self):
+        callers, self._callers = self._callers, []
+        for caller in callers:
+            caller.close()
+        names, self.names = self.names, []
+        for name in names:
+            server = self.bench.servers.pop(name, None)
+            if server is not None:
+                server.stop()
+
+
+class _OsloEchoServers(EchoServers):
+    """oslo.messaging's echo servers on the run's echo topic, called
+    through the bench process's transport: one client, thread-safe,
+    serves every caller."""
+
+    _client = None
+
+    def _start_server(self, process_name):
+        bench = self.bench
+        return servers.start_oslo_echo(bench.directory, RABBIT_URL,
+                                       bench.exchange, bench.echo_topic,
+                                       name=process_name)
+
+    def _answering(self):
+        client = self.caller()
+        servers.wait_for(lambda: _answers(
+            lambda: client.client.prepare(timeout=2).call(
+                {}, 'echo', arg=self.payload), 3), timeout=60,
+            message='the oslo.messaging echo server to answer')
+
+    def caller(self):
+        from nova_proxy.common import rpc
+        if self._client is None:
+            self._client = self._keep(echo.OsloEchoClient(
+                rpc.get_transport(), self.bench.echo_topic))
+        return self._client
+
+    shared_caller = caller
+
+
+class _AmqpEchoServers(EchoServers):
+    """The raw AMQP echo servers on the run's raw echo queue, called on a
+    connection of each calling thread."""
+
+    def __init__(self, bench):
+        super().__init__(bench)
+        # (host, userid, password, queue) of the servers and the callers.
+        self._address = (AMQP_HOST, 'guest', 'guest', bench.amqp_echo_queue)
+
+    def _start_server(self, process_name):
+        return servers.start_amqp_echo(self.bench.directory, *self._address,
+                                       name=process_name)
+
+    def caller(self):
+        return self._keep(echo.AmqpEchoClient(*self._address))
+
+    def shared_caller(self):
+        return self._keep(echo.AmqpEchoClients(*self._address))
+
+
+_ECHO_SERVERS = {'oslo': _OsloEchoServers, 'amqp': _AmqpEchoServers}
 
 
 def _answers(call, times):

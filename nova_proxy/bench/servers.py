@@ -76,9 +76,11 @@ class Server:
         self._log.close()
 
 
-def start_amqp_echo(directory, queue, prefetch=64, name='amqp-echo'):
+def start_amqp_echo(directory, host, userid, password, queue, prefetch=64,
+                    name='amqp-echo'):
     server = Server(name, [
         sys.executable, '-m', 'nova_proxy.bench.echo', 'amqp',
+        '--host', host, '--userid', userid, '--password', password,
         '--queue', queue, '--prefetch', str(prefetch)], directory)
     return _ready(server)
 

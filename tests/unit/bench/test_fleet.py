@@ -134,6 +134,52 @@ def test_run_fleet_releases_every_task_of_every_node(monkeypatch):
     assert step['p99_ms'] is not None
 
 
+class _FakeEchoes:
+    """What ``Bench.start_echo`` returns, recording its use."""
+
+    payload = {'x': 1}
+
+    def __init__(self, kind, names):
+        self.kind, self.names = kind, names
+        self.payloads = []
+        self.shared = 0
+        self.stopped = 0
+
+    def shared_caller(self):
+        self.shared += 1
+        return self
+
+    def call(self, payload):
+        self.payloads.append(payload)
+
+    def pids(self):
+        return []
+
+    def stop(self):
+        self.stopped += 1
+
+
+def test_an_echo_fleet_calls_its_servers_through_one_caller():
+    from nova_proxy.bench import workloads
+    bench = _FakeBench()
+    started = []
+    bench.start_echo = lambda kind, names: started.append(
+        _FakeEchoes(kind, names)) or started[-1]
+    hosts = [workloads.Host('h%d' % n, n, n, 'h%d' % n, ['u%d' % n], 'r')
+             for n in range(3)]
+    step = fleet.run_echo_fleet(bench, hosts, duration=1.5, speedup=2400,
+                                kind='amqp')
+    [echoes] = started
+    assert (echoes.kind, echoes.names) == ('amqp',
+                                           ['amqp-fleet-0', 'amqp-fleet-1'])
+    assert echoes.shared == 1 and echoes.stopped == 1
+    assert step['calls_per_s'] > 0 and echoes.payloads
+    assert all(p is echoes.payload for p in echoes.payloads)
+    assert step['errors'] == 0
+    assert (step['proxy_processes'], step['echo_processes'],
+            step['echo_kind']) == (0, 2, 'amqp')
+
+
 def test_seed_hosts_bulk(db, admin_context):
     from nova_proxy.bench import workloads
     from nova_proxy.db import api as db_api
