@@ -99,6 +99,7 @@ HOST_KEY_PREFIX = 'host:'
 # part of what the caller signed.
 _TRANSPORT_KEYS = frozenset(['msg_id', 'reply_q', 'client_timeout'])
 _NONCE_RE = re.compile(r'^[0-9a-f]{16,64}$')
+_REPLAYED = 'replayed call (nonce already seen)'
 _MAC_RE = re.compile(r'^[0-9a-f]{64}$')
 
 
@@ -450,12 +451,18 @@ class Verifier:
     def _scope(self, context, envelope, method):
         """Set ``context.compute_host`` for an authenticated caller."""
 
-    def authenticate(self, context, raw, method, namespace, args):
+    def authenticate(self, context, raw, method, namespace, args,
+                     ride=False):
         """Check the call; set ``context.authenticated_as``.
 
         :param context: the deserialized ``RequestContext``.
         :param raw: the context dict as received.
         :param args: the arguments as received.
+        :param ride: the call writes first, in one statement that commits
+            as it runs: its nonce may ride with it (``nonces.RidingNonce``).
+        :returns: the nonce riding with the call's write, whose
+            ``finish()`` must follow the call; None when it was recorded
+            here (or the call is not signed).
         :raises: NotAuthenticated.
         """
         envelope = raw.get(SIGNATURE_KEY) if isinstance(raw, dict) else None
@@ -499,11 +506,22 @@ class Verifier:
             _refuse(method, envelope,
                     'signed %ds away from this server\'s clock (allowed: '
                     '%ds)' % (now - ts, window))
-        if not self.nonces.check_and_add(
-                _nonce_digest(envelope['key'], nonce), ts + window, now):
-            _refuse(method, envelope, 'replayed call (nonce already seen)')
+        digest = _nonce_digest(envelope['key'], nonce)
+        rides = getattr(self.nonces, 'ride', None) if ride else None
+        if rides is None and \
+                not self.nonces.check_and_add(digest, ts + window, now):
+            _refuse(method, envelope, _REPLAYED)
         self._scope(context, envelope, method)
         context.authenticated_as = envelope['key']
+        if rides is None:
+            return None
+        # Installed last: a call refused above never reaches its write.
+        riding = rides(digest, ts + window, now,
+                       lambda: _refuse(method, envelope, _REPLAYED))
+        if riding is None and \
+                not self.nonces.check_and_add(digest, ts + window, now):
+            _refuse(method, envelope, _REPLAYED)
+        return riding
 
 
 def _nonce_digest(key_id, nonce):

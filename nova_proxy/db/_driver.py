@@ -40,15 +40,27 @@ results through server-side cursors.
 One thing SQLAlchemy does after a statement is not done here: psycopg2's
 execution context logs the server's NOTICE messages; the statements of
 the hot path raise none.
+
+A statement may ride ahead of a thread's next one (``ride_ahead``): a
+signed call's nonce INSERT, sent with the call's own write in one round
+trip (``nova_proxy.db.nonces.RidingNonce``). ``execute`` offers it each
+statement it runs itself; a write that it cannot carry (another path,
+another driver, a connection in a transaction) has it recorded first,
+by its own statement.
 """
 
 import functools
+import threading
 
 import sqlalchemy as sa
 from sqlalchemy.engine import default as sa_default
 from sqlalchemy.engine import result as sa_result
 
-__all__ = ['execute', 'execute_in_autocommit', 'DriverResult']
+__all__ = ['execute', 'execute_in_autocommit', 'DriverResult', 'ride_ahead',
+           'riding', 'settle_riding']
+
+# This thread's statement riding ahead (``ride_ahead``), or None.
+_riding = threading.local()
 
 
 class _Plan:
@@ -205,11 +217,45 @@ def execute(connection, statement, params=None):
     statement, its ``CursorResult``."""
     params = params or {}
     if not _runs_itself(connection):
-        return connection.execute(statement, params)
+        return _executed_by_sqlalchemy(connection, statement, params)
     plan = _plan(statement, connection.dialect, tuple(sorted(params)))
     if plan is None:
-        return connection.execute(statement, params)
+        return _executed_by_sqlalchemy(connection, statement, params)
     return _run(connection, plan, params)
+
+
+def _executed_by_sqlalchemy(connection, statement, params):
+    """A statement SQLAlchemy runs: a write cannot carry what rides
+    ahead, which is recorded first."""
+    if getattr(_riding, 'statement', None) is not None and \
+            getattr(statement, 'is_dml', False):
+        settle_riding()
+    return connection.execute(statement, params)
+
+
+def ride_ahead(statement):
+    """Send ``statement`` ahead of this thread's next statement that can
+    carry it (None: no more). ``statement`` has ``board(connection, sql,
+    arguments, write)``, which returns the SQL and arguments to run (its
+    own joined to the statement's when it boards, and then it is
+    ``sent()``, or ``failed(error, connection)`` if that execution
+    fails), and
+    ``settle()``, which records it by itself."""
+    _riding.statement = statement
+
+
+def riding():
+    """This thread's statement riding ahead, or None."""
+    return getattr(_riding, 'statement', None)
+
+
+def settle_riding():
+    """Record this thread's statement riding ahead by itself, if there is
+    one: before work that could not carry it."""
+    statement = getattr(_riding, 'statement', None)
+    if statement is not None:
+        _riding.statement = None
+        statement.settle()
 
 
 def execute_in_autocommit(connection, statement, params):
@@ -237,6 +283,18 @@ def _run(connection, plan, params):
     except Exception as e:
         # As SQLAlchemy reports a statement it could not prepare.
         connection._handle_dbapi_exception(e, sql, params, None, None)
+    rider = getattr(_riding, 'statement', None)
+    if rider is not None:
+        compiled = plan.compiled
+        write = compiled.isinsert or compiled.isupdate or compiled.isdelete
+        boarded = rider.board(connection, sql, arguments, write)
+        if boarded is None:
+            if write:
+                settle_riding()
+            rider = None
+        else:
+            _riding.statement = None
+            sql, arguments = boarded
     try:
         cursor = connection.connection.cursor()
         events = connection._has_events or connection.engine._has_events
@@ -253,11 +311,17 @@ def _run(connection, plan, params):
         rowcount = cursor.rowcount
         cursor.close()
     except BaseException as e:
+        if rider is not None:
+            # May raise an error of its own (a replayed nonce), or ride
+            # again: the server rolled both statements back.
+            rider.failed(e, connection)
         # SQLAlchemy's handling of an error of an execution: a driver's
         # error wrapped and translated, anything else raised as it is.
         connection._handle_dbapi_exception(
             e, sql, arguments, cursor,
             _Execution(connection, plan.compiled, sql, arguments, cursor))
+    if rider is not None:
+        rider.sent()
     if not raw:
         return DriverResult((), rowcount)
     make = plan.row_maker(dialect, description)

@@ -11,7 +11,19 @@ Why the database and not a cache such as Redis: every proxy already needs
 it (a call it cannot write a nonce for is a call it could not have served
 anyway), so it adds no process to run, secure or monitor, and no second
 thing to lose; it costs one small INSERT per signed call, committed by
-itself (see docs/security.rst).
+itself or with the call's write (below; docs/security.rst).
+
+On PostgreSQL with psycopg2, a call whose endpoint writes in one
+statement that commits as it runs (``rpc.nonce_with_write``: the
+heartbeat, the compute node's save) does not pay that INSERT's round
+trip: its nonce rides with the call's write (``RidingNonce``), the two
+statements sent as one query, which the server runs as one transaction.
+A replay's INSERT fails on the key, and the write with it; a write that
+fails for another reason takes the INSERT with it, and the nonce is
+then recorded by itself before the call's error is answered, so a call
+is never served twice. Wherever the nonce cannot ride (another
+database, a transaction, a read first), it is recorded by itself before
+the first write, as for any call.
 
 Rows are purged, by whichever proxy gets there first, once they are past
 their signature's window by one more window: the proxies' clocks may
@@ -34,7 +46,7 @@ from nova_proxy.db import session as db_session
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ['add', 'count', 'purge', 'SharedNonces']
+__all__ = ['add', 'count', 'purge', 'SharedNonces', 'RidingNonce']
 
 _TABLE = models.SignedCallNonce.__table__
 
@@ -88,6 +100,12 @@ def _insert_unless_present(dialect):
     return statement
 
 
+def _params(digest, expires_at):
+    """The row of ``digest``, with a new attempt token."""
+    return {'digest': digest, 'expires_at': int(expires_at) + 1,
+            'attempt': secrets.token_hex(_ATTEMPT_BYTES)}
+
+
 def add(context, digest, expires_at):
     """Record ``digest`` until ``expires_at`` (seconds since the epoch),
     in one statement: every signed call does it. On PostgreSQL with
@@ -105,17 +123,23 @@ def add(context, digest, expires_at):
 
     :returns: False when it was already recorded (a replay).
     """
-    params = {'digest': digest, 'expires_at': int(expires_at) + 1,
-              'attempt': secrets.token_hex(_ATTEMPT_BYTES)}
+    params = _params(digest, expires_at)
     if context is None:
-        result = db_session.statement_in_autocommit(_insert_unless_present,
-                                                    params)
-        if result is db_session.LOST:
-            with db_session.ran_once():
-                return _add(None, **params)
-        if result is not None:
-            return result.rowcount == 1
+        return _add_alone(params)
     return _add(context, **params)
+
+
+def _add_alone(params):
+    """``add``'s INSERT of ``params``, with as little as can be around
+    it."""
+    result = db_session.statement_in_autocommit(_insert_unless_present,
+                                                params)
+    if result is db_session.LOST:
+        with db_session.ran_once():
+            return _add(None, **params)
+    if result is not None:
+        return result.rowcount == 1
+    return _add(None, **params)
 
 
 @db_session.autocommit_writer
@@ -155,6 +179,130 @@ def purge(context, before):
         sa.delete(_TABLE).where(_TABLE.c.expires_at < int(before))).rowcount
 
 
+# The nonce INSERT that rides with a write, by dialect: plain, so that a
+# replay fails the whole query on the key.
+_RIDING_SQL = {}
+_RIDING_NAMES = {'digest': 'np_nonce_digest',
+                 'expires_at': 'np_nonce_expires_at',
+                 'attempt': 'np_nonce_attempt'}
+
+
+def _riding_sql(dialect):
+    sql = _RIDING_SQL.get(dialect.name)
+    if sql is None:
+        statement = sa.insert(_TABLE).values(
+            {column: sa.bindparam(name, type_=_TABLE.c[column].type)
+             for column, name in _RIDING_NAMES.items()})
+        sql = _RIDING_SQL[dialect.name] = str(statement.compile(
+            dialect=dialect))
+    return sql
+
+
+def _rides(connection, arguments):
+    """Whether a statement on ``connection`` can carry the nonce: the
+    two sent as one query run as one transaction only where the driver
+    sends them so (psycopg2's simple query), in autocommit, and the
+    connection may write."""
+    if connection.dialect.driver != 'psycopg2' or \
+            not isinstance(arguments, dict):
+        return False
+    dbapi_connection = connection.connection.dbapi_connection
+    return dbapi_connection.autocommit and \
+        dbapi_connection.readonly is not True
+
+
+def _closed(connection):
+    try:
+        return bool(connection.connection.dbapi_connection.closed)
+    except Exception:
+        return True
+
+
+class RidingNonce:
+    """A signed call's nonce, to ride with the call's first write
+    (``_driver.ride_ahead``; see the module's documentation).
+
+    :param refuse: raises the replay's error (``auth``'s refusal).
+    """
+
+    # Not sent yet; sent, its outcome unknown (the connection was lost);
+    # recorded.
+    PENDING, UNKNOWN, DONE = 'pending', 'unknown', 'done'
+
+    def __init__(self, digest, expires_at, refuse):
+        self.params = _params(digest, expires_at)
+        self.refuse = refuse
+        self.state = self.PENDING
+
+    def board(self, connection, sql, arguments, write):
+        """The SQL and arguments of ``sql`` with this nonce's INSERT
+        first, or None where it cannot ride there."""
+        if self.state != self.PENDING or not write or \
+                not _rides(connection, arguments):
+            return None
+        arguments = dict(arguments)
+        for column, name in _RIDING_NAMES.items():
+            arguments[name] = self.params[column]
+        self.state = self.UNKNOWN
+        return '%s; %s' % (_riding_sql(connection.dialect), sql), arguments
+
+    def sent(self):
+        self.state = self.DONE
+
+    def failed(self, error, connection):
+        """The query it rode in on ``connection`` failed. With the
+        server's error on a connection still open, both statements were
+        rolled back: it rides again, or the call is refused when its own
+        INSERT failed on the key (a replay). Otherwise (the connection
+        lost, closed, or its server shutting down) the query may have
+        committed: its outcome is unknown until it is recorded by itself
+        (``settle``)."""
+        _driver.ride_ahead(self)
+        code = getattr(error, 'pgcode', None)
+        diag = getattr(error, 'diag', None)
+        if code is None or diag is None or code[:2] in _OUTCOME_UNKNOWN or \
+                _closed(connection):
+            return
+        if code == _UNIQUE_VIOLATION and diag.table_name == _TABLE.name:
+            _driver.ride_ahead(None)
+            self.state = self.DONE
+            self.refuse()
+        self.state = self.PENDING
+
+    def finish(self):
+        """At the end of its call: no longer ahead of this thread's
+        statements, and recorded (``settle``)."""
+        if _driver.riding() is self:
+            _driver.ride_ahead(None)
+        self.settle()
+
+    def settle(self):
+        """Record it by itself, where it has not ridden: before a write
+        that cannot carry it, or at the end of a call that wrote
+        nothing. After a query whose outcome is unknown, its attempt
+        token tells its own row from a replay's.
+
+        :raises: the refusal of a replay; the database's errors."""
+        if self.state == self.DONE:
+            return
+        state, self.state = self.state, self.DONE
+        if state == self.UNKNOWN:
+            with db_session.ran_once():
+                recorded = _add(None, **self.params)
+        else:
+            recorded = _add_alone(self.params)
+        if not recorded:
+            self.refuse()
+
+
+# PostgreSQL's SQLSTATE of a unique violation, and the classes of those
+# after which a query may have committed all the same: connection
+# exceptions, operator intervention (a server shutting down, a backend
+# terminated), internal errors.
+_UNIQUE_VIOLATION = '23505'
+_OUTCOME_UNKNOWN = frozenset(['08', '57', 'XX'])
+
+
 class SharedNonces:
     """The nonce record ``auth.Verifier`` uses on the proxies.
 
@@ -168,15 +316,30 @@ class SharedNonces:
         self.purge_every = purge_every
         self._next_purge = 0
 
-    def check_and_add(self, nonce, expires, now):
-        """:param nonce: a digest (text) unique to one signed call.
-        :returns: False if ``nonce`` was already seen (a replay).
-        :raises: the database's errors (the caller gets
-            DatabaseUnavailable when it is down)."""
+    def _purge_when_due(self, now):
         if time.monotonic() >= self._next_purge:
             # Not locked: two threads purging at once do no harm.
             self._next_purge = time.monotonic() + self.purge_every
             gone = purge(None, now - self.window)
             if gone:
                 LOG.debug('Purged %d expired nonces', gone)
+
+    def check_and_add(self, nonce, expires, now):
+        """:param nonce: a digest (text) unique to one signed call.
+        :returns: False if ``nonce`` was already seen (a replay).
+        :raises: the database's errors (the caller gets
+            DatabaseUnavailable when it is down)."""
+        self._purge_when_due(now)
         return add(None, nonce, expires)
+
+    def ride(self, nonce, expires, now, refuse):
+        """Have ``nonce`` ride with this thread's next write
+        (``RidingNonce``): returns it, installed; its ``finish()`` must
+        follow the call. None where no statement could carry it (not
+        PostgreSQL with psycopg2): then ``check_and_add``."""
+        if not db_session.statements_can_ride():
+            return None
+        self._purge_when_due(now)
+        nonce = RidingNonce(nonce, expires, refuse)
+        _driver.ride_ahead(nonce)
+        return nonce

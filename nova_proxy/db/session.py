@@ -61,6 +61,7 @@ LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 __all__ = ['writer', 'reader', 'core_writer', 'core_reader', 'hot_writer',
+           'statements_can_ride',
            'autocommit_writer', 'autocommit_writer_when',
            'statement_in_autocommit', 'ran_once', 'LOST', 'unretried_writer',
            'unretried_core_writer', 'get_engine', 'dispose', 'db_utcnow',
@@ -476,6 +477,8 @@ def _session_scope(fn, write, core=False):
     @functools.wraps(fn)
     def wrapper(context, *args, **kwargs):
         guard.check_db_access()
+        # Nothing rides with a statement of enginefacade's transactions.
+        _driver.settle_riding()
         if context is None:
             context = np_context.get_admin_context()
         cm = _get_context_manager()
@@ -690,6 +693,10 @@ def _hot_scope(fn, write=True, autocommit=False):
         if held_now() is None or _inside_a_transaction():
             return scoped(context, *args, **kwargs)
         guard.check_db_access()
+        if not (write and autocommit and (autocommit is True or
+                                          autocommit(*args, **kwargs))):
+            # Only a statement that commits as it runs carries a nonce.
+            _driver.settle_riding()
         if context is None:
             context = np_context.get_admin_context()
         cm = _get_context_manager()
@@ -741,6 +748,7 @@ def statement_in_autocommit(statement_for, params):
             _inside_a_transaction():
         return None
     guard.check_db_access()
+    _driver.settle_riding()
     connection = token = None
     when = 'while connecting'
     try:
@@ -761,6 +769,13 @@ def statement_in_autocommit(statement_for, params):
     finally:
         if connection is not None:
             held.give_back(connection, token)
+
+
+def statements_can_ride():
+    """Whether a statement can ride with another (``_driver.ride_ahead``):
+    where writes commit as they run (``autocommit_writer``)."""
+    held = _held_connections
+    return held is not None and held.driver in _AUTOCOMMIT_WRITERS
 
 
 def hot_writer(fn):

@@ -160,6 +160,7 @@ class ComputeNodeEndpoint(_Endpoint):
         return db.compute_node_get_by_host_and_node(context, host, node)
 
     @rpc.remotable
+    @rpc.nonce_with_write
     def compute_node_update(self, context, compute_node_id: int,
                             values):
         # nova's compute_node_update, under the 1.x argument name.

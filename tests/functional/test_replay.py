@@ -180,6 +180,34 @@ def test_captured_call_is_refused_by_every_proxy_and_after_restarts(
         assert proc.alive()
 
 
+def test_captured_heartbeat_is_refused_and_counts_nothing(replay_cluster):
+    """nova's heartbeat carries its nonce in the UPDATE's own query
+    (``nonces.RidingNonce``): its replay fails on the nonce's key, and
+    its UPDATE with it, on every proxy."""
+    cluster, keys, proxies, operator, attacker, extra = replay_cluster
+    service = operator.service_create(admin(), {
+        'host': 'compute-1', 'binary': 'nova-compute', 'topic': 'compute',
+        'report_count': 0})
+    compute_1 = as_compute_1(keys)
+    context = np_context.get_compute_context('compute-1')
+    assert compute_1.service_update(context, service['id'], {
+        'report_count': 1})['report_count'] == 1
+    copy = attacker.captured('service_update')
+    assert compute_1.service_update(context, service['id'], {
+        'report_count': 2})['report_count'] == 2
+    refused = 'Refused service_update from host:compute-1: replayed call'
+    for name in PROXIES:
+        attacker.replay(copy, name)
+        wait_for(lambda: proxies[name].log().count(refused) == 1,
+                 timeout=15, message='%s to refuse the replay' % name)
+    CONF.clear_override('key_file', group='proxy_client')
+    stored = operator.service_get_by_host_and_binary(
+        admin(), 'compute-1', 'nova-compute')
+    assert stored['report_count'] == 2
+    for proc in proxies.values():
+        assert proc.alive()
+
+
 def test_replay_with_its_own_reply_queue_gets_no_answer(replay_cluster):
     cluster, keys, proxies, operator, attacker, extra = replay_cluster
     instance = operator.instance_create(admin(), {

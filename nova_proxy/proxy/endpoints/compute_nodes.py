@@ -99,6 +99,7 @@ class ComputeNodeEndpoint(base.Endpoint):
                                                     hypervisor_match)
 
     @rpc.remotable
+    @rpc.nonce_with_write
     def compute_node_update(self, context, compute_id: int, values):
         return db.compute_node_update(context, compute_id, values,
                                       scope_host=policy.scope_host(context))

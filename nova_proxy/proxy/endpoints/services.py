@@ -93,6 +93,7 @@ class ServiceEndpoint(base.Endpoint):
         return db.service_get_by_compute_host(context, host)
 
     @rpc.remotable
+    @rpc.nonce_with_write
     def service_update(self, context, service_id: int, values):
         return db.service_update(context, service_id, values,
                                  scope_host=policy.scope_host(context))

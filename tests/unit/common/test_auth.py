@@ -233,6 +233,45 @@ def test_host_key_claiming_another_host_is_refused(keys):
         verify(auth.ProxyVerifier(), raw)
 
 
+class _Riding:
+    """A nonce record whose nonces may ride with a write: records what
+    was asked of it."""
+
+    def __init__(self, can_ride=True):
+        self.can_ride = can_ride
+        self.asked = []
+
+    def check_and_add(self, nonce, expires, now):
+        self.asked.append('check_and_add')
+        return True
+
+    def ride(self, nonce, expires, now, refuse):
+        self.asked.append('ride')
+        return self if self.can_ride else None
+
+
+def test_a_nonce_rides_only_when_asked_and_once_the_caller_is_scoped(keys):
+    for ride, can_ride, asked, returned in (
+            (False, True, ['check_and_add'], None),
+            (True, True, ['ride'], True),
+            (True, False, ['ride', 'check_and_add'], None)):
+        raw = signed_by_host(keys, 'compute-1')
+        nonces = _Riding(can_ride)
+        riding = auth.ProxyVerifier(nonces).authenticate(
+            np_context.RequestContext.from_dict(raw), raw,
+            'instance_update', None, {'instance_uuid': 'u'}, ride=ride)
+        assert nonces.asked == asked
+        assert (riding is nonces) is bool(returned)
+    # A caller refused for its scope never has a nonce riding.
+    nonces = _Riding()
+    raw = signed_by_host(keys, 'compute-1', {'compute_host': 'compute-2'})
+    with pytest.raises(exception.NotAuthenticated):
+        auth.ProxyVerifier(nonces).authenticate(
+            np_context.RequestContext.from_dict(raw), raw,
+            'instance_update', None, {'instance_uuid': 'u'}, ride=True)
+    assert nonces.asked == []
+
+
 def test_host_key_omitting_the_host_is_scoped_anyway(keys):
     raw = signed_by_host(keys, 'compute-1', {'is_admin': True})
     ctx = verify(auth.ProxyVerifier(), raw)
