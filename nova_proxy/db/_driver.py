@@ -239,7 +239,7 @@ def ride_ahead(statement):
     arguments, write)``, which returns the SQL and arguments to run (its
     own joined to the statement's when it boards, and then it is
     ``sent()``, or ``failed(error, connection)`` if that execution
-    fails), and
+    fails, true when it calls for ``refuse()``), and
     ``settle()``, which records it by itself."""
     _riding.statement = statement
 
@@ -311,10 +311,11 @@ def _run(connection, plan, params):
         rowcount = cursor.rowcount
         cursor.close()
     except BaseException as e:
-        if rider is not None:
-            # May raise an error of its own (a replayed nonce), or ride
-            # again: the server rolled both statements back.
-            rider.failed(e, connection)
+        if rider is not None and rider.failed(e, connection):
+            # Its own INSERT failed on the key: a replay, refused.
+            if cursor is not None:
+                cursor.close()
+            rider.refuse()
         # SQLAlchemy's handling of an error of an execution: a driver's
         # error wrapped and translated, anything else raised as it is.
         connection._handle_dbapi_exception(

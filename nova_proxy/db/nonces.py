@@ -252,29 +252,34 @@ class RidingNonce:
     def failed(self, error, connection):
         """The query it rode in on ``connection`` failed. With the
         server's error on a connection still open, both statements were
-        rolled back: it rides again, or the call is refused when its own
-        INSERT failed on the key (a replay). Otherwise (the connection
-        lost, closed, or its server shutting down) the query may have
-        committed: its outcome is unknown until it is recorded by itself
-        (``settle``)."""
+        rolled back: it rides again, unless its own INSERT failed on the
+        key (a replay: returns True, and the caller refuses the call,
+        ``refuse``). Otherwise (the connection lost, closed, or its
+        server shutting down) the query may have committed: its outcome
+        is unknown until it is recorded by itself (``settle``)."""
         _driver.ride_ahead(self)
         code = getattr(error, 'pgcode', None)
         diag = getattr(error, 'diag', None)
         if code is None or diag is None or code[:2] in _OUTCOME_UNKNOWN or \
                 _closed(connection):
-            return
+            return False
         if code == _UNIQUE_VIOLATION and diag.table_name == _TABLE.name:
             _driver.ride_ahead(None)
             self.state = self.DONE
-            self.refuse()
+            return True
         self.state = self.PENDING
+        return False
 
     def finish(self):
-        """At the end of its call: no longer ahead of this thread's
-        statements, and recorded (``settle``)."""
-        if _driver.riding() is self:
-            _driver.ride_ahead(None)
-        self.settle()
+        """At the end of its call: recorded (``settle``), and no longer
+        ahead of this thread's statements, whatever happens."""
+        try:
+            if _driver.riding() is self:
+                _driver.ride_ahead(None)
+            self.settle()
+        finally:
+            if _driver.riding() is self:
+                _driver.ride_ahead(None)
 
     def settle(self):
         """Record it by itself, where it has not ridden: before a write
@@ -285,12 +290,20 @@ class RidingNonce:
         :raises: the refusal of a replay; the database's errors."""
         if self.state == self.DONE:
             return
-        state, self.state = self.state, self.DONE
-        if state == self.UNKNOWN:
-            with db_session.ran_once():
-                recorded = _add(None, **self.params)
-        else:
-            recorded = _add_alone(self.params)
+        try:
+            if self.state == self.UNKNOWN:
+                with db_session.ran_once():
+                    recorded = _add(None, **self.params)
+            else:
+                recorded = _add_alone(self.params)
+        except BaseException:
+            # It may have gone in; and the call's transaction, which
+            # started this, may run again: ahead of it still, to be
+            # settled by its token before its write.
+            self.state = self.UNKNOWN
+            _driver.ride_ahead(self)
+            raise
+        self.state = self.DONE
         if not recorded:
             self.refuse()
 
@@ -339,7 +352,33 @@ class SharedNonces:
         PostgreSQL with psycopg2): then ``check_and_add``."""
         if not db_session.statements_can_ride():
             return None
+        left = _driver.riding()
+        if left is not None:
+            # A call before on this thread did not finish its nonce: a
+            # bug, but never one that lets that call's nonce ride with
+            # this call's write.
+            LOG.error('A signed call\'s nonce was left riding on this '
+                      'thread: recorded now')
+            _driver.settle_riding()
         self._purge_when_due(now)
         nonce = RidingNonce(nonce, expires, refuse)
         _driver.ride_ahead(nonce)
         return nonce
+
+
+def settle_before_a_write(conn, cursor, statement, parameters, context,
+                          executemany):
+    """The engine's ``before_cursor_execute`` listener: a write that is
+    about to run while a nonce rides (and did not take it on board, which
+    the driver path does before calling its listeners) has the nonce
+    recorded by itself first, whatever path it came by."""
+    if _driver.riding() is None:
+        return
+    if context is not None and (context.isinsert or context.isupdate or
+                                context.isdelete):
+        _driver.settle_riding()
+    elif statement.lstrip()[:6].upper() in _WRITES:
+        _driver.settle_riding()
+
+
+_WRITES = frozenset(['INSERT', 'UPDATE', 'DELETE', 'MERGE ', 'WITH '])

@@ -323,6 +323,9 @@ def _get_context_manager():
                 _no_ping_at_checkout(engine)
                 _read_committed_on_mysql(engine)
                 _hold_connections(engine)
+                from nova_proxy.db import nonces
+                sqlalchemy.event.listen(engine, 'before_cursor_execute',
+                                        nonces.settle_before_a_write)
                 _context_manager = cm
     return _context_manager
 

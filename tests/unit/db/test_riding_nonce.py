@@ -4,9 +4,13 @@ guarantees of a nonce recorded by itself kept whatever happens to the
 write (a replay, a failed write, a lost answer, a write that cannot carry
 it, no write at all)."""
 
+import logging
+
+from oslo_db import exception as db_exc
 import pytest
 import sqlalchemy as sa
 
+from nova_proxy.db import _driver
 from nova_proxy.db import api
 from nova_proxy import exception
 from nova_proxy.db import nonces
@@ -34,6 +38,12 @@ def _call(digest, fn, *args, **kwargs):
         return fn(*args, **kwargs)
     finally:
         riding.finish()
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_riding():
+    yield
+    assert _driver.riding() is None
 
 
 @pytest.fixture
@@ -204,3 +214,69 @@ def test_a_read_first_has_the_nonce_recorded_before_it(
     assert not any('; ' in s for s in statements)
     assert statements[-1].startswith('UPDATE services')
     assert _recorded('8' * 64)
+
+
+def _lose_the_first_settle(monkeypatch):
+    """The first INSERT of a nonce by itself raises as a lost connection
+    does, before it reaches the server."""
+    real = nonces._add_alone
+    lost = []
+
+    def add_alone(params):
+        if not lost:
+            lost.append(params['digest'])
+            raise db_exc.DBConnectionError('lost during the nonce INSERT')
+        return real(params)
+    monkeypatch.setattr(nonces, '_add_alone', add_alone)
+    return lost
+
+
+@pytest.mark.parametrize('replay', [False, True])
+def test_a_nonce_lost_inside_the_calls_transaction_is_settled_on_its_rerun(
+        riding_db, admin_context, service, monkeypatch, replay):
+    """Where a write cannot carry the nonce (here: SQLAlchemy runs every
+    statement, as with ``[database] connection_debug``), the nonce goes
+    in by itself from inside the call's transaction; lost there, the
+    transaction runs again, and the nonce is settled by its token before
+    the write: a replay is refused, and a call's own nonce is kept."""
+    monkeypatch.setattr(_driver, '_runs_itself', lambda *a, **k: False)
+    if replay:
+        _call('1' * 64, _heartbeat, admin_context, service, 1)
+    lost = _lose_the_first_settle(monkeypatch)
+    if replay:
+        with pytest.raises(Replayed):
+            _call('1' * 64, _heartbeat, admin_context, service, 7)
+        assert api.service_get(admin_context,
+                               service['id'])['report_count'] == 1
+    else:
+        assert _call('2' * 64, _heartbeat, admin_context, service,
+                     3)['report_count'] == 3
+        assert _recorded('2' * 64)
+    assert lost
+
+
+def test_a_write_by_any_other_path_has_the_nonce_recorded_first(
+        riding_db, admin_context, service, statements, monkeypatch):
+    """A write the driver path does not run (``connection.execute``
+    itself): the engine's listener records the nonce before it."""
+    monkeypatch.setattr(_driver, 'execute',
+                        lambda connection, statement, params=None:
+                        connection.execute(statement, params or {}))
+    _call('3' * 64, _heartbeat, admin_context, service, 2)
+    assert statements[0].startswith('INSERT INTO signed_call_nonces')
+    assert statements[1].startswith('UPDATE services')
+    assert not any('; ' in s for s in statements)
+    assert _recorded('3' * 64)
+
+
+def test_a_nonce_left_riding_by_a_call_before_is_recorded_not_carried(
+        riding_db, admin_context, service, statements, caplog):
+    left = _ride('4' * 64)
+    caplog.set_level(logging.ERROR, logger=nonces.__name__)
+    _call('5' * 64, _heartbeat, admin_context, service, 2)
+    assert 'left riding on this thread' in caplog.text
+    assert statements[0].startswith('INSERT INTO signed_call_nonces')
+    assert '; ' not in statements[0]
+    assert '; UPDATE services' in statements[1]
+    assert left.state == left.DONE
+    assert _recorded('4' * 64) and _recorded('5' * 64)
