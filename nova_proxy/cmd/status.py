@@ -197,12 +197,14 @@ class Checks(upgradecheck.UpgradeCommands):
                           'calls (%d services).' % (ours, len(services)))
         named = '; '.join('%r on %s' % (topic, _some(sorted(names)))
                           for topic, names in sorted(hosts.items()))
-        return Result(Code.WARNING, "%d compute services register another "
-                      "topic than %r, the one this proxy calls: %s. The "
-                      "proxies' calls to them time out (ComputeUnavailable): "
-                      "set [compute] topic to the same value in the "
-                      "proxies' and the computes' configuration files." % (
-                          sum(map(len, hosts.values())), ours, named))
+        count = sum(map(len, hosts.values()))
+        return Result(Code.WARNING, "%d %s another topic than %r, the one "
+                      "this proxy calls: %s. The proxies' calls to them time "
+                      "out (ComputeUnavailable): set [compute] topic to the "
+                      "same value in the proxies' and the computes' "
+                      "configuration files." % (
+                          count, 'compute service registers' if count == 1
+                          else 'compute services register', ours, named))
 
     def _check_rpc_server(self):
         if CONF.proxy.rpc_server != 'direct':
