@@ -61,6 +61,13 @@ class Attacker:
         self.producer = kombu.Producer(self.channel)
 
     def close(self):
+        # Auto-delete removes a queue once its last consumer goes; these
+        # were only read with basic.get, so they would stay.
+        for queue in (self.tap, self.replies):
+            try:
+                queue.delete()
+            except Exception:
+                pass
         self.connection.release()
 
     def captured(self, method):
