@@ -313,8 +313,8 @@ class ComputeService(service.RPCService):
         topics", the reason of a call to this host that timed out), so a
         ``[compute] topic`` changed since is misjudged there; this is
         the one process that sees both."""
-        recorded = self.service_record.get('topic')
-        if recorded is not None and recorded != CONF.compute.topic:
+        recorded = rpcapi.foreign_topic(self.service_record)
+        if recorded is not None:
             LOG.warning(
                 'The service record of compute host %(host)s says topic '
                 '%(recorded)r (from its first start); this process listens '
