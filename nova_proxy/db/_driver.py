@@ -226,7 +226,11 @@ def execute(connection, statement, params=None):
 
 def _executed_by_sqlalchemy(connection, statement, params):
     """A statement SQLAlchemy runs: a write cannot carry what rides
-    ahead, which is recorded first."""
+    ahead, which is recorded first, here rather than by the engine's
+    listener (``nonces.settle_before_a_write``, the net for writes by
+    any other path): a refusal raised inside SQLAlchemy's execution goes
+    through its error handling and the engine's ``handle_error``
+    listeners, as if the statement had failed."""
     if getattr(_riding, 'statement', None) is not None and \
             getattr(statement, 'is_dml', False):
         settle_riding()
