@@ -87,6 +87,12 @@ def test_takes_over_dead_and_own_but_not_live(orch, engine, compute):
 
 def test_rpc_accept_returns_at_once_and_engine_drives(orch, engine,
                                                       compute):
+    # The resize is held at its copy until the second request has been
+    # answered: on a slow machine the whole operation could otherwise end
+    # first, and the second request meet an instance no longer migrating.
+    copying, release = threading.Event(), threading.Event()
+    compute.on_call['resize_instance'] = (
+        lambda kwargs: (copying.set(), release.wait(30)))
     engine.start()
     target = messaging.Target(topic='compute_proxy', server='me')
     server = rpc.get_server(target, [manager.ComputeTaskManager(engine)])
@@ -99,6 +105,7 @@ def test_rpc_accept_returns_at_once_and_engine_drives(orch, engine,
         assert op['status'] in ('pending', 'running')
         with pytest.raises(exception.OperationInProgress):
             api.migrate_server(orch, inst['uuid'])
+        release.set()
         record = wait_for(lambda: _done(orch, 'rpc-1'), timeout=30,
                           message='rpc-1 done')
         assert record['status'] == 'done' and record['epoch'] == 1
@@ -107,7 +114,9 @@ def test_rpc_accept_returns_at_once_and_engine_drives(orch, engine,
             orch, instance_uuid=inst['uuid'])] == ['rpc-1']
         with pytest.raises(exception.OperationNotFound):
             api.operation_get(orch, 'nope')
+        assert copying.is_set()
     finally:
+        release.set()
         server.stop()
         server.wait()
 
