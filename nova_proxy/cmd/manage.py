@@ -10,6 +10,8 @@
     nova-compute-proxy-manage key create --host HOST|--proxy [--rotate|--force]
     nova-compute-proxy-manage key list
     nova-compute-proxy-manage broker permissions --host HOST|--proxy|--control
+    nova-compute-proxy-manage service list [--binary BINARY]
+    nova-compute-proxy-manage service set-topic --host HOST [--topic TOPIC]
 """
 
 import os
@@ -28,6 +30,7 @@ from nova_proxy import conf
 from nova_proxy.orchestration import cli as orchestration_cli
 from nova_proxy.orchestration import server_cli
 from nova_proxy.periodic import cli as periodic_cli
+from nova_proxy.proxy import service_cli
 from nova_proxy.proxy import status
 
 CONF = conf.CONF
@@ -73,6 +76,7 @@ COMMAND_GROUPS.append(server_cli.add_parsers)
 COMMAND_GROUPS.append(key_cli.add_parsers)
 COMMAND_GROUPS.append(broker_cli.add_parsers)
 COMMAND_GROUPS.append(status.add_parsers)
+COMMAND_GROUPS.append(service_cli.add_parsers)
 
 
 def _add_subcommands(subparsers):

@@ -202,7 +202,9 @@ class Checks(upgradecheck.UpgradeCommands):
                       "this proxy calls: %s. The proxies' calls to them time "
                       "out (ComputeUnavailable): set [compute] topic to the "
                       "same value in the proxies' and the computes' "
-                      "configuration files." % (
+                      "configuration files, then mend a record older than "
+                      "that with 'nova-compute-proxy-manage service "
+                      "set-topic --host HOST'." % (
                           count, 'compute service registers' if count == 1
                           else 'compute services register', ours, named))
 

@@ -321,8 +321,9 @@ class ComputeService(service.RPCService):
                 'on [compute] topic %(topic)r. The proxies call '
                 '%(topic)r only if theirs is %(topic)r too; their '
                 '"Compute topics" check and timeout errors will go on '
-                'naming %(recorded)r until an operator sets the record\'s '
-                'topic (service id %(id)s).',
+                'naming %(recorded)r until an operator runs '
+                '"nova-compute-proxy-manage service set-topic --host '
+                '%(host)s" (service id %(id)s).',
                 {'host': self.host, 'recorded': recorded,
                  'topic': CONF.compute.topic,
                  'id': self.service_record['id']})

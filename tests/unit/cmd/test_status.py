@@ -47,7 +47,9 @@ def test_compute_topics_warn_naming_the_hosts_of_another_topic(
         "one this proxy calls: 'old' on op-cn-3; 'op_check_compute' on "
         "op-cn-1, op-cn-2. The proxies' calls to them time out "
         "(ComputeUnavailable): set [compute] topic to the same value in "
-        "the proxies' and the computes' configuration files.")
+        "the proxies' and the computes' configuration files, then mend a "
+        "record older than that with 'nova-compute-proxy-manage service "
+        "set-topic --host HOST'.")
 
 
 def test_compute_topics_compare_with_this_configuration(db, admin_context,
