@@ -235,10 +235,15 @@ def test_a_reply_whose_channel_broke_goes_through_the_driver(
 
     def break_then_send(self, msg_id, msg):
         # The channel closes (as after a channel error) just before the
-        # second and the third reply are published.
+        # second and the third reply are published. Under the connection's
+        # lock, as the driver uses its channel: the driver's heartbeat
+        # thread drains the connection's frames, and could take the
+        # broker's close-ok while close() waits for it (the reply then
+        # waited, and the call timed out, once in a full run).
         replies.append(msg_id)
         if len(replies) in (2, 3):
-            self.channel.close()
+            with self._connection_lock:
+                self.channel.close()
         return guarded(self, msg_id, msg)
 
     monkeypatch.setattr(impl_rabbit.Connection, 'direct_send',
