@@ -277,8 +277,6 @@ class Runner:
                     reason = 'no answer (%s: %s)' % (type(e).__name__, e)
                     if isinstance(e, messaging.MessagingTimeout):
                         reason = self._with_topic_hint(host, reason)
-                except exception.ComputeUnavailable as e:
-                    reason = e.format_message()
             else:
                 reason = 'compute service is down'
             if time.monotonic() >= give_up_at:
