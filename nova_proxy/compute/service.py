@@ -323,7 +323,7 @@ class ComputeService(service.RPCService):
                 '"Compute topics" check and timeout errors will go on '
                 'naming %(recorded)r until an operator runs '
                 '"nova-compute-proxy-manage service set-topic --host '
-                '%(host)s" (service id %(id)s).',
+                '%(host)s --topic %(topic)s" (service id %(id)s).',
                 {'host': self.host, 'recorded': recorded,
                  'topic': CONF.compute.topic,
                  'id': self.service_record['id']})

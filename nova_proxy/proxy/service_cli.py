@@ -4,25 +4,25 @@ one field of them an operator may have to mend by hand.
     nova-compute-proxy-manage service list [--binary B] [-f FORMAT]
         [-c COLUMN ...]
     nova-compute-proxy-manage service set-topic --host HOST [--topic T]
-        [--binary B]
 
 ``list`` prints every live service record: id, host, binary, topic,
 whether it is disabled or forced down, and its last heartbeat (the
 database's clock). Under the table, the compute services whose record
 names another topic than ``[compute] topic`` (``rpcapi.foreign_topic``).
 
-``set-topic`` writes a service's topic, ``[compute] topic`` of this
-configuration unless ``--topic`` names one. A compute writes its topic
-in its record at its first start only, and may not change it afterwards
-(``service_update``'s host scope), so after ``[compute] topic`` changed
-on the proxies and the computes, the record still names the old one: the
-upgrade check "Compute topics", and the reason of a call to the host that
-timed out, go on pointing at it. The proxies call ``[compute] topic``,
-never the record's topic, so the record is what this mends, not the
-routing.
+``set-topic`` writes the topic of a host's ``nova-compute`` record:
+``[compute] topic`` of this configuration, unless ``--topic`` names one
+(the topic the compute listens on, as its start warning says). A
+compute writes its topic in its record at its first start only, and may
+not change it afterwards (``service_update``'s host scope), so after
+``[compute] topic`` changed on the proxies and the computes, the record
+still names the old one: the upgrade check "Compute topics", and the
+reason of a call to the host that timed out, go on pointing at it. The
+proxies call ``[compute] topic``, never the record's topic, so the record
+is what this mends, not the routing. Only ``nova-compute`` records: the
+default topic is a compute's, and another binary's record holding it
+would take the host's (host, topic) key from its compute.
 """
-
-from oslo_db import exception as db_exc
 
 from nova_proxy.common import context as np_context
 from nova_proxy.common import output
@@ -50,6 +50,10 @@ def list_services():
     output.emit_list(_COLUMNS, [[r[c] for c in _COLUMNS] for r in records])
     if CONF.command.output_format != 'table':
         return
+    if not records:
+        print('No service records%s.' % (
+            '' if binary is None else ' of binary %r' % binary))
+        return
     foreign = [r for r in records if r['binary'] == _COMPUTE and
                rpcapi.foreign_topic(r) is not None]
     if foreign:
@@ -64,7 +68,7 @@ def list_services():
 def set_topic():
     from nova_proxy.db import api as db_api
     cmd = CONF.command
-    host, binary = cmd.service_host, cmd.service_binary
+    host, binary = cmd.service_host, _COMPUTE
     topic = cmd.service_topic
     if topic is None:
         topic = CONF.compute.topic
@@ -83,7 +87,8 @@ def set_topic():
             raise exception.ServiceTopicExists(host=host, topic=topic)
     try:
         db_api.service_update(context, record['id'], {'topic': topic})
-    except db_exc.DBDuplicateEntry:
+    except exception.Conflict:
+        # One was written since the check above.
         raise exception.ServiceTopicExists(host=host, topic=topic)
     print('Service %d (%s on %s): topic %r, was %r.' % (
         record['id'], binary, host, topic, record['topic']))
@@ -103,15 +108,13 @@ def add_parsers(subparsers):
     output.add_list_options(listing)
     listing.set_defaults(func=list_services)
     topic = actions.add_parser(
-        'set-topic', help="Write a service record's topic (after [compute] "
-                          'topic changed on the proxies and the computes).')
+        'set-topic', help="Write the topic of a host's nova-compute record "
+                          '(after [compute] topic changed on the proxies '
+                          'and the computes).')
     # Our own names: a sub-command's arguments sit beside the options of
     # the DEFAULT group (host, among them) in oslo.config.
     topic.add_argument('--host', dest='service_host', required=True,
-                       help="The service's host.")
-    topic.add_argument('--binary', dest='service_binary',
-                       default=_COMPUTE,
-                       help="The service's binary (default %s)." % _COMPUTE)
+                       help='The compute host.')
     topic.add_argument('--topic', dest='service_topic',
                        help='The topic to write (default: [compute] topic '
                             'of this configuration).')

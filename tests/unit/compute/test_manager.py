@@ -73,8 +73,8 @@ def test_a_record_of_another_topic_is_named_at_start(stack, caplog):
     assert "says topic 'old-topic'" in caplog.text
     assert "listens on [compute] topic 'compute'" in caplog.text
     # ... and says how to mend the record.
-    assert ('"nova-compute-proxy-manage service set-topic --host c9"'
-            in caplog.text)
+    assert ('"nova-compute-proxy-manage service set-topic --host c9 '
+            '--topic compute"' in caplog.text)
 
 
 def test_a_record_of_this_topic_is_not_named_at_start(stack, caplog):

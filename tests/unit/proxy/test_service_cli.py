@@ -49,6 +49,11 @@ def test_list_names_the_computes_on_another_topic(db, admin_context,
         'service', 'list', '--binary', 'nova-compute', '-f', 'json']).stdout)
     assert [(s['host'], s['topic']) for s in computes] == [
         ('cn-1', 'compute'), ('cn-2', 'old_compute')]
+    # A binary no record has (a typo, say) says so.
+    none = _manage(db, tmp_path, ['service', 'list', '--binary',
+                                  'nova-comput'])
+    assert (none.returncode, none.stdout) == (
+        0, "No service records of binary 'nova-comput'.\n")
 
 
 def test_set_topic_writes_the_configured_topic(db, admin_context, tmp_path):
@@ -81,6 +86,13 @@ def test_set_topic_writes_the_configured_topic(db, admin_context, tmp_path):
 
 def test_set_topic_mistakes_end_in_one_line(db, admin_context, tmp_path):
     made = _services(admin_context)
+    # Only a nova-compute record: a scheduler's would otherwise get the
+    # compute topic.
+    other = _manage(db, tmp_path, ['service', 'set-topic', '--host', 'cn-2',
+                                   '--binary', 'nova-scheduler'])
+    assert other.returncode == 2
+    assert other.stderr.splitlines()[-1].endswith(
+        'error: unrecognized arguments: --binary nova-scheduler')
     for argv, expected in (
             (['--host', 'cn-9'],
              'Error: Could not find binary nova-compute on host cn-9.'),
