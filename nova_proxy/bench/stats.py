@@ -21,7 +21,9 @@ the floors inflate more than the proxy does, and ratios look better than
 they are. On a loaded run every ``met`` is None and ``judged`` False.
 """
 
+import os
 import statistics
+import time
 
 # The load average (1 and 5 min) per core at the start below which a run
 # counts as calm.
@@ -34,7 +36,8 @@ DATABASE_LIMIT = 2.0
 # Proxy cores per 10,000 nodes in the fleet mix, at most.
 PROXY_CORES_LIMIT = 4.0
 
-__all__ = ['summarize', 'ratio', 'targets', 'calm', 'CALM_LOAD_PER_CORE',
+__all__ = ['summarize', 'ratio', 'targets', 'calm', 'wait_for_calm',
+           'CALM_LOAD_PER_CORE',
            'CPU_LIMIT', 'CPU_STRETCH', 'DATABASE_LIMIT',
            'PROXY_CORES_LIMIT']
 
@@ -81,6 +84,33 @@ def _get(results, scenario, callers, *keys):
             return None
         value = value.get(key)
     return value
+
+
+def wait_for_calm(seconds, progress, load=os.getloadavg, cpus=None,
+                  sleep=time.sleep, clock=time.monotonic, every=10.0):
+    """Wait at most ``seconds`` for the machine to be calm (``calm()`` of
+    the load now), telling ``progress`` how it stands every ``every``
+    seconds. True when it is calm, False when the time ran out (the run
+    then goes on, and its report says it was not calm). Most useful
+    between two runs: the 5 minute average takes minutes to forget the
+    run before."""
+    cpus = cpus or os.cpu_count()
+    give_up_at = clock() + seconds
+    while True:
+        now = load()
+        if calm(now, cpus):
+            return True
+        left = give_up_at - clock()
+        if left <= 0:
+            progress('the machine is not calm after %.0f s (load %.2f, '
+                     '%.2f; calm is under %.1f on %d cores): running all '
+                     'the same' % (seconds, now[0], now[1],
+                                   CALM_LOAD_PER_CORE * cpus, cpus))
+            return False
+        progress('waiting for a calm machine: load %.2f, %.2f (calm is '
+                 'under %.1f on %d cores), %.0f s left' % (
+                     now[0], now[1], CALM_LOAD_PER_CORE * cpus, cpus, left))
+        sleep(min(every, left))
 
 
 def calm(load_at_start, cpus):

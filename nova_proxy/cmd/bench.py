@@ -79,6 +79,13 @@ def parse_args(argv):
                         help='an option for the proxy processes, e.g. '
                              'DEFAULT.executor_thread_pool_size=16 '
                              '(repeatable)')
+    parser.add_argument('--wait-calm', type=float, default=0,
+                        metavar='SECONDS',
+                        help='wait up to SECONDS for the machine to be calm '
+                             '(1 and 5 min load under 1 per core) before '
+                             'starting: only a calm run judges its targets, '
+                             'and after another run the 5 min average takes '
+                             'minutes to fall (default 0: start at once)')
     parser.add_argument('--output-dir', default='.',
                         help='where bench.md, bench.json and bench.png go')
     args = parser.parse_args(argv)
@@ -114,11 +121,14 @@ def main(argv=None):
         base.name, args.callers or base.callers,
         args.rounds or base.rounds, args.duration or base.duration,
         base.fleet_duration, base.fleet_max_nodes, base.warmup)
+
+    def progress(message):
+        print(message, file=sys.stderr, flush=True)
     bench = runner.Bench(
         profile, backend=args.database, proxy_overrides=args.overrides,
         scenarios=args.scenarios, fleet=args.fleet,
         fleet_bound_ms=args.fleet_bound_ms, sample=args.sample,
-        progress=lambda m: print(m, file=sys.stderr, flush=True))
+        progress=progress)
     os.makedirs(args.output_dir, exist_ok=True)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # Said before the run, not found after it: the figures are written
@@ -137,6 +147,9 @@ def main(argv=None):
                           os.path.join(args.output_dir, 'tune.json'))
         print(table)
         return 0
+    if args.wait_calm > 0:
+        from nova_proxy.bench import stats
+        stats.wait_for_calm(args.wait_calm, progress)
     result = bench.run()
     table = report.markdown(result)
     with open(os.path.join(args.output_dir, 'bench.md'), 'w') as f:

@@ -72,3 +72,37 @@ def test_a_run_without_matplotlib_writes_its_figures_and_says_so(
     assert (tmp_path / 'bench.md').exists()
     assert (tmp_path / 'bench.json').exists()
     assert not (tmp_path / 'bench.png').exists()
+
+
+def test_wait_calm_waits_before_the_run_starts(tmp_path, monkeypatch,
+                                               capsys):
+    # --wait-calm: the wait comes before the run reads its load at the
+    # start, so a run that waited long enough is judged.
+    from nova_proxy.bench import runner
+    from nova_proxy.bench import stats
+    from tests.unit.bench import test_report
+    order = []
+
+    class _Bench:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def run(self):
+            order.append('run')
+            return dict(test_report._report(), elapsed_s=1.0)
+
+    def wait_for_calm(seconds, progress):
+        order.append(('wait', seconds))
+        progress('waiting')
+        return True
+
+    monkeypatch.setattr(runner, 'Bench', _Bench)
+    monkeypatch.setattr(stats, 'wait_for_calm', wait_for_calm)
+    assert bench.main(['--wait-calm', '900', '--output-dir',
+                       str(tmp_path)]) == 0
+    assert order == [('wait', 900.0), 'run']
+    assert 'waiting' in capsys.readouterr().err.splitlines()
+    # Without it, no wait.
+    del order[:]
+    assert bench.main(['--output-dir', str(tmp_path)]) == 0
+    assert order == ['run']

@@ -104,6 +104,50 @@ def test_calm_is_the_load_before_the_run_per_core():
     assert stats.calm((), 2) is None
 
 
+class _Clock:
+    """A clock that moves only when the code under test sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.slept = []
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_wait_for_calm_returns_once_the_load_falls():
+    clock, said = _Clock(), []
+    loads = iter([(3.0, 2.5, 1.0), (1.2, 2.1, 1.0), (1.2, 1.9, 1.0)])
+    assert stats.wait_for_calm(
+        600, said.append, load=lambda: next(loads), cpus=2,
+        sleep=clock.sleep, clock=lambda: clock.now, every=10) is True
+    assert clock.slept == [10, 10]
+    assert said[0] == ('waiting for a calm machine: load 3.00, 2.50 (calm '
+                       'is under 2.0 on 2 cores), 600 s left')
+    assert len(said) == 2
+
+
+def test_wait_for_calm_gives_up_and_says_so():
+    clock, said = _Clock(), []
+    assert stats.wait_for_calm(
+        25, said.append, load=lambda: (4.0, 3.0, 2.0), cpus=2,
+        sleep=clock.sleep, clock=lambda: clock.now, every=10) is False
+    # 10 + 10 + the 5 s left, never past the deadline.
+    assert clock.slept == [10, 10, 5]
+    assert said[-1] == ('the machine is not calm after 25 s (load 4.00, '
+                        '3.00; calm is under 2.0 on 2 cores): running all '
+                        'the same')
+
+
+def test_wait_for_calm_does_not_wait_on_a_calm_machine():
+    clock, said = _Clock(), []
+    assert stats.wait_for_calm(
+        600, said.append, load=lambda: (0.1, 0.2, 0.3), cpus=2,
+        sleep=clock.sleep, clock=lambda: clock.now) is True
+    assert (clock.slept, said) == ([], [])
+
+
 def test_targets_without_figures_are_not_judged():
     for target in stats.targets({}):
         assert target['met'] is None
