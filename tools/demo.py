@@ -204,6 +204,34 @@ def broker_mode(state):
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+        remove_broker_names()
+
+
+def remove_broker_names():
+    """Delete this run's queues and exchanges, so that a RabbitMQ the demo
+    shares keeps nothing of it: the topics' queues and the servers' outlive
+    their consumers (the fanout and reply queues expire by themselves,
+    ``rabbit_transient_queues_ttl``)."""
+    import amqp
+    conn = amqp.Connection('127.0.0.1:5672', userid='guest',
+                           password='guest')
+    try:
+        conn.connect()
+        channel = conn.channel()
+        for topic, servers in (('compute_proxy_demo_%s' % RUN, ['proxy-1']),
+                               ('compute_demo_%s' % RUN, COMPUTES)):
+            for queue in [topic] + ['%s.%s' % (topic, s) for s in servers]:
+                channel.queue_delete(queue)
+            channel.exchange_delete('%s_fanout' % topic)
+        channel.exchange_delete('nova_proxy_demo_%s' % RUN)
+    except Exception as e:
+        print('Could not delete the demo\'s queues (names ending in %s): %s'
+              % (RUN, e))
+    finally:
+        try:
+            conn.close()
+        except Exception:
+            conn.collect()
 
 
 class CommandLine:
