@@ -20,8 +20,10 @@ RABBIT_URL = os.environ.get('NOVA_PROXY_TEST_RABBIT_URL', _LOCAL_RABBIT_URL)
 # (``<topic>``, ``<topic>.<server>``, ``<topic>_fanout_<id>``) once unused
 # for 30 minutes, longer than a whole run. oslo.messaging declares a
 # topic's queues with no expiry: a full run left some 1,600 of them.
+# The topics of ``unique_names()``, and those the orchestration tests
+# name after the exchange (``orchestration_fixtures.topics``).
 TEST_QUEUE_POLICY = ('np-test-queues',
-                     r'^compute(_proxy)?_[0-9a-f]{10}([._]|$)',
+                     r'^compute(_proxy)?(_|-np-test-)[0-9a-f]{10}([._]|$)',
                      '{"expires": 1800000}')
 
 

@@ -12,6 +12,7 @@ import amqp
 import pytest
 
 from nova_proxy import conf
+from tests.functional import orchestration_fixtures as of
 from tests.functional import procs
 
 CONF = conf.CONF
@@ -35,6 +36,10 @@ def test_the_queues_of_a_test_expire_and_no_others(rabbit,
     ours = [topic, topic + '.proxy-a',
             '%s_fanout_%s' % (topic, uuid.uuid4().hex),
             CONF.compute.topic + '.cmp-1']
+    # The orchestration tests' processes name their topics by the
+    # exchange: theirs too.
+    ours += ['%s.%s' % (group['topic'], server) for group, server in zip(
+        of.topics(rabbit).values(), ('survivor', 'cmp2'))]
     # Names no test gives (a suffix of 12 hex digits, not 10): no
     # deployment's queue is touched.
     others = ['compute_proxy_%s' % uuid.uuid4().hex[:12],
