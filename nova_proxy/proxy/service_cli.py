@@ -67,31 +67,25 @@ def list_services():
 
 def set_topic():
     from nova_proxy.db import api as db_api
-    cmd = CONF.command
-    host, binary = cmd.service_host, _COMPUTE
-    topic = cmd.service_topic
+    host, topic = CONF.command.service_host, CONF.command.service_topic
     if topic is None:
         topic = CONF.compute.topic
     if not topic.strip():
         raise exception.InvalidUpdate(field='topic', reason='empty')
     context = np_context.get_admin_context()
-    record = db_api.service_get_by_host_and_binary(context, host, binary)
+    record = db_api.service_get_by_host_and_binary(context, host, _COMPUTE)
     if record['topic'] == topic:
         print('Service %d (%s on %s) has topic %r already.' % (
-            record['id'], binary, host, topic))
+            record['id'], _COMPUTE, host, topic))
         return
-    # Two live services of a host may not share a topic (nova's unique
-    # key): say which one has it, not the database's IntegrityError.
-    for other in db_api.service_get_all_by_host(context, host):
-        if other['id'] != record['id'] and other['topic'] == topic:
-            raise exception.ServiceTopicExists(host=host, topic=topic)
     try:
         db_api.service_update(context, record['id'], {'topic': topic})
     except exception.Conflict:
-        # One was written since the check above.
+        # The only key a new topic can take is nova's (host, topic) of
+        # the live services: another service of this host has it.
         raise exception.ServiceTopicExists(host=host, topic=topic)
     print('Service %d (%s on %s): topic %r, was %r.' % (
-        record['id'], binary, host, topic, record['topic']))
+        record['id'], _COMPUTE, host, topic, record['topic']))
 
 
 def add_parsers(subparsers):
