@@ -34,8 +34,12 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 COMPUTES = ('compute-1', 'compute-2')
-# This run's suffix of its names on the broker.
+# This run's suffix of its names on the broker, and those names: written
+# in the configuration files, and deleted at the end.
 RUN = os.urandom(4).hex()
+EXCHANGE = 'nova_proxy_demo_%s' % RUN
+PROXY_TOPIC = 'compute_proxy_demo_%s' % RUN
+COMPUTE_TOPIC = 'compute_demo_%s' % RUN
 
 
 def broker_answers(host='127.0.0.1', port=5672):
@@ -54,13 +58,13 @@ def write_conf(state, name, transport_url, extra='', proxy='', compute=''):
         # steals the calls of a real deployment on the same RabbitMQ, nor
         # of another demo (or the leftovers of one that was killed).
         f.write('[DEFAULT]\nhost = %s\nstate_path = %s\n'
-                'transport_url = %s\ncontrol_exchange = nova_proxy_demo_%s\n'
-                % (name, os.path.join(state, name), transport_url, RUN))
-        f.write('[proxy]\ntopic = compute_proxy_demo_%s\n' % RUN + proxy)
+                'transport_url = %s\ncontrol_exchange = %s\n'
+                % (name, os.path.join(state, name), transport_url, EXCHANGE))
+        f.write('[proxy]\ntopic = %s\n' % PROXY_TOPIC + proxy)
         f.write('[database]\nconnection = sqlite:///%s\n'
                 % os.path.join(state, 'nova_proxy.sqlite'))
-        f.write('[compute]\ntopic = compute_demo_%s\nreport_interval = 2\n'
-                'fake_copy_seconds = 3\n' % RUN + compute)
+        f.write('[compute]\ntopic = %s\nreport_interval = 2\n'
+                'fake_copy_seconds = 3\n' % COMPUTE_TOPIC + compute)
         f.write(extra)
     return path
 
@@ -218,12 +222,12 @@ def remove_broker_names():
     try:
         conn.connect()
         channel = conn.channel()
-        for topic, servers in (('compute_proxy_demo_%s' % RUN, ['proxy-1']),
-                               ('compute_demo_%s' % RUN, COMPUTES)):
+        for topic, servers in ((PROXY_TOPIC, ['proxy-1']),
+                               (COMPUTE_TOPIC, COMPUTES)):
             for queue in [topic] + ['%s.%s' % (topic, s) for s in servers]:
                 channel.queue_delete(queue)
             channel.exchange_delete('%s_fanout' % topic)
-        channel.exchange_delete('nova_proxy_demo_%s' % RUN)
+        channel.exchange_delete(EXCHANGE)
     except Exception as e:
         print('Could not delete the demo\'s queues (names ending in %s): %s'
               % (RUN, e))
