@@ -57,14 +57,22 @@ runs P and Q). The echo fleets are measured as the proxies' is; in two
 runs (R and S there) the oslo.messaging one moved less than theirs did
 (the proxy 1.10 and 1.47 times the echo), so judge a change by those
 ratios over several pairs.
+
+The database part has its floor too (``run_driver_fleet()``, PostgreSQL):
+the same fleet once more on proxies with their psycopg2 timed
+(``drivercpu``), the driver's own CPU per call in them. An echo server's
+cores and the driver's together are what a proxy adding nothing of its
+own would need.
 """
 
 import concurrent.futures
 import heapq
 import random
+import tempfile
 import threading
 import time
 
+from nova_proxy.bench import drivercpu
 from nova_proxy.bench import load
 from nova_proxy.bench import workloads
 
@@ -253,15 +261,18 @@ class _Fleet:
             pool.submit(self._call, due, n, t)
 
 
-def run_fleet(bench, hosts, duration, speedup=1.0):
+def run_fleet(bench, hosts, duration, speedup=1.0, driver_report=None):
     """Run ``len(hosts)`` simulated nodes for ``duration`` seconds, every
-    call signed as its host (the proxies' default refuses unsigned ones)."""
+    call signed as its host (the proxies' default refuses unsigned ones).
+    ``driver_report``: the ``drivercpu`` directory of proxies started
+    with their driver timed, whose figures the step then gives too."""
     from nova_proxy.compute.db import _client as nova_shim
     started = time.time()
     before = bench.recorded_nonces(started)
     nova_shim.set_signer(workloads.HostSigners(bench.host_key_file))
     try:
-        step = _run_fleet(bench, hosts, duration, speedup)
+        step = _run_fleet(bench, hosts, duration, speedup,
+                          driver_report=driver_report)
     finally:
         nova_shim.set_signer(None)
     # Each signed call the proxies served recorded its nonce: calls made
@@ -271,7 +282,7 @@ def run_fleet(bench, hosts, duration, speedup=1.0):
 
 
 def _run_fleet(bench, hosts, duration, speedup, api=None, tasks=None,
-               server_pids=None):
+               server_pids=None, driver_report=None):
     """``hosts``' ``tasks`` (default: ``periodic_tasks()``) called on
     ``api`` (default: nova's calls to the proxies) for ``duration``
     seconds, the CPU metered of ``server_pids`` (default: the proxies').
@@ -289,6 +300,8 @@ def _run_fleet(bench, hosts, duration, speedup, api=None, tasks=None,
         with fleet.lock:
             fleet.measuring = True
         meter.start()
+        driver_before = driver_report and drivercpu.read_totals(
+            driver_report)
         started = time.monotonic()
         time.sleep(duration)
         with fleet.lock:
@@ -296,10 +309,16 @@ def _run_fleet(bench, hosts, duration, speedup, api=None, tasks=None,
             calls, released = fleet.calls, fleet.released
         elapsed = time.monotonic() - started
         used = meter.stop()
+        if driver_report:
+            # Each process writes its total every REPORT_INTERVAL: the
+            # window's ends are read that late at most, on both sides.
+            driver_after = drivercpu.read_totals(driver_report)
+            used['driver'] = driver_after[0] - driver_before[0]
+            driver_operations = driver_after[1] - driver_before[1]
         stop.set()
         scheduler.join(timeout=10)
     offered = len(hosts) * speedup * calls_per_node_per_s()
-    return {
+    step = {
         'nodes': len(hosts) * speedup,
         'simulated': len(hosts),
         'speedup': speedup,
@@ -314,6 +333,10 @@ def _run_fleet(bench, hosts, duration, speedup, api=None, tasks=None,
                             for role, s in used.items()},
         'proxy_processes': len(bench.proxies),
     }
+    if driver_report:
+        step['driver_operations_per_call'] = (
+            driver_operations / calls if calls else None)
+    return step
 
 
 def _echo_task(calls, payload):
@@ -366,16 +389,41 @@ def run_echo_fleet(bench, hosts, duration, speedup=1.0, kind='oslo'):
     return step
 
 
+def run_driver_fleet(bench, hosts, duration, speedup=1.0):
+    """The database's floor of the fleet: ``run_fleet`` again on proxy
+    processes started with their psycopg2 timed (``drivercpu``), as many
+    as ran the fleet; ``cpu_us_per_call['driver']`` is the driver's own
+    CPU per call in them, and ``cpu_us_per_call['server']`` theirs,
+    timing included (not the proxy's figure: that is ``run_fleet``'s,
+    untimed). The proxies are stopped at the end."""
+    processes = len(bench.proxies) or ECHO_PROCESSES
+    report_dir = tempfile.mkdtemp(prefix='drivercpu-', dir=bench.directory)
+    bench.stop_proxies()
+    bench.start_proxies(processes, driver_report=report_dir)
+    try:
+        # Fresh processes: their first calls fill SQLAlchemy's caches and
+        # the pools, which the measured proxies had done long before.
+        _run_fleet(bench, hosts, min(duration, 2.0), speedup)
+        step = run_fleet(bench, hosts, duration, speedup,
+                         driver_report=report_dir)
+    finally:
+        bench.stop_proxies()
+    return step
+
+
 def _ms(value):
     return None if value is None else value * 1000.0
 
 
 def find_capacity(bench, bound_ms=100.0, start=None, speedup=1.0,
-                  echo_floors=()):
+                  echo_floors=(), driver_floor=False):
     """The largest fleet served with p99 under ``bound_ms``; that fleet
     run again on each kind of echo server in ``echo_floors``
     (``ECHO_KINDS``, ``run_echo_fleet``): its floors, ``echo``
-    (oslo.messaging) and ``amqp_echo`` (raw AMQP)."""
+    (oslo.messaging) and ``amqp_echo`` (raw AMQP); with ``driver_floor``
+    (PostgreSQL only), once more on proxies with their psycopg2 timed
+    (``run_driver_fleet``): the floor of its database part, ``driver``.
+    The proxies are stopped after that last run."""
     profile = bench.profile
     per_node = calls_per_node_per_s()
     hosts = []
@@ -436,38 +484,60 @@ def find_capacity(bench, bound_ms=100.0, start=None, speedup=1.0,
                            'calls/s, p99 %7.1f ms' % (
                                floor['nodes'], kind, floor['calls_per_s'],
                                floor['p99_ms'] or 0))
+    driver = None
+    if best is not None and driver_floor:
+        driver = run_driver_fleet(bench, hosts_for(best['simulated']),
+                                  profile.fleet_duration, speedup)
+        bench.progress('fleet %6d nodes with the proxies\' driver timed: '
+                       '%6.0f calls/s, driver %4.0f us of CPU per call' % (
+                           driver['nodes'], driver['calls_per_s'],
+                           driver['cpu_us_per_call'].get('driver') or 0))
     return {
         'bound_ms': bound_ms,
         'speedup': speedup,
         'calls_per_node_per_s': per_node,
         'echo': floors['oslo'],
         'amqp_echo': floors['amqp'],
+        'driver': driver,
         'tasks': [{'name': name, 'interval_s': interval, 'calls': calls}
                   for name, interval, calls, _ in periodic_tasks()],
         'best': best,
         'limited_by_max_nodes': bad is None,
         'steps': steps,
         'capacity': capacity_model(best, per_node, floors['oslo'],
-                                   floors['amqp']) if best else None,
+                                   floors['amqp'], driver) if best else None,
     }
 
 
 def capacity_model(step, per_node, echo_step=None, amqp_echo_step=None,
-                   fleet=10000, utilisation=0.5):
+                   driver_step=None, fleet=10000, utilisation=0.5):
     """Nodes per core of proxy, broker and database from the CPU each
     spends per call, and what ``fleet`` nodes need at ``utilisation``;
     with ``echo_step`` and ``amqp_echo_step`` (``run_echo_fleet``), the
-    echo servers' too, the floors of the proxy's."""
+    echo servers' too, the floors of the proxy's RPC; with
+    ``driver_step`` (``run_driver_fleet``), the driver's in the proxies,
+    the floor of its database part, and each echo server's with it: what
+    a proxy that added nothing to its RPC and its driver would need."""
     cpu_us = dict(step['cpu_us_per_call'])
     for role, floor in (('echo', echo_step), ('amqp_echo', amqp_echo_step)):
         if floor is not None:
             cpu_us[role] = floor['cpu_us_per_call'].get('server')
+    driver_us = driver_step and driver_step['cpu_us_per_call'].get('driver')
+    if driver_us:
+        cpu_us['driver'] = driver_us
+        for role in ('echo', 'amqp_echo'):
+            if cpu_us.get(role):
+                cpu_us[role + '+driver'] = cpu_us[role] + driver_us
     model = {'per_node_calls_per_s': per_node, 'fleet': fleet,
              'utilisation': utilisation, 'roles': {}}
     for role, label in (('server', 'proxy'), ('broker', 'rabbitmq'),
                         ('database', 'database'),
                         ('echo', 'oslo echo (floor)'),
-                        ('amqp_echo', 'raw AMQP echo (floor)')):
+                        ('amqp_echo', 'raw AMQP echo (floor)'),
+                        ('driver', 'psycopg2 in the proxies (floor)'),
+                        ('echo+driver', 'oslo echo + psycopg2 (floor)'),
+                        ('amqp_echo+driver',
+                         'raw AMQP echo + psycopg2 (floor)')):
         us = cpu_us.get(role)
         if not us:
             continue

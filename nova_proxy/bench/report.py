@@ -251,6 +251,7 @@ def fleet_markdown(fleet):
                       _f(echo_us),
                       '; the proxy\'s is %s that' % _x(proxy_us / echo_us)
                       if proxy_us and echo_us else '')]
+    lines += _driver_floor_lines(fleet, proxy_us)
     model = fleet.get('capacity')
     if model:
         lines += ['', '| role | CPU µs/call | nodes per core | cores for '
@@ -262,6 +263,33 @@ def fleet_markdown(fleet):
                 role, row['cpu_us_per_call'], row['nodes_per_core'],
                 row['cores_for_fleet']))
     return '\n'.join(lines)
+
+
+def _driver_floor_lines(fleet, proxy_us):
+    """The database's floor of the fleet (``fleet.run_driver_fleet``), and
+    the proxy's CPU per call against each echo server's with it."""
+    best, driver = fleet['best'], fleet.get('driver')
+    driver_us = driver and driver['cpu_us_per_call'].get('driver')
+    if not (best and driver_us):
+        return []
+    against = []
+    for key, label in (('echo', 'oslo echo'), ('amqp_echo', 'raw AMQP echo')):
+        echo_us = (fleet.get(key) or {}).get('cpu_us_per_call', {}).get(
+            'server')
+        if proxy_us and echo_us:
+            against.append('%s (%s + psycopg2, %s µs)' % (
+                _x(proxy_us / (echo_us + driver_us)), label,
+                _f(echo_us + driver_us)))
+    return ['', 'Its database\'s floor: the same %d nodes on %d proxy '
+            'processes with their psycopg2 timed (``drivercpu``): %s µs of '
+            'the driver\'s own CPU per call (%s statements, commits and '
+            'rollbacks per call), of %s µs of those proxies\' CPU per call '
+            '(timing included)%s.' % (
+                driver['nodes'], driver['proxy_processes'], _f(driver_us),
+                _f(driver.get('driver_operations_per_call'), '%.2f'),
+                _f(driver['cpu_us_per_call'].get('server')),
+                '; the proxy\'s CPU per call is ' + ' and '.join(against)
+                if against else '')]
 
 
 def write_json(report, path):

@@ -337,8 +337,10 @@ class Bench:
 
     # -- servers --
 
-    def start_proxies(self, count):
-        """Have ``count`` proxy processes running, and answering."""
+    def start_proxies(self, count, driver_report=None):
+        """Have ``count`` proxy processes running, and answering; the ones
+        started here with their psycopg2 timed in ``driver_report``
+        (``drivercpu``), if given."""
         from nova_proxy.common import context as np_context
         from nova_proxy.proxy import rpcapi
         while len(self.proxies) < count:
@@ -354,7 +356,7 @@ class Bench:
             self._proxy_names.add(name)
             self.proxies.append(servers.start_proxy(
                 self.directory, name, RABBIT_URL, self.exchange,
-                self.database.url, overrides))
+                self.database.url, overrides, driver_report=driver_report))
         for proxy in self.proxies:
             proxy.wait_log('serving', timeout=90)
         api = rpcapi.ProxyAPI()
@@ -660,7 +662,8 @@ class Bench:
                 fleet_result = fleet.find_capacity(
                     self, bound_ms=self.fleet_bound_ms,
                     echo_floors=[kind for kind in fleet.ECHO_KINDS
-                                 if kind in self.scenarios])
+                                 if kind in self.scenarios],
+                    driver_floor=self.backend == 'postgresql')
         finally:
             self.teardown()
         # The servers' logs are kept only when something failed.

@@ -106,8 +106,11 @@ def _ready(server):
 write_config = utils.write_config
 
 
-def start_proxy(directory, name, url, exchange, db_url, overrides=None):
-    """Start one ``nova-compute-proxy`` process named ``name``."""
+def start_proxy(directory, name, url, exchange, db_url, overrides=None,
+                driver_report=None):
+    """Start one ``nova-compute-proxy`` process named ``name``; with
+    ``driver_report`` (a directory), its psycopg2 timed there
+    (``nova_proxy.bench.drivercpu``)."""
     sections = {
         'DEFAULT': {'host': name, 'transport_url': url,
                     'control_exchange': exchange,
@@ -122,5 +125,8 @@ def start_proxy(directory, name, url, exchange, db_url, overrides=None):
         sections.setdefault(group, {}).update(values)
     conf_path = write_config(os.path.join(directory, name + '.conf'),
                              sections)
-    return Server(name, [sys.executable, '-m', 'nova_proxy.cmd.proxy',
-                         '--config-file', conf_path], directory)
+    command = ['-m', 'nova_proxy.cmd.proxy']
+    if driver_report is not None:
+        command = ['-m', 'nova_proxy.bench.drivercpu', driver_report, '--']
+    return Server(name, [sys.executable] + command +
+                  ['--config-file', conf_path], directory)

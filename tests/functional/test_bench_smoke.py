@@ -75,6 +75,20 @@ def test_smoke_run(tmp_path):
             # Metered (its window may be shorter than the CPU clock's
             # tick: 0 is a figure).
             assert echo['cpu_us_per_call']['server'] >= 0, echo
+    # The floor of its database part: the largest good fleet again on
+    # proxies with their psycopg2 timed; a signed call's nonce alone is a
+    # statement, so every call timed one at least.
+    driver = report['fleet']['driver']
+    if best is not None:
+        assert driver is not None, report['fleet']
+        assert driver['errors'] == 0, driver['first_error']
+        assert driver['simulated'] == best['simulated']
+        assert driver['proxy_processes'] == 2
+        if driver['calls_per_s']:
+            assert driver['driver_operations_per_call'] >= 1, driver
+            assert driver['cpu_us_per_call']['driver'] > 0, driver
+        assert 'psycopg2 in the proxies (floor)' in \
+            report['fleet']['capacity']['roles']
     # Every target is there, judged or not as the run's load says.
     names = [t['name'] for t in report['targets']]
     assert 'proxy CPU per call, 1 caller(s)' in names

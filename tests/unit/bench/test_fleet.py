@@ -55,6 +55,27 @@ def test_capacity_model_with_both_floors():
     assert model['roles']['rabbitmq']['cpu_us_per_call'] == 250.0
 
 
+def test_capacity_model_with_the_database_floor():
+    step = {'cpu_us_per_call': {'server': 1000.0, 'broker': 250.0}}
+    echo = {'cpu_us_per_call': {'server': 500.0}}
+    raw = {'cpu_us_per_call': {'server': 250.0}}
+    # The proxies' own CPU in the driver's run is not a floor.
+    driver = {'cpu_us_per_call': {'server': 1100.0, 'driver': 250.0}}
+    model = fleet.capacity_model(step, per_node=0.2, echo_step=echo,
+                                 amqp_echo_step=raw, driver_step=driver)
+    roles = model['roles']
+    assert roles['proxy']['cores_for_fleet'] == 4
+    assert roles['psycopg2 in the proxies (floor)']['cores_for_fleet'] == 1
+    # Each echo server with the driver: a proxy that added nothing.
+    assert roles['oslo echo + psycopg2 (floor)']['cpu_us_per_call'] == 750
+    assert roles['oslo echo + psycopg2 (floor)']['cores_for_fleet'] == 3
+    assert roles['raw AMQP echo + psycopg2 (floor)']['cores_for_fleet'] == 2
+    # Without an echo floor, no sum with it.
+    model = fleet.capacity_model(step, per_node=0.2, driver_step=driver)
+    assert set(model['roles']) == {'proxy', 'rabbitmq',
+                                   'psycopg2 in the proxies (floor)'}
+
+
 def test_an_echo_fleet_of_no_known_kind_is_refused():
     with pytest.raises(ValueError, match="no echo server of kind 'grpc'"):
         fleet.run_echo_fleet(None, [], 1.0, kind='grpc')
