@@ -17,8 +17,13 @@ connections whose cursors time, in the calling thread's CPU
 ``execute``, fetching rows, closing, ``commit`` and ``rollback`` (the
 ``BEGIN`` psycopg2 sends before a transaction's first statement is
 inside ``execute``). Each process (cotyledon forks the proxy's workers)
-writes its running total to ``REPORT_DIR/<pid>.json`` every
-``REPORT_INTERVAL`` seconds; ``read_totals()`` adds them up. The
+writes its running totals to ``REPORT_DIR/<pid>.json`` every
+``REPORT_INTERVAL`` seconds; ``read_totals()`` adds them up. The totals
+are kept apart by thread: the threads of the proxy's RPC server
+(``direct_rpc``'s receiver and workers, ``CALL_THREADS``) serve the
+calls; the others (periodic tasks, the orchestration engine, liveness)
+are the proxy's background, whose work a proxy that started a moment
+ago has more of than one that has run for a while. The
 timing's own cost, two clock reads and a Python call per operation, is
 counted in the proxy's CPU, not in the driver's: a run that measures the
 proxy's cores does not use it.
@@ -34,26 +39,33 @@ import sys
 import threading
 import time
 
-__all__ = ['install', 'read_totals', 'REPORT_INTERVAL', 'main']
+__all__ = ['install', 'read_totals', 'REPORT_INTERVAL', 'CALL_THREADS',
+           'main']
 
 REPORT_INTERVAL = 0.1
+# The names of the threads that serve calls (direct_rpc's): their totals
+# are 'calls', every other thread's 'background'.
+CALL_THREADS = 'direct-rpc-'
+KINDS = ('calls', 'background')
 
 _clock = time.thread_time
 _lock = threading.Lock()
-# One [seconds, operations] per thread that used the driver: a thread adds
-# to its own only, so no lock is taken per operation.
+# One [kind, seconds, operations] per thread that used the driver: a
+# thread adds to its own only, so no lock is taken per operation.
 _slots = []
 _local = threading.local()
 _reporter_pid = None
 
 
 def _slot():
-    """This thread's ``[seconds, operations]`` in this process: a process
-    forked from one that timed the driver starts from nothing."""
+    """This thread's ``[kind, seconds, operations]`` in this process: a
+    process forked from one that timed the driver starts from nothing."""
     pid = os.getpid()
     slot = _local.__dict__.get(pid)
     if slot is None:
-        slot = _local.__dict__[pid] = [0.0, 0]
+        kind = ('calls' if threading.current_thread().name.startswith(
+            CALL_THREADS) else 'background')
+        slot = _local.__dict__[pid] = [kind, 0.0, 0]
         _ensure_reporter(pid)
         with _lock:
             _slots.append(slot)
@@ -79,15 +91,18 @@ _report_dir = None
 def _totals():
     with _lock:
         slots = list(_slots)
-    return (sum(slot[0] for slot in slots), sum(slot[1] for slot in slots))
+    totals = {kind: {'seconds': 0.0, 'operations': 0} for kind in KINDS}
+    for kind, seconds, operations in slots:
+        totals[kind]['seconds'] += seconds
+        totals[kind]['operations'] += operations
+    return totals
 
 
 def _write(pid):
-    seconds, operations = _totals()
     path = os.path.join(_report_dir, '%d.json' % pid)
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
-        json.dump({'seconds': seconds, 'operations': operations}, f)
+        json.dump(_totals(), f)
     os.replace(tmp, path)
 
 
@@ -98,9 +113,10 @@ def _report_forever(pid):
 
 
 def read_totals(report_dir):
-    """``(seconds, operations)``: the driver's CPU and its operations in
-    every process reporting to ``report_dir``, so far."""
-    seconds, operations = 0.0, 0
+    """``{kind: (seconds, operations)}`` for each of ``KINDS``: the
+    driver's CPU and its operations in the threads of that kind of every
+    process reporting to ``report_dir``, so far."""
+    totals = dict.fromkeys(KINDS, (0.0, 0))
     for name in os.listdir(report_dir):
         if not name.endswith('.json'):
             continue
@@ -109,9 +125,11 @@ def read_totals(report_dir):
                 data = json.load(f)
         except (OSError, ValueError):
             continue
-        seconds += data['seconds']
-        operations += data['operations']
-    return seconds, operations
+        for kind in KINDS:
+            seconds, operations = totals[kind]
+            totals[kind] = (seconds + data[kind]['seconds'],
+                            operations + data[kind]['operations'])
+    return totals
 
 
 def _timed(method, counts):
@@ -121,8 +139,8 @@ def _timed(method, counts):
         try:
             return method(self, *args, **kwargs)
         finally:
-            slot[0] += _clock() - started
-            slot[1] += counts
+            slot[1] += _clock() - started
+            slot[2] += counts
     timed.__name__ = method.__name__
     return timed
 
@@ -150,7 +168,7 @@ def _classes():
             try:
                 return extensions.connection.cursor(self, *args, **kwargs)
             finally:
-                slot[0] += _clock() - started
+                slot[1] += _clock() - started
 
     return TimedCursor, TimedConnection
 
@@ -171,7 +189,7 @@ def install(report_dir):
         try:
             return connect(*args, **kwargs)
         finally:
-            slot[0] += _clock() - started
+            slot[1] += _clock() - started
     psycopg2.connect = timed_connect
 
 

@@ -310,11 +310,16 @@ def _run_fleet(bench, hosts, duration, speedup, api=None, tasks=None,
         elapsed = time.monotonic() - started
         used = meter.stop()
         if driver_report:
-            # Each process writes its total every REPORT_INTERVAL: the
+            # Each process writes its totals every REPORT_INTERVAL: the
             # window's ends are read that late at most, on both sides.
+            # The calls' threads are the floor; the background's work
+            # (periodic tasks, the engine) is shown apart.
             driver_after = drivercpu.read_totals(driver_report)
-            used['driver'] = driver_after[0] - driver_before[0]
-            driver_operations = driver_after[1] - driver_before[1]
+            driver = {kind: [after - before for after, before in zip(
+                driver_after[kind], driver_before[kind])]
+                for kind in drivercpu.KINDS}
+            used['driver'] = driver['calls'][0]
+            used['driver_background'] = driver['background'][0]
         stop.set()
         scheduler.join(timeout=10)
     offered = len(hosts) * speedup * calls_per_node_per_s()
@@ -335,7 +340,9 @@ def _run_fleet(bench, hosts, duration, speedup, api=None, tasks=None,
     }
     if driver_report:
         step['driver_operations_per_call'] = (
-            driver_operations / calls if calls else None)
+            driver['calls'][1] / calls if calls else None)
+        step['driver_background_operations_per_call'] = (
+            driver['background'][1] / calls if calls else None)
     return step
 
 
@@ -393,7 +400,9 @@ def run_driver_fleet(bench, hosts, duration, speedup=1.0):
     """The database's floor of the fleet: ``run_fleet`` again on proxy
     processes started with their psycopg2 timed (``drivercpu``), as many
     as ran the fleet; ``cpu_us_per_call['driver']`` is the driver's own
-    CPU per call in them, and ``cpu_us_per_call['server']`` theirs,
+    CPU per call in their threads that serve calls (``driver_background``
+    in their other threads, which a fresh proxy keeps busier than one
+    that has run for a while), and ``cpu_us_per_call['server']`` theirs,
     timing included (not the proxy's figure: that is ``run_fleet``'s,
     untimed). The proxies are stopped at the end."""
     processes = len(bench.proxies) or ECHO_PROCESSES

@@ -282,11 +282,15 @@ def _driver_floor_lines(fleet, proxy_us):
                 _f(echo_us + driver_us)))
     return ['', 'Its database\'s floor: the same %d nodes on %d proxy '
             'processes with their psycopg2 timed (``drivercpu``): %s µs of '
-            'the driver\'s own CPU per call (%s statements, commits and '
-            'rollbacks per call), of %s µs of those proxies\' CPU per call '
-            '(timing included)%s.' % (
+            'the driver\'s own CPU per call in the threads serving the '
+            'calls (%s statements, commits and rollbacks per call), %s µs '
+            'more in their other threads (%s operations), of %s µs of '
+            'those proxies\' CPU per call (timing included)%s.' % (
                 driver['nodes'], driver['proxy_processes'], _f(driver_us),
                 _f(driver.get('driver_operations_per_call'), '%.2f'),
+                _f(driver['cpu_us_per_call'].get('driver_background')),
+                _f(driver.get('driver_background_operations_per_call'),
+                   '%.2f'),
                 _f(driver['cpu_us_per_call'].get('server')),
                 '; the proxy\'s CPU per call is ' + ' and '.join(against)
                 if against else '')]

@@ -13,7 +13,7 @@ from nova_proxy.bench import drivercpu
 
 # In a process of its own: install() replaces psycopg2.connect for good.
 _SCRIPT = textwrap.dedent('''
-    import json, os, sys, time
+    import json, os, sys, threading, time
     import psycopg2
     from nova_proxy.bench import drivercpu
     report, dsn = sys.argv[1:]
@@ -34,6 +34,11 @@ _SCRIPT = textwrap.dedent('''
         conn.close()
 
     work(5)
+    # A thread of the proxy's RPC server: its work is the calls'.
+    server = threading.Thread(target=work, args=(1,),
+                              name=drivercpu.CALL_THREADS + 'worker-0')
+    server.start()
+    server.join()
     time.sleep(3 * drivercpu.REPORT_INTERVAL)
     parent = drivercpu.read_totals(report)
     pid = os.fork()
@@ -63,30 +68,42 @@ def test_the_driver_is_timed_in_the_process_and_in_its_forks(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    parent_s, parent_ops = result['parent']
-    # 5 + 2 executes, a rollback and a commit.
-    assert parent_ops == 9
-    assert parent_s > 0
-    both_s, both_ops = result['both']
+    parent = result['parent']
+    # The main thread's 5 + 2 executes, a rollback and a commit: not a
+    # thread serving calls.
+    background_s, background_ops = parent['background']
+    assert background_ops == 9
+    assert background_s > 0
+    # The server thread's 1 + 2, a rollback and a commit.
+    calls_s, calls_ops = parent['calls']
+    assert calls_ops == 5
+    assert calls_s > 0
+    both = result['both']
     # The child's 12 and 2 come on top of the parent's, which did not
     # move (nothing of the parent was counted twice, nor the busy loop
     # outside the driver).
+    assert both['calls'] == parent['calls']
+    both_s, both_ops = both['background']
     assert both_ops == 9 + 14
-    assert both_s > parent_s
-    assert both_s - parent_s < 0.05
+    assert both_s > background_s
+    assert both_s - background_s < 0.05
     assert result['files'] == ['%d.json' % pid for pid in
                                sorted(result['pids'], key=str)]
 
 
 def test_no_report_no_total(tmp_path):
     (tmp_path / 'other.txt').write_text('not a report')
-    (tmp_path / '12.json.tmp').write_text('{"seconds": 9')
-    assert drivercpu.read_totals(str(tmp_path)) == (0.0, 0)
+    (tmp_path / '12.json.tmp').write_text('{"calls": 9')
+    assert drivercpu.read_totals(str(tmp_path)) == {
+        'calls': (0.0, 0), 'background': (0.0, 0)}
     (tmp_path / '12.json').write_text(json.dumps(
-        {'seconds': 0.25, 'operations': 4}))
+        {'calls': {'seconds': 0.25, 'operations': 4},
+         'background': {'seconds': 0.125, 'operations': 1}}))
     (tmp_path / '13.json').write_text(json.dumps(
-        {'seconds': 0.5, 'operations': 6}))
-    assert drivercpu.read_totals(str(tmp_path)) == (0.75, 10)
+        {'calls': {'seconds': 0.5, 'operations': 6},
+         'background': {'seconds': 0.0, 'operations': 0}}))
+    assert drivercpu.read_totals(str(tmp_path)) == {
+        'calls': (0.75, 10), 'background': (0.125, 1)}
 
 
 def test_the_command_wants_its_report_directory_and_the_proxy_args():

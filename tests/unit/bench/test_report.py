@@ -101,15 +101,19 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
     assert 'database\'s floor' not in text_with_floors
     with_floor['fleet']['driver'] = dict(
         echo, proxy_processes=2, driver_operations_per_call=2.5,
-        cpu_us_per_call={'server': 2100.0, 'driver': 250.0})
+        driver_background_operations_per_call=0.25,
+        cpu_us_per_call={'server': 2100.0, 'driver': 250.0,
+                         'driver_background': 20.0})
     with_floor['fleet']['capacity'] = fleet.capacity_model(
         with_floor['fleet']['best'], 0.18, echo, raw,
         with_floor['fleet']['driver'])
     text_with_driver = report.markdown(with_floor)
     assert 'Its database\'s floor: the same 200 nodes on 2 proxy processes ' \
         'with their psycopg2 timed (``drivercpu``): 250 µs of the ' \
-        'driver\'s own CPU per call (2.50 statements, commits and ' \
-        'rollbacks per call), of 2100 µs of those proxies\' CPU per call ' \
+        'driver\'s own CPU per call in the threads serving the calls ' \
+        '(2.50 statements, commits and rollbacks per call), 20 µs more in ' \
+        'their other threads (0.25 operations), of 2100 µs of those ' \
+        'proxies\' CPU per call ' \
         '(timing included); the proxy\'s CPU per call is 2.67× (oslo echo ' \
         '+ psycopg2, 750 µs) and 4.00× (raw AMQP echo + psycopg2, 500 µs).' \
         in text_with_driver
