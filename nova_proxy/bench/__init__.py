@@ -17,7 +17,9 @@ One run measures, against the same RabbitMQ and the same database:
   ``build-nova``: the same through the 2.x shim (``nova_proxy.compute.db``)
   as nova 34's objects make them;
 
-then a fleet simulation of nova 34's calls (:mod:`nova_proxy.bench.fleet`),
+then a fleet simulation of nova 34's calls (:mod:`nova_proxy.bench.fleet`)
+with its floors: the echo servers answering the same fleet, and the
+proxies' psycopg2 timed (:mod:`nova_proxy.bench.drivercpu`),
 and the targets (:mod:`nova_proxy.bench.stats`). Every server runs
 in its own process, so the CPU each spends is read from ``/proc``
 (:mod:`nova_proxy.bench.cpu`). See ``docs/benchmark.rst``.

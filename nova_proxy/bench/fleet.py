@@ -67,6 +67,7 @@ own would need.
 
 import concurrent.futures
 import heapq
+import logging
 import random
 import tempfile
 import threading
@@ -76,8 +77,10 @@ from nova_proxy.bench import drivercpu
 from nova_proxy.bench import load
 from nova_proxy.bench import workloads
 
+LOG = logging.getLogger(__name__)
+
 __all__ = ['periodic_tasks', 'calls_per_node_per_s', 'run_fleet',
-           'run_echo_fleet', 'echo_tasks',
+           'run_echo_fleet', 'run_driver_fleet', 'echo_tasks',
            'find_capacity', 'capacity_model', 'BUILD_INTERVAL',
            'NOVA_INTERVALS']
 
@@ -297,11 +300,14 @@ def _run_fleet(bench, hosts, duration, speedup, api=None, tasks=None,
                                      args=(pool, stop), daemon=True)
         scheduler.start()
         time.sleep(min(duration / 4, 1.0))
+        # Each timed process writes its totals every REPORT_INTERVAL: the
+        # window's ends are read as written just after them, on both
+        # sides, before the calls' window opens and after it closes.
+        driver_before = driver_report and drivercpu.read_totals(
+            driver_report, written_after=time.time())
         with fleet.lock:
             fleet.measuring = True
         meter.start()
-        driver_before = driver_report and drivercpu.read_totals(
-            driver_report)
         started = time.monotonic()
         time.sleep(duration)
         with fleet.lock:
@@ -310,11 +316,10 @@ def _run_fleet(bench, hosts, duration, speedup, api=None, tasks=None,
         elapsed = time.monotonic() - started
         used = meter.stop()
         if driver_report:
-            # Each process writes its totals every REPORT_INTERVAL: the
-            # window's ends are read that late at most, on both sides.
             # The calls' threads are the floor; the background's work
             # (periodic tasks, the engine) is shown apart.
-            driver_after = drivercpu.read_totals(driver_report)
+            driver_after = drivercpu.read_totals(driver_report,
+                                                 written_after=time.time())
             driver = {kind: [after - before for after, before in zip(
                 driver_after[kind], driver_before[kind])]
                 for kind in drivercpu.KINDS}
@@ -396,7 +401,7 @@ def run_echo_fleet(bench, hosts, duration, speedup=1.0, kind='oslo'):
     return step
 
 
-def run_driver_fleet(bench, hosts, duration, speedup=1.0):
+def run_driver_fleet(bench, hosts, duration, speedup=1.0, processes=2):
     """The database's floor of the fleet: ``run_fleet`` again on proxy
     processes started with their psycopg2 timed (``drivercpu``), as many
     as ran the fleet; ``cpu_us_per_call['driver']`` is the driver's own
@@ -405,7 +410,6 @@ def run_driver_fleet(bench, hosts, duration, speedup=1.0):
     that has run for a while), and ``cpu_us_per_call['server']`` theirs,
     timing included (not the proxy's figure: that is ``run_fleet``'s,
     untimed). The proxies are stopped at the end."""
-    processes = len(bench.proxies) or ECHO_PROCESSES
     report_dir = tempfile.mkdtemp(prefix='drivercpu-', dir=bench.directory)
     bench.stop_proxies()
     bench.start_proxies(processes, driver_report=report_dir)
@@ -418,6 +422,13 @@ def run_driver_fleet(bench, hosts, duration, speedup=1.0):
                          driver_report=report_dir)
     finally:
         bench.stop_proxies()
+    if step['calls_per_s'] and not step['driver_operations_per_call']:
+        # Calls served, none of their driver work seen: the proxies' RPC
+        # server is not direct_rpc (``--set proxy.rpc_server=...``), whose
+        # threads are the calls'.
+        step['problem'] = ('no driver operation in the threads of the '
+                           'direct RPC server (is [proxy] rpc_server '
+                           'direct?)')
     return step
 
 
@@ -496,12 +507,22 @@ def find_capacity(bench, bound_ms=100.0, start=None, speedup=1.0,
                                floor['p99_ms'] or 0))
     driver = None
     if best is not None and driver_floor:
-        driver = run_driver_fleet(bench, hosts_for(best['simulated']),
-                                  profile.fleet_duration, speedup)
-        bench.progress('fleet %6d nodes with the proxies\' driver timed: '
-                       '%6.0f calls/s, driver %4.0f us of CPU per call' % (
-                           driver['nodes'], driver['calls_per_s'],
-                           driver['cpu_us_per_call'].get('driver') or 0))
+        try:
+            driver = run_driver_fleet(bench, hosts_for(best['simulated']),
+                                      profile.fleet_duration, speedup,
+                                      best['proxy_processes'])
+        except Exception as e:
+            # The run's other figures stand without this floor.
+            LOG.exception('The fleet\'s database floor failed')
+            driver = {'problem': '%s: %s' % (type(e).__name__, e)}
+        else:
+            driver['good'] = good(driver)
+            bench.progress(
+                'fleet %6d nodes with the proxies\' driver timed: %6.0f '
+                'calls/s, p99 %7.1f ms, driver %4.0f us of CPU per call' % (
+                    driver['nodes'], driver['calls_per_s'],
+                    driver['p99_ms'] or 0,
+                    driver['cpu_us_per_call'].get('driver') or 0))
     return {
         'bound_ms': bound_ms,
         'speedup': speedup,
@@ -532,7 +553,8 @@ def capacity_model(step, per_node, echo_step=None, amqp_echo_step=None,
     for role, floor in (('echo', echo_step), ('amqp_echo', amqp_echo_step)):
         if floor is not None:
             cpu_us[role] = floor['cpu_us_per_call'].get('server')
-    driver_us = driver_step and driver_step['cpu_us_per_call'].get('driver')
+    driver_us = driver_step and driver_step.get(
+        'cpu_us_per_call', {}).get('driver')
     if driver_us:
         cpu_us['driver'] = driver_us
         for role in ('echo', 'amqp_echo'):

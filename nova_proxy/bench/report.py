@@ -269,24 +269,33 @@ def _driver_floor_lines(fleet, proxy_us):
     """The database's floor of the fleet (``fleet.run_driver_fleet``), and
     the proxy's CPU per call against each echo server's with it."""
     best, driver = fleet['best'], fleet.get('driver')
-    driver_us = driver and driver['cpu_us_per_call'].get('driver')
-    if not (best and driver_us):
+    if not (best and driver):
         return []
+    if driver.get('problem'):
+        return ['', 'Its database\'s floor: not measured: %s.'
+                % driver['problem']]
+    driver_us = driver['cpu_us_per_call'].get('driver')
     against = []
     for key, label in (('echo', 'oslo echo'), ('amqp_echo', 'raw AMQP echo')):
         echo_us = (fleet.get(key) or {}).get('cpu_us_per_call', {}).get(
             'server')
-        if proxy_us and echo_us:
+        if proxy_us and echo_us and driver_us:
             against.append('%s (%s + psycopg2, %s µs)' % (
                 _x(proxy_us / (echo_us + driver_us)), label,
                 _f(echo_us + driver_us)))
     return ['', 'Its database\'s floor: the same %d nodes on %d proxy '
-            'processes with their psycopg2 timed (``drivercpu``): %s µs of '
-            'the driver\'s own CPU per call in the threads serving the '
-            'calls (%s statements, commits and rollbacks per call), %s µs '
-            'more in their other threads (%s operations), of %s µs of '
-            'those proxies\' CPU per call (timing included)%s.' % (
-                driver['nodes'], driver['proxy_processes'], _f(driver_us),
+            'processes with their psycopg2 timed (``drivercpu``): %s '
+            'calls/s, p99 %s ms, %d errors%s; %s µs of the driver\'s own '
+            'CPU per call in the threads serving the calls (%s statements, '
+            'commits and rollbacks per call), %s µs more in their other '
+            'threads (%s operations), of %s µs of those proxies\' CPU per '
+            'call (timing included)%s.' % (
+                driver['nodes'], driver['proxy_processes'],
+                _f(driver['calls_per_s']), _f(driver['p99_ms'], '%.1f'),
+                driver['errors'],
+                '' if driver.get('good', True) else
+                ' (over the bound: the floor is read all the same)',
+                _f(driver_us),
                 _f(driver.get('driver_operations_per_call'), '%.2f'),
                 _f(driver['cpu_us_per_call'].get('driver_background')),
                 _f(driver.get('driver_background_operations_per_call'),

@@ -366,7 +366,9 @@ class Bench:
         servers.wait_for(lambda: _answers(lambda: api.ping(
             ctx, 'warm-up', timeout=2), 4 * count), timeout=90,
             message='the proxies to answer')
-        self.proxy_idle_cpu[str(count)] = self._idle_cpu()
+        if driver_report is None:
+            # Not of proxies timing their driver: that costs them CPU.
+            self.proxy_idle_cpu[str(count)] = self._idle_cpu()
 
     def _idle_cpu(self):
         """CPU (in cores) the running proxies use with no caller: their

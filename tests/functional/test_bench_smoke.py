@@ -81,14 +81,17 @@ def test_smoke_run(tmp_path):
     driver = report['fleet']['driver']
     if best is not None:
         assert driver is not None, report['fleet']
+        assert 'problem' not in driver, driver
         assert driver['errors'] == 0, driver['first_error']
         assert driver['simulated'] == best['simulated']
-        assert driver['proxy_processes'] == 2
+        assert driver['proxy_processes'] == best['proxy_processes']
         if driver['calls_per_s']:
-            assert driver['driver_operations_per_call'] >= 1, driver
+            # (A short window's edges may hold a call without its
+            # statements, or statements without their call.)
+            assert driver['driver_operations_per_call'] > 0, driver
             assert driver['cpu_us_per_call']['driver'] > 0, driver
-        assert 'psycopg2 in the proxies (floor)' in \
-            report['fleet']['capacity']['roles']
+            assert 'psycopg2 in the proxies (floor)' in \
+                report['fleet']['capacity']['roles']
     # Every target is there, judged or not as the run's load says.
     names = [t['name'] for t in report['targets']]
     assert 'proxy CPU per call, 1 caller(s)' in names

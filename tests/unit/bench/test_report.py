@@ -100,7 +100,7 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
     # Without the database's floor: no line for it.
     assert 'database\'s floor' not in text_with_floors
     with_floor['fleet']['driver'] = dict(
-        echo, proxy_processes=2, driver_operations_per_call=2.5,
+        echo, proxy_processes=2, driver_operations_per_call=2.5, errors=0,
         driver_background_operations_per_call=0.25,
         cpu_us_per_call={'server': 2100.0, 'driver': 250.0,
                          'driver_background': 20.0})
@@ -109,7 +109,8 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
         with_floor['fleet']['driver'])
     text_with_driver = report.markdown(with_floor)
     assert 'Its database\'s floor: the same 200 nodes on 2 proxy processes ' \
-        'with their psycopg2 timed (``drivercpu``): 250 µs of the ' \
+        'with their psycopg2 timed (``drivercpu``): 36 calls/s, p99 9.5 ' \
+        'ms, 0 errors; 250 µs of the ' \
         'driver\'s own CPU per call in the threads serving the calls ' \
         '(2.50 statements, commits and rollbacks per call), 20 µs more in ' \
         'their other threads (0.25 operations), of 2100 µs of those ' \
@@ -121,6 +122,19 @@ def test_markdown_has_rows_ratios_targets_and_fleet():
         text_with_driver
     assert '| raw AMQP echo + psycopg2 (floor) | 500 | 11111 | 1.8 |' in \
         text_with_driver
+    # A floor's run over the bound says so; one that could not be taken
+    # says why, and gives no row.
+    with_floor['fleet']['driver']['good'] = False
+    assert '0 errors (over the bound: the floor is read all the same); ' \
+        '250 µs' in report.markdown(with_floor)
+    with_floor['fleet']['driver'] = {'problem': 'RuntimeError: no proxy'}
+    with_floor['fleet']['capacity'] = fleet.capacity_model(
+        with_floor['fleet']['best'], 0.18, echo, raw,
+        with_floor['fleet']['driver'])
+    text_without = report.markdown(with_floor)
+    assert 'Its database\'s floor: not measured: RuntimeError: no proxy.' \
+        in text_without
+    assert 'psycopg2 in the proxies' not in text_without
     assert '1 process(es): 0.020' in text
     assert text.startswith(
         'Machine: 2 cores; load average 0.50, 0.25, 0.12 at the start; '
