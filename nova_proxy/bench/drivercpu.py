@@ -71,10 +71,6 @@ _slots = []
 _local = threading.local()
 _reporter_started = False
 _report_dir = None
-# direct_rpc.THREAD_PREFIX, read when a thread first uses the driver
-# (importing direct_rpc imports oslo.messaging, which the proxy's command
-# must be the first to do).
-_call_threads = None
 
 
 def _after_fork_in_child():
@@ -93,16 +89,18 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _kind():
-    global _call_threads
-    if _call_threads is None:
-        from nova_proxy.common import direct_rpc
-        _call_threads = direct_rpc.THREAD_PREFIX
+    # direct_rpc is imported here, once a thread uses the driver: importing
+    # it imports oslo.messaging, which the proxy's command must be the
+    # first to do.
+    from nova_proxy.common import direct_rpc
     return ('calls' if threading.current_thread().name.startswith(
-        _call_threads) else 'background')
+        direct_rpc.THREAD_PREFIX) else 'background')
 
 
 def _slot():
-    """This thread's ``[kind, seconds, operations]``."""
+    """This thread's ``[kind, seconds, operations]``; the first one made
+    in a process (after ``install()``) starts its reporting thread."""
+    global _reporter_started
     try:
         return _local.slot
     except AttributeError:
@@ -110,19 +108,11 @@ def _slot():
         with _lock:
             _slots.append(slot)
             start = not _reporter_started and _report_dir is not None
+            _reporter_started = _reporter_started or start
         if start:
-            _start_reporter()
+            threading.Thread(target=_report_forever, daemon=True,
+                             name='drivercpu-report').start()
         return slot
-
-
-def _start_reporter():
-    global _reporter_started
-    with _lock:
-        if _reporter_started:
-            return
-        _reporter_started = True
-    threading.Thread(target=_report_forever, daemon=True,
-                     name='drivercpu-report').start()
 
 
 def _totals():
